@@ -1,0 +1,211 @@
+/*
+ * procfs.c -- readers for /proc/PID/{stat,schedstat,wchan,syscall,io,...}.
+ *
+ * The sampler calls these thousands of times per second, so they use a
+ * caller buffer and plain open/read/close: no stdio, no allocation (except
+ * procfs_cmdline, read once per process).
+ */
+#include "procfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+long procfs_read(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t len = 0;
+    while (len + 1 < size) {
+        ssize_t n = read(fd, buf + len, size - 1 - len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int err = -errno;
+            close(fd);
+            return err;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return (long)len;
+}
+
+int procfs_stat(const char *path, proc_stat *out)
+{
+    char buf[1024];
+    long n = procfs_read(path, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    /* "pid (comm) state ppid ..."; comm may hold spaces and parentheses,
+     * so split at the first '(' and the last ')'. */
+    char *open_paren = strchr(buf, '(');
+    char *close_paren = strrchr(buf, ')');
+    if (!open_paren || !close_paren || close_paren < open_paren)
+        return -EINVAL;
+    memset(out, 0, sizeof(*out));
+    out->pid = atoi(buf);
+    size_t clen = (size_t)(close_paren - open_paren - 1);
+    if (clen > sizeof(out->comm) - 1)
+        clen = sizeof(out->comm) - 1;
+    memcpy(out->comm, open_paren + 1, clen);
+    out->comm[clen] = '\0';
+
+    /* Fields after comm, numbered as in proc(5): 3 state, 4 ppid, 14 utime,
+     * 15 stime, 20 num_threads, 22 starttime. */
+    char *p = close_paren + 2;
+    int field = 3;
+    while (*p && field <= 22) {
+        char *end;
+        if (field == 3) {
+            out->state = *p;
+            end = p + 1;
+        } else {
+            unsigned long long v = strtoull(p, &end, 10);
+            if (end == p)
+                return -EINVAL;
+            switch (field) {
+            case 4: out->ppid = (int)v; break;
+            case 14: out->utime = v; break;
+            case 15: out->stime = v; break;
+            case 20: out->num_threads = (int64_t)v; break;
+            case 22: out->starttime = v; break;
+            default: break;
+            }
+        }
+        p = end;
+        while (*p == ' ')
+            p++;
+        field++;
+    }
+    return field > 22 ? 0 : -EINVAL;
+}
+
+int procfs_schedstat(const char *path, proc_schedstat *out)
+{
+    char buf[128];
+    long n = procfs_read(path, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    unsigned long long run, wait, slices;
+    if (sscanf(buf, "%llu %llu %llu", &run, &wait, &slices) != 3)
+        return -EINVAL;
+    out->run_ns = run;
+    out->wait_ns = wait;
+    out->slices = slices;
+    return 0;
+}
+
+int procfs_wchan(const char *path, char *out, size_t size)
+{
+    long n = procfs_read(path, out, size);
+    if (n < 0) {
+        out[0] = '\0';
+        return (int)n;
+    }
+    /* "0" means not waiting (or hidden); keep only a real symbol name. */
+    if (strcmp(out, "0") == 0)
+        out[0] = '\0';
+    return 0;
+}
+
+int procfs_syscall(const char *path, proc_syscall *out)
+{
+    char buf[256];
+    memset(out, 0, sizeof(*out));
+    out->nr = -1;
+    long n = procfs_read(path, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    if (buf[0] < '0' || buf[0] > '9')
+        return 0; /* "running" or "-1 ..." (in user space) */
+    char *p = buf, *end;
+    out->nr = strtol(p, &end, 10);
+    p = end;
+    for (int i = 0; i < 6; i++) {
+        out->args[i] = strtoul(p, &end, 16);
+        if (end == p)
+            break;
+        p = end;
+    }
+    out->valid = 1;
+    return 0;
+}
+
+int procfs_io(int pid, wl_io_stat *out)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/io", pid);
+    long n = procfs_read(path, buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    static const struct {
+        const char *key;
+        size_t off;
+    } keys[] = {
+        {"rchar: ", offsetof(wl_io_stat, rchar)},
+        {"wchar: ", offsetof(wl_io_stat, wchar)},
+        {"syscr: ", offsetof(wl_io_stat, syscr)},
+        {"syscw: ", offsetof(wl_io_stat, syscw)},
+        {"read_bytes: ", offsetof(wl_io_stat, read_bytes)},
+        {"write_bytes: ", offsetof(wl_io_stat, write_bytes)},
+    };
+    wl_io_stat io = {0};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char *at = strstr(buf, keys[i].key);
+        if (at)
+            *(uint64_t *)((char *)&io + keys[i].off) =
+                strtoull(at + strlen(keys[i].key), NULL, 10);
+    }
+    io.valid = true;
+    *out = io;
+    return 0;
+}
+
+char *procfs_cmdline(int pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    long n = procfs_read(path, buf, sizeof(buf));
+    if (n <= 0)
+        return NULL;
+    while (n > 0 && buf[n - 1] == '\0')
+        n--;
+    for (long i = 0; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+int procfs_fd_target(int pid, int fd, char *out, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+    ssize_t n = readlink(path, out, size - 1);
+    if (n < 0) {
+        out[0] = '\0';
+        return -errno;
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+long procfs_clk_tck(void)
+{
+    static long tck;
+    if (!tck) {
+        tck = sysconf(_SC_CLK_TCK);
+        if (tck <= 0)
+            tck = 100;
+    }
+    return tck;
+}
