@@ -184,38 +184,60 @@ static void measure_waits(const wl_profile *p, wait_mix *m)
     }
 }
 
+static int cmp_call_seconds(const void *a, const void *b)
+{
+    const wl_call *x = a;
+    const wl_call *y = b;
+    return (x->seconds < y->seconds) - (x->seconds > y->seconds);
+}
+
+/* Adds w to the list, merged with an entry for the same call: the profiler
+ * keeps one reason per (kind, wait channel, syscall), but a user moves a
+ * call, wherever in the kernel it happened to sleep. The list stays sorted
+ * most first and holds at most MAX_CALLS calls. */
 static int add_call(wl_call **calls, size_t *n, const wl_wait_stat *w, double total_s)
 {
-    wl_call *grown = realloc(*calls, (*n + 1) * sizeof(**calls));
-    if (!grown)
-        return -ENOMEM;
-    *calls = grown;
-    wl_call *c = &grown[(*n)++];
-    memset(c, 0, sizeof(*c));
-    c->kind = w->kind;
-    snprintf(c->syscall, sizeof(c->syscall), "%s", w->syscall);
-    snprintf(c->wchan, sizeof(c->wchan), "%s", w->wchan);
-    c->seconds = w->seconds;
-    c->share = total_s > 0 ? w->seconds / total_s : 0;
+    wl_call *c = NULL;
+    for (size_t i = 0; i < *n && !c; i++)
+        if ((*calls)[i].kind == w->kind && strcmp((*calls)[i].syscall, w->syscall) == 0)
+            c = &(*calls)[i];
+    if (!c) {
+        if (*n >= MAX_CALLS)
+            return 0;
+        wl_call *grown = realloc(*calls, (*n + 1) * sizeof(**calls));
+        if (!grown)
+            return -ENOMEM;
+        *calls = grown;
+        c = &grown[(*n)++];
+        memset(c, 0, sizeof(*c));
+        c->kind = w->kind;
+        snprintf(c->syscall, sizeof(c->syscall), "%s", w->syscall);
+        snprintf(c->wchan, sizeof(c->wchan), "%s", w->wchan); /* the largest one's */
+    }
+    c->seconds += w->seconds;
+    c->share = total_s > 0 ? c->seconds / total_s : 0;
+    qsort(*calls, *n, sizeof(**calls), cmp_call_seconds);
     return 0;
 }
 
 /* The blocking calls worth moving: non-poll waits (coordination waits only
- * when nothing else waited), most first, at most MAX_CALLS. */
+ * when nothing else waited), most first. */
 static int collect_blocking_calls(const wl_profile *p, const wait_mix *m, wl_verdict *v)
 {
-    for (size_t i = 0; i < p->nwaits && v->ncalls < MAX_CALLS; i++) {
+    for (size_t i = 0; i < p->nwaits; i++) {
         const wl_wait_stat *w = &p->waits[i];
         if (w->kind == WL_WAIT_POLL)
             continue;
         if (is_coordination(w->kind) && !m->coordination_only)
             continue;
-        if (m->total_s > 0 && w->seconds < NAME_MIN_SHARE * m->total_s)
-            continue;
         int rc = add_call(&v->calls, &v->ncalls, w, m->total_s);
         if (rc < 0)
             return rc;
     }
+    /* Drop what is too small to name, now that pieces are merged. */
+    while (v->ncalls > 0 && m->total_s > 0 &&
+           v->calls[v->ncalls - 1].seconds < NAME_MIN_SHARE * m->total_s)
+        v->ncalls--;
     return 0;
 }
 
@@ -226,7 +248,7 @@ static void format_calls(const wl_call *calls, size_t n, char *buf, size_t len)
     buf[0] = '\0';
     for (size_t i = 0; i < n && used + 1 < len; i++) {
         const wl_call *c = &calls[i];
-        const char *name = c->syscall[0] ? c->syscall : c->wchan[0] ? c->wchan : "?";
+        const char *name = c->syscall[0] ? c->syscall : c->wchan[0] ? c->wchan : "(unknown call)";
         int k = snprintf(buf + used, len - used, "%s%s (%s, %.2f s)", i ? ", " : "", name,
                          wl_wait_kind_name(c->kind), c->seconds);
         if (k < 0)
@@ -320,7 +342,7 @@ static int detect_pitfall(const wl_profile *p, const wl_classify_opts *o, wl_pit
     pf->longest_burst_s = worst->longest_burst_s;
     pf->blocks = worst->longest_block_s >= o->pitfall_block_s;
     pf->bursts = worst->longest_burst_s >= o->pitfall_burst_s;
-    for (size_t i = 0; i < worst->nwaits && pf->ncalls < MAX_CALLS; i++) {
+    for (size_t i = 0; i < worst->nwaits; i++) {
         if (worst->waits[i].kind == WL_WAIT_POLL)
             continue;
         int rc = add_call(&pf->calls, &pf->ncalls, &worst->waits[i], worst->waiting_s);
@@ -443,14 +465,18 @@ static int reason_computing_side(const wl_profile *p, const wl_classify_opts *o,
                                  wl_verdict *v)
 {
     int cores = v->cores;
-    REASON("%.2f cores busy on average (%.2f s CPU over %.2f s wall, %u threads at most); "
+    REASON("%.2f cores busy on average (%.2f s CPU over %.2f s wall, at most %u threads alive); "
            "computing scales to %d processes, one per core",
            v->cores_busy, p->user_s + p->sys_s, p->wall_s, p->max_threads, cores);
     REASON("C code without shared state can use %d threads equally (no interpreter lock)",
            cores);
-    if (v->cores_busy >= o->parallel_cores)
-        REASON("it already keeps %.2f of %d cores busy: a pool adds at most %.2fx", v->cores_busy,
-               cores, v->predicted[WL_EXEC_PROCESS_POOL].speedup);
+    /* Parallel already: by the cores it got, or by the threads that wanted
+     * one (on a loaded machine runnable threads queue for a core). */
+    if (v->cores_busy >= o->parallel_cores || p->mean_running_threads >= o->parallel_cores)
+        REASON("it already runs in parallel: %.2f runnable threads on average, %.2f of %d "
+               "cores busy: a pool adds at most %.2fx",
+               p->mean_running_threads, v->cores_busy, cores,
+               v->predicted[WL_EXEC_PROCESS_POOL].speedup);
     if (cores <= 1)
         REASON("only one core: no pool makes the computing faster");
     return 0;
