@@ -5,6 +5,11 @@
  * below, shaped like what the profiler measures for the programs they are
  * named after) go through wl_classify, and the verdict's kind, executor,
  * sizes, predicted speed-ups, reasons and pitfall are checked.
+ *
+ * Corpus cases: the labelled programs in tests/targets/corpus_*.c, and real
+ * programs nobody here wrote (sleep, sha256sum, dd), run under the real
+ * `wlprof profile --json`; the saved verdict must match the label, and
+ * `wlprof recommend` on the saved report must give the same answer.
  */
 #include <check.h>
 #include <errno.h>
@@ -13,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ftw.h>
+
+#include "testutil.h"
 #include "wlprof/classify.h"
 
 /* ---- hand-made profiles ---------------------------------------------------- */
@@ -588,6 +596,300 @@ START_TEST(test_classifier_names_round_trip)
 }
 END_TEST
 
+/* ---- corpus: real programs under wlprof profile ------------------------------ */
+
+/* One labelled program. arg "@DIR" is replaced by the test's temp dir. */
+typedef struct corpus_case {
+    const char *program; /* tests/targets/NAME under the build dir, or a PATH command */
+    const char *args[4];
+    const char *kind;
+    const char *executor;
+    const char *dominant; /* "dominant wait: KIND" expected in the reasons, or NULL */
+    int pitfall;
+} corpus_case;
+
+static const corpus_case corpus[] = {
+    {"corpus_sleep_loop", {NULL}, "io_bound", "thread_pool", "sleep", 0},
+    {"corpus_blocking_client", {NULL}, "io_bound", "thread_pool", "network", 0},
+    {"corpus_epoll_client", {NULL}, "io_bound", "coroutine", "poll", 0},
+    {"corpus_fsync_writer", {"@DIR"}, "io_bound", "thread_pool", "disk", 0},
+    {"corpus_primes", {NULL}, "cpu_bound", "process_pool", NULL, 0},
+    {"corpus_mt_hasher", {NULL}, "cpu_bound", "process_pool", NULL, 0},
+    {"corpus_download_process", {NULL}, "mixed", "split", "network", 0},
+    {"corpus_blocking_in_loop", {NULL}, "mixed", "split", "sleep", 1},
+};
+enum { NCORPUS = sizeof(corpus) / sizeof(corpus[0]) };
+
+/* Runs argv with stdout to /dev/null and stderr into err_path (may be NULL:
+ * /dev/null too). Returns the shell-style exit status. */
+static int run_capture(char *const argv[], const char *err_path, double timeout)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        int err = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600) : null;
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(err, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return tu_wait(pid, timeout);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/* Removes a test's temporary directory and everything in it. */
+static void remove_tmpdir(const char *dir)
+{
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static const json_t *jget(const json_t *root, const char *dotted)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", dotted);
+    const json_t *v = root;
+    for (char *save, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
+        v = json_object_get(v, tok);
+    ck_assert_msg(v != NULL, "report has nothing at %s", dotted);
+    return v;
+}
+
+static int json_reasons_have(const json_t *report, const char *needle)
+{
+    const json_t *reasons = jget(report, "classification.reasons");
+    for (size_t i = 0; i < json_array_size(reasons); i++)
+        if (strstr(json_string_value(json_array_get(reasons, i)), needle))
+            return 1;
+    return 0;
+}
+
+/* Profiles argv into DIR/report.json, checks the label, then re-classifies
+ * the saved report with `wlprof recommend` and checks it agrees. */
+static void check_labelled(char *const target[], const char *dir, const char *kind,
+                           const char *executor, const char *dominant, int pitfall)
+{
+    char report[4200];
+    char again[4200];
+    char *argv[16];
+    int n = 0;
+    snprintf(report, sizeof(report), "%s/report.json", dir);
+    snprintf(again, sizeof(again), "%s/again.json", dir);
+    argv[n++] = (char *)tu_env("WLPROF");
+    argv[n++] = "profile";
+    argv[n++] = "-q";
+    argv[n++] = "-o";
+    argv[n++] = report;
+    argv[n++] = "--";
+    for (int i = 0; target[i] && n < 15; i++)
+        argv[n++] = target[i];
+    argv[n] = NULL;
+    ck_assert_int_eq(run_capture(argv, NULL, 120), 0);
+
+    json_t *r = tu_load_json(report);
+    const char *got_kind = tu_str(r, "classification.kind");
+    const char *got_exec = tu_str(r, "recommendation.executor");
+    ck_assert_msg(strcmp(got_kind, kind) == 0 && strcmp(got_exec, executor) == 0,
+                  "%s: expected %s/%s, got %s/%s (user %.2f sys %.2f waiting %.2f)", target[0],
+                  kind, executor, got_kind, got_exec, tu_num(r, "classification.shares.user"),
+                  tu_num(r, "classification.shares.system"),
+                  tu_num(r, "classification.shares.waiting"));
+    ck_assert_int_eq(json_is_true(jget(r, "classification.pitfall.detected")), pitfall);
+    if (dominant) {
+        char needle[64];
+        snprintf(needle, sizeof(needle), "dominant wait: %s", dominant);
+        ck_assert_msg(json_reasons_have(r, needle), "%s: no reason says '%s'", target[0],
+                      needle);
+    }
+    /* The reasons carry the measured fractions. */
+    ck_assert(json_reasons_have(r, "of wall") || json_reasons_have(r, "s wall:"));
+
+    char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
+    ck_assert_int_eq(run_capture(rec, NULL, 60), 0);
+    json_t *r2 = tu_load_json(again);
+    ck_assert_str_eq(tu_str(r2, "classification.kind"), got_kind);
+    ck_assert_str_eq(tu_str(r2, "recommendation.executor"), got_exec);
+    ck_assert_int_eq((int)tu_num(r2, "recommendation.workers"),
+                     (int)tu_num(r, "recommendation.workers"));
+    ck_assert_int_eq(json_is_true(jget(r2, "classification.pitfall.detected")), pitfall);
+    ck_assert(fabs(tu_num(r2, "recommendation.speedup") - tu_num(r, "recommendation.speedup")) <
+              1e-3);
+    json_decref(r2);
+    json_decref(r);
+}
+
+START_TEST(test_classifier_corpus_program_is_classified_as_labelled)
+{
+    const corpus_case *c = &corpus[_i];
+    const char *dir = tu_tmpdir();
+    char *target[6];
+    int n = 0;
+    char prog[256];
+    snprintf(prog, sizeof(prog), "tests/targets/%s", c->program);
+    target[n++] = (char *)tu_path(prog);
+    for (int i = 0; i < 4 && c->args[i]; i++)
+        target[n++] = strcmp(c->args[i], "@DIR") == 0 ? (char *)dir : (char *)c->args[i];
+    target[n] = NULL;
+    check_labelled(target, dir, c->kind, c->executor, c->dominant, c->pitfall);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_classifier_real_sleep_is_waiting)
+{
+    const char *dir = tu_tmpdir();
+    char *target[] = {"sleep", "1", NULL};
+    check_labelled(target, dir, "io_bound", "thread_pool", "sleep", 0);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_classifier_real_sha256sum_is_computing)
+{
+    const char *dir = tu_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/big.bin", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    /* 200 MB of varied bytes (a cheap generator: the hashing must not get
+     * an easy input, and writing must not take long). */
+    static uint64_t block[1 << 16];
+    uint64_t x = 88172645463325252ULL;
+    for (int round = 0; round < 381; round++) {
+        for (size_t i = 0; i < sizeof(block) / sizeof(block[0]); i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            block[i] = x;
+        }
+        ck_assert_uint_eq(fwrite(block, sizeof(block), 1, f), 1);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    char *target[] = {"sha256sum", path, NULL};
+    check_labelled(target, dir, "cpu_bound", "process_pool", NULL, 0);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_classifier_real_dd_with_sync_waits_on_disk)
+{
+    const char *dir = tu_tmpdir();
+    char of[4200];
+    snprintf(of, sizeof(of), "of=%s/dd.out", dir);
+    char *target[] = {"dd", "if=/dev/zero", of, "bs=4k", "count=3000", "oflag=sync", NULL};
+    check_labelled(target, dir, "io_bound", "thread_pool", "disk", 0);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+/* ---- wlprof recommend: bad input ------------------------------------------------ */
+
+/* Runs `wlprof recommend ARGS...`; returns the status, *err the stderr. */
+static int recommend(const char *dir, char **err, const char *a1, const char *a2,
+                     const char *a3)
+{
+    char errpath[4200];
+    snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
+    char *argv[] = {(char *)tu_env("WLPROF"), "recommend", (char *)a1, (char *)a2, (char *)a3,
+                    NULL};
+    int st = run_capture(argv, errpath, 30);
+    *err = slurp(errpath);
+    return st;
+}
+
+static int one_line(const char *s)
+{
+    const char *nl = strchr(s, '\n');
+    return nl && nl[1] == '\0';
+}
+
+START_TEST(test_classifier_recommend_rejects_bad_reports_in_one_line)
+{
+    const char *dir = tu_tmpdir();
+    char path[4200];
+    char *err;
+
+    snprintf(path, sizeof(path), "%s/missing.json", dir);
+    ck_assert_int_eq(recommend(dir, &err, path, NULL, NULL), 1);
+    ck_assert_msg(one_line(err) && strstr(err, "missing.json"), "stderr: %s", err);
+
+    snprintf(path, sizeof(path), "%s/broken.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"schema\": \"wlprof.report/1\", ", f);
+    fclose(f);
+    ck_assert_int_eq(recommend(dir, &err, path, NULL, NULL), 1);
+    ck_assert_msg(one_line(err) && strstr(err, "broken.json"), "stderr: %s", err);
+
+    snprintf(path, sizeof(path), "%s/future.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"schema\": \"wlprof.report/99\"}\n", f);
+    fclose(f);
+    ck_assert_int_eq(recommend(dir, &err, path, NULL, NULL), 1);
+    ck_assert_msg(one_line(err) && strstr(err, "wlprof.report/99"), "stderr: %s", err);
+
+    snprintf(path, sizeof(path), "%s/other.json", dir);
+    f = fopen(path, "w");
+    fputs("[1, 2, 3]\n", f);
+    fclose(f);
+    ck_assert_int_eq(recommend(dir, &err, path, NULL, NULL), 1);
+    ck_assert_msg(one_line(err), "stderr: %s", err);
+
+    ck_assert_int_eq(recommend(dir, &err, NULL, NULL, NULL), 2);
+    ck_assert_msg(one_line(err) && strstr(err, "no report"), "stderr: %s", err);
+    ck_assert_int_eq(recommend(dir, &err, "--io-threshold", "1.5", path), 2);
+    ck_assert_msg(one_line(err) && strstr(err, "--io-threshold"), "stderr: %s", err);
+    ck_assert_int_eq(recommend(dir, &err, "--cpu-threshold", "abc", path), 2);
+    ck_assert_msg(one_line(err) && strstr(err, "--cpu-threshold"), "stderr: %s", err);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+/* Thresholds given to recommend change the verdict of a saved report. */
+START_TEST(test_classifier_recommend_applies_thresholds)
+{
+    const char *dir = tu_tmpdir();
+    char report[4200];
+    char again[4200];
+    snprintf(report, sizeof(report), "%s/report.json", dir);
+    snprintf(again, sizeof(again), "%s/again.json", dir);
+    char *prof[] = {(char *)tu_env("WLPROF"), "profile", "-q", "-o", report, "--",
+                    (char *)tu_path("tests/targets/corpus_download_process"), NULL};
+    ck_assert_int_eq(run_capture(prof, NULL, 120), 0);
+    json_t *r = tu_load_json(report);
+    ck_assert_str_eq(tu_str(r, "classification.kind"), "mixed");
+    double io = tu_num(r, "classification.io_score");
+    json_decref(r);
+
+    /* A bar just under the measured waiting share makes it I/O-bound. */
+    char thr[32];
+    snprintf(thr, sizeof(thr), "%.3f", io - 0.05 > 0.01 ? io - 0.05 : 0.01);
+    char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "--io-threshold", thr,
+                   "-o",  again, report, NULL};
+    ck_assert_int_eq(run_capture(rec, NULL, 30), 0);
+    json_t *r2 = tu_load_json(again);
+    ck_assert_str_eq(tu_str(r2, "classification.kind"), "io_bound");
+    ck_assert(fabs(tu_num(r2, "classification.thresholds.io_threshold") - atof(thr)) < 1e-6);
+    json_decref(r2);
+    remove_tmpdir(dir);
+}
+END_TEST
+
 static Suite *classifier_suite(void)
 {
     Suite *s = suite_create("classifier");
@@ -613,6 +915,17 @@ static Suite *classifier_suite(void)
     tcase_add_test(pure, test_classifier_prints_reasons_and_recommendation);
     tcase_add_test(pure, test_classifier_names_round_trip);
     suite_add_tcase(s, pure);
+
+    TCase *real = tcase_create("corpus");
+    tcase_set_timeout(real, 300);
+    tcase_add_loop_test(real, test_classifier_corpus_program_is_classified_as_labelled, 0,
+                        NCORPUS);
+    tcase_add_test(real, test_classifier_real_sleep_is_waiting);
+    tcase_add_test(real, test_classifier_real_sha256sum_is_computing);
+    tcase_add_test(real, test_classifier_real_dd_with_sync_waits_on_disk);
+    tcase_add_test(real, test_classifier_recommend_rejects_bad_reports_in_one_line);
+    tcase_add_test(real, test_classifier_recommend_applies_thresholds);
+    suite_add_tcase(s, real);
     return s;
 }
 
