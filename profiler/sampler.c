@@ -514,7 +514,8 @@ int sampler_finish(sampler *s, wl_profile *p)
     p->thread_samples = s->thread_samples;
     p->proc_read_errors += s->read_errors;
 
-    qsort(s->waits, s->nwaits, sizeof(*s->waits), cmp_wait_seconds);
+    if (s->nwaits > 1)
+        qsort(s->waits, s->nwaits, sizeof(*s->waits), cmp_wait_seconds);
     p->waits = s->waits;
     p->nwaits = s->nwaits;
     s->waits = NULL;
@@ -548,13 +549,15 @@ int sampler_finish(sampler *s, wl_profile *p)
         o->longest_block_s = t->longest_block_s;
         memcpy(o->longest_block_syscall, t->longest_block_syscall,
                sizeof(o->longest_block_syscall));
-        qsort(t->waits, t->nwaits, sizeof(*t->waits), cmp_wait_seconds);
+        if (t->nwaits > 1)
+            qsort(t->waits, t->nwaits, sizeof(*t->waits), cmp_wait_seconds);
         o->waits = t->waits;
         o->nwaits = t->nwaits;
         t->waits = NULL;
         t->nwaits = 0;
     }
-    qsort(p->threads, p->nthreads, sizeof(*p->threads), cmp_thread_cpu);
+    if (p->nthreads > 1)
+        qsort(p->threads, p->nthreads, sizeof(*p->threads), cmp_thread_cpu);
     for (size_t i = 0; i < s->nprocs; i++) {
         proc_track *t = &s->procs[i];
         wl_process_stat *o = &p->procs[p->nprocs++];

@@ -1,6 +1,7 @@
-/* prof_busy [SECONDS] [THREADS] [IDLE_THREADS]: spins THREADS threads for
- * SECONDS of wall time (default 1 s, 1 thread) while IDLE_THREADS more sit
- * parked on a condition variable, like an idle worker pool. */
+/* prof_busy [SECONDS] [THREADS] [IDLE_THREADS]: spins THREADS threads until
+ * each has used SECONDS of CPU time (default 1 s, 1 thread) while
+ * IDLE_THREADS more sit parked on a condition variable, like an idle worker
+ * pool. CPU time, not wall time, so the work is the same on a busy machine. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -10,18 +11,17 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int done;
 
-static double now(void)
+static double thread_cpu(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void *spin(void *arg)
 {
     volatile unsigned long x = 0;
-    double end = now() + seconds;
-    while (now() < end)
+    while (thread_cpu() < seconds)
         for (int i = 0; i < 100000; i++)
             x += (unsigned long)i * 2654435761u;
     return arg;
