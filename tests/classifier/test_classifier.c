@@ -20,6 +20,7 @@
 
 #include <ftw.h>
 
+#include "schema_check.h"
 #include "testutil.h"
 #include "wlprof/classify.h"
 
@@ -680,6 +681,19 @@ static int json_reasons_have(const json_t *report, const char *needle)
     return 0;
 }
 
+/* The report satisfies docs/report-schema.json, classification and
+ * recommendation included. */
+static void check_schema(const json_t *report)
+{
+    char schema_path[4096];
+    char err[512] = "";
+    snprintf(schema_path, sizeof(schema_path), "%s/docs/report-schema.json",
+             tu_env("WL_SOURCE_DIR"));
+    json_t *schema = tu_load_json(schema_path);
+    ck_assert_msg(schema_check(schema, report, "report", err, sizeof(err)) == 0, "%s", err);
+    json_decref(schema);
+}
+
 /* Profiles argv into DIR/report.json, checks the label, then re-classifies
  * the saved report with `wlprof recommend` and checks it agrees. */
 static void check_labelled(char *const target[], const char *dir, const char *kind,
@@ -703,6 +717,7 @@ static void check_labelled(char *const target[], const char *dir, const char *ki
     ck_assert_int_eq(run_capture(argv, NULL, 120), 0);
 
     json_t *r = tu_load_json(report);
+    check_schema(r);
     const char *got_kind = tu_str(r, "classification.kind");
     const char *got_exec = tu_str(r, "recommendation.executor");
     ck_assert_msg(strcmp(got_kind, kind) == 0 && strcmp(got_exec, executor) == 0,
@@ -723,6 +738,7 @@ static void check_labelled(char *const target[], const char *dir, const char *ki
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
     ck_assert_int_eq(run_capture(rec, NULL, 60), 0);
     json_t *r2 = tu_load_json(again);
+    check_schema(r2);
     ck_assert_str_eq(tu_str(r2, "classification.kind"), got_kind);
     ck_assert_str_eq(tu_str(r2, "recommendation.executor"), got_exec);
     ck_assert_int_eq((int)tu_num(r2, "recommendation.workers"),
