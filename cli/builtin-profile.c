@@ -87,12 +87,7 @@ int cmd_profile(int argc, char **argv)
             usage(stdout);
             return WL_EXIT_OK;
         default:
-            if (optopt)
-                cli_error("profile", "option '-%c' is unknown or needs a value (see --help)",
-                          optopt);
-            else
-                cli_error("profile", "option '%s' is unknown or needs a value (see --help)",
-                          argv[optind - 1]);
+            cli_bad_option("profile", argv);
             return WL_EXIT_USAGE;
         }
     }

@@ -114,12 +114,7 @@ int cmd_recommend(int argc, char **argv)
             usage(stdout);
             return WL_EXIT_OK;
         default:
-            if (optopt)
-                cli_error("recommend", "option '-%c' is unknown or needs a value (see --help)",
-                          optopt);
-            else
-                cli_error("recommend", "option '%s' is unknown or needs a value (see --help)",
-                          argv[optind - 1]);
+            cli_bad_option("recommend", argv);
             return WL_EXIT_USAGE;
         }
     }

@@ -23,6 +23,10 @@ int cmd_recommend(int argc, char **argv);
 /* Prints "wlprof CMD: message" on stderr (one line). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Reports the option getopt_long just rejected (unknown, or missing its
+ * value) as one line, for subcommand cmd. */
+void cli_bad_option(const char *cmd, char **argv);
+
 /* Parses a positive number no larger than max; 0 on success. */
 int cli_parse_positive(const char *s, double max, double *out);
 

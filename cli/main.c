@@ -3,6 +3,7 @@
  * --version. Every subcommand lives in its own builtin-*.c.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,15 @@ void cli_error(const char *cmd, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+void cli_bad_option(const char *cmd, char **argv)
+{
+    /* optopt is a short option's letter, or a long option's value. */
+    if (optopt > 0 && optopt < 128)
+        cli_error(cmd, "option '-%c' is unknown or needs a value (see --help)", optopt);
+    else
+        cli_error(cmd, "option '%s' is unknown or needs a value (see --help)", argv[optind - 1]);
 }
 
 int cli_parse_positive(const char *s, double max, double *out)
