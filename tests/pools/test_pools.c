@@ -404,6 +404,7 @@ typedef struct pjob {
     wl_ppool_req req;
     int status;
     int done;
+    int keep;  /* keep req.result after the callback */
     char out[64];
 } pjob;
 
@@ -413,6 +414,8 @@ static void pjob_done(wl_ppool_req *req, int status)
     j->status = status;
     j->done++;
     snprintf(j->out, sizeof(j->out), "%.*s", (int)req->result.len, (const char *)req->result.data);
+    if (!j->keep)
+        wl_ppool_req_cleanup(req);
     done_count++;
 }
 
@@ -531,6 +534,7 @@ START_TEST(test_ppool_large_payload_round_trips)
     uv_loop_init(&loop);
     ck_assert_int_eq(wl_ppool_init(&loop, &pool, &opts), 0);
     memset(&j, 0, sizeof(j));
+    j.keep = 1;
     req.data = &j;
     ck_assert_int_eq(wl_ppool_submit(&pool, &req, "echo", buf, len, 0, pjob_done), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -557,6 +561,7 @@ START_TEST(test_ppool_json_helper_round_trips)
     uv_loop_init(&loop);
     wl_ppool_init(&loop, &pool, &opts);
     memset(&j, 0, sizeof(j));
+    j.keep = 1;
     j.req.data = &j;
     ck_assert_int_eq(wl_ppool_submit_json(&pool, &j.req, "sum", args, 0, pjob_done), 0);
     json_decref(args);
