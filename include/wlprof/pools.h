@@ -276,6 +276,37 @@ WL_API int wl_ppool_worker_pids(const wl_ppool *pool, pid_t *pids, int max);
 /* Workers forked to replace dead, timed-out or recycled ones. */
 WL_API unsigned long wl_ppool_respawns(const wl_ppool *pool);
 
+/* ------------------------------------------------------------------ */
+/* Coroutine awaits (wlprof/sched.h tasks; pools/await.c)              */
+/* ------------------------------------------------------------------ */
+
+/* asyncio.to_thread: runs fn(arg) on pool and suspends the calling task
+ * until it returns; the loop serves other tasks meanwhile. Call from a
+ * task of the loop the pool was created on. Returns 0, -EAGAIN (queue
+ * full), -ESHUTDOWN, -EINVAL (not in a task, other loop), -ENOMEM, or the
+ * interruption: WL_ECANCELED / WL_ETIMEDOUT. Interrupted while queued, fn
+ * never runs and the call returns at once; interrupted while running, the
+ * call waits for fn to return (threads are not interruptible). *result
+ * (may be NULL) receives fn's value whenever fn ran, even on interruption,
+ * so the caller can release it; otherwise NULL. */
+WL_API int wl_to_thread(wl_tpool *pool, wl_tpool_fn fn, void *arg, void **result);
+
+/* run_in_executor on a process pool: runs job `name` on in/inlen (copied)
+ * and suspends the task until it ends. On 0, *out (may be NULL) receives
+ * the result bytes, owned by the caller (wl_bytes_free). On failure the
+ * status is as for wl_ppool_done_cb (-ECHILD, -ETIMEDOUT, ...) and err
+ * (may be NULL) receives the message, e.g. "worker 1234 killed by
+ * SIGSEGV". Interruption (WL_ECANCELED / WL_ETIMEDOUT) cancels the job: a
+ * queued one never runs, a running one's worker is killed and replaced;
+ * the call returns within a loop turn. timeout_ms: 0 = pool default. */
+WL_API int wl_run_in_process(wl_ppool *pool, const char *name, const void *in, size_t inlen,
+                             unsigned timeout_ms, wl_bytes *out, char *err, size_t errlen);
+
+/* Same with JSON: args borrowed; on 0, *result is a new reference. A
+ * result that is not JSON gives -EPROTO. */
+WL_API int wl_run_in_process_json(wl_ppool *pool, const char *name, json_t *args,
+                                  unsigned timeout_ms, json_t **result, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

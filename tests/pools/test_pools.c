@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "wlprof/pools.h"
+#include "wlprof/sched.h"
 
 static double now_ms(void)
 {
@@ -878,6 +879,237 @@ START_TEST(test_ppool_workers_exit_when_parent_is_killed)
 }
 END_TEST
 
+
+/* ===================================================================== */
+/* Coroutine awaits                                                       */
+/* ===================================================================== */
+
+typedef struct await_env {
+    wl_tpool tpool;
+    wl_ppool ppool;
+    int ticks;        /* loop ticker: proves the loop kept running */
+    double elapsed;
+    int status[8];
+    void *result[8];
+    tjob jobs[8];
+} await_env;
+
+static await_env *env;
+
+static void *sleep_200ms_value(void *arg)
+{
+    tjob *j = arg;
+    j->ran = 1;
+    usleep(200 * 1000);
+    return (void *)(j->in + 1000);
+}
+
+static int ticker_task(void *arg, void **result)
+{
+    for (int i = 0; i < 5; i++) {
+        if (wl_sleep(20) < 0)
+            break;
+        env->ticks++;
+    }
+    return 0;
+}
+
+static int to_thread_task(void *arg, void **result)
+{
+    tjob *j = arg;
+    return wl_to_thread(&env->tpool, sleep_200ms_value, j, result);
+}
+
+static int await_main_overlap(void *arg, void **result)
+{
+    wl_task *tasks[5];
+    double t0 = now_ms();
+
+    for (int i = 0; i < 4; i++) {
+        env->jobs[i].in = i;
+        wl_spawn(&tasks[i], NULL, "to_thread", to_thread_task, &env->jobs[i]);
+    }
+    wl_spawn(&tasks[4], NULL, "ticker", ticker_task, NULL);
+    wl_gather(tasks, 5, env->status, env->result);
+    env->elapsed = now_ms() - t0;
+    return 0;
+}
+
+static void await_setup(void)
+{
+    tpool_setup();
+    ppool_setup();
+    env = calloc(1, sizeof(*env));
+}
+
+static void await_teardown(void)
+{
+    free(env);
+}
+
+/* Runs main as the root task of a scheduler loop over a fresh uv loop
+ * with both pools, then closes everything. */
+static void run_with_pools(wl_task_fn main_fn, unsigned threads)
+{
+    uv_loop_t uv;
+    wl_loop loop;
+    wl_tpool_opts topts = {.threads = threads};
+    wl_ppool_opts popts = {.workers = 2};
+
+    uv_loop_init(&uv);
+    ck_assert_int_eq(wl_loop_init(&loop, &uv, NULL), 0);
+    ck_assert_int_eq(wl_tpool_init(&uv, &env->tpool, &topts), 0);
+    ck_assert_int_eq(wl_ppool_init(&uv, &env->ppool, &popts), 0);
+    ck_assert_int_eq(wl_run(&loop, "main", main_fn, NULL, NULL), 0);
+    wl_tpool_close(&env->tpool, WL_POOL_CLOSE_CANCEL, NULL);
+    wl_ppool_close(&env->ppool, WL_POOL_CLOSE_CANCEL, NULL);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    ck_assert_int_eq(wl_loop_close(&loop), 0);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&uv), 0);
+    ck_assert_int_eq(count_children(), 0);
+}
+
+START_TEST(test_await_to_thread_overlaps_and_keeps_loop_running)
+{
+    run_with_pools(await_main_overlap, 8);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(env->status[i], 0);
+        ck_assert_int_eq((long)env->result[i], 1000 + i);
+    }
+    ck_assert_int_eq(env->ticks, 5); /* the ticker ran while threads blocked */
+    ck_assert_msg(env->elapsed < 700, "4 x 200 ms took %.0f ms", env->elapsed);
+}
+END_TEST
+
+static int blocker_task(void *arg, void **result)
+{
+    return wl_to_thread(&env->tpool, block_until_released, arg, result);
+}
+
+static int await_main_cancel_queued(void *arg, void **result)
+{
+    wl_task *blocker;
+    wl_task *victim;
+
+    wl_spawn(&blocker, NULL, "blocker", blocker_task, &env->jobs[0]);
+    wl_spawn(&victim, NULL, "victim", to_thread_task, &env->jobs[1]);
+    while (!env->jobs[0].ran) /* wait until the blocker holds the only thread */
+        wl_sleep(1);
+    wl_yield(); /* the victim submits its job: queued behind the blocker */
+    wl_task_cancel(victim);
+    env->status[1] = wl_await(victim, &env->result[1]);
+    sem_post(&release);
+    env->status[0] = wl_await(blocker, &env->result[0]);
+    return 0;
+}
+
+START_TEST(test_await_cancelled_queued_thread_job_never_runs)
+{
+    run_with_pools(await_main_cancel_queued, 1);
+    ck_assert_int_eq(env->status[1], WL_ECANCELED);
+    ck_assert_int_eq(env->jobs[1].ran, 0);
+    ck_assert_ptr_null(env->result[1]);
+    ck_assert_int_eq(env->status[0], 0);
+}
+END_TEST
+
+static int await_main_timeout_running_thread(void *arg, void **result)
+{
+    wl_timeout t;
+    double t0 = now_ms();
+
+    wl_timeout_enter(&t, 50);
+    env->status[0] = wl_to_thread(&env->tpool, sleep_200ms_value, &env->jobs[0], &env->result[0]);
+    wl_timeout_exit(&t);
+    env->elapsed = now_ms() - t0;
+    return 0;
+}
+
+START_TEST(test_await_timeout_waits_for_running_thread_job)
+{
+    run_with_pools(await_main_timeout_running_thread, 2);
+    ck_assert_int_eq(env->status[0], WL_ETIMEDOUT);
+    ck_assert_int_eq(env->jobs[0].ran, 1);
+    ck_assert_int_eq((long)env->result[0], 1000); /* still handed back */
+    ck_assert_msg(env->elapsed >= 190, "returned after %.0f ms", env->elapsed);
+}
+END_TEST
+
+static char crash_err[128];
+static char echo_out[64];
+
+static int await_main_processes(void *arg, void **result)
+{
+    wl_bytes out = {0};
+    json_t *args = json_pack("[iii]", 1, 2, 3);
+    json_t *res = NULL;
+
+    env->status[0] = wl_run_in_process(&env->ppool, "echo", "hello", 5, 0, &out, NULL, 0);
+    snprintf(echo_out, sizeof(echo_out), "%.*s", (int)out.len, (const char *)out.data);
+    wl_bytes_free(&out);
+    env->status[1] =
+        wl_run_in_process(&env->ppool, "segv", NULL, 0, 0, NULL, crash_err, sizeof(crash_err));
+    env->status[2] = wl_run_in_process_json(&env->ppool, "sum", args, 0, &res, NULL, 0);
+    env->result[2] = (void *)(long)json_integer_value(json_object_get(res, "sum"));
+    json_decref(res);
+    json_decref(args);
+    return 0;
+}
+
+START_TEST(test_await_run_in_process_results_and_crash)
+{
+    run_with_pools(await_main_processes, 1);
+    ck_assert_int_eq(env->status[0], 0);
+    ck_assert_str_eq(echo_out, "hello");
+    ck_assert_int_eq(env->status[1], -ECHILD);
+    ck_assert_msg(strstr(crash_err, "killed by SIGSEGV") != NULL, "%s", crash_err);
+    ck_assert_int_eq(env->status[2], 0);
+    ck_assert_int_eq((long)env->result[2], 6);
+}
+END_TEST
+
+static int await_main_process_timeout(void *arg, void **result)
+{
+    wl_timeout t;
+    double t0 = now_ms();
+
+    wl_timeout_enter(&t, 100);
+    env->status[0] = wl_run_in_process(&env->ppool, "sleep_ms", "30000", 5, 0, NULL, NULL, 0);
+    wl_timeout_exit(&t);
+    env->elapsed = now_ms() - t0;
+    /* the pool replaced the killed worker */
+    env->status[1] = wl_run_in_process(&env->ppool, "echo", "x", 1, 0, NULL, NULL, 0);
+    return 0;
+}
+
+START_TEST(test_await_timeout_kills_running_process_job)
+{
+    run_with_pools(await_main_process_timeout, 1);
+    ck_assert_int_eq(env->status[0], WL_ETIMEDOUT);
+    ck_assert_msg(env->elapsed < 5000, "returned after %.0f ms", env->elapsed);
+    ck_assert_int_eq(env->status[1], 0);
+}
+END_TEST
+
+static int not_a_task_status;
+START_TEST(test_await_outside_a_task_is_einval)
+{
+    uv_loop_t uv;
+    wl_tpool pool;
+    void *res = (void *)1;
+
+    uv_loop_init(&uv);
+    wl_tpool_init(&uv, &pool, NULL);
+    not_a_task_status = wl_to_thread(&pool, double_it, NULL, &res);
+    ck_assert_int_eq(not_a_task_status, -EINVAL);
+    ck_assert_ptr_null(res);
+    wl_tpool_close(&pool, WL_POOL_CLOSE_WAIT, NULL);
+    uv_run(&uv, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&uv), 0);
+}
+END_TEST
+
 static Suite *pools_suite(void)
 {
     Suite *s = suite_create("pools");
@@ -909,6 +1141,17 @@ static Suite *pools_suite(void)
     tcase_add_test(p, test_ppool_close_cancel_kills_running_and_drops_queue);
     tcase_add_test(p, test_ppool_workers_exit_when_parent_is_killed);
     suite_add_tcase(s, p);
+
+    TCase *a = tcase_create("await");
+    tcase_add_checked_fixture(a, await_setup, await_teardown);
+    tcase_set_timeout(a, 60);
+    tcase_add_test(a, test_await_to_thread_overlaps_and_keeps_loop_running);
+    tcase_add_test(a, test_await_cancelled_queued_thread_job_never_runs);
+    tcase_add_test(a, test_await_timeout_waits_for_running_thread_job);
+    tcase_add_test(a, test_await_run_in_process_results_and_crash);
+    tcase_add_test(a, test_await_timeout_kills_running_process_job);
+    tcase_add_test(a, test_await_outside_a_task_is_einval);
+    suite_add_tcase(s, a);
     return s;
 }
 
