@@ -156,22 +156,21 @@ static double pingpong_us(long n)
     return t / (double)n * 1e6;
 }
 
-static const char python_script[] =
-    "import time\n"
-    "from concurrent.futures import ProcessPoolExecutor\n"
-    "def noop(x=None):\n"
-    "    return x\n"
-    "if __name__ == '__main__':\n"
-    "    with ProcessPoolExecutor() as ex:\n"
-    "        for _ in range(200): ex.submit(noop).result()\n"
-    "        n = 2000; t = time.perf_counter()\n"
-    "        for _ in range(n): ex.submit(noop).result()\n"
-    "        serial = (time.perf_counter() - t) / n\n"
-    "        n = 20000; t = time.perf_counter()\n"
-    "        fs = [ex.submit(noop) for _ in range(n)]\n"
-    "        for f in fs: f.result()\n"
-    "        rate = n / (time.perf_counter() - t)\n"
-    "    print(serial * 1e6, rate)\n";
+static const char python_script[] = "import time\n"
+                                    "from concurrent.futures import ProcessPoolExecutor\n"
+                                    "def noop(x=None):\n"
+                                    "    return x\n"
+                                    "if __name__ == '__main__':\n"
+                                    "    with ProcessPoolExecutor() as ex:\n"
+                                    "        for _ in range(200): ex.submit(noop).result()\n"
+                                    "        n = 2000; t = time.perf_counter()\n"
+                                    "        for _ in range(n): ex.submit(noop).result()\n"
+                                    "        serial = (time.perf_counter() - t) / n\n"
+                                    "        n = 20000; t = time.perf_counter()\n"
+                                    "        fs = [ex.submit(noop) for _ in range(n)]\n"
+                                    "        for f in fs: f.result()\n"
+                                    "        rate = n / (time.perf_counter() - t)\n"
+                                    "    print(serial * 1e6, rate)\n";
 
 /* Python's serial round trip (us) and pipelined rate (jobs/s); 0 when
  * python3 is missing. */

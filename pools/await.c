@@ -108,7 +108,8 @@ static int process_wait(process_op *op, wl_bytes *out, char *err, size_t errlen)
     int status = wl_waiter_wait(&op->w);
 
     if (err && errlen)
-        snprintf(err, errlen, "%s", status ? (op->req.error[0] ? op->req.error : wl_strerror(status)) : "");
+        snprintf(err, errlen, "%s",
+                 status ? (op->req.error[0] ? op->req.error : wl_strerror(status)) : "");
     if (status == 0 && out) {
         *out = op->req.result; /* ownership moves to the caller */
         memset(&op->req.result, 0, sizeof(op->req.result));

@@ -37,6 +37,9 @@ static inline void wl_frame_get_hdr(const uint8_t *p, uint32_t *len, uint32_t *a
     memcpy(aux, p + 4, sizeof(*aux));
 }
 
+/* Online CPUs, at least 1: the default pool sizes. */
+unsigned wl__online_cpus(void);
+
 /* Makes room for n more bytes in b. Returns 0 or -ENOMEM. */
 int wl__bytes_reserve(wl_bytes *b, size_t n);
 

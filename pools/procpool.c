@@ -64,18 +64,18 @@ enum { CLOSE_NONE = 0, CLOSE_DRAINING, CLOSE_STOPPING, CLOSE_HANDLES };
 struct wl_pworker {
     wl_ppool *pool;
     pid_t pid;
-    int fd;         /* parent end; closed with the poll handle */
-    int state;      /* W_* */
-    int handles;    /* open handles of this worker (poll, timer) */
-    int detached;   /* handles closing or closed */
+    int fd;       /* parent end; closed with the poll handle */
+    int state;    /* W_* */
+    int handles;  /* open handles of this worker (poll, timer) */
+    int detached; /* handles closing or closed */
     int reaped;
     uv_poll_t poll;
     uv_timer_t timer;
     wl_ppool_req *job; /* running job, or NULL */
     size_t sent;       /* bytes of job->frame_ written so far */
     unsigned jobs_done;
-    wl_bytes rbuf;     /* reply bytes read so far */
-    wl_pworker *next;  /* pool->workers_ */
+    wl_bytes rbuf;    /* reply bytes read so far */
+    wl_pworker *next; /* pool->workers_ */
     wl_pworker *prev;
 };
 
@@ -83,12 +83,6 @@ static void worker_top_up(wl_ppool *pool);
 static void pool_dispatch(wl_ppool *pool);
 static void pool_maybe_close(wl_ppool *pool);
 static void on_poll(uv_poll_t *h, int status, int events);
-
-static unsigned online_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
-}
 
 static void req_error(wl_ppool_req *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -570,8 +564,8 @@ static void pool_maybe_close(wl_ppool *pool)
         }
         uv_timer_start(&pool->kill_timer_, on_kill_timer, KILL_GRACE_MS, 0);
     }
-    if (pool->closing_ == CLOSE_STOPPING && !pool->workers_ && !pool->whandles_ &&
-        !pool->dhead_ && !pool->outstanding_) {
+    if (pool->closing_ == CLOSE_STOPPING && !pool->workers_ && !pool->whandles_ && !pool->dhead_ &&
+        !pool->outstanding_) {
         pool->closing_ = CLOSE_HANDLES;
         uv_close((uv_handle_t *)&pool->sigchld_, on_pool_handle_closed);
         uv_close((uv_handle_t *)&pool->deferred_, on_pool_handle_closed);
@@ -581,7 +575,7 @@ static void pool_maybe_close(wl_ppool *pool)
 
 int wl_ppool_init(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts)
 {
-    unsigned workers = opts && opts->workers ? opts->workers : online_cpus();
+    unsigned workers = opts && opts->workers ? opts->workers : wl__online_cpus();
     int err;
 
     if (!loop || !pool)

@@ -47,7 +47,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wlprof/pools.h"
+#include "internal.h"
 
 enum { REQ_QUEUED = 1, REQ_RUNNING, REQ_DONE, REQ_FINISHED };
 
@@ -60,12 +60,6 @@ struct wl_tpool_thread {
     int wake;            /* set by whoever popped it from idle_ */
     wl_tpool_thread *next_idle;
 };
-
-static unsigned online_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
-}
 
 /* Appends req to the done list; caller holds the lock. Returns 1 when the
  * caller must uv_async_send (first entry of a batch). */
@@ -232,7 +226,7 @@ static void on_async(uv_async_t *h)
 
 int wl_tpool_init(uv_loop_t *loop, wl_tpool *pool, const wl_tpool_opts *opts)
 {
-    unsigned max_threads = opts && opts->threads ? opts->threads : 4 * online_cpus();
+    unsigned max_threads = opts && opts->threads ? opts->threads : 4 * wl__online_cpus();
     int err;
 
     if (!loop || !pool)

@@ -41,6 +41,12 @@ typedef struct registry_entry {
 static registry_entry registry[REGISTRY_MAX];
 static int registry_len;
 
+unsigned wl__online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
 /* Makes room for n more bytes. Returns 0 or -ENOMEM. */
 int wl__bytes_reserve(wl_bytes *b, size_t n)
 {

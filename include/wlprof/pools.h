@@ -61,9 +61,9 @@ typedef enum {
 } wl_pool_close_mode;
 
 typedef struct wl_tpool_opts {
-    unsigned threads;     /* max threads; 0 = 4 x online CPUs */
-    unsigned max_queue;   /* max jobs waiting for a thread; 0 = 65536 */
-    size_t stack_size;    /* per thread; 0 = the system default */
+    unsigned threads;   /* max threads; 0 = 4 x online CPUs */
+    unsigned max_queue; /* max jobs waiting for a thread; 0 = 65536 */
+    size_t stack_size;  /* per thread; 0 = the system default */
 } wl_tpool_opts;
 
 struct wl_tpool_req {
@@ -90,14 +90,14 @@ struct wl_tpool {
     wl_tpool_thread *threads_; /* array of max threads */
     wl_tpool_thread *idle_;    /* stack of parked threads */
     unsigned max_threads_;
-    unsigned nthreads_;        /* started */
-    unsigned nexited_;         /* exited after close */
+    unsigned nthreads_; /* started */
+    unsigned nexited_;  /* exited after close */
     unsigned max_queue_;
     unsigned queued_;
-    unsigned outstanding_;     /* submitted, done_cb not yet run */
-    wl_tpool_req *head_;       /* pending FIFO */
+    unsigned outstanding_; /* submitted, done_cb not yet run */
+    wl_tpool_req *head_;   /* pending FIFO */
     wl_tpool_req *tail_;
-    wl_tpool_req *done_head_;  /* finished, waiting for the loop */
+    wl_tpool_req *done_head_; /* finished, waiting for the loop */
     wl_tpool_req *done_tail_;
     int async_pending_;
     int closing_;
@@ -196,12 +196,12 @@ typedef struct wl_ppool_opts {
 } wl_ppool_opts;
 
 struct wl_ppool_req {
-    void *data;        /* user slot */
-    int status;        /* as passed to done_cb */
-    wl_bytes result;   /* result bytes (owned by req, see cleanup) */
-    pid_t worker_pid;  /* worker that ran the job, 0 if none */
-    int term_signal;   /* signal that killed that worker, else 0 */
-    char error[128];   /* message when status != 0 */
+    void *data;       /* user slot */
+    int status;       /* as passed to done_cb */
+    wl_bytes result;  /* result bytes (owned by req, see cleanup) */
+    pid_t worker_pid; /* worker that ran the job, 0 if none */
+    int term_signal;  /* signal that killed that worker, else 0 */
+    char error[128];  /* message when status != 0 */
     /* private */
     wl_ppool *pool_;
     wl_ppool_req *next_;
@@ -221,21 +221,21 @@ struct wl_ppool {
     uv_signal_t sigchld_;
     uv_async_t deferred_; /* runs callbacks of cancelled queued jobs */
     uv_timer_t kill_timer_;
-    wl_pworker *workers_;   /* every worker not yet reaped */
-    unsigned target_;       /* wanted serving workers */
-    unsigned serving_;      /* workers that take jobs (not retiring/killed) */
+    wl_pworker *workers_; /* every worker not yet reaped */
+    unsigned target_;     /* wanted serving workers */
+    unsigned serving_;    /* workers that take jobs (not retiring/killed) */
     unsigned max_jobs_;
     unsigned timeout_ms_;
-    wl_ppool_req *head_;    /* queued jobs */
+    wl_ppool_req *head_; /* queued jobs */
     wl_ppool_req *tail_;
-    wl_ppool_req *dhead_;   /* cancelled, callback pending */
+    wl_ppool_req *dhead_; /* cancelled, callback pending */
     wl_ppool_req *dtail_;
-    unsigned busy_;         /* workers running a job */
-    unsigned outstanding_;  /* submitted, done_cb not yet run */
-    unsigned whandles_;     /* open worker handles */
+    unsigned busy_;        /* workers running a job */
+    unsigned outstanding_; /* submitted, done_cb not yet run */
+    unsigned whandles_;    /* open worker handles */
     int spawn_error_;
     int closing_;
-    int handles_;           /* open handles, for close */
+    int handles_; /* open handles, for close */
     unsigned long respawns_;
     wl_ppool_close_cb close_cb_;
 };
@@ -252,8 +252,8 @@ WL_API int wl_ppool_init(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *o
 WL_API int wl_ppool_submit(wl_ppool *pool, wl_ppool_req *req, const char *name, const void *in,
                            size_t inlen, unsigned timeout_ms, wl_ppool_done_cb done);
 /* Same with args serialised as compact JSON (args borrowed). */
-WL_API int wl_ppool_submit_json(wl_ppool *pool, wl_ppool_req *req, const char *name,
-                                json_t *args, unsigned timeout_ms, wl_ppool_done_cb done);
+WL_API int wl_ppool_submit_json(wl_ppool *pool, wl_ppool_req *req, const char *name, json_t *args,
+                                unsigned timeout_ms, wl_ppool_done_cb done);
 /* Parses req->result as JSON: a new reference, or NULL if not JSON. */
 WL_API json_t *wl_ppool_req_json(const wl_ppool_req *req);
 /* Frees req->result. Call once done_cb has run. */

@@ -42,8 +42,8 @@ typedef struct tjob {
     int done;
 } tjob;
 
-static sem_t started;  /* posted by blocking jobs when they begin */
-static sem_t release;  /* blocking jobs wait on it */
+static sem_t started; /* posted by blocking jobs when they begin */
+static sem_t release; /* blocking jobs wait on it */
 static int done_count;
 
 static void *double_it(void *arg)
@@ -243,8 +243,7 @@ START_TEST(test_tpool_full_queue_pushes_back)
     tjob_submit(&pool, &jobs[1], double_it);
     tjob_submit(&pool, &jobs[2], double_it);
     jobs[3].req.data = &jobs[3];
-    ck_assert_int_eq(wl_tpool_submit(&pool, &jobs[3].req, double_it, &jobs[3], tjob_done),
-                     -EAGAIN);
+    ck_assert_int_eq(wl_tpool_submit(&pool, &jobs[3].req, double_it, &jobs[3], tjob_done), -EAGAIN);
     sem_post(&release);
     uv_run(&loop, UV_RUN_DEFAULT);
     ck_assert_int_eq(done_count, 3);
@@ -405,7 +404,7 @@ typedef struct pjob {
     wl_ppool_req req;
     int status;
     int done;
-    int keep;  /* keep req.result after the callback */
+    int keep; /* keep req.result after the callback */
     char out[64];
 } pjob;
 
@@ -879,7 +878,6 @@ START_TEST(test_ppool_workers_exit_when_parent_is_killed)
 }
 END_TEST
 
-
 /* ===================================================================== */
 /* Coroutine awaits                                                       */
 /* ===================================================================== */
@@ -887,7 +885,7 @@ END_TEST
 typedef struct await_env {
     wl_tpool tpool;
     wl_ppool ppool;
-    int ticks;        /* loop ticker: proves the loop kept running */
+    int ticks; /* loop ticker: proves the loop kept running */
     double elapsed;
     int status[8];
     void *result[8];
