@@ -477,5 +477,10 @@ int wl_accept(wl_listener *l, uv_tcp_t *client)
 
 void wl_listener_close(wl_listener *l)
 {
+    if (l->waiter) { /* a task blocked in wl_accept: like libuv, abort it */
+        wl_waiter *w = l->waiter;
+        l->waiter = NULL;
+        wl_waiter_wake(w, UV_ECANCELED);
+    }
     wl_close((uv_handle_t *)&l->tcp);
 }

@@ -336,6 +336,7 @@ WL_API int wl_listener_port(wl_listener *l);
 /* Waits for a connection and accepts it into *client (initialised here).
  * Returns 0 or an error (then *client is not initialised). */
 WL_API int wl_accept(wl_listener *l, uv_tcp_t *client);
+/* Closes the listener; a task waiting in wl_accept gets UV_ECANCELED. */
 WL_API void wl_listener_close(wl_listener *l);
 
 /* Message for any code returned here (libuv's for UV_E* codes). */
