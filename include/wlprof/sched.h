@@ -104,6 +104,7 @@ struct wl_loop {
     int owns_uv;
     wl_loop_options opts;
     uv_idle_t idle;           /* active while tasks are ready: poll does not block */
+    int idle_active;          /* mirror of uv_is_active(&idle), read on every wake */
     uv_check_t check;         /* drains tasks readied by I/O callbacks */
     wl_qnode ready;           /* tasks to resume, FIFO */
     wl_qnode tasks;           /* every live (unfinished) task */
