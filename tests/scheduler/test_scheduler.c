@@ -978,6 +978,48 @@ START_TEST(test_getaddrinfo_resolves_localhost)
 }
 END_TEST
 
+/* ---- samples: they print their timings, which must match the brief ---- */
+
+/* Runs build/samples/NAME --scale 0.2 and checks every "...: A s (expected
+ * B s)" line it prints; returns how many it checked. */
+static int check_sample(const char *name)
+{
+    const char *dir = getenv("WL_BUILD_DIR");
+    if (!dir)
+        return -1;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s/samples/%s --scale 0.2 2>/dev/null", dir, name);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char line[512];
+    int checked = 0;
+    while (fgets(line, sizeof(line), p)) {
+        const char *at = strstr(line, ": ");
+        double got;
+        double want;
+        while (at && sscanf(at, ": %lf s (expected %lf s)", &got, &want) != 2)
+            at = strstr(at + 1, ": ");
+        if (!at)
+            continue;
+        /* generous: the machine is shared; the samples show the brief's shape */
+        ck_assert_msg(got >= want * 0.97 && got <= want * 1.25 + 0.03, "%s: %s", name, line);
+        checked++;
+    }
+    ck_assert_int_eq(pclose(p), 0);
+    return checked;
+}
+
+START_TEST(test_samples_match_the_brief_timings)
+{
+    if (!getenv("WL_BUILD_DIR"))
+        return; /* run outside ctest */
+    ck_assert_int_eq(check_sample("seq_vs_concurrent"), 3);
+    ck_assert_int_eq(check_sample("await_order"), 1);
+    ck_assert_int_eq(check_sample("blocking_pitfall"), 2);
+    ck_assert_int_eq(check_sample("gather_vs_group"), 2);
+}
+END_TEST
+
 Suite *scheduler_suite(void);
 
 Suite *scheduler_suite(void)
@@ -1028,6 +1070,11 @@ Suite *scheduler_suite(void)
     tcase_add_test(tc, test_fs_write_read_roundtrip);
     tcase_add_test(tc, test_tcp_echo_server_and_clients);
     tcase_add_test(tc, test_getaddrinfo_resolves_localhost);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("samples");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_samples_match_the_brief_timings);
     suite_add_tcase(s, tc);
     return s;
 }
