@@ -80,15 +80,22 @@ static void req_cancel(wl_waiter *w)
     uv_cancel((uv_req_t *)w->data);
 }
 
-static fs_op *fs_op_new(void)
+/* Checks the call (in a task, buf not on the shared stack) and allocates
+ * the operation. Returns 0 or an error (then *out is NULL). */
+static int fs_op_new(const void *buf, size_t len, fs_op **out)
 {
+    *out = NULL;
+    int rc = io_check(buf, len);
+    if (rc)
+        return rc;
     fs_op *op = calloc(1, sizeof(*op));
     if (!op)
-        return NULL;
+        return UV_ENOMEM;
     op->w.cancel = req_cancel;
     op->w.data = &op->req;
     op->req.data = op;
-    return op;
+    *out = op;
+    return 0;
 }
 
 /* Waits for op's request started with start_rc; frees op. */
@@ -112,24 +119,20 @@ static ssize_t fs_finish(fs_op *op, int start_rc)
 
 int wl_fs_open(const char *path, int flags, int mode)
 {
-    int rc = io_check(NULL, 0);
+    fs_op *op;
+    int rc = fs_op_new(NULL, 0, &op);
     if (rc)
         return rc;
-    fs_op *op = fs_op_new();
-    if (!op)
-        return UV_ENOMEM;
     rc = uv_fs_open(wl__current->loop->uv, &op->req, path, flags, mode, on_fs_done);
     return (int)fs_finish(op, rc);
 }
 
 ssize_t wl_fs_read(int fd, void *buf, size_t len, int64_t offset)
 {
-    int rc = io_check(buf, len);
+    fs_op *op;
+    int rc = fs_op_new(buf, len, &op);
     if (rc)
         return rc;
-    fs_op *op = fs_op_new();
-    if (!op)
-        return UV_ENOMEM;
     uv_buf_t b = uv_buf_init(buf, (unsigned)len);
     rc = uv_fs_read(wl__current->loop->uv, &op->req, fd, &b, 1, offset < 0 ? -1 : offset,
                     on_fs_done);
@@ -138,12 +141,10 @@ ssize_t wl_fs_read(int fd, void *buf, size_t len, int64_t offset)
 
 ssize_t wl_fs_write(int fd, const void *buf, size_t len, int64_t offset)
 {
-    int rc = io_check(buf, len);
+    fs_op *op;
+    int rc = fs_op_new(buf, len, &op);
     if (rc)
         return rc;
-    fs_op *op = fs_op_new();
-    if (!op)
-        return UV_ENOMEM;
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
     rc = uv_fs_write(wl__current->loop->uv, &op->req, fd, &b, 1, offset < 0 ? -1 : offset,
                      on_fs_done);
@@ -152,24 +153,20 @@ ssize_t wl_fs_write(int fd, const void *buf, size_t len, int64_t offset)
 
 int wl_fs_fsync(int fd)
 {
-    int rc = io_check(NULL, 0);
+    fs_op *op;
+    int rc = fs_op_new(NULL, 0, &op);
     if (rc)
         return rc;
-    fs_op *op = fs_op_new();
-    if (!op)
-        return UV_ENOMEM;
     rc = uv_fs_fsync(wl__current->loop->uv, &op->req, fd, on_fs_done);
     return (int)fs_finish(op, rc);
 }
 
 int wl_fs_close(int fd)
 {
-    int rc = io_check(NULL, 0);
+    fs_op *op;
+    int rc = fs_op_new(NULL, 0, &op);
     if (rc)
         return rc;
-    fs_op *op = fs_op_new();
-    if (!op)
-        return UV_ENOMEM;
     op->w.nointr = 1; /* the descriptor must really be closed */
     rc = uv_fs_close(wl__current->loop->uv, &op->req, fd, on_fs_done);
     return (int)fs_finish(op, rc);
@@ -477,5 +474,10 @@ int wl_accept(wl_listener *l, uv_tcp_t *client)
 
 void wl_listener_close(wl_listener *l)
 {
+    if (l->waiter) { /* a task blocked in wl_accept: like libuv, abort it */
+        wl_waiter *w = l->waiter;
+        l->waiter = NULL;
+        wl_waiter_wake(w, UV_ECANCELED);
+    }
     wl_close((uv_handle_t *)&l->tcp);
 }

@@ -114,7 +114,7 @@ static void report_slow(wl_loop *loop, wl_task *t, double secs)
 /* Scheduler side: run t until it suspends or finishes. */
 static void resume(wl_loop *loop, wl_task *t)
 {
-    if (t->state == WL__T_NEW || t->sp == NULL) {
+    if (__builtin_expect(t->state == WL__T_NEW, 0)) {
         int rc = (t->flags & WL__F_CANCELLED) ? WL_ECANCELED : task_start(loop, t);
         if (rc) {
             t->status = rc;
@@ -122,7 +122,7 @@ static void resume(wl_loop *loop, wl_task *t)
             task_finish(t);
             return;
         }
-    } else if (loop->opts.shared_stack) {
+    } else if (__builtin_expect(loop->opts.shared_stack != 0, 0)) {
         if (wl__shared_stack_enter(loop, t) != 0) {
             /* cannot save the current owner: retry on a later iteration */
             wl__make_ready(t);
@@ -130,7 +130,7 @@ static void resume(wl_loop *loop, wl_task *t)
         }
     }
     wl_task *prev = wl__current;
-    uint64_t t0 = loop->opts.watchdog_ms ? uv_hrtime() : 0;
+    uint64_t t0 = __builtin_expect(loop->opts.watchdog_ms != 0, 0) ? uv_hrtime() : 0;
     wl__current = t;
     t->state = WL__T_RUNNING;
     const wl__stack *s = task_stack(t);
@@ -138,12 +138,12 @@ static void resume(wl_loop *loop, wl_task *t)
     wl__ctx_switch(&loop->sched_sp, t->sp);
     ASAN_FINISH(loop->sched_fake, NULL, NULL);
     wl__current = prev;
-    if (loop->opts.watchdog_ms) {
+    if (__builtin_expect(loop->opts.watchdog_ms != 0, 0)) {
         double secs = (double)(uv_hrtime() - t0) / 1e9;
         if (secs * 1e3 > (double)loop->opts.watchdog_ms)
             report_slow(loop, t, secs);
     }
-    if (t->state == WL__T_DONE)
+    if (__builtin_expect(t->state == WL__T_DONE, 0))
         task_finish(t);
 }
 
@@ -154,8 +154,10 @@ static void drain(wl_loop *loop)
         wl__q_remove(&t->node);
         resume(loop, t);
     }
-    if (wl__q_empty(&loop->ready))
+    if (wl__q_empty(&loop->ready) && loop->idle_active) {
         uv_idle_stop(&loop->idle);
+        loop->idle_active = 0;
+    }
 }
 
 static void on_idle(uv_idle_t *h)
@@ -173,8 +175,10 @@ void wl__make_ready(wl_task *t)
     wl_loop *loop = t->loop;
     t->state = WL__T_READY;
     wl__q_push(&loop->ready, &t->node);
-    if (!uv_is_active((uv_handle_t *)&loop->idle))
+    if (__builtin_expect(!loop->idle_active, 0)) {
         uv_idle_start(&loop->idle, on_idle);
+        loop->idle_active = 1;
+    }
 }
 
 /* ---- task records ---- */

@@ -126,7 +126,7 @@ void wl__stack_pool_drain(wl_loop *loop)
 
 int wl__shared_stack_create(wl_loop *loop)
 {
-    wl__stack *s;
+    wl__stack *s = NULL;
     int rc = stack_map(loop->opts.stack_size, &s);
     if (rc == 0)
         loop->shared = s;

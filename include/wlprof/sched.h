@@ -104,6 +104,7 @@ struct wl_loop {
     int owns_uv;
     wl_loop_options opts;
     uv_idle_t idle;           /* active while tasks are ready: poll does not block */
+    int idle_active;          /* mirror of uv_is_active(&idle), read on every wake */
     uv_check_t check;         /* drains tasks readied by I/O callbacks */
     wl_qnode ready;           /* tasks to resume, FIFO */
     wl_qnode tasks;           /* every live (unfinished) task */
@@ -336,6 +337,7 @@ WL_API int wl_listener_port(wl_listener *l);
 /* Waits for a connection and accepts it into *client (initialised here).
  * Returns 0 or an error (then *client is not initialised). */
 WL_API int wl_accept(wl_listener *l, uv_tcp_t *client);
+/* Closes the listener; a task waiting in wl_accept gets UV_ECANCELED. */
 WL_API void wl_listener_close(wl_listener *l);
 
 /* Message for any code returned here (libuv's for UV_E* codes). */
