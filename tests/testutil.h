@@ -91,7 +91,7 @@ static inline int tu_run(char *const argv[], double timeout)
  * the tests' outputs, and a real disk for fsync tests). */
 static inline const char *tu_tmpdir(void)
 {
-    static char dir[4096];
+    static char dir[1024];
     snprintf(dir, sizeof(dir), "%s/tmp-test-XXXXXX", tu_env("WL_BUILD_DIR"));
     ck_assert_ptr_nonnull(mkdtemp(dir));
     return dir;

@@ -1,0 +1,274 @@
+/*
+ * worker.c -- the worker side of the process pool: the function registry,
+ * the byte buffer, and the loop a forked worker runs.
+ *
+ * Registry: a fixed table of (name, function) filled by the application
+ * before it creates pools. A worker is a fork of the application, so it
+ * holds the same table; a job names its function, which keeps the job
+ * format independent of addresses (the same frames would work for an
+ * exec'd or remote worker).
+ *
+ * Worker loop: blocking reads of one job frame at a time into a buffer
+ * that is reused (one read() usually returns a whole frame), call the
+ * function, one sendmsg() of header + body back. The parent runs at most
+ * one job per worker at a time, so there is nothing to multiplex here.
+ *
+ * Death: the worker arms PR_SET_PDEATHSIG(SIGKILL) and exits on EOF, so it
+ * never outlives the pool or its parent. It resets every signal handler it
+ * inherited (the parent's, libuv's, a sanitizer's) so that a crash kills it
+ * with the real signal, which the parent reports.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define REGISTRY_MAX 64
+
+typedef struct registry_entry {
+    char name[WL_PPOOL_NAME_MAX + 1];
+    wl_ppool_fn fn;           /* bytes flavour, or NULL */
+    wl_ppool_json_fn json_fn; /* JSON flavour, or NULL */
+} registry_entry;
+
+static registry_entry registry[REGISTRY_MAX];
+static int registry_len;
+
+unsigned wl__online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* Makes room for n more bytes. Returns 0 or -ENOMEM. */
+int wl__bytes_reserve(wl_bytes *b, size_t n)
+{
+    if (n > b->cap - b->len) {
+        size_t cap = b->cap ? b->cap : 64;
+        uint8_t *data;
+        while (cap - b->len < n) {
+            if (cap > SIZE_MAX / 2)
+                return -ENOMEM;
+            cap *= 2;
+        }
+        data = realloc(b->data, cap);
+        if (!data)
+            return -ENOMEM;
+        b->data = data;
+        b->cap = cap;
+    }
+    return 0;
+}
+
+int wl_bytes_append(wl_bytes *b, const void *p, size_t n)
+{
+    if (wl__bytes_reserve(b, n) < 0)
+        return -ENOMEM;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+void wl_bytes_free(wl_bytes *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+static int registry_add(const char *name, wl_ppool_fn fn, wl_ppool_json_fn json_fn)
+{
+    size_t len;
+
+    if (!name || !*name || (!fn && !json_fn))
+        return -EINVAL;
+    len = strlen(name);
+    if (len > WL_PPOOL_NAME_MAX)
+        return -ENAMETOOLONG;
+    for (int i = 0; i < registry_len; i++)
+        if (strcmp(registry[i].name, name) == 0)
+            return -EEXIST;
+    if (registry_len == REGISTRY_MAX)
+        return -ENOSPC;
+    memcpy(registry[registry_len].name, name, len + 1);
+    registry[registry_len].fn = fn;
+    registry[registry_len].json_fn = json_fn;
+    registry_len++;
+    return 0;
+}
+
+int wl_ppool_register(const char *name, wl_ppool_fn fn)
+{
+    return registry_add(name, fn, NULL);
+}
+
+int wl_ppool_register_json(const char *name, wl_ppool_json_fn fn)
+{
+    return registry_add(name, NULL, fn);
+}
+
+static const registry_entry *registry_find(const uint8_t *name, size_t len)
+{
+    for (int i = 0; i < registry_len; i++)
+        if (strlen(registry[i].name) == len && memcmp(registry[i].name, name, len) == 0)
+            return &registry[i];
+    return NULL;
+}
+
+static int call_json(const registry_entry *e, const uint8_t *in, size_t inlen, wl_bytes *out)
+{
+    json_error_t jerr;
+    json_t *args = json_loadb((const char *)in, inlen, JSON_DECODE_ANY, &jerr);
+    json_t *result = NULL;
+    char *text;
+    int err;
+
+    if (!args) {
+        const char msg[] = "payload is not JSON";
+        wl_bytes_append(out, msg, sizeof(msg) - 1);
+        return -EINVAL;
+    }
+    err = e->json_fn(args, &result);
+    json_decref(args);
+    if (err < 0) {
+        json_decref(result);
+        return err;
+    }
+    if (!result)
+        result = json_null();
+    text = json_dumps(result, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(result);
+    if (!text)
+        return -ENOMEM;
+    err = wl_bytes_append(out, text, strlen(text));
+    free(text);
+    return err;
+}
+
+/* Runs one job; the reply status is the return value, *out the body. */
+static int run_job(const uint8_t *body, uint32_t len, uint32_t name_len, wl_bytes *out)
+{
+    const registry_entry *e;
+    char msg[WL_PPOOL_NAME_MAX + 64];
+    int n;
+
+    if (name_len > len || name_len > WL_PPOOL_NAME_MAX)
+        return -EPROTO;
+    e = registry_find(body, name_len);
+    if (!e) {
+        n = snprintf(msg, sizeof(msg), "no function '%.*s' registered", (int)name_len, body);
+        wl_bytes_append(out, msg, (size_t)n);
+        return -ENOENT;
+    }
+    if (e->fn)
+        return e->fn(body + name_len, len - name_len, out);
+    return call_json(e, body + name_len, len - name_len, out);
+}
+
+static void send_reply(int fd, int status, const wl_bytes *out)
+{
+    uint8_t hdr[WL_FRAME_HDR];
+    struct iovec iov[2];
+    struct msghdr msg;
+    size_t len = out->len;
+
+    if (len > WL_FRAME_MAX) {
+        status = -EMSGSIZE;
+        len = 0;
+    }
+    wl_frame_put_hdr(hdr, (uint32_t)len, (uint32_t)status);
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = sizeof(hdr);
+    iov[1].iov_base = out->data;
+    iov[1].iov_len = len;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    while (msg.msg_iovlen) {
+        ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (sent < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(0); /* parent gone */
+        }
+        while (msg.msg_iovlen && (size_t)sent >= msg.msg_iov->iov_len) {
+            sent -= (ssize_t)msg.msg_iov->iov_len;
+            msg.msg_iov++;
+            msg.msg_iovlen--;
+        }
+        if (msg.msg_iovlen) {
+            msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + sent;
+            msg.msg_iov->iov_len -= (size_t)sent;
+        }
+    }
+}
+
+static void worker_detach_from_parent(int *fd, pid_t parent)
+{
+    sigset_t none;
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(0); /* the parent died before the line above */
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL); /* fails harmlessly for SIGKILL, SIGSTOP, ... */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (*fd != 3) {
+        if (dup2(*fd, 3) < 0)
+            _exit(127);
+        *fd = 3;
+    }
+    /* Drop every other descriptor: the sibling workers' sockets above all,
+     * or a dead sibling's parent end would never see EOF. */
+    close_range(4, ~0u, 0);
+}
+
+void wl__ppool_worker_main(int fd, pid_t parent)
+{
+    wl_bytes in = {0};
+    wl_bytes out = {0};
+
+    worker_detach_from_parent(&fd, parent);
+    for (;;) {
+        uint32_t len = 0;
+        uint32_t aux = 0;
+        size_t need = WL_FRAME_HDR;
+        int status;
+
+        /* Gather one frame; in.len counts buffered bytes. */
+        while (in.len < need) {
+            ssize_t n;
+            if (wl__bytes_reserve(&in, need - in.len) < 0)
+                _exit(127);
+            n = read(fd, in.data + in.len, in.cap - in.len);
+            if (n == 0)
+                _exit(0); /* EOF: pool closed or parent died */
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                _exit(0);
+            }
+            in.len += (size_t)n;
+            if (need == WL_FRAME_HDR && in.len >= WL_FRAME_HDR) {
+                wl_frame_get_hdr(in.data, &len, &aux);
+                if (len > WL_FRAME_MAX)
+                    _exit(127);
+                need = WL_FRAME_HDR + len;
+            }
+        }
+        out.len = 0;
+        status = run_job(in.data + WL_FRAME_HDR, len, aux, &out);
+        send_reply(fd, status, &out);
+        /* The parent sends one job at a time, so nothing follows the frame. */
+        in.len = 0;
+    }
+}

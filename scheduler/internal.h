@@ -1,0 +1,125 @@
+/*
+ * scheduler/internal.h -- private structures of the coroutine loop, shared
+ * by loop.c (tasks, switching, waiters), stack.c (stacks, guard pages,
+ * copy-stack), sync.c (await, gather, groups, semaphores, timeouts) and
+ * io.c (sleep, files, TCP, name resolution).
+ */
+#ifndef WL_SCHED_INTERNAL_H
+#define WL_SCHED_INTERNAL_H
+
+#include "wlprof/sched.h"
+
+#include <stdbool.h>
+
+/* ---- intrusive queues (circular, head is a sentinel) ---- */
+static inline void wl__q_init(wl_qnode *q)
+{
+    q->prev = q;
+    q->next = q;
+}
+static inline bool wl__q_empty(const wl_qnode *q)
+{
+    return q->next == q;
+}
+static inline void wl__q_push(wl_qnode *q, wl_qnode *n)
+{
+    n->prev = q->prev;
+    n->next = q;
+    q->prev->next = n;
+    q->prev = n;
+}
+static inline void wl__q_remove(wl_qnode *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n;
+    n->next = n;
+}
+#define wl__q_data(n, type, field) ((type *)((char *)(n) - offsetof(type, field)))
+
+/* ---- stacks (stack.c) ---- */
+typedef struct wl__stack {
+    struct wl__stack *next; /* pool link */
+    char *map;              /* mmap base; the guard page is [map, map + page) */
+    size_t map_len;
+    char *lo;               /* lowest usable byte (just above the guard) */
+    char *hi;               /* top of the stack (16-byte aligned; descriptor above) */
+    wl_task *owner;         /* shared stack: task whose bytes are on it now */
+    unsigned vg_id;         /* valgrind stack id */
+} wl__stack;
+
+int wl__stack_get(wl_loop *loop, wl__stack **out);
+void wl__stack_put(wl_loop *loop, wl__stack *s);
+void wl__stack_unmap(wl__stack *s);
+void wl__stack_pool_drain(wl_loop *loop);
+int wl__shared_stack_create(wl_loop *loop);
+/* Copy-stack mode: put t's bytes on the shared stack (saving the owner's). */
+int wl__shared_stack_enter(wl_loop *loop, wl_task *t);
+/* True when [p, p+len) overlaps the loop's shared stack. */
+bool wl__on_shared_stack(const wl_loop *loop, const void *p, size_t len);
+void *wl__ctx_init(char *hi, void (*entry)(void *), void *arg);
+int wl__overflow_handler_install(void);
+
+/* assembly (switch_*.S) */
+void wl__ctx_switch(void **save_sp, void *load_sp);
+
+/* ---- tasks ---- */
+enum {
+    WL__T_NEW = 0, /* spawned, never resumed */
+    WL__T_READY,   /* in loop->ready */
+    WL__T_RUNNING,
+    WL__T_WAITING, /* suspended in wl_waiter_wait or a yield */
+    WL__T_DONE,
+};
+enum {
+    WL__F_CANCELLED = 1u << 0, /* wl_task_cancel was called: interrupts are sticky */
+    WL__F_DETACHED = 1u << 1,  /* free the record when done */
+    WL__F_AWAITED = 1u << 2,   /* a wl_await/gather/group owns the handle */
+    WL__F_REAPED = 1u << 3,    /* the owner has consumed the handle */
+};
+enum { WL__W_IDLE = 0, WL__W_WAITING, WL__W_WOKEN };
+
+struct wl_task {
+    wl_qnode node;         /* loop->ready, or a semaphore's waiter queue */
+    wl_qnode all;          /* loop->tasks while unfinished */
+    wl_qnode gnode;        /* group->members */
+    wl_loop *loop;
+    void *sp;              /* saved stack pointer while not running */
+    wl__stack *stack;      /* dedicated stack, NULL in copy-stack mode / before start */
+    char *save;            /* copy-stack mode: saved bytes [sp, shared->hi) */
+    size_t save_len;
+    size_t save_cap;
+    wl_task_fn fn;
+    void *arg;
+    void *result;
+    int status;
+    unsigned state;
+    unsigned flags;
+    int pending_closes;    /* handles of this record still closing */
+    wl_waiter *waiting;    /* the waiter this task is suspended on */
+    wl_waiter *awaiter;    /* who waits for this task to finish */
+    wl_waiter self_wait;   /* for the built-in awaits (lives in the heap record) */
+    wl_group *group;
+    wl_timeout *timeouts;  /* innermost open scope (on the task's own stack) */
+    uint64_t tmo_armed;    /* deadline the timeout timer is set for, 0 = none */
+    uint64_t tmo_fired;    /* largest deadline that has fired, 0 = none */
+    uv_timer_t *tmo_timer; /* lazily allocated */
+    uv_timer_t sleep_timer;
+    int sleep_timer_init;
+    void *asan_fake;
+    char name[32];
+};
+
+extern __thread wl_task *wl__current;
+
+void wl__make_ready(wl_task *t);
+void wl__suspend(wl_task *t);
+/* 0, WL_ECANCELED or WL_ETIMEDOUT: what an interruptible wait would see now. */
+int wl__pending_interrupt(const wl_task *t);
+void wl__interrupt(wl_waiter *w, int reason);
+/* Frees t's record when it is finished, consumed and has no handle closing. */
+void wl__task_release(wl_task *t);
+void wl__task_finished_hooks(wl_task *t); /* sync.c: awaiter, group */
+void wl__timeouts_close(wl_task *t);      /* sync.c */
+
+#endif

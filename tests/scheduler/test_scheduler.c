@@ -1,0 +1,1089 @@
+/*
+ * test_scheduler.c -- the coroutine loop as a specification: every test
+ * runs real tasks on a real libuv loop with real timers, files and sockets
+ * (a TCP echo server on 127.0.0.1 started by the test itself).
+ *
+ * Timing assertions are behavioural with generous margins (the machine is
+ * shared): "concurrent finishes well under sequential", never exact figures.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wlprof/sched.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Runs fn as the main task on a fresh loop and returns its status. */
+static int run_main(wl_task_fn fn, void *arg, const wl_loop_options *opts)
+{
+    wl_loop loop;
+    ck_assert_int_eq(wl_loop_init(&loop, NULL, opts), 0);
+    int rc = wl_run(&loop, "main", fn, arg, NULL);
+    ck_assert_int_eq(wl_loop_close(&loop), 0);
+    return rc;
+}
+
+/* ---- tasks ---- */
+
+static int set_flag(void *arg, void **result)
+{
+    *(int *)arg = 1;
+    *result = arg;
+    return 7;
+}
+
+static int main_spawn_not_inline(void *arg, void **result)
+{
+    int flag = 0;
+    wl_task *t;
+    ck_assert_int_eq(wl_spawn(&t, NULL, "child", set_flag, &flag), 0);
+    ck_assert_int_eq(flag, 0); /* scheduled, not run */
+    ck_assert_int_eq(wl_yield(), 0);
+    ck_assert_int_eq(flag, 1); /* ran while we yielded */
+    ck_assert(wl_task_done(t));
+    void *res = NULL;
+    ck_assert_int_eq(wl_await(t, &res), 7);
+    ck_assert_ptr_eq(res, &flag);
+    return 0;
+}
+
+START_TEST(test_spawn_is_scheduled_not_run_inline)
+{
+    ck_assert_int_eq(run_main(main_spawn_not_inline, NULL, NULL), 0);
+}
+END_TEST
+
+static int ret_result(void *arg, void **result)
+{
+    wl_sleep(10);
+    *result = arg;
+    return 0;
+}
+
+START_TEST(test_run_returns_main_status_and_result)
+{
+    wl_loop loop;
+    int x;
+    void *res = NULL;
+    ck_assert_int_eq(wl_loop_init(&loop, NULL, NULL), 0);
+    ck_assert_int_eq(wl_run(&loop, "m", ret_result, &x, &res), 0);
+    ck_assert_ptr_eq(res, &x);
+    ck_assert_ptr_eq(wl_task_current(), NULL);
+    ck_assert_int_eq(wl_loop_close(&loop), 0);
+}
+END_TEST
+
+static int fetch_data(void *arg, void **result)
+{
+    int ms = (int)(intptr_t)arg;
+    int rc = wl_sleep((uint64_t)ms);
+    *result = arg;
+    return rc;
+}
+
+static int main_seq_vs_concurrent(void *arg, void **result)
+{
+    double *out = arg;
+    void *r1;
+    void *r2;
+    /* direct calls: sequential */
+    double t0 = now_ms();
+    fetch_data((void *)(intptr_t)100, &r1);
+    fetch_data((void *)(intptr_t)200, &r2);
+    out[0] = now_ms() - t0;
+    /* spawned: concurrent */
+    wl_task *a;
+    wl_task *b;
+    t0 = now_ms();
+    wl_spawn(&a, NULL, "a", fetch_data, (void *)(intptr_t)100);
+    wl_spawn(&b, NULL, "b", fetch_data, (void *)(intptr_t)200);
+    ck_assert_int_eq(wl_await(a, &r1), 0);
+    ck_assert_int_eq(wl_await(b, &r2), 0);
+    out[1] = now_ms() - t0;
+    ck_assert_int_eq((int)(intptr_t)r1, 100);
+    ck_assert_int_eq((int)(intptr_t)r2, 200);
+    /* awaiting the longer one first changes nothing */
+    t0 = now_ms();
+    wl_spawn(&a, NULL, "a", fetch_data, (void *)(intptr_t)100);
+    wl_spawn(&b, NULL, "b", fetch_data, (void *)(intptr_t)200);
+    ck_assert_int_eq(wl_await(b, NULL), 0);
+    ck_assert(wl_task_done(a));
+    ck_assert_int_eq(wl_await(a, NULL), 0);
+    out[2] = now_ms() - t0;
+    return 0;
+}
+
+START_TEST(test_sleep_sequential_vs_spawned)
+{
+    double t[3];
+    ck_assert_int_eq(run_main(main_seq_vs_concurrent, t, NULL), 0);
+    ck_assert_msg(t[0] >= 295 && t[0] < 600, "sequential %.1f ms", t[0]);
+    ck_assert_msg(t[1] >= 195 && t[1] < 280, "concurrent %.1f ms", t[1]);
+    ck_assert_msg(t[2] >= 195 && t[2] < 280, "reversed await %.1f ms", t[2]);
+}
+END_TEST
+
+START_TEST(test_sleep_sequential_vs_spawned_shared_stack)
+{
+    double t[3];
+    wl_loop_options o = {.shared_stack = 1};
+    ck_assert_int_eq(run_main(main_seq_vs_concurrent, t, &o), 0);
+    ck_assert_msg(t[1] >= 195 && t[1] < 280, "concurrent %.1f ms", t[1]);
+}
+END_TEST
+
+/* ---- the generic waiter ---- */
+
+typedef struct wake_op {
+    wl_waiter w;
+    uv_timer_t timer;
+    int status;
+    int woken;
+    int cancels;
+} wake_op;
+
+static void on_wake_timer(uv_timer_t *h)
+{
+    wake_op *op = h->data;
+    op->woken = 1;
+    wl_waiter_wake(&op->w, op->status);
+}
+
+static void wake_op_cancel(wl_waiter *w)
+{
+    wake_op *op = w->data;
+    op->cancels++;
+    /* arrange for the wake "soon": restart the timer at 20 ms */
+    op->status = WL_ECANCELED;
+    uv_timer_start(&op->timer, on_wake_timer, 20, 0);
+}
+
+/* Starts a timer that wakes op->w with status after ms. */
+static void wake_op_start(wake_op *op, uint64_t ms, int status, int cancellable)
+{
+    memset(op, 0, sizeof(*op));
+    wl_waiter_init(&op->w);
+    op->w.data = op;
+    if (cancellable)
+        op->w.cancel = wake_op_cancel;
+    op->status = status;
+    uv_timer_init(wl_loop_uv(wl_task_loop()), &op->timer);
+    op->timer.data = op;
+    uv_timer_start(&op->timer, on_wake_timer, ms, 0);
+}
+
+static int main_waiter_wake(void *arg, void **result)
+{
+    wake_op op;
+    double t0 = now_ms();
+    wake_op_start(&op, 50, 42, 1);
+    ck_assert_int_eq(wl_waiter_wait(&op.w), 42);
+    ck_assert_int_eq(op.woken, 1);
+    ck_assert_int_eq(op.cancels, 0);
+    ck_assert(now_ms() - t0 >= 45);
+    wl_close((uv_handle_t *)&op.timer);
+    return 0;
+}
+
+START_TEST(test_waiter_wait_returns_wake_status)
+{
+    ck_assert_int_eq(run_main(main_waiter_wake, NULL, NULL), 0);
+}
+END_TEST
+
+static int main_waiter_prewoken(void *arg, void **result)
+{
+    wl_waiter w;
+    wl_waiter_init(&w);
+    wl_waiter_wake(&w, -5);
+    ck_assert_int_eq(wl_waiter_wait(&w), -5);
+    return 0;
+}
+
+START_TEST(test_waiter_woken_before_wait_returns_at_once)
+{
+    ck_assert_int_eq(run_main(main_waiter_prewoken, NULL, NULL), 0);
+}
+END_TEST
+
+/* arg: a wake_op whose `status` field on entry says the wake delay in ms
+ * and whose `cancels` field says whether the waiter has a cancel hook. */
+static int waiter_victim(void *arg, void **result)
+{
+    wake_op *op = arg;
+    wake_op_start(op, (uint64_t)op->status, 0, op->cancels);
+    int rc = wl_waiter_wait(&op->w);
+    ck_assert_int_eq(op->woken, 1); /* never returns before the wake */
+    wl_close((uv_handle_t *)&op->timer);
+    return rc;
+}
+
+static int main_waiter_cancel(void *arg, void **result)
+{
+    wake_op *op = calloc(1, sizeof(*op));
+    op->cancels = 1;
+    op->status = 5000;
+    wl_task *t;
+    wl_spawn(&t, NULL, "victim", waiter_victim, op);
+    wl_sleep(30);
+    double t0 = now_ms();
+    ck_assert_int_eq(wl_task_cancel(t), 0);
+    ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
+    ck_assert_int_eq(op->cancels, 1);           /* hook called once */
+    ck_assert_int_eq(op->w.status, WL_ECANCELED); /* what the hook's wake said */
+    ck_assert(now_ms() - t0 < 1000);
+    free(op);
+    return 0;
+}
+
+START_TEST(test_waiter_cancel_calls_hook_and_returns_ecanceled)
+{
+    ck_assert_int_eq(run_main(main_waiter_cancel, NULL, NULL), 0);
+}
+END_TEST
+
+static int main_waiter_timeout(void *arg, void **result)
+{
+    wake_op op;
+    wl_timeout to;
+    double t0 = now_ms();
+    ck_assert_int_eq(wl_timeout_enter(&to, 50), 0);
+    wake_op_start(&op, 5000, 0, 1);
+    ck_assert_int_eq(wl_waiter_wait(&op.w), WL_ETIMEDOUT);
+    ck_assert_int_eq(op.cancels, 1);
+    /* while the expired scope is open every interruptible await fails */
+    ck_assert_int_eq(wl_sleep(1000), WL_ETIMEDOUT);
+    ck_assert_int_eq(wl_timeout_exit(&to), WL_ETIMEDOUT);
+    double el = now_ms() - t0;
+    ck_assert_msg(el >= 45 && el < 1000, "timeout took %.1f ms", el);
+    /* after the scope, awaits work again */
+    ck_assert_int_eq(wl_sleep(1), 0);
+    /* a scope that does not expire */
+    ck_assert_int_eq(wl_timeout_enter(&to, 1000), 0);
+    ck_assert_int_eq(wl_sleep(10), 0);
+    ck_assert_int_eq(wl_timeout_exit(&to), 0);
+    wl_close((uv_handle_t *)&op.timer);
+    return 0;
+}
+
+START_TEST(test_waiter_timeout_calls_hook_and_returns_etimedout)
+{
+    ck_assert_int_eq(run_main(main_waiter_timeout, NULL, NULL), 0);
+}
+END_TEST
+
+static int main_waiter_uncancellable(void *arg, void **result)
+{
+    wake_op *op = calloc(1, sizeof(*op));
+    op->cancels = 0; /* no hook: the wait cannot be cut short */
+    op->status = 150;
+    wl_task *t;
+    double t0 = now_ms();
+    wl_spawn(&t, NULL, "victim", waiter_victim, op);
+    wl_sleep(10);
+    wl_task_cancel(t);
+    ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
+    ck_assert(now_ms() - t0 >= 140);   /* waited for the real wake */
+    ck_assert_int_eq(op->w.status, 0); /* whose status is kept */
+    free(op);
+    return 0;
+}
+
+START_TEST(test_waiter_without_hook_waits_for_wake_then_reports_cancel)
+{
+    ck_assert_int_eq(run_main(main_waiter_uncancellable, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_waiter_outside_task_is_einval)
+{
+    wl_waiter w;
+    wl_waiter_init(&w);
+    ck_assert_int_eq(wl_waiter_wait(&w), UV_EINVAL);
+    ck_assert_int_eq(wl_sleep(1), UV_EINVAL);
+    ck_assert_ptr_eq(wl_task_loop(), NULL);
+}
+END_TEST
+
+static int main_loop_of_task(void *arg, void **result)
+{
+    wl_loop *loop = arg;
+    ck_assert_ptr_eq(wl_task_loop(), loop);
+    ck_assert_ptr_eq(wl_loop_uv(wl_task_loop()), loop->uv);
+    ck_assert_str_eq(wl_task_name(wl_task_current()), "main");
+    return 0;
+}
+
+START_TEST(test_task_loop_gives_the_uv_loop)
+{
+    wl_loop loop;
+    uv_loop_t uv;
+    ck_assert_int_eq(uv_loop_init(&uv), 0);
+    ck_assert_int_eq(wl_loop_init(&loop, &uv, NULL), 0);
+    ck_assert_ptr_eq(wl_loop_uv(&loop), &uv);
+    ck_assert_int_eq(wl_run(&loop, "main", main_loop_of_task, &loop, NULL), 0);
+    ck_assert_int_eq(wl_loop_close(&loop), 0);
+    ck_assert_int_eq(uv_loop_close(&uv), 0);
+}
+END_TEST
+
+
+/* ---- cancellation ---- */
+
+static int sleeper(void *arg, void **result)
+{
+    int *state = arg;
+    if (state)
+        *state = 1; /* started */
+    int rc = wl_sleep(5000);
+    if (state)
+        *state = 2; /* unwound */
+    /* cancellation is sticky: later awaits fail at once too */
+    if (rc == WL_ECANCELED)
+        ck_assert_int_eq(wl_sleep(5000), WL_ECANCELED);
+    return rc;
+}
+
+static int main_cancel(void *arg, void **result)
+{
+    int st = 0;
+    wl_task *t;
+    double t0 = now_ms();
+    wl_spawn(&t, NULL, "sleeper", sleeper, &st);
+    wl_sleep(20);
+    ck_assert_int_eq(st, 1);
+    wl_task_cancel(t);
+    ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
+    ck_assert_int_eq(st, 2);
+    ck_assert(now_ms() - t0 < 1000);
+
+    /* cancelled before it started: never runs */
+    st = 0;
+    wl_spawn(&t, NULL, "never", sleeper, &st);
+    wl_task_cancel(t);
+    ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
+    ck_assert_int_eq(st, 0);
+
+    /* cancelling a finished task is a no-op */
+    wl_spawn(&t, NULL, "quick", set_flag, &st);
+    wl_yield();
+    ck_assert(wl_task_done(t));
+    ck_assert_int_eq(wl_task_cancel(t), 0);
+    ck_assert_int_eq(wl_await(t, NULL), 7);
+    return 0;
+}
+
+START_TEST(test_cancel_interrupts_await_and_is_noop_when_done)
+{
+    ck_assert_int_eq(run_main(main_cancel, NULL, NULL), 0);
+}
+END_TEST
+
+static int main_await_timeout(void *arg, void **result)
+{
+    int st = 0;
+    wl_task *t;
+    wl_timeout to;
+    wl_spawn(&t, NULL, "slow", sleeper, &st);
+    double t0 = now_ms();
+    wl_timeout_enter(&to, 50);
+    /* an await that times out cancels the awaited task (like wait_for) */
+    ck_assert_int_eq(wl_await(t, NULL), WL_ETIMEDOUT);
+    ck_assert_int_eq(wl_timeout_exit(&to), WL_ETIMEDOUT);
+    ck_assert_int_eq(st, 2);
+    double el = now_ms() - t0;
+    ck_assert_msg(el >= 45 && el < 1000, "%.1f ms", el);
+    /* nested scopes: the inner, shorter one fires; the outer does not */
+    wl_timeout outer;
+    wl_timeout inner;
+    wl_timeout_enter(&outer, 2000);
+    wl_timeout_enter(&inner, 30);
+    ck_assert_int_eq(wl_sleep(1000), WL_ETIMEDOUT);
+    ck_assert_int_eq(wl_timeout_exit(&inner), WL_ETIMEDOUT);
+    ck_assert_int_eq(wl_sleep(10), 0);
+    ck_assert_int_eq(wl_timeout_exit(&outer), 0);
+    return 0;
+}
+
+START_TEST(test_timeout_on_await_cancels_awaited_task)
+{
+    ck_assert_int_eq(run_main(main_await_timeout, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---- gather and groups ---- */
+
+typedef struct job {
+    int ms;
+    int fail; /* status to return after sleeping */
+    int cancelled;
+    int finished;
+} job;
+
+static int job_fn(void *arg, void **result)
+{
+    job *j = arg;
+    int rc = wl_sleep((uint64_t)j->ms);
+    if (rc == WL_ECANCELED) {
+        j->cancelled = 1;
+        return rc;
+    }
+    j->finished = 1;
+    *result = j;
+    return j->fail;
+}
+
+static int main_gather(void *arg, void **result)
+{
+    job jobs[3] = {{.ms = 50}, {.ms = 20, .fail = UV_EIO}, {.ms = 100}};
+    wl_task *t[3];
+    for (int i = 0; i < 3; i++)
+        wl_spawn(&t[i], NULL, "job", job_fn, &jobs[i]);
+    int st[3];
+    void *res[3];
+    double t0 = now_ms();
+    ck_assert_int_eq(wl_gather(t, 3, st, res), 1); /* one failure */
+    double el = now_ms() - t0;
+    ck_assert_msg(el >= 95 && el < 400, "%.1f ms", el);
+    ck_assert_int_eq(st[0], 0);
+    ck_assert_int_eq(st[1], UV_EIO);
+    ck_assert_int_eq(st[2], 0);
+    ck_assert_ptr_eq(res[0], &jobs[0]);
+    ck_assert_ptr_eq(res[2], &jobs[2]);
+    for (int i = 0; i < 3; i++) /* collect-all: nobody was cancelled */
+        ck_assert(jobs[i].finished && !jobs[i].cancelled);
+    return 0;
+}
+
+START_TEST(test_gather_collects_every_result_and_error)
+{
+    ck_assert_int_eq(run_main(main_gather, NULL, NULL), 0);
+}
+END_TEST
+
+static int main_group(void *arg, void **result)
+{
+    job jobs[3] = {{.ms = 1000}, {.ms = 20, .fail = UV_EIO}, {.ms = 1500}};
+    wl_group g;
+    wl_group_init(&g, NULL);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(wl_group_spawn(&g, NULL, "member", job_fn, &jobs[i]), 0);
+    double t0 = now_ms();
+    ck_assert_int_eq(wl_group_wait(&g), UV_EIO);
+    double el = now_ms() - t0;
+    ck_assert_msg(el >= 15 && el < 500, "%.1f ms", el); /* fail-fast */
+    ck_assert(jobs[0].cancelled && jobs[2].cancelled);   /* siblings unwound */
+    ck_assert(jobs[1].finished);
+
+    /* all succeed: 0 */
+    job ok[2] = {{.ms = 10}, {.ms = 20}};
+    wl_group_init(&g, NULL);
+    for (int i = 0; i < 2; i++)
+        wl_group_spawn(&g, NULL, "ok", job_fn, &ok[i]);
+    ck_assert_int_eq(wl_group_wait(&g), 0);
+    ck_assert(ok[0].finished && ok[1].finished);
+    return 0;
+}
+
+START_TEST(test_group_fails_fast_and_cancels_siblings)
+{
+    ck_assert_int_eq(run_main(main_group, NULL, NULL), 0);
+}
+END_TEST
+
+static int group_owner(void *arg, void **result)
+{
+    job *jobs = arg;
+    wl_group g;
+    wl_group_init(&g, NULL);
+    for (int i = 0; i < 2; i++)
+        wl_group_spawn(&g, NULL, "member", job_fn, &jobs[i]);
+    return wl_group_wait(&g);
+}
+
+static int main_group_cancel(void *arg, void **result)
+{
+    job jobs[2] = {{.ms = 3000}, {.ms = 3000}};
+    wl_task *t;
+    wl_spawn(&t, NULL, "owner", group_owner, jobs);
+    wl_sleep(20);
+    wl_task_cancel(t);
+    ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
+    ck_assert(jobs[0].cancelled && jobs[1].cancelled);
+    return 0;
+}
+
+START_TEST(test_cancelling_group_owner_cancels_members)
+{
+    ck_assert_int_eq(run_main(main_group_cancel, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---- semaphores ---- */
+
+typedef struct sem_ctx {
+    wl_sem sem;
+    int inside;
+    int max_inside;
+} sem_ctx;
+
+static int sem_worker(void *arg, void **result)
+{
+    sem_ctx *c = arg;
+    int rc = wl_sem_acquire(&c->sem);
+    if (rc)
+        return rc;
+    c->inside++;
+    if (c->inside > c->max_inside)
+        c->max_inside = c->inside;
+    wl_sleep(30);
+    c->inside--;
+    wl_sem_release(&c->sem);
+    return 0;
+}
+
+static int main_sem(void *arg, void **result)
+{
+    sem_ctx *c = arg;
+    wl_sem_init(&c->sem, 4);
+    wl_task *t[10];
+    double t0 = now_ms();
+    for (int i = 0; i < 10; i++)
+        wl_spawn(&t[i], NULL, "download", sem_worker, c);
+    int st[10];
+    ck_assert_int_eq(wl_gather(t, 10, st, NULL), 0);
+    double el = now_ms() - t0;
+    ck_assert_int_eq(c->max_inside, 4); /* at most 4 at once, and 4 did overlap */
+    ck_assert_msg(el >= 85 && el < 600, "%.1f ms", el); /* 3 waves of 30 ms */
+
+    /* a waiting acquire can time out and then holds nothing */
+    wl_sem_init(&c->sem, 0);
+    wl_timeout to;
+    wl_timeout_enter(&to, 20);
+    ck_assert_int_eq(wl_sem_acquire(&c->sem), WL_ETIMEDOUT);
+    wl_timeout_exit(&to);
+    wl_sem_release(&c->sem);
+    ck_assert_int_eq(wl_sem_acquire(&c->sem), 0);
+    return 0;
+}
+
+START_TEST(test_semaphore_limits_concurrency)
+{
+    sem_ctx *c = calloc(1, sizeof(*c));
+    ck_assert_int_eq(run_main(main_sem, c, NULL), 0);
+    free(c);
+}
+END_TEST
+
+START_TEST(test_semaphore_on_shared_stack_heap_object)
+{
+    sem_ctx *c = calloc(1, sizeof(*c));
+    wl_loop_options o = {.shared_stack = 1};
+    ck_assert_int_eq(run_main(main_sem, c, &o), 0);
+    free(c);
+}
+END_TEST
+
+/* ---- watchdog ---- */
+
+typedef struct slow_ctx {
+    char name[32];
+    double secs;
+    int calls;
+} slow_ctx;
+
+static void on_slow(wl_loop *loop, const char *name, double secs, void *data)
+{
+    slow_ctx *c = data;
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    c->secs = secs;
+    c->calls++;
+}
+
+static int blocker(void *arg, void **result)
+{
+    usleep(120 * 1000); /* the pitfall: blocking the loop thread */
+    return 0;
+}
+
+static int polite(void *arg, void **result)
+{
+    return wl_sleep(120);
+}
+
+static int main_watchdog(void *arg, void **result)
+{
+    wl_task *a;
+    wl_task *b;
+    wl_spawn(&a, NULL, "polite", polite, NULL);
+    wl_spawn(&b, NULL, "blocker", blocker, NULL);
+    wl_await(a, NULL);
+    wl_await(b, NULL);
+    return 0;
+}
+
+START_TEST(test_watchdog_names_task_that_blocks_the_loop)
+{
+    slow_ctx c = {0};
+    wl_loop_options o = {.watchdog_ms = 50, .on_slow = on_slow, .on_slow_data = &c};
+    ck_assert_int_eq(run_main(main_watchdog, NULL, &o), 0);
+    ck_assert_int_eq(c.calls, 1);
+    ck_assert_str_eq(c.name, "blocker");
+    ck_assert(c.secs >= 0.1);
+}
+END_TEST
+
+/* ---- deadlock, several loops ---- */
+
+static wl_waiter stuck_waiter;
+
+static int waits_forever(void *arg, void **result)
+{
+    wl_waiter_init(&stuck_waiter);
+    return wl_waiter_wait(&stuck_waiter); /* nothing is going to wake it */
+}
+
+START_TEST(test_run_reports_deadlock)
+{
+    wl_loop loop;
+    ck_assert_int_eq(wl_loop_init(&loop, NULL, NULL), 0);
+    ck_assert_int_eq(wl_run(&loop, "stuck", waits_forever, NULL, NULL), -EDEADLK);
+    ck_assert_str_eq(wl_strerror(-EDEADLK),
+                     "deadlock: the task waits for something that can no longer happen");
+    ck_assert_int_eq(wl_loop_close(&loop), UV_EBUSY); /* the task is still there */
+    wl_waiter_wake(&stuck_waiter, 5);                 /* unblock it from outside */
+    ck_assert_int_eq(wl_loop_run(&loop), 0);
+    ck_assert_int_eq(wl_loop_close(&loop), 0);
+}
+END_TEST
+
+static void *thread_loop(void *arg)
+{
+    double *t = arg;
+    run_main(main_seq_vs_concurrent, t, NULL);
+    return NULL;
+}
+
+START_TEST(test_two_loops_on_two_threads)
+{
+    pthread_t th[2];
+    double t[2][3];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, thread_loop, t[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(t[i][1] >= 195 && t[i][1] < 300, "loop %d: %.1f ms", i, t[i][1]);
+}
+END_TEST
+
+static int inner_main(void *arg, void **result)
+{
+    wl_sleep(20);
+    *result = arg;
+    return 3;
+}
+
+static int outer_main(void *arg, void **result)
+{
+    wl_loop inner;
+    void *res = NULL;
+    wl_loop *outer = wl_task_loop();
+    ck_assert_int_eq(wl_loop_init(&inner, NULL, NULL), 0);
+    ck_assert_int_eq(wl_run(outer, "again", inner_main, NULL, NULL), UV_EINVAL);
+    ck_assert_int_eq(wl_run(&inner, "inner", inner_main, arg, &res), 3);
+    ck_assert_ptr_eq(res, arg);
+    ck_assert_ptr_eq(wl_task_loop(), outer); /* back in the outer task */
+    ck_assert_int_eq(wl_loop_close(&inner), 0);
+    return wl_sleep(5);
+}
+
+START_TEST(test_nested_loop_in_a_task)
+{
+    int x;
+    ck_assert_int_eq(run_main(outer_main, &x, NULL), 0);
+}
+END_TEST
+
+/* ---- stacks ---- */
+
+static int recurse(int depth)
+{
+    volatile char pad[512];
+    pad[0] = (char)depth;
+    if (depth == 0)
+        return pad[0];
+    return recurse(depth - 1) + pad[0];
+}
+
+static int overflow_task(void *arg, void **result)
+{
+    return recurse(1 << 20);
+}
+
+START_TEST(test_stack_overflow_hits_guard_and_names_task)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        wl_loop loop;
+        wl_loop_options o = {.stack_size = 32 * 1024};
+        wl_loop_init(&loop, NULL, &o);
+        wl_run(&loop, "deep-recursion", overflow_task, NULL, NULL);
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[4096] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof(buf) - 1 && (n = read(fds[0], buf + got, sizeof(buf) - 1 - got)) > 0)
+        got += (size_t)n;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %#x", status);
+    ck_assert_msg(strstr(buf, "stack overflow in task 'deep-recursion'"), "stderr: %s", buf);
+}
+END_TEST
+
+typedef struct deep_ctx {
+    int id;
+    int ok;
+} deep_ctx;
+
+static int stack_keeper(void *arg, void **result)
+{
+    deep_ctx *c = arg;
+    char local[3000]; /* bytes that must survive copy-out / copy-in */
+    memset(local, c->id & 0xff, sizeof(local));
+    for (int i = 0; i < 5; i++) {
+        wl_sleep((uint64_t)(c->id % 7));
+        wl_yield();
+    }
+    c->ok = 1;
+    for (size_t i = 0; i < sizeof(local); i++)
+        if (local[i] != (char)(c->id & 0xff))
+            c->ok = 0;
+    return 0;
+}
+
+static int main_many_keepers(void *arg, void **result)
+{
+    enum { N = 200 };
+    deep_ctx *c = calloc(N, sizeof(*c));
+    wl_task **t = calloc(N, sizeof(*t));
+    int *st = calloc(N, sizeof(*st));
+    for (int i = 0; i < N; i++) {
+        c[i].id = i;
+        wl_spawn(&t[i], NULL, "keeper", stack_keeper, &c[i]);
+    }
+    ck_assert_int_eq(wl_gather(t, N, st, NULL), 0);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(c[i].ok, "task %d lost its stack bytes", i);
+    /* a buffer on the shared stack is refused, not corrupted */
+    char onstack[16];
+    ck_assert_int_eq(wl_fs_read(0, onstack, sizeof(onstack), 0), UV_EINVAL);
+    wl_waiter w;
+    wl_waiter_init(&w);
+    ck_assert_int_eq(wl_waiter_wait(&w), UV_EINVAL);
+    free(c);
+    free(t);
+    free(st);
+    return 0;
+}
+
+START_TEST(test_shared_stack_keeps_each_tasks_bytes)
+{
+    wl_loop_options o = {.shared_stack = 1};
+    ck_assert_int_eq(run_main(main_many_keepers, NULL, &o), 0);
+}
+END_TEST
+
+/* ---- files ---- */
+
+static int main_fs(void *arg, void **result)
+{
+    char path[] = "/tmp/wl_sched_fs_XXXXXX";
+    int tmp = mkstemp(path);
+    ck_assert_int_ge(tmp, 0);
+    close(tmp);
+    char *data = malloc(65536);
+    char *back = malloc(65536);
+    for (int i = 0; i < 65536; i++)
+        data[i] = (char)(i * 7);
+    int fd = wl_fs_open(path, O_WRONLY | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(wl_fs_write(fd, data, 65536, 0), 65536);
+    ck_assert_int_eq(wl_fs_fsync(fd), 0);
+    ck_assert_int_eq(wl_fs_close(fd), 0);
+    fd = wl_fs_open(path, O_RDONLY, 0);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(wl_fs_read(fd, back, 65536, 0), 65536);
+    ck_assert_int_eq(memcmp(data, back, 65536), 0);
+    ck_assert_int_eq(wl_fs_read(fd, back, 100, 65536), 0); /* EOF */
+    ck_assert_int_eq(wl_fs_close(fd), 0);
+    ck_assert_int_eq(wl_fs_open("/nonexistent/dir/x", O_RDONLY, 0), UV_ENOENT);
+    unlink(path);
+    free(data);
+    free(back);
+    return 0;
+}
+
+START_TEST(test_fs_write_read_roundtrip)
+{
+    ck_assert_int_eq(run_main(main_fs, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---- TCP: an echo server task and clients, all on 127.0.0.1 ---- */
+
+typedef struct echo_ctx {
+    wl_listener *l;
+    int port;
+    int served;
+} echo_ctx;
+
+static int echo_conn(void *arg, void **result)
+{
+    uv_tcp_t *c = arg;
+    char *buf = malloc(4096);
+    ssize_t n;
+    int rc = 0;
+    while ((n = wl_read((uv_stream_t *)c, buf, 4096)) > 0) {
+        rc = wl_write((uv_stream_t *)c, buf, (size_t)n);
+        if (rc)
+            break;
+    }
+    wl_close((uv_handle_t *)c);
+    free(c);
+    free(buf);
+    return n < 0 ? (int)n : rc;
+}
+
+static int echo_server(void *arg, void **result)
+{
+    echo_ctx *e = arg;
+    for (;;) {
+        uv_tcp_t *c = malloc(sizeof(*c));
+        int rc = wl_accept(e->l, c);
+        if (rc) {
+            free(c);
+            return rc;
+        }
+        e->served++;
+        wl_spawn(NULL, NULL, "echo-conn", echo_conn, c);
+    }
+}
+
+static int echo_client(void *arg, void **result)
+{
+    echo_ctx *e = arg;
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", e->port, &addr);
+    uv_tcp_t *c = malloc(sizeof(*c));
+    int rc = wl_tcp_connect(c, (struct sockaddr *)&addr);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    char *msg = malloc(100000);
+    char *back = malloc(100000);
+    for (int i = 0; i < 100000; i++)
+        msg[i] = (char)(i % 251);
+    rc = wl_write((uv_stream_t *)c, msg, 100000);
+    size_t got = 0;
+    while (rc == 0 && got < 100000) {
+        ssize_t n = wl_read((uv_stream_t *)c, back + got, 100000 - got);
+        if (n <= 0)
+            rc = n < 0 ? (int)n : UV_EOF;
+        else
+            got += (size_t)n;
+    }
+    if (rc == 0 && memcmp(msg, back, 100000) != 0)
+        rc = UV_EPROTO;
+    wl_close((uv_handle_t *)c);
+    free(c);
+    free(msg);
+    free(back);
+    return rc;
+}
+
+static int main_tcp(void *arg, void **result)
+{
+    wl_listener *l = malloc(sizeof(*l));
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    ck_assert_int_eq(wl_listen(l, (struct sockaddr *)&addr, 64), 0);
+    echo_ctx e = {.l = l, .port = wl_listener_port(l)};
+    ck_assert_int_gt(e.port, 0);
+    wl_task *srv;
+    wl_spawn(&srv, NULL, "echo-server", echo_server, &e);
+    wl_task *cl[8];
+    for (int i = 0; i < 8; i++)
+        wl_spawn(&cl[i], NULL, "client", echo_client, &e);
+    int st[8];
+    ck_assert_int_eq(wl_gather(cl, 8, st, NULL), 0);
+    ck_assert_int_eq(e.served, 8);
+    /* a connection refused comes back as an error value */
+    wl_listener_close(l);
+    uv_tcp_t *c = malloc(sizeof(*c));
+    ck_assert_int_eq(wl_await(srv, NULL), UV_ECANCELED); /* its accept was aborted */
+    uv_ip4_addr("127.0.0.1", e.port, &addr);
+    ck_assert_int_eq(wl_tcp_connect(c, (struct sockaddr *)&addr), UV_ECONNREFUSED);
+    free(c);
+    free(l);
+    return 0;
+}
+
+START_TEST(test_tcp_echo_server_and_clients)
+{
+    ck_assert_int_eq(run_main(main_tcp, NULL, NULL), 0);
+}
+END_TEST
+
+static int main_gai(void *arg, void **result)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    ck_assert_int_eq(wl_getaddrinfo("localhost", "80", &hints, &res), 0);
+    ck_assert_ptr_nonnull(res);
+    ck_assert_int_eq(res->ai_family, AF_INET);
+    ck_assert_int_eq(ntohs(((struct sockaddr_in *)res->ai_addr)->sin_port), 80);
+    uv_freeaddrinfo(res);
+    hints.ai_flags = AI_NUMERICHOST;
+    ck_assert_int_lt(wl_getaddrinfo("not an address", NULL, &hints, &res), 0);
+    return 0;
+}
+
+START_TEST(test_getaddrinfo_resolves_localhost)
+{
+    ck_assert_int_eq(run_main(main_gai, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---- samples: they print their timings, which must match the brief ---- */
+
+/* Runs build/samples/NAME --scale 0.2 and checks every "...: A s (expected
+ * B s)" line it prints; returns how many it checked. */
+static int check_sample(const char *name)
+{
+    const char *dir = getenv("WL_BUILD_DIR");
+    if (!dir)
+        return -1;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "%s/samples/%s --scale 0.2 2>/dev/null", dir, name);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    char line[512];
+    int checked = 0;
+    while (fgets(line, sizeof(line), p)) {
+        const char *at = strstr(line, ": ");
+        double got;
+        double want;
+        while (at && sscanf(at, ": %lf s (expected %lf s)", &got, &want) != 2)
+            at = strstr(at + 1, ": ");
+        if (!at)
+            continue;
+        /* generous: the machine is shared; the samples show the brief's shape */
+        ck_assert_msg(got >= want * 0.97 && got <= want * 1.25 + 0.03, "%s: %s", name, line);
+        checked++;
+    }
+    ck_assert_int_eq(pclose(p), 0);
+    return checked;
+}
+
+START_TEST(test_samples_match_the_brief_timings)
+{
+    if (!getenv("WL_BUILD_DIR"))
+        return; /* run outside ctest */
+    ck_assert_int_eq(check_sample("seq_vs_concurrent"), 3);
+    ck_assert_int_eq(check_sample("await_order"), 1);
+    ck_assert_int_eq(check_sample("blocking_pitfall"), 2);
+    ck_assert_int_eq(check_sample("gather_vs_group"), 2);
+}
+END_TEST
+
+Suite *scheduler_suite(void);
+
+Suite *scheduler_suite(void)
+{
+    Suite *s = suite_create("scheduler");
+    TCase *tc = tcase_create("tasks");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_spawn_is_scheduled_not_run_inline);
+    tcase_add_test(tc, test_run_returns_main_status_and_result);
+    tcase_add_test(tc, test_sleep_sequential_vs_spawned);
+    tcase_add_test(tc, test_sleep_sequential_vs_spawned_shared_stack);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("waiter");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_waiter_wait_returns_wake_status);
+    tcase_add_test(tc, test_waiter_woken_before_wait_returns_at_once);
+    tcase_add_test(tc, test_waiter_cancel_calls_hook_and_returns_ecanceled);
+    tcase_add_test(tc, test_waiter_timeout_calls_hook_and_returns_etimedout);
+    tcase_add_test(tc, test_waiter_without_hook_waits_for_wake_then_reports_cancel);
+    tcase_add_test(tc, test_waiter_outside_task_is_einval);
+    tcase_add_test(tc, test_task_loop_gives_the_uv_loop);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("semantics");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_cancel_interrupts_await_and_is_noop_when_done);
+    tcase_add_test(tc, test_timeout_on_await_cancels_awaited_task);
+    tcase_add_test(tc, test_gather_collects_every_result_and_error);
+    tcase_add_test(tc, test_group_fails_fast_and_cancels_siblings);
+    tcase_add_test(tc, test_cancelling_group_owner_cancels_members);
+    tcase_add_test(tc, test_semaphore_limits_concurrency);
+    tcase_add_test(tc, test_semaphore_on_shared_stack_heap_object);
+    tcase_add_test(tc, test_watchdog_names_task_that_blocks_the_loop);
+    tcase_add_test(tc, test_run_reports_deadlock);
+    tcase_add_test(tc, test_two_loops_on_two_threads);
+    tcase_add_test(tc, test_nested_loop_in_a_task);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stacks");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_stack_overflow_hits_guard_and_names_task);
+    tcase_add_test(tc, test_shared_stack_keeps_each_tasks_bytes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("io");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_fs_write_read_roundtrip);
+    tcase_add_test(tc, test_tcp_echo_server_and_clients);
+    tcase_add_test(tc, test_getaddrinfo_resolves_localhost);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("samples");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_samples_match_the_brief_timings);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(scheduler_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
