@@ -11,6 +11,8 @@
  *     io score  = waiting + system   >= io_threshold  -> I/O-bound
  *     cpu score = user               >= cpu_threshold -> CPU-bound
  *     otherwise                                       -> mixed
+ *   (when waiting < min_wait_share there is nothing to overlap: system CPU
+ *   then counts as computing, io = waiting, cpu = user + system)
  *
  *   I/O-bound:  I/O waits mostly in epoll/poll/select/io_uring
  *                 (>= multiplex_share)                -> coroutine loop
@@ -43,6 +45,8 @@ static const wl_classify_opts defaults = {
     .io_threshold = 0.65,    /* 2:1 majority: below it the other side caps a
                                 one-sided executor at < 3x (Amdahl) */
     .cpu_threshold = 0.65,
+    .min_wait_share = 0.1,   /* less waiting than this: nothing to overlap, the
+                                kernel's CPU time is computing too */
     .multiplex_share = 0.5,  /* most I/O waiting already goes through a poller */
     .loop_poll_s = 0.05,     /* five 100 Hz ticks in epoll: an event loop */
     .pitfall_block_s = 0.1,  /* asyncio's slow_callback_duration */
@@ -84,6 +88,7 @@ static int effective_opts(const wl_classify_opts *in, wl_classify_opts *o)
     } while (0)
     TAKE(io_threshold);
     TAKE(cpu_threshold);
+    TAKE(min_wait_share);
     TAKE(multiplex_share);
     TAKE(loop_poll_s);
     TAKE(pitfall_block_s);
@@ -96,6 +101,7 @@ static int effective_opts(const wl_classify_opts *in, wl_classify_opts *o)
     TAKE(min_ticks);
 #undef TAKE
     if (o->io_threshold > 1 || o->cpu_threshold > 1 || o->multiplex_share > 1 ||
+        o->min_wait_share > 1 ||
         o->serial_fraction >= 1)
         return -EINVAL;
     return 0;
@@ -106,7 +112,7 @@ static int effective_opts(const wl_classify_opts *in, wl_classify_opts *o)
 /* Shares of wall time. From the samples when there are any (the profile's
  * derived fractions, which add up to 1), else from the exact totals: a run
  * too short for one tick still gets a verdict, with less confidence. */
-static int measure_shares(const wl_profile *p, wl_verdict *v)
+static int measure_shares(const wl_profile *p, const wl_classify_opts *o, wl_verdict *v)
 {
     double sum = p->user_frac + p->sys_frac + p->wait_frac;
     if (p->sampled_s > 0 && p->ticks > 0 && fabs(sum - 1.0) < 0.01) {
@@ -126,8 +132,12 @@ static int measure_shares(const wl_profile *p, wl_verdict *v)
         v->wait_share = 1 - run;
         v->from_samples = false;
     }
-    v->io_score = v->wait_share + v->sys_share;
-    v->cpu_score = v->user_share;
+    /* System CPU sides with waiting (the brief: "system time is time
+     * waiting for I/O services") -- when there is waiting. A program that
+     * hardly waits is computing, in user space or in the kernel. */
+    v->sys_is_computing = v->wait_share < o->min_wait_share;
+    v->io_score = v->wait_share + (v->sys_is_computing ? 0 : v->sys_share);
+    v->cpu_score = v->user_share + (v->sys_is_computing ? v->sys_share : 0);
     v->cores_busy = p->wall_s > 0 ? (p->user_s + p->sys_s) / p->wall_s : p->cores_busy;
     return 0;
 }
@@ -403,7 +413,7 @@ static int reason_shares(const wl_profile *p, const wl_classify_opts *o, wl_verd
         snprintf(source, sizeof(source), "%llu samples", (unsigned long long)p->ticks);
     else
         snprintf(source, sizeof(source), "exact totals, no samples");
-    REASON("of %.2f s wall: waiting off-CPU %.1f%%, system CPU %.1f%%, user CPU %.1f%% (%s)",
+    REASON("of %.3g s wall: waiting off-CPU %.1f%%, system CPU %.1f%%, user CPU %.1f%% (%s)",
            p->wall_s, 100 * v->wait_share, 100 * v->sys_share, 100 * v->user_share, source);
     switch (v->kind) {
     case WL_KIND_IO_BOUND:
@@ -411,8 +421,14 @@ static int reason_shares(const wl_profile *p, const wl_classify_opts *o, wl_verd
                100 * v->io_score, 100 * o->io_threshold);
         break;
     case WL_KIND_CPU_BOUND:
-        REASON("user CPU = %.1f%% >= cpu threshold %.0f%%: CPU-bound", 100 * v->cpu_score,
-               100 * o->cpu_threshold);
+        if (v->sys_is_computing)
+            REASON("it hardly waits (%.1f%% < %.0f%%), so system CPU is computing too: "
+                   "user + system = %.1f%% >= cpu threshold %.0f%%: CPU-bound",
+                   100 * v->wait_share, 100 * o->min_wait_share, 100 * v->cpu_score,
+                   100 * o->cpu_threshold);
+        else
+            REASON("user CPU = %.1f%% >= cpu threshold %.0f%%: CPU-bound", 100 * v->cpu_score,
+                   100 * o->cpu_threshold);
         break;
     default:
         REASON("neither side dominates (waiting + system %.1f%% < %.0f%%, user %.1f%% < "
@@ -443,6 +459,10 @@ static int reason_waiting_side(const wl_profile *p, const wl_classify_opts *o,
                100 * v->multiplexed, 100 * o->multiplex_share, workers);
         return 0;
     }
+    if (m->total_s <= 0) {
+        REASON("no wait was sampled: the run is too short to tell how it waits");
+        return 0;
+    }
     char calls[256];
     format_calls(v->calls, v->ncalls, calls, sizeof(calls));
     REASON("%.0f%% of I/O waiting is in blocking calls: %s", 100 * (1 - v->multiplexed),
@@ -465,7 +485,7 @@ static int reason_computing_side(const wl_profile *p, const wl_classify_opts *o,
                                  wl_verdict *v)
 {
     int cores = v->cores;
-    REASON("%.2f cores busy on average (%.2f s CPU over %.2f s wall, at most %u threads alive); "
+    REASON("%.2f cores busy on average (%.3g s CPU over %.3g s wall, at most %u threads alive); "
            "computing scales to %d processes, one per core",
            v->cores_busy, p->user_s + p->sys_s, p->wall_s, p->max_threads, cores);
     REASON("C code without shared state can use %d threads equally (no interpreter lock)",
@@ -528,7 +548,7 @@ int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *o
     rc = effective_opts(opts, &o);
     if (rc < 0)
         return rc;
-    rc = measure_shares(p, out);
+    rc = measure_shares(p, &o, out);
     if (rc < 0)
         return rc;
     out->used = o;

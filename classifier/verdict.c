@@ -197,10 +197,12 @@ json_t *wl_verdict_classification_json(const wl_verdict *v)
     SET(o, "source", json_string(v->from_samples ? "samples" : "totals"));
     SET(o, "io_score", json_real(v->io_score));
     SET(o, "cpu_score", json_real(v->cpu_score));
+    SET(o, "system_counts_as", json_string(v->sys_is_computing ? "computing" : "waiting"));
     SET(o, "multiplexed", json_real(v->multiplexed));
     SET(o, "cores_busy", json_real(v->cores_busy));
     SET(thr, "io_threshold", json_real(v->used.io_threshold));
     SET(thr, "cpu_threshold", json_real(v->used.cpu_threshold));
+    SET(thr, "min_wait_share", json_real(v->used.min_wait_share));
     SET(thr, "multiplex_share", json_real(v->used.multiplex_share));
     SET(thr, "loop_poll_s", json_real(v->used.loop_poll_s));
     SET(thr, "pitfall_block_s", json_real(v->used.pitfall_block_s));

@@ -55,6 +55,7 @@ typedef enum wl_executor {
 typedef struct wl_classify_opts {
     double io_threshold;    /* waiting+system share of wall at/above which: I/O-bound */
     double cpu_threshold;   /* user share of wall at/above which: CPU-bound */
+    double min_wait_share;  /* waiting share below which system CPU counts as computing */
     double multiplex_share; /* share of I/O waits in epoll/poll/select/io_uring at/above
                                which the program already multiplexes -> coroutine */
     double loop_poll_s;     /* seconds in poll-like waits that make a thread an event loop */
@@ -112,8 +113,10 @@ typedef struct wl_verdict {
     double user_share;
     double sys_share;
     double wait_share;
-    double io_score;         /* wait_share + sys_share */
-    double cpu_score;        /* user_share */
+    double io_score;         /* wait_share + sys_share (sys_share only when
+                                sys_is_computing is false) */
+    double cpu_score;        /* user_share (+ sys_share when sys_is_computing) */
+    bool sys_is_computing;   /* wait_share < min_wait_share: nothing waits */
     double multiplexed;      /* share of I/O waits spent in poll-like calls */
     double cores_busy;
     int cores;               /* the core count used */

@@ -230,6 +230,36 @@ START_TEST(test_classifier_single_thread_cpu_goes_to_a_process_pool_per_core)
 }
 END_TEST
 
+/* Kernel CPU without waiting is computing: nothing to overlap on a loop
+ * (e.g. dd from /dev/zero to /dev/null, or a run whose ticks landed in
+ * the kernel). */
+START_TEST(test_classifier_system_cpu_without_waiting_is_computing)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 1.0, 0.41, 0.57, 0.02, 1, 100);
+    fake_thread(&p, 1000, "dd", 0.98);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert(v.sys_is_computing);
+    ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
+    ck_assert_int_eq(v.executor, WL_EXEC_PROCESS_POOL);
+    ck_assert(fabs(v.cpu_score - 0.98) < 1e-9);
+    ck_assert(reasons_have(&v, "system CPU is computing too"));
+    wl_verdict_free(&v);
+    /* With real waiting beside it, system CPU sides with the waiting. */
+    fake_free(&p);
+    fake_shares(&p, 1.0, 0.02, 0.50, 0.48, 1, 100);
+    fake_wait(&p, WL_WAIT_DISK, "jbd2_log_wait_commit", "fdatasync", 0.48);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert(!v.sys_is_computing);
+    ck_assert_int_eq(v.kind, WL_KIND_IO_BOUND);
+    ck_assert(fabs(v.io_score - 0.98) < 1e-9);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
 START_TEST(test_classifier_says_when_already_using_several_cores)
 {
     wl_profile p;
@@ -733,7 +763,7 @@ static void check_labelled(char *const target[], const char *dir, const char *ki
                       needle);
     }
     /* The reasons carry the measured fractions. */
-    ck_assert(json_reasons_have(r, "of wall") || json_reasons_have(r, "s wall:"));
+    ck_assert(json_reasons_have(r, "s wall: waiting off-CPU"));
 
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
     ck_assert_int_eq(run_capture(rec, NULL, 60), 0);
@@ -914,6 +944,7 @@ static Suite *classifier_suite(void)
     tcase_add_test(pure, test_classifier_epoll_waits_choose_a_coroutine_loop);
     tcase_add_test(pure, test_classifier_fsync_waits_stay_on_threads);
     tcase_add_test(pure, test_classifier_single_thread_cpu_goes_to_a_process_pool_per_core);
+    tcase_add_test(pure, test_classifier_system_cpu_without_waiting_is_computing);
     tcase_add_test(pure, test_classifier_says_when_already_using_several_cores);
     tcase_add_test(pure, test_classifier_download_then_compute_is_split);
     tcase_add_test(pure, test_classifier_ignores_coordination_waits_beside_io);
