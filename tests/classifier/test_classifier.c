@@ -23,6 +23,7 @@
 #include "schema_check.h"
 #include "testutil.h"
 #include "wlprof/classify.h"
+#include "wlprof/report.h"
 
 /* ---- hand-made profiles ---------------------------------------------------- */
 
@@ -627,6 +628,84 @@ START_TEST(test_classifier_names_round_trip)
 }
 END_TEST
 
+/* ---- recorded reports (tests/classifier/data) ------------------------------------ */
+
+/* Reads line n (0-based, comments and blanks skipped) of data/labels.txt.
+ * Returns 0, or -1 past the end. */
+static int read_label(int n, char *file, char *kind, char *executor, int *pitfall)
+{
+    char path[4096];
+    char line[512];
+    snprintf(path, sizeof(path), "%s/tests/classifier/data/labels.txt", tu_env("WL_SOURCE_DIR"));
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    int i = 0;
+    int rc = -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        if (i++ < n)
+            continue;
+        ck_assert_int_eq(sscanf(line, "%255s %31s %31s %d", file, kind, executor, pitfall), 4);
+        rc = 0;
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+enum { NLABELS = 10 };
+
+/* A saved report re-classified from its own data reaches its label, and
+ * the very verdict recorded in it at profile time. */
+START_TEST(test_classifier_recorded_report_reclassifies_as_labelled)
+{
+    char file[256];
+    char kind[32];
+    char executor[32];
+    int pitfall;
+    char path[4400];
+    char err[256];
+    json_t *root;
+    wl_profile p;
+    wl_verdict v;
+
+    ck_assert_int_eq(read_label(_i, file, kind, executor, &pitfall), 0);
+    snprintf(path, sizeof(path), "%s/tests/classifier/data/%s", tu_env("WL_SOURCE_DIR"), file);
+    ck_assert_msg(wl_report_load(path, &root, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(wl_report_from_json(root, &p, err, sizeof(err)) == 0, "%s: %s", file, err);
+    /* The recorded machine's cores, so sizes do not depend on this one. */
+    wl_classify_opts o = opts_cores((int)tu_num(root, "recommendation.model.cores"));
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+
+    ck_assert_msg(strcmp(wl_kind_name(v.kind), kind) == 0 &&
+                      strcmp(wl_executor_name(v.executor), executor) == 0,
+                  "%s: expected %s/%s, got %s/%s", file, kind, executor, wl_kind_name(v.kind),
+                  wl_executor_name(v.executor));
+    ck_assert_int_eq(v.pitfall.detected, pitfall);
+    ck_assert_str_eq(tu_str(root, "classification.kind"), kind);
+    ck_assert_str_eq(tu_str(root, "recommendation.executor"), executor);
+    ck_assert_int_eq(v.suggested_workers, (int)tu_num(root, "recommendation.workers"));
+    ck_assert(fabs(v.confidence - tu_num(root, "classification.confidence")) < 1e-6);
+    ck_assert(fabs(v.predicted[v.executor].speedup - tu_num(root, "recommendation.speedup")) <
+              1e-4);
+    wl_verdict_free(&v);
+    wl_profile_free(&p);
+    json_decref(root);
+}
+END_TEST
+
+START_TEST(test_classifier_labels_file_lists_every_recording)
+{
+    char file[256];
+    char kind[32];
+    char executor[32];
+    int pitfall;
+    ck_assert_int_eq(read_label(NLABELS - 1, file, kind, executor, &pitfall), 0);
+    ck_assert_int_eq(read_label(NLABELS, file, kind, executor, &pitfall), -1);
+}
+END_TEST
+
 /* ---- corpus: real programs under wlprof profile ------------------------------ */
 
 /* One labelled program. arg "@DIR" is replaced by the test's temp dir. */
@@ -962,6 +1041,12 @@ static Suite *classifier_suite(void)
     tcase_add_test(pure, test_classifier_prints_reasons_and_recommendation);
     tcase_add_test(pure, test_classifier_names_round_trip);
     suite_add_tcase(s, pure);
+
+    TCase *recorded = tcase_create("recorded");
+    tcase_add_loop_test(recorded, test_classifier_recorded_report_reclassifies_as_labelled, 0,
+                        NLABELS);
+    tcase_add_test(recorded, test_classifier_labels_file_lists_every_recording);
+    suite_add_tcase(s, recorded);
 
     TCase *real = tcase_create("corpus");
     tcase_set_timeout(real, 300);
