@@ -40,7 +40,7 @@ static inline void bench_row(const char *name, double ours, double baseline, con
                              const char *baseline_name, double ratio, double spread,
                              const char *target, int met)
 {
-    printf("%-44s %12.4g %-8s %12.4g %-24s %8.2fx  %-18s %s\n", name, ours, unit, baseline,
+    printf("%-60s %10.4g %-8s %10.4g %-22s %7.2fx  %-18s %s\n", name, ours, unit, baseline,
            baseline_name, ratio, target, met ? "ok" : "MISSED");
     fflush(stdout);
     const char *path = getenv("WL_BENCH_JSON");

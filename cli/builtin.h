@@ -1,0 +1,31 @@
+/*
+ * builtin.h -- the subcommands of wlprof, one file each (builtin-NAME.c),
+ * in the manner of perf's builtin-*.c. Each takes the arguments after its
+ * name (argv[0] is the subcommand name) and returns the process exit code.
+ */
+#ifndef WL_CLI_BUILTIN_H
+#define WL_CLI_BUILTIN_H
+
+#include <stdio.h>
+
+/* Exit codes shared by the subcommands (beyond a target's own status). */
+enum {
+    WL_EXIT_OK = 0,
+    WL_EXIT_FAILURE = 1,  /* the work failed (I/O error, bad report...) */
+    WL_EXIT_USAGE = 2,    /* bad command line */
+    WL_EXIT_NOEXEC = 126, /* the command exists but cannot be run */
+    WL_EXIT_NOTFOUND = 127,
+};
+
+int cmd_profile(int argc, char **argv);
+
+/* Prints "wlprof CMD: message" on stderr (one line). */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a positive number no larger than max; 0 on success. */
+int cli_parse_positive(const char *s, double max, double *out);
+
+/* Whether colours should be used on this stream (a TTY, NO_COLOR unset). */
+int cli_use_color(FILE *f);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * wlprof/report.h -- profile reports: JSON (schema wlprof.report/1, see
+ * docs/report-schema.md), terminal text, and atomic file output.
+ *
+ * JSON follows jansson's ownership rules: functions named *_to_json return
+ * a new reference the caller must json_decref(); *_from_json borrow their
+ * argument.
+ */
+#ifndef WLPROF_REPORT_H
+#define WLPROF_REPORT_H
+
+#include <stdio.h>
+#include <jansson.h>
+#include "wlprof/profile.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Builds the report object for p: "schema", "target", "time", "cpu",
+ * "waits", "threads", "processes", "rusage", "io", "sampling", "profiler".
+ * Returns a new reference, or NULL when out of memory. */
+WL_API json_t *wl_report_to_json(const wl_profile *p);
+
+/* Fills *out from a report object (the inverse of wl_report_to_json, for
+ * the fields the classifier and text output need). *out is owned by the
+ * caller afterwards (wl_profile_free). Returns 0, or -EINVAL with a
+ * one-line reason in err. */
+WL_API int wl_report_from_json(const json_t *root, wl_profile *out, char *err, size_t errlen);
+
+/* Reads and parses a report file and checks its "schema". On success
+ * *root_out is a new reference. Returns 0, -ENOENT/-EACCES (cannot read),
+ * -EINVAL (not JSON, or not a wlprof report), -EPROTO (another schema
+ * version); err holds a one-line reason naming the file. */
+WL_API int wl_report_load(const char *path, json_t **root_out, char *err, size_t errlen);
+
+/* An output file written atomically: created as a temporary file beside
+ * the destination up front (so an unwritable path fails before any work),
+ * renamed over the destination on commit, removed on abort. */
+typedef struct wl_atomic_file {
+    char *path;     /* destination */
+    char *tmp_path; /* the temporary beside it */
+    FILE *f;        /* open for writing */
+} wl_atomic_file;
+
+/* Creates the temporary. Returns 0 or a negative errno (err says why). */
+WL_API int wl_atomic_open(wl_atomic_file *af, const char *path, char *err, size_t errlen);
+/* Flushes, fsyncs and renames into place. Returns 0 or a negative errno;
+ * on failure the temporary is removed and the destination untouched. */
+WL_API int wl_atomic_commit(wl_atomic_file *af, char *err, size_t errlen);
+/* Removes the temporary. Safe after commit and on a zeroed struct. */
+WL_API void wl_atomic_abort(wl_atomic_file *af);
+
+/* Writes root as indented JSON to path atomically. */
+WL_API int wl_json_write_atomic(const char *path, const json_t *root, char *err, size_t errlen);
+
+/* Prints the human summary: wall, CPU and waiting split with a bar, top
+ * wait reasons, busiest threads, processes, the profiler's own cost.
+ * color: use ANSI colours. */
+WL_API void wl_report_print_text(FILE *f, const wl_profile *p, int color);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,343 @@
+/*
+ * profile.c -- runs a command and samples its process tree until it exits.
+ *
+ * The loop: spawn the target (posix_spawnp, so "not found" and "not
+ * executable" come back as errors instead of a child exiting 127), become a
+ * child subreaper so orphaned descendants are reparented to us and reaped
+ * here, then alternate between sleeping until the next tick and sampling.
+ * Sleeping is a ppoll on a pidfd of the target, so its exit ends the wall
+ * clock at once rather than at the next tick.
+ *
+ * Intervals are drawn uniformly from [0.5, 1.5] x the mean (a fixed rate
+ * aliases with periodic work, py-spy's lesson); each tick stands for the
+ * measured time since the previous one, so late ticks never skew seconds.
+ *
+ * When the target exits it is first observed as a zombie (waitid WNOWAIT)
+ * so its /proc/PID/io -- which by then includes every descendant it reaped
+ * -- can still be read, then reaped with wait4. Exact CPU totals for the
+ * whole tree come from the growth of getrusage(RUSAGE_CHILDREN).
+ *
+ * Signals: SIGINT/SIGTERM/SIGHUP/SIGQUIT sent to us by another process are
+ * forwarded to the target. Those from the terminal are not: the tty already
+ * delivered them to the whole foreground process group, target included.
+ */
+#include "wlprof/profile.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "procfs.h"
+#include "sampler.h"
+
+#define WL_HZ_DEFAULT 100.0
+#define WL_HZ_MAX 10000.0
+
+extern char **environ;
+
+static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NFORWARDED (sizeof(forwarded_signals) / sizeof(forwarded_signals[0]))
+
+/* The one piece of process-wide state: where a forwarded signal goes. */
+static volatile sig_atomic_t forward_pid;
+
+static void forward_signal(int sig, siginfo_t *info, void *uctx)
+{
+    (void)uctx;
+    int saved = errno;
+    if (forward_pid > 0 && info && info->si_code <= 0) /* SI_USER, SI_QUEUE, ...: sent by a process */
+        kill((pid_t)forward_pid, sig);
+    errno = saved;
+}
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+
+/* xorshift32: cheap, seeded, good enough to de-alias sampling. */
+static double jitter(unsigned *state)
+{
+    unsigned x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    *state = x ? x : 0x9e3779b9u;
+    return 0.5 + (double)(x & 0xffffff) / (double)0x1000000;
+}
+
+static int open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* Sleeps until `deadline` (monotonic seconds) or until pidfd is readable
+ * (the target exited). */
+static void wait_until(int pidfd, double deadline)
+{
+    double left = deadline - mono_now();
+    if (left <= 0)
+        return;
+    struct timespec ts;
+    ts.tv_sec = (time_t)left;
+    ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+    if (pidfd >= 0) {
+        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+        ppoll(&pfd, 1, &ts, NULL);
+    } else {
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Reaps every exited descendant except the target, which is left as a
+ * zombie for the caller. Returns 1 when the target has exited. */
+static int reap_children(sampler *s, pid_t target, double now)
+{
+    for (;;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
+            return 0;
+        if (si.si_pid == target)
+            return 1;
+        int status;
+        struct rusage ru;
+        sampler_process_final_io(s, si.si_pid);
+        if (wait4(si.si_pid, &status, 0, &ru) == si.si_pid)
+            sampler_process_exited(s, si.si_pid, status, &ru, now);
+    }
+}
+
+static char **copy_argv(char *const argv[], int *argc)
+{
+    int n = 0;
+    while (argv[n])
+        n++;
+    char **copy = calloc((size_t)n + 1, sizeof(*copy));
+    if (!copy)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        copy[i] = strdup(argv[i]);
+        if (!copy[i]) {
+            while (i-- > 0)
+                free(copy[i]);
+            free(copy);
+            return NULL;
+        }
+    }
+    *argc = n;
+    return copy;
+}
+
+static int spawn_target(char *const argv[], pid_t *pid)
+{
+    posix_spawnattr_t attr;
+    sigset_t defaults, empty;
+    int rc = posix_spawnattr_init(&attr);
+    if (rc)
+        return -rc;
+    sigemptyset(&empty);
+    sigemptyset(&defaults);
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaddset(&defaults, forwarded_signals[i]);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawnp(pid, argv[0], NULL, &attr, argv, environ);
+    posix_spawnattr_destroy(&attr);
+    return -rc;
+}
+
+int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profile *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!argv || !argv[0] || !argv[0][0])
+        return -EINVAL;
+    double hz = opts && opts->hz != 0 ? opts->hz : WL_HZ_DEFAULT;
+    if (!(hz > 0) || hz > WL_HZ_MAX || isnan(hz))
+        return -EINVAL;
+    unsigned seed = opts && opts->seed ? opts->seed : (unsigned)time(NULL) ^ (unsigned)getpid();
+    double interval = 1.0 / hz;
+
+    int rc = 0;
+    struct rusage self0, self1, kids0, kids1, ru;
+    getrusage(RUSAGE_SELF, &self0);
+    getrusage(RUSAGE_CHILDREN, &kids0);
+
+    int was_subreaper = 0;
+    prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+    struct sigaction sa, old_sa[NFORWARDED];
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = forward_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaction(forwarded_signals[i], &sa, &old_sa[i]);
+
+    out->argv = copy_argv(argv, &out->argc);
+    if (!out->argv) {
+        rc = -ENOMEM;
+        goto restore_signals;
+    }
+
+    struct timeval real0;
+    gettimeofday(&real0, NULL);
+    double t0 = mono_now();
+    pid_t pid;
+    rc = spawn_target(argv, &pid);
+    if (rc < 0)
+        goto restore_signals;
+    forward_pid = pid;
+    out->pid = pid;
+    out->hz = hz;
+    out->started_at = tv_s(real0);
+
+    sampler s;
+    rc = sampler_init(&s, pid, t0);
+    if (rc < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        goto restore_signals;
+    }
+    int pidfd = open_pidfd(pid);
+
+    double last = t0;
+    double next = t0 + interval * jitter(&seed);
+    double t_exit;
+    for (;;) {
+        wait_until(pidfd, next);
+        double now = mono_now();
+        int exited = reap_children(&s, pid, now - t0);
+        if (exited) {
+            t_exit = now;
+            /* The last stretch since the previous tick still counts. */
+            if (now - last > interval * 0.05)
+                sampler_tick(&s, now - t0, now - last);
+            break;
+        }
+        if (now < next)
+            continue; /* woken early by a spurious ppoll return */
+        double late = now - next;
+        if (late > interval * 0.5)
+            out->late_ticks++;
+        if (late > out->max_lateness_s)
+            out->max_lateness_s = late;
+        sampler_tick(&s, now - t0, now - last);
+        last = now;
+        if (late > interval) {
+            out->missed_ticks += (uint64_t)(late / interval);
+            next = now;
+        }
+        next += interval * jitter(&seed);
+    }
+    forward_pid = 0;
+    if (pidfd >= 0)
+        close(pidfd);
+
+    /* The target is a zombie now: its io still reads, then reap it. */
+    procfs_io(pid, &out->io);
+    sampler_process_final_io(&s, pid);
+    int status = 0;
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+        ;
+    out->wall_s = t_exit - t0;
+    sampler_process_exited(&s, pid, status, &ru, out->wall_s);
+    reap_children(&s, -1, out->wall_s); /* orphans that already exited */
+
+    if (WIFEXITED(status)) {
+        out->exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        out->exit_code = -1;
+        out->term_signal = WTERMSIG(status);
+        out->core_dumped = WCOREDUMP(status) != 0;
+    }
+
+    getrusage(RUSAGE_CHILDREN, &kids1);
+    getrusage(RUSAGE_SELF, &self1);
+    out->user_s = tv_s(kids1.ru_utime) - tv_s(kids0.ru_utime);
+    out->sys_s = tv_s(kids1.ru_stime) - tv_s(kids0.ru_stime);
+    out->maxrss_kb = kids1.ru_maxrss;
+    out->minflt = kids1.ru_minflt - kids0.ru_minflt;
+    out->majflt = kids1.ru_majflt - kids0.ru_majflt;
+    out->nvcsw = kids1.ru_nvcsw - kids0.ru_nvcsw;
+    out->nivcsw = kids1.ru_nivcsw - kids0.ru_nivcsw;
+    out->inblock = kids1.ru_inblock - kids0.ru_inblock;
+    out->oublock = kids1.ru_oublock - kids0.ru_oublock;
+    out->self_user_s = tv_s(self1.ru_utime) - tv_s(self0.ru_utime);
+    out->self_sys_s = tv_s(self1.ru_stime) - tv_s(self0.ru_stime);
+
+    rc = sampler_finish(&s, out);
+    sampler_free(&s);
+    if (rc == 0)
+        wl_profile_derive(out);
+
+restore_signals:
+    forward_pid = 0;
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaction(forwarded_signals[i], &old_sa[i], NULL);
+    prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
+    if (rc < 0)
+        wl_profile_free(out);
+    return rc;
+}
+
+void wl_profile_derive(wl_profile *p)
+{
+    p->exit_status = p->term_signal ? 128 + p->term_signal : p->exit_code;
+    p->cores_busy = p->wall_s > 0 ? (p->user_s + p->sys_s) / p->wall_s : 0;
+    if (p->sampled_s > 0) {
+        double run = p->running_s / p->sampled_s;
+        double cpu = p->user_s + p->sys_s;
+        double user_share = cpu > 0 ? p->user_s / cpu : 1.0;
+        p->user_frac = run * user_share;
+        p->sys_frac = run - p->user_frac;
+        p->wait_frac = p->waiting_s / p->sampled_s;
+    } else {
+        p->user_frac = p->sys_frac = p->wait_frac = 0;
+    }
+}
+
+void wl_profile_free(wl_profile *p)
+{
+    if (p->argv) {
+        for (int i = 0; p->argv[i]; i++)
+            free(p->argv[i]);
+        free(p->argv);
+    }
+    for (size_t i = 0; i < p->nthreads; i++)
+        free(p->threads[i].waits);
+    for (size_t i = 0; i < p->nprocs; i++)
+        free(p->procs[i].cmdline);
+    free(p->threads);
+    free(p->procs);
+    free(p->waits);
+    memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,595 @@
+/*
+ * sampler.c -- follows a process tree through /proc and turns periodic
+ * observations of its threads into a profile.
+ *
+ * Every tick:
+ *   1. discovery: list /proc and adopt every new pid whose parent is
+ *      already tracked (or is us: orphans are reparented to the profiler,
+ *      which is a child subreaper). Pids found not to be ours are remembered
+ *      in `foreign` so each is read once, not every tick.
+ *   2. observation: for each tracked process, read its stat (process CPU,
+ *      including threads that already exited), then each thread's stat and
+ *      schedstat; for a thread that is not runnable also its wchan and
+ *      syscall, and for read/write-like calls what the fd points at.
+ *   3. attribution: the tick's wall time (dt) is "running" when any thread
+ *      is runnable, else "waiting", split among the blocked threads whose
+ *      wait is most telling (see wait_priority) -- so idle pool threads on
+ *      a futex never outvote the thread that sleeps or reads.
+ *
+ * Data layout: procs[] and threads[] only grow (exited entries stay for the
+ * report); pid_index/tid_index map live ids to their slots. Single-threaded:
+ * only the profiler's sampling loop touches a sampler.
+ */
+#include "sampler.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "procfs.h"
+#include "waitkind.h"
+
+struct thread_track {
+    int pid;
+    int tid;
+    uint64_t starttime;       /* identity: tids are reused */
+    char comm[17];
+    uint64_t utime, stime;    /* latest, clock ticks */
+    uint64_t run_ns, wait_ns; /* latest schedstat */
+    double first_seen, last_seen;
+    uint64_t samples_running, samples_waiting;
+    double running_s, waiting_s;
+    double burst_s, longest_burst_s;
+    double block_s, longest_block_s;
+    char block_syscall[24];   /* syscall of the current blocked stretch */
+    char longest_block_syscall[24];
+    wl_wait_stat *waits;
+    size_t nwaits, cap_waits;
+    uint64_t last_tick;
+    int live;
+};
+
+struct proc_track {
+    int pid;
+    int ppid;
+    uint64_t starttime;
+    char comm[17];
+    char *cmdline;
+    double start_s, end_s;
+    int exit_code, term_signal;
+    uint64_t utime, stime; /* process-wide, clock ticks */
+    uint32_t threads_seen;
+    wl_io_stat io;
+    int live;
+};
+
+/* Which blocked threads explain a waiting tick: lower is more telling. A
+ * thread sleeping or reading is the reason; one polling an event loop less
+ * so; a parent in wait4 or a worker on a futex waits for someone else. */
+static int wait_priority(wl_wait_kind k)
+{
+    switch (k) {
+    case WL_WAIT_SLEEP:
+    case WL_WAIT_NETWORK:
+    case WL_WAIT_DISK:
+    case WL_WAIT_PIPE:
+    case WL_WAIT_TERMINAL:
+        return 0;
+    case WL_WAIT_POLL:
+        return 1;
+    case WL_WAIT_CHILD:
+        return 2;
+    case WL_WAIT_LOCK:
+        return 3;
+    default:
+        return 4;
+    }
+}
+
+/* One blocked thread seen in the current tick. */
+typedef struct blocked_obs {
+    wl_wait_kind kind;
+    char wchan[48];
+    char syscall[24];
+} blocked_obs;
+
+static double ticks_to_s(const sampler *s, uint64_t ticks)
+{
+    return (double)ticks / (double)s->clk_tck;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *p = realloc(*arr, ncap * elem);
+    if (!p)
+        return -ENOMEM;
+    memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* Adds dt seconds to the (kind, wchan, syscall) entry of a reason list. */
+static void add_wait(wl_wait_stat **arr, size_t *n, size_t *cap, const blocked_obs *o,
+                     double seconds)
+{
+    for (size_t i = 0; i < *n; i++) {
+        wl_wait_stat *w = &(*arr)[i];
+        if (w->kind == o->kind && strcmp(w->wchan, o->wchan) == 0 &&
+            strcmp(w->syscall, o->syscall) == 0) {
+            w->samples++;
+            w->seconds += seconds;
+            return;
+        }
+    }
+    if (grow((void **)arr, cap, *n + 1, sizeof(**arr)) < 0)
+        return; /* out of memory: lose this reason, keep sampling */
+    wl_wait_stat *w = &(*arr)[(*n)++];
+    w->kind = o->kind;
+    snprintf(w->wchan, sizeof(w->wchan), "%s", o->wchan);
+    snprintf(w->syscall, sizeof(w->syscall), "%s", o->syscall);
+    w->samples = 1;
+    w->seconds = seconds;
+}
+
+int sampler_init(sampler *s, int root_pid, double t0)
+{
+    memset(s, 0, sizeof(*s));
+    s->root_pid = root_pid;
+    s->self_pid = getpid();
+    s->t0 = t0;
+    s->clk_tck = procfs_clk_tck();
+    if (intmap_init(&s->pid_index) < 0)
+        goto fail_pid;
+    if (intmap_init(&s->tid_index) < 0)
+        goto fail_tid;
+    if (intmap_init(&s->foreign) < 0)
+        goto fail_foreign;
+    return 0;
+fail_foreign:
+    intmap_free(&s->tid_index);
+fail_tid:
+    intmap_free(&s->pid_index);
+fail_pid:
+    return -ENOMEM;
+}
+
+static proc_track *adopt_proc(sampler *s, const proc_stat *st, double now)
+{
+    if (grow((void **)&s->procs, &s->cap_procs, s->nprocs + 1, sizeof(*s->procs)) < 0)
+        return NULL;
+    if (intmap_put(&s->pid_index, st->pid, (int)s->nprocs) < 0)
+        return NULL;
+    proc_track *p = &s->procs[s->nprocs++];
+    memset(p, 0, sizeof(*p));
+    p->pid = st->pid;
+    p->ppid = st->ppid;
+    p->starttime = st->starttime;
+    memcpy(p->comm, st->comm, sizeof(p->comm));
+    p->start_s = now;
+    p->end_s = now;
+    p->exit_code = -1;
+    p->live = 1;
+    return p;
+}
+
+static int is_tracked_parent(const sampler *s, int ppid)
+{
+    return ppid == s->self_pid || intmap_get(&s->pid_index, ppid, NULL);
+}
+
+/* Step 1: adopt new descendants. Parents may be new in the same scan, so
+ * candidates are retried until a pass adopts nothing. */
+static void discover(sampler *s, double now)
+{
+    DIR *d = opendir("/proc");
+    if (!d) {
+        s->read_errors++;
+        return;
+    }
+    proc_stat cand[256];
+    size_t ncand = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && ncand < sizeof(cand) / sizeof(cand[0])) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        int pid = atoi(de->d_name);
+        if (pid == s->self_pid || intmap_get(&s->pid_index, pid, NULL) ||
+            intmap_get(&s->foreign, pid, NULL))
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        if (procfs_stat(path, &cand[ncand]) == 0)
+            ncand++;
+    }
+    closedir(d);
+
+    int adopted;
+    do {
+        adopted = 0;
+        for (size_t i = 0; i < ncand; i++) {
+            if (cand[i].pid == 0 || !is_tracked_parent(s, cand[i].ppid))
+                continue;
+            proc_track *p = adopt_proc(s, &cand[i], now);
+            if (p)
+                p->cmdline = procfs_cmdline(p->pid);
+            cand[i].pid = 0;
+            adopted = 1;
+        }
+    } while (adopted);
+    for (size_t i = 0; i < ncand; i++)
+        if (cand[i].pid != 0)
+            intmap_put(&s->foreign, cand[i].pid, 1);
+}
+
+static thread_track *find_or_add_thread(sampler *s, int pid, const proc_stat *st, double now)
+{
+    int idx;
+    if (intmap_get(&s->tid_index, st->pid, &idx)) {
+        thread_track *t = &s->threads[idx];
+        if (t->starttime == st->starttime && t->pid == pid)
+            return t;
+        t->live = 0; /* tid reused by a new thread */
+    }
+    if (grow((void **)&s->threads, &s->cap_threads, s->nthreads + 1, sizeof(*s->threads)) < 0)
+        return NULL;
+    if (intmap_put(&s->tid_index, st->pid, (int)s->nthreads) < 0)
+        return NULL;
+    thread_track *t = &s->threads[s->nthreads++];
+    memset(t, 0, sizeof(*t));
+    t->pid = pid;
+    t->tid = st->pid;
+    t->starttime = st->starttime;
+    t->first_seen = now;
+    t->live = 1;
+    int pidx;
+    if (intmap_get(&s->pid_index, pid, &pidx))
+        s->procs[pidx].threads_seen++;
+    return t;
+}
+
+/* Reads why a blocked thread waits. */
+static void observe_blocked(int pid, int tid, char state, blocked_obs *o)
+{
+    char path[96];
+    proc_syscall sc;
+    char target[256] = "";
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
+    procfs_wchan(path, o->wchan, sizeof(o->wchan));
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+    o->syscall[0] = '\0';
+    if (procfs_syscall(path, &sc) == 0 && sc.valid) {
+        const char *name = waitkind_syscall_name(sc.nr);
+        if (name)
+            snprintf(o->syscall, sizeof(o->syscall), "%s", name);
+        else
+            snprintf(o->syscall, sizeof(o->syscall), "syscall_%ld", sc.nr);
+        if (waitkind_syscall_uses_fd(sc.nr) && sc.args[0] < 1u << 20)
+            procfs_fd_target(pid, (int)sc.args[0], target, sizeof(target));
+    }
+    o->kind = waitkind_classify(state, o->wchan, o->syscall, target);
+}
+
+/* Step 2 for one process: observe its threads. Returns 0, or -ENOENT when
+ * the process is gone. */
+static int observe_proc(sampler *s, proc_track *p, double now, double dt, uint32_t *nrunning,
+                        blocked_obs **blocked, size_t *nblocked, size_t *cap_blocked)
+{
+    char path[96];
+    proc_stat st;
+    snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
+    if (procfs_stat(path, &st) < 0 || st.starttime != p->starttime)
+        return -ENOENT;
+    if (st.state == 'Z' || st.state == 'X') {
+        p->utime = st.utime;
+        p->stime = st.stime;
+        return 0; /* exited, waiting to be reaped: nothing runs */
+    }
+    p->utime = st.utime;
+    p->stime = st.stime;
+    p->ppid = st.ppid;
+    memcpy(p->comm, st.comm, sizeof(p->comm)); /* exec may rename it */
+    p->end_s = now;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -ENOENT;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        int tid = atoi(de->d_name);
+        proc_stat ts;
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", p->pid, tid);
+        if (procfs_stat(path, &ts) < 0) {
+            s->read_errors++;
+            continue;
+        }
+        if (ts.state == 'Z' || ts.state == 'X')
+            continue;
+        thread_track *t = find_or_add_thread(s, p->pid, &ts, now);
+        if (!t)
+            continue;
+        memcpy(t->comm, ts.comm, sizeof(t->comm));
+        t->utime = ts.utime;
+        t->stime = ts.stime;
+        t->last_seen = now;
+        t->last_tick = s->tick;
+        proc_schedstat ss;
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", p->pid, tid);
+        if (procfs_schedstat(path, &ss) == 0) {
+            t->run_ns = ss.run_ns;
+            t->wait_ns = ss.wait_ns;
+        }
+        s->thread_samples++;
+        if (ts.state == 'R') {
+            (*nrunning)++;
+            t->samples_running++;
+            t->running_s += dt;
+            t->burst_s += dt;
+            if (t->burst_s > t->longest_burst_s)
+                t->longest_burst_s = t->burst_s;
+            t->block_s = 0;
+            continue;
+        }
+        t->burst_s = 0;
+        if (grow((void **)blocked, cap_blocked, *nblocked + 1, sizeof(**blocked)) < 0)
+            continue;
+        blocked_obs *o = &(*blocked)[(*nblocked)++];
+        observe_blocked(p->pid, tid, ts.state, o);
+        t->samples_waiting++;
+        t->waiting_s += dt;
+        add_wait(&t->waits, &t->nwaits, &t->cap_waits, o, dt);
+        /* A blocked stretch continues while the thread stays in the same
+         * call; an event loop idling in epoll is not "blocking". */
+        if (o->kind == WL_WAIT_POLL) {
+            t->block_s = 0;
+        } else if (t->block_s > 0 && strcmp(t->block_syscall, o->syscall) == 0) {
+            t->block_s += dt;
+        } else {
+            t->block_s = dt;
+            snprintf(t->block_syscall, sizeof(t->block_syscall), "%s", o->syscall);
+        }
+        if (t->block_s > t->longest_block_s) {
+            t->longest_block_s = t->block_s;
+            snprintf(t->longest_block_syscall, sizeof(t->longest_block_syscall), "%s",
+                     t->block_syscall);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+static void proc_gone(sampler *s, proc_track *p, double now)
+{
+    p->live = 0;
+    p->end_s = now;
+    intmap_del(&s->pid_index, p->pid);
+    for (size_t i = 0; i < s->nthreads; i++) {
+        if (s->threads[i].pid == p->pid && s->threads[i].live) {
+            s->threads[i].live = 0;
+            intmap_del(&s->tid_index, s->threads[i].tid);
+        }
+    }
+}
+
+void sampler_tick(sampler *s, double now, double dt)
+{
+    blocked_obs *blocked = s->scratch;
+    size_t cap_blocked = s->cap_scratch;
+    size_t nblocked = 0;
+    uint32_t nrunning = 0;
+
+    s->tick++;
+    discover(s, now);
+    for (size_t i = 0; i < s->nprocs; i++) {
+        proc_track *p = &s->procs[i];
+        if (!p->live)
+            continue;
+        if (observe_proc(s, p, now, dt, &nrunning, &blocked, &nblocked, &cap_blocked) < 0)
+            proc_gone(s, p, now);
+    }
+    /* Threads not seen this tick have exited. */
+    uint32_t nalive = 0;
+    for (size_t i = 0; i < s->nthreads; i++) {
+        thread_track *t = &s->threads[i];
+        if (!t->live)
+            continue;
+        if (t->last_tick != s->tick) {
+            t->live = 0;
+            intmap_del(&s->tid_index, t->tid);
+        } else {
+            nalive++;
+        }
+    }
+    if (nalive > s->max_threads)
+        s->max_threads = nalive;
+    s->scratch = blocked;
+    s->cap_scratch = cap_blocked;
+
+    if (nrunning > 0) {
+        s->ticks_running++;
+        s->running_s += dt;
+        s->running_threads_sum += nrunning;
+        if (nrunning > s->max_running)
+            s->max_running = nrunning;
+        return;
+    }
+    if (nblocked == 0)
+        return; /* nothing alive to observe (between exit and reap) */
+    s->ticks_waiting++;
+    s->waiting_s += dt;
+    int best = 99;
+    for (size_t i = 0; i < nblocked; i++)
+        if (wait_priority(blocked[i].kind) < best)
+            best = wait_priority(blocked[i].kind);
+    size_t nbest = 0;
+    for (size_t i = 0; i < nblocked; i++)
+        nbest += wait_priority(blocked[i].kind) == best;
+    for (size_t i = 0; i < nblocked; i++)
+        if (wait_priority(blocked[i].kind) == best)
+            add_wait(&s->waits, &s->nwaits, &s->cap_waits, &blocked[i], dt / (double)nbest);
+}
+
+static proc_track *find_proc_any(sampler *s, int pid)
+{
+    int idx;
+    if (intmap_get(&s->pid_index, pid, &idx))
+        return &s->procs[idx];
+    /* Already gone from the index (seen exiting): the newest slot wins. */
+    for (size_t i = s->nprocs; i-- > 0;)
+        if (s->procs[i].pid == pid)
+            return &s->procs[i];
+    return NULL;
+}
+
+void sampler_process_final_io(sampler *s, int pid)
+{
+    proc_track *p = find_proc_any(s, pid);
+    if (p)
+        procfs_io(pid, &p->io);
+}
+
+void sampler_process_exited(sampler *s, int pid, int status, const struct rusage *ru,
+                            double now)
+{
+    proc_track *p = find_proc_any(s, pid);
+    if (!p)
+        return;
+    if (WIFEXITED(status)) {
+        p->exit_code = WEXITSTATUS(status);
+        p->term_signal = 0;
+    } else if (WIFSIGNALED(status)) {
+        p->exit_code = -1;
+        p->term_signal = WTERMSIG(status);
+    }
+    if (ru) {
+        /* wait4's rusage is exact and includes threads we never saw. */
+        p->utime = (uint64_t)((double)ru->ru_utime.tv_sec * s->clk_tck +
+                              (double)ru->ru_utime.tv_usec * s->clk_tck / 1e6);
+        p->stime = (uint64_t)((double)ru->ru_stime.tv_sec * s->clk_tck +
+                              (double)ru->ru_stime.tv_usec * s->clk_tck / 1e6);
+    }
+    if (p->live)
+        proc_gone(s, p, now);
+}
+
+static int cmp_thread_cpu(const void *a, const void *b)
+{
+    const wl_thread_stat *x = a, *y = b;
+    double cx = x->user_s + x->sys_s, cy = y->user_s + y->sys_s;
+    if (cx != cy)
+        return cx < cy ? 1 : -1;
+    return (x->waiting_s < y->waiting_s) - (x->waiting_s > y->waiting_s);
+}
+
+static int cmp_wait_seconds(const void *a, const void *b)
+{
+    const wl_wait_stat *x = a, *y = b;
+    return (x->seconds < y->seconds) - (x->seconds > y->seconds);
+}
+
+int sampler_finish(sampler *s, wl_profile *p)
+{
+    p->ticks = s->tick;
+    p->ticks_running = s->ticks_running;
+    p->ticks_waiting = s->ticks_waiting;
+    p->running_s = s->running_s;
+    p->waiting_s = s->waiting_s;
+    p->sampled_s = s->running_s + s->waiting_s;
+    p->mean_running_threads =
+        s->ticks_running ? s->running_threads_sum / (double)s->ticks_running : 0;
+    p->max_running_threads = s->max_running;
+    p->max_threads = s->max_threads;
+    p->thread_samples = s->thread_samples;
+    p->proc_read_errors += s->read_errors;
+
+    if (s->nwaits > 1)
+        qsort(s->waits, s->nwaits, sizeof(*s->waits), cmp_wait_seconds);
+    p->waits = s->waits;
+    p->nwaits = s->nwaits;
+    s->waits = NULL;
+    s->nwaits = s->cap_waits = 0;
+    for (size_t i = 0; i < p->nwaits; i++) {
+        p->wait_kind_s[p->waits[i].kind] += p->waits[i].seconds;
+        p->wait_kind_samples[p->waits[i].kind] += p->waits[i].samples;
+    }
+
+    p->threads = calloc(s->nthreads ? s->nthreads : 1, sizeof(*p->threads));
+    p->procs = calloc(s->nprocs ? s->nprocs : 1, sizeof(*p->procs));
+    if (!p->threads || !p->procs)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->nthreads; i++) {
+        thread_track *t = &s->threads[i];
+        wl_thread_stat *o = &p->threads[p->nthreads++];
+        o->pid = t->pid;
+        o->tid = t->tid;
+        memcpy(o->comm, t->comm, sizeof(o->comm));
+        o->first_seen_s = t->first_seen;
+        o->last_seen_s = t->last_seen;
+        o->user_s = ticks_to_s(s, t->utime);
+        o->sys_s = ticks_to_s(s, t->stime);
+        o->cpu_s = (double)t->run_ns * 1e-9;
+        o->runq_s = (double)t->wait_ns * 1e-9;
+        o->samples_running = t->samples_running;
+        o->samples_waiting = t->samples_waiting;
+        o->running_s = t->running_s;
+        o->waiting_s = t->waiting_s;
+        o->longest_burst_s = t->longest_burst_s;
+        o->longest_block_s = t->longest_block_s;
+        memcpy(o->longest_block_syscall, t->longest_block_syscall,
+               sizeof(o->longest_block_syscall));
+        if (t->nwaits > 1)
+            qsort(t->waits, t->nwaits, sizeof(*t->waits), cmp_wait_seconds);
+        o->waits = t->waits;
+        o->nwaits = t->nwaits;
+        t->waits = NULL;
+        t->nwaits = 0;
+    }
+    if (p->nthreads > 1)
+        qsort(p->threads, p->nthreads, sizeof(*p->threads), cmp_thread_cpu);
+    for (size_t i = 0; i < s->nprocs; i++) {
+        proc_track *t = &s->procs[i];
+        wl_process_stat *o = &p->procs[p->nprocs++];
+        o->pid = t->pid;
+        o->ppid = t->ppid;
+        memcpy(o->comm, t->comm, sizeof(o->comm));
+        o->cmdline = t->cmdline;
+        t->cmdline = NULL;
+        o->start_s = t->start_s;
+        o->end_s = t->end_s;
+        o->exit_code = t->exit_code;
+        o->term_signal = t->term_signal;
+        o->user_s = ticks_to_s(s, t->utime);
+        o->sys_s = ticks_to_s(s, t->stime);
+        o->threads_seen = t->threads_seen;
+        o->io = t->io;
+    }
+    return 0;
+}
+
+void sampler_free(sampler *s)
+{
+    for (size_t i = 0; i < s->nthreads; i++)
+        free(s->threads[i].waits);
+    for (size_t i = 0; i < s->nprocs; i++)
+        free(s->procs[i].cmdline);
+    free(s->threads);
+    free(s->procs);
+    free(s->waits);
+    free(s->scratch);
+    intmap_free(&s->pid_index);
+    intmap_free(&s->tid_index);
+    intmap_free(&s->foreign);
+    memset(s, 0, sizeof(*s));
+}

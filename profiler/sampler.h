@@ -1,0 +1,65 @@
+/*
+ * sampler.h -- follows a process tree through /proc and accumulates ticks
+ * into a wl_profile (internal to the profiler).
+ *
+ * Life cycle: sampler_init(root pid) -> sampler_tick() every interval ->
+ * sampler_process_exited() as processes are reaped -> sampler_finish()
+ * moves everything into the wl_profile -> sampler_free().
+ */
+#ifndef WL_PROFILER_SAMPLER_H
+#define WL_PROFILER_SAMPLER_H
+
+#include <stdint.h>
+#include <sys/resource.h>
+#include "intmap.h"
+#include "wlprof/profile.h"
+
+typedef struct thread_track thread_track;
+typedef struct proc_track proc_track;
+
+typedef struct sampler {
+    int root_pid;
+    int self_pid;
+    double t0;                /* CLOCK_MONOTONIC seconds at start */
+    long clk_tck;
+    uint64_t boot_ticks_at_t0; /* unused when 0 */
+
+    proc_track *procs;        /* every process ever tracked */
+    size_t nprocs, cap_procs;
+    thread_track *threads;    /* every thread ever tracked */
+    size_t nthreads, cap_threads;
+    intmap pid_index;         /* live pid -> index in procs */
+    intmap tid_index;         /* live tid -> index in threads */
+    intmap foreign;           /* pids seen and known not to be ours */
+
+    uint64_t tick;            /* tick counter */
+    uint64_t ticks_running;
+    uint64_t ticks_waiting;
+    double running_s;
+    double waiting_s;
+    double running_threads_sum; /* sum over running ticks of runnable threads */
+    uint32_t max_running;
+    uint32_t max_threads;
+    uint64_t thread_samples;
+    uint64_t read_errors;
+
+    wl_wait_stat *waits;      /* program-level reasons */
+    size_t nwaits, cap_waits;
+    void *scratch;            /* per-tick list of blocked threads, reused */
+    size_t cap_scratch;
+} sampler;
+
+int sampler_init(sampler *s, int root_pid, double t0);
+/* Observes every thread of the tree once; dt is the wall time this tick
+ * stands for, now the tick's time (seconds since t0). */
+void sampler_tick(sampler *s, double now, double dt);
+/* Records a reaped process's exit; ru is its rusage from wait4 (may be NULL). */
+void sampler_process_exited(sampler *s, int pid, int status, const struct rusage *ru,
+                            double now);
+/* Reads the final /proc/PID/io of a zombie before it is reaped. */
+void sampler_process_final_io(sampler *s, int pid);
+/* Moves the accumulated data into p (arrays are handed over). */
+int sampler_finish(sampler *s, wl_profile *p);
+void sampler_free(sampler *s);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * testutil.h -- helpers shared by the Check suites: locating built
+ * programs, running a command with a deadline, temporary directories and
+ * reading JSON reports. Header-only so every suite is self-contained.
+ */
+#ifndef WL_TESTUTIL_H
+#define WL_TESTUTIL_H
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline const char *tu_env(const char *name)
+{
+    const char *v = getenv(name);
+    ck_assert_msg(v && *v, "environment variable %s is not set (run the suite through ctest)",
+                  name);
+    return v;
+}
+
+/* Path of a built program: tu_path("tests/targets/prof_busy"). Static buffer rotation. */
+static inline const char *tu_path(const char *rel)
+{
+    static char bufs[8][4096];
+    static int next;
+    char *b = bufs[next++ % 8];
+    snprintf(b, sizeof(bufs[0]), "%s/%s", tu_env("WL_BUILD_DIR"), rel);
+    return b;
+}
+
+static inline double tu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Starts argv with stdin from in_fd (-1: /dev/null) and stdout/stderr to
+ * /dev/null unless WL_TEST_VERBOSE is set. Returns the pid. */
+static inline pid_t tu_spawn(char *const argv[], int in_fd)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(in_fd >= 0 ? in_fd : null, 0);
+        if (!getenv("WL_TEST_VERBOSE")) {
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Waits for pid up to timeout seconds (then SIGKILLs it and fails).
+ * Returns the shell-style exit status (128+signal when killed). */
+static inline int tu_wait(pid_t pid, double timeout)
+{
+    double end = tu_now() + timeout;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (tu_now() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            ck_abort_msg("pid %d did not finish within %.1f s", (int)pid, timeout);
+        }
+        usleep(5000);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static inline int tu_run(char *const argv[], double timeout)
+{
+    return tu_wait(tu_spawn(argv, -1), timeout);
+}
+
+/* A fresh temporary directory under the build tree (same file system as
+ * the tests' outputs, and a real disk for fsync tests). */
+static inline const char *tu_tmpdir(void)
+{
+    static char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/tmp-test-XXXXXX", tu_env("WL_BUILD_DIR"));
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    return dir;
+}
+
+static inline json_t *tu_load_json(const char *path)
+{
+    json_error_t err;
+    json_t *root = json_load_file(path, 0, &err);
+    ck_assert_msg(root != NULL, "%s: %s (line %d)", path, err.text, err.line);
+    return root;
+}
+
+/* Number at a dotted path ("split.waiting"); fails the test when absent. */
+static inline double tu_num(const json_t *root, const char *dotted)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", dotted);
+    const json_t *v = root;
+    for (char *save, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
+        v = json_object_get(v, tok);
+    ck_assert_msg(json_is_number(v), "report has no number at %s", dotted);
+    return json_number_value(v);
+}
+
+static inline const char *tu_str(const json_t *root, const char *dotted)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", dotted);
+    const json_t *v = root;
+    for (char *save, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
+        v = json_object_get(v, tok);
+    ck_assert_msg(json_is_string(v), "report has no string at %s", dotted);
+    return json_string_value(v);
+}
+
+#endif
