@@ -145,6 +145,33 @@ typedef struct wl_agent_target {
  * and not a script). */
 WL_STACKS_API int wl_agent_inspect_target(const char *path, wl_agent_target *out);
 
+/* A `wlprof profile` run with the agent injected (agent/session.c). */
+typedef struct wl_stacks_session {
+    bool active;          /* the agent will be preloaded into the command */
+    bool env_restored;
+    char dir[4096];       /* private directory the agent writes to */
+    char *saved_preload, *saved_dir, *saved_hz, *saved_asan; /* caller's env */
+} wl_stacks_session;
+
+/* Prepares to run cmd (argv[0], PATH-searched) with the agent at hz: when
+ * the command can take it, makes a private directory and sets LD_PRELOAD,
+ * WLPROF_AGENT_DIR and WLPROF_AGENT_HZ in this process's environment (the
+ * child inherits them) and s->active is true. When it cannot (statically
+ * linked, setuid, agent library missing) s->active is false and notice holds
+ * one line saying why. Returns 0, or -errno when the directory cannot be
+ * made (notice filled too). */
+WL_STACKS_API int wl_stacks_session_begin(wl_stacks_session *s, const char *cmd, double hz,
+                                          char *notice, size_t nlen);
+
+/* Puts the caller's environment back (idempotent; end does it too). */
+WL_STACKS_API void wl_stacks_session_restore_env(wl_stacks_session *s);
+
+/* Restores the environment, reads and symbolises what the agent wrote into
+ * *out (caller allocates; free with wl_stacks_free) and removes the files.
+ * Returns 0, -ENOENT when the session was not active, or wl_stacks_read's
+ * error. */
+WL_STACKS_API int wl_stacks_session_end(wl_stacks_session *s, wl_stacks *out);
+
 /* Parses folded text back: fills *total with the sum of counts and *lines
  * with the number of stack lines. Returns 0 or -EINVAL on a malformed line. */
 WL_STACKS_API int wl_folded_parse(FILE *f, uint64_t *total, size_t *lines);
