@@ -219,6 +219,18 @@ static int parse_modules(struct builder *b, const unsigned char *p, size_t size)
     return 0;
 }
 
+/* Copies a CPU or WAIT record's fixed part (fixed bytes) into rec and its
+ * frames into pcs, after checking they fit the record. */
+static int read_sample(const unsigned char *p, const wl_wire_rec *h, void *rec, size_t fixed,
+                       uint64_t *pcs)
+{
+    if (h->size < fixed || h->nframes > WL_WIRE_MAX_FRAMES || fixed + (size_t)h->nframes * 8 > h->size)
+        return -EINVAL;
+    memcpy(rec, p, fixed);
+    memcpy(pcs, p + fixed, (size_t)h->nframes * 8);
+    return 0;
+}
+
 static int parse_record(struct builder *b, const unsigned char *p, const wl_wire_rec *h)
 {
     wl_stacks *o = b->out;
@@ -239,12 +251,9 @@ static int parse_record(struct builder *b, const unsigned char *p, const wl_wire
     }
     case WL_REC_CPU: {
         wl_wire_cpu r;
-        if (h->size < sizeof(r) || h->nframes > WL_WIRE_MAX_FRAMES ||
-            sizeof(r) + (size_t)h->nframes * 8 > h->size)
-            return -EINVAL;
-        memcpy(&r, p, sizeof(r));
         uint64_t pcs[WL_WIRE_MAX_FRAMES];
-        memcpy(pcs, p + sizeof(r), (size_t)h->nframes * 8);
+        if (read_sample(p, h, &r, sizeof(r), pcs) != 0)
+            return -EINVAL;
         wl_stack *s = stack_for(b, r.tid, -1, pcs, h->nframes);
         wl_stack_thread *t = thread_for(b, r.tid);
         if (!s || !t)
@@ -263,12 +272,9 @@ static int parse_record(struct builder *b, const unsigned char *p, const wl_wire
     }
     case WL_REC_WAIT: {
         wl_wire_wait r;
-        if (h->size < sizeof(r) || h->nframes > WL_WIRE_MAX_FRAMES ||
-            sizeof(r) + (size_t)h->nframes * 8 > h->size)
-            return -EINVAL;
-        memcpy(&r, p, sizeof(r));
         uint64_t pcs[WL_WIRE_MAX_FRAMES];
-        memcpy(pcs, p + sizeof(r), (size_t)h->nframes * 8);
+        if (read_sample(p, h, &r, sizeof(r), pcs) != 0)
+            return -EINVAL;
         wl_stack *s = stack_for(b, r.tid, r.call < WL_CALL_COUNT ? r.call : WL_CALL_COUNT, pcs, h->nframes);
         wl_stack_thread *t = thread_for(b, r.tid);
         if (!s || !t)
