@@ -552,7 +552,8 @@ static int build_functions(wl_stacks *o)
         wl_func_stat *fs = &o->funcs[i];
         order[i] = (struct func_sort){fs->total_user_s + fs->total_sys_s + fs->total_wait_s, (uint32_t)i};
     }
-    qsort(order, o->nfuncs, sizeof(*order), cmp_func);
+    if (o->nfuncs)
+        qsort(order, o->nfuncs, sizeof(*order), cmp_func);
     for (size_t i = 0; i < o->nfuncs; i++) {
         sorted[i] = o->funcs[order[i].old];
         remap[order[i].old] = (uint32_t)i;
@@ -599,8 +600,10 @@ int wl_stacks_read(const char *dir, wl_stacks *out)
     err = build_functions(out);
     if (err)
         goto out_builder;
-    qsort(out->stacks, out->nstacks, sizeof(*out->stacks), cmp_stack);
-    qsort(out->threads, out->nthreads, sizeof(*out->threads), cmp_thread);
+    if (out->nstacks) /* qsort(NULL, 0) is undefined */
+        qsort(out->stacks, out->nstacks, sizeof(*out->stacks), cmp_stack);
+    if (out->nthreads)
+        qsort(out->threads, out->nthreads, sizeof(*out->threads), cmp_thread);
 out_builder:
     closedir(d);
     wl__bmap_free(&b.frame_map);
