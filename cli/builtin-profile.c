@@ -15,8 +15,60 @@
 #include "builtin.h"
 #include "wlprof/profile.h"
 #include "wlprof/report.h"
+#ifdef WL_HAVE_STACKS
+#include "wlprof/stacks.h"
+#endif
 
 #define HZ_MAX 10000.0
+
+/* ---- stack sampling hooks (agent/): kept apart from the /proc profile ---- */
+
+enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE };
+
+struct stack_opts {
+    int off;                    /* --no-stacks */
+    const char *folded;         /* --folded FILE */
+    const char *speedscope;     /* --speedscope FILE */
+};
+
+#ifdef WL_HAVE_STACKS
+/* Arms the agent for cmd unless disabled; prints the one-line notice when
+ * the target cannot take it. */
+static void stacks_begin(wl_stacks_session *sess, const struct stack_opts *so, const char *cmd,
+                         double hz)
+{
+    memset(sess, 0, sizeof(*sess));
+    if (so->off)
+        return;
+    char notice[512];
+    wl_stacks_session_begin(sess, cmd, hz > 0 ? hz : 100.0, notice, sizeof(notice));
+    if (notice[0])
+        fprintf(stderr, "wlprof: %s\n", notice);
+}
+
+/* Collects the stacks and writes --folded/--speedscope. Returns 0 or
+ * WL_EXIT_FAILURE when a file cannot be written. */
+static int stacks_end(wl_stacks_session *sess, const struct stack_opts *so, wl_stacks *st,
+                      const char *name)
+{
+    memset(st, 0, sizeof(*st));
+    if (!sess->active)
+        return 0;
+    int rc = wl_stacks_session_end(sess, st);
+    if (rc < 0)
+        cli_error("profile", "cannot read the agent's stacks: %s", strerror(-rc));
+    int status = 0;
+    if (so->folded && (rc = wl_stacks_save_folded(st, so->folded)) < 0) {
+        cli_error("profile", "cannot write %s: %s", so->folded, strerror(-rc));
+        status = WL_EXIT_FAILURE;
+    }
+    if (so->speedscope && (rc = wl_stacks_save_speedscope(st, so->speedscope, name)) < 0) {
+        cli_error("profile", "cannot write %s: %s", so->speedscope, strerror(-rc));
+        status = WL_EXIT_FAILURE;
+    }
+    return status;
+}
+#endif
 
 static void usage(FILE *f)
 {
@@ -32,6 +84,9 @@ static void usage(FILE *f)
             "                    intervals are randomised around it\n"
             "  -o, --json FILE   write the JSON report (schema " WL_REPORT_SCHEMA ") to FILE\n"
             "  -q, --quiet       print no summary\n"
+            "      --no-stacks   do not preload the stack sampler (libwlprof-agent.so)\n"
+            "      --folded FILE     write folded stacks (flamegraph.pl, speedscope)\n"
+            "      --speedscope FILE write a speedscope JSON profile\n"
             "      --seed N      seed for interval jitter (repeatable runs)\n"
             "  -h, --help        show this help\n"
             "\n"
@@ -45,11 +100,16 @@ int cmd_profile(int argc, char **argv)
     static const struct option longopts[] = {
         {"hz", required_argument, NULL, 'F'},  {"json", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},     {"seed", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {"no-stacks", no_argument, NULL, OPT_NO_STACKS},
+        {"folded", required_argument, NULL, OPT_FOLDED},
+        {"speedscope", required_argument, NULL, OPT_SPEEDSCOPE},
+        {NULL, 0, NULL, 0},
     };
     wl_profile_opts opts = {0};
     const char *json_path = NULL;
     int quiet = 0;
+    struct stack_opts so = {0};
     char err[512];
 
     optind = 1;
@@ -80,6 +140,15 @@ int cmd_profile(int argc, char **argv)
             opts.seed = (unsigned)seed;
             break;
         }
+        case OPT_NO_STACKS:
+            so.off = 1;
+            break;
+        case OPT_FOLDED:
+            so.folded = optarg;
+            break;
+        case OPT_SPEEDSCOPE:
+            so.speedscope = optarg;
+            break;
         case 'h':
             usage(stdout);
             return WL_EXIT_OK;
@@ -106,8 +175,23 @@ int cmd_profile(int argc, char **argv)
     }
 
     wl_profile prof;
+#ifdef WL_HAVE_STACKS
+    wl_stacks_session sess;
+    wl_stacks stacks;
+    stacks_begin(&sess, &so, argv[optind], opts.hz);
+#endif
     int rc = wl_profile_command(argv + optind, &opts, &prof);
+#ifdef WL_HAVE_STACKS
+    int stacks_status = stacks_end(&sess, &so, &stacks, argv[optind]);
+#else
+    int stacks_status = 0;
+    if (!so.off && (so.folded || so.speedscope))
+        cli_error("profile", "this wlprof was built without stack sampling (libdw missing)");
+#endif
     if (rc < 0) {
+#ifdef WL_HAVE_STACKS
+        wl_stacks_free(&stacks);
+#endif
         wl_atomic_abort(&out);
         if (rc == -ENOENT) {
             cli_error("profile", "cannot run '%s': command not found", argv[optind]);
@@ -121,11 +205,25 @@ int cmd_profile(int argc, char **argv)
     if (!quiet) {
         fflush(stdout);
         wl_report_print_text(stderr, &prof, cli_use_color(stderr));
+#ifdef WL_HAVE_STACKS
+        if (sess.dir[0])
+            wl_stacks_print_table(&stacks, stderr, 10);
+#endif
     }
 
     int status = prof.exit_status;
+    if (status == 0 && stacks_status)
+        status = stacks_status;
     if (json_path) {
         json_t *root = wl_report_to_json(&prof);
+#ifdef WL_HAVE_STACKS
+        if (root && sess.dir[0]) {
+            json_t *sections = wl_stacks_to_json(&stacks, 200, 200);
+            if (sections)
+                json_object_update(root, sections);
+            json_decref(sections);
+        }
+#endif
         if (!root || json_dumpf(root, out.f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
             fputc('\n', out.f) == EOF) {
             cli_error("profile", "cannot write %s: %s", json_path,
@@ -139,5 +237,8 @@ int cmd_profile(int argc, char **argv)
         json_decref(root);
     }
     wl_profile_free(&prof);
+#ifdef WL_HAVE_STACKS
+    wl_stacks_free(&stacks);
+#endif
     return status;
 }
