@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "wlprof/report.h"
 #include "wlprof/stacks.h"
 
 static double pct(double x, double total)
@@ -273,31 +274,21 @@ int wl_stacks_write_speedscope(const wl_stacks *s, FILE *f, const char *name)
     return r;
 }
 
-/* Writes with fn into path via a temporary file in the same directory. */
+/* Writes with fn into path atomically (see wl_atomic_open). */
 static int save_atomic(const char *path, int (*fn)(const wl_stacks *, FILE *, const char *),
                        const wl_stacks *s, const char *name)
 {
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return -ENOMEM;
-    snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
-    int err = 0;
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        err = -errno;
-        goto out_tmp;
+    char err[512];
+    wl_atomic_file af;
+    int rc = wl_atomic_open(&af, path, err, sizeof(err));
+    if (rc < 0)
+        return rc;
+    rc = fn(s, af.f, name);
+    if (rc < 0) {
+        wl_atomic_abort(&af);
+        return rc;
     }
-    err = fn(s, f, name);
-    if (fclose(f) != 0 && !err)
-        err = -errno;
-    if (!err && rename(tmp, path) != 0)
-        err = -errno;
-    if (err)
-        unlink(tmp);
-out_tmp:
-    free(tmp);
-    return err;
+    return wl_atomic_commit(&af, err, sizeof(err));
 }
 
 static int folded_fn(const wl_stacks *s, FILE *f, const char *name)

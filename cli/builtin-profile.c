@@ -46,26 +46,56 @@ static void stacks_begin(wl_stacks_session *sess, const struct stack_opts *so, c
         fprintf(stderr, "wlprof: %s\n", notice);
 }
 
-/* Collects the stacks and writes --folded/--speedscope. Returns 0 or
- * WL_EXIT_FAILURE when a file cannot be written. */
-static int stacks_end(wl_stacks_session *sess, const struct stack_opts *so, wl_stacks *st,
-                      const char *name)
+static int speedscope_fn(const wl_stacks *s, FILE *f, const char *name)
+{
+    return wl_stacks_write_speedscope(s, f, name);
+}
+
+static int folded_fn(const wl_stacks *s, FILE *f, const char *name)
+{
+    (void)name;
+    return wl_stacks_write_folded(s, f);
+}
+
+/* Writes one stacks output into its already-open temporary and commits it.
+ * Returns 0 or WL_EXIT_FAILURE. */
+static int stacks_output(wl_atomic_file *af, const wl_stacks *st, const char *name,
+                         int (*fn)(const wl_stacks *, FILE *, const char *))
+{
+    char err[512];
+    if (!af->f)
+        return 0;
+    const char *path = af->path;
+    int rc = fn(st, af->f, name);
+    if (rc < 0) {
+        cli_error("profile", "cannot write %s: %s", path, strerror(-rc));
+        wl_atomic_abort(af);
+        return WL_EXIT_FAILURE;
+    }
+    if (wl_atomic_commit(af, err, sizeof(err)) < 0) {
+        cli_error("profile", "%s", err);
+        return WL_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* Collects the stacks and writes --folded/--speedscope into their
+ * temporaries (opened before the run). Returns 0 or WL_EXIT_FAILURE. */
+static int stacks_end(wl_stacks_session *sess, wl_atomic_file *folded,
+                      wl_atomic_file *speedscope, wl_stacks *st, const char *name)
 {
     memset(st, 0, sizeof(*st));
-    if (!sess->active)
+    if (!sess->active) {
+        wl_atomic_abort(folded);
+        wl_atomic_abort(speedscope);
         return 0;
+    }
     int rc = wl_stacks_session_end(sess, st);
     if (rc < 0)
         cli_error("profile", "cannot read the agent's stacks: %s", strerror(-rc));
-    int status = 0;
-    if (so->folded && (rc = wl_stacks_save_folded(st, so->folded)) < 0) {
-        cli_error("profile", "cannot write %s: %s", so->folded, strerror(-rc));
+    int status = stacks_output(folded, st, name, folded_fn);
+    if (stacks_output(speedscope, st, name, speedscope_fn))
         status = WL_EXIT_FAILURE;
-    }
-    if (so->speedscope && (rc = wl_stacks_save_speedscope(st, so->speedscope, name)) < 0) {
-        cli_error("profile", "cannot write %s: %s", so->speedscope, strerror(-rc));
-        status = WL_EXIT_FAILURE;
-    }
     return status;
 }
 #endif
@@ -167,10 +197,14 @@ int cmd_profile(int argc, char **argv)
         return WL_EXIT_USAGE;
     }
 
-    /* Open the report's temporary first: a bad path fails before any work. */
-    wl_atomic_file out = {0};
-    if (json_path && wl_atomic_open(&out, json_path, err, sizeof(err)) < 0) {
+    /* Open every output's temporary first: a bad path fails before any work. */
+    wl_atomic_file out = {0}, folded_out = {0}, speedscope_out = {0};
+    if ((json_path && wl_atomic_open(&out, json_path, err, sizeof(err)) < 0) ||
+        (so.folded && wl_atomic_open(&folded_out, so.folded, err, sizeof(err)) < 0) ||
+        (so.speedscope && wl_atomic_open(&speedscope_out, so.speedscope, err, sizeof(err)) < 0)) {
         cli_error("profile", "%s", err);
+        wl_atomic_abort(&out);
+        wl_atomic_abort(&folded_out);
         return WL_EXIT_FAILURE;
     }
 
@@ -181,12 +215,18 @@ int cmd_profile(int argc, char **argv)
     stacks_begin(&sess, &so, argv[optind], opts.hz);
 #endif
     int rc = wl_profile_command(argv + optind, &opts, &prof);
+    if (rc < 0) { /* nothing ran: leave no empty stack files behind */
+        wl_atomic_abort(&folded_out);
+        wl_atomic_abort(&speedscope_out);
+    }
 #ifdef WL_HAVE_STACKS
-    int stacks_status = stacks_end(&sess, &so, &stacks, argv[optind]);
+    int stacks_status = stacks_end(&sess, &folded_out, &speedscope_out, &stacks, argv[optind]);
 #else
     int stacks_status = 0;
     if (!so.off && (so.folded || so.speedscope))
         cli_error("profile", "this wlprof was built without stack sampling (libdw missing)");
+    wl_atomic_abort(&folded_out);
+    wl_atomic_abort(&speedscope_out);
 #endif
     if (rc < 0) {
 #ifdef WL_HAVE_STACKS
