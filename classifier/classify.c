@@ -289,9 +289,8 @@ static bool calls_have_async_form(const wl_call *calls, size_t n)
 /* ---- computing side ------------------------------------------------------ */
 
 /* Names the busiest threads. The profile lists threads busiest first.
- * FUNCTIONS: when the profile carries stack attribution (the stack-sampling
- * helper adds per-function CPU seconds), name the hottest functions here
- * instead of -- or beside -- the threads. */
+ * Functions come from the report's stack sections, when the stack agent
+ * ran: wl_verdict_add_functions (functions.c). */
 static int collect_compute_side(const wl_profile *p, wl_verdict *v)
 {
     double total = p->user_s + p->sys_s;

@@ -103,6 +103,8 @@ void wl_verdict_free(wl_verdict *v)
         return;
     free(v->calls);
     free(v->pitfall.calls);
+    free(v->compute_functions);
+    free(v->wait_functions);
     cls__strv_free(&v->compute_side, &v->ncompute_side);
     cls__strv_free(&v->reasons, &v->nreasons);
     memset(v, 0, sizeof(*v));
@@ -146,6 +148,23 @@ static json_t *calls_json(const wl_call *calls, size_t n)
         json_decref(o);
         json_decref(a);
         return NULL;
+    }
+    return a;
+}
+
+static json_t *funcs_json(const wl_func_ref *f, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        json_t *o = f[i].call[0] ? json_pack("{s:s, s:s, s:s, s:f}", "name", f[i].name, "module",
+                                             f[i].module, "call", f[i].call, "seconds",
+                                             f[i].seconds)
+                                 : json_pack("{s:s, s:s, s:f}", "name", f[i].name, "module",
+                                             f[i].module, "seconds", f[i].seconds);
+        if (json_array_append_new(a, o) < 0) {
+            json_decref(a);
+            return NULL;
+        }
     }
     return a;
 }
@@ -258,6 +277,14 @@ json_t *wl_verdict_recommendation_json(const wl_verdict *v)
     SET(o, "model", model);
     SET(o, "calls_to_move", calls_json(v->calls, v->ncalls));
     SET(o, "compute_side", strv_json(v->compute_side, v->ncompute_side));
+    if (v->ncompute_functions || v->nwait_functions) {
+        json_t *fn = json_object();
+        if (!fn)
+            goto fail;
+        SET(fn, "compute", funcs_json(v->compute_functions, v->ncompute_functions));
+        SET(fn, "wait", funcs_json(v->wait_functions, v->nwait_functions));
+        SET(o, "functions", fn);
+    }
     if (ok)
         goto fail;
     return o;

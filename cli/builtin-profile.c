@@ -244,6 +244,13 @@ int cmd_profile(int argc, char **argv)
      * still written without one. */
     wl_verdict verdict;
     int classified = wl_classify(&prof, NULL, &verdict) == 0;
+    json_t *stack_sections = NULL; /* "functions" and "stacks", when recorded */
+#ifdef WL_HAVE_STACKS
+    if (sess.dir[0])
+        stack_sections = wl_stacks_to_json(&stacks, 200, 200);
+#endif
+    if (classified && stack_sections)
+        wl_verdict_add_functions(&verdict, stack_sections); /* no names if out of memory */
 
     if (!quiet) {
         fflush(stdout);
@@ -263,14 +270,8 @@ int cmd_profile(int argc, char **argv)
         status = stacks_status;
     if (json_path) {
         json_t *root = wl_report_to_json(&prof);
-#ifdef WL_HAVE_STACKS
-        if (root && sess.dir[0]) {
-            json_t *sections = wl_stacks_to_json(&stacks, 200, 200);
-            if (sections)
-                json_object_update(root, sections);
-            json_decref(sections);
-        }
-#endif
+        if (root && stack_sections)
+            json_object_update(root, stack_sections);
         if (root && classified && wl_verdict_to_report(&verdict, root) < 0) {
             json_decref(root);
             root = NULL;
@@ -287,6 +288,7 @@ int cmd_profile(int argc, char **argv)
         }
         json_decref(root);
     }
+    json_decref(stack_sections);
     wl_verdict_free(&verdict); /* empty when not classified */
     wl_profile_free(&prof);
 #ifdef WL_HAVE_STACKS

@@ -3,7 +3,8 @@
  *
  * Re-classifies a saved report: reads it (wl_report_load checks it is JSON
  * and a wlprof report of our schema version), rebuilds the profile from it,
- * runs the classifier with the thresholds given here, and prints the
+ * runs the classifier with the thresholds given here (naming functions
+ * when the report has the stack agent's sections), and prints the
  * verdict on stdout. With --json it also writes the report back out, with
  * its "classification" and "recommendation" replaced by the new verdict.
  */
@@ -147,6 +148,10 @@ int cmd_recommend(int argc, char **argv)
         cli_error("recommend", "%s: cannot classify: %s", path,
                   rc == -ENODATA ? "the report covers no time" : strerror(-rc));
         goto free_profile;
+    }
+    if (wl_verdict_add_functions(&v, root) < 0) {
+        cli_error("recommend", "out of memory");
+        goto free_verdict;
     }
     if (!quiet)
         wl_verdict_print(stdout, &v);

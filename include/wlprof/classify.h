@@ -84,6 +84,14 @@ typedef struct wl_prediction {
     double speedup; /* wall time now / predicted wall time; < 1 means slower */
 } wl_prediction;
 
+/* A function named by the stack agent's attribution, for one side. */
+typedef struct wl_func_ref {
+    char name[96];   /* symbol, or module+0xOFF */
+    char module[64]; /* executable or library basename */
+    char call[24];   /* waiting side: the blocking libc call it made; else "" */
+    double seconds;  /* its self CPU seconds (computing) or wait seconds */
+} wl_func_ref;
+
 /* "Blocking call inside the event loop": the worst offending loop thread. */
 typedef struct wl_pitfall {
     bool detected;
@@ -131,6 +139,12 @@ typedef struct wl_verdict {
     char **compute_side;     /* what belongs on processes: busiest threads now;
                                 functions once stack attribution exists (owned) */
     size_t ncompute_side;
+    wl_func_ref *compute_functions; /* hottest functions by self CPU, when the
+                                report has stack attribution (owned) */
+    size_t ncompute_functions;
+    wl_func_ref *wait_functions;    /* functions making the blocking (non-poll)
+                                       calls, most wait first (owned) */
+    size_t nwait_functions;
     char **reasons;          /* sentences with the numbers used (owned) */
     size_t nreasons;
     wl_pitfall pitfall;
@@ -153,6 +167,14 @@ WL_API int wl_executor_parse(const char *name);
  * negative sizes), -ENODATA when p covers no time at all, -ENOMEM. On error
  * *out is left empty (safe to free). */
 WL_API int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *out);
+
+/* Names the functions on each side from a report's stack sections, when it
+ * has them: "functions" (self CPU per function) and "stacks.top" (the
+ * heaviest stacks, with the blocking call of each off-CPU one), written by
+ * the stack agent (docs/report-schema.md). Fills v->compute_functions and
+ * v->wait_functions and adds a reason saying which go where. report is
+ * borrowed; without those sections nothing changes. Returns 0 or -ENOMEM. */
+WL_API int wl_verdict_add_functions(wl_verdict *v, const json_t *report);
 
 /* Releases everything *v owns and zeroes it. Safe on a zeroed verdict. */
 WL_API void wl_verdict_free(wl_verdict *v);

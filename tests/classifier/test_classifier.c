@@ -617,6 +617,76 @@ START_TEST(test_classifier_prints_reasons_and_recommendation)
 }
 END_TEST
 
+/* A stack the agent recorded: frames root first, the call when off-CPU. */
+static json_t *fake_stack(const char *leaf, const char *call, double wait_s)
+{
+    return json_pack("{s:[{s:s, s:s}, {s:s, s:s}], s:o, s:f}", "frames", "func", "main",
+                     "module", "prog", "func", leaf, "module", "prog", "call",
+                     call ? json_string(call) : json_null(), "wait_s", wait_s);
+}
+
+static json_t *fake_function(const char *name, double self_cpu)
+{
+    return json_pack("{s:s, s:s, s:{s:f, s:f, s:f}}", "name", name, "module", "prog", "self",
+                     "user_s", self_cpu, "sys_s", 0.0, "wait_s", 0.0);
+}
+
+START_TEST(test_classifier_names_functions_per_side_from_stack_sections)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 1.6, 0.48, 0.02, 0.50, 1, 160);
+    fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.8);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.executor, WL_EXEC_SPLIT);
+
+    json_t *report = json_object();
+    json_object_set_new(report, "functions",
+                        json_pack("[o, o, o]", fake_function("hash_block", 0.70),
+                                  fake_function("main", 0.0), fake_function("memcpy", 0.01)));
+    json_object_set_new(report, "stacks",
+                        json_pack("{s:[o, o, o]}", "top", fake_stack("read_reply", "recv", 0.6),
+                                  fake_stack("server_loop", "epoll_wait", 0.8),
+                                  fake_stack("hash_block", NULL, 0.0)));
+    size_t before = v.nreasons;
+    ck_assert_int_eq(wl_verdict_add_functions(&v, report), 0);
+    /* Computing: by self CPU; memcpy is under 5 % of it. */
+    ck_assert_uint_eq(v.ncompute_functions, 1);
+    ck_assert_str_eq(v.compute_functions[0].name, "hash_block");
+    /* Waiting: the function that made the blocking call; the idle loop in
+     * epoll is not work to move. */
+    ck_assert_uint_eq(v.nwait_functions, 1);
+    ck_assert_str_eq(v.wait_functions[0].name, "read_reply");
+    ck_assert_str_eq(v.wait_functions[0].call, "recv");
+    ck_assert_uint_eq(v.nreasons, before + 2);
+    ck_assert(reasons_have(&v, "to the process pool: hash_block (0.70 s CPU)"));
+    ck_assert(reasons_have(&v, "to the thread pool: read_reply (recv, 0.60 s)"));
+
+    json_t *rec = wl_verdict_recommendation_json(&v);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(json_object_get(rec, "functions"),
+                                                        "compute"),
+                                        0),
+                         "name")),
+                     "hash_block");
+    json_decref(rec);
+
+    /* A report without stack sections changes nothing. */
+    wl_verdict_free(&v);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    before = v.nreasons;
+    json_t *bare = json_object();
+    ck_assert_int_eq(wl_verdict_add_functions(&v, bare), 0);
+    ck_assert_uint_eq(v.nreasons, before);
+    ck_assert_uint_eq(v.ncompute_functions + v.nwait_functions, 0);
+    json_decref(bare);
+    json_decref(report);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
 START_TEST(test_classifier_names_round_trip)
 {
     for (int k = 0; k < WL_KIND_COUNT; k++)
@@ -689,6 +759,25 @@ START_TEST(test_classifier_recorded_report_reclassifies_as_labelled)
     ck_assert(fabs(v.confidence - tu_num(root, "classification.confidence")) < 1e-6);
     ck_assert(fabs(v.predicted[v.executor].speedup - tu_num(root, "recommendation.speedup")) <
               1e-4);
+    /* Recorded with the stack agent: the same functions on each side. */
+    ck_assert_int_eq(wl_verdict_add_functions(&v, root), 0);
+    json_t *rec = wl_verdict_recommendation_json(&v);
+    const json_t *want = json_object_get(json_object_get(root, "recommendation"), "functions");
+    const json_t *got = json_object_get(rec, "functions");
+    ck_assert_msg(!want == !got, "%s: functions named in one verdict only", file);
+    for (int side = 0; want && side < 2; side++) {
+        const char *key = side ? "wait" : "compute";
+        const json_t *w = json_object_get(want, key);
+        const json_t *g = json_object_get(got, key);
+        ck_assert_uint_eq(json_array_size(w), json_array_size(g));
+        for (size_t i = 0; i < json_array_size(w); i++) {
+            const json_t *wi = json_array_get(w, i);
+            const json_t *gi = json_array_get(g, i);
+            ck_assert_str_eq(tu_str(wi, "name"), tu_str(gi, "name"));
+            ck_assert(fabs(tu_num(wi, "seconds") - tu_num(gi, "seconds")) < 1e-4);
+        }
+    }
+    json_decref(rec);
     wl_verdict_free(&v);
     wl_profile_free(&p);
     json_decref(root);
@@ -716,17 +805,21 @@ typedef struct corpus_case {
     const char *executor;
     const char *dominant; /* "dominant wait: KIND" expected in the reasons, or NULL */
     int pitfall;
+    const char *compute_fn; /* expected first computing-side function, or NULL */
+    const char *wait_fn;    /* expected first waiting-side function, or NULL */
 } corpus_case;
 
 static const corpus_case corpus[] = {
-    {"corpus_sleep_loop", {NULL}, "io_bound", "thread_pool", "sleep", 0},
-    {"corpus_blocking_client", {NULL}, "io_bound", "thread_pool", "network", 0},
-    {"corpus_epoll_client", {NULL}, "io_bound", "coroutine", "poll", 0},
-    {"corpus_fsync_writer", {"@DIR"}, "io_bound", "thread_pool", "disk", 0},
-    {"corpus_primes", {NULL}, "cpu_bound", "process_pool", NULL, 0},
-    {"corpus_mt_hasher", {NULL}, "cpu_bound", "process_pool", NULL, 0},
-    {"corpus_download_process", {NULL}, "mixed", "split", "network", 0},
-    {"corpus_blocking_in_loop", {NULL}, "mixed", "split", "sleep", 1},
+    {"corpus_sleep_loop", {NULL}, "io_bound", "thread_pool", "sleep", 0, NULL, NULL},
+    {"corpus_blocking_client", {NULL}, "io_bound", "thread_pool", "network", 0, NULL,
+     "corpus_read_all"},
+    {"corpus_epoll_client", {NULL}, "io_bound", "coroutine", "poll", 0, NULL, NULL},
+    {"corpus_fsync_writer", {"@DIR"}, "io_bound", "thread_pool", "disk", 0, NULL, NULL},
+    {"corpus_primes", {NULL}, "cpu_bound", "process_pool", NULL, 0, "is_prime", NULL},
+    {"corpus_mt_hasher", {NULL}, "cpu_bound", "process_pool", NULL, 0, NULL, NULL},
+    {"corpus_download_process", {NULL}, "mixed", "split", "network", 0, "corpus_hash",
+     "corpus_read_all"},
+    {"corpus_blocking_in_loop", {NULL}, "mixed", "split", "sleep", 1, "corpus_hash", "main"},
 };
 enum { NCORPUS = sizeof(corpus) / sizeof(corpus[0]) };
 
@@ -805,8 +898,21 @@ static void check_schema(const json_t *report)
 
 /* Profiles argv into DIR/report.json, checks the label, then re-classifies
  * the saved report with `wlprof recommend` and checks it agrees. */
+/* With the stack agent's sections in the report, the recommendation names
+ * the expected function first on a side (side "compute" or "wait"). */
+static void check_function(const json_t *r, const char *side, const char *expected)
+{
+    if (!expected || !json_object_get(r, "functions"))
+        return; /* built without stack sampling */
+    const json_t *list = json_object_get(jget(r, "recommendation.functions"), side);
+    const char *got = json_string_value(json_object_get(json_array_get(list, 0), "name"));
+    ck_assert_msg(got && strcmp(got, expected) == 0, "%s side: expected %s first, got %s", side,
+                  expected, got ? got : "nothing");
+}
+
 static void check_labelled(char *const target[], const char *dir, const char *kind,
-                           const char *executor, const char *dominant, int pitfall)
+                           const char *executor, const char *dominant, int pitfall,
+                           const char *compute_fn, const char *wait_fn)
 {
     char report[4200];
     char again[4200];
@@ -843,6 +949,8 @@ static void check_labelled(char *const target[], const char *dir, const char *ki
     }
     /* The reasons carry the measured fractions. */
     ck_assert(json_reasons_have(r, "s wall: waiting off-CPU"));
+    check_function(r, "compute", compute_fn);
+    check_function(r, "wait", wait_fn);
 
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
     ck_assert_int_eq(run_capture(rec, NULL, 60), 0);
@@ -871,7 +979,8 @@ START_TEST(test_classifier_corpus_program_is_classified_as_labelled)
     for (int i = 0; i < 4 && c->args[i]; i++)
         target[n++] = strcmp(c->args[i], "@DIR") == 0 ? (char *)dir : (char *)c->args[i];
     target[n] = NULL;
-    check_labelled(target, dir, c->kind, c->executor, c->dominant, c->pitfall);
+    check_labelled(target, dir, c->kind, c->executor, c->dominant, c->pitfall, c->compute_fn,
+                   c->wait_fn);
     remove_tmpdir(dir);
 }
 END_TEST
@@ -880,7 +989,7 @@ START_TEST(test_classifier_real_sleep_is_waiting)
 {
     const char *dir = tu_tmpdir();
     char *target[] = {"sleep", "1", NULL};
-    check_labelled(target, dir, "io_bound", "thread_pool", "sleep", 0);
+    check_labelled(target, dir, "io_bound", "thread_pool", "sleep", 0, NULL, NULL);
     remove_tmpdir(dir);
 }
 END_TEST
@@ -907,7 +1016,7 @@ START_TEST(test_classifier_real_sha256sum_is_computing)
     }
     ck_assert_int_eq(fclose(f), 0);
     char *target[] = {"sha256sum", path, NULL};
-    check_labelled(target, dir, "cpu_bound", "process_pool", NULL, 0);
+    check_labelled(target, dir, "cpu_bound", "process_pool", NULL, 0, NULL, NULL);
     remove_tmpdir(dir);
 }
 END_TEST
@@ -918,7 +1027,7 @@ START_TEST(test_classifier_real_dd_with_sync_waits_on_disk)
     char of[4200];
     snprintf(of, sizeof(of), "of=%s/dd.out", dir);
     char *target[] = {"dd", "if=/dev/zero", of, "bs=4k", "count=3000", "oflag=sync", NULL};
-    check_labelled(target, dir, "io_bound", "thread_pool", "disk", 0);
+    check_labelled(target, dir, "io_bound", "thread_pool", "disk", 0, NULL, NULL);
     remove_tmpdir(dir);
 }
 END_TEST
@@ -1039,6 +1148,7 @@ static Suite *classifier_suite(void)
     tcase_add_test(pure, test_classifier_no_pitfall_without_a_loop_or_long_stalls);
     tcase_add_test(pure, test_classifier_json_has_classification_and_recommendation);
     tcase_add_test(pure, test_classifier_prints_reasons_and_recommendation);
+    tcase_add_test(pure, test_classifier_names_functions_per_side_from_stack_sections);
     tcase_add_test(pure, test_classifier_names_round_trip);
     suite_add_tcase(s, pure);
 
