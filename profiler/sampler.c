@@ -40,9 +40,11 @@ struct thread_track {
     char comm[17];
     uint64_t utime, stime;    /* latest, clock ticks */
     uint64_t run_ns, wait_ns; /* latest schedstat */
+    double carry_run, carry_rq; /* schedstat time not yet given to a tick */
+    int has_schedstat;        /* run_ns/wait_ns were read at least once */
     double first_seen, last_seen;
     uint64_t samples_running, samples_waiting;
-    double running_s, waiting_s;
+    double running_s, runq_s, waiting_s;
     double burst_s, longest_burst_s;
     double block_s, longest_block_s;
     char block_syscall[24];   /* syscall of the current blocked stretch */
@@ -89,6 +91,16 @@ static int wait_priority(wl_wait_kind k)
         return 4;
     }
 }
+
+/* What one tick saw across all threads (see sampler_tick). */
+typedef struct tick_obs {
+    uint32_t nthreads;      /* threads observed */
+    uint32_t nrunning;      /* threads in state R at the sample instant */
+    double prod_not_run;    /* product over threads of (1 - on-CPU share) */
+    double prod_not_busy;   /* product of (1 - (on-CPU + runqueue) share) */
+    struct blocked_obs *blocked;
+    size_t nblocked, cap_blocked;
+} tick_obs;
 
 /* One blocked thread seen in the current tick. */
 typedef struct blocked_obs {
@@ -279,10 +291,47 @@ static void observe_blocked(int pid, int tid, char state, blocked_obs *o)
     o->kind = waitkind_classify(state, o->wchan, o->syscall, target);
 }
 
+/* How a thread spent the tick's dt: on a CPU, runnable but waiting for
+ * one (run queue), or blocked. schedstat gives the first two in
+ * nanoseconds; the kernel updates them at scheduler events, so a delta can
+ * lag or overshoot one interval -- the excess is carried into the next
+ * tick instead of being clipped, which keeps every nanosecond. Without
+ * schedstat the state letter decides the whole interval. */
+static void thread_time_split(thread_track *t, int pid, int tid, char state, int first,
+                              double dt, tick_obs *obs)
+{
+    char path[96];
+    proc_schedstat ss;
+    double run, rq;
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", pid, tid);
+    if (procfs_schedstat(path, &ss) == 0) {
+        uint64_t run0 = t->has_schedstat ? t->run_ns : 0;
+        uint64_t wait0 = t->has_schedstat ? t->wait_ns : 0;
+        run = (double)(ss.run_ns - run0) * 1e-9 + t->carry_run;
+        rq = (double)(ss.wait_ns - wait0) * 1e-9 + t->carry_rq;
+        t->run_ns = ss.run_ns;
+        t->wait_ns = ss.wait_ns;
+        t->has_schedstat = 1;
+    } else {
+        run = state == 'R' ? dt : 0;
+        rq = 0;
+    }
+    double on = run < dt ? run : dt;
+    double queued = rq < dt - on ? rq : dt - on;
+    t->carry_run = run - on;
+    t->carry_rq = rq - queued;
+    t->running_s += on;
+    t->runq_s += queued;
+    /* A thread born during the interval did not wait before it existed. */
+    if (!first)
+        t->waiting_s += dt - on - queued;
+    obs->prod_not_run *= 1.0 - on / dt;
+    obs->prod_not_busy *= 1.0 - (on + queued) / dt;
+}
+
 /* Step 2 for one process: observe its threads. Returns 0, or -ENOENT when
  * the process is gone. */
-static int observe_proc(sampler *s, proc_track *p, double now, double dt, uint32_t *nrunning,
-                        blocked_obs **blocked, size_t *nblocked, size_t *cap_blocked)
+static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_obs *obs)
 {
     char path[96];
     proc_stat st;
@@ -329,17 +378,13 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, uint32
         t->stime = ts.stime;
         t->last_seen = now;
         t->last_tick = s->tick;
-        proc_schedstat ss;
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", p->pid, tid);
-        if (procfs_schedstat(path, &ss) == 0) {
-            t->run_ns = ss.run_ns;
-            t->wait_ns = ss.wait_ns;
-        }
+        int first = t->samples_running + t->samples_waiting == 0;
+        thread_time_split(t, p->pid, tid, ts.state, first, dt, obs);
         s->thread_samples++;
+        obs->nthreads++;
         if (ts.state == 'R') {
-            (*nrunning)++;
+            obs->nrunning++;
             t->samples_running++;
-            t->running_s += dt;
             t->burst_s += dt;
             if (t->burst_s > t->longest_burst_s)
                 t->longest_burst_s = t->burst_s;
@@ -347,12 +392,14 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, uint32
             continue;
         }
         t->burst_s = 0;
-        if (grow((void **)blocked, cap_blocked, *nblocked + 1, sizeof(**blocked)) < 0)
+        if (grow((void **)&obs->blocked, &obs->cap_blocked, obs->nblocked + 1,
+                 sizeof(*obs->blocked)) < 0)
             continue;
-        blocked_obs *o = &(*blocked)[(*nblocked)++];
+        blocked_obs *o = &obs->blocked[obs->nblocked++];
         observe_blocked(p->pid, tid, ts.state, o);
         t->samples_waiting++;
-        t->waiting_s += dt;
+        /* Weights only: sampler_finish scales each thread's reasons to its
+         * measured waiting seconds. */
         add_wait(&t->waits, &t->nwaits, &t->cap_waits, o, dt);
         /* A blocked stretch continues while the thread stays in the same
          * call; an event loop idling in epoll is not "blocking". */
@@ -387,12 +434,20 @@ static void proc_gone(sampler *s, proc_track *p, double now)
     }
 }
 
+/* Step 3: the tick's wall time. The program computes while any thread is
+ * on a CPU; treating threads as independent, that share is
+ * 1 - prod(1 - on_i/dt), exact for one thread and between the busiest
+ * thread's share and the sum for several. Run-queue time (runnable, no CPU
+ * free) is kept apart: it is the machine's contention, not the program's
+ * computing or waiting. */
 void sampler_tick(sampler *s, double now, double dt)
 {
-    blocked_obs *blocked = s->scratch;
-    size_t cap_blocked = s->cap_scratch;
-    size_t nblocked = 0;
-    uint32_t nrunning = 0;
+    tick_obs obs = {
+        .prod_not_run = 1.0,
+        .prod_not_busy = 1.0,
+        .blocked = s->scratch,
+        .cap_blocked = s->cap_scratch,
+    };
 
     s->tick++;
     discover(s, now);
@@ -400,7 +455,7 @@ void sampler_tick(sampler *s, double now, double dt)
         proc_track *p = &s->procs[i];
         if (!p->live)
             continue;
-        if (observe_proc(s, p, now, dt, &nrunning, &blocked, &nblocked, &cap_blocked) < 0)
+        if (observe_proc(s, p, now, dt, &obs) < 0)
             proc_gone(s, p, now);
     }
     /* Threads not seen this tick have exited. */
@@ -418,31 +473,41 @@ void sampler_tick(sampler *s, double now, double dt)
     }
     if (nalive > s->max_threads)
         s->max_threads = nalive;
-    s->scratch = blocked;
-    s->cap_scratch = cap_blocked;
+    s->scratch = obs.blocked;
+    s->cap_scratch = obs.cap_blocked;
+    if (obs.nthreads == 0)
+        return; /* nothing alive to observe (between exit and reap) */
 
-    if (nrunning > 0) {
+    double on = 1.0 - obs.prod_not_run;
+    double busy = 1.0 - obs.prod_not_busy;
+    s->running_s += on * dt;
+    s->runq_s += (busy - on) * dt;
+    s->waiting_s += (1.0 - busy) * dt;
+
+    if (obs.nrunning > 0) {
         s->ticks_running++;
-        s->running_s += dt;
-        s->running_threads_sum += nrunning;
-        if (nrunning > s->max_running)
-            s->max_running = nrunning;
+        s->running_threads_sum += obs.nrunning;
+        if (obs.nrunning > s->max_running)
+            s->max_running = obs.nrunning;
         return;
     }
-    if (nblocked == 0)
-        return; /* nothing alive to observe (between exit and reap) */
+    if (obs.nblocked == 0)
+        return;
+    /* Nothing runnable at the sample instant: the blocked threads' reasons
+     * get the tick, the most telling kind first (weights; sampler_finish
+     * scales them to the measured waiting seconds). */
     s->ticks_waiting++;
-    s->waiting_s += dt;
     int best = 99;
-    for (size_t i = 0; i < nblocked; i++)
-        if (wait_priority(blocked[i].kind) < best)
-            best = wait_priority(blocked[i].kind);
+    for (size_t i = 0; i < obs.nblocked; i++)
+        if (wait_priority(obs.blocked[i].kind) < best)
+            best = wait_priority(obs.blocked[i].kind);
     size_t nbest = 0;
-    for (size_t i = 0; i < nblocked; i++)
-        nbest += wait_priority(blocked[i].kind) == best;
-    for (size_t i = 0; i < nblocked; i++)
-        if (wait_priority(blocked[i].kind) == best)
-            add_wait(&s->waits, &s->nwaits, &s->cap_waits, &blocked[i], dt / (double)nbest);
+    for (size_t i = 0; i < obs.nblocked; i++)
+        nbest += wait_priority(obs.blocked[i].kind) == best;
+    for (size_t i = 0; i < obs.nblocked; i++)
+        if (wait_priority(obs.blocked[i].kind) == best)
+            add_wait(&s->waits, &s->nwaits, &s->cap_waits, &obs.blocked[i],
+                     dt / (double)nbest);
 }
 
 static proc_track *find_proc_any(sampler *s, int pid)
@@ -488,6 +553,24 @@ void sampler_process_exited(sampler *s, int pid, int status, const struct rusage
         proc_gone(s, p, now);
 }
 
+/* Reasons were accumulated as tick weights; give them the measured waiting
+ * seconds in proportion. Waiting that no tick caught in the act (short
+ * waits between samples) goes to an "other" reason rather than vanish. */
+static void scale_waits(wl_wait_stat **arr, size_t *n, size_t *cap, double total)
+{
+    double sum = 0;
+    for (size_t i = 0; i < *n; i++)
+        sum += (*arr)[i].seconds;
+    if (sum > 0) {
+        for (size_t i = 0; i < *n; i++)
+            (*arr)[i].seconds *= total / sum;
+    } else if (total > 1e-4) {
+        blocked_obs unknown = {.kind = WL_WAIT_OTHER};
+        add_wait(arr, n, cap, &unknown, total);
+        (*arr)[*n - 1].samples = 0;
+    }
+}
+
 static int cmp_thread_cpu(const void *a, const void *b)
 {
     const wl_thread_stat *x = a, *y = b;
@@ -509,8 +592,9 @@ int sampler_finish(sampler *s, wl_profile *p)
     p->ticks_running = s->ticks_running;
     p->ticks_waiting = s->ticks_waiting;
     p->running_s = s->running_s;
+    p->runqueue_s = s->runq_s;
     p->waiting_s = s->waiting_s;
-    p->sampled_s = s->running_s + s->waiting_s;
+    p->sampled_s = s->running_s + s->runq_s + s->waiting_s;
     p->mean_running_threads =
         s->ticks_running ? s->running_threads_sum / (double)s->ticks_running : 0;
     p->max_running_threads = s->max_running;
@@ -518,6 +602,7 @@ int sampler_finish(sampler *s, wl_profile *p)
     p->thread_samples = s->thread_samples;
     p->proc_read_errors += s->read_errors;
 
+    scale_waits(&s->waits, &s->nwaits, &s->cap_waits, s->waiting_s);
     if (s->nwaits > 1)
         qsort(s->waits, s->nwaits, sizeof(*s->waits), cmp_wait_seconds);
     p->waits = s->waits;
@@ -544,7 +629,7 @@ int sampler_finish(sampler *s, wl_profile *p)
         o->user_s = ticks_to_s(s, t->utime);
         o->sys_s = ticks_to_s(s, t->stime);
         o->cpu_s = (double)t->run_ns * 1e-9;
-        o->runq_s = (double)t->wait_ns * 1e-9;
+        o->runq_s = t->runq_s;
         o->samples_running = t->samples_running;
         o->samples_waiting = t->samples_waiting;
         o->running_s = t->running_s;
@@ -553,6 +638,7 @@ int sampler_finish(sampler *s, wl_profile *p)
         o->longest_block_s = t->longest_block_s;
         memcpy(o->longest_block_syscall, t->longest_block_syscall,
                sizeof(o->longest_block_syscall));
+        scale_waits(&t->waits, &t->nwaits, &t->cap_waits, t->waiting_s);
         if (t->nwaits > 1)
             qsort(t->waits, t->nwaits, sizeof(*t->waits), cmp_wait_seconds);
         o->waits = t->waits;

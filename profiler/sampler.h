@@ -35,8 +35,9 @@ typedef struct sampler {
     uint64_t tick;            /* tick counter */
     uint64_t ticks_running;
     uint64_t ticks_waiting;
-    double running_s;
-    double waiting_s;
+    double running_s;         /* wall seconds some thread was on a CPU */
+    double runq_s;            /* ... none on a CPU but some runnable */
+    double waiting_s;         /* ... all blocked */
     double running_threads_sum; /* sum over running ticks of runnable threads */
     uint32_t max_running;
     uint32_t max_threads;

@@ -25,9 +25,10 @@ typedef struct field {
     const char *key;
     size_t offset;
     field_type type;
+    int optional;       /* readers accept reports without it (added later) */
 } field;
 
-#define P(obj, key, member, type) {obj, key, offsetof(wl_profile, member), type}
+#define P(obj, key, member, type) {obj, key, offsetof(wl_profile, member), type, 0}
 static const field profile_fields[] = {
     P("target", "pid", pid, F_INT),
     P("target", "exit_code", exit_code, F_INT),
@@ -39,6 +40,7 @@ static const field profile_fields[] = {
     P("time", "sys_s", sys_s, F_DOUBLE),
     P("time", "running_s", running_s, F_DOUBLE),
     P("time", "waiting_s", waiting_s, F_DOUBLE),
+    {"time", "runqueue_s", offsetof(wl_profile, runqueue_s), F_DOUBLE, 1}, /* since 0.1.1 */
     P("time", "cores_busy", cores_busy, F_DOUBLE),
     P("split", "user", user_frac, F_DOUBLE),
     P("split", "system", sys_frac, F_DOUBLE),
@@ -68,7 +70,7 @@ static const field profile_fields[] = {
 };
 #undef P
 
-#define T(key, member, type) {"", key, offsetof(wl_thread_stat, member), type}
+#define T(key, member, type) {"", key, offsetof(wl_thread_stat, member), type, 0}
 static const field thread_fields[] = {
     T("pid", pid, F_INT),
     T("tid", tid, F_INT),
@@ -87,7 +89,7 @@ static const field thread_fields[] = {
 };
 #undef T
 
-#define PR(key, member, type) {"", key, offsetof(wl_process_stat, member), type}
+#define PR(key, member, type) {"", key, offsetof(wl_process_stat, member), type, 0}
 static const field process_fields[] = {
     PR("pid", pid, F_INT),
     PR("ppid", ppid, F_INT),
@@ -101,7 +103,7 @@ static const field process_fields[] = {
 };
 #undef PR
 
-#define IO(key, member) {"", key, offsetof(wl_io_stat, member), F_U64}
+#define IO(key, member) {"", key, offsetof(wl_io_stat, member), F_U64, 0}
 static const field io_fields[] = {
     IO("rchar", rchar),         IO("wchar", wchar),           IO("syscr", syscr),
     IO("syscw", syscw),         IO("read_bytes", read_bytes), IO("write_bytes", write_bytes),
@@ -175,6 +177,8 @@ static int fields_from_json(const json_t *obj, void *base, const field *fields, 
         if (fields[i].object[0])
             src = json_object_get(obj, fields[i].object);
         const json_t *v = src ? json_object_get(src, fields[i].key) : NULL;
+        if (!v && fields[i].optional)
+            continue;
         if (!v || field_from_json(base, &fields[i], v) < 0) {
             snprintf(err, errlen, "%s%s%s.%s is missing or not a %s", where,
                      fields[i].object[0] ? "." : "", fields[i].object, fields[i].key,

@@ -83,6 +83,10 @@ void wl_report_print_text(FILE *f, const wl_profile *p, int color)
                 bold, 100 * p->user_frac, reset, bold, 100 * p->sys_frac, reset, bold,
                 100 * p->wait_frac, reset, p->running_s, p->waiting_s);
         print_bar(f, p, color);
+        if (p->runqueue_s > 0.01 * p->sampled_s)
+            fprintf(f, "           + %.3f s runnable but waiting for a free CPU (other load on the "
+                       "machine, or more busy threads than cores)\n",
+                    p->runqueue_s);
     }
     fprintf(f, "  samples  %llu ticks at %.0f Hz: %llu running, %llu waiting; %llu thread samples"
                "; up to %u threads, %u runnable at once\n",

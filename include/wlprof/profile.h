@@ -79,8 +79,8 @@ typedef struct wl_thread_stat {
     double runq_s;             /* seconds runnable but waiting for a CPU */
     uint64_t samples_running;  /* ticks in state R */
     uint64_t samples_waiting;  /* ticks in S, D, or another off-CPU state */
-    double running_s;          /* wall seconds of running ticks */
-    double waiting_s;          /* wall seconds of waiting ticks */
+    double running_s;          /* seconds on a CPU (schedstat, split per tick) */
+    double waiting_s;          /* seconds blocked, neither on a CPU nor queued */
     double longest_burst_s;    /* longest stretch of consecutive running ticks */
     double longest_block_s;    /* longest stretch blocked in one non-poll wait */
     char longest_block_syscall[24];
@@ -138,17 +138,21 @@ typedef struct wl_profile {
     /* sampling */
     double hz;            /* requested mean rate */
     uint64_t ticks;       /* ticks taken */
-    double sampled_s;     /* wall seconds covered by ticks */
-    uint64_t ticks_running;
-    uint64_t ticks_waiting;
-    double running_s;     /* wall seconds with >= 1 thread runnable */
-    double waiting_s;     /* wall seconds with no thread runnable */
+    double sampled_s;     /* wall seconds covered by ticks
+                             (running_s + runqueue_s + waiting_s) */
+    uint64_t ticks_running;  /* ticks with >= 1 thread in state R */
+    uint64_t ticks_waiting;  /* ticks with every thread blocked */
+    double running_s;     /* wall seconds with >= 1 thread on a CPU */
+    double runqueue_s;    /* wall seconds with threads runnable but no CPU free
+                             (contention: neither computing nor waiting) */
+    double waiting_s;     /* wall seconds with every thread blocked */
     double mean_running_threads; /* average runnable threads in running ticks */
     uint32_t max_running_threads;
     uint32_t max_threads;        /* most threads alive at one tick */
     uint64_t thread_samples;     /* (thread, tick) observations */
 
-    /* derived shares of wall time; user+sys+wait == 1 when sampled_s > 0 */
+    /* derived shares of running_s + waiting_s; user+sys+wait == 1 when that
+     * is > 0 (run-queue time is reported apart, in runqueue_s) */
     double user_frac;
     double sys_frac;
     double wait_frac;
