@@ -1,8 +1,10 @@
 /*
  * builtin-profile.c -- `wlprof profile [OPTIONS] [--] CMD [ARGS...]`.
  *
- * Runs CMD under the profiler, prints the summary on stderr (stdout stays
- * the target's), writes the JSON report atomically when asked, and exits
+ * Runs CMD under the profiler, classifies the profile (wlprof/classify.h),
+ * prints the summary and the verdict on stderr (stdout stays the target's),
+ * writes the JSON report -- with "classification" and "recommendation" --
+ * atomically when asked, and exits
  * with the target's own status (128+signal when it was killed), like time(1)
  * and perf stat.
  */
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "builtin.h"
+#include "wlprof/classify.h"
 #include "wlprof/profile.h"
 #include "wlprof/report.h"
 
@@ -118,14 +121,27 @@ int cmd_profile(int argc, char **argv)
                                                                  : WL_EXIT_FAILURE;
     }
 
+    /* A run too short to cover any time has no verdict; the report is
+     * still written without one. */
+    wl_verdict verdict;
+    int classified = wl_classify(&prof, NULL, &verdict) == 0;
+
     if (!quiet) {
         fflush(stdout);
         wl_report_print_text(stderr, &prof, cli_use_color(stderr));
+        if (classified) {
+            fputc('\n', stderr);
+            wl_verdict_print(stderr, &verdict);
+        }
     }
 
     int status = prof.exit_status;
     if (json_path) {
         json_t *root = wl_report_to_json(&prof);
+        if (root && classified && wl_verdict_to_report(&verdict, root) < 0) {
+            json_decref(root);
+            root = NULL;
+        }
         if (!root || json_dumpf(root, out.f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
             fputc('\n', out.f) == EOF) {
             cli_error("profile", "cannot write %s: %s", json_path,
@@ -138,6 +154,7 @@ int cmd_profile(int argc, char **argv)
         }
         json_decref(root);
     }
+    wl_verdict_free(&verdict); /* empty when not classified */
     wl_profile_free(&prof);
     return status;
 }

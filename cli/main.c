@@ -20,6 +20,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"profile", cmd_profile, "run a command and measure where its time goes"},
+    {"recommend", cmd_recommend, "classify a saved report and recommend an executor"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,939 @@
+/*
+ * test_classifier.c -- the classifier as a specification.
+ *
+ * Pure cases: hand-made profiles (built with the small fake_* helpers
+ * below, shaped like what the profiler measures for the programs they are
+ * named after) go through wl_classify, and the verdict's kind, executor,
+ * sizes, predicted speed-ups, reasons and pitfall are checked.
+ *
+ * Corpus cases: the labelled programs in tests/targets/corpus_*.c, and real
+ * programs nobody here wrote (sleep, sha256sum, dd), run under the real
+ * `wlprof profile --json`; the saved verdict must match the label, and
+ * `wlprof recommend` on the saved report must give the same answer.
+ */
+#include <check.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ftw.h>
+
+#include "testutil.h"
+#include "wlprof/classify.h"
+
+/* ---- hand-made profiles ---------------------------------------------------- */
+
+/* A run of wall seconds split into shares; cpu_par is how many cores the
+ * computing keeps busy while it runs (1 for a single thread). */
+static void fake_shares(wl_profile *p, double wall, double user, double sys, double wait,
+                        double cpu_par, uint64_t ticks)
+{
+    memset(p, 0, sizeof(*p));
+    p->wall_s = wall;
+    p->user_s = user * wall * cpu_par;
+    p->sys_s = sys * wall * cpu_par;
+    p->hz = 100;
+    p->ticks = ticks;
+    p->sampled_s = ticks ? wall : 0;
+    p->running_s = (user + sys) * p->sampled_s;
+    p->waiting_s = wait * p->sampled_s;
+    p->ticks_running = (uint64_t)llround((user + sys) * (double)ticks);
+    p->ticks_waiting = ticks - p->ticks_running;
+    if (ticks) {
+        p->user_frac = user;
+        p->sys_frac = sys;
+        p->wait_frac = wait;
+    }
+    p->cores_busy = (p->user_s + p->sys_s) / wall;
+    p->max_threads = 1;
+}
+
+static wl_wait_stat *push_wait(wl_wait_stat **arr, size_t *n, wl_wait_kind kind,
+                               const char *wchan, const char *sc, double seconds)
+{
+    wl_wait_stat *grown = realloc(*arr, (*n + 1) * sizeof(**arr));
+    ck_assert_ptr_nonnull(grown);
+    *arr = grown;
+    wl_wait_stat *w = &grown[(*n)++];
+    memset(w, 0, sizeof(*w));
+    w->kind = kind;
+    snprintf(w->wchan, sizeof(w->wchan), "%s", wchan);
+    snprintf(w->syscall, sizeof(w->syscall), "%s", sc);
+    w->seconds = seconds;
+    w->samples = (uint64_t)llround(seconds * 100);
+    return w;
+}
+
+/* Program-level wait reason; call in most-first order, like the profiler. */
+static void fake_wait(wl_profile *p, wl_wait_kind kind, const char *wchan, const char *sc,
+                      double seconds)
+{
+    push_wait(&p->waits, &p->nwaits, kind, wchan, sc, seconds);
+    p->wait_kind_s[kind] += seconds;
+    p->wait_kind_samples[kind] += (uint64_t)llround(seconds * 100);
+}
+
+static wl_thread_stat *fake_thread(wl_profile *p, int tid, const char *comm, double cpu_s)
+{
+    wl_thread_stat *grown = realloc(p->threads, (p->nthreads + 1) * sizeof(*grown));
+    ck_assert_ptr_nonnull(grown);
+    p->threads = grown;
+    wl_thread_stat *t = &grown[p->nthreads++];
+    memset(t, 0, sizeof(*t));
+    t->pid = 1000;
+    t->tid = tid;
+    snprintf(t->comm, sizeof(t->comm), "%s", comm);
+    t->user_s = cpu_s;
+    t->cpu_s = cpu_s;
+    t->running_s = cpu_s;
+    return t;
+}
+
+static void fake_thread_wait(wl_thread_stat *t, wl_wait_kind kind, const char *sc,
+                             double seconds)
+{
+    push_wait(&t->waits, &t->nwaits, kind, "", sc, seconds);
+    t->waiting_s += seconds;
+}
+
+static void fake_free(wl_profile *p)
+{
+    for (size_t i = 0; i < p->nthreads; i++)
+        free(p->threads[i].waits);
+    free(p->threads);
+    free(p->waits);
+    memset(p, 0, sizeof(*p));
+}
+
+/* Whether any reason contains needle. */
+static int reasons_have(const wl_verdict *v, const char *needle)
+{
+    for (size_t i = 0; i < v->nreasons; i++)
+        if (strstr(v->reasons[i], needle))
+            return 1;
+    return 0;
+}
+
+static wl_classify_opts opts_cores(int cores)
+{
+    wl_classify_opts o;
+    memset(&o, 0, sizeof(o));
+    o.cores = cores;
+    return o;
+}
+
+/* `sleep 1`: almost all waiting, in clock_nanosleep. */
+static void fake_sleep(wl_profile *p)
+{
+    fake_shares(p, 1.0, 0.002, 0.008, 0.99, 1, 100);
+    fake_wait(p, WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 0.99);
+    fake_thread(p, 1000, "sleep", 0.002);
+}
+
+/* ---- kinds and executors ---------------------------------------------------- */
+
+START_TEST(test_classifier_sleep_is_io_bound_on_a_thread_pool)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_sleep(&p);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_IO_BOUND);
+    ck_assert_int_eq(v.executor, WL_EXEC_THREAD_POOL);
+    ck_assert_uint_ge(v.ncalls, 1);
+    ck_assert_str_eq(v.calls[0].syscall, "clock_nanosleep");
+    ck_assert_int_eq(v.calls[0].kind, WL_WAIT_SLEEP);
+    /* The reasons name the dominant wait and the measured share. */
+    ck_assert(reasons_have(&v, "dominant wait: sleep"));
+    ck_assert(reasons_have(&v, "99.0%"));
+    /* A sleep has a readiness-based form: say it could go on a loop too. */
+    ck_assert(reasons_have(&v, "non-blocking"));
+    ck_assert(v.confidence > 0.8);
+    ck_assert(!v.pitfall.detected);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_epoll_waits_choose_a_coroutine_loop)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    o.concurrency = 100;
+    fake_shares(&p, 1.2, 0.03, 0.02, 0.95, 1, 120);
+    fake_wait(&p, WL_WAIT_POLL, "do_epoll_wait", "epoll_wait", 1.05);
+    fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.09);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_IO_BOUND);
+    ck_assert_int_eq(v.executor, WL_EXEC_COROUTINE);
+    ck_assert_int_eq(v.suggested_workers, 100);
+    ck_assert(v.multiplexed > 0.9);
+    ck_assert_uint_eq(v.ncalls, 0);
+    ck_assert(reasons_have(&v, "multiplexes"));
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_fsync_waits_stay_on_threads)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 2.0, 0.02, 0.10, 0.88, 1, 200);
+    fake_wait(&p, WL_WAIT_DISK, "jbd2_log_wait_commit", "fdatasync", 1.0);
+    fake_wait(&p, WL_WAIT_DISK, "folio_wait_bit", "fdatasync", 0.6);
+    fake_wait(&p, WL_WAIT_DISK, "io_schedule", "write", 0.16);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_IO_BOUND);
+    ck_assert_int_eq(v.executor, WL_EXEC_THREAD_POOL);
+    /* One call, wherever in the kernel it slept: the two fdatasync merge. */
+    ck_assert_uint_eq(v.ncalls, 2);
+    ck_assert_str_eq(v.calls[0].syscall, "fdatasync");
+    ck_assert_str_eq(v.calls[0].wchan, "jbd2_log_wait_commit");
+    ck_assert(fabs(v.calls[0].seconds - 1.6) < 1e-9);
+    ck_assert_str_eq(v.calls[1].syscall, "write");
+    ck_assert(reasons_have(&v, "no readiness-based form"));
+    ck_assert(!reasons_have(&v, "non-blocking"));
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_single_thread_cpu_goes_to_a_process_pool_per_core)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(4);
+    fake_shares(&p, 1.0, 0.97, 0.02, 0.01, 1, 100);
+    fake_thread(&p, 1000, "primes", 0.99);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
+    ck_assert_int_eq(v.executor, WL_EXEC_PROCESS_POOL);
+    ck_assert_int_eq(v.suggested_workers, 4);
+    ck_assert_uint_eq(v.ncompute_side, 1);
+    ck_assert(strstr(v.compute_side[0], "primes") != NULL);
+    /* Four cores, 5 % serial: Amdahl caps four processes at 1/(0.05+0.95/4). */
+    double pp = v.predicted[WL_EXEC_PROCESS_POOL].speedup;
+    ck_assert(pp > 3.3 && pp < 3.5);
+    /* One loop thread cannot compute faster than one core. */
+    ck_assert(v.predicted[WL_EXEC_COROUTINE].speedup < 1.05);
+    ck_assert(reasons_have(&v, "threads equally"));
+    ck_assert(!reasons_have(&v, "already runs in parallel"));
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_says_when_already_using_several_cores)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 1.0, 0.96, 0.02, 0.02, 1.95, 100);
+    fake_thread(&p, 1001, "hasher", 0.97);
+    fake_thread(&p, 1002, "hasher", 0.94);
+    fake_wait(&p, WL_WAIT_LOCK, "futex_wait_queue", "futex", 0.02);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
+    ck_assert_int_eq(v.executor, WL_EXEC_PROCESS_POOL);
+    ck_assert(reasons_have(&v, "already runs in parallel"));
+    /* Two busy cores already: two processes add next to nothing, and one
+     * coroutine loop would halve the speed. */
+    ck_assert(v.predicted[WL_EXEC_PROCESS_POOL].speedup < 1.1);
+    ck_assert(v.predicted[WL_EXEC_COROUTINE].speedup < 0.6);
+    ck_assert_uint_eq(v.ncompute_side, 2);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_download_then_compute_is_split)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 1.6, 0.48, 0.02, 0.50, 1, 160);
+    fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.8);
+    fake_thread(&p, 1000, "download", 0.8);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_MIXED);
+    ck_assert_int_eq(v.executor, WL_EXEC_SPLIT);
+    ck_assert_int_eq(v.wait_side, WL_EXEC_THREAD_POOL);
+    ck_assert_int_eq(v.suggested_workers, 2);
+    ck_assert_uint_ge(v.ncalls, 1);
+    ck_assert_str_eq(v.calls[0].syscall, "recvfrom");
+    ck_assert_uint_eq(v.ncompute_side, 1);
+    ck_assert(reasons_have(&v, "split: the waiting side on a thread pool"));
+    /* Overlapping both sides beats overlapping either one alone. */
+    double split = v.predicted[WL_EXEC_SPLIT].speedup;
+    ck_assert(split > v.predicted[WL_EXEC_PROCESS_POOL].speedup);
+    ck_assert(split > v.predicted[WL_EXEC_COROUTINE].speedup);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+/* Idle pool threads parked on a futex stand behind the real wait: they
+ * must not be listed as calls to move, nor dilute the multiplexed share. */
+START_TEST(test_classifier_ignores_coordination_waits_beside_io)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 1.0, 0.05, 0.05, 0.90, 1, 100);
+    fake_wait(&p, WL_WAIT_LOCK, "futex_wait_queue", "futex", 0.5);
+    fake_wait(&p, WL_WAIT_POLL, "do_epoll_wait", "epoll_wait", 0.4);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.executor, WL_EXEC_COROUTINE);
+    ck_assert(v.multiplexed > 0.99);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_lock_only_waits_are_named)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 1.0, 0.05, 0.05, 0.90, 1, 100);
+    fake_wait(&p, WL_WAIT_LOCK, "futex_wait_queue", "futex", 0.9);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.executor, WL_EXEC_THREAD_POOL);
+    ck_assert_uint_eq(v.ncalls, 1);
+    ck_assert_str_eq(v.calls[0].syscall, "futex");
+    ck_assert(reasons_have(&v, "locks or children"));
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+/* ---- thresholds and options -------------------------------------------------- */
+
+START_TEST(test_classifier_thresholds_are_overridable)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 1.0, 0.40, 0.0, 0.60, 1, 100);
+    fake_wait(&p, WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 0.6);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_MIXED);
+    ck_assert(v.used.io_threshold > 0.6);
+    wl_verdict_free(&v);
+
+    o.io_threshold = 0.55;
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_IO_BOUND);
+    ck_assert(fabs(v.used.io_threshold - 0.55) < 1e-12);
+    ck_assert(reasons_have(&v, ">= io threshold 55%"));
+    wl_verdict_free(&v);
+
+    o.io_threshold = 0;
+    o.cpu_threshold = 0.4;
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_rejects_bad_options_and_empty_profiles)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_sleep(&p);
+    o.io_threshold = 1.5;
+    ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
+    o = opts_cores(-1);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
+    o = opts_cores(2);
+    o.serial_fraction = 1;
+    ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
+    wl_verdict_free(&v); /* left empty on error: still safe */
+    fake_free(&p);
+
+    memset(&p, 0, sizeof(p));
+    ck_assert_int_eq(wl_classify(&p, NULL, &v), -ENODATA);
+    ck_assert_uint_eq(v.nreasons, 0);
+}
+END_TEST
+
+/* A run too short for one tick is judged on its exact totals. */
+START_TEST(test_classifier_without_samples_uses_exact_totals)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 0.004, 0.95, 0.05, 0.0, 1, 0);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert(!v.from_samples);
+    ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
+    ck_assert(v.confidence <= 0.5);
+    ck_assert(reasons_have(&v, "exact totals"));
+    ck_assert(reasons_have(&v, "confidence reduced"));
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_confidence_grows_with_margin_and_samples)
+{
+    wl_profile p;
+    wl_verdict near;
+    wl_verdict far;
+    wl_verdict few;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 1.0, 0.30, 0.0, 0.70, 1, 100);
+    fake_wait(&p, WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 0.7);
+    ck_assert_int_eq(wl_classify(&p, &o, &near), 0);
+    fake_free(&p);
+    fake_sleep(&p);
+    ck_assert_int_eq(wl_classify(&p, &o, &far), 0);
+    p.ticks = 5;
+    ck_assert_int_eq(wl_classify(&p, &o, &few), 0);
+    ck_assert_int_eq(near.kind, WL_KIND_IO_BOUND);
+    ck_assert(far.confidence > near.confidence);
+    ck_assert(few.confidence < far.confidence);
+    ck_assert(near.confidence >= 0.5 && far.confidence <= 1.0);
+    wl_verdict_free(&near);
+    wl_verdict_free(&far);
+    wl_verdict_free(&few);
+    fake_free(&p);
+}
+END_TEST
+
+/* ---- predictions ----------------------------------------------------------- */
+
+START_TEST(test_classifier_predictions_follow_the_model)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    o.concurrency = 10;
+    o.max_threads = 8;
+    o.serial_fraction = 0.1;
+    fake_sleep(&p);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    /* Pure waiting: coroutine keeps 10 in flight, threads are capped at 8;
+     * Amdahl: 1 / (0.1 + 0.9 / n) approximately. */
+    ck_assert_int_eq(v.predicted[WL_EXEC_COROUTINE].workers, 10);
+    ck_assert_int_eq(v.predicted[WL_EXEC_THREAD_POOL].workers, 8);
+    ck_assert_int_eq(v.suggested_workers, 8);
+    ck_assert(fabs(v.predicted[WL_EXEC_COROUTINE].speedup - 1 / (0.1 + 0.09)) < 0.05);
+    ck_assert(fabs(v.predicted[WL_EXEC_THREAD_POOL].speedup - 1 / (0.1 + 0.9 / 8)) < 0.05);
+    ck_assert(fabs(v.predicted[WL_EXEC_PROCESS_POOL].speedup - 1 / (0.1 + 0.45)) < 0.05);
+    ck_assert(reasons_have(&v, "predicted speed-up: coroutine"));
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+/* Thread pool sizing: cores * (1 + wait/compute). */
+START_TEST(test_classifier_thread_pool_size_follows_wait_to_compute_ratio)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_shares(&p, 1.0, 0.25, 0.0, 0.75, 1, 100);
+    fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.75);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert_int_eq(v.executor, WL_EXEC_THREAD_POOL);
+    ck_assert_int_eq(v.suggested_workers, 8); /* 2 * (1 + 0.75/0.25) */
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+/* ---- pitfall ------------------------------------------------------------------ */
+
+static void fake_loop_program(wl_profile *p, double block_s, double burst_s, double poll_s)
+{
+    fake_shares(p, 1.5, 0.30, 0.01, 0.69, 1, 150);
+    fake_wait(p, WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 0.6);
+    fake_wait(p, WL_WAIT_POLL, "do_epoll_wait", "epoll_wait", 0.4);
+    wl_thread_stat *t = fake_thread(p, 4242, "loop", 0.45);
+    fake_thread_wait(t, WL_WAIT_SLEEP, "clock_nanosleep", 0.6);
+    fake_thread_wait(t, WL_WAIT_POLL, "epoll_wait", poll_s);
+    t->longest_block_s = block_s;
+    snprintf(t->longest_block_syscall, sizeof(t->longest_block_syscall), "clock_nanosleep");
+    t->longest_burst_s = burst_s;
+}
+
+START_TEST(test_classifier_detects_blocking_call_inside_the_event_loop)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_loop_program(&p, 0.2, 0.05, 0.4);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert(v.pitfall.detected);
+    ck_assert(v.pitfall.blocks);
+    ck_assert(!v.pitfall.bursts);
+    ck_assert_int_eq(v.pitfall.tid, 4242);
+    ck_assert_str_eq(v.pitfall.block_syscall, "clock_nanosleep");
+    ck_assert_uint_eq(v.pitfall.ncalls, 1);
+    ck_assert_str_eq(v.pitfall.calls[0].syscall, "clock_nanosleep");
+    ck_assert(reasons_have(&v, "blocking call inside the event loop"));
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_detects_cpu_burst_inside_the_event_loop)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_loop_program(&p, 0.02, 0.25, 0.4);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert(v.pitfall.detected);
+    ck_assert(!v.pitfall.blocks);
+    ck_assert(v.pitfall.bursts);
+    ck_assert(reasons_have(&v, "CPU burst inside the event loop"));
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_no_pitfall_without_a_loop_or_long_stalls)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    /* Long stalls but the thread never polls: not an event loop. */
+    fake_loop_program(&p, 0.3, 0.3, 0.01);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert(!v.pitfall.detected);
+    wl_verdict_free(&v);
+    fake_free(&p);
+    /* An event loop whose stalls stay short. */
+    fake_loop_program(&p, 0.05, 0.05, 0.4);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert(!v.pitfall.detected);
+    wl_verdict_free(&v);
+    /* ... unless the user lowers the bar. */
+    o.pitfall_block_s = 0.04;
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    ck_assert(v.pitfall.detected);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+/* ---- output ---------------------------------------------------------------------- */
+
+START_TEST(test_classifier_json_has_classification_and_recommendation)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    fake_loop_program(&p, 0.2, 0.05, 0.4);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    json_t *report = json_object();
+    ck_assert_int_eq(wl_verdict_to_report(&v, report), 0);
+
+    json_t *c = json_object_get(report, "classification");
+    json_t *r = json_object_get(report, "recommendation");
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(json_string_value(json_object_get(c, "kind")), wl_kind_name(v.kind));
+    ck_assert_uint_eq(json_array_size(json_object_get(c, "reasons")), v.nreasons);
+    ck_assert(json_is_true(json_object_get(json_object_get(c, "pitfall"), "detected")));
+    ck_assert_int_eq(wl_executor_parse(json_string_value(json_object_get(r, "executor"))),
+                     (int)v.executor);
+    ck_assert_int_eq(json_integer_value(json_object_get(r, "workers")), v.suggested_workers);
+    json_t *pred = json_object_get(r, "predicted");
+    ck_assert_uint_eq(json_object_size(pred), WL_EXEC_COUNT);
+    for (int e = 0; e < WL_EXEC_COUNT; e++) {
+        json_t *one = json_object_get(pred, wl_executor_name((wl_executor)e));
+        ck_assert_ptr_nonnull(one);
+        ck_assert(fabs(json_real_value(json_object_get(one, "speedup")) -
+                       v.predicted[e].speedup) < 1e-9);
+    }
+    json_decref(report);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_prints_reasons_and_recommendation)
+{
+    wl_profile p;
+    wl_verdict v;
+    wl_classify_opts o = opts_cores(2);
+    char *buf = NULL;
+    size_t len = 0;
+    fake_sleep(&p);
+    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    wl_verdict_print(f, &v);
+    fclose(f);
+    ck_assert(strstr(buf, "classification: I/O-bound") != NULL);
+    ck_assert(strstr(buf, "recommendation: thread_pool") != NULL);
+    ck_assert(strstr(buf, "  - dominant wait: sleep") != NULL);
+    free(buf);
+    wl_verdict_free(&v);
+    fake_free(&p);
+}
+END_TEST
+
+START_TEST(test_classifier_names_round_trip)
+{
+    for (int k = 0; k < WL_KIND_COUNT; k++)
+        ck_assert_int_eq(wl_kind_parse(wl_kind_name((wl_kind)k)), k);
+    for (int e = 0; e < WL_EXEC_COUNT; e++)
+        ck_assert_int_eq(wl_executor_parse(wl_executor_name((wl_executor)e)), e);
+    ck_assert_int_eq(wl_executor_parse("fibers"), -1);
+    ck_assert_str_eq(wl_executor_name(WL_EXEC_COUNT), "unknown");
+}
+END_TEST
+
+/* ---- corpus: real programs under wlprof profile ------------------------------ */
+
+/* One labelled program. arg "@DIR" is replaced by the test's temp dir. */
+typedef struct corpus_case {
+    const char *program; /* tests/targets/NAME under the build dir, or a PATH command */
+    const char *args[4];
+    const char *kind;
+    const char *executor;
+    const char *dominant; /* "dominant wait: KIND" expected in the reasons, or NULL */
+    int pitfall;
+} corpus_case;
+
+static const corpus_case corpus[] = {
+    {"corpus_sleep_loop", {NULL}, "io_bound", "thread_pool", "sleep", 0},
+    {"corpus_blocking_client", {NULL}, "io_bound", "thread_pool", "network", 0},
+    {"corpus_epoll_client", {NULL}, "io_bound", "coroutine", "poll", 0},
+    {"corpus_fsync_writer", {"@DIR"}, "io_bound", "thread_pool", "disk", 0},
+    {"corpus_primes", {NULL}, "cpu_bound", "process_pool", NULL, 0},
+    {"corpus_mt_hasher", {NULL}, "cpu_bound", "process_pool", NULL, 0},
+    {"corpus_download_process", {NULL}, "mixed", "split", "network", 0},
+    {"corpus_blocking_in_loop", {NULL}, "mixed", "split", "sleep", 1},
+};
+enum { NCORPUS = sizeof(corpus) / sizeof(corpus[0]) };
+
+/* Runs argv with stdout to /dev/null and stderr into err_path (may be NULL:
+ * /dev/null too). Returns the shell-style exit status. */
+static int run_capture(char *const argv[], const char *err_path, double timeout)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        int err = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600) : null;
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(err, 2);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return tu_wait(pid, timeout);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/* Removes a test's temporary directory and everything in it. */
+static void remove_tmpdir(const char *dir)
+{
+    nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static const json_t *jget(const json_t *root, const char *dotted)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", dotted);
+    const json_t *v = root;
+    for (char *save, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
+        v = json_object_get(v, tok);
+    ck_assert_msg(v != NULL, "report has nothing at %s", dotted);
+    return v;
+}
+
+static int json_reasons_have(const json_t *report, const char *needle)
+{
+    const json_t *reasons = jget(report, "classification.reasons");
+    for (size_t i = 0; i < json_array_size(reasons); i++)
+        if (strstr(json_string_value(json_array_get(reasons, i)), needle))
+            return 1;
+    return 0;
+}
+
+/* Profiles argv into DIR/report.json, checks the label, then re-classifies
+ * the saved report with `wlprof recommend` and checks it agrees. */
+static void check_labelled(char *const target[], const char *dir, const char *kind,
+                           const char *executor, const char *dominant, int pitfall)
+{
+    char report[4200];
+    char again[4200];
+    char *argv[16];
+    int n = 0;
+    snprintf(report, sizeof(report), "%s/report.json", dir);
+    snprintf(again, sizeof(again), "%s/again.json", dir);
+    argv[n++] = (char *)tu_env("WLPROF");
+    argv[n++] = "profile";
+    argv[n++] = "-q";
+    argv[n++] = "-o";
+    argv[n++] = report;
+    argv[n++] = "--";
+    for (int i = 0; target[i] && n < 15; i++)
+        argv[n++] = target[i];
+    argv[n] = NULL;
+    ck_assert_int_eq(run_capture(argv, NULL, 120), 0);
+
+    json_t *r = tu_load_json(report);
+    const char *got_kind = tu_str(r, "classification.kind");
+    const char *got_exec = tu_str(r, "recommendation.executor");
+    ck_assert_msg(strcmp(got_kind, kind) == 0 && strcmp(got_exec, executor) == 0,
+                  "%s: expected %s/%s, got %s/%s (user %.2f sys %.2f waiting %.2f)", target[0],
+                  kind, executor, got_kind, got_exec, tu_num(r, "classification.shares.user"),
+                  tu_num(r, "classification.shares.system"),
+                  tu_num(r, "classification.shares.waiting"));
+    ck_assert_int_eq(json_is_true(jget(r, "classification.pitfall.detected")), pitfall);
+    if (dominant) {
+        char needle[64];
+        snprintf(needle, sizeof(needle), "dominant wait: %s", dominant);
+        ck_assert_msg(json_reasons_have(r, needle), "%s: no reason says '%s'", target[0],
+                      needle);
+    }
+    /* The reasons carry the measured fractions. */
+    ck_assert(json_reasons_have(r, "of wall") || json_reasons_have(r, "s wall:"));
+
+    char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
+    ck_assert_int_eq(run_capture(rec, NULL, 60), 0);
+    json_t *r2 = tu_load_json(again);
+    ck_assert_str_eq(tu_str(r2, "classification.kind"), got_kind);
+    ck_assert_str_eq(tu_str(r2, "recommendation.executor"), got_exec);
+    ck_assert_int_eq((int)tu_num(r2, "recommendation.workers"),
+                     (int)tu_num(r, "recommendation.workers"));
+    ck_assert_int_eq(json_is_true(jget(r2, "classification.pitfall.detected")), pitfall);
+    ck_assert(fabs(tu_num(r2, "recommendation.speedup") - tu_num(r, "recommendation.speedup")) <
+              1e-3);
+    json_decref(r2);
+    json_decref(r);
+}
+
+START_TEST(test_classifier_corpus_program_is_classified_as_labelled)
+{
+    const corpus_case *c = &corpus[_i];
+    const char *dir = tu_tmpdir();
+    char *target[6];
+    int n = 0;
+    char prog[256];
+    snprintf(prog, sizeof(prog), "tests/targets/%s", c->program);
+    target[n++] = (char *)tu_path(prog);
+    for (int i = 0; i < 4 && c->args[i]; i++)
+        target[n++] = strcmp(c->args[i], "@DIR") == 0 ? (char *)dir : (char *)c->args[i];
+    target[n] = NULL;
+    check_labelled(target, dir, c->kind, c->executor, c->dominant, c->pitfall);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_classifier_real_sleep_is_waiting)
+{
+    const char *dir = tu_tmpdir();
+    char *target[] = {"sleep", "1", NULL};
+    check_labelled(target, dir, "io_bound", "thread_pool", "sleep", 0);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_classifier_real_sha256sum_is_computing)
+{
+    const char *dir = tu_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/big.bin", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    /* 200 MB of varied bytes (a cheap generator: the hashing must not get
+     * an easy input, and writing must not take long). */
+    static uint64_t block[1 << 16];
+    uint64_t x = 88172645463325252ULL;
+    for (int round = 0; round < 381; round++) {
+        for (size_t i = 0; i < sizeof(block) / sizeof(block[0]); i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            block[i] = x;
+        }
+        ck_assert_uint_eq(fwrite(block, sizeof(block), 1, f), 1);
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    char *target[] = {"sha256sum", path, NULL};
+    check_labelled(target, dir, "cpu_bound", "process_pool", NULL, 0);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+START_TEST(test_classifier_real_dd_with_sync_waits_on_disk)
+{
+    const char *dir = tu_tmpdir();
+    char of[4200];
+    snprintf(of, sizeof(of), "of=%s/dd.out", dir);
+    char *target[] = {"dd", "if=/dev/zero", of, "bs=4k", "count=3000", "oflag=sync", NULL};
+    check_labelled(target, dir, "io_bound", "thread_pool", "disk", 0);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+/* ---- wlprof recommend: bad input ------------------------------------------------ */
+
+/* Runs `wlprof recommend ARGS...`; returns the status, *err the stderr. */
+static int recommend(const char *dir, char **err, const char *a1, const char *a2,
+                     const char *a3)
+{
+    char errpath[4200];
+    snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
+    char *argv[] = {(char *)tu_env("WLPROF"), "recommend", (char *)a1, (char *)a2, (char *)a3,
+                    NULL};
+    int st = run_capture(argv, errpath, 30);
+    *err = slurp(errpath);
+    return st;
+}
+
+static int one_line(const char *s)
+{
+    const char *nl = strchr(s, '\n');
+    return nl && nl[1] == '\0';
+}
+
+START_TEST(test_classifier_recommend_rejects_bad_reports_in_one_line)
+{
+    const char *dir = tu_tmpdir();
+    char path[4200];
+    char *err;
+
+    snprintf(path, sizeof(path), "%s/missing.json", dir);
+    ck_assert_int_eq(recommend(dir, &err, path, NULL, NULL), 1);
+    ck_assert_msg(one_line(err) && strstr(err, "missing.json"), "stderr: %s", err);
+
+    snprintf(path, sizeof(path), "%s/broken.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"schema\": \"wlprof.report/1\", ", f);
+    fclose(f);
+    ck_assert_int_eq(recommend(dir, &err, path, NULL, NULL), 1);
+    ck_assert_msg(one_line(err) && strstr(err, "broken.json"), "stderr: %s", err);
+
+    snprintf(path, sizeof(path), "%s/future.json", dir);
+    f = fopen(path, "w");
+    fputs("{\"schema\": \"wlprof.report/99\"}\n", f);
+    fclose(f);
+    ck_assert_int_eq(recommend(dir, &err, path, NULL, NULL), 1);
+    ck_assert_msg(one_line(err) && strstr(err, "wlprof.report/99"), "stderr: %s", err);
+
+    snprintf(path, sizeof(path), "%s/other.json", dir);
+    f = fopen(path, "w");
+    fputs("[1, 2, 3]\n", f);
+    fclose(f);
+    ck_assert_int_eq(recommend(dir, &err, path, NULL, NULL), 1);
+    ck_assert_msg(one_line(err), "stderr: %s", err);
+
+    ck_assert_int_eq(recommend(dir, &err, NULL, NULL, NULL), 2);
+    ck_assert_msg(one_line(err) && strstr(err, "no report"), "stderr: %s", err);
+    ck_assert_int_eq(recommend(dir, &err, "--io-threshold", "1.5", path), 2);
+    ck_assert_msg(one_line(err) && strstr(err, "--io-threshold"), "stderr: %s", err);
+    ck_assert_int_eq(recommend(dir, &err, "--cpu-threshold", "abc", path), 2);
+    ck_assert_msg(one_line(err) && strstr(err, "--cpu-threshold"), "stderr: %s", err);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+/* Thresholds given to recommend change the verdict of a saved report. */
+START_TEST(test_classifier_recommend_applies_thresholds)
+{
+    const char *dir = tu_tmpdir();
+    char report[4200];
+    char again[4200];
+    snprintf(report, sizeof(report), "%s/report.json", dir);
+    snprintf(again, sizeof(again), "%s/again.json", dir);
+    char *prof[] = {(char *)tu_env("WLPROF"), "profile", "-q", "-o", report, "--",
+                    (char *)tu_path("tests/targets/corpus_download_process"), NULL};
+    ck_assert_int_eq(run_capture(prof, NULL, 120), 0);
+    json_t *r = tu_load_json(report);
+    ck_assert_str_eq(tu_str(r, "classification.kind"), "mixed");
+    double io = tu_num(r, "classification.io_score");
+    json_decref(r);
+
+    /* A bar just under the measured waiting share makes it I/O-bound. */
+    char thr[32];
+    snprintf(thr, sizeof(thr), "%.3f", io - 0.05 > 0.01 ? io - 0.05 : 0.01);
+    char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "--io-threshold", thr,
+                   "-o",  again, report, NULL};
+    ck_assert_int_eq(run_capture(rec, NULL, 30), 0);
+    json_t *r2 = tu_load_json(again);
+    ck_assert_str_eq(tu_str(r2, "classification.kind"), "io_bound");
+    ck_assert(fabs(tu_num(r2, "classification.thresholds.io_threshold") - atof(thr)) < 1e-6);
+    json_decref(r2);
+    remove_tmpdir(dir);
+}
+END_TEST
+
+static Suite *classifier_suite(void)
+{
+    Suite *s = suite_create("classifier");
+    TCase *pure = tcase_create("pure");
+    tcase_add_test(pure, test_classifier_sleep_is_io_bound_on_a_thread_pool);
+    tcase_add_test(pure, test_classifier_epoll_waits_choose_a_coroutine_loop);
+    tcase_add_test(pure, test_classifier_fsync_waits_stay_on_threads);
+    tcase_add_test(pure, test_classifier_single_thread_cpu_goes_to_a_process_pool_per_core);
+    tcase_add_test(pure, test_classifier_says_when_already_using_several_cores);
+    tcase_add_test(pure, test_classifier_download_then_compute_is_split);
+    tcase_add_test(pure, test_classifier_ignores_coordination_waits_beside_io);
+    tcase_add_test(pure, test_classifier_lock_only_waits_are_named);
+    tcase_add_test(pure, test_classifier_thresholds_are_overridable);
+    tcase_add_test(pure, test_classifier_rejects_bad_options_and_empty_profiles);
+    tcase_add_test(pure, test_classifier_without_samples_uses_exact_totals);
+    tcase_add_test(pure, test_classifier_confidence_grows_with_margin_and_samples);
+    tcase_add_test(pure, test_classifier_predictions_follow_the_model);
+    tcase_add_test(pure, test_classifier_thread_pool_size_follows_wait_to_compute_ratio);
+    tcase_add_test(pure, test_classifier_detects_blocking_call_inside_the_event_loop);
+    tcase_add_test(pure, test_classifier_detects_cpu_burst_inside_the_event_loop);
+    tcase_add_test(pure, test_classifier_no_pitfall_without_a_loop_or_long_stalls);
+    tcase_add_test(pure, test_classifier_json_has_classification_and_recommendation);
+    tcase_add_test(pure, test_classifier_prints_reasons_and_recommendation);
+    tcase_add_test(pure, test_classifier_names_round_trip);
+    suite_add_tcase(s, pure);
+
+    TCase *real = tcase_create("corpus");
+    tcase_set_timeout(real, 300);
+    tcase_add_loop_test(real, test_classifier_corpus_program_is_classified_as_labelled, 0,
+                        NCORPUS);
+    tcase_add_test(real, test_classifier_real_sleep_is_waiting);
+    tcase_add_test(real, test_classifier_real_sha256sum_is_computing);
+    tcase_add_test(real, test_classifier_real_dd_with_sync_waits_on_disk);
+    tcase_add_test(real, test_classifier_recommend_rejects_bad_reports_in_one_line);
+    tcase_add_test(real, test_classifier_recommend_applies_thresholds);
+    suite_add_tcase(s, real);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(classifier_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
