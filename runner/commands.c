@@ -475,10 +475,9 @@ int wl_run_commands(char *const *cmds, const int *lines, size_t n, const wl_run_
     }
     run__choose(out, opts, n - out->pilot_jobs);
     if (npilot > 0)
-        run__progress_note(&cr->prog, "pilot: %.2f s, %s -> %d at once (%s)",
-                           out->pilot_wall_s,
+        run__progress_note(&cr->prog, "pilot: %.2f s, %s -> %d at once", out->pilot_wall_s,
                            out->have_verdict ? wl_kind_name(out->verdict.kind) : "unclassified",
-                           out->workers, out->reason);
+                           out->workers);
 
     rc = uv_loop_init(&cr->uv);
     if (rc < 0) {

@@ -26,6 +26,14 @@ static const char *state_name(wl_job_state s)
     }
 }
 
+/* Command jobs are always processes, however many run at once. */
+static const char *executor_label(const wl_run_result *r)
+{
+    if (r->mode == WL_RUN_COMMANDS)
+        return "processes";
+    return r->executor >= 0 ? wl_executor_name((wl_executor)r->executor) : "none";
+}
+
 double wl_run_speedup(const wl_run_result *r)
 {
     size_t main_jobs = 0;
@@ -41,9 +49,7 @@ double wl_run_speedup(const wl_run_result *r)
 static json_t *executor_json(const wl_run_result *r)
 {
     json_t *e = json_object();
-    json_object_set_new(e, "name",
-                        json_string(r->executor >= 0 ? wl_executor_name((wl_executor)r->executor)
-                                                     : "none"));
+    json_object_set_new(e, "name", json_string(executor_label(r)));
     json_object_set_new(e, "workers", json_integer(r->workers));
     json_object_set_new(e, "chosen_by", json_string(r->auto_chosen ? "auto" : "user"));
     json_object_set_new(e, "reason", json_string(r->reason));
@@ -149,8 +155,7 @@ void wl_run_print_summary(FILE *f, const wl_run_result *r)
                 100 * r->verdict.user_share, 100 * r->verdict.sys_share,
                 100 * r->verdict.wait_share);
     if (r->executor >= 0)
-        fprintf(f, "  executor  %s, %d at once (%s)\n",
-                wl_executor_name((wl_executor)r->executor), r->workers,
+        fprintf(f, "  executor  %s, %d at once (%s)\n", executor_label(r), r->workers,
                 r->auto_chosen ? "auto" : "chosen");
     if (r->reason[0])
         fprintf(f, "  why       %s\n", r->reason);
