@@ -17,8 +17,9 @@
  * the job's own files and nothing is buffered.
  *
  * Fail-fast: the failing worker returns the failure, the wl_group cancels
- * the others; a cancelled wait sends SIGTERM to its command and still waits
- * for it to exit, so no child is left behind.
+ * the others; a cancelled wait sends SIGTERM to its command's process group
+ * (each command runs in a session of its own) and still waits for it to
+ * exit, so no child is left behind.
  */
 #include "internal.h"
 
@@ -184,8 +185,9 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
 static void on_cancel(wl_waiter *w)
 {
     cmd_job *j = w->data;
+    /* The whole process group: sh may have children holding the pipes. */
     if (!j->exited)
-        uv_process_kill(&j->proc, SIGTERM);
+        kill(-j->proc.pid, SIGTERM);
 }
 
 static int open_job_file(const char *dir, int line, const char *ext)
@@ -245,6 +247,7 @@ static int run_command(cmd_run *cr, size_t i, int *interrupted, char *err, size_
     po.stdio = stdio;
     po.stdio_count = 3;
     po.exit_cb = on_process_exit;
+    po.flags = UV_PROCESS_DETACHED; /* own process group, so cancelling reaches it all */
     j->proc.data = j;
     wl_waiter_init(w);
     w->data = j;
