@@ -18,8 +18,90 @@
 #include "wlprof/classify.h"
 #include "wlprof/profile.h"
 #include "wlprof/report.h"
+#ifdef WL_HAVE_STACKS
+#include "wlprof/stacks.h"
+#endif
 
 #define HZ_MAX 10000.0
+
+/* ---- stack sampling hooks (agent/): kept apart from the /proc profile ---- */
+
+enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE };
+
+struct stack_opts {
+    int off;                    /* --no-stacks */
+    const char *folded;         /* --folded FILE */
+    const char *speedscope;     /* --speedscope FILE */
+};
+
+#ifdef WL_HAVE_STACKS
+/* Arms the agent for cmd unless disabled; prints the one-line notice when
+ * the target cannot take it. */
+static void stacks_begin(wl_stacks_session *sess, const struct stack_opts *so, const char *cmd,
+                         double hz)
+{
+    memset(sess, 0, sizeof(*sess));
+    if (so->off)
+        return;
+    char notice[512];
+    wl_stacks_session_begin(sess, cmd, hz > 0 ? hz : 100.0, notice, sizeof(notice));
+    if (notice[0])
+        fprintf(stderr, "wlprof: %s\n", notice);
+}
+
+static int speedscope_fn(const wl_stacks *s, FILE *f, const char *name)
+{
+    return wl_stacks_write_speedscope(s, f, name);
+}
+
+static int folded_fn(const wl_stacks *s, FILE *f, const char *name)
+{
+    (void)name;
+    return wl_stacks_write_folded(s, f);
+}
+
+/* Writes one stacks output into its already-open temporary and commits it.
+ * Returns 0 or WL_EXIT_FAILURE. */
+static int stacks_output(wl_atomic_file *af, const wl_stacks *st, const char *name,
+                         int (*fn)(const wl_stacks *, FILE *, const char *))
+{
+    char err[512];
+    if (!af->f)
+        return 0;
+    const char *path = af->path;
+    int rc = fn(st, af->f, name);
+    if (rc < 0) {
+        cli_error("profile", "cannot write %s: %s", path, strerror(-rc));
+        wl_atomic_abort(af);
+        return WL_EXIT_FAILURE;
+    }
+    if (wl_atomic_commit(af, err, sizeof(err)) < 0) {
+        cli_error("profile", "%s", err);
+        return WL_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* Collects the stacks and writes --folded/--speedscope into their
+ * temporaries (opened before the run). Returns 0 or WL_EXIT_FAILURE. */
+static int stacks_end(wl_stacks_session *sess, wl_atomic_file *folded,
+                      wl_atomic_file *speedscope, wl_stacks *st, const char *name)
+{
+    memset(st, 0, sizeof(*st));
+    if (!sess->active) {
+        wl_atomic_abort(folded);
+        wl_atomic_abort(speedscope);
+        return 0;
+    }
+    int rc = wl_stacks_session_end(sess, st);
+    if (rc < 0)
+        cli_error("profile", "cannot read the agent's stacks: %s", strerror(-rc));
+    int status = stacks_output(folded, st, name, folded_fn);
+    if (stacks_output(speedscope, st, name, speedscope_fn))
+        status = WL_EXIT_FAILURE;
+    return status;
+}
+#endif
 
 static void usage(FILE *f)
 {
@@ -35,6 +117,9 @@ static void usage(FILE *f)
             "                    intervals are randomised around it\n"
             "  -o, --json FILE   write the JSON report (schema " WL_REPORT_SCHEMA ") to FILE\n"
             "  -q, --quiet       print no summary\n"
+            "      --no-stacks   do not preload the stack sampler (libwlprof-agent.so)\n"
+            "      --folded FILE     write folded stacks (flamegraph.pl, speedscope)\n"
+            "      --speedscope FILE write a speedscope JSON profile\n"
             "      --seed N      seed for interval jitter (repeatable runs)\n"
             "  -h, --help        show this help\n"
             "\n"
@@ -48,11 +133,16 @@ int cmd_profile(int argc, char **argv)
     static const struct option longopts[] = {
         {"hz", required_argument, NULL, 'F'},  {"json", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},     {"seed", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {"no-stacks", no_argument, NULL, OPT_NO_STACKS},
+        {"folded", required_argument, NULL, OPT_FOLDED},
+        {"speedscope", required_argument, NULL, OPT_SPEEDSCOPE},
+        {NULL, 0, NULL, 0},
     };
     wl_profile_opts opts = {0};
     const char *json_path = NULL;
     int quiet = 0;
+    struct stack_opts so = {0};
     char err[512];
 
     optind = 1;
@@ -83,6 +173,15 @@ int cmd_profile(int argc, char **argv)
             opts.seed = (unsigned)seed;
             break;
         }
+        case OPT_NO_STACKS:
+            so.off = 1;
+            break;
+        case OPT_FOLDED:
+            so.folded = optarg;
+            break;
+        case OPT_SPEEDSCOPE:
+            so.speedscope = optarg;
+            break;
         case 'h':
             usage(stdout);
             return WL_EXIT_OK;
@@ -101,16 +200,41 @@ int cmd_profile(int argc, char **argv)
         return WL_EXIT_USAGE;
     }
 
-    /* Open the report's temporary first: a bad path fails before any work. */
-    wl_atomic_file out = {0};
-    if (json_path && wl_atomic_open(&out, json_path, err, sizeof(err)) < 0) {
+    /* Open every output's temporary first: a bad path fails before any work. */
+    wl_atomic_file out = {0}, folded_out = {0}, speedscope_out = {0};
+    if ((json_path && wl_atomic_open(&out, json_path, err, sizeof(err)) < 0) ||
+        (so.folded && wl_atomic_open(&folded_out, so.folded, err, sizeof(err)) < 0) ||
+        (so.speedscope && wl_atomic_open(&speedscope_out, so.speedscope, err, sizeof(err)) < 0)) {
         cli_error("profile", "%s", err);
+        wl_atomic_abort(&out);
+        wl_atomic_abort(&folded_out);
         return WL_EXIT_FAILURE;
     }
 
     wl_profile prof;
+#ifdef WL_HAVE_STACKS
+    wl_stacks_session sess;
+    wl_stacks stacks;
+    stacks_begin(&sess, &so, argv[optind], opts.hz);
+#endif
     int rc = wl_profile_command(argv + optind, &opts, &prof);
+    if (rc < 0) { /* nothing ran: leave no empty stack files behind */
+        wl_atomic_abort(&folded_out);
+        wl_atomic_abort(&speedscope_out);
+    }
+#ifdef WL_HAVE_STACKS
+    int stacks_status = stacks_end(&sess, &folded_out, &speedscope_out, &stacks, argv[optind]);
+#else
+    int stacks_status = 0;
+    if (!so.off && (so.folded || so.speedscope))
+        cli_error("profile", "this wlprof was built without stack sampling (libdw missing)");
+    wl_atomic_abort(&folded_out);
+    wl_atomic_abort(&speedscope_out);
+#endif
     if (rc < 0) {
+#ifdef WL_HAVE_STACKS
+        wl_stacks_free(&stacks);
+#endif
         wl_atomic_abort(&out);
         if (rc == -ENOENT) {
             cli_error("profile", "cannot run '%s': command not found", argv[optind]);
@@ -133,15 +257,29 @@ int cmd_profile(int argc, char **argv)
             fputc('\n', stderr);
             wl_verdict_print(stderr, &verdict);
         }
+#ifdef WL_HAVE_STACKS
+        if (sess.dir[0])
+            wl_stacks_print_table(&stacks, stderr, 10);
+#endif
     }
 
     int status = prof.exit_status;
+    if (status == 0 && stacks_status)
+        status = stacks_status;
     if (json_path) {
         json_t *root = wl_report_to_json(&prof);
         if (root && classified && wl_verdict_to_report(&verdict, root) < 0) {
             json_decref(root);
             root = NULL;
         }
+#ifdef WL_HAVE_STACKS
+        if (root && sess.dir[0]) {
+            json_t *sections = wl_stacks_to_json(&stacks, 200, 200);
+            if (sections)
+                json_object_update(root, sections);
+            json_decref(sections);
+        }
+#endif
         if (!root || json_dumpf(root, out.f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
             fputc('\n', out.f) == EOF) {
             cli_error("profile", "cannot write %s: %s", json_path,
@@ -156,5 +294,8 @@ int cmd_profile(int argc, char **argv)
     }
     wl_verdict_free(&verdict); /* empty when not classified */
     wl_profile_free(&prof);
+#ifdef WL_HAVE_STACKS
+    wl_stacks_free(&stacks);
+#endif
     return status;
 }

@@ -317,6 +317,10 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, uint32
         }
         if (ts.state == 'Z' || ts.state == 'X')
             continue;
+        /* The stack agent's writer thread (agent/agent.c) works for us, not
+         * for the target: its sleeps must not become the target's waits. */
+        if (strcmp(ts.comm, "wlprof-agent") == 0)
+            continue;
         thread_track *t = find_or_add_thread(s, p->pid, &ts, now);
         if (!t)
             continue;

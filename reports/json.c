@@ -449,7 +449,7 @@ int wl_report_load(const char *path, json_t **root_out, char *err, size_t errlen
         json_decref(root);
         return -EINVAL;
     }
-    if (strcmp(schema, WL_REPORT_SCHEMA) != 0) {
+    if (strcmp(schema, WL_REPORT_SCHEMA) != 0 && strcmp(schema, WL_REPORT_SCHEMA_V1) != 0) {
         snprintf(err, errlen, "%s: report schema %s is not supported (this wlprof reads %s)",
                  path, schema, WL_REPORT_SCHEMA);
         json_decref(root);

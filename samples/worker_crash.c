@@ -34,7 +34,8 @@ static int square(const void *in, size_t inlen, wl_bytes *out)
 
 static int crash(const void *in, size_t inlen, wl_bytes *out)
 {
-    volatile int *bad = (volatile int *)(uintptr_t)16; /* an unmapped address */
+    /* a volatile pointer: the compiler cannot see it is NULL, so the store really happens */
+    int *volatile bad = NULL;
     *bad = 42;
     return 0;
 }

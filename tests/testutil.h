@@ -91,7 +91,7 @@ static inline int tu_run(char *const argv[], double timeout)
  * the tests' outputs, and a real disk for fsync tests). */
 static inline const char *tu_tmpdir(void)
 {
-    static char dir[4096];
+    static char dir[1024];
     snprintf(dir, sizeof(dir), "%s/tmp-test-XXXXXX", tu_env("WL_BUILD_DIR"));
     ck_assert_ptr_nonnull(mkdtemp(dir));
     return dir;
@@ -105,25 +105,29 @@ static inline json_t *tu_load_json(const char *path)
     return root;
 }
 
-/* Number at a dotted path ("split.waiting"); fails the test when absent. */
-static inline double tu_num(const json_t *root, const char *dotted)
+/* The value at a dotted path ("split.waiting") in a report, or NULL. */
+static inline const json_t *tu_get(const json_t *root, const char *dotted)
 {
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", dotted);
     const json_t *v = root;
     for (char *save, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
         v = json_object_get(v, tok);
+    return v;
+}
+
+/* Number at a dotted path; fails the test when absent. */
+static inline double tu_num(const json_t *root, const char *dotted)
+{
+    const json_t *v = tu_get(root, dotted);
     ck_assert_msg(json_is_number(v), "report has no number at %s", dotted);
     return json_number_value(v);
 }
 
+/* String at a dotted path; fails the test when absent. */
 static inline const char *tu_str(const json_t *root, const char *dotted)
 {
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%s", dotted);
-    const json_t *v = root;
-    for (char *save, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
-        v = json_object_get(v, tok);
+    const json_t *v = tu_get(root, dotted);
     ck_assert_msg(json_is_string(v), "report has no string at %s", dotted);
     return json_string_value(v);
 }

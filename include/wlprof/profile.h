@@ -38,7 +38,10 @@ extern "C" {
 #define WL_API __attribute__((visibility("default")))
 
 /* The JSON report schema this build writes and reads. */
-#define WL_REPORT_SCHEMA "wlprof.report/1"
+#define WL_REPORT_SCHEMA "wlprof.report/2"
+/* The previous schema, still read: /2 only added optional sections
+ * (functions, stacks). */
+#define WL_REPORT_SCHEMA_V1 "wlprof.report/1"
 
 /* Why a thread waits, grouped into what a user understands. The raw kernel
  * wait channel and syscall are kept in wl_wait_stat beside the group. */

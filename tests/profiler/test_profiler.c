@@ -307,6 +307,10 @@ START_TEST(test_profile_unwritable_json_fails_before_running)
     snprintf(bad, sizeof(bad), "%s/no/such/dir/r.json", dir);
     ck_assert_int_eq(WLPROF_RUN("profile", "-q", "-o", bad, "--", "touch", marker), 1);
     ck_assert_int_ne(access(marker, F_OK), 0);
+    ck_assert_int_eq(WLPROF_RUN("profile", "-q", "--folded", bad, "--", "touch", marker), 1);
+    ck_assert_int_ne(access(marker, F_OK), 0);
+    ck_assert_int_eq(WLPROF_RUN("profile", "-q", "--speedscope", bad, "--", "touch", marker), 1);
+    ck_assert_int_ne(access(marker, F_OK), 0);
 }
 END_TEST
 

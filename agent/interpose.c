@@ -1,0 +1,600 @@
+/*
+ * interpose.c -- the libc functions libwlprof-agent.so replaces.
+ *
+ * Three groups, each a thin wrapper around the next definition (dlsym
+ * RTLD_NEXT, resolved on first use):
+ *
+ *  - blocking calls (read ... waitpid): timed with wl__wait_begin/end; the
+ *    agent records the caller's stack when the call blocked longer than the
+ *    threshold. Arguments, results and errno pass through untouched.
+ *    The sleep and poll families are never restarted after a signal handler
+ *    (signal(7)), so SIGPROF is blocked for their duration: a CPU-clock
+ *    signal that became pending just as the thread went to sleep can then
+ *    never turn into an EINTR the target did not ask for.
+ *    pthread_mutex_lock tries the lock first and times only contended locks.
+ *
+ *  - process and thread life: pthread_create (arm new threads), the exec
+ *    family (flush, disarm, drop a pending SIGPROF), _exit/_Exit (flush).
+ *
+ *  - signal plumbing: when the target installs its own SIGPROF disposition
+ *    the agent stops on-CPU sampling for good; masks the target sets never
+ *    block SIGPROF while sampling runs (thread pools often block "all"
+ *    signals, which would silence their threads).
+ *
+ * Calls made inside glibc (fread calling read) do not go through the PLT, so
+ * they are not seen twice; the agent's own I/O uses raw syscalls.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_internal.h"
+
+/* Pointer to the next definition of name, resolved once (racing resolvers
+ * store the same value). */
+#define REAL(name) REAL_V(name, NULL)
+#define REAL_V(name, version)                                                                   \
+    static __typeof__(name) *real_##name;                                                       \
+    if (!__atomic_load_n(&real_##name, __ATOMIC_ACQUIRE))                                       \
+        __atomic_store_n(&real_##name, (__typeof__(name) *)wl__agent_next(#name, version),      \
+                         __ATOMIC_RELEASE)
+
+/* A timed call: evaluates expr between begin and end, returns its value. */
+#define TIMED(call, type, expr)                                                                 \
+    do {                                                                                        \
+        wl_wait_ctx ctx_;                                                                       \
+        wl__wait_begin(&ctx_);                                                                  \
+        type r_ = (expr);                                                                       \
+        wl__wait_end(&ctx_, WL_CALL_##call);                                                    \
+        return r_;                                                                              \
+    } while (0)
+
+/* ---- SIGPROF blocking for never-restarted calls (raw syscalls: our own
+ * sigprocmask wrapper would filter SIGPROF out again) ---- */
+
+static int prof_block(sigset_t *old)
+{
+    if (!wl__agent_sampling())
+        return 0;
+    int saved = errno;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPROF);
+    int ok = syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, old, _NSIG / 8) == 0;
+    errno = saved;
+    return ok;
+}
+
+static void prof_restore(int blocked, const sigset_t *old)
+{
+    if (!blocked)
+        return;
+    int saved = errno;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, old, NULL, _NSIG / 8);
+    errno = saved;
+}
+
+/* Same, for calls that take their own mask for the duration (ppoll...). */
+static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
+{
+    if (!mask || !wl__agent_sampling())
+        return mask;
+    *copy = *mask;
+    sigaddset(copy, SIGPROF);
+    return copy;
+}
+
+/* A timed call with SIGPROF blocked. */
+#define TIMED_NOINTR(call, type, expr)                                                          \
+    do {                                                                                        \
+        sigset_t old_;                                                                          \
+        int blocked_ = prof_block(&old_);                                                       \
+        wl_wait_ctx ctx_;                                                                       \
+        wl__wait_begin(&ctx_);                                                                  \
+        type r_ = (expr);                                                                       \
+        prof_restore(blocked_, &old_); /* a deferred sample lands before wait_end */            \
+        wl__wait_end(&ctx_, WL_CALL_##call);                                                    \
+        return r_;                                                                              \
+    } while (0)
+
+/* ---- I/O ---- */
+
+WL_AGENT_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    REAL(read);
+    TIMED(read, ssize_t, real_read(fd, buf, n));
+}
+
+WL_AGENT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    REAL(write);
+    TIMED(write, ssize_t, real_write(fd, buf, n));
+}
+
+WL_AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+    REAL(readv);
+    TIMED(readv, ssize_t, real_readv(fd, iov, n));
+}
+
+WL_AGENT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+    REAL(writev);
+    TIMED(writev, ssize_t, real_writev(fd, iov, n));
+}
+
+WL_AGENT_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+    REAL(pread);
+    TIMED(pread, ssize_t, real_pread(fd, buf, n, off));
+}
+
+WL_AGENT_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
+{
+    REAL(pread64);
+    TIMED(pread, ssize_t, real_pread64(fd, buf, n, off));
+}
+
+WL_AGENT_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    REAL(pwrite);
+    TIMED(pwrite, ssize_t, real_pwrite(fd, buf, n, off));
+}
+
+WL_AGENT_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+    REAL(pwrite64);
+    TIMED(pwrite, ssize_t, real_pwrite64(fd, buf, n, off));
+}
+
+WL_AGENT_EXPORT int fsync(int fd)
+{
+    REAL(fsync);
+    TIMED(fsync, int, real_fsync(fd));
+}
+
+WL_AGENT_EXPORT int fdatasync(int fd)
+{
+    REAL(fdatasync);
+    TIMED(fdatasync, int, real_fdatasync(fd));
+}
+
+WL_AGENT_EXPORT int flock(int fd, int op)
+{
+    REAL(flock);
+    TIMED(flock, int, real_flock(fd, op));
+}
+
+WL_AGENT_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *f)
+{
+    REAL(fread);
+    TIMED(fread, size_t, real_fread(p, size, n, f));
+}
+
+WL_AGENT_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *f)
+{
+    REAL(fwrite);
+    TIMED(fwrite, size_t, real_fwrite(p, size, n, f));
+}
+
+WL_AGENT_EXPORT int fflush(FILE *f)
+{
+    REAL(fflush);
+    TIMED(fflush, int, real_fflush(f));
+}
+
+WL_AGENT_EXPORT char *fgets(char *s, int n, FILE *f)
+{
+    REAL(fgets);
+    TIMED(fgets, char *, real_fgets(s, n, f));
+}
+
+WL_AGENT_EXPORT ssize_t getline(char **line, size_t *n, FILE *f)
+{
+    REAL(getline);
+    TIMED(getline, ssize_t, real_getline(line, n, f));
+}
+
+WL_AGENT_EXPORT ssize_t getdelim(char **line, size_t *n, int delim, FILE *f)
+{
+    REAL(getdelim);
+    TIMED(getdelim, ssize_t, real_getdelim(line, n, delim, f));
+}
+
+/* ---- sockets ---- */
+
+WL_AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    REAL(recv);
+    TIMED(recv, ssize_t, real_recv(fd, buf, n, flags));
+}
+
+WL_AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *al)
+{
+    REAL(recvfrom);
+    TIMED(recvfrom, ssize_t, real_recvfrom(fd, buf, n, flags, a, al));
+}
+
+WL_AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+    REAL(recvmsg);
+    TIMED(recvmsg, ssize_t, real_recvmsg(fd, m, flags));
+}
+
+WL_AGENT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    REAL(send);
+    TIMED(send, ssize_t, real_send(fd, buf, n, flags));
+}
+
+WL_AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a, socklen_t al)
+{
+    REAL(sendto);
+    TIMED(sendto, ssize_t, real_sendto(fd, buf, n, flags, a, al));
+}
+
+WL_AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    REAL(sendmsg);
+    TIMED(sendmsg, ssize_t, real_sendmsg(fd, m, flags));
+}
+
+WL_AGENT_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
+{
+    REAL(accept);
+    TIMED(accept, int, real_accept(fd, a, al));
+}
+
+WL_AGENT_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int flags)
+{
+    REAL(accept4);
+    TIMED(accept4, int, real_accept4(fd, a, al, flags));
+}
+
+WL_AGENT_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t al)
+{
+    REAL(connect);
+    TIMED(connect, int, real_connect(fd, a, al));
+}
+
+/* ---- multiplexing and sleeping: never restarted, so SIGPROF is held off ---- */
+
+WL_AGENT_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    REAL(poll);
+    TIMED_NOINTR(poll, int, real_poll(fds, n, timeout));
+}
+
+WL_AGENT_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *mask)
+{
+    REAL(ppoll);
+    sigset_t copy;
+    const sigset_t *m = with_prof(mask, &copy);
+    TIMED_NOINTR(ppoll, int, real_ppoll(fds, n, t, m));
+}
+
+WL_AGENT_EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *t)
+{
+    REAL(select);
+    TIMED_NOINTR(select, int, real_select(n, r, w, e, t));
+}
+
+WL_AGENT_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t, const sigset_t *mask)
+{
+    REAL(pselect);
+    sigset_t copy;
+    const sigset_t *m = with_prof(mask, &copy);
+    TIMED_NOINTR(pselect, int, real_pselect(n, r, w, e, t, m));
+}
+
+WL_AGENT_EXPORT int epoll_wait(int fd, struct epoll_event *ev, int n, int timeout)
+{
+    REAL(epoll_wait);
+    TIMED_NOINTR(epoll_wait, int, real_epoll_wait(fd, ev, n, timeout));
+}
+
+WL_AGENT_EXPORT int epoll_pwait(int fd, struct epoll_event *ev, int n, int timeout, const sigset_t *mask)
+{
+    REAL(epoll_pwait);
+    sigset_t copy;
+    const sigset_t *m = with_prof(mask, &copy);
+    TIMED_NOINTR(epoll_pwait, int, real_epoll_pwait(fd, ev, n, timeout, m));
+}
+
+WL_AGENT_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
+{
+    REAL(nanosleep);
+    TIMED_NOINTR(nanosleep, int, real_nanosleep(req, rem));
+}
+
+WL_AGENT_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct timespec *rem)
+{
+    REAL(clock_nanosleep);
+    TIMED_NOINTR(clock_nanosleep, int, real_clock_nanosleep(clk, flags, req, rem));
+}
+
+WL_AGENT_EXPORT int usleep(useconds_t us)
+{
+    REAL(usleep);
+    TIMED_NOINTR(usleep, int, real_usleep(us));
+}
+
+WL_AGENT_EXPORT unsigned int sleep(unsigned int s)
+{
+    REAL(sleep);
+    TIMED_NOINTR(sleep, unsigned int, real_sleep(s));
+}
+
+WL_AGENT_EXPORT int pause(void)
+{
+    REAL(pause);
+    sigset_t old;
+    int blocked = prof_block(&old);
+    int r = real_pause();
+    prof_restore(blocked, &old);
+    return r;
+}
+
+WL_AGENT_EXPORT int sigsuspend(const sigset_t *mask)
+{
+    REAL(sigsuspend);
+    sigset_t copy;
+    return real_sigsuspend(with_prof(mask, &copy));
+}
+
+/* ---- threads and locks ---- */
+
+WL_AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    REAL(pthread_mutex_lock);
+    REAL(pthread_mutex_trylock);
+    int r = real_pthread_mutex_trylock(m);
+    if (r != EBUSY)
+        return r; /* taken, or an error lock would report the same way */
+    TIMED(pthread_mutex_lock, int, real_pthread_mutex_lock(m));
+}
+
+/* The unversioned names resolve to the pre-2.3.2 condition variables; ask
+ * for the current ones explicitly. */
+WL_AGENT_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+    REAL_V(pthread_cond_wait, "GLIBC_2.3.2");
+    TIMED(pthread_cond_wait, int, real_pthread_cond_wait(c, m));
+}
+
+WL_AGENT_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t)
+{
+    REAL_V(pthread_cond_timedwait, "GLIBC_2.3.2");
+    TIMED(pthread_cond_timedwait, int, real_pthread_cond_timedwait(c, m, t));
+}
+
+WL_AGENT_EXPORT int pthread_join(pthread_t t, void **ret)
+{
+    REAL(pthread_join);
+    TIMED(pthread_join, int, real_pthread_join(t, ret));
+}
+
+WL_AGENT_EXPORT int sem_wait(sem_t *s)
+{
+    REAL(sem_wait);
+    TIMED(sem_wait, int, real_sem_wait(s));
+}
+
+WL_AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*start)(void *), void *arg)
+{
+    REAL(pthread_create);
+    int saved = errno;
+    void *(*start2)(void *);
+    void *arg2;
+    if (wl__agent_wrap_thread(start, arg, &start2, &arg2) != 0) {
+        errno = saved;
+        return real_pthread_create(t, a, start, arg);
+    }
+    int r = real_pthread_create(t, a, start2, arg2);
+    if (r != 0)
+        wl__agent_unwrap_thread(arg2);
+    errno = saved;
+    return r;
+}
+
+/* ---- children ---- */
+
+WL_AGENT_EXPORT pid_t waitpid(pid_t pid, int *st, int opts)
+{
+    REAL(waitpid);
+    TIMED(waitpid, pid_t, real_waitpid(pid, st, opts));
+}
+
+WL_AGENT_EXPORT pid_t wait(int *st)
+{
+    REAL(wait);
+    TIMED(wait, pid_t, real_wait(st));
+}
+
+WL_AGENT_EXPORT pid_t wait4(pid_t pid, int *st, int opts, struct rusage *ru)
+{
+    REAL(wait4);
+    TIMED(wait4, pid_t, real_wait4(pid, st, opts, ru));
+}
+
+WL_AGENT_EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int opts)
+{
+    REAL(waitid);
+    TIMED(waitid, int, real_waitid(type, id, info, opts));
+}
+
+WL_AGENT_EXPORT int system(const char *cmd)
+{
+    REAL(system);
+    TIMED(system, int, real_system(cmd));
+}
+
+/* ---- exec and exit ---- */
+
+WL_AGENT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    REAL(execve);
+    wl__agent_before_exec();
+    int r = real_execve(path, argv, envp);
+    int saved = errno;
+    wl__agent_exec_failed();
+    errno = saved;
+    return r;
+}
+
+WL_AGENT_EXPORT int execv(const char *path, char *const argv[])
+{
+    REAL(execv);
+    wl__agent_before_exec();
+    int r = real_execv(path, argv);
+    int saved = errno;
+    wl__agent_exec_failed();
+    errno = saved;
+    return r;
+}
+
+WL_AGENT_EXPORT int execvp(const char *file, char *const argv[])
+{
+    REAL(execvp);
+    wl__agent_before_exec();
+    int r = real_execvp(file, argv);
+    int saved = errno;
+    wl__agent_exec_failed();
+    errno = saved;
+    return r;
+}
+
+WL_AGENT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    REAL(execvpe);
+    wl__agent_before_exec();
+    int r = real_execvpe(file, argv, envp);
+    int saved = errno;
+    wl__agent_exec_failed();
+    errno = saved;
+    return r;
+}
+
+WL_AGENT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    REAL(fexecve);
+    wl__agent_before_exec();
+    int r = real_fexecve(fd, argv, envp);
+    int saved = errno;
+    wl__agent_exec_failed();
+    errno = saved;
+    return r;
+}
+
+/* The execl forms: gather the variadic arguments, then take the path above
+ * (glibc's own execl calls execve internally, bypassing our wrapper). */
+#define GATHER_ARGS(arg0, ap, argv, extra)                                                      \
+    size_t n_ = 1;                                                                              \
+    va_start(ap, arg0);                                                                         \
+    while (va_arg(ap, const char *) != NULL)                                                    \
+        n_++;                                                                                   \
+    va_end(ap);                                                                                 \
+    char *argv[n_ + 1];                                                                         \
+    va_start(ap, arg0);                                                                         \
+    argv[0] = (char *)arg0;                                                                     \
+    for (size_t i_ = 1; i_ <= n_; i_++)                                                         \
+        argv[i_] = va_arg(ap, char *);                                                          \
+    extra;                                                                                      \
+    va_end(ap)
+
+WL_AGENT_EXPORT int execl(const char *path, const char *arg0, ...)
+{
+    va_list ap;
+    GATHER_ARGS(arg0, ap, argv, (void)0);
+    return execv(path, argv);
+}
+
+WL_AGENT_EXPORT int execlp(const char *file, const char *arg0, ...)
+{
+    va_list ap;
+    GATHER_ARGS(arg0, ap, argv, (void)0);
+    return execvp(file, argv);
+}
+
+WL_AGENT_EXPORT int execle(const char *path, const char *arg0, ...)
+{
+    va_list ap;
+    char **envp;
+    GATHER_ARGS(arg0, ap, argv, envp = va_arg(ap, char **));
+    return execve(path, argv, envp);
+}
+
+WL_AGENT_EXPORT void _exit(int status)
+{
+    REAL(_exit);
+    wl__agent_before_exit();
+    real__exit(status);
+    __builtin_unreachable();
+}
+
+WL_AGENT_EXPORT void _Exit(int status)
+{
+    REAL(_Exit);
+    wl__agent_before_exit();
+    real__Exit(status);
+    __builtin_unreachable();
+}
+
+/* ---- signal plumbing ---- */
+
+WL_AGENT_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    REAL(sigaction);
+    if (sig == SIGPROF && act && wl__agent_sampling())
+        wl__agent_yield_sigprof();
+    return real_sigaction(sig, act, old);
+}
+
+WL_AGENT_EXPORT sighandler_t signal(int sig, sighandler_t h)
+{
+    REAL(signal);
+    if (sig == SIGPROF && wl__agent_sampling())
+        wl__agent_yield_sigprof();
+    return real_signal(sig, h);
+}
+
+static const sigset_t *without_prof(int how, const sigset_t *set, sigset_t *copy)
+{
+    if (!set || how == SIG_UNBLOCK || !wl__agent_sampling() || !sigismember(set, SIGPROF))
+        return set;
+    *copy = *set;
+    sigdelset(copy, SIGPROF);
+    return copy;
+}
+
+WL_AGENT_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    REAL(pthread_sigmask);
+    sigset_t copy;
+    return real_pthread_sigmask(how, without_prof(how, set, &copy), old);
+}
+
+WL_AGENT_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    REAL(sigprocmask);
+    sigset_t copy;
+    return real_sigprocmask(how, without_prof(how, set, &copy), old);
+}

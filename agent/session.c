@@ -1,0 +1,158 @@
+/*
+ * session.c -- injecting the agent into a command run by `wlprof profile`.
+ *
+ * begin: decides whether the command can take the agent (dynamically
+ * linked, not setuid/setgid), makes a private directory, and puts
+ * LD_PRELOAD, WLPROF_AGENT_DIR and WLPROF_AGENT_HZ into the profiler's own
+ * environment so the child (and every descendant, through exec) inherits
+ * them; end: restores the environment, reads and symbolises the files, and
+ * removes them. The profiler itself never loads the agent: LD_PRELOAD only
+ * acts at the next exec.
+ *
+ * The agent library is looked up in $WLPROF_AGENT_LIB, then next to the
+ * running wlprof binary (the build and install layouts both put it there).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wlprof/stacks.h"
+
+static int find_agent(char *out, size_t len)
+{
+    const char *env = getenv("WLPROF_AGENT_LIB");
+    if (env && *env) {
+        snprintf(out, len, "%s", env);
+        return access(out, R_OK) == 0 ? 0 : -ENOENT;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return -ENOENT;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    snprintf(out, len, "%s/libwlprof-agent.so", exe);
+    return access(out, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+/* PATH lookup the way execvp does it, for inspection only. */
+static int resolve_command(const char *cmd, char *out, size_t len)
+{
+    if (strchr(cmd, '/')) {
+        snprintf(out, len, "%s", cmd);
+        return access(out, X_OK) == 0 ? 0 : -ENOENT;
+    }
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        const char *end = strchr(path, ':');
+        size_t dl = end ? (size_t)(end - path) : strlen(path);
+        snprintf(out, len, "%.*s/%s", (int)dl, dl ? path : ".", cmd);
+        if (access(out, X_OK) == 0)
+            return 0;
+        if (!end)
+            break;
+        path = end + 1;
+    }
+    return -ENOENT;
+}
+
+static char *save_env(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? strdup(v) : NULL;
+}
+
+static void restore_env(const char *name, char *saved)
+{
+    if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+    free(saved);
+}
+
+int wl_stacks_session_begin(wl_stacks_session *s, const char *cmd, double hz, char *notice,
+                            size_t nlen)
+{
+    memset(s, 0, sizeof(*s));
+    notice[0] = '\0';
+    char agent[PATH_MAX], target[PATH_MAX];
+    if (find_agent(agent, sizeof(agent)) != 0) {
+        snprintf(notice, nlen, "agent library libwlprof-agent.so not found: no stacks (/proc only)");
+        return 0;
+    }
+    if (resolve_command(cmd, target, sizeof(target)) != 0)
+        return 0; /* the profiler reports a missing command itself */
+    wl_agent_target t;
+    if (wl_agent_inspect_target(target, &t) != 0 || !t.dynamic) {
+        snprintf(notice, nlen, "%s is statically linked: no stacks (/proc only)", cmd);
+        return 0;
+    }
+    if (t.setid) {
+        snprintf(notice, nlen, "%s is setuid/setgid, the loader ignores LD_PRELOAD: no stacks (/proc only)",
+                 cmd);
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(s->dir, sizeof(s->dir), "%s/wlprof-stacks-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(s->dir)) {
+        int err = -errno;
+        snprintf(notice, nlen, "cannot create %s: %s: no stacks (/proc only)", s->dir, strerror(errno));
+        s->dir[0] = '\0';
+        return err;
+    }
+    s->saved_preload = save_env("LD_PRELOAD");
+    s->saved_dir = save_env("WLPROF_AGENT_DIR");
+    s->saved_hz = save_env("WLPROF_AGENT_HZ");
+    s->saved_asan = save_env("ASAN_OPTIONS");
+    char buf[3 * PATH_MAX];
+    if (s->saved_preload && *s->saved_preload)
+        snprintf(buf, sizeof(buf), "%s:%s", agent, s->saved_preload);
+    else
+        snprintf(buf, sizeof(buf), "%s", agent);
+    setenv("LD_PRELOAD", buf, 1);
+    setenv("WLPROF_AGENT_DIR", s->dir, 1);
+    snprintf(buf, sizeof(buf), "%g", hz > 0 ? hz : 100.0);
+    setenv("WLPROF_AGENT_HZ", buf, 1);
+    if (t.asan) {
+        /* An ASan target wants its runtime first in the library list; the
+         * agent is not instrumented and does not mind coming first. */
+        snprintf(buf, sizeof(buf), "%s%sverify_asan_link_order=0", s->saved_asan ? s->saved_asan : "",
+                 s->saved_asan && *s->saved_asan ? ":" : "");
+        setenv("ASAN_OPTIONS", buf, 1);
+    }
+    s->active = true;
+    return 0;
+}
+
+void wl_stacks_session_restore_env(wl_stacks_session *s)
+{
+    if (!s->active || s->env_restored)
+        return;
+    restore_env("LD_PRELOAD", s->saved_preload);
+    restore_env("WLPROF_AGENT_DIR", s->saved_dir);
+    restore_env("WLPROF_AGENT_HZ", s->saved_hz);
+    restore_env("ASAN_OPTIONS", s->saved_asan);
+    s->saved_preload = s->saved_dir = s->saved_hz = s->saved_asan = NULL;
+    s->env_restored = true;
+}
+
+int wl_stacks_session_end(wl_stacks_session *s, wl_stacks *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!s->active)
+        return -ENOENT;
+    wl_stacks_session_restore_env(s);
+    int err = wl_stacks_read(s->dir, out);
+    wl_stacks_remove_dir(s->dir);
+    s->active = false;
+    return err;
+}

@@ -1,0 +1,659 @@
+/*
+ * stacks.c -- reads the agent's files (wire.h) into a wl_stacks and
+ * symbolises it.
+ *
+ * Reading happens in two passes so each address is symbolised once:
+ *  1. every record of every file: program counters are resolved against the
+ *     module list in force at that point of that file to (module path,
+ *     address - load bias) pairs, interned as raw frames; stacks are interned
+ *     by (pid, tid, call, frame ids) and accumulate samples and seconds;
+ *  2. every raw frame is symbolised (symbolize.c), frames are grouped into
+ *     functions by (name, module), function self/total times and the
+ *     hottest line of each function are computed, and everything is sorted.
+ *
+ * Return addresses of non-leaf frames point after the call instruction;
+ * they are looked up at pc - 1 so the line is the call's, not the next one.
+ * Nothing here trusts the files: sizes are checked against the buffer and
+ * bad records are counted and skipped.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bmap.h"
+#include "symbolize.h"
+#include "wire.h"
+#include "wlprof/stacks.h"
+
+#define NO_MODULE UINT32_MAX
+
+static const char *const call_names[WL_CALL_COUNT] = {
+#define WL_CALL_NAME(name) #name,
+    WL_WIRE_CALLS(WL_CALL_NAME)
+#undef WL_CALL_NAME
+};
+
+struct raw_frame {
+    uint32_t path;   /* index into paths, NO_MODULE when outside every module */
+    uint64_t rel;    /* address - bias (absolute when NO_MODULE) */
+};
+
+struct cur_mod {
+    uint64_t bias, lo, hi;
+    uint32_t path;
+    int is_agent; /* libwlprof-agent.so: its frames are left out of stacks */
+};
+
+#define AGENT_SONAME "libwlprof-agent.so"
+
+
+struct builder {
+    wl_stacks *out;
+    wl_bmap frame_map;
+    struct raw_frame *raw;
+    size_t nraw, capraw;
+    wl_bmap path_map;
+    char **paths;
+    size_t npaths, cappaths;
+    wl_bmap stack_map;
+    size_t capstacks;
+    wl_bmap thread_map;
+    size_t capthreads;
+    struct cur_mod *mods;
+    size_t nmods, capmods;
+    int pid;
+};
+
+/* Grows *arr (element size es) to hold n + 1 elements. */
+static int reserve(void **arr, size_t *cap, size_t n, size_t es)
+{
+    if (n < *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : 64;
+    void *p = realloc(*arr, c * es);
+    if (!p)
+        return -ENOMEM;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+static int intern_path(struct builder *b, const char *path, size_t len, uint32_t *id)
+{
+    *id = (uint32_t)b->npaths;
+    int r = wl__bmap_intern(&b->path_map, path, len, id);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    if (reserve((void **)&b->paths, &b->cappaths, b->npaths, sizeof(*b->paths)) != 0)
+        return -ENOMEM;
+    char *p = strndup(path, len);
+    if (!p)
+        return -ENOMEM;
+    b->paths[b->npaths++] = p;
+    return 0;
+}
+
+static int intern_frame(struct builder *b, uint64_t pc, int leaf, uint32_t *id)
+{
+    struct raw_frame rf = {NO_MODULE, pc};
+    uint64_t look = leaf || pc == 0 ? pc : pc - 1;
+    for (size_t i = 0; i < b->nmods; i++) {
+        if (look >= b->mods[i].lo && look < b->mods[i].hi) {
+            rf.path = b->mods[i].path;
+            rf.rel = look - b->mods[i].bias;
+            break;
+        }
+    }
+    *id = (uint32_t)b->nraw;
+    int r = wl__bmap_intern(&b->frame_map, &rf, sizeof(rf), id);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    if (reserve((void **)&b->raw, &b->capraw, b->nraw, sizeof(*b->raw)) != 0)
+        return -ENOMEM;
+    b->raw[b->nraw++] = rf;
+    return 0;
+}
+
+static wl_stack_thread *thread_for(struct builder *b, int tid)
+{
+    int32_t key[2] = {b->pid, tid};
+    uint32_t id = (uint32_t)b->out->nthreads;
+    int r = wl__bmap_intern(&b->thread_map, key, sizeof(key), &id);
+    if (r < 0)
+        return NULL;
+    if (r == 1)
+        return &b->out->threads[id];
+    if (reserve((void **)&b->out->threads, &b->capthreads, b->out->nthreads, sizeof(wl_stack_thread)) != 0)
+        return NULL;
+    wl_stack_thread *t = &b->out->threads[b->out->nthreads++];
+    memset(t, 0, sizeof(*t));
+    t->pid = b->pid;
+    t->tid = tid;
+    return t;
+}
+
+static int is_agent_pc(const struct builder *b, uint64_t pc)
+{
+    for (size_t i = 0; i < b->nmods; i++)
+        if (pc >= b->mods[i].lo && pc < b->mods[i].hi)
+            return b->mods[i].is_agent;
+    return 0;
+}
+
+/* The stack for (tid, call, pcs), created empty when new. */
+static wl_stack *stack_for(struct builder *b, int tid, int call, const uint64_t *pcs, uint32_t n)
+{
+    uint32_t key[WL_WIRE_MAX_FRAMES + 3];
+    key[0] = (uint32_t)b->pid;
+    key[1] = (uint32_t)tid;
+    key[2] = (uint32_t)call;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (is_agent_pc(b, pcs[i]))
+            continue;
+        if (intern_frame(b, pcs[i], call < 0 && i == 0, &key[3 + kept]) != 0)
+            return NULL;
+        kept++;
+    }
+    n = kept;
+    uint32_t id = (uint32_t)b->out->nstacks;
+    int r = wl__bmap_intern(&b->stack_map, key, (3 + n) * sizeof(uint32_t), &id);
+    if (r < 0)
+        return NULL;
+    if (r == 1)
+        return &b->out->stacks[id];
+    if (reserve((void **)&b->out->stacks, &b->capstacks, b->out->nstacks, sizeof(wl_stack)) != 0)
+        return NULL;
+    wl_stack *s = &b->out->stacks[b->out->nstacks];
+    memset(s, 0, sizeof(*s));
+    s->frames = malloc((n ? n : 1) * sizeof(uint32_t));
+    if (!s->frames)
+        return NULL;
+    memcpy(s->frames, key + 3, n * sizeof(uint32_t));
+    s->nframes = n;
+    s->pid = b->pid;
+    s->tid = tid;
+    s->call = call >= 0 && call < WL_CALL_COUNT ? call_names[call] : NULL;
+    b->out->nstacks++;
+    return s;
+}
+
+static int parse_modules(struct builder *b, const unsigned char *p, size_t size)
+{
+    if (size < 16)
+        return -EINVAL;
+    uint32_t count;
+    memcpy(&count, p + 8, 4);
+    b->nmods = 0;
+    size_t off = 16;
+    for (uint32_t i = 0; i < count; i++) {
+        if (off + 26 > size)
+            return -EINVAL;
+        struct cur_mod m;
+        uint16_t len;
+        memcpy(&m.bias, p + off, 8);
+        memcpy(&m.lo, p + off + 8, 8);
+        memcpy(&m.hi, p + off + 16, 8);
+        memcpy(&len, p + off + 24, 2);
+        if (off + 26 + len > size)
+            return -EINVAL;
+        int r = intern_path(b, (const char *)p + off + 26, len, &m.path);
+        if (r < 0)
+            return r;
+        const char *base = memrchr(p + off + 26, '/', len);
+        base = base ? base + 1 : (const char *)p + off + 26;
+        size_t blen = (size_t)((const char *)p + off + 26 + len - base);
+        m.is_agent = blen == strlen(AGENT_SONAME) && memcmp(base, AGENT_SONAME, blen) == 0;
+        if (reserve((void **)&b->mods, &b->capmods, b->nmods, sizeof(*b->mods)) != 0)
+            return -ENOMEM;
+        b->mods[b->nmods++] = m;
+        off += (26 + (size_t)len + 7) & ~(size_t)7;
+    }
+    return 0;
+}
+
+/* Copies a CPU or WAIT record's fixed part (fixed bytes) into rec and its
+ * frames into pcs, after checking they fit the record. */
+static int read_sample(const unsigned char *p, const wl_wire_rec *h, void *rec, size_t fixed,
+                       uint64_t *pcs)
+{
+    if (h->size < fixed || h->nframes > WL_WIRE_MAX_FRAMES || fixed + (size_t)h->nframes * 8 > h->size)
+        return -EINVAL;
+    memcpy(rec, p, fixed);
+    memcpy(pcs, p + fixed, (size_t)h->nframes * 8);
+    return 0;
+}
+
+static int parse_record(struct builder *b, const unsigned char *p, const wl_wire_rec *h)
+{
+    wl_stacks *o = b->out;
+    switch (h->type) {
+    case WL_REC_MODULES:
+        return parse_modules(b, p, h->size);
+    case WL_REC_THREAD: {
+        if (h->size < sizeof(wl_wire_thread))
+            return -EINVAL;
+        wl_wire_thread r;
+        memcpy(&r, p, sizeof(r));
+        wl_stack_thread *t = thread_for(b, r.tid);
+        if (!t)
+            return -ENOMEM;
+        memcpy(t->comm, r.name, 15);
+        t->comm[15] = '\0';
+        return 0;
+    }
+    case WL_REC_CPU: {
+        wl_wire_cpu r;
+        uint64_t pcs[WL_WIRE_MAX_FRAMES];
+        if (read_sample(p, h, &r, sizeof(r), pcs) != 0)
+            return -EINVAL;
+        wl_stack *s = stack_for(b, r.tid, -1, pcs, h->nframes);
+        wl_stack_thread *t = thread_for(b, r.tid);
+        if (!s || !t)
+            return -ENOMEM;
+        double u = (double)r.user_ns * 1e-9, sy = (double)r.sys_ns * 1e-9;
+        s->cpu_samples++;
+        s->user_s += u;
+        s->sys_s += sy;
+        t->cpu_samples++;
+        t->user_s += u;
+        t->sys_s += sy;
+        o->cpu_samples++;
+        o->user_s += u;
+        o->sys_s += sy;
+        return 0;
+    }
+    case WL_REC_WAIT: {
+        wl_wire_wait r;
+        uint64_t pcs[WL_WIRE_MAX_FRAMES];
+        if (read_sample(p, h, &r, sizeof(r), pcs) != 0)
+            return -EINVAL;
+        wl_stack *s = stack_for(b, r.tid, r.call < WL_CALL_COUNT ? r.call : WL_CALL_COUNT, pcs, h->nframes);
+        wl_stack_thread *t = thread_for(b, r.tid);
+        if (!s || !t)
+            return -ENOMEM;
+        double w = (double)r.wait_ns * 1e-9;
+        s->waits++;
+        s->wait_s += w;
+        t->waits++;
+        t->wait_s += w;
+        o->waits++;
+        o->wait_s += w;
+        return 0;
+    }
+    case WL_REC_DROPPED: {
+        wl_wire_dropped r;
+        if (h->size < sizeof(r))
+            return -EINVAL;
+        memcpy(&r, p, sizeof(r));
+        wl_stack_thread *t = thread_for(b, r.tid);
+        if (!t)
+            return -ENOMEM;
+        t->dropped += r.count;
+        o->dropped += r.count;
+        return 0;
+    }
+    default:
+        return -EINVAL;
+    }
+}
+
+static int read_whole(const char *path, unsigned char **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -errno;
+    size_t cap = 0;
+    int err = 0;
+    for (;;) {
+        if (*len + 65536 > cap) {
+            size_t c = cap ? cap * 2 : 262144;
+            unsigned char *p = realloc(*buf, c);
+            if (!p) {
+                err = -ENOMEM;
+                break;
+            }
+            *buf = p;
+            cap = c;
+        }
+        size_t n = fread(*buf + *len, 1, cap - *len, f);
+        *len += n;
+        if (n == 0)
+            break;
+    }
+    fclose(f);
+    return err;
+}
+
+static int read_file(struct builder *b, const char *path)
+{
+    unsigned char *buf;
+    size_t len;
+    int err = read_whole(path, &buf, &len);
+    if (err)
+        goto out_free;
+    wl_wire_header hdr;
+    if (len < sizeof(hdr)) {
+        b->out->bad_records++;
+        goto out_free;
+    }
+    memcpy(&hdr, buf, sizeof(hdr));
+    if (memcmp(hdr.magic, WL_WIRE_MAGIC, 8) != 0 || hdr.version != WL_WIRE_VERSION) {
+        b->out->bad_records++;
+        goto out_free;
+    }
+    b->pid = hdr.pid;
+    b->nmods = 0;
+    if (b->out->hz <= 0)
+        b->out->hz = hdr.hz;
+    b->out->processes++;
+    size_t off = sizeof(hdr);
+    while (off + sizeof(wl_wire_rec) <= len) {
+        wl_wire_rec h;
+        memcpy(&h, buf + off, sizeof(h));
+        if (h.size < sizeof(h) || h.size % 8 || h.size > len - off) {
+            b->out->bad_records++;
+            break; /* cannot find the next record boundary */
+        }
+        err = parse_record(b, buf + off, &h);
+        if (err == -ENOMEM)
+            goto out_free;
+        if (err)
+            b->out->bad_records++;
+        err = 0;
+        off += h.size;
+    }
+out_free:
+    free(buf);
+    return err;
+}
+
+static int is_agent_file(const char *name)
+{
+    size_t n = strlen(name), np = strlen(WL_WIRE_FILE_PREFIX), ns = strlen(WL_WIRE_FILE_SUFFIX);
+    return n > np + ns && strncmp(name, WL_WIRE_FILE_PREFIX, np) == 0 &&
+           strcmp(name + n - ns, WL_WIRE_FILE_SUFFIX) == 0;
+}
+
+/* ---- pass 2 ---- */
+
+static int symbolize_frames(struct builder *b)
+{
+    wl_stacks *o = b->out;
+    wl_symbolizer *sym = wl__sym_new();
+    if (!sym)
+        return -ENOMEM;
+    int err = 0;
+    o->frames = calloc(b->nraw ? b->nraw : 1, sizeof(*o->frames));
+    if (!o->frames) {
+        err = -ENOMEM;
+        goto out_sym;
+    }
+    o->nframes = b->nraw;
+    for (size_t i = 0; i < b->nraw; i++) {
+        wl_frame *f = &o->frames[i];
+        f->offset = b->raw[i].rel;
+        if (b->raw[i].path == NO_MODULE) {
+            char buf[32];
+            snprintf(buf, sizeof(buf), "0x%" PRIx64, b->raw[i].rel);
+            f->func = strdup(buf);
+            f->module = strdup("?");
+        } else {
+            const char *path = b->paths[b->raw[i].path];
+            const char *base = strrchr(path, '/');
+            f->module = strdup(base ? base + 1 : path);
+            err = wl__sym_lookup(sym, path, b->raw[i].rel, &f->func, &f->file, &f->line);
+            if (err)
+                goto out_sym;
+        }
+        if (!f->func || !f->module) {
+            err = -ENOMEM;
+            goto out_sym;
+        }
+    }
+out_sym:
+    wl__sym_free(sym);
+    return err;
+}
+
+static int cmp_double_desc(double a, double b)
+{
+    return (a < b) - (a > b);
+}
+
+static int cmp_stack(const void *a, const void *b)
+{
+    const wl_stack *x = a, *y = b;
+    if (x->samples != y->samples)
+        return x->samples < y->samples ? 1 : -1;
+    return cmp_double_desc(x->user_s + x->sys_s + x->wait_s, y->user_s + y->sys_s + y->wait_s);
+}
+
+static int cmp_thread(const void *a, const void *b)
+{
+    const wl_stack_thread *x = a, *y = b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return (x->tid > y->tid) - (x->tid < y->tid);
+}
+
+struct func_sort {
+    double total;
+    uint32_t old;
+};
+
+static int cmp_func(const void *a, const void *b)
+{
+    const struct func_sort *x = a, *y = b;
+    int c = cmp_double_desc(x->total, y->total);
+    return c ? c : (x->old > y->old) - (x->old < y->old);
+}
+
+static int build_functions(wl_stacks *o)
+{
+    wl_bmap fmap = {0};
+    int err = -ENOMEM;
+    size_t cap = 0;
+    double *frame_self = calloc(o->nframes + 1, sizeof(double));
+    double *frame_total = calloc(o->nframes + 1, sizeof(double));
+    uint32_t *seen = NULL;
+    struct func_sort *order = NULL;
+    uint32_t *remap = NULL;
+    if (!frame_self || !frame_total)
+        goto out;
+    for (size_t i = 0; i < o->nframes; i++) {
+        wl_frame *f = &o->frames[i];
+        size_t ln = strlen(f->func), lm = strlen(f->module);
+        char key[ln + lm + 2];
+        memcpy(key, f->func, ln + 1);
+        memcpy(key + ln + 1, f->module, lm + 1);
+        uint32_t id = (uint32_t)o->nfuncs;
+        int r = wl__bmap_intern(&fmap, key, ln + lm + 2, &id);
+        if (r < 0)
+            goto out;
+        f->func_id = id;
+        if (r == 1)
+            continue;
+        if (reserve((void **)&o->funcs, &cap, o->nfuncs, sizeof(*o->funcs)) != 0)
+            goto out;
+        wl_func_stat *fs = &o->funcs[o->nfuncs++];
+        memset(fs, 0, sizeof(*fs));
+        fs->name = strdup(f->func);
+        fs->module = strdup(f->module);
+        if (!fs->name || !fs->module)
+            goto out;
+    }
+    seen = malloc((o->nfuncs + 1) * sizeof(uint32_t));
+    if (!seen)
+        goto out;
+    memset(seen, 0xff, (o->nfuncs + 1) * sizeof(uint32_t));
+    for (size_t si = 0; si < o->nstacks; si++) {
+        wl_stack *s = &o->stacks[si];
+        s->samples = s->cpu_samples + (uint64_t)llround(s->wait_s * o->hz);
+        o->samples += s->samples;
+        if (s->nframes == 0)
+            continue;
+        double t = s->user_s + s->sys_s + s->wait_s;
+        wl_func_stat *leaf = &o->funcs[o->frames[s->frames[0]].func_id];
+        leaf->self_user_s += s->user_s;
+        leaf->self_sys_s += s->sys_s;
+        leaf->self_wait_s += s->wait_s;
+        leaf->self_samples += s->samples;
+        frame_self[s->frames[0]] += t;
+        for (uint32_t k = 0; k < s->nframes; k++) {
+            frame_total[s->frames[k]] += t;
+            uint32_t fid = o->frames[s->frames[k]].func_id;
+            if (seen[fid] == (uint32_t)si)
+                continue; /* recursion: count a function once per stack */
+            seen[fid] = (uint32_t)si;
+            wl_func_stat *fs = &o->funcs[fid];
+            fs->total_user_s += s->user_s;
+            fs->total_sys_s += s->sys_s;
+            fs->total_wait_s += s->wait_s;
+            fs->total_samples += s->samples;
+        }
+    }
+    /* hottest line: most self time, else most total time */
+    double *best = calloc(o->nfuncs + 1, sizeof(double));
+    if (!best)
+        goto out;
+    for (size_t i = 0; i < o->nframes; i++) {
+        wl_frame *f = &o->frames[i];
+        if (!f->file)
+            continue;
+        double score = frame_self[i] * 1e6 + frame_total[i];
+        wl_func_stat *fs = &o->funcs[f->func_id];
+        if (!fs->file || score > best[f->func_id]) {
+            free(fs->file);
+            fs->file = strdup(f->file);
+            fs->line = f->line;
+            best[f->func_id] = score;
+        }
+    }
+    free(best);
+    /* sort functions by total time, remapping frame->func_id */
+    order = malloc((o->nfuncs + 1) * sizeof(*order));
+    remap = malloc((o->nfuncs + 1) * sizeof(*remap));
+    wl_func_stat *sorted = malloc((o->nfuncs + 1) * sizeof(*sorted));
+    if (!order || !remap || !sorted) {
+        free(sorted);
+        goto out;
+    }
+    for (size_t i = 0; i < o->nfuncs; i++) {
+        wl_func_stat *fs = &o->funcs[i];
+        order[i] = (struct func_sort){fs->total_user_s + fs->total_sys_s + fs->total_wait_s, (uint32_t)i};
+    }
+    if (o->nfuncs)
+        qsort(order, o->nfuncs, sizeof(*order), cmp_func);
+    for (size_t i = 0; i < o->nfuncs; i++) {
+        sorted[i] = o->funcs[order[i].old];
+        remap[order[i].old] = (uint32_t)i;
+    }
+    free(o->funcs);
+    o->funcs = sorted;
+    for (size_t i = 0; i < o->nframes; i++)
+        o->frames[i].func_id = remap[o->frames[i].func_id];
+    err = 0;
+out:
+    free(frame_self);
+    free(frame_total);
+    free(seen);
+    free(order);
+    free(remap);
+    wl__bmap_free(&fmap);
+    return err;
+}
+
+int wl_stacks_read(const char *dir, wl_stacks *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct builder b;
+    memset(&b, 0, sizeof(b));
+    b.out = out;
+    int err = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_agent_file(e->d_name))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        err = read_file(&b, path);
+        if (err == -ENOMEM)
+            goto out_builder;
+        err = 0;
+    }
+    err = symbolize_frames(&b);
+    if (err)
+        goto out_builder;
+    err = build_functions(out);
+    if (err)
+        goto out_builder;
+    if (out->nstacks) /* qsort(NULL, 0) is undefined */
+        qsort(out->stacks, out->nstacks, sizeof(*out->stacks), cmp_stack);
+    if (out->nthreads)
+        qsort(out->threads, out->nthreads, sizeof(*out->threads), cmp_thread);
+out_builder:
+    closedir(d);
+    wl__bmap_free(&b.frame_map);
+    wl__bmap_free(&b.path_map);
+    wl__bmap_free(&b.stack_map);
+    wl__bmap_free(&b.thread_map);
+    for (size_t i = 0; i < b.npaths; i++)
+        free(b.paths[i]);
+    free(b.paths);
+    free(b.raw);
+    free(b.mods);
+    if (err)
+        wl_stacks_free(out);
+    return err;
+}
+
+int wl_stacks_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!is_agent_file(e->d_name))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    return rmdir(dir) == 0 ? 0 : -errno;
+}
+
+void wl_stacks_free(wl_stacks *s)
+{
+    for (size_t i = 0; i < s->nframes; i++) {
+        free(s->frames[i].func);
+        free(s->frames[i].module);
+        free(s->frames[i].file);
+    }
+    free(s->frames);
+    for (size_t i = 0; i < s->nstacks; i++)
+        free(s->stacks[i].frames);
+    free(s->stacks);
+    for (size_t i = 0; i < s->nfuncs; i++) {
+        free(s->funcs[i].name);
+        free(s->funcs[i].module);
+        free(s->funcs[i].file);
+    }
+    free(s->funcs);
+    free(s->threads);
+    memset(s, 0, sizeof(*s));
+}

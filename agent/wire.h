@@ -1,0 +1,112 @@
+/*
+ * wire.h -- the file format between the agent (in the target) and the
+ * reader (in the profiler). Private to agent/; both sides are built from the
+ * same tree and run on the same machine, so records are native-endian structs.
+ *
+ * One file per process image: DIR/agent-PID-SEQ.wls, SEQ distinguishing the
+ * images of one pid (fork child, then exec). Layout:
+ *
+ *   wl_wire_header                      once, at offset 0
+ *   record, record, ...                 each starts with wl_wire_rec, 8-aligned
+ *
+ *   wl_wire_rec { type, nframes, size } size = whole record in bytes
+ *     WL_REC_MODULES  u32 count, then count x { u64 bias, lo, hi; u16 len; path }
+ *                     (each module entry padded to 8 bytes). Replaces the
+ *                     module list for the records that follow.
+ *     WL_REC_THREAD   wl_wire_thread: a thread's name (sent again on change)
+ *     WL_REC_CPU      wl_wire_cpu + nframes x u64 pc, leaf first
+ *     WL_REC_WAIT     wl_wire_wait + nframes x u64 pc, leaf = caller of the call
+ *     WL_REC_DROPPED  wl_wire_dropped: samples lost to a full ring
+ *     WL_REC_PAD      ring filler, never written to files
+ *
+ * The same record layout is used inside the per-thread rings, so draining a
+ * ring is a copy.
+ */
+#ifndef WL_AGENT_WIRE_H
+#define WL_AGENT_WIRE_H
+
+#include <stdint.h>
+
+#define WL_WIRE_MAGIC "WLPSTK01"
+#define WL_WIRE_VERSION 1u
+#define WL_WIRE_MAX_FRAMES 128
+#define WL_WIRE_FILE_PREFIX "agent-"
+#define WL_WIRE_FILE_SUFFIX ".wls"
+
+enum wl_rec_type {
+    WL_REC_PAD = 0,
+    WL_REC_MODULES = 1,
+    WL_REC_THREAD = 2,
+    WL_REC_CPU = 3,
+    WL_REC_WAIT = 4,
+    WL_REC_DROPPED = 5,
+};
+
+/* Blocking calls the agent times; the order is part of the format. */
+#define WL_WIRE_CALLS(X)                                                                     \
+    X(read) X(write) X(readv) X(writev) X(pread) X(pwrite) X(recv) X(recvfrom) X(recvmsg)     \
+    X(send) X(sendto) X(sendmsg) X(accept) X(accept4) X(connect) X(poll) X(ppoll) X(select)   \
+    X(pselect) X(epoll_wait) X(epoll_pwait) X(nanosleep) X(clock_nanosleep) X(usleep)        \
+    X(sleep) X(fsync) X(fdatasync) X(pthread_cond_wait) X(pthread_cond_timedwait)            \
+    X(pthread_mutex_lock) X(pthread_join) X(waitpid) X(wait) X(wait4) X(waitid) X(system)    \
+    X(flock) X(sem_wait) X(fread) X(fgets) X(getline) X(getdelim) X(fwrite) X(fflush)
+
+enum wl_wire_call {
+#define WL_WIRE_CALL_ENUM(name) WL_CALL_##name,
+    WL_WIRE_CALLS(WL_WIRE_CALL_ENUM)
+#undef WL_WIRE_CALL_ENUM
+    WL_CALL_COUNT
+};
+
+typedef struct wl_wire_header {
+    char magic[8];        /* WL_WIRE_MAGIC, not NUL-terminated */
+    uint32_t version;     /* WL_WIRE_VERSION */
+    int32_t pid;
+    int32_t ppid;
+    uint32_t flags;       /* reserved, 0 */
+    double hz;            /* mean on-CPU sampling rate per thread */
+    double wait_threshold_s; /* shortest wait recorded */
+    uint64_t start_mono_ns;  /* CLOCK_MONOTONIC when the image started */
+    char exe[256];        /* /proc/self/exe at start, NUL-terminated */
+} wl_wire_header;
+
+typedef struct wl_wire_rec {
+    uint16_t type;        /* enum wl_rec_type */
+    uint16_t nframes;     /* frames following the fixed part (CPU, WAIT) */
+    uint32_t size;        /* whole record, multiple of 8 */
+} wl_wire_rec;
+
+typedef struct wl_wire_thread {
+    wl_wire_rec h;
+    int32_t tid;
+    uint32_t pad;
+    char name[16];
+} wl_wire_thread;
+
+typedef struct wl_wire_cpu {
+    wl_wire_rec h;
+    int32_t tid;
+    uint32_t pad;
+    uint64_t cpu_ns;      /* thread CPU time since its previous sample */
+    uint64_t user_ns;     /* of which user (from RUSAGE_THREAD deltas) */
+    uint64_t sys_ns;      /* of which system */
+    /* uint64_t pc[nframes] */
+} wl_wire_cpu;
+
+typedef struct wl_wire_wait {
+    wl_wire_rec h;
+    int32_t tid;
+    uint16_t call;        /* enum wl_wire_call */
+    uint16_t pad;
+    uint64_t wait_ns;     /* wall time blocked, minus CPU sampled inside the call */
+    /* uint64_t pc[nframes] */
+} wl_wire_wait;
+
+typedef struct wl_wire_dropped {
+    wl_wire_rec h;
+    int32_t tid;
+    uint32_t pad;
+    uint64_t count;       /* samples lost since the previous such record */
+} wl_wire_dropped;
+
+#endif

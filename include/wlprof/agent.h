@@ -1,0 +1,73 @@
+/*
+ * wlprof/agent.h -- stack sampling inside a program: the agent's control
+ * functions (libwlprof-agent.so) and the in-process profiling API (wl_agent).
+ *
+ * The agent records on-CPU stacks (per-thread CPU-clock timers) and off-CPU
+ * stacks (timed blocking libc calls) into files that wl_stacks_read()
+ * (wlprof/stacks.h) turns into a symbolised profile. `wlprof profile`
+ * preloads it into targets; a program can also profile a region of itself:
+ *
+ *     wlprof_profile_start(NULL);            // 100 Hz, waits >= 100 us
+ *     run_the_work();
+ *     wl_stacks st;
+ *     if (wlprof_profile_stop(&st) == 0) {
+ *         wl_stacks_print_table(&st, stdout, 20);
+ *         wl_stacks_free(&st);
+ *     }
+ *
+ * Link wl_agent (which brings libwlprof-agent.so, the interposers of blocking
+ * calls, and wl_stacks). Only one region can be open at a time per process.
+ */
+#ifndef WLPROF_AGENT_H
+#define WLPROF_AGENT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "wlprof/stacks.h"
+
+#define WL_AGENT_API __attribute__((visibility("default")))
+
+/* ---- libwlprof-agent.so ---- */
+
+/* Starts recording this process into a new file in dir (which must exist):
+ * every current thread and every thread created later is sampled at hz per
+ * second of its CPU time; blocking calls longer than wait_threshold_s (0:
+ * 100 us) are recorded with their stacks. Returns 0, -EINVAL for bad
+ * arguments, -EBUSY when already recording, or the errno of creating the
+ * file. Called by the constructor when WLPROF_AGENT_DIR is set. */
+WL_AGENT_API int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s);
+
+/* Stops recording, flushes everything to the file and disarms all timers.
+ * Returns 0, or -EINVAL when not recording (or called in a forked child). */
+WL_AGENT_API int wlprof_agent_stop(void);
+
+/* 1 while recording. */
+WL_AGENT_API int wlprof_agent_active(void);
+
+/* Path of the file being written (borrowed, valid until stop), or NULL. */
+WL_AGENT_API const char *wlprof_agent_file(void);
+
+/* ---- in-process API (wl_agent) ---- */
+
+typedef struct wlprof_profile_opts {
+    double hz;               /* samples per CPU second per thread; 0 means 100 */
+    double wait_threshold_s; /* shortest wait recorded; 0 means 100 us */
+} wlprof_profile_opts;
+
+/* Starts profiling the calling process (all threads) into a private
+ * temporary directory. opts may be NULL. Returns 0 or a negative errno
+ * (-EBUSY when a region or the preloaded agent is already recording). */
+WL_AGENT_API int wlprof_profile_start(const wlprof_profile_opts *opts);
+
+/* Ends the region started by wlprof_profile_start, reads and symbolises what
+ * was recorded into *out (caller allocates; free with wl_stacks_free) and
+ * removes the temporary files. Returns 0 or a negative errno; on error *out
+ * is left empty (safe to free). */
+WL_AGENT_API int wlprof_profile_stop(wl_stacks *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
