@@ -20,6 +20,7 @@
 
 #include "testutil.h"
 #include "wlprof/httpd.h"
+#include "wlprof/profile.h"
 
 static long cores(void)
 {
@@ -481,7 +482,7 @@ START_TEST(test_run_report_has_documented_keys)
     json_t *r = run_task(&fx, "sample_sleep", NULL, 0);
     ck_assert_str_eq(tu_str(r, "schema"), "wlprof.run/1");
     ck_assert_str_eq(tu_str(r, "mode"), "tasks");
-    ck_assert_str_eq(tu_str(r, "pilot.profile.schema"), "wlprof.report/1");
+    ck_assert_str_eq(tu_str(r, "pilot.profile.schema"), WL_REPORT_SCHEMA);
     tu_str(r, "pilot.classification.kind");
     tu_str(r, "pilot.recommendation.executor");
     tu_num(r, "pilot.wall_s");
