@@ -104,8 +104,10 @@ static void drain(cmd_run *cr, int stream, int line, linebuf *lb, int flush)
         emit(cr, stream, line, lb->buf + start, lb->len - start);
         start = lb->len;
     }
-    memmove(lb->buf, lb->buf + start, lb->len - start);
-    lb->len -= start;
+    if (start > 0) {
+        memmove(lb->buf, lb->buf + start, lb->len - start);
+        lb->len -= start;
+    }
 }
 
 static int lb_append(linebuf *lb, const char *p, size_t n)

@@ -173,19 +173,26 @@ static int main_task(void *arg, void **result)
     return wl_group_wait(&g);
 }
 
-/* Async-only pilot: the jobs one at a time on the loop. */
-static int pilot_async_task(void *arg, void **result)
+/* The pilot's jobs one at a time, each a direct call of fn (the blocking
+ * form on this thread, or the async form from a task). */
+static void pilot_sequence(task_run *tr, wl_job_fn fn)
 {
-    task_run *tr = arg;
     for (; tr->next < tr->end && !tr->stop; tr->next++) {
         wl_bytes out = {0};
         double start = run__now();
-        int rc = tr->task->async(&tr->in->items[tr->next], &out);
+        int rc = fn(&tr->in->items[tr->next], &out);
         record(tr, tr->next, rc, &out, NULL, start);
         wl_bytes_free(&out);
         if (rc != 0 && tr->o->fail_fast)
             tr->stop = 1;
     }
+}
+
+/* Async-only pilot: the sequence inside one task on the loop. */
+static int pilot_async_task(void *arg, void **result)
+{
+    task_run *tr = arg;
+    pilot_sequence(tr, tr->task->async);
     return 0;
 }
 
@@ -205,15 +212,7 @@ static int run_pilot(task_run *tr, size_t npilot, char *err, size_t errlen)
         return rc;
     }
     if (tr->task->blocking) {
-        for (; tr->next < tr->end && !tr->stop; tr->next++) {
-            wl_bytes out = {0};
-            double start = run__now();
-            int jrc = tr->task->blocking(&tr->in->items[tr->next], &out);
-            record(tr, tr->next, jrc, &out, NULL, start);
-            wl_bytes_free(&out);
-            if (jrc != 0 && tr->o->fail_fast)
-                tr->stop = 1;
-        }
+        pilot_sequence(tr, tr->task->blocking);
     } else {
         wl_run(&tr->loop, "pilot", pilot_async_task, tr, NULL);
     }
