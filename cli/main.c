@@ -22,6 +22,8 @@ typedef struct command {
 static const command commands[] = {
     {"profile", cmd_profile, "run a command and measure where its time goes"},
     {"recommend", cmd_recommend, "classify a saved report and recommend an executor"},
+    {"run", cmd_run, "measure a pilot, pick an executor, run a batch of tasks or commands"},
+    {"samples", cmd_samples, "list the built-in sample workloads of 'wlprof run --sample'"},
 };
 
 static void usage(FILE *f)

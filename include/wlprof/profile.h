@@ -195,6 +195,19 @@ WL_API const char *wl_wait_kind_name(wl_wait_kind kind);
 /* Inverse of wl_wait_kind_name. Returns the kind, or -1 when unknown. */
 WL_API int wl_wait_kind_parse(const char *name);
 
+/* Groups one blocked thread's raw state into a wait kind, the way the
+ * profiler does (for callers that sample a thread themselves, like the
+ * in-process pilot of `wlprof run`). Any argument may be empty or NULL:
+ * state is the /proc stat state letter, wchan the kernel wait channel,
+ * syscall the syscall's name, fd_target the readlink of the fd it uses. */
+WL_API wl_wait_kind wl_wait_kind_of(char state, const char *wchan, const char *syscall,
+                                    const char *fd_target);
+
+/* Name of syscall nr on this architecture ("read"), or NULL. Whether its
+ * first argument is a file descriptor that decides the wait kind. */
+WL_API const char *wl_syscall_name(long nr);
+WL_API int wl_syscall_uses_fd(long nr);
+
 /* Runs argv (PATH lookup, stdio inherited) and samples its process tree
  * until the direct child exits. Fills *out (caller allocates, the profile
  * owns its arrays afterwards; free with wl_profile_free). SIGINT, SIGTERM,
