@@ -441,10 +441,16 @@ static int reason_shares(const wl_profile *p, const wl_classify_opts *o, wl_verd
         double total = 0;
         for (int k = 0; k < WL_WAIT_KIND_COUNT; k++)
             total += p->wait_kind_s[k];
-        REASON("dominant wait: %s %.2f s (%.0f%% of waiting) in %s [%s]",
-               wl_wait_kind_name(w->kind), w->seconds,
-               total > 0 ? 100 * w->seconds / total : 0.0, w->syscall[0] ? w->syscall : "?",
-               w->wchan[0] ? w->wchan : "?");
+        /* Name the call and wait channel when the sampler saw them; waits
+         * no tick caught (samples == 0) have neither. */
+        char where[96] = "";
+        if (w->samples == 0)
+            snprintf(where, sizeof(where), ": waits too short for any sample to catch");
+        else if (w->syscall[0] || w->wchan[0])
+            snprintf(where, sizeof(where), " in %s%s%s%s", w->syscall, w->wchan[0] ? " [" : "",
+                     w->wchan, w->wchan[0] ? "]" : "");
+        REASON("dominant wait: %s %.2f s (%.0f%% of waiting)%s", wl_wait_kind_name(w->kind),
+               w->seconds, total > 0 ? 100 * w->seconds / total : 0.0, where);
     }
     return 0;
 }
