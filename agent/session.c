@@ -37,7 +37,11 @@ static int find_agent(char *out, size_t len)
     if (!slash)
         return -ENOENT;
     *slash = '\0';
+    /* Beside the binary (a build tree), then where `cmake --install` puts it. */
     snprintf(out, len, "%s/libwlprof-agent.so", exe);
+    if (access(out, R_OK) == 0)
+        return 0;
+    snprintf(out, len, "%s/%s/libwlprof-agent.so", exe, WL_AGENT_RELDIR);
     return access(out, R_OK) == 0 ? 0 : -ENOENT;
 }
 
