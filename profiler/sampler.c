@@ -153,6 +153,8 @@ static void add_wait(wl_wait_stat **arr, size_t *n, size_t *cap, const blocked_o
     w->seconds = seconds;
 }
 
+static proc_track *adopt_proc(sampler *s, const proc_stat *st, double now);
+
 int sampler_init(sampler *s, int root_pid, double t0)
 {
     memset(s, 0, sizeof(*s));
@@ -166,6 +168,16 @@ int sampler_init(sampler *s, int root_pid, double t0)
         goto fail_tid;
     if (intmap_init(&s->foreign) < 0)
         goto fail_foreign;
+    /* Adopt the root now rather than find it among every pid on the
+     * machine; its descendants are found through their parents. */
+    char path[64];
+    proc_stat st;
+    snprintf(path, sizeof(path), "/proc/%d/stat", root_pid);
+    if (procfs_stat(path, &st) == 0) {
+        proc_track *p = adopt_proc(s, &st, 0);
+        if (p)
+            p->cmdline = procfs_cmdline(root_pid);
+    }
     return 0;
 fail_foreign:
     intmap_free(&s->tid_index);
@@ -208,16 +220,19 @@ static void discover(sampler *s, double now)
         s->read_errors++;
         return;
     }
-    proc_stat cand[256];
+    proc_stat *cand = s->candidates;
     size_t ncand = 0;
     struct dirent *de;
-    while ((de = readdir(d)) != NULL && ncand < sizeof(cand) / sizeof(cand[0])) {
+    while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
         int pid = atoi(de->d_name);
         if (pid == s->self_pid || intmap_get(&s->pid_index, pid, NULL) ||
             intmap_get(&s->foreign, pid, NULL))
             continue;
+        if (grow((void **)&cand, &s->cap_candidates, ncand + 1, sizeof(*cand)) < 0)
+            break; /* out of memory: look at the rest next tick */
+        s->candidates = cand;
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/stat", pid);
         if (procfs_stat(path, &cand[ncand]) == 0)
@@ -678,6 +693,7 @@ void sampler_free(sampler *s)
     free(s->procs);
     free(s->waits);
     free(s->scratch);
+    free(s->candidates);
     intmap_free(&s->pid_index);
     intmap_free(&s->tid_index);
     intmap_free(&s->foreign);

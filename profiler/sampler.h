@@ -48,6 +48,8 @@ typedef struct sampler {
     size_t nwaits, cap_waits;
     void *scratch;            /* per-tick list of blocked threads, reused */
     size_t cap_scratch;
+    void *candidates;         /* per-tick list of pids not yet classified */
+    size_t cap_candidates;
 } sampler;
 
 int sampler_init(sampler *s, int root_pid, double t0);

@@ -170,6 +170,36 @@ START_TEST(test_profile_shell_children_are_accounted)
 }
 END_TEST
 
+/* Hundreds of unrelated processes on the machine (more than one /proc scan
+ * used to look at) do not hide the target's children. */
+START_TEST(test_profile_finds_children_among_many_processes)
+{
+    enum { NOISE = 400 };
+    pid_t noise[NOISE];
+    for (int i = 0; i < NOISE; i++) {
+        noise[i] = fork();
+        ck_assert_int_ge(noise[i], 0);
+        if (noise[i] == 0) {
+            pause();
+            _exit(0);
+        }
+    }
+    char script[8192];
+    snprintf(script, sizeof(script), "%s 0.3; %s 0.3", tu_path("tests/targets/prof_busy"),
+             tu_path("tests/targets/prof_busy"));
+    int rc = PROFILE("sh", "-c", script);
+    for (int i = 0; i < NOISE; i++)
+        kill(noise[i], SIGKILL);
+    for (int i = 0; i < NOISE; i++)
+        waitpid(noise[i], NULL, 0);
+    ck_assert_int_eq(rc, 0);
+    json_t *r = tu_load_json(report_path);
+    ck_assert_int_ge(json_array_size(json_object_get(r, "processes")), 3);
+    ck_assert_double_ge(tu_num(r, "split.user"), 0.85);
+    json_decref(r);
+}
+END_TEST
+
 START_TEST(test_profile_gzip_pipeline_children_are_accounted)
 {
     ck_assert_int_eq(PROFILE("sh", "-c", "yes | head -c 100M | gzip -1 > /dev/null"), 0);
@@ -424,6 +454,7 @@ static Suite *profiler_suite(void)
     tcase_add_loop_test(acc, test_profile_split_matches_ground_truth, 0, 2);
     tcase_add_test(acc, test_profile_shell_children_are_accounted);
     tcase_add_test(acc, test_profile_gzip_pipeline_children_are_accounted);
+    tcase_add_test(acc, test_profile_finds_children_among_many_processes);
     tcase_add_test(acc, test_profile_seconds_do_not_move_with_rate);
     suite_add_tcase(s, acc);
 
