@@ -37,7 +37,9 @@ static int find_agent(char *out, size_t len)
     if (!slash)
         return -ENOENT;
     *slash = '\0';
-    snprintf(out, len, "%s/libwlprof-agent.so", exe);
+    int w = snprintf(out, len, "%s/libwlprof-agent.so", exe);
+    if (w < 0 || (size_t)w >= len)
+        return -ENAMETOOLONG;
     return access(out, R_OK) == 0 ? 0 : -ENOENT;
 }
 
