@@ -211,6 +211,7 @@ struct wl_ppool_req {
     uint8_t *frame_; /* header + name + payload, owned */
     size_t frame_len_;
     unsigned timeout_ms_;
+    unsigned slot_; /* window slot in worker_ while sent */
     int state_;
 };
 
@@ -230,7 +231,8 @@ struct wl_ppool {
     wl_ppool_req *tail_;
     wl_ppool_req *dhead_; /* cancelled, callback pending */
     wl_ppool_req *dtail_;
-    unsigned busy_;        /* workers running a job */
+    unsigned busy_;        /* workers with jobs in flight */
+    int in_reply_;         /* inside reply callbacks: batch the sends */
     unsigned outstanding_; /* submitted, done_cb not yet run */
     unsigned whandles_;    /* open worker handles */
     int spawn_error_;
