@@ -13,8 +13,10 @@
  * processes are forked once and reused; a job is a function NAME from a
  * process-wide registry plus a byte payload, the result is bytes (a JSON
  * helper wraps both ends with jansson). Frames travel over one socketpair
- * per worker, watched by the loop. A worker that dies fails only the job it
- * was running, with an error naming the signal, and is replaced.
+ * per worker, watched by the loop; each worker holds a small window of jobs
+ * sent ahead. A worker that dies fails only the job it was running, with an
+ * error naming the signal, and is replaced; the jobs it had not started are
+ * re-queued.
  *
  * Model (as libuv): the caller allocates pools and requests and keeps them
  * alive until their callback has run; every function is called from the
@@ -261,8 +263,9 @@ WL_API json_t *wl_ppool_req_json(const wl_ppool_req *req);
 /* Frees req->result. Call once done_cb has run. */
 WL_API void wl_ppool_req_cleanup(wl_ppool_req *req);
 
-/* Cancels a job. Queued: it never runs. Running: its worker is killed and
- * replaced. done_cb then runs (later, on the loop) with -ECANCELED.
+/* Cancels a job. Not started (queued, or sent ahead to a worker): it never
+ * runs. Running: its worker is killed and replaced. done_cb then runs
+ * (later, on the loop) with -ECANCELED.
  * Returns 0, or -EBUSY if the job has already finished. */
 WL_API int wl_ppool_cancel(wl_ppool_req *req);
 
