@@ -835,6 +835,19 @@ static double fp_third(void)
     return one / three;
 }
 
+/* False under an emulator that ignores MXCSR rounding (valgrind): then
+ * SSE results cannot show which mode a task ran with. */
+static int sse_rounding_honoured(void)
+{
+    int mode = fegetround();
+    fesetround(FE_UPWARD);
+    double up = fp_third();
+    fesetround(FE_DOWNWARD);
+    double down = fp_third();
+    fesetround(mode);
+    return up != down;
+}
+
 static int fp_rounder(void *arg, void **result)
 {
     fp_case *c = arg;
@@ -892,7 +905,8 @@ static int main_fp_modes(void *arg, void **result)
     }
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(wl_await(t[i], NULL), 0);
-    ck_assert(cases[0].third > cases[1].third); /* the modes really differed */
+    if (sse_rounding_honoured())
+        ck_assert(cases[0].third > cases[1].third); /* the modes really differed */
     ck_assert_int_ge(fp_sched_checks, 5);
     ck_assert_int_eq(fp_sched_bad, 0);
     uv_close((uv_handle_t *)prep, fp_prepare_closed);
