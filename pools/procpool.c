@@ -489,6 +489,8 @@ static void worker_flush(wl_pworker *w)
     }
     w->obuf.len = 0;
     w->osent = 0;
+    if (w->obuf.cap > (1u << 20))
+        wl_bytes_free(&w->obuf); /* a big payload passed: don't keep its copy's room */
     if (w->want_write) {
         w->want_write = 0;
         uv_poll_start(&w->poll, UV_READABLE, on_poll);
