@@ -38,10 +38,14 @@ static int find_agent(char *out, size_t len)
         return -ENOENT;
     *slash = '\0';
     /* Beside the binary (a build tree), then where `cmake --install` puts it. */
-    snprintf(out, len, "%s/libwlprof-agent.so", exe);
+    int w = snprintf(out, len, "%s/libwlprof-agent.so", exe);
+    if (w < 0 || (size_t)w >= len)
+        return -ENAMETOOLONG;
     if (access(out, R_OK) == 0)
         return 0;
-    snprintf(out, len, "%s/%s/libwlprof-agent.so", exe, WL_AGENT_RELDIR);
+    w = snprintf(out, len, "%s/%s/libwlprof-agent.so", exe, WL_AGENT_RELDIR);
+    if (w < 0 || (size_t)w >= len)
+        return -ENAMETOOLONG;
     return access(out, R_OK) == 0 ? 0 : -ENOENT;
 }
 

@@ -8,9 +8,20 @@
  *   +---------+---------+---------------------------+
  *   | u32 len | u32 aux | body: len bytes           |
  *   +---------+---------+---------------------------+
- *   job:    aux = name length; body = name bytes, then the payload
+ *   job:    aux = name length | window slot << 8; body = name bytes, then
+ *           the payload
  *   reply:  aux = status (int32: 0 or negative errno);
  *           body = result bytes, or an error message when status < 0
+ *
+ * A worker has up to WL_PPOOL_WINDOW jobs in flight, answered in order.
+ * Each in-flight job owns one slot of a control block shared with that
+ * worker (MAP_SHARED, set up before the fork). The parent sets the slot to
+ * SENT before writing the frame; the worker atomically exchanges it to
+ * RUNNING just before it starts the job and skips the job (reply
+ * -ECANCELED) if it finds CANCELLED. The parent takes back a job that has
+ * not started by a compare-and-swap SENT -> CANCELLED: when that succeeds
+ * the job will never run in that worker (cancel, work stealing, re-queueing
+ * after a death); when it fails the job has started.
  */
 #ifndef WL_POOLS_INTERNAL_H
 #define WL_POOLS_INTERNAL_H
@@ -37,6 +48,15 @@ static inline void wl_frame_get_hdr(const uint8_t *p, uint32_t *len, uint32_t *a
     memcpy(aux, p + 4, sizeof(*aux));
 }
 
+#define WL_PPOOL_WINDOW 16u /* jobs in flight per worker; slot numbers fit aux */
+
+enum { WL_SLOT_SENT = 1, WL_SLOT_RUNNING, WL_SLOT_CANCELLED };
+
+/* Shared between the parent and one worker; see the top of this file. */
+typedef struct wl__pctl {
+    uint32_t slot[WL_PPOOL_WINDOW]; /* WL_SLOT_*, accessed with __atomic builtins */
+} wl__pctl;
+
 /* Online CPUs, at least 1: the default pool sizes. */
 unsigned wl__online_cpus(void);
 
@@ -45,7 +65,8 @@ int wl__bytes_reserve(wl_bytes *b, size_t n);
 
 /* Body of a forked worker: serves jobs on fd until EOF, then _exit(0).
  * parent is the pid that forked it (to catch a parent that died before
- * PR_SET_PDEATHSIG was armed). Never returns. */
-void wl__ppool_worker_main(int fd, pid_t parent) __attribute__((noreturn));
+ * PR_SET_PDEATHSIG was armed); ctl its shared control block. Never
+ * returns. */
+void wl__ppool_worker_main(int fd, pid_t parent, wl__pctl *ctl) __attribute__((noreturn));
 
 #endif

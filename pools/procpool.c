@@ -10,12 +10,29 @@
  *        ─ workers_ ⇄ worker ⇄ …  every forked worker not yet reaped
  *
  *   worker ─ fd       parent end of a SOCK_STREAM socketpair
- *          ─ poll     uv_poll_t on fd: READABLE always, WRITABLE while a
- *                     job frame is only partly sent
- *          ─ timer    per-job timeout
- *          ─ job      the one job it runs (one at a time: no job ids)
+ *          ─ poll     uv_poll_t on fd: READABLE always, WRITABLE while
+ *                     job frames are only partly sent
+ *          ─ ctl      control block shared with the worker (internal.h)
+ *          ─ ring     its window: up to WL_PPOOL_WINDOW jobs sent and not
+ *                     yet answered, oldest first; ring index = ctl slot.
+ *                     NULL entries were taken back (cancel, steal) and
+ *                     wait only for their skip reply.
+ *          ─ obuf     job frames written to the window but not yet to fd
+ *          ─ timer    timeout of the oldest live job in the window
  *          ─ state    IDLE ⇄ BUSY → RETIRING (fd closed, EOF makes it exit)
  *                                 → KILLED   (SIGKILLed: timeout/cancel)
+ *
+ * Windows (why): with one job per worker at a time, every no-op job cost a
+ * worker sleep/wake-up and four syscalls, and throughput was bounded by
+ * round trips. With a window the worker finds its next job already in its
+ * socket, and frames queued during one batch of reply callbacks go out in
+ * one send(). Jobs are spread over the least-loaded workers; a worker that
+ * runs dry while the queue is empty steals the newest unstarted job from
+ * the fullest window, so one long job does not hold up the short ones
+ * queued behind it. The guarantees hold per job through the shared slots:
+ * a cancelled job that has not started never runs (its slot is revoked);
+ * when a worker dies, only the job whose slot says RUNNING fails, the
+ * others are revoked and go back to the front of the queue in order.
  *
  * Lifecycle: a worker is forked, serves jobs, and is reaped when SIGCHLD
  * arrives (uv_signal_t; waitpid(pid, WNOHANG) on each of OUR pids only, so
@@ -49,6 +66,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,7 +74,7 @@
 #include "internal.h"
 
 enum { W_IDLE = 1, W_BUSY, W_RETIRING, W_KILLED };
-enum { R_QUEUED = 1, R_RUNNING, R_DEFERRED, R_FINISHED };
+enum { R_QUEUED = 1, R_SENT, R_DEFERRED, R_FINISHED };
 enum { CLOSE_NONE = 0, CLOSE_DRAINING, CLOSE_STOPPING, CLOSE_HANDLES };
 
 #define KILL_GRACE_MS 2000
@@ -71,11 +89,19 @@ struct wl_pworker {
     int reaped;
     uv_poll_t poll;
     uv_timer_t timer;
-    wl_ppool_req *job; /* running job, or NULL */
-    size_t sent;       /* bytes of job->frame_ written so far */
-    unsigned jobs_done;
-    wl_bytes rbuf;    /* reply bytes read so far */
-    wl_pworker *next; /* pool->workers_ */
+    wl__pctl *ctl;                       /* shared with the worker */
+    wl_ppool_req *ring[WL_PPOOL_WINDOW]; /* window, see above */
+    unsigned rhead;                      /* slot of the oldest entry */
+    unsigned rcount;                     /* entries (live or taken back) */
+    unsigned live;                       /* non-NULL entries */
+    wl_ppool_req *timed;                 /* job the timer runs for */
+    wl_bytes obuf;                       /* frames not yet written */
+    size_t osent;                        /* bytes of obuf written */
+    int want_write;                      /* WRITABLE armed */
+    unsigned assigned;                   /* jobs ever sent to it */
+    unsigned jobs_done;                  /* replies received */
+    wl_bytes rbuf;                       /* reply bytes read so far */
+    wl_pworker *next;                    /* pool->workers_ */
     wl_pworker *prev;
 };
 
@@ -83,6 +109,8 @@ static void worker_top_up(wl_ppool *pool);
 static void pool_dispatch(wl_ppool *pool);
 static void pool_maybe_close(wl_ppool *pool);
 static void on_poll(uv_poll_t *h, int status, int events);
+static void worker_arm_timer(wl_pworker *w);
+static void worker_free(wl_pworker *w);
 
 static void req_error(wl_ppool_req *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -159,6 +187,33 @@ static void on_deferred(uv_async_t *h)
 
 /* ---- workers ------------------------------------------------------ */
 
+static void worker_free(wl_pworker *w)
+{
+    wl_bytes_free(&w->rbuf);
+    wl_bytes_free(&w->obuf);
+    munmap(w->ctl, sizeof(*w->ctl));
+    free(w);
+}
+
+static unsigned ring_slot(const wl_pworker *w, unsigned k)
+{
+    return (w->rhead + k) % WL_PPOOL_WINDOW;
+}
+
+/* Takes back the job in slot if the worker has not started it. Returns 1
+ * when it now never will, 0 when it has started. */
+static int slot_revoke(wl_pworker *w, unsigned slot)
+{
+    uint32_t expect = WL_SLOT_SENT;
+    return __atomic_compare_exchange_n(&w->ctl->slot[slot], &expect, WL_SLOT_CANCELLED, 0,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+static int slot_started(const wl_pworker *w, unsigned slot)
+{
+    return __atomic_load_n(&w->ctl->slot[slot], __ATOMIC_ACQUIRE) == WL_SLOT_RUNNING;
+}
+
 static void on_worker_handle_closed(uv_handle_t *h)
 {
     wl_pworker *w = h->data;
@@ -169,10 +224,8 @@ static void on_worker_handle_closed(uv_handle_t *h)
         w->fd = -1;
     }
     pool->whandles_--;
-    if (--w->handles == 0 && w->reaped) {
-        wl_bytes_free(&w->rbuf);
-        free(w);
-    }
+    if (--w->handles == 0 && w->reaped)
+        worker_free(w);
     pool_maybe_close(pool);
 }
 
@@ -209,9 +262,14 @@ static int worker_spawn(wl_ppool *pool)
     w = calloc(1, sizeof(*w));
     if (!w)
         return -ENOMEM;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    w->ctl = mmap(NULL, sizeof(*w->ctl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (w->ctl == MAP_FAILED) {
         err = -errno;
         goto free_worker;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        err = -errno;
+        goto unmap_ctl;
     }
     w->pid = fork();
     if (w->pid < 0) {
@@ -220,7 +278,7 @@ static int worker_spawn(wl_ppool *pool)
     }
     if (w->pid == 0) {
         close(sv[0]);
-        wl__ppool_worker_main(sv[1], parent);
+        wl__ppool_worker_main(sv[1], parent, w->ctl);
     }
     close(sv[1]);
     w->pool = pool;
@@ -263,6 +321,8 @@ static int worker_spawn(wl_ppool *pool)
 close_pair:
     close(sv[0]);
     close(sv[1]);
+unmap_ctl:
+    munmap(w->ctl, sizeof(*w->ctl));
 free_worker:
     free(w);
     return err;
@@ -292,29 +352,98 @@ static void worker_top_up(wl_ppool *pool)
     }
 }
 
-/* Kills a busy worker (timeout, cancel) and detaches it; returns its job,
- * which the caller ends. */
-static wl_ppool_req *worker_kill(wl_pworker *w)
+/* Prepends the jobs first..last (linked through next_, in order) to the
+ * pool queue. */
+static void queue_push_front(wl_ppool *pool, wl_ppool_req *first, wl_ppool_req *last)
 {
-    wl_ppool_req *req = w->job;
+    if (!first)
+        return;
+    first->prev_ = NULL;
+    last->next_ = pool->head_;
+    if (pool->head_)
+        pool->head_->prev_ = last;
+    else
+        pool->tail_ = last;
+    pool->head_ = first;
+}
+
+/* Takes req out of its worker's window (the slot itself stays until the
+ * worker's reply for it, or the worker's end). */
+static void window_drop(wl_pworker *w, wl_ppool_req *req)
+{
+    w->ring[req->slot_] = NULL;
+    w->live--;
+    req->worker_ = NULL;
+    if (w->timed == req)
+        w->timed = NULL;
+}
+
+/* Empties w's window after w was killed or died (it takes no more jobs):
+ * a job that never started is revoked and re-queued at the front, in
+ * order; one that started fails with status and the message why (its
+ * callback runs on a later loop turn). */
+static void worker_evict(wl_pworker *w, int status, const char *why, int term_signal)
+{
+    wl_ppool *pool = w->pool;
+    wl_ppool_req *first = NULL;
+    wl_ppool_req *last = NULL;
+
+    for (unsigned k = 0; k < w->rcount; k++) {
+        unsigned slot = ring_slot(w, k);
+        wl_ppool_req *req = w->ring[slot];
+        if (!req)
+            continue;
+        window_drop(w, req);
+        if (slot_revoke(w, slot)) {
+            req->worker_pid = 0;
+            req->state_ = R_QUEUED;
+            req->next_ = NULL;
+            req->prev_ = last;
+            if (last)
+                last->next_ = req;
+            else
+                first = req;
+            last = req;
+        } else {
+            snprintf(req->error, sizeof(req->error), "%s", why);
+            req->term_signal = term_signal;
+            req_defer(req, status);
+        }
+    }
+    w->rcount = 0;
+    w->timed = NULL;
+    uv_timer_stop(&w->timer);
+    queue_push_front(pool, first, last);
+}
+
+/* SIGKILLs w, detaches it and empties its window. The job it is killed for
+ * must already be out of the window (window_drop). */
+static void worker_kill(wl_pworker *w)
+{
+    char why[96];
 
     kill(w->pid, SIGKILL);
-    w->job = NULL;
-    uv_timer_stop(&w->timer);
     worker_unserve(w, W_KILLED);
     worker_detach(w);
-    return req;
+    snprintf(why, sizeof(why), "worker %d killed because of another job", (int)w->pid);
+    worker_evict(w, -ECHILD, why, SIGKILL);
 }
 
 static void on_timeout(uv_timer_t *h)
 {
     wl_pworker *w = h->data;
     wl_ppool *pool = w->pool;
-    wl_ppool_req *req;
+    wl_ppool_req *req = w->timed;
 
-    if (w->state != W_BUSY || !w->job)
+    if (!req || w->state != W_BUSY)
         return;
-    req = worker_kill(w);
+    if (!slot_started(w, req->slot_)) {
+        /* the worker has not reached the job yet: its time starts later */
+        uv_timer_start(&w->timer, on_timeout, req->timeout_ms_, 0);
+        return;
+    }
+    window_drop(w, req);
+    worker_kill(w);
     req_error(req, "job timed out after %u ms; worker %d killed", req->timeout_ms_, (int)w->pid);
     worker_top_up(pool);
     req_finish(req, -ETIMEDOUT);
@@ -322,56 +451,119 @@ static void on_timeout(uv_timer_t *h)
     pool_maybe_close(pool);
 }
 
-/* Writes as much of the job frame as the socket takes; arms WRITABLE for
- * the rest. A dead peer (EPIPE) is left to the SIGCHLD path. */
-static void worker_send(wl_pworker *w)
+/* Arms the timer for the oldest live job of the window: the job running
+ * now or next. Its time counts from when it became the oldest, extended
+ * while the worker has not started it. */
+static void worker_arm_timer(wl_pworker *w)
 {
-    wl_ppool_req *req = w->job;
+    wl_ppool_req *head = NULL;
 
-    while (w->sent < req->frame_len_) {
-        ssize_t n = send(w->fd, req->frame_ + w->sent, req->frame_len_ - w->sent,
+    for (unsigned k = 0; k < w->rcount && !head; k++)
+        head = w->ring[ring_slot(w, k)];
+    if (head == w->timed)
+        return;
+    w->timed = head;
+    if (head && head->timeout_ms_)
+        uv_timer_start(&w->timer, on_timeout, head->timeout_ms_, 0);
+    else
+        uv_timer_stop(&w->timer);
+}
+
+/* Writes as much of obuf as the socket takes; arms WRITABLE for the rest.
+ * A dead peer (EPIPE) is left to the SIGCHLD path. */
+static void worker_flush(wl_pworker *w)
+{
+    while (w->osent < w->obuf.len) {
+        ssize_t n = send(w->fd, w->obuf.data + w->osent, w->obuf.len - w->osent,
                          MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && !w->want_write) {
+                w->want_write = 1;
                 uv_poll_start(&w->poll, UV_READABLE | UV_WRITABLE, on_poll);
+            }
             return;
         }
-        w->sent += (size_t)n;
+        w->osent += (size_t)n;
     }
-    uv_poll_start(&w->poll, UV_READABLE, on_poll);
+    w->obuf.len = 0;
+    w->osent = 0;
+    if (w->obuf.cap > (1u << 20))
+        wl_bytes_free(&w->obuf); /* a big payload passed: don't keep its copy's room */
+    if (w->want_write) {
+        w->want_write = 0;
+        uv_poll_start(&w->poll, UV_READABLE, on_poll);
+    }
 }
 
-static void worker_assign(wl_pworker *w, wl_ppool_req *req)
+/* Whether w can take one more job now. */
+static int worker_has_room(const wl_pworker *w)
+{
+    const wl_ppool *pool = w->pool;
+
+    return (w->state == W_IDLE || w->state == W_BUSY) && !w->detached &&
+           w->rcount < WL_PPOOL_WINDOW && (!pool->max_jobs_ || w->assigned < pool->max_jobs_);
+}
+
+/* Puts req in w's window and its frame in obuf (the caller flushes).
+ * Returns 0 or -ENOMEM (nothing changed). */
+static int worker_assign(wl_pworker *w, wl_ppool_req *req)
 {
     wl_ppool *pool = w->pool;
+    unsigned slot = ring_slot(w, w->rcount);
+    uint32_t len = 0;
+    uint32_t aux = 0;
 
-    w->job = req;
-    w->sent = 0;
-    w->state = W_BUSY;
-    pool->busy_++;
+    if (wl__bytes_reserve(&w->obuf, req->frame_len_))
+        return -ENOMEM;
+    wl_frame_get_hdr(req->frame_, &len, &aux);
+    wl_frame_put_hdr(req->frame_, len, (aux & 0xffu) | slot << 8);
+    __atomic_store_n(&w->ctl->slot[slot], WL_SLOT_SENT, __ATOMIC_RELEASE);
+    memcpy(w->obuf.data + w->obuf.len, req->frame_, req->frame_len_);
+    w->obuf.len += req->frame_len_;
+    w->ring[slot] = req;
+    w->rcount++;
+    w->live++;
+    w->assigned++;
+    if (w->state == W_IDLE) {
+        w->state = W_BUSY;
+        pool->busy_++;
+    }
     req->worker_ = w;
     req->worker_pid = w->pid;
-    req->state_ = R_RUNNING;
-    if (req->timeout_ms_)
-        uv_timer_start(&w->timer, on_timeout, req->timeout_ms_, 0);
-    worker_send(w);
+    req->slot_ = slot;
+    req->state_ = R_SENT;
+    worker_arm_timer(w);
+    return 0;
 }
 
-/* A whole reply frame is in w->rbuf: end the job, free the worker. */
-static void worker_reply(wl_pworker *w, uint32_t len, int status)
+/* The reply for the oldest window entry is body/len/status: end that job
+ * (unless it was taken back: then this is its skip reply), free the slot. */
+static void worker_reply(wl_pworker *w, const uint8_t *body, uint32_t len, int status)
 {
     wl_ppool *pool = w->pool;
-    wl_ppool_req *req = w->job;
-    const uint8_t *body = w->rbuf.data + WL_FRAME_HDR;
+    wl_ppool_req *req = w->ring[w->rhead];
     int err = 0;
 
-    uv_timer_stop(&w->timer);
-    w->job = NULL;
+    if (req)
+        window_drop(w, req);
+    w->rhead = (w->rhead + 1) % WL_PPOOL_WINDOW;
+    w->rcount--;
     w->jobs_done++;
-    pool->busy_--;
-    w->state = W_IDLE;
+    if (w->rcount == 0 && w->state == W_BUSY) {
+        pool->busy_--;
+        w->state = W_IDLE;
+    }
+    if (pool->max_jobs_ && w->assigned >= pool->max_jobs_ && w->rcount == 0 &&
+        w->state == W_IDLE) {
+        worker_unserve(w, W_RETIRING);
+        worker_detach(w);
+        worker_top_up(pool);
+    }
+    worker_arm_timer(w);
+    if (!req)
+        return;
     if (status == 0) {
         err = wl_bytes_append(&req->result, body, len);
         if (err)
@@ -382,45 +574,55 @@ static void worker_reply(wl_pworker *w, uint32_t len, int status)
         else
             req_error(req, "job failed: %s", strerror(-status));
     }
-    if (pool->max_jobs_ && w->jobs_done >= pool->max_jobs_) {
-        worker_unserve(w, W_RETIRING);
-        worker_detach(w);
-        worker_top_up(pool);
-    }
     req_finish(req, err ? err : status);
-    pool_dispatch(pool);
-    pool_maybe_close(pool);
 }
 
-/* Reads what the worker sent; handles at most one complete reply (the
- * worker has at most one job). EOF or error stops the watcher: the death
- * itself is handled when SIGCHLD reaps the worker. */
+/* Reads what the worker sent and handles every complete reply, in window
+ * order. EOF or error stops the watcher: the death itself is handled when
+ * SIGCHLD reaps the worker. A reply callback may kill or retire w: then
+ * the rest is dropped. */
 static void worker_read(wl_pworker *w)
 {
-    for (;;) {
-        uint32_t len = 0;
-        uint32_t aux = 0;
-        size_t need = WL_FRAME_HDR;
-        ssize_t n;
+    size_t off = 0;
+    int drained = 0; /* the last read() left room: the socket is empty */
 
-        if (w->rbuf.len >= WL_FRAME_HDR) {
-            wl_frame_get_hdr(w->rbuf.data, &len, &aux);
-            need += len;
-            if (len > WL_FRAME_MAX) {
+    for (;;) {
+        ssize_t n;
+        size_t room;
+
+        while (w->rbuf.len - off >= WL_FRAME_HDR) {
+            uint32_t len = 0;
+            uint32_t aux = 0;
+            wl_frame_get_hdr(w->rbuf.data + off, &len, &aux);
+            if (len > WL_FRAME_MAX || w->rcount == 0) {
                 kill(w->pid, SIGKILL); /* protocol broken: replace it */
                 uv_poll_stop(&w->poll);
+                w->rbuf.len = 0;
+                return;
+            }
+            if (w->rbuf.len - off < WL_FRAME_HDR + len)
+                break;
+            worker_reply(w, w->rbuf.data + off + WL_FRAME_HDR, len, (int32_t)aux);
+            off += WL_FRAME_HDR + len;
+            if (w->state == W_KILLED) {
+                w->rbuf.len = 0;
                 return;
             }
         }
-        if (w->rbuf.len >= need) {
-            w->rbuf.len = 0;
-            if (w->job)
-                worker_reply(w, len, (int32_t)aux);
-            return; /* a reply without a job (killed worker) is dropped */
+        if (off) {
+            memmove(w->rbuf.data, w->rbuf.data + off, w->rbuf.len - off);
+            w->rbuf.len -= off;
+            off = 0;
         }
-        if (wl__bytes_reserve(&w->rbuf, need - w->rbuf.len > 4096 ? need - w->rbuf.len : 4096))
+        /* a short read emptied the socket: no second read() just to see
+         * EAGAIN (the poll is level-triggered, more data means another
+         * event) -- one syscall less per round trip */
+        if (w->detached || drained)
+            return;
+        if (wl__bytes_reserve(&w->rbuf, 4096))
             return; /* out of memory: retried on the next readable event */
-        n = read(w->fd, w->rbuf.data + w->rbuf.len, w->rbuf.cap - w->rbuf.len);
+        room = w->rbuf.cap - w->rbuf.len;
+        n = read(w->fd, w->rbuf.data + w->rbuf.len, room);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -430,21 +632,29 @@ static void worker_read(wl_pworker *w)
             return;
         }
         w->rbuf.len += (size_t)n;
+        drained = (size_t)n < room;
     }
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     wl_pworker *w = h->data;
+    wl_ppool *pool = w->pool;
 
     if (status < 0) {
         uv_poll_stop(h);
         return;
     }
-    if ((events & UV_WRITABLE) && w->job && w->sent < w->job->frame_len_)
-        worker_send(w);
-    if (events & UV_READABLE)
+    if ((events & UV_WRITABLE) && w->osent < w->obuf.len)
+        worker_flush(w);
+    if (events & UV_READABLE) {
+        /* jobs submitted by the reply callbacks go out in one send */
+        pool->in_reply_++;
         worker_read(w);
+        pool->in_reply_--;
+        pool_dispatch(pool);
+        pool_maybe_close(pool);
+    }
 }
 
 static void describe_exit(char *buf, size_t size, pid_t pid, int wstatus)
@@ -465,11 +675,14 @@ static void describe_exit(char *buf, size_t size, pid_t pid, int wstatus)
 static void worker_reaped(wl_pworker *w, int wstatus, int known)
 {
     wl_ppool *pool = w->pool;
-    wl_ppool_req *req;
+    char why[128];
 
-    /* A reply may have been written just before the worker died. */
-    if (w->job && !w->detached)
+    /* Replies may have been written just before the worker died. */
+    if (w->rcount && !w->detached) {
+        pool->in_reply_++;
         worker_read(w);
+        pool->in_reply_--;
+    }
     w->reaped = 1;
     if (w->prev)
         w->prev->next = w->next;
@@ -478,28 +691,20 @@ static void worker_reaped(wl_pworker *w, int wstatus, int known)
     if (w->next)
         w->next->prev = w->prev;
     w->next = w->prev = NULL;
-    req = w->job;
-    w->job = NULL;
     worker_unserve(w, W_KILLED);
-    if (req) {
-        if (known) {
-            describe_exit(req->error, sizeof(req->error), w->pid, wstatus);
-            req->term_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
-        } else {
-            req_error(req, "worker %d vanished (reaped elsewhere)", (int)w->pid);
-        }
-    }
+    if (known)
+        describe_exit(why, sizeof(why), w->pid, wstatus);
+    else
+        snprintf(why, sizeof(why), "worker %d vanished (reaped elsewhere)", (int)w->pid);
+    /* the job it was running fails; the ones it had not started go back */
+    worker_evict(w, -ECHILD, why, known && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
     if (w->detached) {
-        if (w->handles == 0) {
-            wl_bytes_free(&w->rbuf);
-            free(w);
-        }
+        if (w->handles == 0)
+            worker_free(w);
     } else {
         worker_detach(w);
     }
     worker_top_up(pool);
-    if (req)
-        req_finish(req, -ECHILD);
 }
 
 static void on_sigchld(uv_signal_t *h, int signum)
@@ -524,18 +729,71 @@ static void on_sigchld(uv_signal_t *h, int signum)
 
 /* ---- pool ------------------------------------------------------------ */
 
+/* The worker with room and the fewest live jobs in its window, or NULL. */
+static wl_pworker *least_loaded(wl_ppool *pool)
+{
+    wl_pworker *best = NULL;
+
+    for (wl_pworker *w = pool->workers_; w; w = w->next)
+        if (worker_has_room(w) && (!best || w->live < best->live))
+            best = w;
+    return best;
+}
+
+/* For an idle worker when the queue is empty: takes back the newest
+ * unstarted job of the fullest window (never its oldest, which is running
+ * or about to). NULL if there is none. */
+static wl_ppool_req *steal_for(wl_ppool *pool, const wl_pworker *thief)
+{
+    wl_pworker *victim = NULL;
+
+    for (wl_pworker *w = pool->workers_; w; w = w->next)
+        if (w != thief && !w->detached && w->live >= 2 && (!victim || w->live > victim->live))
+            victim = w;
+    if (!victim)
+        return NULL;
+    for (unsigned k = victim->rcount; k-- > 1;) {
+        unsigned slot = ring_slot(victim, k);
+        wl_ppool_req *req = victim->ring[slot];
+        if (!req)
+            continue;
+        if (!slot_revoke(victim, slot))
+            return NULL; /* started: so has everything before it */
+        window_drop(victim, req);
+        worker_arm_timer(victim);
+        return req;
+    }
+    return NULL;
+}
+
+/* Fills the windows from the queue (least-loaded worker first), lets idle
+ * workers steal, and writes the frames -- unless reply callbacks are being
+ * run, whose caller writes once at the end. */
 static void pool_dispatch(wl_ppool *pool)
 {
-    wl_pworker *w = pool->workers_;
+    for (;;) {
+        wl_pworker *w = least_loaded(pool);
+        wl_ppool_req *req = pool->head_;
 
-    while (pool->head_ && w) {
-        if (w->state == W_IDLE) {
-            wl_ppool_req *req = pool->head_;
+        if (!w)
+            break;
+        if (req)
             queue_unlink(pool, req);
-            worker_assign(w, req);
+        else if (w->live == 0)
+            req = steal_for(pool, w);
+        if (!req)
+            break;
+        if (worker_assign(w, req)) {
+            req->state_ = R_QUEUED;
+            queue_push_front(pool, req, req);
+            break; /* out of memory: retried on the next event */
         }
-        w = w->next;
     }
+    if (pool->in_reply_)
+        return;
+    for (wl_pworker *w = pool->workers_; w; w = w->next)
+        if (w->osent < w->obuf.len && !w->want_write && !w->detached)
+            worker_flush(w);
 }
 
 static void on_kill_timer(uv_timer_t *h)
@@ -721,6 +979,7 @@ void wl_ppool_req_cleanup(wl_ppool_req *req)
 int wl_ppool_cancel(wl_ppool_req *req)
 {
     wl_ppool *pool;
+    wl_pworker *w;
 
     if (!req || !req->pool_)
         return -EINVAL;
@@ -731,16 +990,24 @@ int wl_ppool_cancel(wl_ppool_req *req)
         req_defer(req, -ECANCELED);
         return 0;
     }
-    if (req->state_ == R_RUNNING) {
-        wl_pworker *w = req->worker_;
-        worker_kill(w);
-        req_error(req, "cancelled while running; worker %d killed", (int)w->pid);
+    if (req->state_ != R_SENT)
+        return -EBUSY;
+    w = req->worker_;
+    if (slot_revoke(w, req->slot_)) {
+        /* in the worker's window but not started: now it never will */
+        window_drop(w, req);
+        worker_arm_timer(w);
+        req_error(req, "cancelled before it started");
         req_defer(req, -ECANCELED);
-        worker_top_up(pool);
-        pool_dispatch(pool);
         return 0;
     }
-    return -EBUSY;
+    window_drop(w, req);
+    worker_kill(w);
+    req_error(req, "cancelled while running; worker %d killed", (int)w->pid);
+    req_defer(req, -ECANCELED);
+    worker_top_up(pool);
+    pool_dispatch(pool);
+    return 0;
 }
 
 int wl_ppool_close(wl_ppool *pool, wl_pool_close_mode mode, wl_ppool_close_cb close_cb)
@@ -758,11 +1025,22 @@ int wl_ppool_close(wl_ppool *pool, wl_pool_close_mode mode, wl_ppool_close_cb cl
             req_defer(req, -ECANCELED);
         }
         for (wl_pworker *w = pool->workers_; w; w = w->next) {
-            if (w->state == W_BUSY) {
-                wl_ppool_req *req = worker_kill(w);
+            if (w->state != W_BUSY)
+                continue;
+            kill(w->pid, SIGKILL);
+            worker_unserve(w, W_KILLED);
+            worker_detach(w);
+            for (unsigned k = 0; k < w->rcount; k++) {
+                wl_ppool_req *req = w->ring[ring_slot(w, k)];
+                if (!req)
+                    continue;
+                window_drop(w, req);
                 req_error(req, "cancelled: pool closed; worker %d killed", (int)w->pid);
                 req_defer(req, -ECANCELED);
             }
+            w->rcount = 0;
+            w->timed = NULL;
+            uv_timer_stop(&w->timer);
         }
     }
     /* The rest happens on the loop (on_deferred -> pool_maybe_close). */

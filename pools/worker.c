@@ -8,10 +8,14 @@
  * format independent of addresses (the same frames would work for an
  * exec'd or remote worker).
  *
- * Worker loop: blocking reads of one job frame at a time into a buffer
- * that is reused (one read() usually returns a whole frame), call the
- * function, one sendmsg() of header + body back. The parent runs at most
- * one job per worker at a time, so there is nothing to multiplex here.
+ * Worker loop: blocking reads into a reused buffer; one read() usually
+ * returns several job frames (the parent keeps up to WL_PPOOL_WINDOW in
+ * flight and writes them together), which are run in order. Before each
+ * job the worker claims its slot in the shared control block (SENT ->
+ * RUNNING); a slot the parent revoked (CANCELLED) is skipped with an empty
+ * -ECANCELED reply, so replies stay one per frame, in order. Each reply is
+ * sent as soon as its job ends (one sendmsg() of header + body): a reply
+ * held back to batch it would be lost if a later job crashed the worker.
  *
  * Death: the worker arms PR_SET_PDEATHSIG(SIGKILL) and exits on EOF, so it
  * never outlives the pool or its parent. It resets every signal handler it
@@ -232,43 +236,58 @@ static void worker_detach_from_parent(int *fd, pid_t parent)
     close_range(4, ~0u, 0);
 }
 
-void wl__ppool_worker_main(int fd, pid_t parent)
+void wl__ppool_worker_main(int fd, pid_t parent, wl__pctl *ctl)
 {
     wl_bytes in = {0};
     wl_bytes out = {0};
+    size_t off = 0; /* start of the first unprocessed frame in `in` */
 
     worker_detach_from_parent(&fd, parent);
     for (;;) {
-        uint32_t len = 0;
-        uint32_t aux = 0;
         size_t need = WL_FRAME_HDR;
-        int status;
+        ssize_t n;
 
-        /* Gather one frame; in.len counts buffered bytes. */
-        while (in.len < need) {
-            ssize_t n;
-            if (wl__bytes_reserve(&in, need - in.len) < 0)
+        /* Run every complete frame buffered, in order. */
+        while (in.len - off >= WL_FRAME_HDR) {
+            uint32_t len = 0;
+            uint32_t aux = 0;
+            uint32_t slot;
+            int status;
+
+            wl_frame_get_hdr(in.data + off, &len, &aux);
+            if (len > WL_FRAME_MAX)
                 _exit(127);
-            n = read(fd, in.data + in.len, in.cap - in.len);
-            if (n == 0)
-                _exit(0); /* EOF: pool closed or parent died */
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                _exit(0);
-            }
-            in.len += (size_t)n;
-            if (need == WL_FRAME_HDR && in.len >= WL_FRAME_HDR) {
-                wl_frame_get_hdr(in.data, &len, &aux);
-                if (len > WL_FRAME_MAX)
-                    _exit(127);
-                need = WL_FRAME_HDR + len;
-            }
+            need = WL_FRAME_HDR + len;
+            if (in.len - off < need)
+                break;
+            slot = aux >> 8;
+            if (slot >= WL_PPOOL_WINDOW)
+                _exit(127);
+            out.len = 0;
+            if (__atomic_exchange_n(&ctl->slot[slot], WL_SLOT_RUNNING, __ATOMIC_ACQ_REL) ==
+                WL_SLOT_CANCELLED)
+                status = -ECANCELED; /* taken back before it started */
+            else
+                status = run_job(in.data + off + WL_FRAME_HDR, len, aux & 0xffu, &out);
+            send_reply(fd, status, &out);
+            off += need;
+            need = WL_FRAME_HDR;
         }
-        out.len = 0;
-        status = run_job(in.data + WL_FRAME_HDR, len, aux, &out);
-        send_reply(fd, status, &out);
-        /* The parent sends one job at a time, so nothing follows the frame. */
-        in.len = 0;
+        if (off) {
+            memmove(in.data, in.data + off, in.len - off);
+            in.len -= off;
+            off = 0;
+        }
+        if (wl__bytes_reserve(&in, need - in.len > 4096 ? need - in.len : 4096) < 0)
+            _exit(127);
+        n = read(fd, in.data + in.len, in.cap - in.len);
+        if (n == 0)
+            _exit(0); /* EOF: pool closed or parent died */
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(0);
+        }
+        in.len += (size_t)n;
     }
 }

@@ -34,8 +34,10 @@ static int square(const void *in, size_t inlen, wl_bytes *out)
 
 static int crash(const void *in, size_t inlen, wl_bytes *out)
 {
-    /* a volatile pointer: the compiler cannot see it is NULL, so the store really happens */
-    int *volatile bad = NULL;
+    /* volatile pointer to volatile: the compiler cannot see it is NULL and
+     * must keep the store (with only the pointer volatile, gcc -O2 drops a
+     * store whose result nobody reads, and the job "succeeds") */
+    volatile int *volatile bad = NULL;
     *bad = 42;
     return 0;
 }

@@ -60,8 +60,68 @@ bool wl__on_shared_stack(const wl_loop *loop, const void *p, size_t len);
 void *wl__ctx_init(char *hi, void (*entry)(void *), void *arg);
 int wl__overflow_handler_install(void);
 
-/* assembly (switch_*.S) */
+/* assembly (switch_*.S): the task side of a switch -- save the running
+ * context's frame in *save_sp and continue the one saved at load_sp. */
 void wl__ctx_switch(void **save_sp, void *load_sp);
+
+/* The scheduler side of a switch: same contract and frame as
+ * wl__ctx_switch. On x86-64 it is inline asm so that no `call` is made and
+ * the final `ret` pops the return-stack-buffer entry the task pushed when it
+ * suspended (see switch_x86_64.S for why that matters). The asm saves and
+ * restores every callee-saved register itself through the frame; the other
+ * context may clobber every caller-saved one. It first steps over the red
+ * zone so no live data of the enclosing function sits below rsp. */
+#if defined(__x86_64__)
+static inline __attribute__((always_inline)) void wl__ctx_resume(void **save_sp, void *load_sp)
+{
+    __asm__ volatile("subq    $128, %%rsp\n\t"
+                     "leaq    1f(%%rip), %%rax\n\t"
+                     "pushq   %%rax\n\t"
+                     "pushq   %%rbp\n\t"
+                     "pushq   %%rbx\n\t"
+                     "pushq   %%r12\n\t"
+                     "pushq   %%r13\n\t"
+                     "pushq   %%r14\n\t"
+                     "pushq   %%r15\n\t"
+                     "subq    $8, %%rsp\n\t"
+                     "stmxcsr (%%rsp)\n\t"
+                     "fnstcw  4(%%rsp)\n\t"
+                     "movl    (%%rsp), %%eax\n\t"
+                     "movzwl  4(%%rsp), %%edx\n\t"
+                     "movq    %%rsp, (%%rdi)\n\t"
+                     "movq    %%rsi, %%rsp\n\t"
+                     "xorl    (%%rsp), %%eax\n\t"
+                     "testl   $0xffc0, %%eax\n\t"
+                     "je      2f\n\t"
+                     "ldmxcsr (%%rsp)\n"
+                     "2:\n\t"
+                     "cmpw    4(%%rsp), %%dx\n\t"
+                     "je      3f\n\t"
+                     "fldcw   4(%%rsp)\n"
+                     "3:\n\t"
+                     "addq    $8, %%rsp\n\t"
+                     "popq    %%r15\n\t"
+                     "popq    %%r14\n\t"
+                     "popq    %%r13\n\t"
+                     "popq    %%r12\n\t"
+                     "popq    %%rbx\n\t"
+                     "popq    %%rbp\n\t"
+                     "ret\n"
+                     "1:\n\t"
+                     "addq    $128, %%rsp"
+                     : "+D"(save_sp), "+S"(load_sp)
+                     :
+                     : "rax", "rcx", "rdx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0",
+                       "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)",
+                       "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+}
+#else
+static inline void wl__ctx_resume(void **save_sp, void *load_sp)
+{
+    wl__ctx_switch(save_sp, load_sp);
+}
+#endif
 
 /* ---- tasks ---- */
 enum {

@@ -135,7 +135,7 @@ static void resume(wl_loop *loop, wl_task *t)
     t->state = WL__T_RUNNING;
     const wl__stack *s = task_stack(t);
     ASAN_START(&loop->sched_fake, s->lo, (size_t)(s->hi - s->lo));
-    wl__ctx_switch(&loop->sched_sp, t->sp);
+    wl__ctx_resume(&loop->sched_sp, t->sp);
     ASAN_FINISH(loop->sched_fake, NULL, NULL);
     wl__current = prev;
     if (__builtin_expect(loop->opts.watchdog_ms != 0, 0)) {

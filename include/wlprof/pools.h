@@ -13,8 +13,10 @@
  * processes are forked once and reused; a job is a function NAME from a
  * process-wide registry plus a byte payload, the result is bytes (a JSON
  * helper wraps both ends with jansson). Frames travel over one socketpair
- * per worker, watched by the loop. A worker that dies fails only the job it
- * was running, with an error naming the signal, and is replaced.
+ * per worker, watched by the loop; each worker holds a small window of jobs
+ * sent ahead. A worker that dies fails only the job it was running, with an
+ * error naming the signal, and is replaced; the jobs it had not started are
+ * re-queued.
  *
  * Model (as libuv): the caller allocates pools and requests and keeps them
  * alive until their callback has run; every function is called from the
@@ -211,6 +213,7 @@ struct wl_ppool_req {
     uint8_t *frame_; /* header + name + payload, owned */
     size_t frame_len_;
     unsigned timeout_ms_;
+    unsigned slot_; /* window slot in worker_ while sent */
     int state_;
 };
 
@@ -230,7 +233,8 @@ struct wl_ppool {
     wl_ppool_req *tail_;
     wl_ppool_req *dhead_; /* cancelled, callback pending */
     wl_ppool_req *dtail_;
-    unsigned busy_;        /* workers running a job */
+    unsigned busy_;        /* workers with jobs in flight */
+    int in_reply_;         /* inside reply callbacks: batch the sends */
     unsigned outstanding_; /* submitted, done_cb not yet run */
     unsigned whandles_;    /* open worker handles */
     int spawn_error_;
@@ -259,8 +263,9 @@ WL_API json_t *wl_ppool_req_json(const wl_ppool_req *req);
 /* Frees req->result. Call once done_cb has run. */
 WL_API void wl_ppool_req_cleanup(wl_ppool_req *req);
 
-/* Cancels a job. Queued: it never runs. Running: its worker is killed and
- * replaced. done_cb then runs (later, on the loop) with -ECANCELED.
+/* Cancels a job. Not started (queued, or sent ahead to a worker): it never
+ * runs. Running: its worker is killed and replaced. done_cb then runs
+ * (later, on the loop) with -ECANCELED.
  * Returns 0, or -EBUSY if the job has already finished. */
 WL_API int wl_ppool_cancel(wl_ppool_req *req);
 

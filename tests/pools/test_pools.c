@@ -371,6 +371,36 @@ static int fn_touch(const void *in, size_t inlen, wl_bytes *out)
     return 0;
 }
 
+/* Appends one line to the file named by the payload: counts the runs. */
+static int fn_append(const void *in, size_t inlen, wl_bytes *out)
+{
+    char path[256];
+    int fd;
+    snprintf(path, sizeof(path), "%.*s", (int)inlen, (const char *)in);
+    fd = open(path, O_CREAT | O_WRONLY | O_APPEND, 0600);
+    if (fd < 0)
+        return -errno;
+    if (write(fd, "x\n", 2) != 2) {
+        close(fd);
+        return -EIO;
+    }
+    close(fd);
+    return 0;
+}
+
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    int c;
+    if (!f)
+        return 0;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
 static int fn_sum(json_t *args, json_t **result)
 {
     json_int_t sum = 0;
@@ -396,6 +426,7 @@ static void ppool_setup(void)
     wl_ppool_register("sleep_ms", fn_sleep_ms);
     wl_ppool_register("fail_edom", fn_fail_edom);
     wl_ppool_register("touch", fn_touch);
+    wl_ppool_register("append", fn_append);
     wl_ppool_register_json("sum", fn_sum);
     done_count = 0;
 }
@@ -775,6 +806,128 @@ START_TEST(test_ppool_recycles_after_max_jobs)
 }
 END_TEST
 
+/* A worker holds a window of jobs sent ahead (docs/pools.md). With one
+ * worker, every job below is in its window before the first one ends. */
+
+START_TEST(test_ppool_crash_requeues_the_jobs_sent_but_not_started)
+{
+    uv_loop_t loop;
+    wl_ppool pool;
+    wl_ppool_opts opts = {.workers = 1};
+    char counter[128];
+    pjob slow;
+    pjob crash;
+    pjob after[5];
+
+    snprintf(counter, sizeof(counter), "/tmp/wl_pools_count_%d", (int)getpid());
+    unlink(counter);
+    uv_loop_init(&loop);
+    wl_ppool_init(&loop, &pool, &opts);
+    pjob_submit(&pool, &slow, "sleep_ms", "50", 0);
+    pjob_submit(&pool, &crash, "segv", NULL, 0);
+    for (int i = 0; i < 5; i++)
+        pjob_submit(&pool, &after[i], "append", counter, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(slow.status, 0);
+    ck_assert_int_eq(crash.status, -ECHILD);
+    ck_assert_int_eq(crash.req.term_signal, SIGSEGV);
+    ck_assert_int_eq(crash.req.worker_pid, slow.req.worker_pid);
+    for (int i = 0; i < 5; i++) {
+        /* not failed with the crash: re-queued and run by the replacement */
+        ck_assert_int_eq(after[i].status, 0);
+        ck_assert_int_eq(after[i].done, 1);
+        ck_assert_int_ne(after[i].req.worker_pid, crash.req.worker_pid);
+    }
+    ck_assert_int_eq(count_lines(counter), 5); /* each ran exactly once */
+    ck_assert_uint_eq(wl_ppool_respawns(&pool), 1);
+    unlink(counter);
+    ppool_close_and_run(&loop, &pool, WL_POOL_CLOSE_WAIT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+START_TEST(test_ppool_cancelled_job_sent_ahead_never_runs_and_worker_lives)
+{
+    uv_loop_t loop;
+    wl_ppool pool;
+    wl_ppool_opts opts = {.workers = 1};
+    char counter[128];
+    pjob slow;
+    pjob jobs[6];
+    pjob last;
+
+    snprintf(counter, sizeof(counter), "/tmp/wl_pools_cancel_%d", (int)getpid());
+    unlink(counter);
+    uv_loop_init(&loop);
+    wl_ppool_init(&loop, &pool, &opts);
+    pjob_submit(&pool, &slow, "sleep_ms", "200", 0);
+    for (int i = 0; i < 6; i++)
+        pjob_submit(&pool, &jobs[i], "append", counter, 0);
+    pjob_submit(&pool, &last, "echo", "last", 0);
+    for (int i = 0; i < 6; i += 2)
+        ck_assert_int_eq(wl_ppool_cancel(&jobs[i].req), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(jobs[i].done, 1);
+        ck_assert_int_eq(jobs[i].status, i % 2 ? 0 : -ECANCELED);
+    }
+    ck_assert_str_eq(jobs[0].req.error, "cancelled before it started");
+    ck_assert_int_eq(count_lines(counter), 3); /* only the uncancelled ran */
+    ck_assert_str_eq(last.out, "last");
+    /* taken back without killing the worker that held them */
+    ck_assert_int_eq(last.req.worker_pid, slow.req.worker_pid);
+    ck_assert_uint_eq(wl_ppool_respawns(&pool), 0);
+    unlink(counter);
+    ppool_close_and_run(&loop, &pool, WL_POOL_CLOSE_WAIT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+static int steal_order;
+static int steal_long_rank;
+static int steal_short_rank[6];
+
+static void steal_done(wl_ppool_req *req, int status)
+{
+    int *rank = req->data;
+    *rank = ++steal_order;
+    ck_assert_int_eq(status, 0);
+}
+
+START_TEST(test_ppool_idle_worker_takes_jobs_waiting_behind_a_long_one)
+{
+    uv_loop_t loop;
+    wl_ppool pool;
+    wl_ppool_opts opts = {.workers = 2};
+    wl_ppool_req long_req;
+    wl_ppool_req short_req[6];
+
+    uv_loop_init(&loop);
+    wl_ppool_init(&loop, &pool, &opts);
+    steal_order = 0;
+    memset(&long_req, 0, sizeof(long_req));
+    long_req.data = &steal_long_rank;
+    ck_assert_int_eq(wl_ppool_submit(&pool, &long_req, "sleep_ms", "1500", 4, 0, steal_done), 0);
+    for (int i = 0; i < 6; i++) {
+        memset(&short_req[i], 0, sizeof(short_req[i]));
+        short_req[i].data = &steal_short_rank[i];
+        ck_assert_int_eq(
+            wl_ppool_submit(&pool, &short_req[i], "sleep_ms", "20", 2, 0, steal_done), 0);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    /* some short jobs were spread into the long job's window; the other
+     * worker took them back instead of letting them wait 1.5 s */
+    ck_assert_int_eq(steal_long_rank, 7);
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_ne(short_req[i].worker_pid, long_req.worker_pid);
+        wl_ppool_req_cleanup(&short_req[i]);
+    }
+    wl_ppool_req_cleanup(&long_req);
+    ppool_close_and_run(&loop, &pool, WL_POOL_CLOSE_WAIT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 START_TEST(test_ppool_close_leaves_no_zombies_or_workers)
 {
     uv_loop_t loop;
@@ -1135,6 +1288,9 @@ static Suite *pools_suite(void)
     tcase_add_test(p, test_ppool_cancelled_queued_job_never_runs);
     tcase_add_test(p, test_ppool_cancel_running_job_kills_worker);
     tcase_add_test(p, test_ppool_recycles_after_max_jobs);
+    tcase_add_test(p, test_ppool_crash_requeues_the_jobs_sent_but_not_started);
+    tcase_add_test(p, test_ppool_cancelled_job_sent_ahead_never_runs_and_worker_lives);
+    tcase_add_test(p, test_ppool_idle_worker_takes_jobs_waiting_behind_a_long_one);
     tcase_add_test(p, test_ppool_close_leaves_no_zombies_or_workers);
     tcase_add_test(p, test_ppool_close_cancel_kills_running_and_drops_queue);
     tcase_add_test(p, test_ppool_workers_exit_when_parent_is_killed);

@@ -9,6 +9,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -816,6 +817,116 @@ START_TEST(test_shared_stack_keeps_each_tasks_bytes)
 }
 END_TEST
 
+/* ---- FP control state is per task ---- */
+
+/* The rounding mode a task sets survives its switches and does not leak
+ * into the scheduler or other tasks (MXCSR and the x87 control word are
+ * callee-saved in the ABI; the switch restores them only when they differ,
+ * so both "same" and "different" paths run here). */
+typedef struct {
+    int mode;
+    double third; /* 1/3 as SSE division rounds it under mode */
+} fp_case;
+
+static double fp_third(void)
+{
+    volatile double one = 1.0;
+    volatile double three = 3.0;
+    return one / three;
+}
+
+/* False under an emulator that ignores MXCSR rounding (valgrind): then
+ * SSE results cannot show which mode a task ran with. */
+static int sse_rounding_honoured(void)
+{
+    int mode = fegetround();
+    fesetround(FE_UPWARD);
+    double up = fp_third();
+    fesetround(FE_DOWNWARD);
+    double down = fp_third();
+    fesetround(mode);
+    return up != down;
+}
+
+static int fp_rounder(void *arg, void **result)
+{
+    fp_case *c = arg;
+    *result = NULL;
+    ck_assert_int_eq(fesetround(c->mode), 0);
+    c->third = fp_third();
+    for (int i = 0; i < 50; i++) {
+        /* a sleep now and then hands control back to libuv, where the
+         * prepare callback checks the scheduler context's own mode */
+        ck_assert_int_eq(i % 10 == 0 ? wl_sleep(1) : wl_yield(), 0);
+        ck_assert_int_eq(fegetround(), c->mode); /* x87 control word */
+        ck_assert(fp_third() == c->third);       /* MXCSR rounding control */
+    }
+    return 0;
+}
+
+static int fp_sched_bad;
+static int fp_sched_checks;
+
+static void fp_check_sched_context(uv_prepare_t *h)
+{
+    (void)h;
+    fp_sched_checks++;
+    if (fegetround() != FE_TONEAREST)
+        fp_sched_bad++;
+}
+
+static void fp_prepare_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static int main_fp_modes(void *arg, void **result)
+{
+    uv_prepare_t *prep = calloc(1, sizeof(*prep));
+    uv_prepare_init(wl_loop_uv(wl_task_loop()), prep);
+    uv_prepare_start(prep, fp_check_sched_context);
+    fp_sched_bad = 0;
+    fp_sched_checks = 0;
+    /* on the heap: in copy-stack mode the main task's stack is not
+     * addressable while the others run */
+    fp_case *cases = calloc(4, sizeof(*cases));
+    cases[0].mode = FE_UPWARD;
+    cases[1].mode = FE_DOWNWARD;
+    cases[2].mode = FE_TONEAREST;
+    cases[3].mode = FE_TOWARDZERO;
+    wl_task **t = calloc(4, sizeof(*t));
+    double third = fp_third();
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(wl_spawn(&t[i], NULL, "fp", fp_rounder, &cases[i]), 0);
+    for (int i = 0; i < 60; i++) {
+        ck_assert_int_eq(wl_yield(), 0);
+        ck_assert_int_eq(fegetround(), FE_TONEAREST);
+        ck_assert(fp_third() == third);
+    }
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(wl_await(t[i], NULL), 0);
+    if (sse_rounding_honoured())
+        ck_assert(cases[0].third > cases[1].third); /* the modes really differed */
+    ck_assert_int_ge(fp_sched_checks, 5);
+    ck_assert_int_eq(fp_sched_bad, 0);
+    uv_close((uv_handle_t *)prep, fp_prepare_closed);
+    ck_assert_int_eq(wl_sleep(1), 0); /* let the close complete */
+    free(prep);
+    free(t);
+    free(cases);
+    return 0;
+}
+
+START_TEST(test_fp_rounding_mode_is_per_task)
+{
+    ck_assert_int_eq(run_main(main_fp_modes, NULL, NULL), 0);
+    ck_assert_int_eq(fegetround(), FE_TONEAREST);
+    wl_loop_options o = {.shared_stack = 1};
+    ck_assert_int_eq(run_main(main_fp_modes, NULL, &o), 0);
+    ck_assert_int_eq(fegetround(), FE_TONEAREST);
+}
+END_TEST
+
 /* ---- files ---- */
 
 static int main_fs(void *arg, void **result)
@@ -1063,6 +1174,7 @@ Suite *scheduler_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_stack_overflow_hits_guard_and_names_task);
     tcase_add_test(tc, test_shared_stack_keeps_each_tasks_bytes);
+    tcase_add_test(tc, test_fp_rounding_mode_is_per_task);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("io");
