@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #ifdef WL_HAVE_VALGRIND_H
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
 #ifdef WL_SANITIZE
@@ -142,12 +143,18 @@ bool wl__on_shared_stack(const wl_loop *loop, const void *p, size_t len)
 
 /* Copies between a task's save area and the shared stack. Under ASan the
  * region is unpoisoned first: redzones of whichever task used these
- * addresses last would otherwise flag the copy and the resumed task. */
+ * addresses last would otherwise flag the copy and the resumed task. Under
+ * valgrind likewise: memcheck marks the shared stack below the last task's
+ * stack pointer inaccessible as that task returned from functions, and the
+ * next task's frames live exactly there. */
 static void copy_stack_bytes(void *dst, const void *src, size_t n)
 {
 #ifdef WL_SANITIZE
     __asan_unpoison_memory_region(dst, n);
     __asan_unpoison_memory_region((void *)src, n);
+#endif
+#ifdef WL_HAVE_VALGRIND_H
+    VALGRIND_MAKE_MEM_DEFINED(dst, n);
 #endif
     memcpy(dst, src, n);
 }
@@ -172,6 +179,10 @@ int wl__shared_stack_enter(wl_loop *loop, wl_task *t)
         o->save_len = used;
     }
     s->owner = t;
+#ifdef WL_HAVE_VALGRIND_H
+    /* The whole region is the incoming task's to use (see copy_stack_bytes). */
+    VALGRIND_MAKE_MEM_UNDEFINED(s->lo, (size_t)(s->hi - s->lo));
+#endif
     if (t->save_len) {
         copy_stack_bytes(s->hi - t->save_len, t->save, t->save_len);
         t->save_len = 0;
