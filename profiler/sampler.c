@@ -177,6 +177,8 @@ int sampler_init(sampler *s, int root_pid, double t0)
         proc_track *p = adopt_proc(s, &st, 0);
         if (p)
             p->cmdline = procfs_cmdline(root_pid);
+    } else {
+        s->read_errors++; /* /proc hidden or not mounted: totals only */
     }
     return 0;
 fail_foreign:

@@ -74,7 +74,10 @@ void wl_report_print_text(FILE *f, const wl_profile *p, int color)
 
     fprintf(f, "  wall     %8.3f s   user %.3f s   system %.3f s   cores busy %.2f\n",
             p->wall_s, p->user_s, p->sys_s, p->cores_busy);
-    if (p->sampled_s <= 0) {
+    if (p->sampled_s <= 0 && p->ticks >= 5 && p->proc_read_errors > 0) {
+        fprintf(f, "  split    (no thread of it could be read in /proc -- hidden or not mounted? "
+                   "exact totals only)\n");
+    } else if (p->sampled_s <= 0) {
         fprintf(f, "  split    (ran too briefly to sample: %llu ticks)\n",
                 (unsigned long long)p->ticks);
     } else {

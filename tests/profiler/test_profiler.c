@@ -316,6 +316,30 @@ START_TEST(test_profile_bad_input_exit_codes)
 }
 END_TEST
 
+/* With /proc hidden (an empty file system mounted over it in a private
+ * mount namespace), the target still runs, exact totals are still
+ * reported, and the report says /proc could not be read. Needs root (CI
+ * runs as root); elsewhere the case cannot be set up and is skipped. */
+START_TEST(test_profile_unreadable_proc_still_reports_totals)
+{
+    if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0)
+        return;
+    const char *dir = tu_tmpdir();
+    char cmd[8192];
+    snprintf(report_path, sizeof(report_path), "%s/report.json", dir);
+    snprintf(cmd, sizeof(cmd),
+             "mount -t tmpfs none /proc && exec %s profile -q --no-stacks -o %s -- sleep 0.3",
+             tu_env("WLPROF"), report_path);
+    char *argv[] = {"unshare", "-m", "sh", "-c", cmd, NULL};
+    ck_assert_int_eq(tu_run(argv, 30), 0);
+    json_t *r = tu_load_json(report_path);
+    ck_assert_double_ge(tu_num(r, "time.wall_s"), 0.29);
+    ck_assert_double_ge(tu_num(r, "profiler.proc_read_errors"), 1);
+    ck_assert_double_eq(tu_num(r, "sampling.thread_samples"), 0);
+    json_decref(r);
+}
+END_TEST
+
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -467,6 +491,7 @@ static Suite *profiler_suite(void)
     tcase_add_test(exits, test_profile_bad_input_exit_codes);
     tcase_add_test(exits, test_profile_unwritable_json_fails_before_running);
     tcase_add_test(exits, test_profile_report_written_atomically);
+    tcase_add_test(exits, test_profile_unreadable_proc_still_reports_totals);
     suite_add_tcase(s, exits);
 
     TCase *lib = tcase_create("library");
