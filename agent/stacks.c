@@ -573,27 +573,50 @@ out:
     return err;
 }
 
+/* Calls fn(path, ctx) for every agent file in dir, stopping at the first
+ * negative return, which it returns. 0, or -errno when dir cannot be read. */
+static int each_agent_file(const char *dir, int (*fn)(const char *path, void *ctx), void *ctx)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (!is_agent_file(e->d_name))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        rc = fn(path, ctx);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Reads one file into the builder ctx. A damaged or vanished file is
+ * skipped; only running out of memory stops the read. */
+static int read_one_file(const char *path, void *ctx)
+{
+    int err = read_file(ctx, path);
+    return err == -ENOMEM ? err : 0;
+}
+
+static int remove_one_file(const char *path, void *ctx)
+{
+    (void)ctx;
+    unlink(path);
+    return 0;
+}
+
 int wl_stacks_read(const char *dir, wl_stacks *out)
 {
     memset(out, 0, sizeof(*out));
     struct builder b;
     memset(&b, 0, sizeof(b));
     b.out = out;
-    int err = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!is_agent_file(e->d_name))
-            continue;
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        err = read_file(&b, path);
-        if (err == -ENOMEM)
-            goto out_builder;
-        err = 0;
-    }
+    int err = each_agent_file(dir, read_one_file, &b);
+    if (err)
+        goto out_builder;
     err = symbolize_frames(&b);
     if (err)
         goto out_builder;
@@ -605,7 +628,6 @@ int wl_stacks_read(const char *dir, wl_stacks *out)
     if (out->nthreads)
         qsort(out->threads, out->nthreads, sizeof(*out->threads), cmp_thread);
 out_builder:
-    closedir(d);
     wl__bmap_free(&b.frame_map);
     wl__bmap_free(&b.path_map);
     wl__bmap_free(&b.stack_map);
@@ -622,18 +644,9 @@ out_builder:
 
 int wl_stacks_remove_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return -errno;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (!is_agent_file(e->d_name))
-            continue;
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
+    int err = each_agent_file(dir, remove_one_file, NULL);
+    if (err)
+        return err;
     return rmdir(dir) == 0 ? 0 : -errno;
 }
 

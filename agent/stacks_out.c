@@ -26,17 +26,22 @@ static double pct(double x, double total)
 void wl_stacks_print_table(const wl_stacks *s, FILE *f, size_t limit)
 {
     double all = s->user_s + s->sys_s + s->wait_s;
-    fprintf(f, "Functions (%llu CPU samples, %llu waits; %.3fs user, %.3fs system, %.3fs waiting)\n",
+    /* A section of the same report as wl_report_print_text's: heading
+     * indented two, lowercase, ending in ':'; its lines indented four. */
+    fprintf(f,
+            "  functions (%llu CPU samples, %llu waits; %.3f s user, %.3f s system, %.3f s "
+            "waiting):\n",
             (unsigned long long)s->cpu_samples, (unsigned long long)s->waits, s->user_s, s->sys_s,
             s->wait_s);
     if (s->dropped)
-        fprintf(f, "  (%llu samples dropped: agent buffers full)\n", (unsigned long long)s->dropped);
+        fprintf(f, "    (%llu samples dropped: agent buffers full)\n",
+                (unsigned long long)s->dropped);
     if (s->nfuncs == 0) {
-        fprintf(f, "  no stacks recorded\n");
+        fprintf(f, "    no stacks recorded\n");
         return;
     }
-    fprintf(f, "  %-30s %21s  %21s  %s\n", "", "self %", "total %", "");
-    fprintf(f, "  %-30s %6s %6s %7s  %6s %6s %7s  %s\n", "function", "user", "sys", "wait", "user",
+    fprintf(f, "    %-30s %21s  %21s  %s\n", "", "self %", "total %", "");
+    fprintf(f, "    %-30s %6s %6s %7s  %6s %6s %7s  %s\n", "function", "user", "sys", "wait", "user",
             "sys", "wait", "where");
     size_t n = limit && limit < s->nfuncs ? limit : s->nfuncs;
     for (size_t i = 0; i < n; i++) {
@@ -46,7 +51,7 @@ void wl_stacks_print_table(const wl_stacks *s, FILE *f, size_t limit)
             snprintf(where, sizeof(where), "%s:%d", fs->file, fs->line);
         else
             snprintf(where, sizeof(where), "%s", fs->module);
-        fprintf(f, "  %-30.30s %6.1f %6.1f %7.1f  %6.1f %6.1f %7.1f  %s\n", fs->name,
+        fprintf(f, "    %-30.30s %6.1f %6.1f %7.1f  %6.1f %6.1f %7.1f  %s\n", fs->name,
                 pct(fs->self_user_s, all), pct(fs->self_sys_s, all), pct(fs->self_wait_s, all),
                 pct(fs->total_user_s, all), pct(fs->total_sys_s, all), pct(fs->total_wait_s, all),
                 where);

@@ -313,10 +313,12 @@ int wl_verdict_to_report(const wl_verdict *v, json_t *report)
 
 void wl_verdict_print(FILE *f, const wl_verdict *v)
 {
-    fprintf(f, "classification: %s, confidence %.2f\n", kind_words[v->kind], v->confidence);
+    /* Laid out like wl_report_print_text's sections (headings indented
+     * two, their lines four), so `wlprof profile` prints one report. */
+    fprintf(f, "  classification: %s, confidence %.2f\n", kind_words[v->kind], v->confidence);
     for (size_t i = 0; i < v->nreasons; i++)
-        fprintf(f, "  - %s\n", v->reasons[i]);
-    fprintf(f, "recommendation: %s, %d %s, predicted %.2fx", wl_executor_name(v->executor),
+        fprintf(f, "    - %s\n", v->reasons[i]);
+    fprintf(f, "  recommendation: %s, %d %s, predicted %.2fx", wl_executor_name(v->executor),
             v->suggested_workers, worker_words[v->executor],
             v->predicted[v->executor].speedup);
     if (v->executor == WL_EXEC_SPLIT)
@@ -324,6 +326,6 @@ void wl_verdict_print(FILE *f, const wl_verdict *v)
                 v->wait_side_workers);
     fputc('\n', f);
     if (v->pitfall.detected)
-        fprintf(f, "warning: blocking call inside the event loop (thread %d '%s')\n",
+        fprintf(f, "  warning: blocking call inside the event loop (thread %d '%s')\n",
                 v->pitfall.tid, v->pitfall.comm);
 }

@@ -276,13 +276,11 @@ int cmd_profile(int argc, char **argv)
             json_decref(root);
             root = NULL;
         }
-        if (!root || json_dumpf(root, out.f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
-            fputc('\n', out.f) == EOF) {
-            cli_error("profile", "cannot write %s: %s", json_path,
-                      root ? strerror(errno) : "out of memory");
+        if (!root) {
+            cli_error("profile", "cannot write %s: out of memory", json_path);
             wl_atomic_abort(&out);
             status = WL_EXIT_FAILURE;
-        } else if (wl_atomic_commit(&out, err, sizeof(err)) < 0) {
+        } else if (wl_atomic_commit_json(&out, root, err, sizeof(err)) < 0) {
             cli_error("profile", "%s", err);
             status = WL_EXIT_FAILURE;
         }

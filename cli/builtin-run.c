@@ -173,11 +173,7 @@ static int parse_args(int argc, char **argv, run_args *a)
             usage(stdout);
             return 1;
         default:
-            if (optopt)
-                cli_error("run", "option '-%c' is unknown or needs a value (see --help)", optopt);
-            else
-                cli_error("run", "option '%s' is unknown or needs a value (see --help)",
-                          argv[optind - 1]);
+            cli_bad_option("run", argv);
             return -1;
         }
     }
@@ -235,15 +231,14 @@ static int write_report(wl_atomic_file *out, const char *path, const wl_run_resu
 {
     char err[512];
     json_t *root = wl_run_report_json(r);
-    if (!root || json_dumpf(root, out->f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
-        fputc('\n', out->f) == EOF) {
-        cli_error("run", "cannot write %s: %s", path, root ? strerror(errno) : "out of memory");
-        json_decref(root);
+    if (!root) {
+        cli_error("run", "cannot write %s: out of memory", path);
         wl_atomic_abort(out);
         return -1;
     }
+    int rc = wl_atomic_commit_json(out, root, err, sizeof(err));
     json_decref(root);
-    if (wl_atomic_commit(out, err, sizeof(err)) < 0) {
+    if (rc < 0) {
         cli_error("run", "%s", err);
         return -1;
     }

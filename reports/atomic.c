@@ -87,17 +87,22 @@ void wl_atomic_abort(wl_atomic_file *af)
     memset(af, 0, sizeof(*af));
 }
 
+int wl_atomic_commit_json(wl_atomic_file *af, const json_t *root, char *err, size_t errlen)
+{
+    if (json_dumpf(root, af->f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
+        fputc('\n', af->f) == EOF) {
+        snprintf(err, errlen, "cannot write %s: %s", af->path, strerror(errno));
+        wl_atomic_abort(af);
+        return -EIO;
+    }
+    return wl_atomic_commit(af, err, errlen);
+}
+
 int wl_json_write_atomic(const char *path, const json_t *root, char *err, size_t errlen)
 {
     wl_atomic_file af;
     int rc = wl_atomic_open(&af, path, err, errlen);
     if (rc < 0)
         return rc;
-    if (json_dumpf(root, af.f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
-        fputc('\n', af.f) == EOF) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        wl_atomic_abort(&af);
-        return -EIO;
-    }
-    return wl_atomic_commit(&af, err, errlen);
+    return wl_atomic_commit_json(&af, root, err, errlen);
 }

@@ -53,6 +53,32 @@ static int grow(void **arr, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
+/* Makes room for entry n of a loader's two parallel arrays: the values
+ * (val_size bytes each) and their line numbers. 0 or -ENOMEM. */
+static int grow_entry(void **vals, size_t *cap_vals, size_t val_size, int **lines,
+                      size_t *cap_lines, size_t n)
+{
+    if (grow(vals, cap_vals, n + 1, val_size) ||
+        grow((void **)lines, cap_lines, n + 1, sizeof(**lines)))
+        return -ENOMEM;
+    return 0;
+}
+
+/* The loaders' one out-of-memory sentence. Returns -ENOMEM. */
+static int out_of_memory(const char *path, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: out of memory", display_name(path));
+    return -ENOMEM;
+}
+
+/* The loaders' one read-error sentence, after getline stopped on an error.
+ * Returns -EIO. */
+static int read_error(const char *path, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "cannot read %s: %s", display_name(path), strerror(errno));
+    return -EIO;
+}
+
 int wl_inputs_load(const char *path, bool skip_bad, wl_inputs *out, char *err, size_t errlen)
 {
     int rc = 0;
@@ -84,11 +110,10 @@ int wl_inputs_load(const char *path, bool skip_bad, wl_inputs *out, char *err, s
         }
         char *compact = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         json_decref(v);
-        if (!compact || grow((void **)&out->items, &cap_items, out->n + 1, sizeof(*out->items)) ||
-            grow((void **)&out->lines, &cap_lines, out->n + 1, sizeof(*out->lines))) {
+        if (!compact || grow_entry((void **)&out->items, &cap_items, sizeof(*out->items),
+                                   &out->lines, &cap_lines, out->n)) {
             free(compact);
-            snprintf(err, errlen, "%s: out of memory", display_name(path));
-            rc = -ENOMEM;
+            rc = out_of_memory(path, err, errlen);
             goto fail;
         }
         wl_bytes *b = &out->items[out->n];
@@ -96,14 +121,13 @@ int wl_inputs_load(const char *path, bool skip_bad, wl_inputs *out, char *err, s
         rc = wl_bytes_append(b, compact, strlen(compact));
         free(compact);
         if (rc < 0) {
-            snprintf(err, errlen, "%s: out of memory", display_name(path));
+            rc = out_of_memory(path, err, errlen);
             goto fail;
         }
         out->lines[out->n++] = lineno;
     }
     if (ferror(f)) {
-        rc = -EIO;
-        snprintf(err, errlen, "cannot read %s: %s", display_name(path), strerror(errno));
+        rc = read_error(path, err, errlen);
         goto fail;
     }
     if (out->n == 0) {
@@ -160,15 +184,17 @@ int wl_commands_load(const char *path, char ***cmds, int **lines, size_t *n, cha
         if (*s == '\0' || *s == '#')
             continue;
         char *copy = strdup(s);
-        if (!copy || grow((void **)cmds, &cap_c, *n + 1, sizeof(**cmds)) ||
-            grow((void **)lines, &cap_l, *n + 1, sizeof(**lines))) {
+        if (!copy || grow_entry((void **)cmds, &cap_c, sizeof(**cmds), lines, &cap_l, *n)) {
             free(copy);
-            rc = -ENOMEM;
-            snprintf(err, errlen, "%s: out of memory", display_name(path));
+            rc = out_of_memory(path, err, errlen);
             goto fail;
         }
         (*cmds)[*n] = copy;
         (*lines)[(*n)++] = lineno;
+    }
+    if (ferror(f)) {
+        rc = read_error(path, err, errlen);
+        goto fail;
     }
     if (*n == 0) {
         rc = -ENODATA;

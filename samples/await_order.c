@@ -8,28 +8,19 @@
  * Usage: await_order [--scale F]
  */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "wlprof/sched.h"
+#include "sample.h"
 
 static double scale = 1.0;
 static double t_start;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int fetch_data(void *arg, void **result)
 {
     int param = (int)(intptr_t)arg;
-    printf("[%5.2f s] Do something with %d...\n", now() - t_start, param);
+    printf("[%5.2f s] Do something with %d...\n", sample_now() - t_start, param);
     int rc = wl_sleep((uint64_t)(param * 1000 * scale));
-    printf("[%5.2f s] Done with %d\n", now() - t_start, param);
+    printf("[%5.2f s] Done with %d\n", sample_now() - t_start, param);
     *result = param == 1 ? "Result of 1" : "Result of 2";
     return rc;
 }
@@ -46,28 +37,24 @@ static int main_task(void *arg, void **result)
     if (rc)
         return rc;
     wl_await(t2, &r2); /* the longer one first */
-    printf("[%5.2f s] Task 2 fully completed\n", now() - t_start);
+    printf("[%5.2f s] Task 2 fully completed\n", sample_now() - t_start);
     wl_await(t1, &r1); /* already finished: returns at once */
-    printf("[%5.2f s] Task 1 fully completed\n", now() - t_start);
+    printf("[%5.2f s] Task 1 fully completed\n", sample_now() - t_start);
     printf("[%s, %s]\n", (char *)r1, (char *)r2);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
-            scale = atof(argv[++i]);
+    scale = sample_scale_arg(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     wl_loop loop;
-    int rc = wl_loop_init(&loop, NULL, NULL);
-    if (rc) {
-        fprintf(stderr, "wl_loop_init: %s\n", wl_strerror(rc));
+    int rc = sample_loop_init(&loop, NULL, NULL);
+    if (rc)
         return 1;
-    }
-    t_start = now();
+    t_start = sample_now();
     rc = wl_run(&loop, "main", main_task, NULL, NULL);
-    printf("total: %.2f s (expected %.2f s)\n", now() - t_start, 2 * scale);
+    printf("total: %.2f s (expected %.2f s)\n", sample_now() - t_start, 2 * scale);
     wl_loop_close(&loop);
     return rc != 0;
 }

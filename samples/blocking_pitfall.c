@@ -9,22 +9,13 @@
  * Usage: blocking_pitfall [--scale F]
  */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "wlprof/sched.h"
+#include "sample.h"
 
 static double scale = 1.0;
 static int blocking;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int fetch_data(void *arg, void **result)
 {
@@ -60,24 +51,20 @@ static int run(const char *title, double expect)
 {
     wl_loop_options o = {.watchdog_ms = 100};
     wl_loop loop;
-    int rc = wl_loop_init(&loop, NULL, &o);
-    if (rc) {
-        fprintf(stderr, "wl_loop_init: %s\n", wl_strerror(rc));
+    int rc = sample_loop_init(&loop, NULL, &o);
+    if (rc)
         return 1;
-    }
     printf("== %s ==\n", title);
-    double t0 = now();
+    double t0 = sample_now();
     rc = wl_run(&loop, "main", main_task, NULL, NULL);
-    printf("total: %.2f s (expected %.2f s)\n\n", now() - t0, expect);
+    printf("total: %.2f s (expected %.2f s)\n\n", sample_now() - t0, expect);
     wl_loop_close(&loop);
     return rc != 0;
 }
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
-            scale = atof(argv[++i]);
+    scale = sample_scale_arg(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     blocking = 1;
     int bad = run("blocking sleep() inside tasks: serialised", 3 * scale);

@@ -29,12 +29,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "wlprof/httpd.h"
 #include "wlprof/pools.h"
 #include "wlprof/sched.h"
+#include "sample.h"
 
 #define IMAGE_BYTES (256 * 1024)
 #define BLUR_PASSES 40
@@ -45,13 +45,6 @@ static char dir[256];
 static int n_images = 12;
 static wl_tpool tpool;
 static wl_ppool ppool;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void image_path(char *buf, size_t len, const char *kind, long n)
 {
@@ -306,8 +299,8 @@ static int run_on_loop(wl_task_fn download, wl_task_fn process, int limit, int p
     uv_loop_t uv;
     wl_loop loop;
     main_args m = {download, process};
-    uv_loop_init(&uv);
-    wl_loop_init(&loop, &uv, NULL);
+    if (sample_uv_open(&uv, &loop) != 0)
+        return 1;
     wl_tpool_init(&uv, &tpool, NULL);
     if (processes)
         wl_ppool_init(&uv, &ppool, NULL);
@@ -317,10 +310,7 @@ static int run_on_loop(wl_task_fn download, wl_task_fn process, int limit, int p
     wl_tpool_close(&tpool, WL_POOL_CLOSE_WAIT, NULL);
     if (processes)
         wl_ppool_close(&ppool, WL_POOL_CLOSE_WAIT, NULL);
-    uv_run(&uv, UV_RUN_DEFAULT);
-    wl_loop_close(&loop);
-    uv_run(&uv, UV_RUN_DEFAULT);
-    uv_loop_close(&uv);
+    sample_uv_close(&uv, &loop);
     use_limit = 0;
     return rc != 0;
 }
@@ -404,9 +394,9 @@ int main(int argc, char **argv)
         if (only && strcmp(only, versions[i].name) != 0)
             continue;
         wl_httpd_reset(server);
-        double t0 = now_s();
+        double t0 = sample_now();
         int failed = versions[i].run();
-        double wall = now_s() - t0;
+        double wall = sample_now() - t0;
         int ok = failed == 0 && verify() == 0 &&
                  wl_httpd_requests(server) == (unsigned long)n_images;
         printf("%-11s %6.2f s %10d  %s%s\n", versions[i].name, wall,

@@ -12,11 +12,9 @@
  * Usage: gather_vs_group [--scale F]
  */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 #include "wlprof/sched.h"
+#include "sample.h"
 
 static double scale = 1.0;
 
@@ -31,13 +29,6 @@ static const job jobs[3] = {
     {"download-b", 0.5, UV_ECONNRESET},
     {"download-c", 2.0, 0},
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int run_job(void *arg, void **result)
 {
@@ -59,7 +50,7 @@ static int run_job(void *arg, void **result)
 static int main_task(void *arg, void **result)
 {
     printf("== gather: collect all ==\n");
-    double t0 = now();
+    double t0 = sample_now();
     wl_task *t[3];
     for (int i = 0; i < 3; i++) {
         int rc = wl_spawn(&t[i], NULL, jobs[i].name, run_job, (void *)&jobs[i]);
@@ -69,12 +60,12 @@ static int main_task(void *arg, void **result)
     int st[3];
     void *res[3];
     int failed = wl_gather(t, 3, st, res);
-    printf("gather: %.2f s (expected %.2f s), %d failed:", now() - t0, 2.0 * scale, failed);
+    printf("gather: %.2f s (expected %.2f s), %d failed:", sample_now() - t0, 2.0 * scale, failed);
     for (int i = 0; i < 3; i++)
         printf(" %s", st[i] ? wl_strerror(st[i]) : (char *)res[i]);
     printf("\n\n== task group: fail fast ==\n");
 
-    t0 = now();
+    t0 = sample_now();
     wl_group g;
     wl_group_init(&g, NULL);
     for (int i = 0; i < 3; i++) {
@@ -83,23 +74,19 @@ static int main_task(void *arg, void **result)
             return rc;
     }
     int rc = wl_group_wait(&g);
-    printf("group: %.2f s (expected %.2f s), first error: %s\n", now() - t0, 0.5 * scale,
+    printf("group: %.2f s (expected %.2f s), first error: %s\n", sample_now() - t0, 0.5 * scale,
            wl_strerror(rc));
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
-            scale = atof(argv[++i]);
+    scale = sample_scale_arg(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     wl_loop loop;
-    int rc = wl_loop_init(&loop, NULL, NULL);
-    if (rc) {
-        fprintf(stderr, "wl_loop_init: %s\n", wl_strerror(rc));
+    int rc = sample_loop_init(&loop, NULL, NULL);
+    if (rc)
         return 1;
-    }
     rc = wl_run(&loop, "main", main_task, NULL, NULL);
     wl_loop_close(&loop);
     return rc != 0;

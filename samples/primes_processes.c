@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "wlprof/pools.h"
 #include "wlprof/sched.h"
+#include "sample.h"
 
 #define MAX_JOBS 64
 
@@ -26,13 +26,6 @@ static wl_ppool ppool;
 static long limits[MAX_JOBS];
 static long counts[MAX_JOBS];
 static int njobs;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* The brief's cpu_intensive_task: trial division up to sqrt(i). */
 static long count_primes(long n)
@@ -99,7 +92,7 @@ static double run_way(const char *way)
 {
     wl_task *tasks[MAX_JOBS];
     int statuses[MAX_JOBS];
-    double t0 = now_s();
+    double t0 = sample_now();
 
     memset(counts, 0, sizeof(counts));
     if (strcmp(way, "sequential") == 0) {
@@ -111,7 +104,7 @@ static double run_way(const char *way)
             wl_spawn(&tasks[i], NULL, way, fn, &limits[i]);
         wl_gather(tasks, (size_t)njobs, statuses, NULL);
     }
-    return now_s() - t0;
+    return sample_now() - t0;
 }
 
 static void run_setting(const char *title)
@@ -160,17 +153,14 @@ int main(int argc, char **argv)
     if (argc > 1)
         heavy_limit = atol(argv[1]);
     wl_ppool_register("count_primes", count_primes_job);
-    uv_loop_init(&uv);
-    wl_loop_init(&loop, &uv, NULL);
+    if (sample_uv_open(&uv, &loop) != 0)
+        return 1;
     wl_tpool_init(&uv, &tpool, NULL);
     if (wl_ppool_init(&uv, &ppool, NULL) != 0) /* one worker per core */
         return 1;
     rc = wl_run(&loop, "main", main_task, NULL, NULL);
     wl_tpool_close(&tpool, WL_POOL_CLOSE_WAIT, NULL);
     wl_ppool_close(&ppool, WL_POOL_CLOSE_WAIT, NULL);
-    uv_run(&uv, UV_RUN_DEFAULT);
-    wl_loop_close(&loop);
-    uv_run(&uv, UV_RUN_DEFAULT);
-    uv_loop_close(&uv);
+    sample_uv_close(&uv, &loop);
     return rc == 0 ? 0 : 1;
 }

@@ -10,21 +10,12 @@
  * Usage: seq_vs_concurrent [--scale F]   (F multiplies every duration; 1 = the brief)
  */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "wlprof/sched.h"
+#include "sample.h"
 
 static double scale = 1.0;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t ms_of(int secs)
 {
@@ -85,14 +76,12 @@ static int example3(void *arg, void **result)
 static int run_example(int n, wl_task_fn fn, double expect)
 {
     wl_loop loop;
-    int rc = wl_loop_init(&loop, NULL, NULL);
-    if (rc) {
-        fprintf(stderr, "wl_loop_init: %s\n", wl_strerror(rc));
+    int rc = sample_loop_init(&loop, NULL, NULL);
+    if (rc)
         return 1;
-    }
-    double t0 = now();
+    double t0 = sample_now();
     rc = wl_run(&loop, "main", fn, NULL, NULL);
-    double el = now() - t0;
+    double el = sample_now() - t0;
     wl_loop_close(&loop);
     printf("example %d: %.2f s (expected %.2f s)\n\n", n, el, expect);
     return rc != 0;
@@ -100,18 +89,16 @@ static int run_example(int n, wl_task_fn fn, double expect)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc)
-            scale = atof(argv[++i]);
+    scale = sample_scale_arg(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     printf("== Example 1: synchronous, blocking sleep ==\n");
-    double t0 = now();
+    double t0 = sample_now();
     const char *r1 = fetch_data_sync(1);
     printf("Fetch 1 fully completed\n");
     const char *r2 = fetch_data_sync(2);
     printf("Fetch 2 fully completed\n[%s, %s]\n", r1, r2);
-    printf("example 1: %.2f s (expected %.2f s)\n\n", now() - t0, 3 * scale);
+    printf("example 1: %.2f s (expected %.2f s)\n\n", sample_now() - t0, 3 * scale);
 
     printf("== Example 2: async, but each call awaited at once ==\n");
     int bad = run_example(2, example2, 3 * scale);

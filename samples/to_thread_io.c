@@ -13,23 +13,15 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "wlprof/pools.h"
 #include "wlprof/sched.h"
+#include "sample.h"
 
 static wl_tpool pool;
 static int n_calls = 5;
 static int ticks;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* A plain blocking function: waits 1 s for data that never comes. */
 static void *fetch_data(void *arg)
@@ -70,7 +62,7 @@ static int main_task(void *arg, void **result)
 {
     wl_task *tasks[64];
     wl_task *tick;
-    double t0 = now_s();
+    double t0 = sample_now();
 
     wl_spawn(&tick, NULL, "ticker", ticker, NULL);
     for (long i = 0; i < n_calls; i++)
@@ -81,7 +73,7 @@ static int main_task(void *arg, void **result)
         printf("Thread %d fully completed: %s (status %d)\n", i + 1, res ? res : "-", st);
         free(res);
     }
-    double elapsed = now_s() - t0;
+    double elapsed = sample_now() - t0;
     wl_task_cancel(tick);
     wl_await(tick, NULL);
     printf("\n%d blocking 1 s calls on the thread pool: %.2f s (sequential: %d s)\n", n_calls,
@@ -100,14 +92,11 @@ int main(int argc, char **argv)
         n_calls = atoi(argv[1]);
     if (n_calls < 1 || n_calls > 64)
         n_calls = 5;
-    uv_loop_init(&uv);
-    wl_loop_init(&loop, &uv, NULL);
+    if (sample_uv_open(&uv, &loop) != 0)
+        return 1;
     wl_tpool_init(&uv, &pool, NULL); /* 4 x cores threads, started on demand */
     rc = wl_run(&loop, "main", main_task, NULL, NULL);
     wl_tpool_close(&pool, WL_POOL_CLOSE_WAIT, NULL);
-    uv_run(&uv, UV_RUN_DEFAULT);
-    wl_loop_close(&loop);
-    uv_run(&uv, UV_RUN_DEFAULT);
-    uv_loop_close(&uv);
+    sample_uv_close(&uv, &loop);
     return rc == 0 ? 0 : 1;
 }

@@ -16,6 +16,7 @@
 
 #include "wlprof/pools.h"
 #include "wlprof/sched.h"
+#include "sample.h"
 
 static wl_ppool pool;
 
@@ -84,15 +85,12 @@ int main(void)
 
     wl_ppool_register("square", square);
     wl_ppool_register("crash", crash);
-    uv_loop_init(&uv);
-    wl_loop_init(&loop, &uv, NULL);
+    if (sample_uv_open(&uv, &loop) != 0)
+        return 1;
     if (wl_ppool_init(&uv, &pool, &opts) != 0)
         return 1;
     rc = wl_run(&loop, "main", main_task, NULL, NULL);
     wl_ppool_close(&pool, WL_POOL_CLOSE_WAIT, NULL);
-    uv_run(&uv, UV_RUN_DEFAULT);
-    wl_loop_close(&loop);
-    uv_run(&uv, UV_RUN_DEFAULT);
-    uv_loop_close(&uv);
+    sample_uv_close(&uv, &loop);
     return rc == 0 ? 0 : 1;
 }

@@ -21,13 +21,12 @@
 #ifndef WLPROF_AGENT_H
 #define WLPROF_AGENT_H
 
+#include "wlprof/common.h"
+#include "wlprof/stacks.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#include "wlprof/stacks.h"
-
-#define WL_AGENT_API __attribute__((visibility("default")))
 
 /* ---- libwlprof-agent.so ---- */
 
@@ -37,17 +36,17 @@ extern "C" {
  * 100 us) are recorded with their stacks. Returns 0, -EINVAL for bad
  * arguments, -EBUSY when already recording, or the errno of creating the
  * file. Called by the constructor when WLPROF_AGENT_DIR is set. */
-WL_AGENT_API int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s);
+WL_API int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s);
 
 /* Stops recording, flushes everything to the file and disarms all timers.
  * Returns 0, or -EINVAL when not recording (or called in a forked child). */
-WL_AGENT_API int wlprof_agent_stop(void);
+WL_API int wlprof_agent_stop(void);
 
 /* 1 while recording. */
-WL_AGENT_API int wlprof_agent_active(void);
+WL_API int wlprof_agent_active(void);
 
 /* Path of the file being written (borrowed, valid until stop), or NULL. */
-WL_AGENT_API const char *wlprof_agent_file(void);
+WL_API const char *wlprof_agent_file(void);
 
 /* ---- in-process API (wl_agent) ---- */
 
@@ -59,13 +58,13 @@ typedef struct wlprof_profile_opts {
 /* Starts profiling the calling process (all threads) into a private
  * temporary directory. opts may be NULL. Returns 0 or a negative errno
  * (-EBUSY when a region or the preloaded agent is already recording). */
-WL_AGENT_API int wlprof_profile_start(const wlprof_profile_opts *opts);
+WL_API int wlprof_profile_start(const wlprof_profile_opts *opts);
 
 /* Ends the region started by wlprof_profile_start, reads and symbolises what
  * was recorded into *out (caller allocates; free with wl_stacks_free) and
  * removes the temporary files. Returns 0 or a negative errno; on error *out
  * is left empty (safe to free). */
-WL_AGENT_API int wlprof_profile_stop(wl_stacks *out);
+WL_API int wlprof_profile_stop(wl_stacks *out);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <jansson.h>
 
+#include "wlprof/common.h"
 #include "wlprof/profile.h"
 
 #ifdef __cplusplus

@@ -18,12 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wlprof/common.h"
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef WL_API
-#define WL_API __attribute__((visibility("default")))
 #endif
 
 typedef struct wl_httpd wl_httpd;

@@ -31,11 +31,11 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+#include "wlprof/common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define WL_API __attribute__((visibility("default")))
 
 /* The JSON report schema this build writes and reads. */
 #define WL_REPORT_SCHEMA "wlprof.report/2"

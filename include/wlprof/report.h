@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <jansson.h>
+#include "wlprof/common.h"
 #include "wlprof/profile.h"
 
 #ifdef __cplusplus
@@ -51,7 +52,15 @@ WL_API int wl_atomic_commit(wl_atomic_file *af, char *err, size_t errlen);
 /* Removes the temporary. Safe after commit and on a zeroed struct. */
 WL_API void wl_atomic_abort(wl_atomic_file *af);
 
-/* Writes root as indented JSON to path atomically. */
+/* Writes root as indented JSON (and a newline) into af's temporary, then
+ * commits it. Returns 0 or a negative errno; on failure err says "cannot
+ * write PATH: why" and the temporary is removed. Either way af is done with
+ * (zeroed). root is borrowed. */
+WL_API int wl_atomic_commit_json(wl_atomic_file *af, const json_t *root, char *err,
+                                 size_t errlen);
+
+/* Writes root as indented JSON to path atomically: wl_atomic_open then
+ * wl_atomic_commit_json. */
 WL_API int wl_json_write_atomic(const char *path, const json_t *root, char *err, size_t errlen);
 
 /* Prints the human summary: wall, CPU and waiting split with a bar, top

@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <jansson.h>
 
+#include "wlprof/common.h"
 #include "wlprof/classify.h"
 #include "wlprof/pools.h" /* wl_bytes */
 #include "wlprof/profile.h"

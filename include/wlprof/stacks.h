@@ -26,11 +26,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "wlprof/common.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define WL_STACKS_API __attribute__((visibility("default")))
 
 /* One symbolised location (unique per module + address). */
 typedef struct wl_frame {
@@ -102,36 +102,36 @@ typedef struct wl_stacks {
  * call it before the target's binaries change. Returns 0 (also when dir holds
  * no file: an empty profile), -ENOENT when dir is missing, -ENOMEM. Never
  * fails on damaged files: bad records are counted and skipped. */
-WL_STACKS_API int wl_stacks_read(const char *dir, wl_stacks *out);
+WL_API int wl_stacks_read(const char *dir, wl_stacks *out);
 
 /* Deletes the agent files in dir and dir itself. Returns 0 or -errno. */
-WL_STACKS_API int wl_stacks_remove_dir(const char *dir);
+WL_API int wl_stacks_remove_dir(const char *dir);
 
 /* Releases everything *s owns and zeroes it. Safe on a zeroed value. */
-WL_STACKS_API void wl_stacks_free(wl_stacks *s);
+WL_API void wl_stacks_free(wl_stacks *s);
 
 /* The function table: top `limit` functions (0: all) by total time, with
  * self and total split into user / system / waiting, as percentages of all
  * recorded time (CPU + waiting) and seconds, plus file:line. */
-WL_STACKS_API void wl_stacks_print_table(const wl_stacks *s, FILE *f, size_t limit);
+WL_API void wl_stacks_print_table(const wl_stacks *s, FILE *f, size_t limit);
 
 /* Folded stacks, one line per stack: "root;...;leaf COUNT", COUNT = samples.
  * Off-CPU stacks end with a "[call]" frame. Returns 0 or -errno. */
-WL_STACKS_API int wl_stacks_write_folded(const wl_stacks *s, FILE *f);
+WL_API int wl_stacks_write_folded(const wl_stacks *s, FILE *f);
 
 /* speedscope JSON (https://www.speedscope.app/file-format-schema.json): one
  * sampled profile per thread, weights in seconds. Returns 0 or -errno. */
-WL_STACKS_API int wl_stacks_write_speedscope(const wl_stacks *s, FILE *f, const char *name);
+WL_API int wl_stacks_write_speedscope(const wl_stacks *s, FILE *f, const char *name);
 
 /* Writes to path atomically (temp file + rename) with one of the writers
  * above. Returns 0 or -errno. */
-WL_STACKS_API int wl_stacks_save_folded(const wl_stacks *s, const char *path);
-WL_STACKS_API int wl_stacks_save_speedscope(const wl_stacks *s, const char *path, const char *name);
+WL_API int wl_stacks_save_folded(const wl_stacks *s, const char *path);
+WL_API int wl_stacks_save_speedscope(const wl_stacks *s, const char *path, const char *name);
 
 /* A jansson object {"functions": [...], "stacks": {...}} for the JSON report
  * (documented in docs/report-schema.md). Returns a new reference (void * so
  * this header does not need jansson.h), or NULL on allocation failure. */
-WL_STACKS_API void *wl_stacks_to_json(const wl_stacks *s, size_t max_funcs, size_t max_stacks);
+WL_API void *wl_stacks_to_json(const wl_stacks *s, size_t max_funcs, size_t max_stacks);
 
 /* What `wlprof profile` can do with a target binary. */
 typedef struct wl_agent_target {
@@ -143,7 +143,7 @@ typedef struct wl_agent_target {
 
 /* Inspects the executable at path. Returns 0 or -errno (-ENOEXEC: not ELF
  * and not a script). */
-WL_STACKS_API int wl_agent_inspect_target(const char *path, wl_agent_target *out);
+WL_API int wl_agent_inspect_target(const char *path, wl_agent_target *out);
 
 /* A `wlprof profile` run with the agent injected (agent/session.c). */
 typedef struct wl_stacks_session {
@@ -160,21 +160,21 @@ typedef struct wl_stacks_session {
  * linked, setuid, agent library missing) s->active is false and notice holds
  * one line saying why. Returns 0, or -errno when the directory cannot be
  * made (notice filled too). */
-WL_STACKS_API int wl_stacks_session_begin(wl_stacks_session *s, const char *cmd, double hz,
+WL_API int wl_stacks_session_begin(wl_stacks_session *s, const char *cmd, double hz,
                                           char *notice, size_t nlen);
 
 /* Puts the caller's environment back (idempotent; end does it too). */
-WL_STACKS_API void wl_stacks_session_restore_env(wl_stacks_session *s);
+WL_API void wl_stacks_session_restore_env(wl_stacks_session *s);
 
 /* Restores the environment, reads and symbolises what the agent wrote into
  * *out (caller allocates; free with wl_stacks_free) and removes the files.
  * Returns 0, -ENOENT when the session was not active, or wl_stacks_read's
  * error. */
-WL_STACKS_API int wl_stacks_session_end(wl_stacks_session *s, wl_stacks *out);
+WL_API int wl_stacks_session_end(wl_stacks_session *s, wl_stacks *out);
 
 /* Parses folded text back: fills *total with the sum of counts and *lines
  * with the number of stack lines. Returns 0 or -EINVAL on a malformed line. */
-WL_STACKS_API int wl_folded_parse(FILE *f, uint64_t *total, size_t *lines);
+WL_API int wl_folded_parse(FILE *f, uint64_t *total, size_t *lines);
 
 #ifdef __cplusplus
 }
