@@ -107,6 +107,7 @@ struct wl_pworker {
 
 static void worker_top_up(wl_ppool *pool);
 static void pool_dispatch(wl_ppool *pool);
+static void pool_spin(wl_ppool *pool);
 static void pool_maybe_close(wl_ppool *pool);
 static void on_poll(uv_poll_t *h, int status, int events);
 static void worker_arm_timer(wl_pworker *w);
@@ -791,9 +792,38 @@ static void pool_dispatch(wl_ppool *pool)
     }
     if (pool->in_reply_)
         return;
+    int sent = 0;
     for (wl_pworker *w = pool->workers_; w; w = w->next)
-        if (w->osent < w->obuf.len && !w->want_write && !w->detached)
+        if (w->osent < w->obuf.len && !w->want_write && !w->detached) {
             worker_flush(w);
+            sent = 1;
+        }
+    if (sent)
+        pool_spin(pool);
+}
+
+/* After jobs are sent the loop polls without blocking for PARENT_SPIN_NS
+ * (an active idle handle makes libuv poll with a zero timeout), so a quick
+ * reply finds the parent awake: waking a process that went to sleep costs
+ * tens of microseconds on an idle machine. Bounded, and only while jobs are
+ * in flight; see also the worker's own spin in worker.c. */
+#define PARENT_SPIN_NS 50000
+
+static void on_spin(uv_idle_t *h)
+{
+    wl_ppool *pool = h->data;
+
+    if (uv_hrtime() > pool->spin_until_ || pool->busy_ == 0)
+        uv_idle_stop(h);
+}
+
+static void pool_spin(wl_ppool *pool)
+{
+    if (pool->closing_ >= CLOSE_HANDLES)
+        return;
+    pool->spin_until_ = uv_hrtime() + PARENT_SPIN_NS;
+    if (!uv_is_active((uv_handle_t *)&pool->spin_))
+        uv_idle_start(&pool->spin_, on_spin);
 }
 
 static void on_kill_timer(uv_timer_t *h)
@@ -828,6 +858,7 @@ static void pool_maybe_close(wl_ppool *pool)
         uv_close((uv_handle_t *)&pool->sigchld_, on_pool_handle_closed);
         uv_close((uv_handle_t *)&pool->deferred_, on_pool_handle_closed);
         uv_close((uv_handle_t *)&pool->kill_timer_, on_pool_handle_closed);
+        uv_close((uv_handle_t *)&pool->spin_, on_pool_handle_closed);
     }
 }
 
@@ -851,6 +882,10 @@ int wl_ppool_init(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts)
     pool->handles_++;
     uv_timer_init(loop, &pool->kill_timer_);
     pool->kill_timer_.data = pool;
+    pool->handles_++;
+    uv_idle_init(loop, &pool->spin_);
+    pool->spin_.data = pool;
+    uv_unref((uv_handle_t *)&pool->spin_); /* never keeps the loop alive */
     pool->handles_++;
     uv_signal_init(loop, &pool->sigchld_);
     pool->sigchld_.data = pool;
@@ -884,6 +919,7 @@ close_handles:
     uv_close((uv_handle_t *)&pool->sigchld_, on_pool_handle_closed);
     uv_close((uv_handle_t *)&pool->deferred_, on_pool_handle_closed);
     uv_close((uv_handle_t *)&pool->kill_timer_, on_pool_handle_closed);
+    uv_close((uv_handle_t *)&pool->spin_, on_pool_handle_closed);
     uv_run(loop, UV_RUN_NOWAIT);
     return err;
 }

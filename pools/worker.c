@@ -30,11 +30,40 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define REGISTRY_MAX 64
+
+/* How long a worker polls for its next job before it blocks. Waking a
+ * process that went to sleep costs tens of microseconds on an idle machine
+ * (the CPU leaves its idle state; measured here: 51 us per round trip with
+ * both sides blocking, 17 us with the worker polling 50 us first). Jobs
+ * that come back to back therefore find the worker awake; a pool with no
+ * work costs each worker at most this much CPU once, then it sleeps. */
+#define WORKER_SPIN_NS 50000
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* read(2) of the next bytes from the parent: poll without blocking for up
+ * to WORKER_SPIN_NS, then block. */
+static ssize_t read_next(int fd, void *buf, size_t len)
+{
+    uint64_t end = mono_ns() + WORKER_SPIN_NS;
+    do {
+        ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+            return n;
+    } while (mono_ns() < end);
+    return read(fd, buf, len);
+}
 
 typedef struct registry_entry {
     char name[WL_PPOOL_NAME_MAX + 1];
@@ -280,7 +309,7 @@ void wl__ppool_worker_main(int fd, pid_t parent, wl__pctl *ctl)
         }
         if (wl__bytes_reserve(&in, need - in.len > 4096 ? need - in.len : 4096) < 0)
             _exit(127);
-        n = read(fd, in.data + in.len, in.cap - in.len);
+        n = read_next(fd, in.data + in.len, in.cap - in.len);
         if (n == 0)
             _exit(0); /* EOF: pool closed or parent died */
         if (n < 0) {

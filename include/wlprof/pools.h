@@ -224,6 +224,8 @@ struct wl_ppool {
     uv_signal_t sigchld_;
     uv_async_t deferred_; /* runs callbacks of cancelled queued jobs */
     uv_timer_t kill_timer_;
+    uv_idle_t spin_;        /* keeps the loop polling briefly after a send */
+    uint64_t spin_until_;   /* uv_hrtime() when spin_ stops */
     wl_pworker *workers_; /* every worker not yet reaped */
     unsigned target_;     /* wanted serving workers */
     unsigned serving_;    /* workers that take jobs (not retiring/killed) */
