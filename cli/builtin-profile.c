@@ -149,7 +149,7 @@ int cmd_profile(int argc, char **argv)
     opterr = 0;
     int c;
     /* '+': stop at the first non-option, so the command's own flags pass through. */
-    while ((c = getopt_long(argc, argv, "+F:o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:F:o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'F':
             if (cli_parse_positive(optarg, HZ_MAX, &opts.hz) < 0) {
@@ -186,7 +186,7 @@ int cmd_profile(int argc, char **argv)
             usage(stdout);
             return WL_EXIT_OK;
         default:
-            cli_bad_option("profile", argv);
+            cli_bad_option("profile", argv, c);
             return WL_EXIT_USAGE;
         }
     }

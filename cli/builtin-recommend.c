@@ -87,7 +87,7 @@ int cmd_recommend(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_IO:
             if (parse_share("--io-threshold", optarg, &opts.io_threshold) < 0)
@@ -115,7 +115,7 @@ int cmd_recommend(int argc, char **argv)
             usage(stdout);
             return WL_EXIT_OK;
         default:
-            cli_bad_option("recommend", argv);
+            cli_bad_option("recommend", argv, c);
             return WL_EXIT_USAGE;
         }
     }

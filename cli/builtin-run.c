@@ -105,7 +105,7 @@ static int parse_args(int argc, char **argv, run_args *a)
     optind = 1;
     opterr = 0;
     a->o.executor = WL_RUN_AUTO;
-    while ((c = getopt_long(argc, argv, "e:w:l:p:n:o:d:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":e:w:l:p:n:o:d:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'L':
             a->lib = optarg;
@@ -173,7 +173,7 @@ static int parse_args(int argc, char **argv, run_args *a)
             usage(stdout);
             return 1;
         default:
-            cli_bad_option("run", argv);
+            cli_bad_option("run", argv, c);
             return -1;
         }
     }

@@ -27,7 +27,7 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 
 /* Reports the option getopt_long just rejected (unknown, or missing its
  * value) as one line, for subcommand cmd. */
-void cli_bad_option(const char *cmd, char **argv);
+void cli_bad_option(const char *cmd, char **argv, int c);
 
 /* Parses a positive number no larger than max; 0 on success. */
 int cli_parse_positive(const char *s, double max, double *out);

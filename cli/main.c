@@ -46,13 +46,20 @@ void cli_error(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-void cli_bad_option(const char *cmd, char **argv)
+void cli_bad_option(const char *cmd, char **argv, int c)
 {
-    /* optopt is a short option's letter, or a long option's value. */
-    if (optopt > 0 && optopt < 128)
-        cli_error(cmd, "option '-%c' is unknown or needs a value (see --help)", optopt);
+    /* A long option is named as typed (without any "=value"); a short one
+     * by its letter, which may sit inside a cluster like "-qz". */
+    const char *arg = argv[optind - 1];
+    char name[64];
+    if (strncmp(arg, "--", 2) == 0)
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
     else
-        cli_error(cmd, "option '%s' is unknown or needs a value (see --help)", argv[optind - 1]);
+        snprintf(name, sizeof(name), "-%c", optopt);
+    if (c == ':')
+        cli_error(cmd, "option '%s' needs a value (see --help)", name);
+    else
+        cli_error(cmd, "option '%s' is unknown (see --help)", name);
 }
 
 int cli_parse_positive(const char *s, double max, double *out)

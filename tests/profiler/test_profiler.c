@@ -343,6 +343,27 @@ START_TEST(test_profile_unreadable_proc_still_reports_totals)
 }
 END_TEST
 
+/* Bad options are named as typed, and say what is wrong with them. */
+START_TEST(test_profile_bad_option_messages)
+{
+    static const char *const cases[][2] = {
+        {"profile --json", "option '--json' needs a value"},
+        {"profile -o", "option '-o' needs a value"},
+        {"profile --bogus=1 -- true", "option '--bogus' is unknown"},
+        {"profile -qz -- true", "option '-z' is unknown"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cmd[4096], line[512] = "";
+        snprintf(cmd, sizeof(cmd), "%s %s 2>&1", tu_env("WLPROF"), cases[i][0]);
+        FILE *p = popen(cmd, "r");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_ptr_nonnull(fgets(line, sizeof(line), p));
+        ck_assert_int_eq(WEXITSTATUS(pclose(p)), 2);
+        ck_assert_msg(strstr(line, cases[i][1]) != NULL, "'%s' said: %s", cases[i][0], line);
+    }
+}
+END_TEST
+
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -492,6 +513,7 @@ static Suite *profiler_suite(void)
     tcase_add_test(exits, test_profile_killed_target_reports_sigkill);
     tcase_add_test(exits, test_profile_forwards_sigterm_and_still_reports);
     tcase_add_test(exits, test_profile_bad_input_exit_codes);
+    tcase_add_test(exits, test_profile_bad_option_messages);
     tcase_add_test(exits, test_profile_unwritable_json_fails_before_running);
     tcase_add_test(exits, test_profile_report_written_atomically);
     tcase_add_test(exits, test_profile_unreadable_proc_still_reports_totals);
