@@ -308,6 +308,26 @@ static void observe_blocked(int pid, int tid, char state, blocked_obs *o)
     o->kind = waitkind_classify(state, o->wchan, o->syscall, target);
 }
 
+int wl_thread_observe(int pid, int tid, wl_thread_now *out)
+{
+    char path[96];
+    proc_stat st;
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+    int rc = procfs_stat(path, &st);
+    if (rc < 0)
+        return rc;
+    memset(out, 0, sizeof(*out));
+    out->state = st.state;
+    if (st.state == 'R')
+        return 0;
+    blocked_obs o;
+    observe_blocked(pid, tid, st.state, &o);
+    out->kind = o.kind;
+    memcpy(out->wchan, o.wchan, sizeof(out->wchan));
+    memcpy(out->syscall, o.syscall, sizeof(out->syscall));
+    return 0;
+}
+
 /* How a thread spent the tick's dt: on a CPU, runnable but waiting for
  * one (run queue), or blocked. schedstat gives the first two in
  * nanoseconds; the kernel updates them at scheduler events, so a delta can

@@ -219,18 +219,3 @@ int wl_wait_kind_parse(const char *name)
 
 /* ---- public wrappers (wlprof/profile.h) ---------------------------------- */
 
-wl_wait_kind wl_wait_kind_of(char state, const char *wchan, const char *syscall,
-                             const char *fd_target)
-{
-    return waitkind_classify(state, wchan, syscall, fd_target);
-}
-
-const char *wl_syscall_name(long nr)
-{
-    return waitkind_syscall_name(nr);
-}
-
-int wl_syscall_uses_fd(long nr)
-{
-    return waitkind_syscall_uses_fd(nr);
-}

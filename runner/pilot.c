@@ -10,7 +10,7 @@
  * The wait reasons come from a helper thread that looks at the pilot thread
  * every 5 ms through /proc/self/task/TID/{stat,wchan,syscall}: state R is a
  * running tick; any other state is a waiting tick attributed to (kind,
- * wchan, syscall), grouped by the profiler's own rules (wl_wait_kind_of).
+ * wchan, syscall), grouped by the profiler's own rules (wl_thread_observe).
  * The helper never touches the pilot thread, so the pilot's own CPU figures
  * stay clean; the helper's cost is its own.
  *
@@ -51,57 +51,18 @@ static double tv_s(struct timeval tv)
     return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 }
 
-/* Reads a small /proc file into buf (NUL-terminated). Returns bytes or -1. */
-static ssize_t read_small(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t k = read(fd, buf, cap - 1);
-    close(fd);
-    if (k < 0)
-        return -1;
-    buf[k] = '\0';
-    return k;
-}
-
 static void sample_once(run_sampler *s)
 {
-    char path[96];
-    char buf[512];
-    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)s->tid);
-    if (read_small(path, buf, sizeof(buf)) <= 0)
+    wl_thread_now now;
+    if (wl_thread_observe((int)getpid(), (int)s->tid, &now) < 0)
         return;
-    char *rp = strrchr(buf, ')');
-    if (!rp || rp[1] != ' ')
-        return;
-    char state = rp[2];
     s->ticks++;
-    if (state == 'R') {
+    if (now.state == 'R') {
         s->running++;
         return;
     }
-    char wchan[48] = "";
-    char sysname[24] = "";
-    char target[128] = "";
-    snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", (int)s->tid);
-    if (read_small(path, buf, sizeof(wchan)) > 0 && strcmp(buf, "0") != 0)
-        memcpy(wchan, buf, sizeof(wchan)); /* read_small kept it shorter than wchan */
-    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)s->tid);
-    if (read_small(path, buf, sizeof(buf)) > 0) {
-        char *end;
-        long nr = strtol(buf, &end, 10);
-        const char *name = end != buf && nr >= 0 ? wl_syscall_name(nr) : NULL;
-        if (name)
-            snprintf(sysname, sizeof(sysname), "%s", name);
-        if (name && wl_syscall_uses_fd(nr)) {
-            unsigned long fd = strtoul(end, NULL, 16);
-            snprintf(path, sizeof(path), "/proc/self/fd/%lu", fd);
-            ssize_t k = readlink(path, target, sizeof(target) - 1);
-            target[k > 0 ? k : 0] = '\0';
-        }
-    }
-    wl_wait_kind kind = wl_wait_kind_of(state, wchan, sysname, target);
+    wl_wait_kind kind = now.kind;
+    const char *wchan = now.wchan, *sysname = now.syscall;
     for (size_t i = 0; i < s->nwaits; i++) {
         struct run_wait *w = &s->waits[i];
         if (w->kind == kind && strcmp(w->wchan, wchan) == 0 && strcmp(w->syscall, sysname) == 0) {

@@ -195,18 +195,19 @@ WL_API const char *wl_wait_kind_name(wl_wait_kind kind);
 /* Inverse of wl_wait_kind_name. Returns the kind, or -1 when unknown. */
 WL_API int wl_wait_kind_parse(const char *name);
 
-/* Groups one blocked thread's raw state into a wait kind, the way the
- * profiler does (for callers that sample a thread themselves, like the
- * in-process pilot of `wlprof run`). Any argument may be empty or NULL:
- * state is the /proc stat state letter, wchan the kernel wait channel,
- * syscall the syscall's name, fd_target the readlink of the fd it uses. */
-WL_API wl_wait_kind wl_wait_kind_of(char state, const char *wchan, const char *syscall,
-                                    const char *fd_target);
+/* What one thread is doing right now, as the profiler sees it. */
+typedef struct wl_thread_now {
+    char state;          /* /proc stat state letter: R, S, D, ... */
+    wl_wait_kind kind;   /* when not R: why it waits */
+    char wchan[48];      /* kernel wait channel, "" if unknown */
+    char syscall[24];    /* blocking syscall, "" if none */
+} wl_thread_now;
 
-/* Name of syscall nr on this architecture ("read"), or NULL. Whether its
- * first argument is a file descriptor that decides the wait kind. */
-WL_API const char *wl_syscall_name(long nr);
-WL_API int wl_syscall_uses_fd(long nr);
+/* Reads thread tid of process pid from /proc and, when it is not runnable,
+ * groups its wait the profiler's way (for callers that sample a thread
+ * themselves, like the in-process pilot of `wlprof run`). Returns 0, or a
+ * negative errno when the thread is gone or /proc cannot be read. */
+WL_API int wl_thread_observe(int pid, int tid, wl_thread_now *out);
 
 /* Runs argv (PATH lookup, stdio inherited) and samples its process tree
  * until the direct child exits. Fills *out (caller allocates, the profile
