@@ -132,4 +132,15 @@ static inline const char *tu_str(const json_t *root, const char *dotted)
     return json_string_value(v);
 }
 
+/* Runs a suite (Check's fork mode comes from CK_FORK) and gives main()'s
+ * exit status: 0 when every test passed. */
+static inline int tu_run_suite(Suite *suite)
+{
+    SRunner *sr = srunner_create(suite);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 #endif

@@ -369,9 +369,5 @@ static Suite *agent_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(agent_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(agent_suite());
 }

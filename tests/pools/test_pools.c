@@ -5,6 +5,7 @@
  * die with their parent. Real threads, real processes, real signals; /proc
  * is read to prove that no worker is left behind.
  */
+#include "testutil.h"
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
@@ -1311,11 +1312,5 @@ static Suite *pools_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pools_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(pools_suite());
 }

@@ -530,9 +530,5 @@ static Suite *profiler_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(profiler_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(profiler_suite());
 }

@@ -544,9 +544,5 @@ static Suite *run_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(run_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return tu_run_suite(run_suite());
 }

@@ -6,6 +6,7 @@
  * Timing assertions are behavioural with generous margins (the machine is
  * shared): "concurrent finishes well under sequential", never exact figures.
  */
+#include "testutil.h"
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1193,9 +1194,5 @@ Suite *scheduler_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(scheduler_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(scheduler_suite());
 }
