@@ -51,13 +51,15 @@ struct wl_agent_hot {
  * WL_SITE_PROMOTE timed calls in a row that returned quickly, the site is
  * timed on average once every `period` calls (doubling up to
  * wl__g.max_period); a timed call stands for period calls, so its blocked
- * time is recorded x period, and the first one that blocks puts the site
- * back to timing every call. */
+ * time is recorded x period, and the first one that blocks pins the site to
+ * timing every call from then on (a site that blocks now and then would
+ * otherwise climb back up between blocks and be seen at random). */
 struct wl_site {
     uintptr_t pc;                  /* call site; 0: free */
     uint32_t skip;                 /* calls left to let through untimed */
     uint16_t period;               /* mean calls per timed call (weight) */
-    uint16_t calm;                 /* timed quick calls in a row at this period */
+    uint8_t calm;                  /* timed quick calls in a row at this period */
+    uint8_t pinned;                /* has blocked: timed on every call */
 };
 #define WL_SITES 32                /* per thread, direct-mapped by pc */
 #define WL_SITE_PROMOTE 16
@@ -136,6 +138,7 @@ static inline __attribute__((always_inline)) void wl__wait_begin(wl_wait_ctx *c,
         e->skip = 0;
         e->period = 1;
         e->calm = 0;
+        e->pinned = 0;
     }
     struct wl_slot *s = wl__t.slot;
     if (__builtin_expect(wl__t.gen != atomic_load_explicit(&wl__g.gen, memory_order_acquire), 0))
