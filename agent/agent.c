@@ -25,6 +25,42 @@
  *   constructor (main thread), or, for the in-process API, by scanning
  *   /proc/self/task at start.
  *
+ * Wait timing (the interposers' fast path, inline in agent_internal.h)
+ *   Every wrapped call pays it, so a call that does not block must cost a
+ *   few ns. Measured on a 2-vCPU KVM guest (vDSO clock_gettime ~16 ns,
+ *   write(/dev/null) ~90 ns): the original two clock_gettime, errno saves
+ *   and slot lookups added ~65 ns per call, of which ~30 ns was not ours:
+ *   the writer thread makes the process multi-threaded, and glibc then
+ *   wraps every cancellable syscall in async-cancel enable/disable (atomic
+ *   RMWs). Three measures, each kept because it paid:
+ *   1. Cycle counter instead of clock_gettime: rdtsc (x86-64, only with
+ *      constant_tsc + nonstop_tsc) or cntvct_el0 (aarch64); otherwise, or
+ *      with WLPROF_AGENT_CLOCK=mono, CLOCK_MONOTONIC. The writer thread
+ *      converts: every cycle it takes a (ticks, CLOCK_MONOTONIC) pair
+ *      (bracketed by two clock reads < 2 us apart) and publishes ns/tick
+ *      from the start pair, plus a candidate threshold in ticks 1 % below
+ *      the exact one; a rate that drifts > 1 % between cycles switches new
+ *      waits to CLOCK_MONOTONIC for good. Before the first calibration the
+ *      filter assumes >= 0.5 ticks/ns (lets more through, never fewer) and
+ *      a candidate converts with the rate measured since the start pair.
+ *      The end of a call compares a tick delta; only candidates go to
+ *      wl__wait_end_slow. 2 x rdtsc ~ 15 ns here, vs ~32 ns.
+ *   2. Hot state in one TLS block (wl__t: slot, gen, inside, CPU charged)
+ *      and one global (wl__g); no errno traffic, atomics or calls on the
+ *      fast path. Direct syscalls while the target is single-threaded
+ *      (interpose.c, "Direct system calls") remove glibc's cancel wrapper.
+ *   3. Per-call-site sampling (wl_site): a site whose last 16 timed calls
+ *      were quick is timed with probability 1/period (period doubling to
+ *      WL_SITE_MAX_PERIOD; WLPROF_AGENT_SITE_SAMPLING=0 turns it off), via
+ *      a geometric countdown, and a timed call's blocked time is recorded
+ *      x period, so expected totals stay exact (Horvitz-Thompson). The
+ *      first timed call that blocks pins the site to timing every call for
+ *      good, so sites that block keep exact per-call attribution; only the
+ *      first wait at a site that had been quick for hundreds of calls is
+ *      seen with probability 1/period (and then weighted), not always.
+ *      Without the pin, a site blocking once every 40 calls climbed back up
+ *      between blocks and its total had a 34 % spread (simulated).
+ *
  * Data layout
  *   g_slots[WL_MAX_SLOTS], one per live thread:
  *     state FREE -> LIVE (claimed by CAS) -> EXITED (thread gone) -> FREE
@@ -56,6 +92,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
@@ -79,6 +116,9 @@
 #define WL_DRAIN_PERIOD_NS (50 * 1000 * 1000)
 #define WL_NAME_REFRESH_CYCLES 20 /* re-read thread names every ~1 s */
 #define WL_OUTBUF_BYTES (256 * 1024)
+#define WL_SITE_MAX_PERIOD 64                 /* see wl_site in agent_internal.h */
+#define WL_TICKS_MIN_PER_NS 0.5               /* no invariant TSC runs below 500 MHz */
+#define WL_CAL_MIN_WINDOW_NS (5 * 1000 * 1000) /* shortest baseline worth a rate */
 
 enum { SLOT_FREE = 0, SLOT_CLAIMED, SLOT_LIVE, SLOT_EXITED };
 
@@ -96,7 +136,6 @@ struct wl_slot {
     uint64_t last_cpu_ns;       /* handler: thread CPU clock at last sample */
     uint64_t last_user_ns;      /* handler: RUSAGE_THREAD at last sample */
     uint64_t last_sys_ns;
-    _Atomic uint64_t sampled_cpu_ns; /* sum of sample weights (wait correction) */
     uint32_t rng;               /* xorshift state for interval jitter */
     char name[16];              /* thread name as last read */
     char name_sent[16];         /* consumer: name in the file */
@@ -104,14 +143,11 @@ struct wl_slot {
 };
 
 static struct {
-    _Atomic int active;         /* recording (file open, state valid) */
     _Atomic int cpu_on;         /* SIGPROF handler is ours and timers run */
-    _Atomic unsigned gen;       /* bumped on every start/stop/fork */
     int pid;                    /* process whose state this is */
     int preloaded;              /* started from the environment */
     double hz;
     uint64_t mean_ns;           /* mean sampling interval */
-    uint64_t wait_threshold_ns;
     char dir[PATH_MAX - 64];
     char path[PATH_MAX];        /* current output file */
     char exe[256];
@@ -133,12 +169,18 @@ static struct {
 
 static struct wl_slot g_slots[WL_MAX_SLOTS];
 static atomic_flag g_drain_lock = ATOMIC_FLAG_INIT;
+/* Cycle-counter calibration: the start pair is written by start before any
+ * wait uses WL_CLK_TICKS; the rest by the writer thread. */
+static struct {
+    uint64_t ticks0, mono0;           /* reference pair taken at start */
+    uint64_t last_ticks, last_mono;   /* writer: pair of the last steadiness check */
+    _Atomic uint64_t ns_per_tick_q32; /* ns per tick x 2^32; 0 until calibrated */
+} g_cal;
 static unsigned char g_out[WL_OUTBUF_BYTES]; /* consumer's batch, under g_drain_lock */
 static size_t g_out_len;
 
-static __thread struct wl_slot *t_slot __attribute__((tls_model("initial-exec")));
-static __thread unsigned t_gen __attribute__((tls_model("initial-exec")));
-static __thread int t_inside __attribute__((tls_model("initial-exec"))); /* agent code or nested */
+struct wl_agent_hot wl__g;
+__thread struct wl_thread_hot wl__t __attribute__((tls_model("initial-exec")));
 
 /* ---- small helpers (async-signal-safe) ---- */
 
@@ -302,7 +344,6 @@ static struct wl_slot *slot_claim(int tid)
         atomic_store(&s->head, 0);
         atomic_store(&s->tail, 0);
         atomic_store(&s->dropped, 0);
-        atomic_store(&s->sampled_cpu_ns, 0);
         s->dropped_sent = 0;
         s->busy = 0;
         s->last_cpu_ns = s->last_user_ns = s->last_sys_ns = 0;
@@ -344,8 +385,8 @@ static struct wl_slot *register_self(void)
         return NULL;
     prctl(PR_GET_NAME, s->name);
     s->name[15] = '\0';
-    t_slot = s;
-    t_gen = atomic_load(&g.gen);
+    wl__t.slot = s;
+    wl__t.gen = atomic_load(&wl__g.gen);
     atomic_store(&s->state, SLOT_LIVE);
     if (timer_setup(s, tid, 1) != 0) {
         /* still usable for waits */
@@ -353,26 +394,163 @@ static struct wl_slot *register_self(void)
     return s;
 }
 
-/* The slot of the calling thread for this generation, or NULL. From the
- * handler too: a thread registered by another (in-process start) is found
- * by tid once and cached. */
-static struct wl_slot *current_slot(void)
+/* The slot of the calling thread for this generation, or NULL, when the
+ * cached one is stale. From the handler too: a thread registered by another
+ * (in-process start) is found by tid once and cached. Preserves errno. */
+struct wl_slot *wl__current_slot_slow(void)
 {
-    unsigned gen = atomic_load_explicit(&g.gen, memory_order_acquire);
-    if (t_gen == gen)
-        return t_slot;
+    unsigned gen = atomic_load_explicit(&wl__g.gen, memory_order_acquire);
+    if (wl__t.gen == gen)
+        return wl__t.slot;
+    int saved = errno;
     int tid = sys_gettid();
+    errno = saved;
     for (int i = 0; i < WL_MAX_SLOTS; i++) {
         struct wl_slot *s = &g_slots[i];
         if (atomic_load(&s->state) == SLOT_LIVE && s->tid == tid) {
-            t_slot = s;
-            t_gen = gen;
+            wl__t.slot = s;
+            wl__t.gen = gen;
             return s;
         }
     }
-    t_slot = NULL;
-    t_gen = gen;
+    wl__t.slot = NULL;
+    wl__t.gen = gen;
     return NULL;
+}
+
+static struct wl_slot *current_slot(void)
+{
+    return wl__current_slot_slow();
+}
+
+/* ---- clock calibration (writer thread) ---- */
+
+/* True when the cycle counter runs at a constant rate through frequency
+ * changes and idle states, so ticks convert to ns with one ratio. */
+static int ticks_usable(void)
+{
+#if defined(__x86_64__)
+    char buf[16384];
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/cpuinfo", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof(buf) - 1 && (n = syscall(SYS_read, fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)n;
+    syscall(SYS_close, fd);
+    buf[len] = '\0';
+    char *flags = strstr(buf, "\nflags");
+    if (!flags)
+        return 0;
+    char *eol = strchr(flags + 1, '\n');
+    if (eol)
+        *eol = '\0';
+    return strstr(flags, " constant_tsc") && strstr(flags, " nonstop_tsc");
+#elif defined(__aarch64__)
+    return 1; /* the architected generic timer has a fixed frequency */
+#else
+    return 0;
+#endif
+}
+
+/* A (ticks, CLOCK_MONOTONIC) pair read close together: the counter between
+ * two clock reads less than 2 us apart, paired with their midpoint. */
+static int clock_pair(uint64_t *ticks, uint64_t *mono)
+{
+    for (int i = 0; i < 5; i++) {
+        uint64_t m0 = wl__mono_now();
+        uint64_t t = wl__ticks_now();
+        uint64_t m1 = wl__mono_now();
+        if (m1 - m0 < 2000) {
+            *ticks = t;
+            *mono = m0 + (m1 - m0) / 2;
+            return 0;
+        }
+    }
+    return -EAGAIN;
+}
+
+static void cal_publish(double ns_per_tick)
+{
+    atomic_store_explicit(&g_cal.ns_per_tick_q32, (uint64_t)(ns_per_tick * 4294967296.0), memory_order_relaxed);
+    /* 1 % under the exact count: the candidate filter must never hide a wait. */
+    atomic_store_explicit(&wl__g.cand_ticks, (uint64_t)((double)wl__g.threshold_ns / ns_per_tick * 0.99),
+                          memory_order_relaxed);
+}
+
+/* Chooses the clock for waits at start. Until the writer's first
+ * calibration, the candidate filter assumes the slowest plausible counter
+ * (WL_TICKS_MIN_PER_NS), which lets through more calls, never fewer. */
+static void clock_init(void)
+{
+    atomic_store(&wl__g.clk, WL_CLK_MONO);
+    atomic_store(&g_cal.ns_per_tick_q32, 0);
+    const char *force = getenv("WLPROF_AGENT_CLOCK");
+    if ((force && strcmp(force, "mono") == 0) || !ticks_usable())
+        return;
+    if (clock_pair(&g_cal.ticks0, &g_cal.mono0) != 0)
+        return;
+    g_cal.last_ticks = g_cal.ticks0;
+    g_cal.last_mono = g_cal.mono0;
+    atomic_store(&wl__g.cand_ticks, (uint64_t)((double)wl__g.threshold_ns * WL_TICKS_MIN_PER_NS));
+#if defined(__aarch64__)
+    uint64_t frq;
+    __asm__ __volatile__("mrs %0, cntfrq_el0" : "=r"(frq));
+    if (frq)
+        cal_publish(1e9 / (double)frq);
+#endif
+    atomic_store(&wl__g.clk, WL_CLK_TICKS);
+}
+
+/* Refines ns-per-tick from the start pair and a fresh one (the longer the
+ * baseline, the finer), and falls back to CLOCK_MONOTONIC for good when the
+ * counter is not steady: the rate over the last interval must agree with
+ * the long-run rate within 1 %. Writer thread only. */
+static void clock_calibrate(void)
+{
+    if (atomic_load_explicit(&wl__g.clk, memory_order_relaxed) != WL_CLK_TICKS)
+        return;
+    uint64_t t, m;
+    if (clock_pair(&t, &m) != 0)
+        return;
+    if (t <= g_cal.last_ticks || m <= g_cal.last_mono)
+        goto unsteady;
+    double total = (double)(m - g_cal.mono0) / (double)(t - g_cal.ticks0);
+    if (!(total > 0.01 && total < 100))
+        goto unsteady;
+    if (m - g_cal.last_mono >= WL_CAL_MIN_WINDOW_NS) {
+        double recent = (double)(m - g_cal.last_mono) / (double)(t - g_cal.last_ticks);
+        if (recent < total * 0.99 || recent > total * 1.01)
+            goto unsteady;
+        g_cal.last_ticks = t;
+        g_cal.last_mono = m;
+    }
+    if (m - g_cal.mono0 >= WL_CAL_MIN_WINDOW_NS)
+        cal_publish(total);
+    return;
+unsteady:
+    atomic_store(&wl__g.clk, WL_CLK_MONO); /* waits already under way still convert */
+}
+
+/* Ticks to ns for a candidate wait. Before the first calibration the rate is
+ * measured now against the start pair: the call began after that pair, so
+ * the baseline is at least as long as the call. */
+static uint64_t ticks_to_ns(uint64_t d)
+{
+    if ((int64_t)d < 0)
+        return 0; /* read on another CPU slightly behind: no wait */
+    uint64_t q = atomic_load_explicit(&g_cal.ns_per_tick_q32, memory_order_relaxed);
+    if (q)
+        return (uint64_t)((double)d * ((double)q / 4294967296.0));
+    uint64_t t, m;
+    if (clock_pair(&t, &m) != 0) {
+        t = wl__ticks_now();
+        m = wl__mono_now();
+    }
+    if (t <= g_cal.ticks0 || m <= g_cal.mono0)
+        return 0;
+    return (uint64_t)((double)d * (double)(m - g_cal.mono0) / (double)(t - g_cal.ticks0));
 }
 
 /* ---- the SIGPROF handler ---- */
@@ -395,9 +573,9 @@ static int walk_from_context(ucontext_t *uc, uint64_t *pcs, int max)
 static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 {
     int saved_errno = errno;
-    int saved_inside = t_inside;
+    int saved_inside = wl__t.inside;
     (void)sig;
-    t_inside = 1; /* libunwind's own sigprocmask/mutex calls must pass through */
+    wl__t.inside = 1; /* libunwind's own sigprocmask/mutex calls must pass through */
     if (si->si_code != SI_TIMER || !atomic_load_explicit(&g.cpu_on, memory_order_relaxed))
         goto out;
     struct wl_slot *s = current_slot();
@@ -419,7 +597,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
         s->last_user_ns = u;
         s->last_sys_ns = sy;
     }
-    atomic_fetch_add_explicit(&s->sampled_cpu_ns, cpu, memory_order_relaxed);
+    wl__t.cpu_ns += cpu;
     timer_arm(s, next_interval(s));
 
     if (s->busy) {
@@ -480,7 +658,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 full:
     atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
 out:
-    t_inside = saved_inside;
+    wl__t.inside = saved_inside;
     errno = saved_errno;
 }
 
@@ -488,41 +666,31 @@ out:
 
 int wl__agent_sampling(void)
 {
-    /* Agent code (t_inside) keeps the masks it asks for: libunwind blocks
+    /* Agent code (wl__t.inside) keeps the masks it asks for: libunwind blocks
      * every signal around its locks, SIGPROF included, and must. */
-    return !t_inside && atomic_load_explicit(&g.cpu_on, memory_order_relaxed);
+    return !wl__t.inside && atomic_load_explicit(&g.cpu_on, memory_order_relaxed);
 }
 
-void wl__wait_begin(wl_wait_ctx *c)
-{
-    c->slot = NULL;
-    if (!atomic_load_explicit(&g.active, memory_order_relaxed) || t_inside)
-        return;
-    int saved = errno;
-    struct wl_slot *s = current_slot();
-    errno = saved;
-    if (!s)
-        return;
-    t_inside = 1;
-    c->slot = s;
-    c->cpu0_ns = atomic_load_explicit(&s->sampled_cpu_ns, memory_order_relaxed);
-    c->t0_ns = mono_ns();
-}
-
-__attribute__((noinline)) void wl__wait_end(wl_wait_ctx *c, enum wl_wire_call call)
+void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
 {
     struct wl_slot *s = c->slot;
-    if (!s)
-        return;
     int saved = errno;
-    uint64_t wall = mono_ns() - c->t0_ns;
-    if (wall < g.wait_threshold_ns || !atomic_load_explicit(&g.active, memory_order_relaxed))
-        goto out;
+    uint64_t wall = c->clk == WL_CLK_TICKS ? ticks_to_ns(elapsed) : elapsed;
     /* CPU the sampler saw during the call was not waiting: the kernel ran. */
-    uint64_t cpu = atomic_load_explicit(&s->sampled_cpu_ns, memory_order_relaxed) - c->cpu0_ns;
+    uint64_t cpu = wl__t.cpu_ns - c->cpu0_ns;
     uint64_t blocked = wall > cpu ? wall - cpu : 0;
-    if (blocked < g.wait_threshold_ns)
+    struct wl_site *e = c->site;
+    if (blocked < wl__g.threshold_ns || !atomic_load_explicit(&wl__g.active, memory_order_relaxed)) {
+        if (++e->calm >= WL_SITE_PROMOTE || e->period > 1)
+            wl__site_next(e);
         goto out;
+    }
+    /* This call stood for period calls of its site (Horvitz-Thompson). */
+    blocked *= e->period;
+    e->period = 1;
+    e->calm = 0;
+    e->skip = 0;
+    e->pinned = 1;
     void *raw[WL_WIRE_MAX_FRAMES + 4];
     int n = unw_backtrace(raw, WL_WIRE_MAX_FRAMES + 4);
     int first = 0;
@@ -552,8 +720,39 @@ __attribute__((noinline)) void wl__wait_end(wl_wait_ctx *c, enum wl_wire_call ca
     atomic_signal_fence(memory_order_seq_cst);
     s->busy = 0;
 out:
-    t_inside = 0;
+    wl__t.inside = 0;
     errno = saved;
+}
+
+/* After a timed quick call of site e: promote the site when it earned it,
+ * then draw how many calls to let through before the next timed one. The
+ * gap is geometric with mean period, so every call is timed independently
+ * with probability 1/period: a timed call weighted by period keeps the
+ * expected total exact whatever the pattern of blocking calls. */
+void wl__site_next(struct wl_site *e)
+{
+    if (e->pinned) {
+        e->calm = 0; /* back here in WL_SITE_PROMOTE calls, not on every one */
+        return;
+    }
+    if (e->calm >= WL_SITE_PROMOTE && e->period < wl__g.max_period) {
+        e->period *= 2;
+        e->calm = 0;
+    } else if (e->calm >= WL_SITE_PROMOTE) {
+        e->calm = WL_SITE_PROMOTE; /* no overflow at the cap */
+    }
+    if (e->period <= 1) {
+        e->skip = 0;
+        return;
+    }
+    uint32_t x = wl__t.rng ? wl__t.rng : (uint32_t)wl__ticks_now() | 1u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    wl__t.rng = x;
+    double u = ((double)x + 1.0) / 4294967297.0; /* (0, 1) */
+    double k = log(u) / log1p(-1.0 / (double)e->period);
+    e->skip = k < 1e9 ? (uint32_t)k : 1000000000u;
 }
 
 /* ---- output (holder of g_drain_lock only) ---- */
@@ -722,7 +921,7 @@ static void drain_all_locked(int final)
 static void drain_all(int final)
 {
     lock_drain();
-    if (atomic_load(&g.active) && g.pid == getpid())
+    if (atomic_load(&wl__g.active) && g.pid == getpid())
         drain_all_locked(final);
     unlock_drain();
 }
@@ -730,7 +929,7 @@ static void drain_all(int final)
 static void *writer_main(void *arg)
 {
     (void)arg;
-    t_inside = 1; /* our own calls are never recorded */
+    wl__t.inside = 1; /* our own calls are never recorded */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGPROF);
@@ -739,6 +938,7 @@ static void *writer_main(void *arg)
     while (!atomic_load(&g.writer_stop)) {
         struct timespec ts = {0, WL_DRAIN_PERIOD_NS};
         syscall(SYS_nanosleep, &ts, NULL);
+        clock_calibrate();
         drain_all(0);
     }
     return NULL;
@@ -750,9 +950,9 @@ static void writer_start(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
-    t_inside++;
+    wl__t.inside++;
     g.writer_running = g.real_pthread_create(&g.writer, &attr, writer_main, NULL) == 0;
-    t_inside--;
+    wl__t.inside--;
     pthread_attr_destroy(&attr);
 }
 
@@ -777,7 +977,7 @@ static int open_file(void)
         h.pid = g.pid;
         h.ppid = getppid();
         h.hz = g.hz;
-        h.wait_threshold_s = (double)g.wait_threshold_ns * 1e-9;
+        h.wait_threshold_s = (double)wl__g.threshold_ns * 1e-9;
         h.start_mono_ns = mono_ns();
         memcpy(h.exe, g.exe, sizeof(h.exe));
         ssize_t w = syscall(SYS_write, fd, &h, sizeof(h));
@@ -799,9 +999,9 @@ struct tramp {
 static void on_thread_exit(void *p)
 {
     struct wl_slot *s = p;
-    if (!s || t_slot != s)
+    if (!s || wl__t.slot != s)
         return;
-    t_slot = NULL; /* a late SIGPROF now finds no slot */
+    wl__t.slot = NULL; /* a late SIGPROF now finds no slot */
     timer_teardown(s);
     prctl(PR_GET_NAME, s->name);
     s->name[15] = '\0';
@@ -812,7 +1012,7 @@ static void *trampoline(void *p)
 {
     struct tramp t = *(struct tramp *)p;
     free(p);
-    if (atomic_load(&g.active) && g.pid == getpid()) {
+    if (atomic_load(&wl__g.active) && g.pid == getpid()) {
         struct wl_slot *s = register_self();
         if (s && g.key_ok)
             pthread_setspecific(g.key, s);
@@ -822,7 +1022,7 @@ static void *trampoline(void *p)
 
 int wl__agent_wrap_thread(void *(*start)(void *), void *arg, void *(**start_out)(void *), void **arg_out)
 {
-    if (!atomic_load(&g.active) || t_inside)
+    if (!atomic_load(&wl__g.active) || wl__t.inside)
         return -1;
     struct tramp *t = malloc(sizeof(*t));
     if (!t)
@@ -854,31 +1054,30 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
     atomic_flag_clear(&g_drain_lock);
-    if (!atomic_load(&g.active))
+    if (!atomic_load(&wl__g.active))
         return;
-    struct wl_slot *mine = t_slot;
+    struct wl_slot *mine = wl__t.slot;
     for (int i = 0; i < WL_MAX_SLOTS; i++) {
         struct wl_slot *s = &g_slots[i];
         atomic_store(&s->has_timer, 0); /* timers are not inherited */
         if (s != mine)
             atomic_store(&s->state, SLOT_FREE);
     }
-    atomic_fetch_add(&g.gen, 1);
+    atomic_fetch_add(&wl__g.gen, 1);
     g.writer_running = 0;
     if (open_file() != 0) {
         atomic_store(&g.cpu_on, 0);
-        atomic_store(&g.active, 0);
+        atomic_store(&wl__g.active, 0);
         return;
     }
     if (mine) {
         atomic_store(&mine->head, 0);
         atomic_store(&mine->tail, 0);
         atomic_store(&mine->dropped, 0);
-        atomic_store(&mine->sampled_cpu_ns, 0);
         mine->dropped_sent = 0;
         mine->tid = sys_gettid();
         mine->tid_sent = 0;
-        t_gen = atomic_load(&g.gen);
+        wl__t.gen = atomic_load(&wl__g.gen);
         timer_setup(mine, mine->tid, 1);
     } else {
         register_self();
@@ -899,7 +1098,7 @@ static void discard_pending_sigprof(void)
 
 void wl__agent_before_exec(void)
 {
-    if (!atomic_load(&g.active) || g.pid != getpid())
+    if (!atomic_load(&wl__g.active) || g.pid != getpid())
         return; /* also: a vfork child shares our memory but is not us */
     drain_all(1);
     struct wl_slot *s = current_slot();
@@ -910,7 +1109,7 @@ void wl__agent_before_exec(void)
 
 void wl__agent_exec_failed(void)
 {
-    if (!atomic_load(&g.active) || g.pid != getpid())
+    if (!atomic_load(&wl__g.active) || g.pid != getpid())
         return;
     struct wl_slot *s = current_slot();
     if (s && atomic_load(&s->has_timer) && atomic_load(&g.cpu_on))
@@ -929,7 +1128,7 @@ static void stop_timers(void)
 
 void wl__agent_before_exit(void)
 {
-    if (!atomic_load(&g.active) || g.pid != getpid())
+    if (!atomic_load(&wl__g.active) || g.pid != getpid())
         return;
     stop_timers();
     drain_all(1);
@@ -983,9 +1182,9 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
 {
     if (!dir || !*dir || hz <= 0 || hz > 100000)
         return -EINVAL;
-    if (atomic_load(&g.active))
+    if (atomic_load(&wl__g.active))
         return -EBUSY;
-    t_inside++;
+    wl__t.inside++;
     init_once();
     Dl_info di;
     if (!g.self_hi && dladdr((void *)wlprof_agent_start, &di))
@@ -995,11 +1194,14 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
     g.exe[n > 0 ? n : 0] = '\0';
     g.hz = hz;
     g.mean_ns = (uint64_t)(1e9 / hz);
-    g.wait_threshold_ns = (uint64_t)((wait_threshold_s > 0 ? wait_threshold_s : 100e-6) * 1e9);
+    wl__g.threshold_ns = (uint64_t)((wait_threshold_s > 0 ? wait_threshold_s : 100e-6) * 1e9);
     g.cycles = 0;
+    const char *sample = getenv("WLPROF_AGENT_SITE_SAMPLING");
+    wl__g.max_period = sample && strcmp(sample, "0") == 0 ? 1 : WL_SITE_MAX_PERIOD;
+    clock_init();
     int err = open_file();
     if (err) {
-        t_inside--;
+        wl__t.inside--;
         return err;
     }
     /* Warm libunwind's caches outside any signal handler. */
@@ -1013,12 +1215,13 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
     sigemptyset(&sa.sa_mask);
     int sig_ok = g.real_sigaction(SIGPROF, &sa, NULL) == 0;
     atomic_store(&g.cpu_on, sig_ok);
-    atomic_fetch_add(&g.gen, 1);
-    atomic_store(&g.active, 1);
+    atomic_fetch_add(&wl__g.gen, 1);
+    atomic_store(&wl__g.active, 1);
 
     /* Register every thread alive now: the caller arms its own timer, the
      * others get a timer on their CPU clock aimed at them. */
     int me = sys_gettid();
+    int others = 0;
     register_self();
     DIR *d = opendir("/proc/self/task");
     if (d) {
@@ -1027,6 +1230,7 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
             int tid = atoi(e->d_name);
             if (tid <= 0 || tid == me)
                 continue;
+            others++;
             struct wl_slot *s = slot_claim(tid);
             if (!s)
                 break;
@@ -1038,22 +1242,24 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
         }
         closedir(d);
     }
+    /* Before the writer exists: only the target's own threads count. */
+    atomic_store(&wl__g.direct_syscalls, d && others == 0);
     lock_drain();
     emit_modules(0);
     out_flush();
     unlock_drain();
     writer_start();
-    t_inside--;
+    wl__t.inside--;
     return 0;
 }
 
 int wlprof_agent_stop(void)
 {
-    if (!atomic_load(&g.active))
+    if (!atomic_load(&wl__g.active))
         return -EINVAL;
     if (g.pid != getpid())
         return -EINVAL;
-    t_inside++;
+    wl__t.inside++;
     stop_timers();
     for (int i = 0; i < WL_MAX_SLOTS; i++)
         timer_teardown(&g_slots[i]);
@@ -1063,23 +1269,23 @@ int wlprof_agent_stop(void)
     g.writer_running = 0;
     lock_drain();
     drain_all_locked(1);
-    atomic_store(&g.active, 0);
+    atomic_store(&wl__g.active, 0);
     for (int i = 0; i < WL_MAX_SLOTS; i++)
         atomic_store(&g_slots[i].state, SLOT_FREE);
-    atomic_fetch_add(&g.gen, 1);
+    atomic_fetch_add(&wl__g.gen, 1);
     unlock_drain();
-    t_inside--;
+    wl__t.inside--;
     return 0;
 }
 
 int wlprof_agent_active(void)
 {
-    return atomic_load(&g.active);
+    return atomic_load(&wl__g.active);
 }
 
 const char *wlprof_agent_file(void)
 {
-    return atomic_load(&g.active) ? g.path : NULL;
+    return atomic_load(&wl__g.active) ? g.path : NULL;
 }
 
 __attribute__((constructor)) static void agent_ctor(void)

@@ -6,7 +6,12 @@
 #define WL_AGENT_INTERNAL_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include "wire.h"
 
@@ -15,26 +20,162 @@
 
 struct wl_slot;
 
+/* Hidden but shared between the agent's translation units. */
+#define WL_AGENT_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- the wait-timing fast path ----
+ *
+ * Every interposed call pays wl__wait_begin + wl__wait_end, so they are
+ * inline and, for a call that returns quickly, touch only: two globals, the
+ * thread's hot TLS block (initial-exec: one %fs-relative access) and the
+ * cycle counter. No errno traffic, no atomics beyond plain loads, no
+ * clock_gettime. The slow halves live in agent.c (design: its top comment,
+ * "Wait timing"). */
+
+/* Clock kinds a wait can be timed with. */
+enum { WL_CLK_MONO = 0, WL_CLK_TICKS = 1 };
+
+/* Process-wide state read on every call; written by start/stop/fork and by
+ * the writer thread's calibration. */
+struct wl_agent_hot {
+    _Atomic int active;            /* recording (file open, state valid) */
+    _Atomic unsigned gen;          /* bumped on every start/stop/fork */
+    _Atomic int clk;               /* WL_CLK_*: what new waits are timed with */
+    _Atomic uint64_t cand_ticks;   /* WL_CLK_TICKS: a shorter call cannot have blocked the threshold */
+    uint64_t threshold_ns;         /* record waits blocked at least this long */
+    _Atomic int direct_syscalls;   /* the target is single-threaded: see interpose.c */
+    unsigned max_period;           /* call-site sampling cap (power of 2; 1: time every call) */
+};
+
+/* Timing sampler of one call site (return address) on one thread: after
+ * WL_SITE_PROMOTE timed calls in a row that returned quickly, the site is
+ * timed on average once every `period` calls (doubling up to
+ * wl__g.max_period); a timed call stands for period calls, so its blocked
+ * time is recorded x period, and the first one that blocks pins the site to
+ * timing every call from then on (a site that blocks now and then would
+ * otherwise climb back up between blocks and be seen at random). */
+struct wl_site {
+    uintptr_t pc;                  /* call site; 0: free */
+    uint32_t skip;                 /* calls left to let through untimed */
+    uint16_t period;               /* mean calls per timed call (weight) */
+    uint8_t calm;                  /* timed quick calls in a row at this period */
+    uint8_t pinned;                /* has blocked: timed on every call */
+};
+#define WL_SITES 32                /* per thread, direct-mapped by pc */
+#define WL_SITE_PROMOTE 16
+
+/* Per-thread state read on every call (and by the SIGPROF handler, which
+ * runs on the same thread). */
+struct wl_thread_hot {
+    struct wl_slot *slot;          /* this thread's slot for generation gen */
+    unsigned gen;                  /* wl__g.gen slot was looked up for */
+    int inside;                    /* in agent code or in an interposed call */
+    volatile uint64_t cpu_ns;      /* CPU time the sampler charged to this thread */
+    uint32_t rng;                  /* xorshift state for the samplers' gaps */
+    struct wl_site sites[WL_SITES];
+};
+
+extern struct wl_agent_hot wl__g WL_AGENT_HIDDEN;
+extern __thread struct wl_thread_hot wl__t WL_AGENT_HIDDEN __attribute__((tls_model("initial-exec")));
+
 /* Timing of one interposed blocking call: filled by wl__wait_begin, read by
  * wl__wait_end. Lives on the caller's stack. */
 typedef struct wl_wait_ctx {
-    struct wl_slot *slot; /* NULL: not timed (agent off, nested, agent thread) */
-    uint64_t t0_ns;       /* CLOCK_MONOTONIC at entry */
-    uint64_t cpu0_ns;     /* CPU the sampler saw on this thread at entry */
+    struct wl_slot *slot; /* NULL: not timed (agent off, nested, agent thread, sampled out) */
+    struct wl_site *site; /* the call site's sampler */
+    int clk;              /* WL_CLK_* t0 was read with */
+    uint64_t t0;          /* clock at entry, in the units of clk */
+    uint64_t cpu0_ns;     /* wl__t.cpu_ns at entry */
 } wl_wait_ctx;
+
+static inline uint64_t wl__mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The cycle counter: invariant TSC on x86-64, the virtual counter on
+ * aarch64. Elsewhere WL_CLK_TICKS is never selected. */
+static inline uint64_t wl__ticks_now(void)
+{
+#if defined(__x86_64__)
+    return __rdtsc();
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+#else
+    return wl__mono_now();
+#endif
+}
+
+static inline uint64_t wl__clock_now(int clk)
+{
+    return clk == WL_CLK_TICKS ? wl__ticks_now() : wl__mono_now();
+}
+
+/* Slow halves (agent.c). */
+struct wl_slot *wl__current_slot_slow(void) WL_AGENT_HIDDEN;
+void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed) WL_AGENT_HIDDEN;
+void wl__site_next(struct wl_site *e) WL_AGENT_HIDDEN;
+
+/* Starts timing a call made from pc when the agent records waits on this
+ * thread and the site's sampler picks this call. Never touches errno. */
+static inline __attribute__((always_inline)) void wl__wait_begin(wl_wait_ctx *c, uintptr_t pc)
+{
+    c->slot = NULL;
+    if (__builtin_expect(!atomic_load_explicit(&wl__g.active, memory_order_relaxed) || wl__t.inside, 0))
+        return;
+    struct wl_site *e = &wl__t.sites[(pc ^ (pc >> 7)) % WL_SITES];
+    if (__builtin_expect(e->pc == pc, 1)) {
+        if (e->skip) {
+            e->skip--;
+            return;
+        }
+    } else {
+        e->pc = pc;
+        e->skip = 0;
+        e->period = 1;
+        e->calm = 0;
+        e->pinned = 0;
+    }
+    struct wl_slot *s = wl__t.slot;
+    if (__builtin_expect(wl__t.gen != atomic_load_explicit(&wl__g.gen, memory_order_acquire), 0))
+        s = wl__current_slot_slow();
+    if (!s)
+        return;
+    wl__t.inside = 1;
+    c->slot = s;
+    c->site = e;
+    c->cpu0_ns = wl__t.cpu_ns;
+    c->clk = atomic_load_explicit(&wl__g.clk, memory_order_relaxed);
+    c->t0 = wl__clock_now(c->clk);
+}
+
+/* Ends timing; when the call blocked at least the threshold, records the
+ * caller's stack and the blocked time as a WAIT record. Preserves errno. */
+static inline __attribute__((always_inline)) void wl__wait_end(wl_wait_ctx *c, enum wl_wire_call call)
+{
+    if (!c->slot)
+        return;
+    uint64_t d = wl__clock_now(c->clk) - c->t0;
+    uint64_t cand = c->clk == WL_CLK_TICKS ? atomic_load_explicit(&wl__g.cand_ticks, memory_order_relaxed)
+                                           : wl__g.threshold_ns;
+    if (__builtin_expect(d < cand, 1)) {
+        struct wl_site *e = c->site;
+        if (++e->calm >= WL_SITE_PROMOTE || e->period > 1)
+            wl__site_next(e);
+        wl__t.inside = 0;
+        return;
+    }
+    wl__wait_end_slow(c, call, d);
+}
 
 /* Resolves the next definition of a libc symbol (dlsym RTLD_NEXT, with the
  * given version when not NULL). Aborts with a one-line notice if missing:
  * an interposer without its real function cannot keep the target running. */
 void *wl__agent_next(const char *name, const char *version);
-
-/* Starts timing a call when the agent records waits on this thread. Never
- * touches errno. */
-void wl__wait_begin(wl_wait_ctx *c);
-
-/* Ends timing; when the call blocked at least the threshold, records the
- * caller's stack and the blocked time as a WAIT record. Preserves errno. */
-void wl__wait_end(wl_wait_ctx *c, enum wl_wire_call call);
 
 /* True while on-CPU sampling runs (the SIGPROF handler is ours). */
 int wl__agent_sampling(void);

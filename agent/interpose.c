@@ -57,11 +57,45 @@
         __atomic_store_n(&real_##name, (__typeof__(name) *)wl__agent_next(#name, version),      \
                          __ATOMIC_RELEASE)
 
+/* Direct system calls. While the target has no thread of its own besides
+ * the main one, only the agent's writer thread makes the process
+ * multi-threaded, and that alone switches glibc's cancellable calls (read,
+ * write, ...) to a path that enables and disables asynchronous cancellation
+ * around each syscall: two atomic read-modify-writes per call, a third of
+ * the cost of a read from /dev/zero. In that state nobody can cancel
+ * anybody (a thread cancelling itself goes through our pthread_cancel
+ * first), so the simplest I/O calls issue the system call themselves, which
+ * is what glibc does in a single-threaded process. Only when the next
+ * definition is glibc's own (not a sanitizer's or another preload's), and
+ * for good once the target creates a thread or calls pthread_cancel
+ * (wl__g.direct_syscalls, cleared by the hooks below). */
+#define REAL_DIRECT(name)                                                                       \
+    REAL(name);                                                                                 \
+    static int direct_##name; /* 0 unknown, 1 glibc's, 2 someone else's */                    \
+    if (!__atomic_load_n(&direct_##name, __ATOMIC_RELAXED))                                     \
+        __atomic_store_n(&direct_##name, is_glibc((void *)real_##name) ? 1 : 2, __ATOMIC_RELAXED)
+
+#if defined(__x86_64__) || defined(__aarch64__) /* 64-bit offsets, no socketcall */
+#define DIRECT(name)                                                                            \
+    (direct_##name == 1 && atomic_load_explicit(&wl__g.direct_syscalls, memory_order_relaxed))
+#else
+#define DIRECT(name) ((void)direct_##name, 0)
+#endif
+
+static int is_glibc(void *fn)
+{
+    Dl_info di;
+    int saved = errno;
+    int ok = dladdr(fn, &di) && di.dli_fname && strstr(di.dli_fname, "/libc.so.6") != NULL;
+    errno = saved;
+    return ok;
+}
+
 /* A timed call: evaluates expr between begin and end, returns its value. */
 #define TIMED(call, type, expr)                                                                 \
     do {                                                                                        \
         wl_wait_ctx ctx_;                                                                       \
-        wl__wait_begin(&ctx_);                                                                  \
+        wl__wait_begin(&ctx_, (uintptr_t)__builtin_return_address(0));                                                                  \
         type r_ = (expr);                                                                       \
         wl__wait_end(&ctx_, WL_CALL_##call);                                                    \
         return r_;                                                                              \
@@ -108,7 +142,7 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
         sigset_t old_;                                                                          \
         int blocked_ = prof_block(&old_);                                                       \
         wl_wait_ctx ctx_;                                                                       \
-        wl__wait_begin(&ctx_);                                                                  \
+        wl__wait_begin(&ctx_, (uintptr_t)__builtin_return_address(0));                                                                  \
         type r_ = (expr);                                                                       \
         prof_restore(blocked_, &old_); /* a deferred sample lands before wait_end */            \
         wl__wait_end(&ctx_, WL_CALL_##call);                                                    \
@@ -119,50 +153,50 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
 
 WL_AGENT_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-    REAL(read);
-    TIMED(read, ssize_t, real_read(fd, buf, n));
+    REAL_DIRECT(read);
+    TIMED(read, ssize_t, DIRECT(read) ? (ssize_t)syscall(SYS_read, fd, buf, n) : real_read(fd, buf, n));
 }
 
 WL_AGENT_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-    REAL(write);
-    TIMED(write, ssize_t, real_write(fd, buf, n));
+    REAL_DIRECT(write);
+    TIMED(write, ssize_t, DIRECT(write) ? (ssize_t)syscall(SYS_write, fd, buf, n) : real_write(fd, buf, n));
 }
 
 WL_AGENT_EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-    REAL(readv);
-    TIMED(readv, ssize_t, real_readv(fd, iov, n));
+    REAL_DIRECT(readv);
+    TIMED(readv, ssize_t, DIRECT(readv) ? (ssize_t)syscall(SYS_readv, fd, iov, n) : real_readv(fd, iov, n));
 }
 
 WL_AGENT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-    REAL(writev);
-    TIMED(writev, ssize_t, real_writev(fd, iov, n));
+    REAL_DIRECT(writev);
+    TIMED(writev, ssize_t, DIRECT(writev) ? (ssize_t)syscall(SYS_writev, fd, iov, n) : real_writev(fd, iov, n));
 }
 
 WL_AGENT_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-    REAL(pread);
-    TIMED(pread, ssize_t, real_pread(fd, buf, n, off));
+    REAL_DIRECT(pread);
+    TIMED(pread, ssize_t, DIRECT(pread) ? (ssize_t)syscall(SYS_pread64, fd, buf, n, off) : real_pread(fd, buf, n, off));
 }
 
 WL_AGENT_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off_t off)
 {
-    REAL(pread64);
-    TIMED(pread, ssize_t, real_pread64(fd, buf, n, off));
+    REAL_DIRECT(pread64);
+    TIMED(pread, ssize_t, DIRECT(pread64) ? (ssize_t)syscall(SYS_pread64, fd, buf, n, off) : real_pread64(fd, buf, n, off));
 }
 
 WL_AGENT_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    REAL(pwrite);
-    TIMED(pwrite, ssize_t, real_pwrite(fd, buf, n, off));
+    REAL_DIRECT(pwrite);
+    TIMED(pwrite, ssize_t, DIRECT(pwrite) ? (ssize_t)syscall(SYS_pwrite64, fd, buf, n, off) : real_pwrite(fd, buf, n, off));
 }
 
 WL_AGENT_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
 {
-    REAL(pwrite64);
-    TIMED(pwrite, ssize_t, real_pwrite64(fd, buf, n, off));
+    REAL_DIRECT(pwrite64);
+    TIMED(pwrite, ssize_t, DIRECT(pwrite64) ? (ssize_t)syscall(SYS_pwrite64, fd, buf, n, off) : real_pwrite64(fd, buf, n, off));
 }
 
 WL_AGENT_EXPORT int fsync(int fd)
@@ -223,38 +257,38 @@ WL_AGENT_EXPORT ssize_t getdelim(char **line, size_t *n, int delim, FILE *f)
 
 WL_AGENT_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-    REAL(recv);
-    TIMED(recv, ssize_t, real_recv(fd, buf, n, flags));
+    REAL_DIRECT(recv);
+    TIMED(recv, ssize_t, DIRECT(recv) ? (ssize_t)syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL) : real_recv(fd, buf, n, flags));
 }
 
 WL_AGENT_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *al)
 {
-    REAL(recvfrom);
-    TIMED(recvfrom, ssize_t, real_recvfrom(fd, buf, n, flags, a, al));
+    REAL_DIRECT(recvfrom);
+    TIMED(recvfrom, ssize_t, DIRECT(recvfrom) ? (ssize_t)syscall(SYS_recvfrom, fd, buf, n, flags, a, al) : real_recvfrom(fd, buf, n, flags, a, al));
 }
 
 WL_AGENT_EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-    REAL(recvmsg);
-    TIMED(recvmsg, ssize_t, real_recvmsg(fd, m, flags));
+    REAL_DIRECT(recvmsg);
+    TIMED(recvmsg, ssize_t, DIRECT(recvmsg) ? (ssize_t)syscall(SYS_recvmsg, fd, m, flags) : real_recvmsg(fd, m, flags));
 }
 
 WL_AGENT_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-    REAL(send);
-    TIMED(send, ssize_t, real_send(fd, buf, n, flags));
+    REAL_DIRECT(send);
+    TIMED(send, ssize_t, DIRECT(send) ? (ssize_t)syscall(SYS_sendto, fd, buf, n, flags, NULL, 0) : real_send(fd, buf, n, flags));
 }
 
 WL_AGENT_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a, socklen_t al)
 {
-    REAL(sendto);
-    TIMED(sendto, ssize_t, real_sendto(fd, buf, n, flags, a, al));
+    REAL_DIRECT(sendto);
+    TIMED(sendto, ssize_t, DIRECT(sendto) ? (ssize_t)syscall(SYS_sendto, fd, buf, n, flags, a, al) : real_sendto(fd, buf, n, flags, a, al));
 }
 
 WL_AGENT_EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-    REAL(sendmsg);
-    TIMED(sendmsg, ssize_t, real_sendmsg(fd, m, flags));
+    REAL_DIRECT(sendmsg);
+    TIMED(sendmsg, ssize_t, DIRECT(sendmsg) ? (ssize_t)syscall(SYS_sendmsg, fd, m, flags) : real_sendmsg(fd, m, flags));
 }
 
 WL_AGENT_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
@@ -401,6 +435,7 @@ WL_AGENT_EXPORT int sem_wait(sem_t *s)
 WL_AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*start)(void *), void *arg)
 {
     REAL(pthread_create);
+    atomic_store(&wl__g.direct_syscalls, 0); /* before the thread exists */
     int saved = errno;
     void *(*start2)(void *);
     void *arg2;
@@ -413,6 +448,13 @@ WL_AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *
         wl__agent_unwrap_thread(arg2);
     errno = saved;
     return r;
+}
+
+WL_AGENT_EXPORT int pthread_cancel(pthread_t t)
+{
+    REAL(pthread_cancel);
+    atomic_store(&wl__g.direct_syscalls, 0); /* cancellation points must be glibc's again */
+    return real_pthread_cancel(t);
 }
 
 /* ---- children ---- */

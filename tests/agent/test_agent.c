@@ -6,7 +6,9 @@
  *    file:line (the targets are built with -g);
  *  - four computing threads all show up; a fork+exec child gets its own
  *    stacks; folded output sums to the sample count;
- *  - blocking calls keep their exact behaviour under a 1000 Hz sampler;
+ *  - blocking calls keep their exact behaviour under a 1000 Hz sampler, and
+ *    their waited time is measured as the program itself measures it, also
+ *    at a call site the agent samples because it rarely blocks;
  *  - `wlprof profile` wires it: --folded/--speedscope/--json, --no-stacks,
  *    and a one-line notice for a statically linked target;
  *  - the in-process API profiles a region of the calling program.
@@ -205,6 +207,45 @@ START_TEST(test_agent_keeps_blocking_calls_exact)
 }
 END_TEST
 
+/* Seconds of waiting recorded in function name (its own waits and callees'). */
+static double func_wait(const wl_stacks *st, const char *name)
+{
+    const wl_func_stat *f = find_func(st, name);
+    return f ? f->total_wait_s : 0;
+}
+
+START_TEST(test_agent_wait_times_match_what_the_program_measured)
+{
+    char outdir[1024], out[1100];
+    snprintf(outdir, sizeof(outdir), "%s", tu_tmpdir());
+    snprintf(out, sizeof(out), "%s/waitexact.txt", outdir);
+    char *argv[] = {(char *)tu_path("tests/targets/agent_waitexact"), out, NULL};
+    wl_stacks st;
+    ck_assert_int_eq(run_with_agent(argv, 100, &st), 0);
+    double sleeps = 0, mixed = 0;
+    FILE *f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "sleeps %lf mixed %lf", &sleeps, &mixed), 2);
+    fclose(f);
+    unlink(out);
+    rmdir(outdir);
+    ck_assert_msg(sleeps > 0.19 && mixed > 0.29, "program measured %.3f / %.3f s", sleeps, mixed);
+    /* every usleep blocks, so each is timed: exact within 10 % */
+    double got = func_wait(&st, "agent_sleeps");
+    ck_assert_msg(got > 0.9 * sleeps && got < 1.1 * sleeps, "usleep: agent %.4f s, program %.4f s", got,
+                  sleeps);
+    /* 300 blocking polls among 12000 quick ones at one site: the first
+     * block meets a sampled site (weighted), the rest an exactly timed one */
+    got = func_wait(&st, "agent_mixed_site");
+    ck_assert_msg(got > 0.85 * mixed && got < 1.15 * mixed, "mixed site: agent %.4f s, program %.4f s", got,
+                  mixed);
+    /* writes to /dev/null never wait */
+    ck_assert_msg(func_wait(&st, "agent_quick_writes") < 0.01, "quick writes %.4f s",
+                  func_wait(&st, "agent_quick_writes"));
+    wl_stacks_free(&st);
+}
+END_TEST
+
 START_TEST(test_reader_survives_garbage_files)
 {
     const char *dir = tu_tmpdir();
@@ -359,6 +400,7 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, test_folded_output_round_trips);
     tcase_add_test(tc, test_folded_parse_rejects_garbage);
     tcase_add_test(tc, test_agent_keeps_blocking_calls_exact);
+    tcase_add_test(tc, test_agent_wait_times_match_what_the_program_measured);
     tcase_add_test(tc, test_reader_survives_garbage_files);
     tcase_add_test(tc, test_cli_profile_writes_stacks);
     tcase_add_test(tc, test_cli_no_stacks_and_static_targets);
