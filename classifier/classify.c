@@ -225,7 +225,9 @@ static int add_call(wl_call **calls, size_t *n, const wl_wait_stat *w, double to
         snprintf(c->wchan, sizeof(c->wchan), "%s", w->wchan); /* the largest one's */
     }
     c->seconds += w->seconds;
-    c->share = total_s > 0 ? c->seconds / total_s : 0;
+    /* fmin: the parts are summed in another order than the total, and a
+     * share must never read 1.00001 */
+    c->share = total_s > 0 ? fmin(1.0, c->seconds / total_s) : 0;
     qsort(*calls, *n, sizeof(**calls), cmp_call_seconds);
     return 0;
 }
