@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "../samples/primes.h"
 #include "wlprof/pools.h"
 
 #define REPS 3
@@ -205,22 +206,6 @@ static int python_figures(double *serial_us, double *rate)
 }
 
 /* ---- 5. CPU-bound speed-up ---- */
-
-static long count_primes_range(long lo, long hi)
-{
-    long count = 0;
-    for (long i = lo < 2 ? 2 : lo; i < hi; i++) {
-        int prime = 1;
-        for (long j = 2; j * j <= i; j++) {
-            if (i % j == 0) {
-                prime = 0;
-                break;
-            }
-        }
-        count += prime;
-    }
-    return count;
-}
 
 static int primes_job(const void *in, size_t inlen, wl_bytes *out)
 {

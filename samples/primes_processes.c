@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "primes.h"
 #include "wlprof/pools.h"
 #include "wlprof/sched.h"
 #include "sample.h"
@@ -26,23 +27,6 @@ static wl_ppool ppool;
 static long limits[MAX_JOBS];
 static long counts[MAX_JOBS];
 static int njobs;
-
-/* The brief's cpu_intensive_task: trial division up to sqrt(i). */
-static long count_primes(long n)
-{
-    long count = 0;
-    for (long i = 2; i < n; i++) {
-        int prime = 1;
-        for (long j = 2; j * j <= i; j++) {
-            if (i % j == 0) {
-                prime = 0;
-                break;
-            }
-        }
-        count += prime;
-    }
-    return count;
-}
 
 /* Process-pool flavour: decimal text in, decimal text out. */
 static int count_primes_job(const void *in, size_t inlen, wl_bytes *out)
