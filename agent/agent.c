@@ -926,20 +926,52 @@ static void drain_all(int final)
     unlock_drain();
 }
 
+/* Whether any thread of the process other than the caller is alive. The
+ * writer is an ordinary thread, so when the target's last thread leaves
+ * through pthread_exit (main included), the writer would keep the process
+ * alive for ever: glibc ends a process only when its last thread exits. */
+static int other_threads_alive(void)
+{
+    int me = sys_gettid();
+    int alive = 1; /* when /proc cannot tell, assume the target still runs */
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return alive;
+    alive = 0;
+    struct dirent *de;
+    while (!alive && (de = readdir(d)) != NULL) {
+        int tid = atoi(de->d_name);
+        if (tid <= 0 || tid == me)
+            continue;
+        char path[64], buf[256];
+        snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        const char *rp = strrchr(buf, ')');
+        alive = !rp || (rp[2] != 'Z' && rp[2] != 'X'); /* a zombie leader does not count */
+    }
+    closedir(d);
+    return alive;
+}
+
 static void *writer_main(void *arg)
 {
     (void)arg;
     wl__t.inside = 1; /* our own calls are never recorded */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPROF);
-    g.real_sigmask(SIG_BLOCK, &set, NULL);
     prctl(PR_SET_NAME, "wlprof-agent");
     while (!atomic_load(&g.writer_stop)) {
         struct timespec ts = {0, WL_DRAIN_PERIOD_NS};
         syscall(SYS_nanosleep, &ts, NULL);
         clock_calibrate();
         drain_all(0);
+        if (!other_threads_alive())
+            exit(0); /* what the last thread's pthread_exit would have done */
     }
     return NULL;
 }
@@ -950,9 +982,17 @@ static void writer_start(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
+    /* The writer blocks every signal (it inherits the mask at creation):
+     * otherwise the kernel may hand it a process-directed signal the target
+     * keeps blocked on purpose (to read it from a signalfd or sigwait), and
+     * the default action kills the target. */
+    sigset_t all, old;
+    sigfillset(&all);
+    g.real_sigmask(SIG_SETMASK, &all, &old);
     wl__t.inside++;
     g.writer_running = g.real_pthread_create(&g.writer, &attr, writer_main, NULL) == 0;
     wl__t.inside--;
+    g.real_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
 }
 

@@ -344,6 +344,14 @@ static void thread_time_split(thread_track *t, int pid, int tid, char state, int
     if (procfs_schedstat(path, &ss) == 0) {
         uint64_t run0 = t->has_schedstat ? t->run_ns : 0;
         uint64_t wait0 = t->has_schedstat ? t->wait_ns : 0;
+        if (ss.run_ns < run0 || ss.wait_ns < wait0) {
+            /* Counters went back: another thread took over this tid (a
+             * non-leader thread calling exec becomes the leader). Start
+             * afresh rather than read a wrapped-around delta. */
+            run0 = ss.run_ns;
+            wait0 = ss.wait_ns;
+            t->carry_run = t->carry_rq = 0;
+        }
         run = (double)(ss.run_ns - run0) * 1e-9 + t->carry_run;
         rq = (double)(ss.wait_ns - wait0) * 1e-9 + t->carry_rq;
         t->run_ns = ss.run_ns;
@@ -375,11 +383,13 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
     snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
     if (procfs_stat(path, &st) < 0 || st.starttime != p->starttime)
         return -ENOENT;
-    if (st.state == 'Z' || st.state == 'X') {
+    if ((st.state == 'Z' || st.state == 'X') && st.num_threads <= 1) {
         p->utime = st.utime;
         p->stime = st.stime;
         return 0; /* exited, waiting to be reaped: nothing runs */
     }
+    /* A zombie leader with live threads (main called pthread_exit) still
+     * runs: its threads are observed below, the leader itself skipped. */
     p->utime = st.utime;
     p->stime = st.stime;
     p->ppid = st.ppid;

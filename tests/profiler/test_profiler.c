@@ -15,9 +15,9 @@
 
 static char report_path[4096];
 
-/* Runs `wlprof profile -q -o REPORT ARGS...` and returns its exit status;
- * the report is at report_path. */
-static int profile_run(int in_fd, double timeout, const char *const *args)
+/* Runs `wlprof profile -q -o REPORT [OPTION] -- ARGS...` and returns its
+ * exit status; the report is at report_path. option may be NULL. */
+static int profile_run(int in_fd, double timeout, const char *option, const char *const *args)
 {
     const char *dir = tu_tmpdir();
     snprintf(report_path, sizeof(report_path), "%s/report.json", dir);
@@ -28,6 +28,8 @@ static int profile_run(int in_fd, double timeout, const char *const *args)
     argv[n++] = "-q";
     argv[n++] = "-o";
     argv[n++] = report_path;
+    if (option)
+        argv[n++] = (char *)option;
     argv[n++] = "--";
     for (int i = 0; args[i] && n < 63; i++)
         argv[n++] = (char *)args[i];
@@ -35,7 +37,10 @@ static int profile_run(int in_fd, double timeout, const char *const *args)
     return tu_wait(tu_spawn(argv, in_fd), timeout);
 }
 
-#define PROFILE(...) profile_run(-1, 60, (const char *const[]){__VA_ARGS__, NULL})
+#define PROFILE(...) profile_run(-1, 60, NULL, (const char *const[]){__VA_ARGS__, NULL})
+/* The same with the stack agent on (the default) for _i == 0, off for 1. */
+#define PROFILE_BOTH(...) \
+    profile_run(-1, 60, _i ? "--no-stacks" : NULL, (const char *const[]){__VA_ARGS__, NULL})
 
 static const char *top_wait_kind(const json_t *r)
 {
@@ -124,6 +129,37 @@ START_TEST(test_profile_fsync_writer_waits_on_disk)
     ck_assert_double_ge(tu_num(r, "waits.by_kind.disk.seconds"),
                         0.8 * tu_num(r, "time.waiting_s"));
     json_decref(r);
+}
+END_TEST
+
+/* Programs that end in unusual ways, with the stack agent on (the
+ * default) and off: main leaving through pthread_exit while a worker
+ * computes; a thread exec'ing over the process; SIGTERM taken through a
+ * signalfd. Each must end as it would alone and be accounted right. */
+START_TEST(test_profile_leader_pthread_exit)
+{
+    ck_assert_int_eq(PROFILE_BOTH(tu_path("tests/targets/prof_leader_exits"), "0.5"), 0);
+    json_t *r = tu_load_json(report_path);
+    ck_assert_double_lt(tu_num(r, "time.wall_s"), 10);
+    ck_assert_double_ge(tu_num(r, "time.running_s"), 0.3);
+    ck_assert_double_ge(tu_num(r, "split.user"), 0.8);
+    json_decref(r);
+}
+END_TEST
+
+START_TEST(test_profile_thread_exec_is_not_counted_as_computing)
+{
+    ck_assert_int_eq(PROFILE(tu_path("tests/targets/prof_thread_exec")), 0);
+    json_t *r = tu_load_json(report_path);
+    ck_assert_double_ge(tu_num(r, "split.waiting"), 0.6);
+    ck_assert_double_le(tu_num(r, "time.running_s"), 0.6);
+    json_decref(r);
+}
+END_TEST
+
+START_TEST(test_profile_signalfd_target_gets_its_signal)
+{
+    ck_assert_int_eq(PROFILE_BOTH(tu_path("tests/targets/prof_signalfd")), 0);
 }
 END_TEST
 
@@ -516,6 +552,9 @@ static Suite *profiler_suite(void)
     tcase_add_test(exits, test_profile_bad_option_messages);
     tcase_add_test(exits, test_profile_unwritable_json_fails_before_running);
     tcase_add_test(exits, test_profile_report_written_atomically);
+    tcase_add_loop_test(exits, test_profile_leader_pthread_exit, 0, 2);
+    tcase_add_test(exits, test_profile_thread_exec_is_not_counted_as_computing);
+    tcase_add_loop_test(exits, test_profile_signalfd_target_gets_its_signal, 0, 2);
     tcase_add_test(exits, test_profile_unreadable_proc_still_reports_totals);
     suite_add_tcase(s, exits);
 
