@@ -106,3 +106,10 @@ void intmap_del(intmap *m, int key)
         }
     }
 }
+
+void intmap_clear(intmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        m->keys[i] = SLOT_EMPTY;
+    m->used = 0;
+}

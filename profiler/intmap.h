@@ -20,5 +20,6 @@ void intmap_free(intmap *m);
 int intmap_get(const intmap *m, int key, int *value); /* 1 found, 0 not */
 int intmap_put(intmap *m, int key, int value);        /* 0 or -ENOMEM */
 void intmap_del(intmap *m, int key);
+void intmap_clear(intmap *m);                 /* removes every key */
 
 #endif

@@ -116,7 +116,7 @@ static void wait_until(int pidfd, double deadline)
 
 /* Reaps every exited descendant except the target, which is left as a
  * zombie for the caller. Returns 1 when the target has exited. */
-static int reap_children(sampler *s, pid_t target, double now)
+static int reap_children(sampler *s, pid_t target, double now, long *maxrss_kb)
 {
     for (;;) {
         siginfo_t si;
@@ -128,8 +128,11 @@ static int reap_children(sampler *s, pid_t target, double now)
         int status;
         struct rusage ru;
         sampler_process_final_io(s, si.si_pid);
-        if (wait4(si.si_pid, &status, 0, &ru) == si.si_pid)
+        if (wait4(si.si_pid, &status, 0, &ru) == si.si_pid) {
             sampler_process_exited(s, si.si_pid, status, &ru, now);
+            if (ru.ru_maxrss > *maxrss_kb)
+                *maxrss_kb = ru.ru_maxrss;
+        }
     }
 }
 
@@ -201,6 +204,14 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaction(forwarded_signals[i], &sa, &old_sa[i]);
+    /* With SIGCHLD ignored the kernel reaps children itself and their exit
+     * status and rusage are lost: take the default for the run. */
+    struct sigaction chld_default, old_chld;
+    memset(&chld_default, 0, sizeof(chld_default));
+    chld_default.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, NULL, &old_chld);
+    if (old_chld.sa_handler == SIG_IGN)
+        sigaction(SIGCHLD, &chld_default, NULL);
 
     out->argv = copy_argv(argv, &out->argc);
     if (!out->argv) {
@@ -235,7 +246,7 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     for (;;) {
         wait_until(pidfd, next);
         double now = mono_now();
-        int exited = reap_children(&s, pid, now - t0);
+        int exited = reap_children(&s, pid, now - t0, &out->maxrss_kb);
         if (exited) {
             t_exit = now;
             /* The last stretch since the previous tick still counts. */
@@ -266,11 +277,21 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     procfs_io(pid, &out->io);
     sampler_process_final_io(&s, pid);
     int status = 0;
-    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+    pid_t reaped;
+    while ((reaped = wait4(pid, &status, 0, &ru)) < 0 && errno == EINTR)
         ;
     out->wall_s = t_exit - t0;
-    sampler_process_exited(&s, pid, status, &ru, out->wall_s);
-    reap_children(&s, -1, out->wall_s); /* orphans that already exited */
+    if (reaped == pid) {
+        sampler_process_exited(&s, pid, status, &ru, out->wall_s);
+        /* wait4's peak covers the target and every descendant it reaped;
+         * orphans reaped here are added in reap_children. RUSAGE_CHILDREN
+         * would also remember children of earlier runs in this process. */
+        if (ru.ru_maxrss > out->maxrss_kb)
+            out->maxrss_kb = ru.ru_maxrss;
+    } else {
+        status = W_EXITCODE(255, 0); /* cannot happen unless someone else reaped it */
+    }
+    reap_children(&s, -1, out->wall_s, &out->maxrss_kb); /* orphans that already exited */
 
     if (WIFEXITED(status)) {
         out->exit_code = WEXITSTATUS(status);
@@ -284,7 +305,6 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     getrusage(RUSAGE_SELF, &self1);
     out->user_s = tv_s(kids1.ru_utime) - tv_s(kids0.ru_utime);
     out->sys_s = tv_s(kids1.ru_stime) - tv_s(kids0.ru_stime);
-    out->maxrss_kb = kids1.ru_maxrss;
     out->minflt = kids1.ru_minflt - kids0.ru_minflt;
     out->majflt = kids1.ru_majflt - kids0.ru_majflt;
     out->nvcsw = kids1.ru_nvcsw - kids0.ru_nvcsw;
@@ -303,6 +323,8 @@ restore_signals:
     forward_pid = 0;
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaction(forwarded_signals[i], &old_sa[i], NULL);
+    if (old_chld.sa_handler == SIG_IGN)
+        sigaction(SIGCHLD, &old_chld, NULL);
     prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
     if (rc < 0)
         wl_profile_free(out);

@@ -102,6 +102,9 @@ typedef struct tick_obs {
     size_t nblocked, cap_blocked;
 } tick_obs;
 
+/* Ticks between two clearings of the foreign-pid cache (10 s at 100 Hz). */
+#define FOREIGN_FORGET_TICKS 1000
+
 /* One blocked thread seen in the current tick. */
 typedef struct blocked_obs {
     wl_wait_kind kind;
@@ -255,9 +258,19 @@ static void discover(sampler *s, double now)
             adopted = 1;
         }
     } while (adopted);
-    for (size_t i = 0; i < ncand; i++)
-        if (cand[i].pid != 0)
+    /* What is left is not ours -- unless its parent was forked after the
+     * scan passed the parent's place in /proc: a parent neither tracked,
+     * nor foreign, nor seen in this scan is unknown yet, so its child is
+     * looked at again next tick. */
+    for (size_t i = 0; i < ncand; i++) {
+        if (cand[i].pid == 0)
+            continue;
+        int parent_known = cand[i].ppid <= 2 || intmap_get(&s->foreign, cand[i].ppid, NULL);
+        for (size_t j = 0; j < ncand && !parent_known; j++)
+            parent_known = cand[j].pid == cand[i].ppid;
+        if (parent_known)
             intmap_put(&s->foreign, cand[i].pid, 1);
+    }
 }
 
 static thread_track *find_or_add_thread(sampler *s, int pid, const proc_stat *st, double now)
@@ -497,6 +510,10 @@ void sampler_tick(sampler *s, double now, double dt)
     };
 
     s->tick++;
+    /* Pids are reused once the counter wraps: forget what was foreign now
+     * and then, so a descendant that gets a once-foreign pid is found. */
+    if (s->tick % FOREIGN_FORGET_TICKS == 0)
+        intmap_clear(&s->foreign);
     discover(s, now);
     for (size_t i = 0; i < s->nprocs; i++) {
         proc_track *p = &s->procs[i];

@@ -213,7 +213,8 @@ WL_API int wl_thread_observe(int pid, int tid, wl_thread_now *out);
  * until the direct child exits. Fills *out (caller allocates, the profile
  * owns its arrays afterwards; free with wl_profile_free). SIGINT, SIGTERM,
  * SIGHUP and SIGQUIT sent to the caller by another process are forwarded to
- * the target while it runs.
+ * the target while it runs; a SIGCHLD set to SIG_IGN is taken back to the
+ * default for the run (the kernel would otherwise reap the target itself).
  *
  * Returns 0 when the target ran (whatever its own exit status), or a
  * negative errno: -ENOENT / -EACCES when the command could not be started,

@@ -468,6 +468,41 @@ START_TEST(test_report_json_round_trip_and_no_leftover_children)
 }
 END_TEST
 
+/* Two runs in one process: the second reports its own peak memory, not
+ * the first one's (RUSAGE_CHILDREN keeps the largest child ever reaped). */
+START_TEST(test_profile_maxrss_is_this_runs)
+{
+    char *big[] = {(char *)tu_path("tests/targets/prof_alloc"), "120", NULL};
+    char *small[] = {"true", NULL};
+    wl_profile p;
+    ck_assert_int_eq(wl_profile_command(big, NULL, &p), 0);
+    long first = p.maxrss_kb;
+    wl_profile_free(&p);
+    ck_assert_int_eq(wl_profile_command(small, NULL, &p), 0);
+    long second = p.maxrss_kb;
+    wl_profile_free(&p);
+    ck_assert_int_ge(first, 120 * 1024);
+    ck_assert_int_lt(second, 50000);   /* `true` is a few MiB */
+    ck_assert_int_gt(second, 0);
+}
+END_TEST
+
+/* An embedding program that ignores SIGCHLD still gets the exit status. */
+START_TEST(test_profile_with_sigchld_ignored)
+{
+    signal(SIGCHLD, SIG_IGN);
+    char *argv[] = {"sh", "-c", "sleep 0.1; exit 3", NULL};
+    wl_profile p;
+    ck_assert_int_eq(wl_profile_command(argv, NULL, &p), 0);
+    ck_assert_int_eq(p.exit_code, 3);
+    ck_assert_double_ge(p.wall_s, 0.1);
+    wl_profile_free(&p);
+    struct sigaction now;
+    sigaction(SIGCHLD, NULL, &now);
+    ck_assert_ptr_eq(now.sa_handler, SIG_IGN); /* given back as it was */
+}
+END_TEST
+
 START_TEST(test_report_load_errors)
 {
     const char *dir = tu_tmpdir();
@@ -561,6 +596,8 @@ static Suite *profiler_suite(void)
     TCase *lib = tcase_create("library");
     tcase_add_test(lib, test_report_json_round_trip_and_no_leftover_children);
     tcase_add_test(lib, test_report_load_errors);
+    tcase_add_test(lib, test_profile_maxrss_is_this_runs);
+    tcase_add_test(lib, test_profile_with_sigchld_ignored);
     tcase_add_test(lib, test_wait_kind_names_round_trip);
     tcase_add_test(lib, test_report_validates_against_documented_schema);
     suite_add_tcase(s, lib);
