@@ -606,7 +606,13 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     }
     void *raw[WL_WIRE_MAX_FRAMES + 8];
     int n = unw_backtrace(raw, WL_WIRE_MAX_FRAMES + 8);
+#if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    uintptr_t pc = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.pc;
+#else
+    uintptr_t pc = 0; /* no interrupted pc: the unwinder's own first frame stands */
+#endif
     int first = -1;
     for (int i = 0; i < n && i < 8; i++) {
         if ((uintptr_t)raw[i] == pc) {

@@ -353,7 +353,9 @@ static int pilot_one(cmd_run *cr, size_t i, wl_profile *prof, char *err, size_t 
             fds[s] = open_job_file(cr->o->output_dir, line, s == 0 ? "out" : "err");
         } else {
             FILE *t = tmpfile();
-            fds[s] = t ? dup(fileno(t)) : -errno;
+            fds[s] = t ? dup(fileno(t)) : -1;
+            if (fds[s] < 0)
+                fds[s] = -errno;
             if (t)
                 fclose(t);
         }
@@ -369,6 +371,12 @@ static int pilot_one(cmd_run *cr, size_t i, wl_profile *prof, char *err, size_t 
     fflush(cr->err);
     saved[0] = dup(1);
     saved[1] = dup(2);
+    if (saved[0] < 0 || saved[1] < 0) {
+        /* without a way back, stdout would stay in the capture file */
+        rc = -errno;
+        snprintf(err, errlen, "cannot capture the pilot's output: %s", strerror(-rc));
+        goto close_fds;
+    }
     dup2(fds[0], 1);
     dup2(fds[1], 2);
     char *argv[] = {"/bin/sh", "-c", cr->cmds[i], NULL};
