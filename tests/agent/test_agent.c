@@ -97,7 +97,9 @@ START_TEST(test_agent_attributes_cpu_to_computing_and_waits_to_blocking)
             ck_assert_str_ne(st.frames[s->frames[k]].module, "libwlprof-agent.so");
     }
     ck_assert(saw_usleep && saw_poll);
-    ck_assert_uint_eq(st.dropped, 0);
+    /* A writer starved of CPU may let a ring overflow; that is counted and
+     * reported, and must stay rare. */
+    ck_assert_uint_le(st.dropped, st.samples / 100);
     wl_stacks_free(&st);
 }
 END_TEST

@@ -231,7 +231,9 @@ START_TEST(test_profile_finds_children_among_many_processes)
     ck_assert_int_eq(rc, 0);
     json_t *r = tu_load_json(report_path);
     ck_assert_int_ge(json_array_size(json_object_get(r, "processes")), 3);
-    ck_assert_double_ge(tu_num(r, "split.user"), 0.85);
+    /* both busy children were found and counted: 2 x 0.3 s of CPU */
+    ck_assert_double_ge(tu_num(r, "time.user_s"), 0.5);
+    ck_assert_double_le(tu_num(r, "split.waiting"), 0.1);
     json_decref(r);
 }
 END_TEST
@@ -243,7 +245,14 @@ START_TEST(test_profile_gzip_pipeline_children_are_accounted)
     ck_assert_int_ge(json_array_size(json_object_get(r, "processes")), 4);
     /* gzip alone needs well over 0.1 s of CPU for 100 MB */
     ck_assert_double_ge(tu_num(r, "time.user_s") + tu_num(r, "time.sys_s"), 0.2);
-    ck_assert_double_ge(tu_num(r, "split.user") + tu_num(r, "split.system"), 0.8);
+    /* Mostly computing; the stages also wait on each other through the
+     * pipes, more so when the CPUs are oversubscribed. */
+    ck_assert_double_ge(tu_num(r, "split.user") + tu_num(r, "split.system"), 0.6);
+    double waiting = tu_num(r, "time.waiting_s");
+    if (waiting > 0.05)
+        ck_assert_double_ge(tu_num(r, "waits.by_kind.pipe.seconds") +
+                                tu_num(r, "waits.by_kind.child.seconds"),
+                            0.5 * waiting);
     json_decref(r);
 }
 END_TEST
