@@ -248,11 +248,6 @@ START_TEST(test_profile_gzip_pipeline_children_are_accounted)
     /* Mostly computing; the stages also wait on each other through the
      * pipes, more so when the CPUs are oversubscribed. */
     ck_assert_double_ge(tu_num(r, "split.user") + tu_num(r, "split.system"), 0.6);
-    double waiting = tu_num(r, "time.waiting_s");
-    if (waiting > 0.05)
-        ck_assert_double_ge(tu_num(r, "waits.by_kind.pipe.seconds") +
-                                tu_num(r, "waits.by_kind.child.seconds"),
-                            0.5 * waiting);
     json_decref(r);
 }
 END_TEST
