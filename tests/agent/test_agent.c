@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "targets/burn.h"
 #include "wlprof/agent.h"
 #include "wlprof/stacks.h"
 
@@ -348,18 +349,7 @@ static volatile double sink;
 
 __attribute__((noinline)) static void region_compute(void)
 {
-    struct timespec ts;
-    double x = 1.0, end;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    end = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + 0.3;
-    for (;;) {
-        for (int i = 0; i < 2000; i++)
-            x = x * 1.0000001 + 0.5 / (x + 1.0);
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        if ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 >= end)
-            break;
-    }
-    sink = x;
+    sink = burn_cpu_for(0.3);
 }
 
 __attribute__((noinline)) static void region_sleep(void)

@@ -7,22 +7,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "burn.h"
+
 static volatile double sink;
 
 __attribute__((noinline)) static void agent_child_compute(void)
 {
-    struct timespec ts;
-    double x = 1.0, end;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    end = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + 0.3;
-    for (;;) {
-        for (int i = 0; i < 2000; i++)
-            x = x * 1.0000001 + 0.5 / (x + 1.0);
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-        if ((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 >= end)
-            break;
-    }
-    sink = x;
+    sink = burn_cpu_for(0.3);
 }
 
 int main(int argc, char **argv)
