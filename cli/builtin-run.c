@@ -24,6 +24,7 @@
 #include "builtin.h"
 #include "wlprof/report.h"
 #include "wlprof/run.h"
+#include "wlprof/samples.h"
 
 static void usage(FILE *f)
 {

@@ -7,6 +7,7 @@
 
 #include "builtin.h"
 #include "wlprof/run.h"
+#include "wlprof/samples.h"
 
 int cmd_samples(int argc, char **argv)
 {

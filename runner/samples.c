@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "wlprof/httpd.h"
+#include "wlprof/samples.h"
 
 #define SAMPLE_DELAY_MS 200
 #define SAMPLE_IMAGE_BYTES (256 * 1024)

@@ -1,18 +1,16 @@
 /*
  * wlprof/common.h -- what every public wlprof header shares.
  *
- * The libraries are built with hidden visibility; WL_API marks the
- * functions that form the public API. Included by every header in
- * include/wlprof/, never needed directly by callers.
- *
- * The #ifndef guard keeps it compatible with headers that still carry their
- * own identical fallback definition.
+ * The libraries are built with hidden visibility (-fvisibility=hidden);
+ * WL_API marks the functions that form the public API, and is the one
+ * export macro: libwlprof.so exports exactly the WL_API functions of the
+ * installed headers (tests/install checks it). Internal functions shared
+ * between files carry the wl__ prefix and no WL_API. Included by every
+ * header in include/wlprof/, never needed directly by callers.
  */
 #ifndef WLPROF_COMMON_H
 #define WLPROF_COMMON_H
 
-#ifndef WL_API
 #define WL_API __attribute__((visibility("default")))
-#endif
 
 #endif

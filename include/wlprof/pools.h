@@ -34,12 +34,10 @@
 #include <uv.h>
 #include <jansson.h>
 
+#include "wlprof/common.h"
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef WL_API
-#define WL_API __attribute__((visibility("default")))
 #endif
 
 /* ------------------------------------------------------------------ */

@@ -199,26 +199,6 @@ WL_API double wl_run_speedup(const wl_run_result *r);
 
 WL_API void wl_run_result_free(wl_run_result *r);
 
-/* ---- built-in sample workloads ------------------------------------------ */
-
-typedef struct wl_sample {
-    const char *name;
-    const char *summary;
-    wl_task_def task;
-    int default_jobs;
-    /* Starts what the sample needs (a local server) and writes job i's input
-     * (compact JSON) into in. ctx: opaque state from setup, freed by
-     * teardown. NULL = no setup. */
-    int (*setup)(void **ctx);
-    int (*input)(void *ctx, int i, wl_bytes *in);
-    void (*teardown)(void *ctx);
-} wl_sample;
-
-/* The built-in samples (static table) and their count. */
-WL_API const wl_sample *wl_samples(size_t *n);
-/* The sample named name, or NULL. */
-WL_API const wl_sample *wl_sample_find(const char *name);
-
 #ifdef __cplusplus
 }
 #endif

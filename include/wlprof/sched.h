@@ -57,12 +57,10 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "wlprof/common.h"
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef WL_API
-#define WL_API __attribute__((visibility("default")))
 #endif
 
 #define WL_ECANCELED UV_ECANCELED
