@@ -56,14 +56,7 @@ static int parse_share(const char *name, const char *s, double *out)
 
 static int parse_count(const char *name, const char *s, int *out)
 {
-    double v;
-    if (cli_parse_positive(s, WORKERS_MAX, &v) < 0 || v != (double)(int)v) {
-        cli_error("recommend", "%s must be a whole number from 1 to %.0f, not '%s'", name,
-                  WORKERS_MAX, s);
-        return -EINVAL;
-    }
-    *out = (int)v;
-    return 0;
+    return cli_parse_count("recommend", name, s, 1, (long)WORKERS_MAX, out);
 }
 
 int cmd_recommend(int argc, char **argv)

@@ -64,15 +64,7 @@ static void usage(FILE *f)
 
 static int parse_count(const char *opt, const char *s, int min, int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > 1000000) {
-        cli_error("run", "%s must be a whole number of at least %d, not '%s'", opt, min, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
+    return cli_parse_count("run", opt, s, min, WL_CLI_COUNT_UNBOUNDED, out);
 }
 
 typedef struct run_args {

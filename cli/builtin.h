@@ -32,6 +32,13 @@ void cli_bad_option(const char *cmd, char **argv, int c);
 /* Parses a positive number no larger than max; 0 on success. */
 int cli_parse_positive(const char *s, double max, double *out);
 
+/* Parses option opt's value s as a whole number from min to max (one
+ * convention for every subcommand: util's wl__parse_count) into *out; on
+ * error prints one line for cmd and returns -EINVAL. A max of at least
+ * WL_CLI_COUNT_UNBOUNDED is stated as "at least min". */
+#define WL_CLI_COUNT_UNBOUNDED 1000000L
+int cli_parse_count(const char *cmd, const char *opt, const char *s, long min, long max, int *out);
+
 /* Whether colours should be used on this stream (a TTY, NO_COLOR unset). */
 int cli_use_color(FILE *f);
 

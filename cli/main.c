@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "builtin.h"
+#include "util/util.h"
 
 typedef struct command {
     const char *name;
@@ -70,6 +72,22 @@ int cli_parse_positive(const char *s, double max, double *out)
     if (errno || end == s || *end != '\0' || !isfinite(v) || v <= 0 || v > max)
         return -EINVAL;
     *out = v;
+    return 0;
+}
+
+int cli_parse_count(const char *cmd, const char *opt, const char *s, long min, long max, int *out)
+{
+    long v;
+    if (max > INT_MAX)
+        max = INT_MAX;
+    if (wl__parse_count(s, min, max, &v) < 0) {
+        if (max >= WL_CLI_COUNT_UNBOUNDED)
+            cli_error(cmd, "%s must be a whole number of at least %ld, not '%s'", opt, min, s);
+        else
+            cli_error(cmd, "%s must be a whole number from %ld to %ld, not '%s'", opt, min, max, s);
+        return -EINVAL;
+    }
+    *out = (int)v;
     return 0;
 }
 

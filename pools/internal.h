@@ -31,6 +31,7 @@
 #include <sys/types.h>
 
 #include "wlprof/pools.h"
+#include "util/util.h" /* wl__bytes_reserve, wl__mono_ns, wl__q_* */
 
 #define WL_FRAME_HDR 8u
 #define WL_FRAME_MAX (1u << 30) /* body limit, both directions */
@@ -59,9 +60,6 @@ typedef struct wl__pctl {
 
 /* Online CPUs, at least 1: the default pool sizes. */
 unsigned wl__online_cpus(void);
-
-/* Makes room for n more bytes in b. Returns 0 or -ENOMEM. */
-int wl__bytes_reserve(wl_bytes *b, size_t n);
 
 /* Body of a forked worker: serves jobs on fd until EOF, then _exit(0).
  * parent is the pid that forked it (to catch a parent that died before

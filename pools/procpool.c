@@ -5,9 +5,9 @@
  *
  * Data layout (loop thread only; no locks):
  *
- *   pool ─ head_ … tail_          queued jobs (doubly linked: cancel)
- *        ─ dhead_ … dtail_        cancelled jobs whose done_cb is pending
- *        ─ workers_ ⇄ worker ⇄ …  every forked worker not yet reaped
+ *   pool ─ queue_                 queued jobs (util's wl__q_*: cancel unlinks)
+ *        ─ deferredq_             cancelled jobs whose done_cb is pending
+ *        ─ workers_               every forked worker not yet reaped
  *
  *   worker ─ fd       parent end of a SOCK_STREAM socketpair
  *          ─ poll     uv_poll_t on fd: READABLE always, WRITABLE while
@@ -101,9 +101,22 @@ struct wl_pworker {
     unsigned assigned;                   /* jobs ever sent to it */
     unsigned jobs_done;                  /* replies received */
     wl_bytes rbuf;                       /* reply bytes read so far */
-    wl_pworker *next;                    /* pool->workers_ */
-    wl_pworker *prev;
+    wl_qnode node;                       /* pool->workers_ */
 };
+
+#define WORKER_OF(n) wl__q_data(n, wl_pworker, node)
+#define REQ_OF(n) wl__q_data(n, wl_ppool_req, qnode_)
+/* for (each worker w of pool): w may not be removed inside the loop. */
+#define FOR_EACH_WORKER(w, pool)                                                               \
+    for (wl_qnode *w##_n = (pool)->workers_.next;                                              \
+         w##_n != &(pool)->workers_ && ((w) = WORKER_OF(w##_n), 1); w##_n = w##_n->next)
+
+/* The first queued job, or NULL. */
+static wl_ppool_req *queue_first(const wl_ppool *pool)
+{
+    wl_qnode *n = wl__q_first(&pool->queue_);
+    return n ? REQ_OF(n) : NULL;
+}
 
 static void worker_top_up(wl_ppool *pool);
 static void pool_dispatch(wl_ppool *pool);
@@ -124,19 +137,6 @@ static void req_error(wl_ppool_req *req, const char *fmt, ...)
 }
 
 /* ---- requests ----------------------------------------------------- */
-
-static void queue_unlink(wl_ppool *pool, wl_ppool_req *req)
-{
-    if (req->prev_)
-        req->prev_->next_ = req->next_;
-    else
-        pool->head_ = req->next_;
-    if (req->next_)
-        req->next_->prev_ = req->prev_;
-    else
-        pool->tail_ = req->prev_;
-    req->next_ = req->prev_ = NULL;
-}
 
 /* Ends req and runs its callback now (we are in a loop callback). */
 static void req_finish(wl_ppool_req *req, int status)
@@ -161,13 +161,7 @@ static void req_defer(wl_ppool_req *req, int status)
 
     req->status = status;
     req->state_ = R_DEFERRED;
-    req->next_ = NULL;
-    req->prev_ = NULL;
-    if (pool->dtail_)
-        pool->dtail_->next_ = req;
-    else
-        pool->dhead_ = req;
-    pool->dtail_ = req;
+    wl__q_push(&pool->deferredq_, &req->qnode_);
     uv_async_send(&pool->deferred_);
 }
 
@@ -175,12 +169,10 @@ static void on_deferred(uv_async_t *h)
 {
     wl_ppool *pool = h->data;
 
-    while (pool->dhead_) {
-        wl_ppool_req *req = pool->dhead_;
-        pool->dhead_ = req->next_;
-        if (!pool->dhead_)
-            pool->dtail_ = NULL;
-        req->next_ = NULL;
+    wl_qnode *n;
+    while ((n = wl__q_first(&pool->deferredq_))) {
+        wl_ppool_req *req = REQ_OF(n);
+        wl__q_remove(n);
         req_finish(req, req->status);
     }
     pool_maybe_close(pool);
@@ -288,10 +280,7 @@ static int worker_spawn(wl_ppool *pool)
     fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
     /* From here on the child exists: failures below kill it and let the
      * SIGCHLD path reap it like any other worker. */
-    w->next = pool->workers_;
-    if (pool->workers_)
-        pool->workers_->prev = w;
-    pool->workers_ = w;
+    wl__q_push_front(&pool->workers_, &w->node);
     pool->serving_++;
     uv_timer_init(pool->loop_, &w->timer);
     w->timer.data = w;
@@ -334,7 +323,7 @@ free_worker:
 static void worker_top_up(wl_ppool *pool)
 {
     while (pool->serving_ < pool->target_ &&
-           (pool->closing_ == CLOSE_NONE || (pool->closing_ == CLOSE_DRAINING && pool->head_))) {
+           (pool->closing_ == CLOSE_NONE || (pool->closing_ == CLOSE_DRAINING && !wl__q_empty(&pool->queue_)))) {
         int err = worker_spawn(pool);
         if (err) {
             pool->spawn_error_ = err;
@@ -344,28 +333,23 @@ static void worker_top_up(wl_ppool *pool)
     }
     if (pool->serving_ == 0) {
         /* No worker and none can be forked: fail the queue, don't hang. */
-        while (pool->head_) {
-            wl_ppool_req *req = pool->head_;
-            queue_unlink(pool, req);
+        wl_ppool_req *req;
+        while ((req = queue_first(pool))) {
+            wl__q_remove(&req->qnode_);
             req_error(req, "no worker: fork failed (%s)", strerror(-pool->spawn_error_));
             req_defer(req, pool->spawn_error_ ? pool->spawn_error_ : -EAGAIN);
         }
     }
 }
 
-/* Prepends the jobs first..last (linked through next_, in order) to the
- * pool queue. */
-static void queue_push_front(wl_ppool *pool, wl_ppool_req *first, wl_ppool_req *last)
+/* Moves every job of back (in order) to the front of the pool queue. */
+static void queue_push_front(wl_ppool *pool, wl_qnode *back)
 {
-    if (!first)
-        return;
-    first->prev_ = NULL;
-    last->next_ = pool->head_;
-    if (pool->head_)
-        pool->head_->prev_ = last;
-    else
-        pool->tail_ = last;
-    pool->head_ = first;
+    while (!wl__q_empty(back)) {
+        wl_qnode *n = back->prev;
+        wl__q_remove(n);
+        wl__q_push_front(&pool->queue_, n);
+    }
 }
 
 /* Takes req out of its worker's window (the slot itself stays until the
@@ -386,8 +370,8 @@ static void window_drop(wl_pworker *w, wl_ppool_req *req)
 static void worker_evict(wl_pworker *w, int status, const char *why, int term_signal)
 {
     wl_ppool *pool = w->pool;
-    wl_ppool_req *first = NULL;
-    wl_ppool_req *last = NULL;
+    wl_qnode back; /* revoked jobs, in window order */
+    wl__q_init(&back);
 
     for (unsigned k = 0; k < w->rcount; k++) {
         unsigned slot = ring_slot(w, k);
@@ -398,13 +382,7 @@ static void worker_evict(wl_pworker *w, int status, const char *why, int term_si
         if (slot_revoke(w, slot)) {
             req->worker_pid = 0;
             req->state_ = R_QUEUED;
-            req->next_ = NULL;
-            req->prev_ = last;
-            if (last)
-                last->next_ = req;
-            else
-                first = req;
-            last = req;
+            wl__q_push(&back, &req->qnode_);
         } else {
             snprintf(req->error, sizeof(req->error), "%s", why);
             req->term_signal = term_signal;
@@ -414,7 +392,7 @@ static void worker_evict(wl_pworker *w, int status, const char *why, int term_si
     w->rcount = 0;
     w->timed = NULL;
     uv_timer_stop(&w->timer);
-    queue_push_front(pool, first, last);
+    queue_push_front(pool, &back);
 }
 
 /* SIGKILLs w, detaches it and empties its window. The job it is killed for
@@ -685,13 +663,7 @@ static void worker_reaped(wl_pworker *w, int wstatus, int known)
         pool->in_reply_--;
     }
     w->reaped = 1;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        pool->workers_ = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    w->next = w->prev = NULL;
+    wl__q_remove(&w->node);
     worker_unserve(w, W_KILLED);
     if (known)
         describe_exit(why, sizeof(why), w->pid, wstatus);
@@ -711,18 +683,19 @@ static void worker_reaped(wl_pworker *w, int wstatus, int known)
 static void on_sigchld(uv_signal_t *h, int signum)
 {
     wl_ppool *pool = h->data;
-    wl_pworker *w = pool->workers_;
+    wl_qnode *n = pool->workers_.next;
 
     /* SIGCHLD coalesces: look at every worker, not just one. */
-    while (w) {
-        wl_pworker *next = w->next;
+    while (n != &pool->workers_) {
+        wl_pworker *w = WORKER_OF(n);
+        wl_qnode *next = n->next;
         int wstatus = 0;
         pid_t r = waitpid(w->pid, &wstatus, WNOHANG);
         if (r == w->pid)
             worker_reaped(w, wstatus, 1);
         else if (r < 0 && errno == ECHILD)
             worker_reaped(w, 0, 0);
-        w = next;
+        n = next;
     }
     pool_dispatch(pool);
     pool_maybe_close(pool);
@@ -734,8 +707,9 @@ static void on_sigchld(uv_signal_t *h, int signum)
 static wl_pworker *least_loaded(wl_ppool *pool)
 {
     wl_pworker *best = NULL;
+    wl_pworker *w;
 
-    for (wl_pworker *w = pool->workers_; w; w = w->next)
+    FOR_EACH_WORKER(w, pool)
         if (worker_has_room(w) && (!best || w->live < best->live))
             best = w;
     return best;
@@ -747,8 +721,9 @@ static wl_pworker *least_loaded(wl_ppool *pool)
 static wl_ppool_req *steal_for(wl_ppool *pool, const wl_pworker *thief)
 {
     wl_pworker *victim = NULL;
+    wl_pworker *w;
 
-    for (wl_pworker *w = pool->workers_; w; w = w->next)
+    FOR_EACH_WORKER(w, pool)
         if (w != thief && !w->detached && w->live >= 2 && (!victim || w->live > victim->live))
             victim = w;
     if (!victim)
@@ -774,26 +749,27 @@ static void pool_dispatch(wl_ppool *pool)
 {
     for (;;) {
         wl_pworker *w = least_loaded(pool);
-        wl_ppool_req *req = pool->head_;
+        wl_ppool_req *req = queue_first(pool);
 
         if (!w)
             break;
         if (req)
-            queue_unlink(pool, req);
+            wl__q_remove(&req->qnode_);
         else if (w->live == 0)
             req = steal_for(pool, w);
         if (!req)
             break;
         if (worker_assign(w, req)) {
             req->state_ = R_QUEUED;
-            queue_push_front(pool, req, req);
+            wl__q_push_front(&pool->queue_, &req->qnode_);
             break; /* out of memory: retried on the next event */
         }
     }
     if (pool->in_reply_)
         return;
     int sent = 0;
-    for (wl_pworker *w = pool->workers_; w; w = w->next)
+    wl_pworker *w;
+    FOR_EACH_WORKER(w, pool)
         if (w->osent < w->obuf.len && !w->want_write && !w->detached) {
             worker_flush(w);
             sent = 1;
@@ -829,8 +805,9 @@ static void pool_spin(wl_ppool *pool)
 static void on_kill_timer(uv_timer_t *h)
 {
     wl_ppool *pool = h->data;
+    wl_pworker *w;
 
-    for (wl_pworker *w = pool->workers_; w; w = w->next)
+    FOR_EACH_WORKER(w, pool)
         kill(w->pid, SIGKILL);
 }
 
@@ -844,15 +821,17 @@ static void on_pool_handle_closed(uv_handle_t *h)
 
 static void pool_maybe_close(wl_ppool *pool)
 {
-    if (pool->closing_ == CLOSE_DRAINING && !pool->head_ && !pool->busy_) {
+    if (pool->closing_ == CLOSE_DRAINING && wl__q_empty(&pool->queue_) && !pool->busy_) {
+        wl_pworker *w;
         pool->closing_ = CLOSE_STOPPING;
-        for (wl_pworker *w = pool->workers_; w; w = w->next) {
+        FOR_EACH_WORKER(w, pool) {
             worker_unserve(w, W_RETIRING);
             worker_detach(w);
         }
         uv_timer_start(&pool->kill_timer_, on_kill_timer, KILL_GRACE_MS, 0);
     }
-    if (pool->closing_ == CLOSE_STOPPING && !pool->workers_ && !pool->whandles_ && !pool->dhead_ &&
+    if (pool->closing_ == CLOSE_STOPPING && wl__q_empty(&pool->workers_) && !pool->whandles_ &&
+        wl__q_empty(&pool->deferredq_) &&
         !pool->outstanding_) {
         pool->closing_ = CLOSE_HANDLES;
         uv_close((uv_handle_t *)&pool->sigchld_, on_pool_handle_closed);
@@ -870,6 +849,9 @@ int wl_ppool_init(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts)
     if (!loop || !pool)
         return -EINVAL;
     memset(pool, 0, sizeof(*pool));
+    wl__q_init(&pool->queue_);
+    wl__q_init(&pool->deferredq_);
+    wl__q_init(&pool->workers_);
     pool->loop_ = loop;
     pool->target_ = workers;
     pool->max_jobs_ = opts ? opts->max_jobs_per_worker : 0;
@@ -905,8 +887,8 @@ int wl_ppool_init(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts)
 kill_workers:
     /* Init failed: take the forked workers down synchronously. */
     pool->closing_ = CLOSE_HANDLES; /* no respawn from worker_reaped */
-    while (pool->workers_) {
-        wl_pworker *w = pool->workers_;
+    while (!wl__q_empty(&pool->workers_)) {
+        wl_pworker *w = WORKER_OF(pool->workers_.next);
         kill(w->pid, SIGKILL);
         waitpid(w->pid, NULL, 0);
         worker_reaped(w, 0, 1);
@@ -960,13 +942,7 @@ static int submit_frame(wl_ppool *pool, wl_ppool_req *req, const char *name, con
     req->worker_ = NULL;
     req->timeout_ms_ = timeout_ms ? timeout_ms : pool->timeout_ms_;
     req->state_ = R_QUEUED;
-    req->next_ = NULL;
-    req->prev_ = pool->tail_;
-    if (pool->tail_)
-        pool->tail_->next_ = req;
-    else
-        pool->head_ = req;
-    pool->tail_ = req;
+    wl__q_push(&pool->queue_, &req->qnode_);
     if (pool->outstanding_++ == 0)
         uv_ref((uv_handle_t *)&pool->deferred_);
     pool_dispatch(pool);
@@ -1021,7 +997,7 @@ int wl_ppool_cancel(wl_ppool_req *req)
         return -EINVAL;
     pool = req->pool_;
     if (req->state_ == R_QUEUED) {
-        queue_unlink(pool, req);
+        wl__q_remove(&req->qnode_);
         req_error(req, "cancelled before it started");
         req_defer(req, -ECANCELED);
         return 0;
@@ -1054,20 +1030,21 @@ int wl_ppool_close(wl_ppool *pool, wl_pool_close_mode mode, wl_ppool_close_cb cl
     pool->close_cb_ = close_cb;
     uv_ref((uv_handle_t *)&pool->deferred_);
     if (mode == WL_POOL_CLOSE_CANCEL) {
-        while (pool->head_) {
-            wl_ppool_req *req = pool->head_;
-            queue_unlink(pool, req);
+        wl_ppool_req *req;
+        wl_pworker *w;
+        while ((req = queue_first(pool))) {
+            wl__q_remove(&req->qnode_);
             req_error(req, "cancelled: pool closed");
             req_defer(req, -ECANCELED);
         }
-        for (wl_pworker *w = pool->workers_; w; w = w->next) {
+        FOR_EACH_WORKER(w, pool) {
             if (w->state != W_BUSY)
                 continue;
             kill(w->pid, SIGKILL);
             worker_unserve(w, W_KILLED);
             worker_detach(w);
             for (unsigned k = 0; k < w->rcount; k++) {
-                wl_ppool_req *req = w->ring[ring_slot(w, k)];
+                req = w->ring[ring_slot(w, k)];
                 if (!req)
                     continue;
                 window_drop(w, req);
@@ -1087,8 +1064,9 @@ int wl_ppool_close(wl_ppool *pool, wl_pool_close_mode mode, wl_ppool_close_cb cl
 int wl_ppool_worker_pids(const wl_ppool *pool, pid_t *pids, int max)
 {
     int n = 0;
+    const wl_pworker *w;
 
-    for (const wl_pworker *w = pool->workers_; w; w = w->next) {
+    FOR_EACH_WORKER(w, pool) {
         if (n < max)
             pids[n] = w->pid;
         n++;

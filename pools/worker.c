@@ -45,23 +45,16 @@
  * work costs each worker at most this much CPU once, then it sleeps. */
 #define WORKER_SPIN_NS 50000
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* read(2) of the next bytes from the parent: poll without blocking for up
  * to WORKER_SPIN_NS, then block. */
 static ssize_t read_next(int fd, void *buf, size_t len)
 {
-    uint64_t end = mono_ns() + WORKER_SPIN_NS;
+    uint64_t end = wl__mono_ns() + WORKER_SPIN_NS;
     do {
         ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
         if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
             return n;
-    } while (mono_ns() < end);
+    } while (wl__mono_ns() < end);
     return read(fd, buf, len);
 }
 
@@ -78,43 +71,6 @@ unsigned wl__online_cpus(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
-}
-
-/* Makes room for n more bytes. Returns 0 or -ENOMEM. */
-int wl__bytes_reserve(wl_bytes *b, size_t n)
-{
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 64;
-        uint8_t *data;
-        while (cap - b->len < n) {
-            if (cap > SIZE_MAX / 2)
-                return -ENOMEM;
-            cap *= 2;
-        }
-        data = realloc(b->data, cap);
-        if (!data)
-            return -ENOMEM;
-        b->data = data;
-        b->cap = cap;
-    }
-    return 0;
-}
-
-int wl_bytes_append(wl_bytes *b, const void *p, size_t n)
-{
-    if (wl__bytes_reserve(b, n) < 0)
-        return -ENOMEM;
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
-void wl_bytes_free(wl_bytes *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
 }
 
 static int registry_add(const char *name, wl_ppool_fn fn, wl_ppool_json_fn json_fn)

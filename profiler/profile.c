@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "procfs.h"
+#include "util/util.h"
 #include "sampler.h"
 
 #define WL_HZ_DEFAULT 100.0
@@ -60,18 +61,6 @@ static void forward_signal(int sig, siginfo_t *info, void *uctx)
     if (forward_pid > 0 && info && info->si_code <= 0) /* SI_USER, SI_QUEUE, ...: sent by a process */
         kill((pid_t)forward_pid, sig);
     errno = saved;
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double tv_s(struct timeval tv)
-{
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 }
 
 /* xorshift32: cheap, seeded, good enough to de-alias sampling. */
@@ -100,7 +89,7 @@ static int open_pidfd(pid_t pid)
  * (the target exited). */
 static void wait_until(int pidfd, double deadline)
 {
-    double left = deadline - mono_now();
+    double left = deadline - wl__mono_s();
     if (left <= 0)
         return;
     struct timespec ts;
@@ -221,7 +210,7 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
 
     struct timeval real0;
     gettimeofday(&real0, NULL);
-    double t0 = mono_now();
+    double t0 = wl__mono_s();
     pid_t pid;
     rc = spawn_target(argv, &pid);
     if (rc < 0)
@@ -229,7 +218,7 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     forward_pid = pid;
     out->pid = pid;
     out->hz = hz;
-    out->started_at = tv_s(real0);
+    out->started_at = wl__tv_s(real0);
 
     sampler s;
     rc = sampler_init(&s, pid, t0);
@@ -245,7 +234,7 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     double t_exit;
     for (;;) {
         wait_until(pidfd, next);
-        double now = mono_now();
+        double now = wl__mono_s();
         int exited = reap_children(&s, pid, now - t0, &out->maxrss_kb);
         if (exited) {
             t_exit = now;
@@ -303,16 +292,16 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
 
     getrusage(RUSAGE_CHILDREN, &kids1);
     getrusage(RUSAGE_SELF, &self1);
-    out->user_s = tv_s(kids1.ru_utime) - tv_s(kids0.ru_utime);
-    out->sys_s = tv_s(kids1.ru_stime) - tv_s(kids0.ru_stime);
+    out->user_s = wl__tv_s(kids1.ru_utime) - wl__tv_s(kids0.ru_utime);
+    out->sys_s = wl__tv_s(kids1.ru_stime) - wl__tv_s(kids0.ru_stime);
     out->minflt = kids1.ru_minflt - kids0.ru_minflt;
     out->majflt = kids1.ru_majflt - kids0.ru_majflt;
     out->nvcsw = kids1.ru_nvcsw - kids0.ru_nvcsw;
     out->nivcsw = kids1.ru_nivcsw - kids0.ru_nivcsw;
     out->inblock = kids1.ru_inblock - kids0.ru_inblock;
     out->oublock = kids1.ru_oublock - kids0.ru_oublock;
-    out->self_user_s = tv_s(self1.ru_utime) - tv_s(self0.ru_utime);
-    out->self_sys_s = tv_s(self1.ru_stime) - tv_s(self0.ru_stime);
+    out->self_user_s = wl__tv_s(self1.ru_utime) - wl__tv_s(self0.ru_utime);
+    out->self_sys_s = wl__tv_s(self1.ru_stime) - wl__tv_s(self0.ru_stime);
 
     rc = sampler_finish(&s, out);
     sampler_free(&s);

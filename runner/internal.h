@@ -20,6 +20,7 @@
 
 #include "wlprof/run.h"
 #include "wlprof/sched.h"
+#include "util/util.h"
 
 #define RUN_DEFAULT_LIMIT 64
 #define RUN_DEFAULT_PILOT_TASKS 3
@@ -31,7 +32,10 @@ extern const wl_task_def run__sample_blocking_read;
 extern const wl_task_def run__sample_primes;
 
 /* Monotonic seconds. */
-double run__now(void);
+static inline double run__now(void)
+{
+    return wl__mono_s();
+}
 
 /* ---- pilot ---- */
 

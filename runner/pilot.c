@@ -32,23 +32,11 @@
 
 #define SAMPLE_INTERVAL_S 0.005
 
-double run__now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static double thread_cpu(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double tv_s(struct timeval tv)
-{
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 }
 
 static void sample_once(run_sampler *s)
@@ -108,8 +96,8 @@ int run__sampler_start(run_sampler *s)
     s->interval_s = SAMPLE_INTERVAL_S;
     atomic_init(&s->stop, 0);
     getrusage(RUSAGE_THREAD, &ru);
-    s->user0 = tv_s(ru.ru_utime);
-    s->sys0 = tv_s(ru.ru_stime);
+    s->user0 = wl__tv_s(ru.ru_utime);
+    s->sys0 = wl__tv_s(ru.ru_stime);
     s->nvcsw0 = ru.ru_nvcsw;
     s->nivcsw0 = ru.ru_nivcsw;
     sigset_t all;
@@ -129,8 +117,8 @@ void run__sampler_stop(run_sampler *s)
     s->cpu1 = thread_cpu();
     s->t1 = run__now();
     getrusage(RUSAGE_THREAD, &ru);
-    s->user1 = tv_s(ru.ru_utime);
-    s->sys1 = tv_s(ru.ru_stime);
+    s->user1 = wl__tv_s(ru.ru_utime);
+    s->sys1 = wl__tv_s(ru.ru_stime);
     s->nvcsw1 = ru.ru_nvcsw;
     s->nivcsw1 = ru.ru_nivcsw;
     atomic_store(&s->stop, 1);

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wlprof/pools.h"
+
 #define RUN_PROC_FN "wlprof.run.task"
 
 typedef struct task_run {

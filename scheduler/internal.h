@@ -11,31 +11,7 @@
 
 #include <stdbool.h>
 
-/* ---- intrusive queues (circular, head is a sentinel) ---- */
-static inline void wl__q_init(wl_qnode *q)
-{
-    q->prev = q;
-    q->next = q;
-}
-static inline bool wl__q_empty(const wl_qnode *q)
-{
-    return q->next == q;
-}
-static inline void wl__q_push(wl_qnode *q, wl_qnode *n)
-{
-    n->prev = q->prev;
-    n->next = q;
-    q->prev->next = n;
-    q->prev = n;
-}
-static inline void wl__q_remove(wl_qnode *n)
-{
-    n->prev->next = n->next;
-    n->next->prev = n->prev;
-    n->prev = n;
-    n->next = n;
-}
-#define wl__q_data(n, type, field) ((type *)((char *)(n) - offsetof(type, field)))
+#include "util/util.h" /* wl__q_*: the intrusive queues */
 
 /* ---- stacks (stack.c) ---- */
 typedef struct wl__stack {

@@ -13,4 +13,11 @@
 
 #define WL_API __attribute__((visibility("default")))
 
+/* Doubly linked intrusive queue node, embedded in public structs (private
+ * fields; operated on by util/util.h's wl__q_* only). */
+typedef struct wl_qnode {
+    struct wl_qnode *prev;
+    struct wl_qnode *next;
+} wl_qnode;
+
 #endif

@@ -34,6 +34,7 @@
 #include <uv.h>
 #include <jansson.h>
 
+#include "wlprof/bytes.h"
 #include "wlprof/common.h"
 
 #ifdef __cplusplus
@@ -137,22 +138,6 @@ WL_API int wl_tpool_close(wl_tpool *pool, wl_pool_close_mode mode, wl_tpool_clos
 WL_API unsigned wl_tpool_threads(const wl_tpool *pool);
 
 /* ------------------------------------------------------------------ */
-/* Bytes                                                               */
-/* ------------------------------------------------------------------ */
-
-/* A growable byte buffer. Zero-initialise it; free with wl_bytes_free. */
-typedef struct wl_bytes {
-    uint8_t *data;
-    size_t len;
-    size_t cap;
-} wl_bytes;
-
-/* Appends n bytes. Returns 0 or -ENOMEM (b unchanged). */
-WL_API int wl_bytes_append(wl_bytes *b, const void *p, size_t n);
-/* Frees the data and zeroes *b. */
-WL_API void wl_bytes_free(wl_bytes *b);
-
-/* ------------------------------------------------------------------ */
 /* Process pool                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -204,8 +189,7 @@ struct wl_ppool_req {
     char error[128];  /* message when status != 0 */
     /* private */
     wl_ppool *pool_;
-    wl_ppool_req *next_;
-    wl_ppool_req *prev_;
+    wl_qnode qnode_; /* in pool_->queue_ or pool_->deferredq_ */
     wl_ppool_done_cb done_;
     wl_pworker *worker_;
     uint8_t *frame_; /* header + name + payload, owned */
@@ -224,15 +208,13 @@ struct wl_ppool {
     uv_timer_t kill_timer_;
     uv_idle_t spin_;        /* keeps the loop polling briefly after a send */
     uint64_t spin_until_;   /* uv_hrtime() when spin_ stops */
-    wl_pworker *workers_; /* every worker not yet reaped */
+    wl_qnode workers_;    /* every worker not yet reaped, newest first */
     unsigned target_;     /* wanted serving workers */
     unsigned serving_;    /* workers that take jobs (not retiring/killed) */
     unsigned max_jobs_;
     unsigned timeout_ms_;
-    wl_ppool_req *head_; /* queued jobs */
-    wl_ppool_req *tail_;
-    wl_ppool_req *dhead_; /* cancelled, callback pending */
-    wl_ppool_req *dtail_;
+    wl_qnode queue_;      /* queued jobs, FIFO */
+    wl_qnode deferredq_;  /* cancelled, callback pending */
     unsigned busy_;        /* workers with jobs in flight */
     int in_reply_;         /* inside reply callbacks: batch the sends */
     unsigned outstanding_; /* submitted, done_cb not yet run */

@@ -53,7 +53,7 @@
 
 #include "wlprof/common.h"
 #include "wlprof/classify.h"
-#include "wlprof/pools.h" /* wl_bytes */
+#include "wlprof/bytes.h"
 #include "wlprof/profile.h"
 
 #ifdef __cplusplus

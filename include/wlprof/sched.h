@@ -78,12 +78,6 @@ typedef int (*wl_task_fn)(void *arg, void **result);
  * busy for longer than watchdog_ms (a blocking call, a spin). */
 typedef void (*wl_slow_fn)(wl_loop *loop, const char *task_name, double seconds, void *data);
 
-/* Doubly linked intrusive queue node (private). */
-typedef struct wl_qnode {
-    struct wl_qnode *prev;
-    struct wl_qnode *next;
-} wl_qnode;
-
 typedef struct wl_loop_options {
     size_t stack_size;        /* usable bytes per stack; 0 = 256 KiB (min 16 KiB) */
     unsigned stack_pool_max;  /* stacks kept for reuse; 0 = 64 */
