@@ -18,6 +18,9 @@ typedef struct syscall_entry {
 } syscall_entry;
 
 #define SC(name, kind, fd) {SYS_##name, #name, kind, fd}
+/* A poll-like call: named here, its kind decided by wl_call_is_poll (the
+ * model's one list, shared with the classifier). */
+#define POLL_LIKE(name) SC(name, WL_WAIT_OTHER, 0)
 
 static const syscall_entry syscalls[] = {
     SC(read, WL_WAIT_OTHER, 1),
@@ -40,27 +43,27 @@ static const syscall_entry syscalls[] = {
     SC(msync, WL_WAIT_DISK, 0),
     SC(openat, WL_WAIT_DISK, 0),
     SC(fallocate, WL_WAIT_DISK, 0),
-    SC(epoll_pwait, WL_WAIT_POLL, 0),
-    SC(ppoll, WL_WAIT_POLL, 0),
-    SC(pselect6, WL_WAIT_POLL, 0),
-    SC(io_getevents, WL_WAIT_POLL, 0),
+    POLL_LIKE(epoll_pwait),
+    POLL_LIKE(ppoll),
+    POLL_LIKE(pselect6),
+    POLL_LIKE(io_getevents),
 #ifdef SYS_epoll_wait
-    SC(epoll_wait, WL_WAIT_POLL, 0),
+    POLL_LIKE(epoll_wait),
 #endif
 #ifdef SYS_epoll_pwait2
-    SC(epoll_pwait2, WL_WAIT_POLL, 0),
+    POLL_LIKE(epoll_pwait2),
 #endif
 #ifdef SYS_poll
-    SC(poll, WL_WAIT_POLL, 0),
+    POLL_LIKE(poll),
 #endif
 #ifdef SYS_select
-    SC(select, WL_WAIT_POLL, 0),
+    POLL_LIKE(select),
 #endif
 #ifdef SYS_pause
     SC(pause, WL_WAIT_OTHER, 0),
 #endif
 #ifdef SYS_io_uring_enter
-    SC(io_uring_enter, WL_WAIT_POLL, 0),
+    POLL_LIKE(io_uring_enter),
 #endif
     SC(futex, WL_WAIT_LOCK, 0),
 #ifdef SYS_futex_waitv
@@ -178,6 +181,8 @@ static wl_wait_kind classify_wchan(const char *w)
 wl_wait_kind waitkind_classify(char state, const char *wchan, const char *syscall,
                                const char *fd_target)
 {
+    if (wl_call_is_poll(syscall))
+        return WL_WAIT_POLL;
     const syscall_entry *e = (syscall && *syscall) ? find_syscall_by_name(syscall) : NULL;
     if (e && e->kind != WL_WAIT_OTHER && e->kind != WL_WAIT_DISK)
         return e->kind;
@@ -194,27 +199,6 @@ wl_wait_kind waitkind_classify(char state, const char *wchan, const char *syscal
     if (state == 'D')
         return WL_WAIT_DISK;
     return WL_WAIT_OTHER;
-}
-
-static const char *const kind_names[WL_WAIT_KIND_COUNT] = {
-    [WL_WAIT_SLEEP] = "sleep", [WL_WAIT_NETWORK] = "network", [WL_WAIT_DISK] = "disk",
-    [WL_WAIT_PIPE] = "pipe",   [WL_WAIT_LOCK] = "lock",       [WL_WAIT_POLL] = "poll",
-    [WL_WAIT_CHILD] = "child", [WL_WAIT_TERMINAL] = "terminal", [WL_WAIT_OTHER] = "other",
-};
-
-const char *wl_wait_kind_name(wl_wait_kind kind)
-{
-    if ((unsigned)kind >= WL_WAIT_KIND_COUNT)
-        return "other";
-    return kind_names[kind];
-}
-
-int wl_wait_kind_parse(const char *name)
-{
-    for (int k = 0; k < WL_WAIT_KIND_COUNT; k++)
-        if (name && strcmp(kind_names[k], name) == 0)
-            return k;
-    return -1;
 }
 
 /* ---- public wrappers (wlprof/profile.h) ---------------------------------- */

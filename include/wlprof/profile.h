@@ -195,6 +195,12 @@ WL_API const char *wl_wait_kind_name(wl_wait_kind kind);
 /* Inverse of wl_wait_kind_name. Returns the kind, or -1 when unknown. */
 WL_API int wl_wait_kind_parse(const char *name);
 
+/* Whether call (a syscall or libc call name: "epoll_wait", "io_getevents",
+ * "io_uring_wait_cqe") is poll-like: the thread waits for any of many
+ * events, an event loop idling. The profiler groups these as WL_WAIT_POLL;
+ * the classifier leaves them out of its function tables. NULL: false. */
+WL_API bool wl_call_is_poll(const char *call);
+
 /* What one thread is doing right now, as the profiler sees it. */
 typedef struct wl_thread_now {
     char state;          /* /proc stat state letter: R, S, D, ... */

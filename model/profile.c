@@ -1,0 +1,46 @@
+/*
+ * profile.c -- the profile data model's own operations (wlprof/profile.h):
+ * the derived fields and the release of what a wl_profile owns. Shared by
+ * the profiler that fills a profile, the report reader that loads one and
+ * the runner's pilot; no process, file or clock here.
+ */
+#include "wlprof/profile.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void wl_profile_derive(wl_profile *p)
+{
+    p->exit_status = p->term_signal ? 128 + p->term_signal : p->exit_code;
+    p->cores_busy = p->wall_s > 0 ? (p->user_s + p->sys_s) / p->wall_s : 0;
+    /* Shares of the time the program either computed or waited; run-queue
+     * time (the machine busy with others) belongs to neither. */
+    double span = p->running_s + p->waiting_s;
+    if (span > 0) {
+        double run = p->running_s / span;
+        double cpu = p->user_s + p->sys_s;
+        double user_share = cpu > 0 ? p->user_s / cpu : 1.0;
+        p->user_frac = run * user_share;
+        p->sys_frac = run - p->user_frac;
+        p->wait_frac = p->waiting_s / span;
+    } else {
+        p->user_frac = p->sys_frac = p->wait_frac = 0;
+    }
+}
+
+void wl_profile_free(wl_profile *p)
+{
+    if (p->argv) {
+        for (int i = 0; p->argv[i]; i++)
+            free(p->argv[i]);
+        free(p->argv);
+    }
+    for (size_t i = 0; i < p->nthreads; i++)
+        free(p->threads[i].waits);
+    for (size_t i = 0; i < p->nprocs; i++)
+        free(p->procs[i].cmdline);
+    free(p->threads);
+    free(p->procs);
+    free(p->waits);
+    memset(p, 0, sizeof(*p));
+}
