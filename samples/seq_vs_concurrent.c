@@ -6,6 +6,12 @@
  *      from a task, one after the other (like awaiting coroutine objects
  *      that were never scheduled): still 3 s, no concurrency
  *   3. both spawned first (create_task), then awaited: 2 s, they overlap
+ *   4. the same in a task group (asyncio.TaskGroup): 2 s, and no task
+ *      handle to forget -- the form to copy
+ *
+ * Every status is checked: an await returns the task's status, and a task
+ * spawned before a later step failed is still cancelled and awaited, never
+ * left behind.
  *
  * Usage: seq_vs_concurrent [--scale F]   (F multiplies every duration; 1 = the brief)
  */
@@ -46,9 +52,13 @@ static int example2(void *arg, void **result)
 {
     void *r1;
     void *r2;
-    fetch_data((void *)1, &r1); /* called directly: runs to completion first */
+    int rc = fetch_data((void *)1, &r1); /* called directly: runs to completion first */
+    if (rc)
+        return rc;
     printf("Task 1 fully completed\n");
-    fetch_data((void *)2, &r2);
+    rc = fetch_data((void *)2, &r2);
+    if (rc)
+        return rc;
     printf("Task 2 fully completed\n");
     printf("[%s, %s]\n", (char *)r1, (char *)r2);
     return 0;
@@ -61,15 +71,61 @@ static int example3(void *arg, void **result)
     void *r1;
     void *r2;
     int rc = wl_spawn(&t1, NULL, "fetch_data(1)", fetch_data, (void *)1);
-    if (rc == 0)
-        rc = wl_spawn(&t2, NULL, "fetch_data(2)", fetch_data, (void *)2);
     if (rc)
         return rc;
-    wl_await(t1, &r1);
-    printf("Task 1 fully completed\n");
-    wl_await(t2, &r2);
+    rc = wl_spawn(&t2, NULL, "fetch_data(2)", fetch_data, (void *)2);
+    if (rc) {
+        /* t1 is already scheduled: cancel it and consume its handle */
+        wl_task_cancel(t1);
+        wl_await(t1, NULL);
+        return rc;
+    }
+    int rc1 = wl_await(t1, &r1);
+    if (rc1 == 0)
+        printf("Task 1 fully completed\n");
+    int rc2 = wl_await(t2, &r2); /* awaited even when t1 failed: no leak */
+    if (rc1 || rc2)
+        return rc1 ? rc1 : rc2;
     printf("Task 2 fully completed\n");
     printf("[%s, %s]\n", (char *)r1, (char *)r2);
+    return 0;
+}
+
+/* Example 4: a task group owns its members. wl_group_wait waits for all,
+ * cancels the rest when one fails, returns the first error, and frees them;
+ * a member spawned before a later spawn failed is cancelled and awaited. */
+typedef struct fetch_job {
+    int param;
+    void *result;
+} fetch_job;
+
+static int fetch_job_fn(void *arg, void **result)
+{
+    fetch_job *j = arg;
+    return fetch_data((void *)(intptr_t)j->param, &j->result);
+}
+
+static int example4(void *arg, void **result)
+{
+    fetch_job jobs[2] = {{1, NULL}, {2, NULL}};
+    wl_task *members[2];
+    wl_group g;
+    int rc = 0;
+    wl_group_init(&g, NULL);
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        rc = wl_group_spawn(&g, &members[i], i == 0 ? "fetch_data(1)" : "fetch_data(2)",
+                            fetch_job_fn, &jobs[i]);
+        if (rc)
+            for (int k = 0; k < i; k++)
+                wl_task_cancel(members[k]);
+    }
+    int wait_rc = wl_group_wait(&g); /* always: it frees the members */
+    if (rc == 0)
+        rc = wait_rc;
+    if (rc)
+        return rc;
+    printf("Both tasks fully completed\n");
+    printf("[%s, %s]\n", (char *)jobs[0].result, (char *)jobs[1].result);
     return 0;
 }
 
@@ -83,8 +139,12 @@ static int run_example(int n, wl_task_fn fn, double expect)
     rc = wl_run(&loop, "main", fn, NULL, NULL);
     double el = sample_now() - t0;
     wl_loop_close(&loop);
+    if (rc) {
+        fprintf(stderr, "example %d failed: %s\n", n, wl_strerror(rc));
+        return 1;
+    }
     printf("example %d: %.2f s (expected %.2f s)\n\n", n, el, expect);
-    return rc != 0;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -104,5 +164,7 @@ int main(int argc, char **argv)
     int bad = run_example(2, example2, 3 * scale);
     printf("== Example 3: spawned first, then awaited ==\n");
     bad |= run_example(3, example3, 2 * scale);
+    printf("== Example 4: a task group ==\n");
+    bad |= run_example(4, example4, 2 * scale);
     return bad;
 }

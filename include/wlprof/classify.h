@@ -137,8 +137,8 @@ typedef struct wl_verdict {
     wl_call *calls;          /* blocking calls to move (thread pool / split /
                                 pitfall), most first (owned) */
     size_t ncalls;
-    char **compute_side;     /* what belongs on processes: busiest threads now;
-                                functions once stack attribution exists (owned) */
+    char **compute_side;     /* what belongs on processes: the busiest threads
+                                (functions: compute_functions) (owned) */
     size_t ncompute_side;
     wl_func_ref *compute_functions; /* hottest functions by self CPU, when the
                                 report has stack attribution (owned) */

@@ -1,6 +1,7 @@
 /*
- * wlprof/report.h -- profile reports: JSON (schema wlprof.report/1, see
- * docs/report-schema.md), terminal text, and atomic file output.
+ * wlprof/report.h -- profile reports: JSON (schema WL_REPORT_SCHEMA of
+ * wlprof/profile.h, reading the older ones too; see docs/report-schema.md),
+ * terminal text, and atomic file output.
  *
  * JSON follows jansson's ownership rules: functions named *_to_json return
  * a new reference the caller must json_decref(); *_from_json borrow their

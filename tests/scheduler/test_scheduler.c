@@ -1125,7 +1125,7 @@ START_TEST(test_samples_match_the_brief_timings)
 {
     if (!getenv("WL_BUILD_DIR"))
         return; /* run outside ctest */
-    ck_assert_int_eq(check_sample("seq_vs_concurrent"), 3);
+    ck_assert_int_eq(check_sample("seq_vs_concurrent"), 4);
     ck_assert_int_eq(check_sample("await_order"), 1);
     ck_assert_int_eq(check_sample("blocking_pitfall"), 2);
     ck_assert_int_eq(check_sample("gather_vs_group"), 2);
