@@ -13,7 +13,7 @@ static size_t slot_of(int key, size_t cap)
     return (size_t)(((unsigned)key * 2654435769u) & (cap - 1));
 }
 
-static int alloc_table(intmap *m, size_t cap)
+static int alloc_table(wl__intmap *m, size_t cap)
 {
     m->keys = malloc(cap * sizeof(*m->keys));
     m->values = malloc(cap * sizeof(*m->values));
@@ -30,12 +30,12 @@ static int alloc_table(intmap *m, size_t cap)
     return 0;
 }
 
-int intmap_init(intmap *m)
+int wl__intmap_init(wl__intmap *m)
 {
     return alloc_table(m, 64);
 }
 
-void intmap_free(intmap *m)
+void wl__intmap_free(wl__intmap *m)
 {
     free(m->keys);
     free(m->values);
@@ -43,7 +43,7 @@ void intmap_free(intmap *m)
     m->cap = m->used = 0;
 }
 
-int intmap_get(const intmap *m, int key, int *value)
+int wl__intmap_get(const wl__intmap *m, int key, int *value)
 {
     for (size_t i = slot_of(key, m->cap), n = 0; n < m->cap; i = (i + 1) & (m->cap - 1), n++) {
         if (m->keys[i] == SLOT_EMPTY)
@@ -57,21 +57,21 @@ int intmap_get(const intmap *m, int key, int *value)
     return 0;
 }
 
-static int grow(intmap *m)
+static int grow(wl__intmap *m)
 {
-    intmap old = *m;
+    wl__intmap old = *m;
     if (alloc_table(m, old.cap * 2) < 0) {
         *m = old;
         return -ENOMEM;
     }
     for (size_t i = 0; i < old.cap; i++)
         if (old.keys[i] >= 0)
-            intmap_put(m, old.keys[i], old.values[i]);
-    intmap_free(&old);
+            wl__intmap_put(m, old.keys[i], old.values[i]);
+    wl__intmap_free(&old);
     return 0;
 }
 
-int intmap_put(intmap *m, int key, int value)
+int wl__intmap_put(wl__intmap *m, int key, int value)
 {
     if ((m->used + 1) * 2 > m->cap && grow(m) < 0)
         return -ENOMEM;
@@ -95,7 +95,7 @@ int intmap_put(intmap *m, int key, int value)
     }
 }
 
-void intmap_del(intmap *m, int key)
+void wl__intmap_del(wl__intmap *m, int key)
 {
     for (size_t i = slot_of(key, m->cap), n = 0; n < m->cap; i = (i + 1) & (m->cap - 1), n++) {
         if (m->keys[i] == SLOT_EMPTY)
@@ -107,7 +107,7 @@ void intmap_del(intmap *m, int key)
     }
 }
 
-void intmap_clear(intmap *m)
+void wl__intmap_clear(wl__intmap *m)
 {
     for (size_t i = 0; i < m->cap; i++)
         m->keys[i] = SLOT_EMPTY;

@@ -8,18 +8,28 @@
 
 #include <stddef.h>
 
-typedef struct intmap {
+typedef struct wl__intmap {
     int *keys;    /* -1 empty, -2 deleted */
     int *values;
     size_t cap;   /* power of two */
     size_t used;  /* live + deleted slots */
-} intmap;
+} wl__intmap;
 
-int intmap_init(intmap *m);                  /* 0 or -ENOMEM */
-void intmap_free(intmap *m);
-int intmap_get(const intmap *m, int key, int *value); /* 1 found, 0 not */
-int intmap_put(intmap *m, int key, int value);        /* 0 or -ENOMEM */
-void intmap_del(intmap *m, int key);
-void intmap_clear(intmap *m);                 /* removes every key */
+int wl__intmap_init(wl__intmap *m);                  /* 0 or -ENOMEM */
+void wl__intmap_free(wl__intmap *m);
+int wl__intmap_get(const wl__intmap *m, int key, int *value); /* 1 found, 0 not */
+int wl__intmap_put(wl__intmap *m, int key, int value);        /* 0 or -ENOMEM */
+void wl__intmap_del(wl__intmap *m, int key);
+void wl__intmap_clear(wl__intmap *m);                 /* removes every key */
+
+/* The names sampler.c still uses (it was being changed in parallel when
+ * the symbols got the wl__ prefix): rename its calls, then drop these. */
+typedef wl__intmap intmap;
+#define intmap_init wl__intmap_init
+#define intmap_free wl__intmap_free
+#define intmap_get wl__intmap_get
+#define intmap_put wl__intmap_put
+#define intmap_del wl__intmap_del
+#define intmap_clear wl__intmap_clear
 
 #endif
