@@ -72,6 +72,13 @@ san=""
 [ "$sanitize" = ON ] && san="-fsanitize=address,undefined"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 pkg-config --exists wlprof || fail "pkg-config does not find wlprof"
+# Every installed header compiles on its own with the .pc's flags alone.
+for h in "$prefix"/include/wlprof/*.h; do
+    # shellcheck disable=SC2046
+    echo "#include <wlprof/$(basename "$h")>" |
+        "$cc" -fsyntax-only -Wall -Werror -x c - $(pkg-config --cflags wlprof) ||
+        fail "wlprof/$(basename "$h") does not compile on its own"
+done
 # shellcheck disable=SC2046
 "$cc" $san -o "$prefix/create_task_pc" "$src/tests/install/create_task.c" \
     $(pkg-config --cflags --libs wlprof) -Wl,-rpath,"$(pkg-config --variable=libdir wlprof)" ||
@@ -80,7 +87,8 @@ check_run "$prefix/create_task_pc" pkg-config
 
 cmake -S "$src/tests/install/consumer" -B "$prefix/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
     -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$san" \
-    -DCREATE_TASK_SOURCE="$src/tests/install/create_task.c" >"$prefix/consumer.log" 2>&1 ||
+    -DCREATE_TASK_SOURCE="$src/tests/install/create_task.c" \
+    -DPARTS_SOURCE="$src/tests/install/parts.c" >"$prefix/consumer.log" 2>&1 ||
     { cat "$prefix/consumer.log" >&2; fail "find_package(wlprof) project does not configure"; }
 cmake --build "$prefix/consumer" >>"$prefix/consumer.log" 2>&1 ||
     { cat "$prefix/consumer.log" >&2; fail "find_package(wlprof) project does not build"; }
@@ -88,6 +96,9 @@ check_run "$prefix/consumer/create_task" "find_package shared"
 check_run "$prefix/consumer/create_task_static" "find_package static"
 readelf -d "$prefix/consumer/create_task_static" | grep -q 'libwlprof\.so' &&
     fail "the static consumer links libwlprof.so"
+# The other parts: model, report, classifier, pools.
+parts=$("$prefix/consumer/parts") || fail "parts failed"
+[ "$parts" = "kind=io_bound wait=0.90 poll=1" ] || fail "parts printed '$parts'"
 
 echo "test_install: ok"
 echo "1 passed, 0 failed"
