@@ -99,6 +99,8 @@ readelf -d "$prefix/consumer/create_task_static" | grep -q 'libwlprof\.so' &&
 # The other parts: model, report, classifier, pools.
 parts=$("$prefix/consumer/parts") || fail "parts failed"
 [ "$parts" = "kind=io_bound wait=0.90 poll=1" ] || fail "parts printed '$parts'"
+parts=$("$prefix/consumer/parts_static") || fail "parts_static failed"
+[ "$parts" = "kind=io_bound wait=0.90 poll=1" ] || fail "parts_static printed '$parts'"
 
 echo "test_install: ok"
 echo "1 passed, 0 failed"

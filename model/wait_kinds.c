@@ -1,5 +1,5 @@
 /*
- * waitkind.c -- wait kinds by name (wlprof/profile.h), and which calls are
+ * wait_kinds.c -- wait kinds by name (wlprof/profile.h), and which calls are
  * poll-like: a thread blocked in one waits for any of many events (an
  * event loop idling), which is neither I/O to overlap nor work to move.
  * The profiler groups such calls as WL_WAIT_POLL and the classifier leaves

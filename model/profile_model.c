@@ -1,5 +1,5 @@
 /*
- * profile.c -- the profile data model's own operations (wlprof/profile.h):
+ * profile_model.c -- the profile data model's own operations (wlprof/profile.h):
  * the derived fields and the release of what a wl_profile owns. Shared by
  * the profiler that fills a profile, the report reader that loads one and
  * the runner's pilot; no process, file or clock here.
