@@ -106,6 +106,10 @@ static void on_worker(wl_ppool *pool, const char *node, int pid, int joined)
         workers_left++;
 }
 
+static void on_tick(uv_timer_t *t)
+{
+}
+
 static void pool_open(uv_loop_t *loop, wl_ppool *pool, unsigned timeout_ms)
 {
     wl_ppool_opts o = {.job_timeout_ms = timeout_ms};
@@ -115,10 +119,6 @@ static void pool_open(uv_loop_t *loop, wl_ppool *pool, unsigned timeout_ms)
     ck_assert_int_eq(uv_loop_init(loop), 0);
     ck_assert_int_eq(wl_ppool_init_remote(loop, pool, &o, &ro), 0);
     ck_assert_int_gt(wl_ppool_remote_port(pool), 0);
-}
-
-static void on_tick(uv_timer_t *t)
-{
 }
 
 /* Runs the loop until *counter reaches target. The pool's handles do not
@@ -196,14 +196,21 @@ START_TEST(test_remote_worker_with_a_wrong_token_is_refused)
 
     pool_open(&loop, &pool, 0);
     w = start_worker(wl_ppool_remote_port(&pool), "wrong-token-wrong-token", "evil", 1);
-    /* run the loop until the refused worker has exited */
+    /* run the loop until the refused worker has exited (a ticking timer
+     * keeps it alive: the pool's handles do not while no job is out) */
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, on_tick, 5, 5);
+    double t0 = tu_now();
     for (;;) {
         pid_t r = waitpid(w, &ws, WNOHANG);
         if (r == w)
             break;
-        uv_run(&loop, UV_RUN_NOWAIT);
-        usleep(1000);
+        uv_run(&loop, UV_RUN_ONCE);
     }
+    uv_close((uv_handle_t *)&tick, NULL);
+    /* refused at once, not after the worker's 30 s wait for an ack */
+    ck_assert_double_lt(tu_now() - t0, 20.0);
     ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 1);
     ck_assert_int_eq(workers_joined, 0);
     ck_assert_uint_eq(wl_ppool_serving(&pool), 0);
