@@ -814,10 +814,36 @@ static void on_sigchld(uv_signal_t *h, int signum)
 /* ---- pool ------------------------------------------------------------ */
 
 /* The worker with room and the fewest live jobs in its window, or NULL. */
+static unsigned node_load(const wl_ppool *pool, const char *node)
+{
+    unsigned n = 0;
+
+    for (const wl_pworker *w = pool->workers_; w; w = w->next)
+        if (w->remote && strcmp(w->node, node) == 0)
+            n += w->live;
+    return n;
+}
+
 static wl_pworker *least_loaded(wl_ppool *pool)
 {
     wl_pworker *best = NULL;
 
+    if (pool->remote_) {
+        /* the least-loaded NODE first: with one job per core wanted, jobs
+         * must spread over the machines, not fill one node's connections */
+        unsigned best_load = 0;
+        for (wl_pworker *w = pool->workers_; w; w = w->next) {
+            unsigned load;
+            if (!worker_has_room(w))
+                continue;
+            load = node_load(pool, w->node);
+            if (!best || load < best_load) {
+                best = w;
+                best_load = load;
+            }
+        }
+        return best;
+    }
     for (wl_pworker *w = pool->workers_; w; w = w->next)
         if (worker_has_room(w) && (!best || w->live < best->live))
             best = w;
