@@ -60,6 +60,7 @@
 extern char **environ;
 
 #define SLOTS_MAX 64
+#define JOIN_WAIT_MS 10000 /* for the last workers to connect before the main phase */
 #define LINGER_MS 3000 /* after the last job: srun's time to see its workers exit (a
                         * lost node's step never reports: then we end it) */
 
@@ -92,7 +93,10 @@ typedef struct slurm_run {
     int cpus;                  /* allocated cores in all */
     int nodes;
     int slots;                 /* serving processes per worker */
-    int joined;
+    int joined;                /* connections that joined */
+    int expected;              /* connections the step will open */
+    int all_joined;            /* or the wait for them is over */
+    uv_timer_t join_timer;
     uv_loop_t loop;
     wl_ppool pool;
     int pool_open;
@@ -502,9 +506,32 @@ static int submit_one(slurm_run *s, size_t i)
     return 0;
 }
 
+static void on_join_timeout(uv_timer_t *t)
+{
+    slurm_run *s = t->data;
+
+    s->all_joined = 1; /* a node that never came: go on with the others */
+    submit_more(s);
+    maybe_finish(s);
+}
+
+/* The main phase waits until every worker connected (or JOIN_WAIT_MS
+ * passed): jobs go to the least-loaded node, and a node that has not
+ * joined yet would otherwise get none while the first one fills up. */
+static int main_phase_ready(slurm_run *s)
+{
+    if (s->all_joined)
+        return 1;
+    if (!uv_is_active((uv_handle_t *)&s->join_timer))
+        uv_timer_start(&s->join_timer, on_join_timeout, JOIN_WAIT_MS, 0);
+    return 0;
+}
+
 static void submit_more(slurm_run *s)
 {
     while (!s->stopping && !s->pool_closing && s->in_flight < s->cap) {
+        if (s->pilot_left == 0 && !main_phase_ready(s))
+            break;
         size_t i;
         if (s->nretry)
             i = s->retry[--s->nretry];
@@ -530,6 +557,8 @@ static void close_all(slurm_run *s)
             uv_close((uv_handle_t *)&s->sig[k], on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&s->grace))
         uv_close((uv_handle_t *)&s->grace, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&s->join_timer))
+        uv_close((uv_handle_t *)&s->join_timer, on_handle_closed);
 }
 
 static void on_grace(uv_timer_t *t);
@@ -541,6 +570,7 @@ static void maybe_finish(slurm_run *s)
     if (s->done < s->n && !(s->stopping && s->in_flight == 0))
         return;
     s->pool_closing = 1;
+    uv_timer_stop(&s->join_timer);
     wl_ppool_close(&s->pool, s->stopping ? WL_POOL_CLOSE_CANCEL : WL_POOL_CLOSE_WAIT, NULL);
     /* the workers see EOF and exit, and so does srun; if it lingers, the
      * grace timer ends it */
@@ -603,8 +633,11 @@ static void on_srun_exit(uv_process_t *p, int64_t status, int term_signal)
 static void on_worker(wl_ppool *pool, const char *node, int pid, int joined)
 {
     slurm_run *s = pool->data;
-    if (joined)
-        s->joined++;
+    if (joined && ++s->joined >= s->expected && !s->all_joined) {
+        s->all_joined = 1;
+        uv_timer_stop(&s->join_timer);
+        submit_more(s);
+    }
 }
 
 static int start_workers(slurm_run *s, const char *host)
@@ -647,6 +680,7 @@ static int start_workers(slurm_run *s, const char *host)
         s->slots = SLOTS_MAX;
     if (s->slots < 1)
         s->slots = 1;
+    s->expected = procs * s->slots;
 
     snprintf(jobid, sizeof(jobid), "--jobid=%s", s->jobid);
     snprintf(nodes, sizeof(nodes), "--nodes=%d", s->nodes);
@@ -754,6 +788,8 @@ static int run_batch(slurm_run *s)
     uv_signal_start(&s->sig[2], on_signal, SIGHUP);
     uv_timer_init(&s->loop, &s->grace);
     s->grace.data = s;
+    uv_timer_init(&s->loop, &s->join_timer);
+    s->join_timer.data = s;
     if (s->so->bind)
         snprintf(host, sizeof(host), "%s", s->so->bind);
     else
