@@ -306,6 +306,51 @@ START_TEST(test_remote_timeout_ends_the_job_and_the_node_keeps_serving)
 }
 END_TEST
 
+START_TEST(test_remote_workers_exit_when_the_coordinator_dies_mid_job)
+{
+    int pfd[2];
+    int port = 0;
+    pid_t coord, w;
+
+    register_all(); /* before the forks: the worker serves these functions */
+    ck_assert_int_eq(pipe(pfd), 0);
+    coord = fork();
+    ck_assert_int_ge(coord, 0);
+    if (coord == 0) {
+        /* a coordinator that sends one endless job, then is SIGKILLed */
+        uv_loop_t loop;
+        wl_ppool pool;
+        rjob hang;
+        pool_open(&loop, &pool, 0);
+        port = wl_ppool_remote_port(&pool);
+        memset(&hang, 0, sizeof(hang));
+        hang.req.data = &hang;
+        wl_ppool_submit(&pool, &hang.req, "hang", "", 0, 0, on_done);
+        if (write(pfd[1], &port, sizeof(port)) != sizeof(port))
+            _exit(1);
+        /* tell the test once a worker has the job (it joined: the job is
+         * sent at once to the only worker) */
+        while (workers_joined == 0)
+            uv_run(&loop, UV_RUN_ONCE);
+        if (write(pfd[1], &port, sizeof(port)) != sizeof(port))
+            _exit(1);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        _exit(0);
+    }
+    ck_assert_int_eq(read(pfd[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+    w = start_worker(port, TOKEN, "nodeA", 1);
+    ck_assert_int_eq(read(pfd[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+    kill(coord, SIGKILL);
+    wait_exit(coord);
+    /* the serving processes see the connection end, kill the job, exit;
+     * the supervisor's reconnect is refused: it ends */
+    double t0 = tu_now();
+    int ws = wait_exit(w);
+    ck_assert(WIFEXITED(ws));
+    ck_assert_double_lt(tu_now() - t0, 20.0);
+}
+END_TEST
+
 static Suite *remote_suite(void)
 {
     Suite *s = suite_create("pools_remote");
@@ -316,6 +361,7 @@ static Suite *remote_suite(void)
     tcase_add_test(t, test_remote_crash_fails_one_job_and_the_node_reconnects);
     tcase_add_test(t, test_remote_lost_worker_fails_only_its_job_others_finish);
     tcase_add_test(t, test_remote_timeout_ends_the_job_and_the_node_keeps_serving);
+    tcase_add_test(t, test_remote_workers_exit_when_the_coordinator_dies_mid_job);
     suite_add_tcase(s, t);
     return s;
 }
