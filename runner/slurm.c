@@ -119,7 +119,7 @@ typedef struct slurm_run {
 
 /* Runs argv, collects its stdout and stderr into buf (NUL-terminated), and
  * returns its exit status (or -errno when it could not run). */
-static int capture(char *const argv[], char *buf, size_t len)
+static int capture_echo(char *const argv[], char *buf, size_t len, FILE *echo)
 {
     posix_spawn_file_actions_t fa;
     int pfd[2];
@@ -153,6 +153,10 @@ static int capture(char *const argv[], char *buf, size_t len)
             }
             break;
         }
+        if (echo) { /* e.g. salloc's "Pending job allocation": the user waits */
+            fwrite(buf + got, 1, (size_t)k, echo);
+            fflush(echo);
+        }
         got += (size_t)k;
     }
     buf[got] = '\0';
@@ -160,6 +164,11 @@ static int capture(char *const argv[], char *buf, size_t len)
     while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+static int capture(char *const argv[], char *buf, size_t len)
+{
+    return capture_echo(argv, buf, len, NULL);
 }
 
 /* The last line of text, trimmed, for one-line errors. */
@@ -207,7 +216,7 @@ static int allocate(slurm_run *s)
     }
     argv[k++] = "--job-name=wlprof-run";
     argv[k] = NULL;
-    rc = capture(argv, out, sizeof(out));
+    rc = capture_echo(argv, out, sizeof(out), s->o->progress ? stderr : NULL);
     if (rc < 0) {
         snprintf(s->err, sizeof(s->err), "cannot run salloc: %s (is Slurm installed?)",
                  strerror(-rc));
