@@ -45,7 +45,7 @@ static void usage(FILE *f)
             "of --inputs (JSONL) is one job's input.\n"
             "\n"
             "Options:\n"
-            "  -e, --executor E   auto (default), coroutine, thread or process\n"
+            "  -e, --executor E   auto (default), coroutine, thread, process, or slurm\n"
             "  -w, --workers N    jobs in flight (default: from the pilot's verdict)\n"
             "  -l, --limit N      most jobs in flight (default 64)\n"
             "  -p, --pilot N      pilot jobs (default 3 for tasks, 1 for commands; 0: none)\n"
@@ -56,6 +56,16 @@ static void usage(FILE *f)
             "  -d, --output-dir DIR  commands: each job's output in DIR/N.out, DIR/N.err\n"
             "                     (default: lines prefixed \"[N] \" on stdout/stderr)\n"
             "  -q, --quiet        no progress, no summary\n"
+            "\n"
+            "On a Slurm cluster (--executor slurm; docs/slurm.md): workers start on the\n"
+            "allocation's nodes with one srun step and take jobs over TCP. Inside an\n"
+            "allocation (SLURM_JOB_ID) that one is used, else salloc asks for one.\n"
+            "      --nodes N      nodes to use / ask for (default: all, or 1)\n"
+            "      --ntasks-per-node N  worker processes per node (default 1)\n"
+            "      --partition P, --time T   passed to salloc for a new allocation\n"
+            "      --bind ADDR    address the workers connect to (default: this host's)\n"
+            "      --retries N    run a failed job (or one lost with its node) again\n"
+            "      --timeout S    most seconds a job may run\n"
             "  -h, --help         show this help\n"
             "\n"
             "Exit status: 0 when every job succeeded, 1 when any failed or the batch\n"
@@ -77,6 +87,8 @@ typedef struct run_args {
     int jobs;
     bool skip_bad;
     bool quiet;
+    bool slurm;
+    wl_slurm_opts so;
     wl_run_opts o;
 } run_args;
 
@@ -91,6 +103,10 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"fail-fast", no_argument, NULL, 'F'},     {"skip-bad", no_argument, NULL, 'B'},
         {"json", required_argument, NULL, 'o'},    {"output-dir", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+        {"nodes", required_argument, NULL, 1001},  {"ntasks-per-node", required_argument, NULL, 1002},
+        {"partition", required_argument, NULL, 1003}, {"time", required_argument, NULL, 1004},
+        {"bind", required_argument, NULL, 1005},   {"retries", required_argument, NULL, 1006},
+        {"timeout", required_argument, NULL, 1007},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -124,8 +140,11 @@ static int parse_args(int argc, char **argv, run_args *a)
                 a->o.executor = WL_EXEC_THREAD_POOL;
             else if (strcmp(optarg, "process") == 0 || strcmp(optarg, "process_pool") == 0)
                 a->o.executor = WL_EXEC_PROCESS_POOL;
+            else if (strcmp(optarg, "slurm") == 0)
+                a->slurm = true;
             else {
-                cli_error("run", "--executor must be auto, coroutine, thread or process, not '%s'",
+                cli_error("run",
+                          "--executor must be auto, coroutine, thread, process or slurm, not '%s'",
                           optarg);
                 return -1;
             }
@@ -162,6 +181,34 @@ static int parse_args(int argc, char **argv, run_args *a)
         case 'q':
             a->quiet = true;
             break;
+        case 1001:
+            if (parse_count("--nodes", optarg, 1, &a->so.nodes) < 0)
+                return -1;
+            break;
+        case 1002:
+            if (parse_count("--ntasks-per-node", optarg, 1, &a->so.ntasks_per_node) < 0)
+                return -1;
+            break;
+        case 1003:
+            a->so.partition = optarg;
+            break;
+        case 1004:
+            a->so.time_limit = optarg;
+            break;
+        case 1005:
+            a->so.bind = optarg;
+            break;
+        case 1006:
+            if (parse_count("--retries", optarg, 0, &a->so.retries) < 0)
+                return -1;
+            break;
+        case 1007:
+            if (cli_parse_positive(optarg, 1e7, &a->so.timeout_s) < 0) {
+                cli_error("run", "--timeout must be a positive number of seconds, not '%s'",
+                          optarg);
+                return -1;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -191,12 +238,45 @@ static int parse_args(int argc, char **argv, run_args *a)
         cli_error("run", "--output-dir only applies to --commands");
         return -1;
     }
+    if ((a->so.nodes || a->so.ntasks_per_node || a->so.partition || a->so.time_limit ||
+         a->so.bind) && !a->slurm) {
+        cli_error("run", "--nodes, --ntasks-per-node, --partition, --time and --bind "
+                         "need --executor slurm");
+        return -1;
+    }
+    if (a->slurm && a->sample) {
+        cli_error("run", "--executor slurm runs --commands or --lib tasks, not --sample");
+        return -1;
+    }
     if (a->commands && a->o.executor != WL_RUN_AUTO) {
         cli_error("run", "--executor applies to tasks; commands always run as processes "
                          "(use --workers to fix their number)");
         return -1;
     }
     a->o.progress = a->quiet ? 0 : isatty(STDERR_FILENO) ? 2 : 1;
+    return 0;
+}
+
+/* The paths srun hands to the nodes must be absolute: this executable,
+ * and the task library. */
+static int prepare_slurm(run_args *a, char *self, size_t selflen, char *lib, size_t liblen)
+{
+    ssize_t n = readlink("/proc/self/exe", self, selflen - 1);
+    if (n <= 0) {
+        cli_error("run", "cannot find wlprof's own path: %s", strerror(errno));
+        return -1;
+    }
+    self[n] = '\0';
+    a->so.self = self;
+    if (a->lib) {
+        if (!realpath(a->lib, lib)) {
+            cli_error("run", "cannot open %s: %s", a->lib, strerror(errno));
+            return -1;
+        }
+        (void)liblen;
+        a->so.lib = lib;
+        a->so.task = a->task;
+    }
     return 0;
 }
 
@@ -253,6 +333,8 @@ int cmd_run(int argc, char **argv)
     int *lines = NULL;
     size_t ncmds = 0;
     int status = WL_EXIT_FAILURE;
+    char self[4096];
+    char libpath[4096];
     int rc;
 
     rc = parse_args(argc, argv, &a);
@@ -263,9 +345,13 @@ int cmd_run(int argc, char **argv)
         return WL_EXIT_FAILURE;
     }
 
+    if (a.slurm && prepare_slurm(&a, self, sizeof(self), libpath, sizeof(libpath)) < 0)
+        goto cleanup;
     if (a.commands) {
         rc = wl_commands_load(a.commands, &cmds, &lines, &ncmds, err, sizeof(err));
-        if (rc == 0)
+        if (rc == 0 && a.slurm)
+            rc = wl_run_slurm_commands(cmds, lines, ncmds, &a.o, &a.so, &res, err, sizeof(err));
+        else if (rc == 0)
             rc = wl_run_commands(cmds, lines, ncmds, &a.o, &res, err, sizeof(err));
     } else {
         if (a.sample) {
@@ -288,7 +374,9 @@ int cmd_run(int argc, char **argv)
                 fprintf(stderr, "wlprof run: skipped %zu malformed input line%s\n", in.skipped,
                         in.skipped == 1 ? "" : "s");
         }
-        if (rc == 0)
+        if (rc == 0 && a.slurm)
+            rc = wl_run_slurm_tasks(&in, &a.o, &a.so, &res, err, sizeof(err));
+        else if (rc == 0)
             rc = wl_run_tasks(&task, &in, &a.o, &res, err, sizeof(err));
         if (rc == 0 && lib) {
             free(res.what);
@@ -311,6 +399,8 @@ int cmd_run(int argc, char **argv)
         wl_run_print_summary(stderr, &res);
     }
     status = res.failed || res.cancelled || res.not_run ? WL_EXIT_FAILURE : WL_EXIT_OK;
+    if (res.signal)
+        status = 128 + res.signal;
     if (a.json && write_report(&report, a.json, &res) < 0)
         status = WL_EXIT_FAILURE;
 

@@ -21,6 +21,7 @@ int cmd_profile(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_samples(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 
 /* Prints "wlprof CMD: message" on stderr (one line). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

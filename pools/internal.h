@@ -67,4 +67,19 @@ unsigned wl__online_cpus(void);
  * returns. */
 void wl__ppool_worker_main(int fd, pid_t parent, wl__pctl *ctl) __attribute__((noreturn));
 
+/* The serving loop itself: runs job frames from fd in order and replies,
+ * until EOF (0) or a broken stream (negative errno). */
+int wl__ppool_serve(int fd, wl__pctl *ctl);
+/* Sends one frame (header + len body bytes) whole, serialised with the
+ * replies. Returns 0, or -1 when the peer is gone. */
+int wl__ppool_send_frame(int fd, uint32_t len, uint32_t aux, const void *body);
+/* 1 while a job function runs in this worker. */
+int wl__ppool_job_running(void);
+
+/* Control frames of remote workers (worker -> pool). Replies carry a
+ * status <= 0 in aux; these carry a positive code, so the two never mix. */
+#define WL_FRAME_HEARTBEAT 1u /* len 0: "still here", every second */
+#define WL_FRAME_HELLO 2u     /* body: "token\0node\0pid\0": first frame */
+#define WL_REMOTE_HELLO_MAX 512u
+
 #endif

@@ -66,6 +66,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -73,7 +76,7 @@
 
 #include "internal.h"
 
-enum { W_IDLE = 1, W_BUSY, W_RETIRING, W_KILLED };
+enum { W_IDLE = 1, W_BUSY, W_RETIRING, W_KILLED, W_HELLO };
 enum { R_QUEUED = 1, R_SENT, R_DEFERRED, R_FINISHED };
 enum { CLOSE_NONE = 0, CLOSE_DRAINING, CLOSE_STOPPING, CLOSE_HANDLES };
 
@@ -102,6 +105,10 @@ struct wl_pworker {
     unsigned jobs_done;                  /* replies received */
     wl_bytes rbuf;                       /* reply bytes read so far */
     wl_qnode node;                       /* pool->workers_ */
+    /* remote workers (a TCP connection, no child of ours) */
+    int remote;
+    uint64_t heard_ns;                   /* uv_hrtime() of its last frame */
+    char nodename[64];
 };
 
 #define WORKER_OF(n) wl__q_data(n, wl_pworker, node)
@@ -110,6 +117,12 @@ struct wl_pworker {
 #define FOR_EACH_WORKER(w, pool)                                                               \
     for (wl_qnode *w##_n = (pool)->workers_.next;                                              \
          w##_n != &(pool)->workers_ && ((w) = WORKER_OF(w##_n), 1); w##_n = w##_n->next)
+
+/* The same where w may be removed (a remote worker is, when detached). */
+#define FOR_EACH_WORKER_SAFE(w, pool)                                                          \
+    for (wl_qnode *w##_n = (pool)->workers_.next, *w##_next = w##_n->next;                     \
+         w##_n != &(pool)->workers_ && ((w) = WORKER_OF(w##_n), 1);                            \
+         w##_n = w##_next, w##_next = w##_n->next)
 
 /* The first queued job, or NULL. */
 static wl_ppool_req *queue_first(const wl_ppool *pool)
@@ -198,12 +211,17 @@ static unsigned ring_slot(const wl_pworker *w, unsigned k)
 static int slot_revoke(wl_pworker *w, unsigned slot)
 {
     uint32_t expect = WL_SLOT_SENT;
+
+    if (w->remote)
+        return 0; /* sent over the network: it may have started */
     return __atomic_compare_exchange_n(&w->ctl->slot[slot], &expect, WL_SLOT_CANCELLED, 0,
                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 static int slot_started(const wl_pworker *w, unsigned slot)
 {
+    if (w->remote)
+        return 1;
     return __atomic_load_n(&w->ctl->slot[slot], __ATOMIC_ACQUIRE) == WL_SLOT_RUNNING;
 }
 
@@ -224,11 +242,15 @@ static void on_worker_handle_closed(uv_handle_t *h)
 
 /* Stops listening to w: closes its handles (and so its fd, which the
  * worker sees as EOF). Idempotent. */
+static void remote_forget(wl_pworker *w);
+
 static void worker_detach(wl_pworker *w)
 {
     if (w->detached)
         return;
     w->detached = 1;
+    if (w->remote && !w->reaped)
+        remote_forget(w); /* our side closes: nothing to reap later */
     uv_close((uv_handle_t *)&w->poll, on_worker_handle_closed);
     uv_close((uv_handle_t *)&w->timer, on_worker_handle_closed);
 }
@@ -238,8 +260,11 @@ static void worker_unserve(wl_pworker *w, int state)
 {
     wl_ppool *pool = w->pool;
 
-    if (w->state == W_IDLE || w->state == W_BUSY)
+    if (w->state == W_IDLE || w->state == W_BUSY) {
         pool->serving_--;
+        if (w->remote && pool->remote_cb_)
+            pool->remote_cb_(pool, w->nodename, (int)w->pid, 0);
+    }
     if (w->state == W_BUSY)
         pool->busy_--;
     w->state = state;
@@ -331,8 +356,9 @@ static void worker_top_up(wl_ppool *pool)
         }
         pool->respawns_++;
     }
-    if (pool->serving_ == 0) {
-        /* No worker and none can be forked: fail the queue, don't hang. */
+    if (pool->serving_ == 0 && !pool->remote_) {
+        /* No worker and none can be forked: fail the queue, don't hang.
+         * (A remote pool's jobs wait for workers to connect.) */
         wl_ppool_req *req;
         while ((req = queue_first(pool))) {
             wl__q_remove(&req->qnode_);
@@ -395,13 +421,24 @@ static void worker_evict(wl_pworker *w, int status, const char *why, int term_si
     queue_push_front(pool, &back);
 }
 
+/* Stops w's job the hard way: SIGKILL for a child of ours; for a remote
+ * worker, closing the connection (its heartbeat thread then kills the job
+ * and exits). */
+static void worker_hard_stop(wl_pworker *w)
+{
+    if (w->remote)
+        shutdown(w->fd, SHUT_RDWR);
+    else
+        kill(w->pid, SIGKILL);
+}
+
 /* SIGKILLs w, detaches it and empties its window. The job it is killed for
  * must already be out of the window (window_drop). */
 static void worker_kill(wl_pworker *w)
 {
     char why[96];
 
-    kill(w->pid, SIGKILL);
+    worker_hard_stop(w);
     worker_unserve(w, W_KILLED);
     worker_detach(w);
     snprintf(why, sizeof(why), "worker %d killed because of another job", (int)w->pid);
@@ -482,7 +519,7 @@ static int worker_has_room(const wl_pworker *w)
     const wl_ppool *pool = w->pool;
 
     return (w->state == W_IDLE || w->state == W_BUSY) && !w->detached &&
-           w->rcount < WL_PPOOL_WINDOW && (!pool->max_jobs_ || w->assigned < pool->max_jobs_);
+           w->rcount < (w->remote ? 1u : WL_PPOOL_WINDOW) && (!pool->max_jobs_ || w->assigned < pool->max_jobs_);
 }
 
 /* Puts req in w's window and its frame in obuf (the caller flushes).
@@ -511,6 +548,7 @@ static int worker_assign(wl_pworker *w, wl_ppool_req *req)
     }
     req->worker_ = w;
     req->worker_pid = w->pid;
+    snprintf(req->node, sizeof(req->node), "%s", w->nodename);
     req->slot_ = slot;
     req->state_ = R_SENT;
     worker_arm_timer(w);
@@ -560,6 +598,9 @@ static void worker_reply(wl_pworker *w, const uint8_t *body, uint32_t len, int s
  * order. EOF or error stops the watcher: the death itself is handled when
  * SIGCHLD reaps the worker. A reply callback may kill or retire w: then
  * the rest is dropped. */
+static void remote_lost(wl_pworker *w, const char *why);
+static int remote_hello(wl_pworker *w, const uint8_t *body, uint32_t len);
+
 static void worker_read(wl_pworker *w)
 {
     size_t off = 0;
@@ -572,10 +613,34 @@ static void worker_read(wl_pworker *w)
         while (w->rbuf.len - off >= WL_FRAME_HDR) {
             uint32_t len = 0;
             uint32_t aux = 0;
+            int32_t code;
             wl_frame_get_hdr(w->rbuf.data + off, &len, &aux);
-            if (len > WL_FRAME_MAX || w->rcount == 0) {
-                kill(w->pid, SIGKILL); /* protocol broken: replace it */
-                uv_poll_stop(&w->poll);
+            code = (int32_t)aux;
+            if (w->remote && code > 0 && len <= WL_REMOTE_HELLO_MAX) {
+                /* a control frame: heartbeat, or the hello */
+                if (w->rbuf.len - off < WL_FRAME_HDR + len)
+                    break;
+                if (code == WL_FRAME_HELLO && w->state == W_HELLO) {
+                    if (remote_hello(w, w->rbuf.data + off + WL_FRAME_HDR, len) < 0) {
+                        w->rbuf.len = 0;
+                        return;
+                    }
+                } else if (code != WL_FRAME_HEARTBEAT || w->state == W_HELLO) {
+                    remote_lost(w, "protocol error");
+                    w->rbuf.len = 0;
+                    return;
+                }
+                off += WL_FRAME_HDR + len;
+                continue;
+            }
+            if (len > WL_FRAME_MAX || w->rcount == 0 || w->state == W_HELLO) {
+                /* protocol broken: replace it */
+                if (w->remote) {
+                    remote_lost(w, "protocol error");
+                } else {
+                    kill(w->pid, SIGKILL);
+                    uv_poll_stop(&w->poll);
+                }
                 w->rbuf.len = 0;
                 return;
             }
@@ -583,7 +648,7 @@ static void worker_read(wl_pworker *w)
                 break;
             worker_reply(w, w->rbuf.data + off + WL_FRAME_HDR, len, (int32_t)aux);
             off += WL_FRAME_HDR + len;
-            if (w->state == W_KILLED) {
+            if (w->state == W_KILLED || w->detached) {
                 w->rbuf.len = 0;
                 return;
             }
@@ -608,8 +673,12 @@ static void worker_read(wl_pworker *w)
             return;
         if (n <= 0) {
             uv_poll_stop(&w->poll);
+            if (w->remote) /* no SIGCHLD will tell: the connection is the worker */
+                remote_lost(w, n == 0 ? "connection closed" : strerror(errno));
             return;
         }
+        if (w->remote)
+            w->heard_ns = uv_hrtime();
         w->rbuf.len += (size_t)n;
         drained = (size_t)n < room;
     }
@@ -651,6 +720,33 @@ static void describe_exit(char *buf, size_t size, pid_t pid, int wstatus)
     }
 }
 
+static void worker_unlink(wl_pworker *w)
+{
+    wl_ppool *pool = w->pool;
+
+    (void)pool;
+    w->reaped = 1;
+    wl__q_remove(&w->node);
+}
+
+/* w is gone (reaped, or its connection lost): the job it was running
+ * fails with why, the ones it had not started go back to the queue. */
+static void worker_gone(wl_pworker *w, const char *why, int term_signal)
+{
+    wl_ppool *pool = w->pool;
+
+    worker_unlink(w);
+    worker_unserve(w, W_KILLED);
+    worker_evict(w, -ECHILD, why, term_signal);
+    if (w->detached) {
+        if (w->handles == 0)
+            worker_free(w);
+    } else {
+        worker_detach(w);
+    }
+    worker_top_up(pool);
+}
+
 static void worker_reaped(wl_pworker *w, int wstatus, int known)
 {
     wl_ppool *pool = w->pool;
@@ -662,22 +758,11 @@ static void worker_reaped(wl_pworker *w, int wstatus, int known)
         worker_read(w);
         pool->in_reply_--;
     }
-    w->reaped = 1;
-    wl__q_remove(&w->node);
-    worker_unserve(w, W_KILLED);
     if (known)
         describe_exit(why, sizeof(why), w->pid, wstatus);
     else
         snprintf(why, sizeof(why), "worker %d vanished (reaped elsewhere)", (int)w->pid);
-    /* the job it was running fails; the ones it had not started go back */
-    worker_evict(w, -ECHILD, why, known && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
-    if (w->detached) {
-        if (w->handles == 0)
-            worker_free(w);
-    } else {
-        worker_detach(w);
-    }
-    worker_top_up(pool);
+    worker_gone(w, why, known && WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
 }
 
 static void on_sigchld(uv_signal_t *h, int signum)
@@ -690,7 +775,12 @@ static void on_sigchld(uv_signal_t *h, int signum)
         wl_pworker *w = WORKER_OF(n);
         wl_qnode *next = n->next;
         int wstatus = 0;
-        pid_t r = waitpid(w->pid, &wstatus, WNOHANG);
+        pid_t r;
+        if (w->remote) { /* not our child */
+            n = next;
+            continue;
+        }
+        r = waitpid(w->pid, &wstatus, WNOHANG);
         if (r == w->pid)
             worker_reaped(w, wstatus, 1);
         else if (r < 0 && errno == ECHILD)
@@ -704,11 +794,39 @@ static void on_sigchld(uv_signal_t *h, int signum)
 /* ---- pool ------------------------------------------------------------ */
 
 /* The worker with room and the fewest live jobs in its window, or NULL. */
+static unsigned node_load(const wl_ppool *pool, const char *node)
+{
+    unsigned n = 0;
+
+    const wl_pworker *w;
+
+    FOR_EACH_WORKER(w, pool)
+        if (w->remote && strcmp(w->nodename, node) == 0)
+            n += w->live;
+    return n;
+}
+
 static wl_pworker *least_loaded(wl_ppool *pool)
 {
     wl_pworker *best = NULL;
     wl_pworker *w;
 
+    if (pool->remote_) {
+        /* the least-loaded NODE first: with one job per core wanted, jobs
+         * must spread over the machines, not fill one node's connections */
+        unsigned best_load = 0;
+        FOR_EACH_WORKER(w, pool) {
+            unsigned load;
+            if (!worker_has_room(w))
+                continue;
+            load = node_load(pool, w->nodename);
+            if (!best || load < best_load) {
+                best = w;
+                best_load = load;
+            }
+        }
+        return best;
+    }
     FOR_EACH_WORKER(w, pool)
         if (worker_has_room(w) && (!best || w->live < best->live))
             best = w;
@@ -808,27 +926,42 @@ static void on_kill_timer(uv_timer_t *h)
     wl_pworker *w;
 
     FOR_EACH_WORKER(w, pool)
-        kill(w->pid, SIGKILL);
+        if (!w->remote)
+            kill(w->pid, SIGKILL);
 }
 
 static void on_pool_handle_closed(uv_handle_t *h)
 {
     wl_ppool *pool = h->data;
 
-    if (--pool->handles_ == 0 && pool->close_cb_)
-        pool->close_cb_(pool);
+    if (--pool->handles_ == 0) {
+        if (pool->remote_) {
+            close(pool->listen_fd_);
+            pool->listen_fd_ = -1;
+            free(pool->token_);
+            pool->token_ = NULL;
+        }
+        if (pool->close_cb_)
+            pool->close_cb_(pool);
+    }
 }
+
+static void remote_close_handles(wl_ppool *pool);
 
 static void pool_maybe_close(wl_ppool *pool)
 {
     if (pool->closing_ == CLOSE_DRAINING && wl__q_empty(&pool->queue_) && !pool->busy_) {
         wl_pworker *w;
         pool->closing_ = CLOSE_STOPPING;
-        FOR_EACH_WORKER(w, pool) {
+        FOR_EACH_WORKER_SAFE(w, pool) { /* detaching a remote worker unlinks it */
             worker_unserve(w, W_RETIRING);
             worker_detach(w);
         }
         uv_timer_start(&pool->kill_timer_, on_kill_timer, KILL_GRACE_MS, 0);
+        if (pool->remote_) { /* no more workers wanted */
+            uv_poll_stop(&pool->listen_);
+            uv_timer_stop(&pool->heartbeat_);
+        }
     }
     if (pool->closing_ == CLOSE_STOPPING && wl__q_empty(&pool->workers_) && !pool->whandles_ &&
         wl__q_empty(&pool->deferredq_) &&
@@ -838,6 +971,8 @@ static void pool_maybe_close(wl_ppool *pool)
         uv_close((uv_handle_t *)&pool->deferred_, on_pool_handle_closed);
         uv_close((uv_handle_t *)&pool->kill_timer_, on_pool_handle_closed);
         uv_close((uv_handle_t *)&pool->spin_, on_pool_handle_closed);
+        if (pool->remote_)
+            remote_close_handles(pool);
     }
 }
 
@@ -921,7 +1056,7 @@ static int submit_frame(wl_ppool *pool, wl_ppool_req *req, const char *name, con
         return -ENAMETOOLONG;
     if (inlen > WL_FRAME_MAX - name_len)
         return -EMSGSIZE;
-    if (pool->serving_ == 0) {
+    if (pool->serving_ == 0 && !pool->remote_) {
         worker_top_up(pool);
         if (pool->serving_ == 0)
             return pool->spawn_error_ ? pool->spawn_error_ : -EAGAIN;
@@ -1037,10 +1172,10 @@ int wl_ppool_close(wl_ppool *pool, wl_pool_close_mode mode, wl_ppool_close_cb cl
             req_error(req, "cancelled: pool closed");
             req_defer(req, -ECANCELED);
         }
-        FOR_EACH_WORKER(w, pool) {
+        FOR_EACH_WORKER_SAFE(w, pool) { /* detaching a remote worker unlinks it */
             if (w->state != W_BUSY)
                 continue;
-            kill(w->pid, SIGKILL);
+            worker_hard_stop(w);
             worker_unserve(w, W_KILLED);
             worker_detach(w);
             for (unsigned k = 0; k < w->rcount; k++) {
@@ -1077,4 +1212,258 @@ int wl_ppool_worker_pids(const wl_ppool *pool, pid_t *pids, int max)
 unsigned long wl_ppool_respawns(const wl_ppool *pool)
 {
     return pool->respawns_;
+}
+
+unsigned wl_ppool_serving(const wl_ppool *pool)
+{
+    return pool->serving_;
+}
+
+/* ---- remote workers ---------------------------------------------------
+ *
+ * A remote pool listens on TCP. A connection becomes a wl_pworker in state
+ * W_HELLO; its first frame must be the hello (WL_FRAME_HELLO: token, node,
+ * pid) with the pool's token, else it is dropped. From then on it is a
+ * worker like a forked one, except: its window is one job (slot_revoke
+ * cannot take back a job sent over the network), it is "reaped" when its
+ * connection closes or it falls silent (heartbeat timer), and nobody
+ * replaces it here. */
+
+#define REMOTE_HEARTBEAT_TIMEOUT_MS 5000u
+
+static void remote_forget(wl_pworker *w)
+{
+    worker_unlink(w);
+}
+
+static void remote_lost(wl_pworker *w, const char *what)
+{
+    char why[128];
+
+    if (w->reaped)
+        return;
+    snprintf(why, sizeof(why), "worker on %s (pid %d) lost: %s", w->nodename[0] ? w->nodename : "?",
+             (int)w->pid, what);
+    worker_gone(w, why, 0);
+}
+
+/* Constant-time comparison, so the token cannot be guessed byte by byte. */
+static int token_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char diff = alen != blen;
+    size_t n = alen < blen ? alen : blen;
+
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+static void worker_flush(wl_pworker *w);
+
+static int remote_hello(wl_pworker *w, const uint8_t *body, uint32_t len)
+{
+    wl_ppool *pool = w->pool;
+    const char *p = (const char *)body;
+    const char *end = p + len;
+    const char *token = p;
+    const char *node;
+    const char *pid;
+    size_t tlen;
+
+    tlen = strnlen(token, (size_t)(end - token));
+    node = token + tlen + 1;
+    if (node >= end) {
+        remote_lost(w, "bad hello");
+        return -1;
+    }
+    pid = node + strnlen(node, (size_t)(end - node)) + 1;
+    if (pid > end || !token_equal(token, tlen, pool->token_, strlen(pool->token_))) {
+        remote_lost(w, "token refused");
+        return -1;
+    }
+    snprintf(w->nodename, sizeof(w->nodename), "%.*s", (int)strnlen(node, (size_t)(end - node)), node);
+    w->pid = pid < end ? (pid_t)strtol(pid, NULL, 10) : 0;
+    /* the ack: the worker waits for it before serving (a refused token
+     * is an EOF instead) */
+    if (wl__bytes_reserve(&w->obuf, WL_FRAME_HDR) == 0) {
+        wl_frame_put_hdr(w->obuf.data + w->obuf.len, 0, WL_FRAME_HELLO);
+        w->obuf.len += WL_FRAME_HDR;
+        worker_flush(w);
+    }
+    w->state = W_IDLE;
+    pool->serving_++;
+    if (pool->remote_cb_)
+        pool->remote_cb_(pool, w->nodename, (int)w->pid, 1);
+    return 0;
+}
+
+static void on_listen(uv_poll_t *h, int status, int events)
+{
+    wl_ppool *pool = h->data;
+
+    if (status < 0)
+        return;
+    for (;;) {
+        wl_pworker *w;
+        int one = 1;
+        int fd = accept4(pool->listen_fd_, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0)
+            break; /* EAGAIN, or a transient error: the next event retries */
+        if (pool->closing_) {
+            close(fd);
+            continue;
+        }
+        w = calloc(1, sizeof(*w));
+        if (w)
+            w->ctl = mmap(NULL, sizeof(*w->ctl), PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (!w || w->ctl == MAP_FAILED) {
+            free(w);
+            close(fd);
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        w->pool = pool;
+        w->fd = fd;
+        w->remote = 1;
+        w->state = W_HELLO;
+        w->heard_ns = uv_hrtime();
+        wl__q_push_front(&pool->workers_, &w->node);
+        uv_timer_init(pool->loop_, &w->timer);
+        w->timer.data = w;
+        w->handles++;
+        pool->whandles_++;
+        uv_poll_init(pool->loop_, &w->poll, fd);
+        w->poll.data = w;
+        w->handles++;
+        pool->whandles_++;
+        uv_unref((uv_handle_t *)&w->poll);
+        uv_poll_start(&w->poll, UV_READABLE, on_poll);
+    }
+    pool_dispatch(pool);
+}
+
+static void on_heartbeat(uv_timer_t *h)
+{
+    wl_ppool *pool = h->data;
+    uint64_t now = uv_hrtime();
+    uint64_t limit = (uint64_t)pool->heartbeat_timeout_ms_ * 1000000u;
+
+    wl_pworker *w;
+
+    FOR_EACH_WORKER_SAFE(w, pool) {
+        if (w->remote && !w->detached && now - w->heard_ns > limit) {
+            char what[64];
+            snprintf(what, sizeof(what), "no heartbeat for %u ms", pool->heartbeat_timeout_ms_);
+            remote_lost(w, what);
+        }
+    }
+    pool_dispatch(pool);
+    pool_maybe_close(pool);
+}
+
+static void remote_close_handles(wl_ppool *pool)
+{
+    uv_close((uv_handle_t *)&pool->listen_, on_pool_handle_closed);
+    uv_close((uv_handle_t *)&pool->heartbeat_, on_pool_handle_closed);
+}
+
+static int listen_on(const char *host, int port, int *out_fd, int *out_port)
+{
+    struct addrinfo hints;
+    struct addrinfo *res = NULL;
+    char portstr[16];
+    int err = -EADDRNOTAVAIL;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    if (getaddrinfo(host, portstr, &hints, &res) != 0)
+        return -EADDRNOTAVAIL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int one = 1;
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+
+        if (fd < 0) {
+            err = -errno;
+            continue;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0 ||
+            getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+            err = -errno;
+            close(fd);
+            continue;
+        }
+        *out_fd = fd;
+        *out_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+        freeaddrinfo(res);
+        return 0;
+    }
+    freeaddrinfo(res);
+    return err;
+}
+
+int wl_ppool_init_remote(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts,
+                         const wl_ppool_remote_opts *ro)
+{
+    size_t tlen;
+    int err;
+
+    if (!loop || !pool || !ro || !ro->token)
+        return -EINVAL;
+    tlen = strlen(ro->token);
+    if (tlen < 16 || tlen > 255 || ro->port < 0 || ro->port > 65535)
+        return -EINVAL;
+    memset(pool, 0, sizeof(*pool));
+    wl__q_init(&pool->queue_);
+    wl__q_init(&pool->deferredq_);
+    wl__q_init(&pool->workers_);
+    pool->loop_ = loop;
+    pool->remote_ = 1;
+    pool->timeout_ms_ = opts ? opts->job_timeout_ms : 0;
+    pool->heartbeat_timeout_ms_ =
+        ro->heartbeat_timeout_ms ? ro->heartbeat_timeout_ms : REMOTE_HEARTBEAT_TIMEOUT_MS;
+    pool->remote_cb_ = ro->worker_cb;
+    pool->token_ = strdup(ro->token);
+    if (!pool->token_)
+        return -ENOMEM;
+    err = listen_on(ro->host, ro->port, &pool->listen_fd_, &pool->port_);
+    if (err) {
+        free(pool->token_);
+        pool->token_ = NULL;
+        return err;
+    }
+    uv_async_init(loop, &pool->deferred_, on_deferred);
+    pool->deferred_.data = pool;
+    uv_unref((uv_handle_t *)&pool->deferred_);
+    uv_timer_init(loop, &pool->kill_timer_);
+    pool->kill_timer_.data = pool;
+    uv_idle_init(loop, &pool->spin_);
+    pool->spin_.data = pool;
+    uv_unref((uv_handle_t *)&pool->spin_);
+    uv_signal_init(loop, &pool->sigchld_); /* never started: no children */
+    pool->sigchld_.data = pool;
+    uv_unref((uv_handle_t *)&pool->sigchld_);
+    uv_poll_init(loop, &pool->listen_, pool->listen_fd_);
+    pool->listen_.data = pool;
+    uv_unref((uv_handle_t *)&pool->listen_);
+    uv_timer_init(loop, &pool->heartbeat_);
+    pool->heartbeat_.data = pool;
+    uv_unref((uv_handle_t *)&pool->heartbeat_);
+    pool->handles_ = 6;
+    uv_poll_start(&pool->listen_, UV_READABLE, on_listen);
+    uv_timer_start(&pool->heartbeat_, on_heartbeat, 1000, 1000);
+    return 0;
+}
+
+int wl_ppool_remote_port(const wl_ppool *pool)
+{
+    return pool->remote_ ? pool->port_ : -EINVAL;
 }

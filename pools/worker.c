@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -63,6 +64,16 @@ typedef struct registry_entry {
     wl_ppool_fn fn;           /* bytes flavour, or NULL */
     wl_ppool_json_fn json_fn; /* JSON flavour, or NULL */
 } registry_entry;
+
+/* Replies and heartbeats share the socket (remote.c's heartbeat thread). */
+static pthread_mutex_t send_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Whether a job is running now, for the heartbeat thread. */
+static int job_running;
+
+int wl__ppool_job_running(void)
+{
+    return __atomic_load_n(&job_running, __ATOMIC_ACQUIRE);
+}
 
 static registry_entry registry[REGISTRY_MAX];
 static int registry_len;
@@ -162,31 +173,31 @@ static int run_job(const uint8_t *body, uint32_t len, uint32_t name_len, wl_byte
     return call_json(e, body + name_len, len - name_len, out);
 }
 
-static void send_reply(int fd, int status, const wl_bytes *out)
+/* Writes one whole frame (header + body) under send_mu. Returns 0, or -1
+ * when the peer is gone. */
+int wl__ppool_send_frame(int fd, uint32_t len, uint32_t aux, const void *body)
 {
     uint8_t hdr[WL_FRAME_HDR];
     struct iovec iov[2];
     struct msghdr msg;
-    size_t len = out->len;
+    int ret = 0;
 
-    if (len > WL_FRAME_MAX) {
-        status = -EMSGSIZE;
-        len = 0;
-    }
-    wl_frame_put_hdr(hdr, (uint32_t)len, (uint32_t)status);
+    wl_frame_put_hdr(hdr, len, aux);
     iov[0].iov_base = hdr;
     iov[0].iov_len = sizeof(hdr);
-    iov[1].iov_base = out->data;
+    iov[1].iov_base = (void *)body;
     iov[1].iov_len = len;
     memset(&msg, 0, sizeof(msg));
     msg.msg_iov = iov;
-    msg.msg_iovlen = 2;
+    msg.msg_iovlen = len ? 2 : 1;
+    pthread_mutex_lock(&send_mu);
     while (msg.msg_iovlen) {
         ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (sent < 0) {
             if (errno == EINTR)
                 continue;
-            _exit(0); /* parent gone */
+            ret = -1;
+            break;
         }
         while (msg.msg_iovlen && (size_t)sent >= msg.msg_iov->iov_len) {
             sent -= (ssize_t)msg.msg_iov->iov_len;
@@ -198,6 +209,19 @@ static void send_reply(int fd, int status, const wl_bytes *out)
             msg.msg_iov->iov_len -= (size_t)sent;
         }
     }
+    pthread_mutex_unlock(&send_mu);
+    return ret;
+}
+
+static int send_reply(int fd, int status, const wl_bytes *out)
+{
+    size_t len = out->len;
+
+    if (len > WL_FRAME_MAX) {
+        status = -EMSGSIZE;
+        len = 0;
+    }
+    return wl__ppool_send_frame(fd, (uint32_t)len, (uint32_t)status, out->data);
 }
 
 static void worker_detach_from_parent(int *fd, pid_t parent)
@@ -221,13 +245,16 @@ static void worker_detach_from_parent(int *fd, pid_t parent)
     close_range(4, ~0u, 0);
 }
 
-void wl__ppool_worker_main(int fd, pid_t parent, wl__pctl *ctl)
+/* Serves job frames on fd until EOF (returns 0) or a broken stream
+ * (returns -EPROTO / -errno). Replies go out under send_mu, which the
+ * remote worker's heartbeat thread shares. */
+int wl__ppool_serve(int fd, wl__pctl *ctl)
 {
     wl_bytes in = {0};
     wl_bytes out = {0};
     size_t off = 0; /* start of the first unprocessed frame in `in` */
+    int ret = 0;
 
-    worker_detach_from_parent(&fd, parent);
     for (;;) {
         size_t need = WL_FRAME_HDR;
         ssize_t n;
@@ -240,21 +267,29 @@ void wl__ppool_worker_main(int fd, pid_t parent, wl__pctl *ctl)
             int status;
 
             wl_frame_get_hdr(in.data + off, &len, &aux);
-            if (len > WL_FRAME_MAX)
-                _exit(127);
+            if (len > WL_FRAME_MAX) {
+                ret = -EPROTO;
+                goto out;
+            }
             need = WL_FRAME_HDR + len;
             if (in.len - off < need)
                 break;
             slot = aux >> 8;
-            if (slot >= WL_PPOOL_WINDOW)
-                _exit(127);
+            if (slot >= WL_PPOOL_WINDOW) {
+                ret = -EPROTO;
+                goto out;
+            }
             out.len = 0;
             if (__atomic_exchange_n(&ctl->slot[slot], WL_SLOT_RUNNING, __ATOMIC_ACQ_REL) ==
-                WL_SLOT_CANCELLED)
+                WL_SLOT_CANCELLED) {
                 status = -ECANCELED; /* taken back before it started */
-            else
+            } else {
+                __atomic_store_n(&job_running, 1, __ATOMIC_RELEASE);
                 status = run_job(in.data + off + WL_FRAME_HDR, len, aux & 0xffu, &out);
-            send_reply(fd, status, &out);
+                __atomic_store_n(&job_running, 0, __ATOMIC_RELEASE);
+            }
+            if (send_reply(fd, status, &out) < 0)
+                goto out; /* parent gone */
             off += need;
             need = WL_FRAME_HDR;
         }
@@ -263,16 +298,28 @@ void wl__ppool_worker_main(int fd, pid_t parent, wl__pctl *ctl)
             in.len -= off;
             off = 0;
         }
-        if (wl__bytes_reserve(&in, need - in.len > 4096 ? need - in.len : 4096) < 0)
-            _exit(127);
+        if (wl__bytes_reserve(&in, need - in.len > 4096 ? need - in.len : 4096) < 0) {
+            ret = -ENOMEM;
+            goto out;
+        }
         n = read_next(fd, in.data + in.len, in.cap - in.len);
         if (n == 0)
-            _exit(0); /* EOF: pool closed or parent died */
+            goto out; /* EOF: pool closed or parent died */
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            _exit(0);
+            goto out;
         }
         in.len += (size_t)n;
     }
+out:
+    wl_bytes_free(&in);
+    wl_bytes_free(&out);
+    return ret;
+}
+
+void wl__ppool_worker_main(int fd, pid_t parent, wl__pctl *ctl)
+{
+    worker_detach_from_parent(&fd, parent);
+    _exit(wl__ppool_serve(fd, ctl) == 0 ? 0 : 127);
 }

@@ -114,4 +114,22 @@ void run__progress_stop(run_progress *p);
 /* A one-off line outside the loop (pilot phases). */
 void run__progress_note(run_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- remote jobs (remote_jobs.c, slurm.c) ---- */
+
+#define RUN__REMOTE_COMMAND "wl.command"
+#define RUN__REMOTE_TASK "wl.task"
+#define RUN__REMOTE_HDR 48u
+
+/* A remote job's reply, parsed (out/err point into the reply). */
+typedef struct run_remote_result {
+    int status;
+    double wall_s, user_s, sys_s, runq_s;
+    uint32_t out_len, err_len;
+    const uint8_t *out;
+    const uint8_t *err;
+} run_remote_result;
+
+/* Returns 0, or -EPROTO when p/len is not a remote job's reply. */
+int run__remote_result_parse(const uint8_t *p, size_t len, run_remote_result *r);
+
 #endif

@@ -65,10 +65,13 @@ void run__result_count(wl_run_result *r)
 
 void wl_run_result_free(wl_run_result *r)
 {
-    for (size_t i = 0; r->jobs && i < r->njobs; i++)
+    for (size_t i = 0; r->jobs && i < r->njobs; i++) {
         free(r->jobs[i].error);
+        free(r->jobs[i].node);
+    }
     free(r->jobs);
     free(r->what);
+    free(r->cluster);
     wl_profile_free(&r->profile);
     wl_verdict_free(&r->verdict);
     memset(r, 0, sizeof(*r));

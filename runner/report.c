@@ -97,9 +97,65 @@ static json_t *jobs_json(const wl_run_result *r)
         json_object_set_new(o, "error", j->error ? json_string(j->error) : json_null());
         if (r->mode == WL_RUN_TASKS)
             json_object_set_new(o, "result_bytes", json_integer((json_int_t)j->out_bytes));
+        if (r->cluster) {
+            json_object_set_new(o, "node", j->node ? json_string(j->node) : json_null());
+            json_object_set_new(o, "attempts", json_integer(j->attempts));
+        }
         json_array_append_new(a, o);
     }
     return a;
+}
+
+/* Per node: jobs that ended there and their seconds (slurm runs). */
+typedef struct node_sum {
+    const char *node;
+    size_t jobs, ok, failed;
+    double seconds;
+} node_sum;
+
+static size_t node_sums(const wl_run_result *r, node_sum *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        const wl_job_result *j = &r->jobs[i];
+        size_t k;
+        if (!j->node)
+            continue;
+        for (k = 0; k < n && strcmp(out[k].node, j->node) != 0; k++)
+            ;
+        if (k == n) {
+            if (n == max)
+                continue;
+            memset(&out[n], 0, sizeof(out[n]));
+            out[n++].node = j->node;
+        }
+        out[k].jobs++;
+        out[k].ok += j->state == WL_JOB_OK;
+        out[k].failed += j->state == WL_JOB_FAILED;
+        out[k].seconds += j->wall_s;
+    }
+    return n;
+}
+
+static json_t *cluster_json(const wl_run_result *r)
+{
+    node_sum sums[256];
+    size_t n = node_sums(r, sums, 256);
+    json_t *c = json_object();
+    json_t *a = json_array();
+    json_object_set_new(c, "allocation", json_string(r->cluster));
+    for (size_t k = 0; k < n; k++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "node", json_string(sums[k].node));
+        json_object_set_new(o, "jobs", json_integer((json_int_t)sums[k].jobs));
+        json_object_set_new(o, "ok", json_integer((json_int_t)sums[k].ok));
+        json_object_set_new(o, "failed", json_integer((json_int_t)sums[k].failed));
+        json_object_set_new(o, "job_seconds", json_real(sums[k].seconds));
+        json_array_append_new(a, o);
+    }
+    json_object_set_new(c, "nodes", a);
+    json_object_set_new(c, "signal", r->signal ? json_integer(r->signal) : json_null());
+    return c;
 }
 
 json_t *wl_run_report_json(const wl_run_result *r)
@@ -138,6 +194,8 @@ json_t *wl_run_report_json(const wl_run_result *r)
     json_object_set_new(root, "speedup", s);
 
     json_object_set_new(root, "jobs", jobs_json(r));
+    if (r->cluster)
+        json_object_set_new(root, "cluster", cluster_json(r));
     return root;
 }
 
@@ -170,6 +228,14 @@ void wl_run_print_summary(FILE *f, const wl_run_result *r)
     double sp = wl_run_speedup(r);
     if (sp > 0)
         fprintf(f, "  speed-up  %.1fx over the pilot's sequential pace\n", sp);
+    if (r->cluster) {
+        node_sum sums[256];
+        size_t n = node_sums(r, sums, 256);
+        fprintf(f, "  cluster   %s\n", r->cluster);
+        for (size_t k = 0; k < n; k++)
+            fprintf(f, "            %-12s %4zu jobs (%zu failed), %8.2f job-seconds\n",
+                    sums[k].node, sums[k].jobs, sums[k].failed, sums[k].seconds);
+    }
     size_t shown = 0;
     for (size_t i = 0; i < r->njobs; i++) {
         const wl_job_result *j = &r->jobs[i];

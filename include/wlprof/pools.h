@@ -185,6 +185,7 @@ struct wl_ppool_req {
     int status;       /* as passed to done_cb */
     wl_bytes result;  /* result bytes (owned by req, see cleanup) */
     pid_t worker_pid; /* worker that ran the job, 0 if none */
+    char node[64];    /* remote pools: node of that worker, else "" */
     int term_signal;  /* signal that killed that worker, else 0 */
     char error[128];  /* message when status != 0 */
     /* private */
@@ -224,6 +225,15 @@ struct wl_ppool {
     int handles_; /* open handles, for close */
     unsigned long respawns_;
     wl_ppool_close_cb close_cb_;
+    /* remote pools only (wl_ppool_init_remote) */
+    int remote_;
+    int listen_fd_;
+    int port_;
+    uv_poll_t listen_;
+    uv_timer_t heartbeat_;
+    char *token_;
+    unsigned heartbeat_timeout_ms_;
+    void (*remote_cb_)(wl_ppool *pool, const char *node, int pid, int joined);
 };
 
 /* Forks the workers (opts NULL = defaults) and starts watching them on
@@ -262,6 +272,65 @@ WL_API int wl_ppool_close(wl_ppool *pool, wl_pool_close_mode mode, wl_ppool_clos
 WL_API int wl_ppool_worker_pids(const wl_ppool *pool, pid_t *pids, int max);
 /* Workers forked to replace dead, timed-out or recycled ones. */
 WL_API unsigned long wl_ppool_respawns(const wl_ppool *pool);
+
+/* ------------------------------------------------------------------ */
+/* Process pool over TCP: workers on other machines                     */
+/* ------------------------------------------------------------------ */
+
+/* A remote pool forks nothing: it listens on TCP and serves the workers
+ * that connect and present its token (wl_ppool_worker_run, e.g. started on
+ * every node of a Slurm allocation by srun). Jobs, replies, timeouts,
+ * cancellation and close are those of a local pool, with three
+ * differences: a worker holds one job at a time (no shared memory to take
+ * back an unstarted job, so none is sent ahead); a worker is lost when its
+ * connection closes or it sends no heartbeat for heartbeat_timeout_ms, and
+ * then only the job it was running fails (-ECHILD, "worker on NODE lost:
+ * ..."); and a lost worker is not replaced by the pool (its node's own
+ * wl_ppool_worker_run may reconnect a new one). Jobs submitted while no
+ * worker is connected wait in the queue. */
+typedef struct wl_ppool_remote_opts {
+    const char *host;              /* address to listen on; NULL = every address */
+    int port;                      /* 0 = any free port (wl_ppool_remote_port) */
+    const char *token;             /* secret a worker must present, 16-255 bytes */
+    unsigned heartbeat_timeout_ms; /* silent this long = lost; 0 = 5000 */
+    /* Called on the loop when a worker joins (1) or is lost/leaves (0);
+     * may be NULL. node and pid are the worker's own words. */
+    void (*worker_cb)(wl_ppool *pool, const char *node, int pid, int joined);
+} wl_ppool_remote_opts;
+
+/* Starts listening (opts: job timeout; workers and recycling are ignored).
+ * Returns 0 or a negative errno (-EINVAL: bad token; bind errors). */
+WL_API int wl_ppool_init_remote(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts,
+                                const wl_ppool_remote_opts *ropts);
+/* The TCP port the pool listens on. */
+WL_API int wl_ppool_remote_port(const wl_ppool *pool);
+/* Workers taking jobs now (local or remote). */
+WL_API unsigned wl_ppool_serving(const wl_ppool *pool);
+
+/* The worker side: connects to a remote pool and serves its jobs with the
+ * functions registered in this process (wl_ppool_register) until the pool
+ * closes. slots connections are served at once, each by a forked process;
+ * one that dies (a job crashed it) is replaced by a new connection, so a
+ * crash costs one job, not the node's share of the batch. Each serving
+ * process sends a heartbeat every second and, when the pool goes away
+ * mid-job, kills the job's process group (wl_ppool_worker_track_pgid) and
+ * exits. */
+typedef struct wl_ppool_worker_opts {
+    const char *host;            /* the pool's address */
+    int port;
+    const char *token;           /* its secret */
+    const char *node;            /* this node's name, for the pool's reports */
+    unsigned slots;              /* connections served at once; 0 = 1 */
+    unsigned connect_timeout_ms; /* keep trying this long; 0 = 10000 */
+} wl_ppool_worker_opts;
+
+/* Returns 0 when the pool closed every connection normally, or a negative
+ * errno (err says why: cannot connect, token refused). Call from a
+ * single-threaded process. */
+WL_API int wl_ppool_worker_run(const wl_ppool_worker_opts *o, char *err, size_t errlen);
+/* A job function that starts a process group (a shell command) names it
+ * here while it runs (0 when done), so it is killed if the pool vanishes. */
+WL_API void wl_ppool_worker_track_pgid(pid_t pgid);
 
 /* ------------------------------------------------------------------ */
 /* Coroutine awaits (wlprof/sched.h tasks; pools/await.c)              */

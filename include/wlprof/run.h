@@ -117,6 +117,8 @@ typedef struct wl_job_result {
     double wall_s;
     char *error;       /* one-line message when failed (owned), else NULL */
     size_t out_bytes;  /* size of the task's result */
+    char *node;        /* slurm: the node it ran on last (owned), else NULL */
+    int attempts;      /* slurm: times it was started (retries + 1 at most) */
 } wl_job_result;
 
 /* The outcome of a run; everything owned (wl_run_result_free). */
@@ -144,6 +146,8 @@ typedef struct wl_run_result {
     bool has_async;          /* tasks: an async form exists */
     bool has_blocking;       /* tasks: a blocking form exists */
     size_t max_in_flight;    /* most jobs observed running at once */
+    int signal;              /* slurm: the signal that ended the batch, else 0 */
+    char *cluster;           /* slurm: "job 12 on n[1-3]" (owned), else NULL */
 } wl_run_result;
 
 /* Reads JSONL: one JSON value a line, blank lines ignored. Each job's input
@@ -198,6 +202,76 @@ WL_API void wl_run_print_summary(FILE *f, const wl_run_result *r);
 WL_API double wl_run_speedup(const wl_run_result *r);
 
 WL_API void wl_run_result_free(wl_run_result *r);
+
+/* ---- Slurm: the batch over a cluster (runner/slurm.c) -------------------
+ *
+ * The coordinator (this process) listens on TCP, starts one worker per node
+ * of a Slurm allocation with a single `srun` step (`wlprof worker`, see
+ * wl_run_worker), and feeds them the jobs over the process pool's framing
+ * (wl_ppool_init_remote). Inside an allocation (SLURM_JOB_ID set) it uses
+ * that one; outside it asks for one with `salloc --no-shell` and releases
+ * it at the end. The pilot's first job runs on a worker, measured there;
+ * its verdict sizes the batch: CPU-bound, one job per allocated core;
+ * waiting, enough jobs in flight to keep the cores busy (cores divided by
+ * the pilot's CPU share, at most --limit). A lost worker or node fails
+ * only the job it was running (retried up to `retries` times). */
+typedef struct wl_slurm_opts {
+    int nodes;               /* --nodes; 0: the allocation's, or 1 for a new one */
+    int ntasks_per_node;     /* worker processes per node; 0 = 1 */
+    const char *partition;   /* new allocation only; NULL = default */
+    const char *time_limit;  /* new allocation only (salloc --time); NULL = default */
+    const char *bind;        /* address to listen on and give the workers;
+                                NULL = this host's address */
+    const char *self;        /* the wlprof executable srun starts on the nodes */
+    const char *lib;         /* tasks: the library path the workers load */
+    const char *task;        /* tasks: its name */
+    int retries;             /* extra attempts for a failed job */
+    double timeout_s;        /* per job; 0 = none */
+    double grace_s;          /* after SIGINT/SIGTERM: time before SIGKILL; 0 = 5 */
+} wl_slurm_opts;
+
+/* Runs commands / task jobs on the cluster. Same return convention as
+ * wl_run_commands; r->signal is set when a signal ended the batch. */
+WL_API int wl_run_slurm_commands(char *const *cmds, const int *lines, size_t n,
+                                 const wl_run_opts *opts, const wl_slurm_opts *so,
+                                 wl_run_result *out, char *err, size_t errlen);
+WL_API int wl_run_slurm_tasks(const wl_inputs *inputs, const wl_run_opts *opts,
+                              const wl_slurm_opts *so, wl_run_result *out, char *err,
+                              size_t errlen);
+
+/* The worker side (`wlprof worker`): connects to the coordinator and runs
+ * its jobs until it closes. */
+typedef struct wl_run_worker_opts {
+    const char *host;  /* the coordinator */
+    int port;
+    const char *token; /* from the environment (WLPROF_TOKEN), never argv */
+    const char *node;  /* this node's name (SLURMD_NODENAME) */
+    unsigned slots;    /* jobs at once */
+    const char *lib;   /* task mode: the library and task; NULL = commands only */
+    const char *task;
+} wl_run_worker_opts;
+
+WL_API int wl_run_worker(const wl_run_worker_opts *o, char *err, size_t errlen);
+
+/* ---- built-in sample workloads ------------------------------------------ */
+
+typedef struct wl_sample {
+    const char *name;
+    const char *summary;
+    wl_task_def task;
+    int default_jobs;
+    /* Starts what the sample needs (a local server) and writes job i's input
+     * (compact JSON) into in. ctx: opaque state from setup, freed by
+     * teardown. NULL = no setup. */
+    int (*setup)(void **ctx);
+    int (*input)(void *ctx, int i, wl_bytes *in);
+    void (*teardown)(void *ctx);
+} wl_sample;
+
+/* The built-in samples (static table) and their count. */
+WL_API const wl_sample *wl_samples(size_t *n);
+/* The sample named name, or NULL. */
+WL_API const wl_sample *wl_sample_find(const char *name);
 
 #ifdef __cplusplus
 }
