@@ -253,26 +253,6 @@ typedef struct wl_run_worker_opts {
 
 WL_API int wl_run_worker(const wl_run_worker_opts *o, char *err, size_t errlen);
 
-/* ---- built-in sample workloads ------------------------------------------ */
-
-typedef struct wl_sample {
-    const char *name;
-    const char *summary;
-    wl_task_def task;
-    int default_jobs;
-    /* Starts what the sample needs (a local server) and writes job i's input
-     * (compact JSON) into in. ctx: opaque state from setup, freed by
-     * teardown. NULL = no setup. */
-    int (*setup)(void **ctx);
-    int (*input)(void *ctx, int i, wl_bytes *in);
-    void (*teardown)(void *ctx);
-} wl_sample;
-
-/* The built-in samples (static table) and their count. */
-WL_API const wl_sample *wl_samples(size_t *n);
-/* The sample named name, or NULL. */
-WL_API const wl_sample *wl_sample_find(const char *name);
-
 #ifdef __cplusplus
 }
 #endif
