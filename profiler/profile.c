@@ -230,6 +230,7 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     out->pid = pid;
     out->hz = hz;
     out->started_at = tv_s(real0);
+    out->mono_start_s = t0;
 
     sampler s;
     rc = sampler_init(&s, pid, t0);
@@ -364,5 +365,6 @@ void wl_profile_free(wl_profile *p)
     free(p->threads);
     free(p->procs);
     free(p->waits);
+    wl_timeline_free(&p->timeline);
     memset(p, 0, sizeof(*p));
 }
