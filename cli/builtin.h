@@ -19,6 +19,8 @@ enum {
 
 int cmd_profile(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_samples(int argc, char **argv);
 
