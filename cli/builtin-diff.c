@@ -153,7 +153,7 @@ static void verdict_line(FILE *f, const char *label, const struct side *s)
 
 static void print_diff(FILE *f, const struct side *s, const struct fn_delta *fns, size_t nfns)
 {
-    fprintf(f, "wlprof diff: %s -> %s\n", s[0].path, s[1].path);
+    fprintf(f, "wlprof diff\n  before: %s\n  after:  %s\n", s[0].path, s[1].path);
     fprintf(f, "  %-14s %11s %11s %11s %13s\n", "", "before", "after", "change", "% or points");
     double wa = s[0].p.wall_s, wb = s[1].p.wall_s;
     fprintf(f, "  %-14s %9.3f s %9.3f s %+9.3f s %+12.1f%%\n", "wall", wa, wb, wb - wa, pct_change(wa, wb));

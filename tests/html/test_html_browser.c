@@ -1,0 +1,170 @@
+/*
+ * test_html_browser.c -- the HTML report as a browser draws it: headless
+ * Chromium, offline (no network, a fresh profile directory), renders the
+ * page of `wlprof profile --html` on the alternating target, and the DOM it
+ * dumps must show: no script error (the page records window.onerror into
+ * #errors and body[data-status]), a timeline lane for the target's thread
+ * whose drawn rectangles alternate computing and sleeping, flame-graph
+ * frames named compute_phase (computing colours) and sleep_phase (waiting
+ * colours), and the verdict. The synthetic 10 s, 20-thread page must render
+ * too. Exits 77 (skipped) when /usr/bin/chromium is not installed.
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "html_fixture.h"
+
+#define CHROMIUM "/usr/bin/chromium"
+
+/* Renders page in headless Chromium and returns the DOM it ended with
+ * (caller frees). */
+static char *render(const char *page)
+{
+    const char *dir = tu_tmpdir();
+    char dom[4096];
+    snprintf(dom, sizeof(dom), "%s/dom.html", dir);
+    int rc = sh("timeout 170 " CHROMIUM " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+                "--disable-background-networking --disable-component-update --disable-sync "
+                "--disable-dev-shm-usage --user-data-dir='%s/profile' --window-size=1400,2000 "
+                "--virtual-time-budget=10000 --dump-dom 'file://%s' >'%s' 2>'%s/chromium.log'",
+                dir, page, dom, dir);
+    ck_assert_msg(rc == 0, "chromium exited %d (see %s/chromium.log)", rc, dir);
+    return slurp(dom, NULL);
+}
+
+/* The opening tag containing position p (from the '<' before it). */
+static char *tag_at(const char *doc, const char *p, char *buf, size_t cap)
+{
+    const char *a = p;
+    while (a > doc && *a != '<')
+        a--;
+    const char *b = strchr(p, '>');
+    size_t n = b ? (size_t)(b - a + 1) : strlen(a);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, a, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Value of attribute name in tag (static buffer). */
+static const char *attr(const char *tag, const char *name)
+{
+    static char val[65536];
+    char key[64];
+    snprintf(key, sizeof(key), " %s=\"", name);
+    const char *p = strstr(tag, key);
+    if (!p)
+        return NULL;
+    p += strlen(key);
+    const char *q = strchr(p, '"');
+    size_t n = q ? (size_t)(q - p) : strlen(p);
+    if (n >= sizeof(val))
+        n = sizeof(val) - 1;
+    memcpy(val, p, n);
+    val[n] = '\0';
+    return val;
+}
+
+static void assert_no_errors(const char *dom)
+{
+    char tag[65536];
+    const char *body = strstr(dom, "<body");
+    ck_assert_ptr_nonnull(body);
+    tag_at(dom, body + 1, tag, sizeof(tag));
+    const char *status = attr(tag, "data-status");
+    const char *errs = strstr(dom, "<pre id=\"errors\">");
+    ck_assert_msg(status && strcmp(status, "ok") == 0, "page status %s; errors: %.500s", status ? status : "(none)",
+                  errs ? errs : "(no #errors)");
+    ck_assert_ptr_nonnull(strstr(dom, "<pre id=\"errors\"></pre>"));
+}
+
+START_TEST(test_chromium_draws_timeline_flame_graph_and_verdict)
+{
+    const char *dir = tu_tmpdir();
+    char json[4096], page[4096], extra[4200];
+    snprintf(json, sizeof(json), "%s/r.json", dir);
+    snprintf(page, sizeof(page), "%s/r.html", dir);
+    snprintf(extra, sizeof(extra), "--html '%s'", page);
+    profile_alternate(json, 10, 50, extra);
+    json_t *r = tu_load_json(json);
+    int pid = (int)tu_num(r, "target.pid");
+    char *dom = render(page);
+    assert_no_errors(dom);
+    char tag[65536];
+
+    /* timeline: the target's lane, its rectangles alternating */
+    char key[64];
+    snprintf(key, sizeof(key), "data-tid=\"%d\"", pid);
+    const char *lane = strstr(dom, key);
+    ck_assert_msg(lane != NULL, "no timeline lane for thread %d", pid);
+    tag_at(dom, lane, tag, sizeof(tag));
+    ck_assert_ptr_nonnull(strstr(tag, "class=\"lane\""));
+    const char *seq = attr(tag, "data-sequence");
+    ck_assert_ptr_nonnull(seq);
+    const char *names[4096];
+    size_t n = 0;
+    char copy[65536];
+    snprintf(copy, sizeof(copy), "%s", seq);
+    for (char *save, *t = strtok_r(copy, " ", &save); t && n < 4096; t = strtok_r(NULL, " ", &save))
+        names[n++] = t;
+    ck_assert_msg(alternations(names, n) >= 12, "lane sequence does not alternate: %s", seq);
+    /* the sequence is what was drawn: rects of both colours are in the lane */
+    const char *lane_end = strstr(lane, "</g>");
+    ck_assert_ptr_nonnull(lane_end);
+    const char *u = strstr(lane, "class=\"st-user\""), *s = strstr(lane, "class=\"st-sleep\"");
+    ck_assert(s && s < lane_end);
+    ck_assert(u ? u < lane_end : strstr(lane, "class=\"st-runqueue\"") < lane_end);
+
+    /* flame graph: both functions drawn, in their colour families */
+    const char *fc = strstr(dom, "data-name=\"compute_phase\"");
+    const char *fs = strstr(dom, "data-name=\"sleep_phase\"");
+    ck_assert_msg(fc && fs, "flame graph lacks compute_phase or sleep_phase");
+    ck_assert_ptr_nonnull(strstr(tag_at(dom, fc, tag, sizeof(tag)), "class=\"frame cpu"));
+    ck_assert_ptr_nonnull(strstr(tag_at(dom, fs, tag, sizeof(tag)), "class=\"frame wait"));
+    ck_assert_ptr_nonnull(strstr(dom, ">compute_phase</text>"));
+    ck_assert_ptr_nonnull(strstr(dom, ">sleep_phase</text>"));
+
+    /* the verdict, as the report has it */
+    const char *rec = strstr(dom, "id=\"recommendation\"");
+    ck_assert_ptr_nonnull(rec);
+    tag_at(dom, rec, tag, sizeof(tag));
+    ck_assert_str_eq(attr(tag, "data-executor"), tu_str(r, "recommendation.executor"));
+    ck_assert_ptr_nonnull(strstr(dom, "id=\"verdict\""));
+    ck_assert_ptr_nonnull(strstr(dom, "id=\"functions-table\""));
+    free(dom);
+    json_decref(r);
+}
+END_TEST
+
+START_TEST(test_chromium_renders_the_10s_20_thread_page)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/big.html", tu_tmpdir());
+    json_t *root = synthetic_report();
+    FILE *f = fopen(path, "w");
+    ck_assert_int_eq(wl_report_write_html(f, root), 0);
+    fclose(f);
+    json_decref(root);
+    char *dom = render(path);
+    assert_no_errors(dom);
+    ck_assert_ptr_nonnull(strstr(dom, "data-lanes=\"20\""));
+    ck_assert_ptr_nonnull(strstr(dom, "data-name=\"synthetic_namespace::function_number_"));
+    free(dom);
+}
+END_TEST
+
+int main(void)
+{
+    if (access(CHROMIUM, X_OK) != 0) {
+        fprintf(stderr, "skipped: %s is not installed (scripts/install-deps installs it)\n", CHROMIUM);
+        return 77;
+    }
+    Suite *s = suite_create("html_browser");
+    TCase *tc = tcase_create("chromium");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_chromium_draws_timeline_flame_graph_and_verdict);
+    tcase_add_test(tc, test_chromium_renders_the_10s_20_thread_page);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
