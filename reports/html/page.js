@@ -149,7 +149,7 @@
     var total = parts.reduce(function (a, p) { return a + p.s; }, 0);
     var bar = el('div', { 'class': 'splitbar', id: 'splitbar' }, parts.map(function (p) {
       var w = total > 0 ? 100 * p.s / total : 0;
-      var label = w > 9 ? p.word + ' ' + secs(p.s) + ' · ' + w.toFixed(0) + '%' : (w > 4 ? w.toFixed(0) + '%' : '');
+      var label = w > 24 ? p.word + ' ' + secs(p.s) + ' · ' + w.toFixed(0) + '%' : w > 11 ? secs(p.s) : w > 4 ? w.toFixed(0) + '%' : '';
       return el('div', {
         style: 'width:' + w + '%;background:' + (p.name === 'sleep' ? '#339af0' : stateColor(p.name)),
         title: p.word + ': ' + secs(p.s) + ' (' + pct(p.s, total) + ')', 'data-part': p.name, text: label
@@ -181,7 +181,30 @@
         (status === undefined ? '?' : status)
       ])
     ]);
-    return { left: left, title: argv.join(' ') };
+    return { left: el('div', {}, [left, hotspots(R)]), title: argv.join(' ') };
+  }
+
+  /* The ten-second answer: which functions compute and which wait most. */
+  function hotspots(R) {
+    var F = R.functions || [];
+    function top(key, word) {
+      var list = F.filter(function (f) { return key(f) > 0; }).sort(function (a, b) { return key(b) - key(a); }).slice(0, 3);
+      if (!list.length) return el('div', { 'class': 'muted', text: 'nothing ' + word });
+      return el('ul', {}, list.map(function (f) {
+        return el('li', {}, [el('code', { text: f.name }), ' ' + secs(key(f)) + (f.file ? ' — ' + f.file.split('/').pop() + ':' + f.line : '')]);
+      }));
+    }
+    var card = el('div', { 'class': 'card', id: 'hotspots', style: 'margin-top:16px' });
+    if (!F.length) {
+      append(card, [el('b', { text: 'Functions' }), el('div', { 'class': 'muted', text: 'No stacks were recorded (--no-stacks, or the target could not load the agent): the split above is still exact.' })]);
+      return card;
+    }
+    append(card, [
+      el('div', { 'class': 'hot' }, [el('b', { text: 'Computing most in' }), top(function (f) { return num(f.self.user_s) + num(f.self.sys_s); }, 'computed')]),
+      el('div', { 'class': 'hot' }, [el('b', { text: 'Waiting most in' }), top(function (f) { return num(f.self.wait_s); }, 'waited')]),
+      el('div', { 'class': 'muted', text: 'How to read this page: warm colours (orange, red, yellow) are computing, cool colours (blues, greens, violets) are waiting. The timeline shows each thread over time; the flame graph shows which call stacks the seconds went to.' })
+    ]);
+    return card;
   }
 
   function verdict(R) {
@@ -202,7 +225,9 @@
       el('div', { 'class': 'kind', text: kindWord[c.kind] || c.kind }),
       el('div', { 'class': 'muted', text: 'confidence ' + num(c.confidence).toFixed(2) }),
       el('div', { 'class': 'rec', id: 'recommendation', 'data-executor': r.executor, text: rec }),
-      el('ul', {}, (c.reasons || []).map(function (s) { return el('li', { text: s }); }))
+      el('ul', {}, (c.reasons || []).slice(0, 4).map(function (s) { return el('li', { text: s }); })),
+      (c.reasons || []).length > 4 ? el('details', {}, [el('summary', { text: 'all ' + c.reasons.length + ' reasons' }),
+        el('ul', {}, c.reasons.slice(4).map(function (s) { return el('li', { text: s }); }))]) : null
     ]);
     var pred = r.predicted || {};
     var rows = Object.keys(pred).map(function (k) {
