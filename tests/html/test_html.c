@@ -412,6 +412,18 @@ START_TEST(test_page_escapes_hostile_names)
 }
 END_TEST
 
+START_TEST(test_profile_html_bad_path_fails_before_running)
+{
+    const char *dir = tu_tmpdir();
+    char marker[4096];
+    snprintf(marker, sizeof(marker), "%s/ran", dir);
+    ck_assert_int_eq(sh("'%s' profile -q --html '%s/no/such/dir/r.html' -- touch '%s' 2>/dev/null", tu_env("WLPROF"), dir,
+                        marker),
+                     1);
+    ck_assert_int_ne(access(marker, F_OK), 0);
+}
+END_TEST
+
 static Suite *html_suite(void)
 {
     Suite *s = suite_create("html");
@@ -427,6 +439,7 @@ static Suite *html_suite(void)
     tcase_add_test(tc, test_diff_shows_the_change_in_waiting);
     tcase_add_test(tc, test_page_of_a_10s_20_thread_profile_is_under_2mb_and_self_contained);
     tcase_add_test(tc, test_page_escapes_hostile_names);
+    tcase_add_test(tc, test_profile_html_bad_path_fails_before_running);
     suite_add_tcase(s, tc);
     return s;
 }
