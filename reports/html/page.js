@@ -110,6 +110,14 @@
     }));
   }
 
+  /* Initial view from the address's #fragment, so a view can be linked
+   * (and tested): #mode=cpu|wait|both&search=RE&focus=NAME&t0=S&t1=S. */
+  var HASH = {};
+  (location.hash || '').replace(/^#/, '').split('&').forEach(function (kv) {
+    var i = kv.indexOf('=');
+    if (i > 0) HASH[decodeURIComponent(kv.slice(0, i))] = decodeURIComponent(kv.slice(i + 1));
+  });
+
   /* ---- names of processes and threads ---- */
 
   function makeNames(R) {
@@ -271,6 +279,11 @@
 
     var LABEL = 190, LANE = 16, GAP = 3, HEAD = 18, AXIS = 22;
     var view = { t0: 0, t1: end };
+    if (HASH.t0 !== undefined || HASH.t1 !== undefined) {
+      var h0 = parseFloat(HASH.t0), h1 = parseFloat(HASH.t1);
+      view.t0 = isFinite(h0) ? Math.max(0, Math.min(h0, end)) : 0;
+      view.t1 = isFinite(h1) ? Math.max(view.t0 + 1e-4, Math.min(h1, end)) : end;
+    }
     var width = 1000;
     var rows = [], y = AXIS, pid = null;
     lanes.forEach(function (l) {
@@ -366,6 +379,7 @@
         root.appendChild(g);
       });
       range.textContent = 'showing ' + secs(view.t0) + ' – ' + secs(view.t1) + ' of ' + secs(end);
+      root.setAttribute('data-view', view.t0.toFixed(6) + ' ' + view.t1.toFixed(6));
     }
 
     function laneAt(yy) {
@@ -464,7 +478,15 @@
       append(wrap, [el('p', { 'class': 'muted', text: 'No stacks were recorded (--no-stacks, or the target could not load the stack agent).' })]);
       return { node: wrap, draw: function () {}, frames: 0 };
     }
-    var mode = 'both', focus = tree, term = '';
+    var mode = HASH.mode === 'cpu' || HASH.mode === 'wait' ? HASH.mode : 'both', focus = tree, term = HASH.search || '';
+    if (HASH.focus) { /* the heaviest frame of that name */
+      var best = null;
+      (function walk(n) {
+        if (n.name === HASH.focus && (!best || n.cpu + n.wait > best.cpu + best.wait)) best = n;
+        for (var k in n.kids) walk(n.kids[k]);
+      })(tree);
+      if (best) focus = best;
+    }
     function value(n) { return mode === 'cpu' ? n.cpu : mode === 'wait' ? n.wait : n.cpu + n.wait; }
     var buttons = {};
     function modeButton(m, label) {
@@ -476,7 +498,7 @@
       } });
       return buttons[m];
     }
-    var search = el('input', { type: 'search', placeholder: 'search functions (regex)', id: 'flame-search' });
+    var search = el('input', { type: 'search', placeholder: 'search functions (regex)', id: 'flame-search', value: term });
     var found = el('span', { 'class': 'muted' });
     search.addEventListener('input', function () { term = search.value; draw(); });
     var chart = el('div', { 'class': 'chart flame' });

@@ -18,7 +18,7 @@
 
 /* Renders page in headless Chromium and returns the DOM it ended with
  * (caller frees). */
-static char *render(const char *page)
+static char *render_url(const char *page, const char *fragment)
 {
     const char *dir = tu_tmpdir();
     char dom[4096];
@@ -26,10 +26,15 @@ static char *render(const char *page)
     int rc = sh("timeout 170 " CHROMIUM " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
                 "--disable-background-networking --disable-component-update --disable-sync "
                 "--disable-dev-shm-usage --user-data-dir='%s/profile' --window-size=1400,2000 "
-                "--virtual-time-budget=10000 --dump-dom 'file://%s' >'%s' 2>'%s/chromium.log'",
-                dir, page, dom, dir);
+                "--virtual-time-budget=10000 --dump-dom 'file://%s%s' >'%s' 2>'%s/chromium.log'",
+                dir, page, fragment, dom, dir);
     ck_assert_msg(rc == 0, "chromium exited %d (see %s/chromium.log)", rc, dir);
     return slurp(dom, NULL);
+}
+
+static char *render(const char *page)
+{
+    return render_url(page, "");
 }
 
 /* The opening tag containing position p (from the '<' before it). */
@@ -137,6 +142,49 @@ START_TEST(test_chromium_draws_timeline_flame_graph_and_verdict)
 }
 END_TEST
 
+/* The views a user clicks to, set from the address (#mode, #search,
+ * #focus, #t0/#t1) so the same code paths run here. */
+START_TEST(test_chromium_flame_toggles_search_zoom_and_timeline_zoom)
+{
+    const char *dir = tu_tmpdir();
+    char json[4096], page[4096], extra[4200], tag[65536];
+    snprintf(json, sizeof(json), "%s/r.json", dir);
+    snprintf(page, sizeof(page), "%s/r.html", dir);
+    snprintf(extra, sizeof(extra), "--html '%s'", page);
+    profile_alternate(json, 6, 50, extra);
+
+    /* computing only: the sleeping function is gone; search marks a match */
+    char *dom = render_url(page, "#mode=cpu&search=compute_ph");
+    assert_no_errors(dom);
+    ck_assert_ptr_null(strstr(dom, "data-name=\"sleep_phase\""));
+    const char *fc = strstr(dom, "data-name=\"compute_phase\"");
+    ck_assert_ptr_nonnull(fc);
+    ck_assert_ptr_nonnull(strstr(tag_at(dom, fc, tag, sizeof(tag)), " match"));
+    ck_assert_ptr_nonnull(strstr(dom, ">matched "));
+    free(dom);
+
+    /* waiting only: the computing function is gone */
+    dom = render_url(page, "#mode=wait");
+    assert_no_errors(dom);
+    ck_assert_ptr_null(strstr(dom, "data-name=\"compute_phase\""));
+    ck_assert_ptr_nonnull(strstr(dom, "data-name=\"sleep_phase\""));
+    free(dom);
+
+    /* zoomed on sleep_phase: it spans the graph; compute_phase is not drawn;
+     * the timeline shows the window asked for */
+    dom = render_url(page, "#focus=sleep_phase&t0=0.1&t1=0.3");
+    assert_no_errors(dom);
+    ck_assert_ptr_null(strstr(dom, "data-name=\"compute_phase\""));
+    const char *fs = strstr(dom, "data-name=\"sleep_phase\"");
+    ck_assert_ptr_nonnull(fs);
+    ck_assert_ptr_nonnull(strstr(tag_at(dom, fs, tag, sizeof(tag)), "translate(0.00,"));
+    const char *tl = strstr(dom, "id=\"timeline-svg\"");
+    ck_assert_ptr_nonnull(tl);
+    ck_assert_str_eq(attr(tag_at(dom, tl, tag, sizeof(tag)), "data-view"), "0.100000 0.300000");
+    free(dom);
+}
+END_TEST
+
 START_TEST(test_chromium_renders_the_10s_20_thread_page)
 {
     char path[4096];
@@ -164,6 +212,7 @@ int main(void)
     TCase *tc = tcase_create("chromium");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_chromium_draws_timeline_flame_graph_and_verdict);
+    tcase_add_test(tc, test_chromium_flame_toggles_search_zoom_and_timeline_zoom);
     tcase_add_test(tc, test_chromium_renders_the_10s_20_thread_page);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
