@@ -22,8 +22,8 @@ typedef struct command {
 static const command commands[] = {
     {"profile", cmd_profile, "run a command and measure where its time goes"},
     {"recommend", cmd_recommend, "classify a saved report and recommend an executor"},
-    {"report", cmd_report, "print a saved report's summary; re-export it as HTML, folded, speedscope"},
-    {"diff", cmd_diff, "compare two saved reports: what changed in time, waits, functions, verdict"},
+    {"report", cmd_report, "print a saved report; re-export it as HTML, folded, speedscope"},
+    {"diff", cmd_diff, "compare two saved reports: time, waits, functions, verdict"},
     {"run", cmd_run, "measure a pilot, pick an executor, run a batch of tasks or commands"},
     {"samples", cmd_samples, "list the built-in sample workloads of 'wlprof run --sample'"},
 };
