@@ -651,7 +651,8 @@ static int permute(void *array, size_t n, size_t es, int (*cmp)(const void *, co
         memcpy(sorted + i * es, (char *)array + (size_t)order[i] * es, es);
         remap[order[i]] = (uint32_t)i;
     }
-    memcpy(array, sorted, n * es);
+    if (n) /* memcpy with NULL is undefined even for 0 bytes */
+        memcpy(array, sorted, n * es);
     free(order);
     free(sorted);
     return 0;

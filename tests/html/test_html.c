@@ -184,7 +184,7 @@ START_TEST(test_report_refuses_bad_outputs_and_says_what_an_old_report_lacks)
                         json), 2);
     ck_assert_int_eq(sh("'%s' report -q --folded-roots=maybe '%s' 2>/dev/null", tu_env("WLPROF"), json), 2);
     ck_assert_int_eq(sh("'%s' report '%s/missing.json' 2>/dev/null", tu_env("WLPROF"), dir), 1);
-    tu_load_json(json); /* still intact */
+    json_decref(tu_load_json(json)); /* still intact */
     /* a report without the complete stack table (as /2 wrote them) */
     json_t *r = tu_load_json(json);
     json_object_del(json_object_get(r, "stacks"), "all");
