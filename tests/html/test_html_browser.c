@@ -185,6 +185,41 @@ START_TEST(test_chromium_flame_toggles_search_zoom_and_timeline_zoom)
 }
 END_TEST
 
+/* A report/2 from the classifier's corpus (source tree). */
+static const char *corpus_report(void)
+{
+    static char path[4096];
+    snprintf(path, sizeof(path), "%s/tests/classifier/data/corpus_download_process.json", tu_env("WL_SOURCE_DIR"));
+    return path;
+}
+
+/* Reports without a timeline (report/2) or without stacks (--no-stacks)
+ * still make a page that draws without errors and says what is missing. */
+START_TEST(test_chromium_renders_old_and_stackless_reports)
+{
+    const char *dir = tu_tmpdir();
+    char page[4096], json[4096];
+    snprintf(page, sizeof(page), "%s/old.html", dir);
+    ck_assert_int_eq(sh("'%s' report -q --html '%s' '%s'", tu_env("WLPROF"), page,
+                        corpus_report()),
+                     0);
+    char *dom = render(page);
+    assert_no_errors(dom);
+    ck_assert_ptr_nonnull(strstr(dom, "data-lanes=\"0\""));
+    ck_assert_ptr_nonnull(strstr(dom, "has no timeline"));
+    ck_assert_ptr_nonnull(strstr(dom, "class=\"frame ")); /* its top stacks */
+    free(dom);
+    snprintf(json, sizeof(json), "%s/r.json", dir);
+    snprintf(page, sizeof(page), "%s/nostacks.html", dir);
+    ck_assert_int_eq(sh("'%s' profile -q --no-stacks -o '%s' --html '%s' -- sleep 0.2", tu_env("WLPROF"), json, page), 0);
+    dom = render(page);
+    assert_no_errors(dom);
+    ck_assert_ptr_nonnull(strstr(dom, "No stacks were recorded"));
+    ck_assert_ptr_nonnull(strstr(dom, "class=\"lane\""));
+    free(dom);
+}
+END_TEST
+
 START_TEST(test_chromium_renders_the_10s_20_thread_page)
 {
     char path[4096];
@@ -213,6 +248,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_chromium_draws_timeline_flame_graph_and_verdict);
     tcase_add_test(tc, test_chromium_flame_toggles_search_zoom_and_timeline_zoom);
+    tcase_add_test(tc, test_chromium_renders_old_and_stackless_reports);
     tcase_add_test(tc, test_chromium_renders_the_10s_20_thread_page);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
