@@ -60,7 +60,11 @@ static inline void profile_alternate(const char *json, int iters, int sleep_ms, 
 {
     /* A private TMPDIR for the agent's directory: other wlprof runs on this
      * machine may clean up /tmp/wlprof-stacks-* they think stale. */
-    const char *tmp = tu_tmpdir();
+    char tmp[4096]; /* the report's own directory (tu_tmpdir's buffer is the caller's) */
+    snprintf(tmp, sizeof(tmp), "%s", json);
+    char *slash = strrchr(tmp, '/');
+    if (slash)
+        *slash = '\0';
     int rc = sh("TMPDIR='%s' ASAN_OPTIONS=verify_asan_link_order=0 '%s' profile -q --hz 100 -o '%s' %s -- '%s' %d %d",
                 tmp, tu_env("WLPROF"), json, extra ? extra : "", tu_path("tests/targets/html_alternate"), iters,
                 sleep_ms);

@@ -358,6 +358,7 @@ START_TEST(test_diff_shows_the_change_in_waiting)
     /* bad usage */
     ck_assert_int_eq(sh("'%s' diff '%s' 2>/dev/null", tu_env("WLPROF"), a), 2);
     ck_assert_int_eq(sh("'%s' diff -o '%s' '%s' '%s' 2>/dev/null", tu_env("WLPROF"), a, a, b), 2);
+    ck_assert_int_eq(sh("cd '%s' && '%s' diff -o ./b.json a.json '%s' 2>/dev/null", dir, tu_env("WLPROF"), b), 2);
     ck_assert_int_eq(sh("'%s' diff '%s' '%s/none.json' 2>/dev/null", tu_env("WLPROF"), a, dir), 1);
 }
 END_TEST
