@@ -624,7 +624,7 @@ static int cmp_thread_index(const void *a, const void *b)
     return cmp_thread(&sort_ctx->threads[*(const uint32_t *)a], &sort_ctx->threads[*(const uint32_t *)b]);
 }
 
-static int cmp_event(const void *a, const void *b)
+int wl__stacks_cmp_event(const void *a, const void *b)
 {
     const wl_stack_event *x = a, *y = b;
     if (x->thread != y->thread)
@@ -680,7 +680,7 @@ static int sort_and_order(struct builder *b)
         e->t_s -= o->t0_mono_s;
     }
     if (o->nevents)
-        qsort(o->events, o->nevents, sizeof(*o->events), cmp_event);
+        qsort(o->events, o->nevents, sizeof(*o->events), wl__stacks_cmp_event);
     for (size_t i = 0; i < o->nthreads; i++) {
         const struct image *best = NULL;
         for (size_t k = 0; k < b->nimages; k++)

@@ -427,13 +427,6 @@ fail:
 
 /* ---- back from a report ---- */
 
-static int cmp_event(const void *a, const void *b)
-{
-    const wl_stack_event *x = a, *y = b;
-    if (x->thread != y->thread)
-        return x->thread < y->thread ? -1 : 1;
-    return (x->t_s > y->t_s) - (x->t_s < y->t_s);
-}
 
 static char *dup_str(const json_t *v)
 {
@@ -574,7 +567,7 @@ int wl_stacks_from_json(const void *report, wl_stacks *out, char *err, size_t er
     }
     out->owns_calls = true;
     if (out->nevents)
-        qsort(out->events, out->nevents, sizeof(*out->events), cmp_event);
+        qsort(out->events, out->nevents, sizeof(*out->events), wl__stacks_cmp_event);
     if (wl__stacks_build_functions(out) < 0)
         goto nomem;
     return 0;

@@ -12,6 +12,9 @@
  * from o->hz. o->funcs must be empty. Returns 0 or -ENOMEM. */
 int wl__stacks_build_functions(wl_stacks *o);
 
+/* qsort order of wl_stack_event: by thread, then time. */
+int wl__stacks_cmp_event(const void *a, const void *b);
+
 /* The kind of wait a blocking call stands for, as the folded leaf
  * "[wait:KIND]" names it: sleep, network, disk, lock, poll, child, or io
  * for read/write-like calls whose file the agent does not know. */

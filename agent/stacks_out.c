@@ -1,12 +1,8 @@
 /*
- * stacks_out.c -- a wl_stacks as a text table, folded stacks, speedscope
- * JSON and the report's JSON sections. Display only: no reading, no
- * symbolising.
- *
- * Folded lines are built root first ("main;work;compute 42"), equal lines of
- * different threads are merged (sorted, then summed), so the sum of counts
- * is exactly wl_stacks.samples. Frame names have ';' replaced (it is the
- * separator) and newlines dropped.
+ * stacks_out.c -- a wl_stacks as a text table, the folded-stack parser,
+ * the atomic save helpers and the report's JSON sections ("functions",
+ * "stacks"). Display only: no reading, no symbolising. The folded and
+ * speedscope writers and the complete stack table are in stacks_export.c.
  */
 #include <errno.h>
 #include <jansson.h>

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "builtin.h"
 #include "wlprof/classify.h"
@@ -228,15 +227,6 @@ static json_t *diff_json(const struct side *s, const struct fn_delta *fns, size_
                      side_json(&s[1]), "change", change, "functions", funcs);
 }
 
-/* Same file (an existing one) as the other path? */
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (strcmp(a, b) == 0)
-        return 1;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: wlprof diff [OPTIONS] BEFORE.json AFTER.json\n"
@@ -288,7 +278,7 @@ int cmd_diff(int argc, char **argv)
         return WL_EXIT_USAGE;
     }
     if (json_path && strcmp(json_path, "-") != 0 &&
-        (same_file(json_path, argv[optind]) || same_file(json_path, argv[optind + 1]))) {
+        (cli_same_file(json_path, argv[optind]) || cli_same_file(json_path, argv[optind + 1]))) {
         cli_error("diff", "-o %s is one of the input reports: refusing to overwrite it", json_path);
         return WL_EXIT_USAGE;
     }

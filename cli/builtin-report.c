@@ -17,7 +17,6 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "builtin.h"
 #include "wlprof/classify.h"
@@ -48,15 +47,6 @@ static void usage(FILE *f)
             "Stacks are re-exported from reports written by wlprof with schema\n" WL_REPORT_SCHEMA
             " and the stack agent.\n"
             "Exit status: 0, 1 when the report cannot be read or an output written, 2 on bad usage.\n");
-}
-
-/* Same file (an existing one) as the input? */
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (strcmp(a, b) == 0)
-        return 1;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 int cmd_report(int argc, char **argv)
@@ -123,12 +113,12 @@ int cmd_report(int argc, char **argv)
     for (int i = 0; i < 3; i++) {
         if (!out_path[i])
             continue;
-        if (strcmp(out_path[i], "-") != 0 && same_file(out_path[i], path)) {
+        if (strcmp(out_path[i], "-") != 0 && cli_same_file(out_path[i], path)) {
             cli_error("report", "%s %s is the input report: refusing to overwrite it", out_opt[i], out_path[i]);
             return WL_EXIT_USAGE;
         }
         for (int j = 0; j < i; j++)
-            if (out_path[j] && strcmp(out_path[i], "-") != 0 && same_file(out_path[i], out_path[j])) {
+            if (out_path[j] && strcmp(out_path[i], "-") != 0 && cli_same_file(out_path[i], out_path[j])) {
                 cli_error("report", "%s and %s are both %s", out_opt[j], out_opt[i], out_path[i]);
                 return WL_EXIT_USAGE;
             }

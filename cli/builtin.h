@@ -34,6 +34,10 @@ void cli_bad_option(const char *cmd, char **argv, int c);
 /* Parses a positive number no larger than max; 0 on success. */
 int cli_parse_positive(const char *s, double max, double *out);
 
+/* Whether two paths name one file: equal strings, or the same existing
+ * file (device and inode). */
+int cli_same_file(const char *a, const char *b);
+
 /* Whether colours should be used on this stream (a TTY, NO_COLOR unset). */
 int cli_use_color(FILE *f);
 
