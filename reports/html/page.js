@@ -261,6 +261,24 @@
     var states = T.states || [];
     var details = T.details || [];
     var order = names.order();
+    /* The stack agent's events, to name the function a tick was in. */
+    var S = R.stacks || {};
+    var evOffset = num(S.t0_mono_s) && num(get(R, 'time.mono_start_s')) ? num(S.t0_mono_s) - num(get(R, 'time.mono_start_s')) : 0;
+    var evByThread = {};
+    (S.events || []).forEach(function (e) { evByThread[e.pid + '/' + e.tid] = e; });
+    function stackAt(l, t) {
+      var e = evByThread[l.pid + '/' + l.tid];
+      if (!e || !e.t_us.length || !S.all) return null;
+      var us = (t - evOffset) * 1e6, lo = 0, hi = e.t_us.length - 1;
+      if (us < e.t_us[0]) return null;
+      while (lo < hi) { var m = (lo + hi + 1) >> 1; if (e.t_us[m] <= us) lo = m; else hi = m - 1; }
+      var slack = 1.5e6 / Math.max(1, num(S.hz) || 100);
+      if (us > e.t_us[lo] + e.dur_us[lo] + slack) return null;
+      var st = S.all[e.stack[lo]];
+      if (!st) return null;
+      var fr = (st.frames || []).slice(-3).map(function (i) { return (S.frames[i] || {}).func || '?'; });
+      return fr.join(' › ') + (st.call ? ' › [' + st.call + ']' : '');
+    }
     var lanes = T.threads.map(function (th) {
       var starts = [], st = [], det = [], at = th.first_tick;
       for (var i = 0; i + 2 < th.runs.length + 0; i += 3) {
@@ -397,6 +415,23 @@
       while (lo < hi) { var m = (lo + hi + 1) >> 1; if (l.starts[m] <= tick) lo = m; else hi = m - 1; }
       return lo;
     }
+    /* What the tooltip says about lane l at time t, or null. */
+    function tipFor(l, t) {
+      var k = tickAt(t), r = runAt(l, k);
+      if (r < 0) return null;
+      var name = states[l.st[r]] || 'other', d = details[l.det[r]];
+      var runT0 = tickStart(l.starts[r]), runT1 = tickEnd(l.starts[r + 1] - 1);
+      var fs = stackAt(l, t);
+      return names.thread(l.pid, l.tid) + ' in ' + names.process(l.pid) + '\n' +
+        't = ' + secs(t) + '   ' + (STATE_WORD[name] || name) + '\n' +
+        (d ? 'syscall ' + (d.syscall || '?') + '   wait channel ' + (d.wchan || '?') + '\n' : '') +
+        (fs ? 'in ' + fs + '\n' : '') +
+        'this stretch: ' + secs(runT0) + ' – ' + secs(runT1) + ' (' + secs(runT1 - runT0) + ')';
+    }
+    if (HASH.probe) { /* #probe=TID@SECONDS: the tooltip's text, for tests */
+      var pr = HASH.probe.split('@'), pl = lanes.filter(function (x) { return String(x.tid) === pr[0]; })[0];
+      root.setAttribute('data-probe', (pl && tipFor(pl, parseFloat(pr[1]))) || '');
+    }
     var drag = null;
     root.addEventListener('mousemove', function (ev) {
       var box = root.getBoundingClientRect(), x = ev.clientX - box.left, yy = ev.clientY - box.top;
@@ -409,15 +444,8 @@
         return;
       }
       var l = laneAt(yy);
-      if (!l || x < LABEL) { hideTip(); return; }
-      var t = T_(x), k = tickAt(t), r = runAt(l, k);
-      if (r < 0) { hideTip(); return; }
-      var name = states[l.st[r]] || 'other', d = details[l.det[r]];
-      var runT0 = tickStart(l.starts[r]), runT1 = tickEnd(l.starts[r + 1] - 1);
-      showTip(ev, names.thread(l.pid, l.tid) + ' in ' + names.process(l.pid) + '\n' +
-        't = ' + secs(t) + '   ' + (STATE_WORD[name] || name) + '\n' +
-        (d ? 'syscall ' + (d.syscall || '?') + '   wait channel ' + (d.wchan || '?') + '\n' : '') +
-        'this stretch: ' + secs(runT0) + ' – ' + secs(runT1) + ' (' + secs(runT1 - runT0) + ')');
+      var text = l && x >= LABEL ? tipFor(l, T_(x)) : null;
+      if (text) showTip(ev, text); else hideTip();
     });
     root.addEventListener('mouseleave', function () { hideTip(); drag = null; root.classList.remove('dragging'); });
     root.addEventListener('mousedown', function (ev) {

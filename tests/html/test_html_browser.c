@@ -170,6 +170,54 @@ START_TEST(test_chromium_flame_toggles_search_zoom_and_timeline_zoom)
     ck_assert_ptr_nonnull(strstr(dom, "data-name=\"sleep_phase\""));
     free(dom);
 
+    /* the timeline's tooltip, mid-way through a computing and a sleeping
+     * stretch of the target's thread: state, syscall, wait channel and
+     * the function the stack agent saw there */
+    json_t *r = tu_load_json(json);
+    const json_t *tl = json_object_get(r, "timeline");
+    int pid = (int)tu_num(r, "target.pid");
+    const json_t *th = NULL;
+    for (size_t i = 0; i < json_array_size(json_object_get(tl, "threads")); i++)
+        if (json_integer_value(json_object_get(json_array_get(json_object_get(tl, "threads"), i), "tid")) == pid)
+            th = json_array_get(json_object_get(tl, "threads"), i);
+    ck_assert_ptr_nonnull(th);
+    const json_t *runs = json_object_get(th, "runs"), *ticks = json_object_get(tl, "tick_us");
+    double t_user = -1, t_sleep = -1;
+    json_int_t at = json_integer_value(json_object_get(th, "first_tick"));
+    for (size_t i = 0; i + 2 < json_array_size(runs); i += 3) {
+        json_int_t st = json_integer_value(json_array_get(runs, i)), n = json_integer_value(json_array_get(runs, i + 1));
+        const char *name = json_string_value(json_array_get(json_object_get(tl, "states"), (size_t)st));
+        double a = at > 0 ? json_integer_value(json_array_get(ticks, (size_t)at - 1)) * 1e-6 : 0;
+        double b = json_integer_value(json_array_get(ticks, (size_t)(at + n - 1))) * 1e-6;
+        if (n >= 3 && t_user < 0 && strcmp(name, "user") == 0 && i > 0)
+            t_user = (a + b) / 2;
+        if (n >= 3 && t_sleep < 0 && strcmp(name, "sleep") == 0)
+            t_sleep = (a + b) / 2;
+        at += n;
+    }
+    json_decref(r);
+    ck_assert(t_sleep > 0);
+    char frag[128];
+    snprintf(frag, sizeof(frag), "#probe=%d@%.4f", pid, t_sleep);
+    dom = render_url(page, frag);
+    assert_no_errors(dom);
+    const char *svgp = strstr(dom, "id=\"timeline-svg\"");
+    ck_assert_ptr_nonnull(svgp);
+    const char *probe = attr(tag_at(dom, svgp, tag, sizeof(tag)), "data-probe");
+    ck_assert_msg(probe && strstr(probe, "waiting: sleep") && strstr(probe, "clock_nanosleep") &&
+                      strstr(probe, "hrtimer_nanosleep") && strstr(probe, "sleep_phase"),
+                  "sleeping tooltip: %s", probe ? probe : "(none)");
+    free(dom);
+    if (t_user > 0) { /* a loaded machine may show no long on-CPU stretch */
+        snprintf(frag, sizeof(frag), "#probe=%d@%.4f", pid, t_user);
+        dom = render_url(page, frag);
+        svgp = strstr(dom, "id=\"timeline-svg\"");
+        probe = attr(tag_at(dom, svgp, tag, sizeof(tag)), "data-probe");
+        ck_assert_msg(probe && strstr(probe, "on CPU (user)") && strstr(probe, "compute_phase"), "computing tooltip: %s",
+                      probe ? probe : "(none)");
+        free(dom);
+    }
+
     /* zoomed on sleep_phase: it spans the graph; compute_phase is not drawn;
      * the timeline shows the window asked for */
     dom = render_url(page, "#focus=sleep_phase&t0=0.1&t1=0.3");
@@ -178,9 +226,9 @@ START_TEST(test_chromium_flame_toggles_search_zoom_and_timeline_zoom)
     const char *fs = strstr(dom, "data-name=\"sleep_phase\"");
     ck_assert_ptr_nonnull(fs);
     ck_assert_ptr_nonnull(strstr(tag_at(dom, fs, tag, sizeof(tag)), "translate(0.00,"));
-    const char *tl = strstr(dom, "id=\"timeline-svg\"");
-    ck_assert_ptr_nonnull(tl);
-    ck_assert_str_eq(attr(tag_at(dom, tl, tag, sizeof(tag)), "data-view"), "0.100000 0.300000");
+    const char *tlp = strstr(dom, "id=\"timeline-svg\"");
+    ck_assert_ptr_nonnull(tlp);
+    ck_assert_str_eq(attr(tag_at(dom, tlp, tag, sizeof(tag)), "data-view"), "0.100000 0.300000");
     free(dom);
 }
 END_TEST
