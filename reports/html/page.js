@@ -266,16 +266,24 @@
     var evOffset = num(S.t0_mono_s) && num(get(R, 'time.mono_start_s')) ? num(S.t0_mono_s) - num(get(R, 'time.mono_start_s')) : 0;
     var evByThread = {};
     (S.events || []).forEach(function (e) { evByThread[e.pid + '/' + e.tid] = e; });
-    function stackAt(l, t) {
+    /* An on-CPU sample stands for the CPU time since the thread's previous
+     * event, so a computing moment belongs to the first CPU sample ending
+     * after it; a waiting moment to the blocking call spanning it. */
+    function stackAt(l, t, computing) {
       var e = evByThread[l.pid + '/' + l.tid];
       if (!e || !e.t_us.length || !S.all) return null;
-      var us = (t - evOffset) * 1e6, lo = 0, hi = e.t_us.length - 1;
-      if (us < e.t_us[0]) return null;
-      while (lo < hi) { var m = (lo + hi + 1) >> 1; if (e.t_us[m] <= us) lo = m; else hi = m - 1; }
-      var slack = 1.5e6 / Math.max(1, num(S.hz) || 100);
-      if (us > e.t_us[lo] + e.dur_us[lo] + slack) return null;
-      var st = S.all[e.stack[lo]];
-      if (!st) return null;
+      var us = (t - evOffset) * 1e6, slack = 1.5e6 / Math.max(1, num(S.hz) || 100);
+      var lo = 0, hi = e.t_us.length; /* first event ending at or after us */
+      while (lo < hi) { var m = (lo + hi) >> 1; if (e.t_us[m] + e.dur_us[m] < us) lo = m + 1; else hi = m; }
+      var k = -1;
+      for (var i = lo; i < e.t_us.length && i < lo + 64; i++) {
+        var st0 = S.all[e.stack[i]];
+        if (!st0) break;
+        if (computing ? !st0.call : (st0.call && e.t_us[i] <= us + slack)) { k = i; break; }
+        if (e.t_us[i] > us + slack) break;
+      }
+      if (k < 0) return null;
+      var st = S.all[e.stack[k]];
       var fr = (st.frames || []).slice(-3).map(function (i) { return (S.frames[i] || {}).func || '?'; });
       return fr.join(' › ') + (st.call ? ' › [' + st.call + ']' : '');
     }
@@ -421,7 +429,7 @@
       if (r < 0) return null;
       var name = states[l.st[r]] || 'other', d = details[l.det[r]];
       var runT0 = tickStart(l.starts[r]), runT1 = tickEnd(l.starts[r + 1] - 1);
-      var fs = stackAt(l, t);
+      var fs = stackAt(l, t, COMPUTING[name] === 1);
       return names.thread(l.pid, l.tid) + ' in ' + names.process(l.pid) + '\n' +
         't = ' + secs(t) + '   ' + (STATE_WORD[name] || name) + '\n' +
         (d ? 'syscall ' + (d.syscall || '?') + '   wait channel ' + (d.wchan || '?') + '\n' : '') +
