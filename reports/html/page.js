@@ -745,6 +745,20 @@
     if (tl.draw) tl.draw();
     fg.draw();
     window.addEventListener('resize', function () { fg.draw(); });
+    if (window.ResizeObserver) { /* e.g. a scroll bar appearing after the first layout */
+      var widths = {};
+      var ro = new ResizeObserver(function (entries) {
+        entries.forEach(function (en) {
+          var key = en.target.className, w = Math.round(en.contentRect.width);
+          if (widths[key] === w) return;
+          var first = widths[key] === undefined;
+          widths[key] = w;
+          if (first) return;
+          if (/timeline/.test(key) && tl.draw) tl.draw(); else if (/flame/.test(key)) fg.draw();
+        });
+      });
+      document.querySelectorAll('.chart').forEach(function (c) { ro.observe(c); });
+    }
     document.body.setAttribute('data-lanes', String(tl.lanes));
     if (!errors.length) document.body.setAttribute('data-status', 'ok');
   }
