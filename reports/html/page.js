@@ -746,15 +746,11 @@
     fg.draw();
     window.addEventListener('resize', function () { fg.draw(); });
     if (window.ResizeObserver) { /* e.g. a scroll bar appearing after the first layout */
-      var widths = {};
       var ro = new ResizeObserver(function (entries) {
         entries.forEach(function (en) {
-          var key = en.target.className, w = Math.round(en.contentRect.width);
-          if (widths[key] === w) return;
-          var first = widths[key] === undefined;
-          widths[key] = w;
-          if (first) return;
-          if (/timeline/.test(key) && tl.draw) tl.draw(); else if (/flame/.test(key)) fg.draw();
+          var svgEl = en.target.querySelector('svg');
+          if (!svgEl || Math.abs(parseFloat(svgEl.getAttribute('width')) - en.target.clientWidth) < 1) return;
+          if (/timeline/.test(en.target.className) && tl.draw) tl.draw(); else if (/flame/.test(en.target.className)) fg.draw();
         });
       });
       document.querySelectorAll('.chart').forEach(function (c) { ro.observe(c); });
