@@ -652,6 +652,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     r->tid = s->tid;
     r->pad = 0;
     r->cpu_ns = cpu;
+    r->mono_ns = mono_ns(); /* vDSO: async-signal-safe, ~20 ns */
     if (du + ds > 0) {
         r->sys_ns = (uint64_t)((double)cpu * (double)ds / (double)(du + ds));
         r->user_ns = cpu - r->sys_ns;
@@ -718,6 +719,7 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
         r->call = (uint16_t)call;
         r->pad = 0;
         r->wait_ns = blocked;
+        r->mono_ns = mono_ns(); /* slow path only: the call blocked */
         memcpy((uint64_t *)(r + 1), raw + first, (size_t)nf * 8);
         ring_commit(s, newhead);
     } else {

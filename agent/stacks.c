@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "bmap.h"
+#include "stacks_internal.h"
 #include "symbolize.h"
 #include "wire.h"
 #include "wlprof/stacks.h"
@@ -69,6 +70,15 @@ struct builder {
     struct cur_mod *mods;
     size_t nmods, capmods;
     int pid;
+    size_t capevents;
+    struct image *images;      /* one per file: names processes by what they exec'd */
+    size_t nimages, capimages;
+};
+
+struct image {
+    int pid;
+    uint64_t start_ns;
+    char exe[64];  /* basename of the image's executable */
 };
 
 /* Grows *arr (element size es) to hold n + 1 elements. */
@@ -231,6 +241,18 @@ static int read_sample(const unsigned char *p, const wl_wire_rec *h, void *rec, 
     return 0;
 }
 
+/* Appends a time-ordered event (t: absolute CLOCK_MONOTONIC seconds until
+ * wl_stacks_read makes it relative). */
+static int add_event(struct builder *b, const wl_stack *s, const wl_stack_thread *t, double t_s, double dur)
+{
+    wl_stacks *o = b->out;
+    if (reserve((void **)&o->events, &b->capevents, o->nevents, sizeof(*o->events)) != 0)
+        return -ENOMEM;
+    o->events[o->nevents++] = (wl_stack_event){
+        .t_s = t_s, .dur_s = dur, .stack = (uint32_t)(s - o->stacks), .thread = (uint32_t)(t - o->threads)};
+    return 0;
+}
+
 static int parse_record(struct builder *b, const unsigned char *p, const wl_wire_rec *h)
 {
     wl_stacks *o = b->out;
@@ -259,6 +281,8 @@ static int parse_record(struct builder *b, const unsigned char *p, const wl_wire
         if (!s || !t)
             return -ENOMEM;
         double u = (double)r.user_ns * 1e-9, sy = (double)r.sys_ns * 1e-9;
+        if (add_event(b, s, t, (double)r.mono_ns * 1e-9 - (u + sy), u + sy) != 0)
+            return -ENOMEM;
         s->cpu_samples++;
         s->user_s += u;
         s->sys_s += sy;
@@ -280,6 +304,8 @@ static int parse_record(struct builder *b, const unsigned char *p, const wl_wire
         if (!s || !t)
             return -ENOMEM;
         double w = (double)r.wait_ns * 1e-9;
+        if (add_event(b, s, t, (double)r.mono_ns * 1e-9 - w, w) != 0)
+            return -ENOMEM;
         s->waits++;
         s->wait_s += w;
         t->waits++;
@@ -353,6 +379,19 @@ static int read_file(struct builder *b, const char *path)
     }
     b->pid = hdr.pid;
     b->nmods = 0;
+    if (reserve((void **)&b->images, &b->capimages, b->nimages, sizeof(*b->images)) != 0) {
+        err = -ENOMEM;
+        goto out_free;
+    }
+    struct image *im = &b->images[b->nimages++];
+    hdr.exe[sizeof(hdr.exe) - 1] = '\0';
+    const char *base = strrchr(hdr.exe, '/');
+    im->pid = hdr.pid;
+    im->start_ns = hdr.start_mono_ns;
+    snprintf(im->exe, sizeof(im->exe), "%.63s", base ? base + 1 : hdr.exe);
+    double start = (double)hdr.start_mono_ns * 1e-9;
+    if (b->out->t0_mono_s <= 0 || start < b->out->t0_mono_s)
+        b->out->t0_mono_s = start;
     if (b->out->hz <= 0)
         b->out->hz = hdr.hz;
     b->out->processes++;
@@ -458,7 +497,7 @@ static int cmp_func(const void *a, const void *b)
     return c ? c : (x->old > y->old) - (x->old < y->old);
 }
 
-static int build_functions(wl_stacks *o)
+int wl__stacks_build_functions(wl_stacks *o)
 {
     wl_bmap fmap = {0};
     int err = -ENOMEM;
@@ -573,6 +612,90 @@ out:
     return err;
 }
 
+static const wl_stacks *sort_ctx; /* qsort has no context argument */
+
+static int cmp_stack_index(const void *a, const void *b)
+{
+    return cmp_stack(&sort_ctx->stacks[*(const uint32_t *)a], &sort_ctx->stacks[*(const uint32_t *)b]);
+}
+
+static int cmp_thread_index(const void *a, const void *b)
+{
+    return cmp_thread(&sort_ctx->threads[*(const uint32_t *)a], &sort_ctx->threads[*(const uint32_t *)b]);
+}
+
+int wl__stacks_cmp_event(const void *a, const void *b)
+{
+    const wl_stack_event *x = a, *y = b;
+    if (x->thread != y->thread)
+        return x->thread < y->thread ? -1 : 1;
+    return (x->t_s > y->t_s) - (x->t_s < y->t_s);
+}
+
+/* Sorts array (n elements of es bytes) by the permutation cmp gives over
+ * indices; fills remap[old] = new. Returns 0 or -ENOMEM. */
+static int permute(void *array, size_t n, size_t es, int (*cmp)(const void *, const void *), uint32_t *remap)
+{
+    uint32_t *order = malloc((n + 1) * sizeof(*order));
+    char *sorted = malloc((n + 1) * es);
+    if (!order || !sorted) {
+        free(order);
+        free(sorted);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = (uint32_t)i;
+    if (n)
+        qsort(order, n, sizeof(*order), cmp);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(sorted + i * es, (char *)array + (size_t)order[i] * es, es);
+        remap[order[i]] = (uint32_t)i;
+    }
+    if (n) /* memcpy with NULL is undefined even for 0 bytes */
+        memcpy(array, sorted, n * es);
+    free(order);
+    free(sorted);
+    return 0;
+}
+
+/* Sorts stacks (most samples first) and threads (by pid, tid), keeps the
+ * events pointing at them and puts the events in time order per thread;
+ * names each thread's process by the last image its pid exec'd. */
+static int sort_and_order(struct builder *b)
+{
+    wl_stacks *o = b->out;
+    uint32_t *smap = malloc((o->nstacks + 1) * sizeof(*smap));
+    uint32_t *tmap = malloc((o->nthreads + 1) * sizeof(*tmap));
+    int err = -ENOMEM;
+    if (!smap || !tmap)
+        goto out;
+    sort_ctx = o;
+    if (permute(o->stacks, o->nstacks, sizeof(*o->stacks), cmp_stack_index, smap) != 0 ||
+        permute(o->threads, o->nthreads, sizeof(*o->threads), cmp_thread_index, tmap) != 0)
+        goto out;
+    for (size_t i = 0; i < o->nevents; i++) {
+        wl_stack_event *e = &o->events[i];
+        e->stack = smap[e->stack];
+        e->thread = tmap[e->thread];
+        e->t_s -= o->t0_mono_s;
+    }
+    if (o->nevents)
+        qsort(o->events, o->nevents, sizeof(*o->events), wl__stacks_cmp_event);
+    for (size_t i = 0; i < o->nthreads; i++) {
+        const struct image *best = NULL;
+        for (size_t k = 0; k < b->nimages; k++)
+            if (b->images[k].pid == o->threads[i].pid && (!best || b->images[k].start_ns > best->start_ns))
+                best = &b->images[k];
+        if (best)
+            snprintf(o->threads[i].process, sizeof(o->threads[i].process), "%s", best->exe);
+    }
+    err = 0;
+out:
+    free(smap);
+    free(tmap);
+    return err;
+}
+
 /* Calls fn(path, ctx) for every agent file in dir, stopping at the first
  * negative return, which it returns. 0, or -errno when dir cannot be read. */
 static int each_agent_file(const char *dir, int (*fn)(const char *path, void *ctx), void *ctx)
@@ -620,13 +743,10 @@ int wl_stacks_read(const char *dir, wl_stacks *out)
     err = symbolize_frames(&b);
     if (err)
         goto out_builder;
-    err = build_functions(out);
+    err = wl__stacks_build_functions(out);
     if (err)
         goto out_builder;
-    if (out->nstacks) /* qsort(NULL, 0) is undefined */
-        qsort(out->stacks, out->nstacks, sizeof(*out->stacks), cmp_stack);
-    if (out->nthreads)
-        qsort(out->threads, out->nthreads, sizeof(*out->threads), cmp_thread);
+    err = sort_and_order(&b);
 out_builder:
     wl__bmap_free(&b.frame_map);
     wl__bmap_free(&b.path_map);
@@ -637,6 +757,7 @@ out_builder:
     free(b.paths);
     free(b.raw);
     free(b.mods);
+    free(b.images);
     if (err)
         wl_stacks_free(out);
     return err;
@@ -658,8 +779,16 @@ void wl_stacks_free(wl_stacks *s)
         free(s->frames[i].file);
     }
     free(s->frames);
-    for (size_t i = 0; i < s->nstacks; i++)
+    for (size_t i = 0; i < s->nstacks; i++) {
         free(s->stacks[i].frames);
+        if (!s->owns_calls || !s->stacks[i].call)
+            continue;
+        size_t j = 0; /* stacks share their call strings: free each once */
+        while (j < i && s->stacks[j].call != s->stacks[i].call)
+            j++;
+        if (j == i)
+            free((char *)s->stacks[i].call);
+    }
     free(s->stacks);
     for (size_t i = 0; i < s->nfuncs; i++) {
         free(s->funcs[i].name);
@@ -668,5 +797,6 @@ void wl_stacks_free(wl_stacks *s)
     }
     free(s->funcs);
     free(s->threads);
+    free(s->events);
     memset(s, 0, sizeof(*s));
 }

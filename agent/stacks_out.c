@@ -1,12 +1,8 @@
 /*
- * stacks_out.c -- a wl_stacks as a text table, folded stacks, speedscope
- * JSON and the report's JSON sections. Display only: no reading, no
- * symbolising.
- *
- * Folded lines are built root first ("main;work;compute 42"), equal lines of
- * different threads are merged (sorted, then summed), so the sum of counts
- * is exactly wl_stacks.samples. Frame names have ';' replaced (it is the
- * separator) and newlines dropped.
+ * stacks_out.c -- a wl_stacks as a text table, the folded-stack parser,
+ * the atomic save helpers and the report's JSON sections ("functions",
+ * "stacks"). Display only: no reading, no symbolising. The folded and
+ * speedscope writers and the complete stack table are in stacks_export.c.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -17,6 +13,7 @@
 
 #include "wlprof/report.h"
 #include "wlprof/stacks.h"
+#include "stacks_internal.h"
 
 static double pct(double x, double total)
 {
@@ -58,99 +55,6 @@ void wl_stacks_print_table(const wl_stacks *s, FILE *f, size_t limit)
     }
 }
 
-/* ---- folded ---- */
-
-static void put_name(char *dst, size_t cap, size_t *len, const char *name)
-{
-    for (const char *p = name; *p && *len + 1 < cap; p++) {
-        char c = *p;
-        if (c == ';')
-            c = ':';
-        if (c == '\n' || c == '\r')
-            continue;
-        dst[(*len)++] = c;
-    }
-    dst[*len] = '\0';
-}
-
-/* The folded form of stack st (root first), malloc'ed. */
-static char *folded_line(const wl_stacks *s, const wl_stack *st)
-{
-    size_t cap = 64;
-    for (uint32_t k = 0; k < st->nframes; k++)
-        cap += strlen(s->frames[st->frames[k]].func) + 1;
-    if (st->call)
-        cap += strlen(st->call) + 3;
-    char *line = malloc(cap);
-    if (!line)
-        return NULL;
-    size_t len = 0;
-    line[0] = '\0';
-    for (uint32_t k = st->nframes; k-- > 0;) {
-        put_name(line, cap, &len, s->frames[st->frames[k]].func);
-        if ((k > 0 || st->call) && len + 1 < cap) {
-            line[len++] = ';';
-            line[len] = '\0';
-        }
-    }
-    if (st->call) {
-        char buf[64];
-        snprintf(buf, sizeof(buf), "[%s]", st->call);
-        put_name(line, cap, &len, buf);
-    }
-    if (len == 0)
-        put_name(line, cap, &len, "[unknown]");
-    return line;
-}
-
-struct fold {
-    char *line;
-    uint64_t count;
-};
-
-static int cmp_fold(const void *a, const void *b)
-{
-    return strcmp(((const struct fold *)a)->line, ((const struct fold *)b)->line);
-}
-
-int wl_stacks_write_folded(const wl_stacks *s, FILE *f)
-{
-    struct fold *v = calloc(s->nstacks + 1, sizeof(*v));
-    if (!v)
-        return -ENOMEM;
-    size_t n = 0;
-    int err = 0;
-    for (size_t i = 0; i < s->nstacks; i++) {
-        if (!s->stacks[i].samples)
-            continue;
-        v[n].line = folded_line(s, &s->stacks[i]);
-        if (!v[n].line) {
-            err = -ENOMEM;
-            goto out;
-        }
-        v[n++].count = s->stacks[i].samples;
-    }
-    qsort(v, n, sizeof(*v), cmp_fold);
-    for (size_t i = 0; i < n;) {
-        uint64_t c = v[i].count;
-        size_t j = i + 1;
-        while (j < n && strcmp(v[j].line, v[i].line) == 0)
-            c += v[j++].count;
-        if (fprintf(f, "%s %llu\n", v[i].line, (unsigned long long)c) < 0) {
-            err = -EIO;
-            goto out;
-        }
-        i = j;
-    }
-    if (fflush(f) != 0)
-        err = -errno;
-out:
-    for (size_t i = 0; i < n; i++)
-        free(v[i].line);
-    free(v);
-    return err;
-}
-
 int wl_folded_parse(FILE *f, uint64_t *total, size_t *lines)
 {
     *total = 0;
@@ -180,103 +84,6 @@ int wl_folded_parse(FILE *f, uint64_t *total, size_t *lines)
     }
     free(line);
     return err;
-}
-
-/* ---- speedscope ---- */
-
-/* speedscope frames: one per function, then one per distinct blocking call. */
-static json_t *speedscope_doc(const wl_stacks *s, const char *name)
-{
-    json_t *frames = json_array();
-    json_t *profiles = json_array();
-    json_t *doc = json_object();
-    const char **calls = calloc(s->nstacks + 1, sizeof(*calls));
-    size_t ncalls = 0;
-    if (!frames || !profiles || !doc || !calls)
-        goto fail;
-    for (size_t i = 0; i < s->nfuncs; i++) {
-        json_t *fr = json_pack("{s:s}", "name", s->funcs[i].name);
-        if (!fr)
-            goto fail;
-        if (s->funcs[i].file) {
-            json_object_set_new(fr, "file", json_string(s->funcs[i].file));
-            json_object_set_new(fr, "line", json_integer(s->funcs[i].line));
-        } else {
-            json_object_set_new(fr, "file", json_string(s->funcs[i].module));
-        }
-        json_array_append_new(frames, fr);
-    }
-    for (size_t i = 0; i < s->nstacks; i++) {
-        const char *c = s->stacks[i].call;
-        if (!c)
-            continue;
-        size_t k = 0;
-        while (k < ncalls && strcmp(calls[k], c) != 0)
-            k++;
-        if (k == ncalls) {
-            calls[ncalls++] = c;
-            char buf[64];
-            snprintf(buf, sizeof(buf), "[%s]", c);
-            json_array_append_new(frames, json_pack("{s:s}", "name", buf));
-        }
-    }
-    for (size_t t = 0; t < s->nthreads; t++) {
-        const wl_stack_thread *th = &s->threads[t];
-        json_t *samples = json_array();
-        json_t *weights = json_array();
-        double total = 0;
-        for (size_t i = 0; i < s->nstacks; i++) {
-            const wl_stack *st = &s->stacks[i];
-            if (st->pid != th->pid || st->tid != th->tid)
-                continue;
-            double w = st->user_s + st->sys_s + st->wait_s;
-            if (w <= 0)
-                continue;
-            json_t *stack = json_array();
-            for (uint32_t k = st->nframes; k-- > 0;)
-                json_array_append_new(stack, json_integer(s->frames[st->frames[k]].func_id));
-            if (st->call) {
-                size_t c = 0;
-                while (c < ncalls && strcmp(calls[c], st->call) != 0)
-                    c++;
-                json_array_append_new(stack, json_integer((json_int_t)(s->nfuncs + c)));
-            }
-            json_array_append_new(samples, stack);
-            json_array_append_new(weights, json_real(w));
-            total += w;
-        }
-        char pname[96];
-        snprintf(pname, sizeof(pname), "%s %d/%d", th->comm[0] ? th->comm : "thread", th->pid, th->tid);
-        json_array_append_new(profiles, json_pack("{s:s, s:s, s:s, s:f, s:f, s:o, s:o}", "type", "sampled",
-                                                  "name", pname, "unit", "seconds", "startValue", 0.0,
-                                                  "endValue", total, "samples", samples, "weights", weights));
-    }
-    free(calls);
-    json_object_set_new(doc, "$schema", json_string("https://www.speedscope.app/file-format-schema.json"));
-    json_object_set_new(doc, "shared", json_pack("{s:o}", "frames", frames));
-    json_object_set_new(doc, "profiles", profiles);
-    json_object_set_new(doc, "name", json_string(name ? name : "wlprof"));
-    json_object_set_new(doc, "exporter", json_string("wlprof " WL_VERSION));
-    json_object_set_new(doc, "activeProfileIndex", json_integer(0));
-    return doc;
-fail:
-    free(calls);
-    json_decref(frames);
-    json_decref(profiles);
-    json_decref(doc);
-    return NULL;
-}
-
-int wl_stacks_write_speedscope(const wl_stacks *s, FILE *f, const char *name)
-{
-    json_t *doc = speedscope_doc(s, name);
-    if (!doc)
-        return -ENOMEM;
-    int r = json_dumpf(doc, f, JSON_COMPACT) == 0 ? 0 : -EIO;
-    json_decref(doc);
-    if (r == 0 && fflush(f) != 0)
-        r = -errno;
-    return r;
 }
 
 /* Writes with fn into path atomically (see wl_atomic_open). */
@@ -369,6 +176,8 @@ void *wl_stacks_to_json(const wl_stacks *s, size_t max_funcs, size_t max_stacks)
                                         t->tid, "comm", t->comm, "cpu_samples", (json_int_t)t->cpu_samples,
                                         "user_s", t->user_s, "sys_s", t->sys_s, "waits", (json_int_t)t->waits,
                                         "wait_s", t->wait_s, "dropped", (json_int_t)t->dropped));
+        json_object_set_new(json_array_get(threads, json_array_size(threads) - 1), "process",
+                            json_string(t->process));
     }
     json_t *stacks = json_pack("{s:f, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:i, s:I, s:I, s:o, s:o}", "hz", s->hz,
                                "samples", (json_int_t)s->samples, "cpu_samples", (json_int_t)s->cpu_samples,
@@ -376,7 +185,8 @@ void *wl_stacks_to_json(const wl_stacks *s, size_t max_funcs, size_t max_stacks)
                                s->user_s, "sys_s", s->sys_s, "wait_s", s->wait_s, "processes", (int)s->processes,
                                "unique_stacks", (json_int_t)s->nstacks, "bad_records",
                                (json_int_t)s->bad_records, "threads", threads, "top", top);
-    if (!stacks) {
+    if (!stacks || wl__stacks_add_tables(stacks, s) < 0) {
+        json_decref(stacks);
         json_decref(funcs);
         return NULL;
     }

@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #define WL_WIRE_MAGIC "WLPSTK01"
-#define WL_WIRE_VERSION 1u
+#define WL_WIRE_VERSION 2u /* 2: CPU and WAIT records carry CLOCK_MONOTONIC times */
 #define WL_WIRE_MAX_FRAMES 128
 #define WL_WIRE_FILE_PREFIX "agent-"
 #define WL_WIRE_FILE_SUFFIX ".wls"
@@ -90,6 +90,7 @@ typedef struct wl_wire_cpu {
     uint64_t cpu_ns;      /* thread CPU time since its previous sample */
     uint64_t user_ns;     /* of which user (from RUSAGE_THREAD deltas) */
     uint64_t sys_ns;      /* of which system */
+    uint64_t mono_ns;     /* CLOCK_MONOTONIC when the sample was taken */
     /* uint64_t pc[nframes] */
 } wl_wire_cpu;
 
@@ -99,6 +100,7 @@ typedef struct wl_wire_wait {
     uint16_t call;        /* enum wl_wire_call */
     uint16_t pad;
     uint64_t wait_ns;     /* wall time blocked, minus CPU sampled inside the call */
+    uint64_t mono_ns;     /* CLOCK_MONOTONIC when the call returned */
     /* uint64_t pc[nframes] */
 } wl_wire_wait;
 

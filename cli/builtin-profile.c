@@ -26,7 +26,7 @@
 
 /* ---- stack sampling hooks (agent/): kept apart from the /proc profile ---- */
 
-enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE };
+enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_HTML };
 
 struct stack_opts {
     int off;                    /* --no-stacks */
@@ -120,6 +120,7 @@ static void usage(FILE *f)
             "      --no-stacks   do not preload the stack sampler (libwlprof-agent.so)\n"
             "      --folded FILE     write folded stacks (flamegraph.pl, speedscope)\n"
             "      --speedscope FILE write a speedscope JSON profile\n"
+            "      --html FILE   write a self-contained HTML report (timeline, flame graph)\n"
             "      --seed N      seed for interval jitter (repeatable runs)\n"
             "  -h, --help        show this help\n"
             "\n"
@@ -137,10 +138,11 @@ int cmd_profile(int argc, char **argv)
         {"no-stacks", no_argument, NULL, OPT_NO_STACKS},
         {"folded", required_argument, NULL, OPT_FOLDED},
         {"speedscope", required_argument, NULL, OPT_SPEEDSCOPE},
+        {"html", required_argument, NULL, OPT_HTML},
         {NULL, 0, NULL, 0},
     };
     wl_profile_opts opts = {0};
-    const char *json_path = NULL;
+    const char *json_path = NULL, *html_path = NULL;
     int quiet = 0;
     struct stack_opts so = {0};
     char err[512];
@@ -182,6 +184,9 @@ int cmd_profile(int argc, char **argv)
         case OPT_SPEEDSCOPE:
             so.speedscope = optarg;
             break;
+        case OPT_HTML:
+            html_path = optarg;
+            break;
         case 'h':
             usage(stdout);
             return WL_EXIT_OK;
@@ -196,12 +201,14 @@ int cmd_profile(int argc, char **argv)
     }
 
     /* Open every output's temporary first: a bad path fails before any work. */
-    wl_atomic_file out = {0}, folded_out = {0}, speedscope_out = {0};
+    wl_atomic_file out = {0}, folded_out = {0}, speedscope_out = {0}, html_out = {0};
     if ((json_path && wl_atomic_open(&out, json_path, err, sizeof(err)) < 0) ||
+        (html_path && wl_atomic_open(&html_out, html_path, err, sizeof(err)) < 0) ||
         (so.folded && wl_atomic_open(&folded_out, so.folded, err, sizeof(err)) < 0) ||
         (so.speedscope && wl_atomic_open(&speedscope_out, so.speedscope, err, sizeof(err)) < 0)) {
         cli_error("profile", "%s", err);
         wl_atomic_abort(&out);
+        wl_atomic_abort(&html_out);
         wl_atomic_abort(&folded_out);
         return WL_EXIT_FAILURE;
     }
@@ -231,6 +238,7 @@ int cmd_profile(int argc, char **argv)
         wl_stacks_free(&stacks);
 #endif
         wl_atomic_abort(&out);
+        wl_atomic_abort(&html_out);
         if (rc == -ENOENT) {
             cli_error("profile", "cannot run '%s': command not found", argv[optind]);
             return WL_EXIT_NOTFOUND;
@@ -268,7 +276,7 @@ int cmd_profile(int argc, char **argv)
     int status = prof.exit_status;
     if (status == 0 && stacks_status)
         status = stacks_status;
-    if (json_path) {
+    if (json_path || html_path) {
         json_t *root = wl_report_to_json(&prof);
         if (root && stack_sections)
             json_object_update(root, stack_sections);
@@ -276,11 +284,16 @@ int cmd_profile(int argc, char **argv)
             json_decref(root);
             root = NULL;
         }
-        if (!root) {
-            cli_error("profile", "cannot write %s: out of memory", json_path);
-            wl_atomic_abort(&out);
+        if (root && html_path && wl_atomic_commit_html(&html_out, root, err, sizeof(err)) < 0) {
+            cli_error("profile", "%s", err);
             status = WL_EXIT_FAILURE;
-        } else if (wl_atomic_commit_json(&out, root, err, sizeof(err)) < 0) {
+        }
+        if (!root) {
+            cli_error("profile", "cannot write %s: out of memory", json_path ? json_path : html_path);
+            wl_atomic_abort(&out);
+            wl_atomic_abort(&html_out);
+            status = WL_EXIT_FAILURE;
+        } else if (json_path && wl_atomic_commit_json(&out, root, err, sizeof(err)) < 0) {
             cli_error("profile", "%s", err);
             status = WL_EXIT_FAILURE;
         }

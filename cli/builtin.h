@@ -19,6 +19,8 @@ enum {
 
 int cmd_profile(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_samples(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
@@ -39,6 +41,9 @@ int cli_parse_positive(const char *s, double max, double *out);
  * WL_CLI_COUNT_UNBOUNDED is stated as "at least min". */
 #define WL_CLI_COUNT_UNBOUNDED 1000000L
 int cli_parse_count(const char *cmd, const char *opt, const char *s, long min, long max, int *out);
+/* Whether two paths name one file: equal strings, or the same existing
+ * file (device and inode). */
+int cli_same_file(const char *a, const char *b);
 
 /* Whether colours should be used on this stream (a TTY, NO_COLOR unset). */
 int cli_use_color(FILE *f);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "builtin.h"
@@ -24,6 +25,8 @@ typedef struct command {
 static const command commands[] = {
     {"profile", cmd_profile, "run a command and measure where its time goes"},
     {"recommend", cmd_recommend, "classify a saved report and recommend an executor"},
+    {"report", cmd_report, "print a saved report; re-export it as HTML, folded, speedscope"},
+    {"diff", cmd_diff, "compare two saved reports: time, waits, functions, verdict"},
     {"run", cmd_run, "measure a pilot, pick an executor, run a batch of tasks or commands"},
     {"samples", cmd_samples, "list the built-in sample workloads of 'wlprof run --sample'"},
     {"worker", cmd_worker, "serve a 'run --executor slurm' coordinator (started by srun)"},
@@ -90,6 +93,14 @@ int cli_parse_count(const char *cmd, const char *opt, const char *s, long min, l
     }
     *out = (int)v;
     return 0;
+}
+
+int cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 int cli_use_color(FILE *f)

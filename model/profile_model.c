@@ -42,5 +42,30 @@ void wl_profile_free(wl_profile *p)
     free(p->threads);
     free(p->procs);
     free(p->waits);
+    wl_timeline_free(&p->timeline);
     memset(p, 0, sizeof(*p));
 }
+
+/* ---- the per-thread timeline (filled by profiler/timeline.c) ---- */
+
+static const char *const fixed_names[WL_TL_WAIT] = {"user", "system", "runqueue"};
+
+const char *wl_timeline_state_name(unsigned state)
+{
+    if (state < WL_TL_WAIT)
+        return fixed_names[state];
+    if (state < WL_TL_STATE_COUNT)
+        return wl_wait_kind_name((wl_wait_kind)(state - WL_TL_WAIT));
+    return "other";
+}
+
+void wl_timeline_free(wl_timeline *tl)
+{
+    for (size_t i = 0; i < tl->nthreads; i++)
+        free(tl->threads[i].runs);
+    free(tl->threads);
+    free(tl->details);
+    free(tl->tick_s);
+    memset(tl, 0, sizeof(*tl));
+}
+

@@ -219,6 +219,7 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     out->pid = pid;
     out->hz = hz;
     out->started_at = wl__tv_s(real0);
+    out->mono_start_s = t0;
 
     sampler s;
     rc = sampler_init(&s, pid, t0);

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "procfs.h"
+#include "timeline.h"
 #include "waitkind.h"
 
 struct thread_track {
@@ -434,15 +435,22 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
         if (!t)
             continue;
         memcpy(t->comm, ts.comm, sizeof(t->comm));
+        uint64_t du = ts.utime - t->utime, ds = ts.stime - t->stime; /* for the timeline */
         t->utime = ts.utime;
         t->stime = ts.stime;
         t->last_seen = now;
         t->last_tick = s->tick;
         int first = t->samples_running + t->samples_waiting == 0;
+        double on0 = t->running_s, rq0 = t->runq_s;
         thread_time_split(t, p->pid, tid, ts.state, first, dt, obs);
+        size_t slot = (size_t)(t - s->threads);
         s->thread_samples++;
         obs->nthreads++;
         if (ts.state == 'R') {
+            unsigned tl_state = t->runq_s - rq0 > t->running_s - on0 ? WL_TL_RUNQUEUE
+                                : ds > du                            ? WL_TL_SYSTEM
+                                                                     : WL_TL_USER;
+            timeline_observe(&s->timeline, slot, p->pid, tid, tl_state, NULL, NULL);
             obs->nrunning++;
             t->samples_running++;
             t->burst_s += dt;
@@ -457,6 +465,8 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             continue;
         blocked_obs *o = &obs->blocked[obs->nblocked++];
         observe_blocked(p->pid, tid, ts.state, o);
+        timeline_observe(&s->timeline, slot, p->pid, tid, WL_TL_WAIT + (unsigned)o->kind, o->syscall,
+                         o->wchan);
         t->samples_waiting++;
         /* Weights only: sampler_finish scales each thread's reasons to its
          * measured waiting seconds. */
@@ -510,6 +520,7 @@ void sampler_tick(sampler *s, double now, double dt)
     };
 
     s->tick++;
+    timeline_tick(&s->timeline, now);
     /* Pids are reused once the counter wraps: forget what was foreign now
      * and then, so a descendant that gets a once-foreign pid is found. */
     if (s->tick % FOREIGN_FORGET_TICKS == 0)
@@ -665,6 +676,8 @@ int sampler_finish(sampler *s, wl_profile *p)
     p->max_threads = s->max_threads;
     p->thread_samples = s->thread_samples;
     p->proc_read_errors += s->read_errors;
+    p->timeline = s->timeline;
+    memset(&s->timeline, 0, sizeof(s->timeline));
 
     scale_waits(&s->waits, &s->nwaits, &s->cap_waits, s->waiting_s);
     if (s->nwaits > 1)
@@ -743,6 +756,7 @@ void sampler_free(sampler *s)
     free(s->waits);
     free(s->scratch);
     free(s->candidates);
+    wl_timeline_free(&s->timeline);
     intmap_free(&s->pid_index);
     intmap_free(&s->tid_index);
     intmap_free(&s->foreign);

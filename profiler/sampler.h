@@ -44,6 +44,7 @@ typedef struct sampler {
     uint64_t thread_samples;
     uint64_t read_errors;
 
+    wl_timeline timeline;     /* per-thread states, slot i = threads[i] */
     wl_wait_stat *waits;      /* program-level reasons */
     size_t nwaits, cap_waits;
     void *scratch;            /* per-tick list of blocked threads, reused */

@@ -9,6 +9,7 @@
  * The schema is documented in docs/report-schema.md; change both together.
  */
 #include "wlprof/report.h"
+#include "report_internal.h"
 
 #include <errno.h>
 #include <math.h>
@@ -41,6 +42,7 @@ static const field profile_fields[] = {
     P("time", "running_s", running_s, F_DOUBLE),
     P("time", "waiting_s", waiting_s, F_DOUBLE),
     {"time", "runqueue_s", offsetof(wl_profile, runqueue_s), F_DOUBLE, 1}, /* since 0.1.1 */
+    {"time", "mono_start_s", offsetof(wl_profile, mono_start_s), F_DOUBLE, 1}, /* since /3 */
     P("time", "cores_busy", cores_busy, F_DOUBLE),
     P("split", "user", user_frac, F_DOUBLE),
     P("split", "system", sys_frac, F_DOUBLE),
@@ -282,6 +284,10 @@ json_t *wl_report_to_json(const wl_profile *p)
     }
     json_object_set_new(root, "processes", procs);
     json_object_set_new(root, "io", io_to_json(&p->io));
+    if (p->timeline.nticks && json_object_set_new(root, "timeline", wl__timeline_to_json(&p->timeline)) < 0) {
+        json_decref(root);
+        return NULL;
+    }
     return root;
 }
 
@@ -417,6 +423,9 @@ int wl_report_from_json(const json_t *root, wl_profile *out, char *err, size_t e
     rc = io_from_json(json_object_get(root, "io"), &out->io, err, errlen);
     if (rc < 0)
         goto fail;
+    rc = wl__timeline_from_json(json_object_get(root, "timeline"), &out->timeline, err, errlen);
+    if (rc < 0)
+        goto fail;
     const char *when = json_string_value(json_object_get(root, "started_at"));
     struct tm tm;
     memset(&tm, 0, sizeof(tm));
@@ -453,7 +462,8 @@ int wl_report_load(const char *path, json_t **root_out, char *err, size_t errlen
         json_decref(root);
         return -EINVAL;
     }
-    if (strcmp(schema, WL_REPORT_SCHEMA) != 0 && strcmp(schema, WL_REPORT_SCHEMA_V1) != 0) {
+    if (strcmp(schema, WL_REPORT_SCHEMA) != 0 && strcmp(schema, WL_REPORT_SCHEMA_V2) != 0 &&
+        strcmp(schema, WL_REPORT_SCHEMA_V1) != 0) {
         snprintf(err, errlen, "%s: report schema %s is not supported (this wlprof reads %s)",
                  path, schema, WL_REPORT_SCHEMA);
         json_decref(root);

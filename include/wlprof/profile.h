@@ -38,9 +38,10 @@ extern "C" {
 #endif
 
 /* The JSON report schema this build writes and reads. */
-#define WL_REPORT_SCHEMA "wlprof.report/2"
-/* The previous schema, still read: /2 only added optional sections
- * (functions, stacks). */
+#define WL_REPORT_SCHEMA "wlprof.report/3"
+/* Previous schemas, still read: /2 and /3 only added optional sections
+ * (functions and stacks; the timeline, stack events). */
+#define WL_REPORT_SCHEMA_V2 "wlprof.report/2"
 #define WL_REPORT_SCHEMA_V1 "wlprof.report/1"
 
 /* Why a thread waits, grouped into what a user understands. The raw kernel
@@ -113,6 +114,51 @@ typedef struct wl_process_stat {
     wl_io_stat io;        /* last /proc/PID/io reading */
 } wl_process_stat;
 
+/* The per-thread timeline: what every thread did at every tick, run-length
+ * encoded. A state is WL_TL_USER, WL_TL_SYSTEM, WL_TL_RUNQUEUE, or
+ * WL_TL_WAIT + a wl_wait_kind. */
+enum { WL_TL_USER = 0, WL_TL_SYSTEM = 1, WL_TL_RUNQUEUE = 2, WL_TL_WAIT = 3 };
+#define WL_TL_STATE_COUNT (WL_TL_WAIT + WL_WAIT_KIND_COUNT)
+
+typedef struct wl_timeline_run {
+    uint32_t ticks;       /* consecutive ticks in this state */
+    uint16_t state;       /* WL_TL_* (+ kind for waits) */
+    int32_t detail;       /* index into wl_timeline.details, -1 for none */
+} wl_timeline_run;
+
+typedef struct wl_timeline_detail {
+    char syscall[24];     /* blocking syscall, "" if none */
+    char wchan[48];       /* kernel wait channel, "" if unknown */
+} wl_timeline_detail;
+
+typedef struct wl_thread_timeline {
+    int pid;
+    int tid;
+    uint64_t first_tick;  /* index of the tick its first run starts at */
+    uint64_t end_tick;    /* one past the last tick its runs cover */
+    wl_timeline_run *runs;
+    size_t nruns, cap_runs;
+} wl_thread_timeline;
+
+typedef struct wl_timeline {
+    double *tick_s;       /* time of each tick, seconds since start */
+    uint64_t nticks;
+    size_t cap_ticks;
+    bool truncated;       /* stopped recording at WL_TIMELINE_MAX_TICKS */
+    wl_timeline_detail *details;
+    size_t ndetails, cap_details;
+    wl_thread_timeline *threads; /* in order of first appearance */
+    size_t nthreads, cap_threads;
+} wl_timeline;
+#define WL_TIMELINE_MAX_TICKS 2000000u
+
+/* Name of a timeline state: "user", "system", "runqueue", or the wait
+ * kind's name. Never NULL. */
+WL_API const char *wl_timeline_state_name(unsigned state);
+
+/* Releases what *tl owns and zeroes it. */
+WL_API void wl_timeline_free(wl_timeline *tl);
+
 typedef struct wl_profile {
     /* target */
     char **argv;          /* NULL-terminated copy of the command */
@@ -179,6 +225,8 @@ typedef struct wl_profile {
 
     /* wall-clock time the run started, seconds since the epoch */
     double started_at;
+    double mono_start_s;  /* CLOCK_MONOTONIC at the start (aligns agent stacks) */
+    wl_timeline timeline; /* per-thread states per tick; empty when not recorded */
 } wl_profile;
 
 /* Profiler options; zero-initialise, then set what you need. */

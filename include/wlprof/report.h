@@ -64,6 +64,17 @@ WL_API int wl_atomic_commit_json(wl_atomic_file *af, const json_t *root, char *e
  * wl_atomic_commit_json. */
 WL_API int wl_json_write_atomic(const char *path, const json_t *root, char *err, size_t errlen);
 
+/* Writes root (a whole report, as wl_report_to_json plus the stack and
+ * verdict sections) as one self-contained HTML page: headline, timeline,
+ * flame graph, tables; no network needed to view it. root is borrowed.
+ * Returns 0, -ENOMEM or -EIO. */
+WL_API int wl_report_write_html(FILE *f, const json_t *root);
+
+/* wl_report_write_html into af's temporary, then commits it. On failure
+ * err says "cannot write PATH: why" and the temporary is removed. Either
+ * way af is done with. */
+WL_API int wl_atomic_commit_html(wl_atomic_file *af, const json_t *root, char *err, size_t errlen);
+
 /* Prints the human summary: wall, CPU and waiting split with a bar, top
  * wait reasons, busiest threads, processes, the profiler's own cost.
  * color: use ANSI colours. */

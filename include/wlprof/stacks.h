@@ -72,14 +72,28 @@ typedef struct wl_stack_thread {
     int pid;
     int tid;
     char comm[16];
+    char process[64];     /* program its process last exec'd (basename), "" unknown */
     uint64_t cpu_samples;
     double user_s, sys_s, wait_s;
     uint64_t waits;
     uint64_t dropped;     /* samples the agent lost on this thread */
 } wl_stack_thread;
 
+/* One moment of one thread: an on-CPU sample (the CPU time it stands for,
+ * ending when it was taken) or a blocking call (from entry to return). */
+typedef struct wl_stack_event {
+    double t_s;           /* start, seconds since wl_stacks.t0_mono_s */
+    double dur_s;         /* CPU seconds of the sample, or seconds blocked */
+    uint32_t stack;       /* index into wl_stacks.stacks */
+    uint32_t thread;      /* index into wl_stacks.threads */
+} wl_stack_event;
+
 typedef struct wl_stacks {
     double hz;                 /* sampling rate of the first file read */
+    double t0_mono_s;          /* CLOCK_MONOTONIC when the first image started */
+    wl_stack_event *events;    /* by thread, then time; empty when read from an
+                                  old report */
+    size_t nevents;
     wl_frame *frames;
     size_t nframes;
     wl_stack *stacks;          /* most samples first */
@@ -95,6 +109,7 @@ typedef struct wl_stacks {
     double user_s, sys_s, wait_s;
     uint32_t processes;        /* agent files read (process images) */
     uint32_t bad_records;      /* records skipped as malformed */
+    bool owns_calls;           /* wl_stack.call strings are allocated (read from JSON) */
 } wl_stacks;
 
 /* Reads every agent file in dir (see wlprof/agent.h) and symbolises it into
@@ -115,12 +130,32 @@ WL_API void wl_stacks_free(wl_stacks *s);
  * recorded time (CPU + waiting) and seconds, plus file:line. */
 WL_API void wl_stacks_print_table(const wl_stacks *s, FILE *f, size_t limit);
 
+/* What a folded line starts with. */
+typedef enum wl_folded_roots {
+    WL_FOLDED_ROOTS_NONE = 0,   /* the outermost frame ("_start"), as before */
+    WL_FOLDED_ROOTS_THREAD = 1, /* "process PID;thread TID;" then the frames */
+} wl_folded_roots;
+
 /* Folded stacks, one line per stack: "root;...;leaf COUNT", COUNT = samples.
- * Off-CPU stacks end with a "[call]" frame. Returns 0 or -errno. */
+ * Off-CPU stacks end with a "[call]" frame, and with roots also with a
+ * "[wait:KIND]" leaf (sleep, network, disk, lock, poll, child, io).
+ * wl_stacks_write_folded is WL_FOLDED_ROOTS_THREAD. Returns 0 or -errno. */
 WL_API int wl_stacks_write_folded(const wl_stacks *s, FILE *f);
+WL_API int wl_stacks_write_folded_roots(const wl_stacks *s, FILE *f, wl_folded_roots roots);
+
+/* Rebuilds stacks from a report object's "stacks" section (report/3: its
+ * "frames", "all" and "events"; report is a json_t *, borrowed). *out is the
+ * caller's afterwards (wl_stacks_free). Returns 0; -ENOENT when the report
+ * has no complete stack table (no stacks, or an older report: err says
+ * which); -EINVAL when it is malformed; -ENOMEM. */
+WL_API int wl_stacks_from_json(const void *report, wl_stacks *out, char *err, size_t errlen);
 
 /* speedscope JSON (https://www.speedscope.app/file-format-schema.json): one
- * sampled profile per thread, weights in seconds. Returns 0 or -errno. */
+ * "evented" profile per thread that has events, in time order (on-CPU
+ * samples and blocking calls open and close their frames at their times),
+ * named "PROCESS PID / THREAD TID" with the program the process exec'd.
+ * Without events (stacks from an older report) one "sampled" profile per
+ * thread, weights in seconds. Returns 0 or -errno. */
 WL_API int wl_stacks_write_speedscope(const wl_stacks *s, FILE *f, const char *name);
 
 /* Writes to path atomically (temp file + rename) with one of the writers
