@@ -93,6 +93,7 @@ typedef struct wl_stacks {
     uint64_t samples;          /* sum of wl_stack.samples */
     uint64_t dropped;          /* samples lost to full rings */
     double user_s, sys_s, wait_s;
+    double gil_s;              /* of wait_s: waiting for CPython's GIL (call "gil") */
     uint32_t processes;        /* agent files read (process images) */
     uint32_t bad_records;      /* records skipped as malformed */
 } wl_stacks;
