@@ -35,7 +35,7 @@
 
 #define CODE_SET_SLOTS 8192          /* power of 2 */
 #define LINETABLE_MAX (32 * 1024)
-#define MISS_RETRY 16
+#define MISS_RETRY 4
 
 uintptr_t wl__py_gil_lo;
 uintptr_t wl__py_gil_hi;

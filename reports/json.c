@@ -254,8 +254,13 @@ json_t *wl_report_to_json(const wl_profile *p)
         json_object_set_new(by_kind, wl_wait_kind_name((wl_wait_kind)k),
                             json_pack("{s:f, s:I}", "seconds", p->wait_kind_s[k], "samples",
                                       (json_int_t)p->wait_kind_samples[k]));
-    json_object_set_new(root, "waits", json_pack("{s:o, s:o}", "by_kind", by_kind, "reasons",
-                                                  waits_to_json(p->waits, p->nwaits)));
+    json_t *threads_by_kind = json_object();
+    for (int k = 0; k < WL_WAIT_KIND_COUNT; k++)
+        json_object_set_new(threads_by_kind, wl_wait_kind_name((wl_wait_kind)k),
+                            json_real(p->thread_wait_kind_s[k]));
+    json_object_set_new(root, "waits", json_pack("{s:o, s:o, s:o}", "by_kind", by_kind, "reasons",
+                                                  waits_to_json(p->waits, p->nwaits),
+                                                  "threads_by_kind", threads_by_kind));
 
     json_t *threads = json_array();
     for (size_t i = 0; i < p->nthreads; i++) {
@@ -393,6 +398,9 @@ int wl_report_from_json(const json_t *root, wl_profile *out, char *err, size_t e
         copy_str(t->longest_block_syscall, sizeof(t->longest_block_syscall),
                  json_object_get(o, "longest_block_syscall"));
     }
+    for (size_t i = 0; i < out->nthreads; i++) /* derived: see wl_profile.thread_wait_kind_s */
+        for (size_t j = 0; j < out->threads[i].nwaits; j++)
+            out->thread_wait_kind_s[out->threads[i].waits[j].kind] += out->threads[i].waits[j].seconds;
 
     const json_t *procs = json_object_get(root, "processes");
     size_t nprocs = json_array_size(procs);
@@ -453,7 +461,8 @@ int wl_report_load(const char *path, json_t **root_out, char *err, size_t errlen
         json_decref(root);
         return -EINVAL;
     }
-    if (strcmp(schema, WL_REPORT_SCHEMA) != 0 && strcmp(schema, WL_REPORT_SCHEMA_V1) != 0) {
+    if (strcmp(schema, WL_REPORT_SCHEMA) != 0 && strcmp(schema, WL_REPORT_SCHEMA_V2) != 0 &&
+        strcmp(schema, WL_REPORT_SCHEMA_V1) != 0) {
         snprintf(err, errlen, "%s: report schema %s is not supported (this wlprof reads %s)",
                  path, schema, WL_REPORT_SCHEMA);
         json_decref(root);

@@ -38,9 +38,10 @@ extern "C" {
 #endif
 
 /* The JSON report schema this build writes and reads. */
-#define WL_REPORT_SCHEMA "wlprof.report/2"
-/* The previous schema, still read: /2 only added optional sections
- * (functions, stacks). */
+#define WL_REPORT_SCHEMA "wlprof.report/3"
+/* Previous schemas, still read: /2 only added optional sections
+ * (functions, stacks); /3 adds optional fields (see report-schema.md). */
+#define WL_REPORT_SCHEMA_V2 "wlprof.report/2"
 #define WL_REPORT_SCHEMA_V1 "wlprof.report/1"
 
 /* Why a thread waits, grouped into what a user understands. The raw kernel
@@ -51,6 +52,7 @@ typedef enum wl_wait_kind {
     WL_WAIT_DISK,      /* fsync, page-cache misses, block I/O (state D) */
     WL_WAIT_PIPE,      /* pipes and FIFOs */
     WL_WAIT_LOCK,      /* futex: mutexes, condition variables, joins */
+    WL_WAIT_GIL,       /* CPython's GIL: CPU demand serialised by the interpreter */
     WL_WAIT_POLL,      /* epoll_wait, poll, select: an event loop idling */
     WL_WAIT_CHILD,     /* wait4/waitid: a parent waiting for a child */
     WL_WAIT_TERMINAL,  /* reading a tty: waiting for a person */
@@ -163,6 +165,10 @@ typedef struct wl_profile {
     size_t nwaits;
     double wait_kind_s[WL_WAIT_KIND_COUNT];
     uint64_t wait_kind_samples[WL_WAIT_KIND_COUNT];
+    /* derived (wl_profile_derive): every thread's blocked seconds by kind,
+     * summed over threads -- also the waits that overlapped another
+     * thread's running (GIL waits are mostly such) */
+    double thread_wait_kind_s[WL_WAIT_KIND_COUNT];
 
     wl_thread_stat *threads; /* busiest (most CPU) first */
     size_t nthreads;
@@ -189,7 +195,7 @@ typedef struct wl_profile_opts {
 } wl_profile_opts;
 
 /* Human name of a wait kind: "sleep", "network", "disk", "pipe", "lock",
- * "poll", "child", "terminal", "other". Never NULL. */
+ * "gil", "poll", "child", "terminal", "other". Never NULL. */
 WL_API const char *wl_wait_kind_name(wl_wait_kind kind);
 
 /* Inverse of wl_wait_kind_name. Returns the kind, or -1 when unknown. */
