@@ -624,7 +624,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     void *raw[WL_WIRE_MAX_FRAMES + 8];
     int n = unw_backtrace(raw, WL_WIRE_MAX_FRAMES + 8);
     wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
-    int npy = wl__py_agent_capture(s->tid, py, WL_WIRE_MAX_PYFRAMES);
+    int npy = wl__py_agent_capture(s->tid, 0, py, WL_WIRE_MAX_PYFRAMES);
     uint32_t pysize = npy ? (uint32_t)(sizeof(wl_wire_pyframes) + (size_t)npy * sizeof(*py)) : 0;
 #if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
@@ -730,7 +730,7 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
     s->busy = 1;
     atomic_signal_fence(memory_order_seq_cst);
     wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
-    int npy = wl__py_agent_capture(s->tid, py, WL_WIRE_MAX_PYFRAMES);
+    int npy = wl__py_agent_capture(s->tid, 1, py, WL_WIRE_MAX_PYFRAMES);
     uint32_t pysize = npy ? (uint32_t)(sizeof(wl_wire_pyframes) + (size_t)npy * sizeof(*py)) : 0;
     uint64_t newhead;
     wl_wire_wait *r = ring_reserve(s, size + pysize, &newhead);
@@ -919,8 +919,14 @@ static void drain_slot(struct wl_slot *s, int refresh_name)
         const wl_wire_rec *r = (const wl_wire_rec *)(s->ring + pos);
         if (r->size < sizeof(*r) || r->size > WL_RING_BYTES - pos)
             break; /* corrupt: give up on this batch rather than loop */
-        if (r->type == WL_REC_PYFRAMES)
-            wl__py_agent_describe(r, out_put);
+        /* A sample's Python frames follow it in the same reservation; the
+         * code objects they name are described before both, so that the
+         * two stay adjacent in the file. */
+        const wl_wire_rec *next = (const wl_wire_rec *)(s->ring + pos + r->size);
+        if ((r->type == WL_REC_CPU || r->type == WL_REC_WAIT) && tail + r->size < head &&
+            pos + r->size + sizeof(*next) <= WL_RING_BYTES && next->type == WL_REC_PYFRAMES &&
+            next->size <= WL_RING_BYTES - pos - r->size)
+            wl__py_agent_describe(next, out_put);
         if (r->type != WL_REC_PAD)
             out_put(r, r->size);
         tail += r->size;

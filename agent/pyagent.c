@@ -17,8 +17,9 @@
  * with a few fields of the object kept to notice an address reused by
  * another code object after a free (then it is described again).
  *
- * Threads the interpreter does not know (native helper threads) are looked
- * up again only every MISS_RETRY samples.
+ * Threads the interpreter does not know (native helper threads, or the main
+ * thread before Py_Initialize) are looked up again only every MISS_RETRY
+ * CPU samples; a wait, rarer and longer, always looks.
  */
 #include "pyagent.h"
 
@@ -105,7 +106,7 @@ void wl__py_agent_new_file(void)
     g_ncodes = 0;
 }
 
-int wl__py_agent_capture(int tid, wl_wire_pyframe *out, int max)
+int wl__py_agent_capture(int tid, int is_wait, wl_wire_pyframe *out, int max)
 {
     if (!atomic_load_explicit(&g_py_on, memory_order_relaxed))
         return 0;
@@ -114,7 +115,7 @@ int wl__py_agent_capture(int tid, wl_wire_pyframe *out, int max)
     if (ts && !wl_py_thread_is(&g_py, ts, tid, self))
         ts = 0;
     if (!ts) {
-        if (t_miss) {
+        if (t_miss && !is_wait) {
             t_miss--;
             return 0;
         }

@@ -35,9 +35,10 @@ void wl__py_agent_after_fork(void) WL_AGENT_HIDDEN;
 /* A new output file: code objects must be described again in it. */
 void wl__py_agent_new_file(void) WL_AGENT_HIDDEN;
 
-/* The calling thread's (tid) Python frames into out, innermost first.
- * Async-signal-safe. Returns the count, 0 when not running Python. */
-int wl__py_agent_capture(int tid, wl_wire_pyframe *out, int max) WL_AGENT_HIDDEN;
+/* The calling thread's (tid) Python frames into out, innermost first, for
+ * a CPU sample or (is_wait) a wait. Async-signal-safe. Returns the count, 0
+ * when not running Python. */
+int wl__py_agent_capture(int tid, int is_wait, wl_wire_pyframe *out, int max) WL_AGENT_HIDDEN;
 
 /* Before a PYFRAMES record r goes to the file: puts a PYCODE record for
  * every code object it names that the file does not describe yet. Drain
