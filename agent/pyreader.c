@@ -29,6 +29,7 @@
  * keeps its ABI within one), which is how py-spy and austin work too.
  */
 #include "pyreader.h"
+#include "pylayout.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -40,22 +41,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-struct wl_py_layout {
-    unsigned minor;                   /* 3.minor */
-    uint32_t rt_interp_head;          /* _PyRuntime.interpreters.head */
-    uint32_t rt_gil, gil_size;        /* the main interpreter's GIL state */
-    uint32_t interp_next, interp_threads_head;
-    uint32_t ts_next, ts_thread_id, ts_native_thread_id;
-    int32_t ts_cframe;                /* -1: current_frame is in the thread state */
-    uint32_t cur_frame;               /* in the cframe, or in the thread state */
-    uint32_t fr_code, fr_previous, fr_instr, fr_owner;
-    int32_t fr_is_entry;              /* -1: entries are C-stack-owned frames */
-    int32_t owner_cstack;             /* FRAME_OWNED_BY_CSTACK, -1 none */
-    uint32_t fr_size;                 /* bytes of a frame up to localsplus */
-    uint32_t co_filename, co_qualname, co_firstlineno, co_linetable, co_code;
-    uint32_t uni_length, uni_state, uni_ascii_data, uni_compact_data;
-    uint32_t bytes_size, bytes_sval;
-};
 
 static const wl_py_layout layouts[] = {
     {.minor = 11, .rt_interp_head = 40, .rt_gil = 360, .gil_size = 208, .interp_next = 0,
@@ -448,7 +433,7 @@ static int elf_bias(const char *path, uint64_t map_start, uint64_t *bias)
     return rc;
 }
 
-static const wl_py_layout *layout_for(unsigned version)
+const wl_py_layout *wl_py_layout_for(unsigned version)
 {
     if ((version >> 24) != 3)
         return NULL;
@@ -505,7 +490,7 @@ int wl_py_probe(int pid, unsigned version_override, wl_py_target *t)
         if (v[1])
             wl_py_read(t, bias + v[1], &ver, 4);
         t->version = version_override ? version_override : ver;
-        t->lay = layout_for(t->version);
+        t->lay = wl_py_layout_for(t->version);
         rc = t->lay ? 0 : -ENOTSUP;
         if (t->lay) {
             t->gil_lo = t->runtime + t->lay->rt_gil;

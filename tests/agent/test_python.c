@@ -17,6 +17,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +40,13 @@ static const char *script(const char *name)
 
 /* Runs `wlprof profile -o JSON [--hz 200] -- python3 script args...` with
  * the target's stderr in errpath (when not NULL); returns the report. */
-static json_t *profile_python(const char *name, const char *arg, const char *errpath)
+static json_t *profile_with(const char *python, const char *name, const char *arg, const char *errpath)
 {
     char json[4300], tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s", tu_tmpdir());
     snprintf(json, sizeof(json), "%s/report.json", tmp);
     char *argv[] = {(char *)tu_env("WLPROF"), "profile", "--quiet", "--hz", "200", "-o", json, "--",
-                    PYTHON, (char *)script(name), (char *)arg, NULL};
+                    (char *)python, (char *)script(name), (char *)arg, NULL};
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -60,6 +61,11 @@ static json_t *profile_python(const char *name, const char *arg, const char *err
     }
     ck_assert_int_eq(tu_wait(pid, 120), 0);
     return tu_load_json(json);
+}
+
+static json_t *profile_python(const char *name, const char *arg, const char *errpath)
+{
+    return profile_with(PYTHON, name, arg, errpath);
 }
 
 static double num(const json_t *o, const char *dotted)
@@ -115,9 +121,10 @@ static double total_cpu(const json_t *f)
     return num(f, "total.user_s") + num(f, "total.sys_s");
 }
 
-START_TEST(test_python_primes_names_the_function_with_file_and_line)
+/* The primes check on the report of one interpreter's run. */
+static void check_primes(const char *python)
 {
-    json_t *r = profile_python("py_primes.py", "0.6", NULL);
+    json_t *r = profile_with(python, "py_primes.py", "0.6", NULL);
     const json_t *funcs = json_object_get(r, "functions");
     const json_t *top = NULL;
     for (size_t i = 0; i < json_array_size(funcs); i++) {
@@ -126,7 +133,8 @@ START_TEST(test_python_primes_names_the_function_with_file_and_line)
             top = f;
     }
     ck_assert_ptr_nonnull(top);
-    ck_assert_str_eq(json_string_value(json_object_get(top, "name")), "cpu_intensive_task");
+    ck_assert_msg(strcmp(json_string_value(json_object_get(top, "name")), "cpu_intensive_task") == 0,
+                  "%s: top self-time function %s", python, json_string_value(json_object_get(top, "name")));
     ck_assert_str_eq(json_string_value(json_object_get(top, "module")), "py_primes.py");
     const char *file = json_string_value(json_object_get(top, "file"));
     ck_assert_msg(ends_with(file, "/tests/targets/py_primes.py"), "file %s", file ? file : "(null)");
@@ -139,8 +147,32 @@ START_TEST(test_python_primes_names_the_function_with_file_and_line)
     ck_assert_msg(self_cpu(top) >= 0.6 * cpu, "%.3f of %.3f s", self_cpu(top), cpu);
     /* the interpreter's evaluation loop is replaced by the Python frames */
     const json_t *eval = find_function(r, "_PyEval_EvalFrameDefault");
-    ck_assert_msg(!eval || self_cpu(eval) < 0.1 * cpu, "eval loop keeps %.3f s", eval ? self_cpu(eval) : 0);
+    ck_assert_msg(!eval || self_cpu(eval) < 0.1 * cpu, "%s: eval loop keeps %.3f s", python,
+                  eval ? self_cpu(eval) : 0);
     json_decref(r);
+}
+
+START_TEST(test_python_primes_names_the_function_with_file_and_line)
+{
+    check_primes(PYTHON);
+}
+END_TEST
+
+/* Other CPython builds where present: pyenv's 3.11 (libpython shared, PIE),
+ * 3.12 and 3.13 (other layouts). */
+START_TEST(test_python_other_versions_name_the_function)
+{
+    const char *home = getenv("HOME");
+    char pattern[4096];
+    snprintf(pattern, sizeof(pattern), "%s/.pyenv/versions/3.1[123]*/bin/python3", home ? home : "/root");
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g) != 0) {
+        fprintf(stderr, "note: no other CPython 3.11-3.13 under %s\n", pattern);
+        return;
+    }
+    for (size_t i = 0; i < g.gl_pathc; i++)
+        check_primes(g.gl_pathv[i]);
+    globfree(&g);
 }
 END_TEST
 
@@ -333,6 +365,7 @@ static Suite *python_suite(void)
     TCase *e2e = tcase_create("end-to-end");
     tcase_set_timeout(e2e, 240);
     tcase_add_test(e2e, test_python_primes_names_the_function_with_file_and_line);
+    tcase_add_test(e2e, test_python_other_versions_name_the_function);
     tcase_add_test(e2e, test_python_sleep_and_compute_functions_on_their_sides);
     tcase_add_test(e2e, test_python_gil_threads_wait_for_the_gil);
     tcase_add_test(e2e, test_python_lock_wait_is_not_the_gil);
