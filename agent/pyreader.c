@@ -179,6 +179,8 @@ static size_t put_utf8(char *dst, size_t len, size_t cap, uint32_t c)
 {
     char tmp[4];
     size_t k;
+    if ((c >= 0xd800 && c < 0xe000) || c > 0x10ffff)
+        c = '?'; /* not a character: never emit invalid UTF-8 */
     if (c < 0x80) {
         tmp[0] = (char)c;
         k = 1;
@@ -265,6 +267,10 @@ int wl_py_code_read(const wl_py_target *t, uint64_t addr, uint8_t *lt, size_t lt
     out->linetable = lt;
     if (!L || wl_py_read(t, addr, b, L->co_linetable + 8) != 0)
         return -EFAULT;
+    /* A freed and reused object, or (3.13) a frame running something else,
+     * is not described. */
+    if (t->code_type && get_u64(b, 8) != t->code_type)
+        return 0;
     int32_t first;
     memcpy(&first, b + L->co_firstlineno, 4);
     out->firstlineno = first;
@@ -479,11 +485,12 @@ int wl_py_probe(int pid, unsigned version_override, wl_py_target *t)
         if (seen || ntried == 4)
             continue;
         snprintf(tried[ntried++], sizeof(tried[0]), "%s", file);
-        static const char *const names[] = {"_PyRuntime", "Py_Version"};
-        uint64_t v[2];
+        static const char *const names[] = {"_PyRuntime", "Py_Version", "PyCode_Type"};
+        uint64_t v[3];
         uint64_t bias;
-        if (elf_dynsyms(file, names, v, 2) < 1 || !v[0] || elf_bias(file, lo, &bias) != 0)
+        if (elf_dynsyms(file, names, v, 3) < 1 || !v[0] || elf_bias(file, lo, &bias) != 0)
             continue;
+        t->code_type = v[2] ? bias + v[2] : 0;
         snprintf(t->module, sizeof(t->module), "%s", file);
         t->runtime = bias + v[0];
         uint32_t ver = 0;

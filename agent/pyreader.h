@@ -27,6 +27,7 @@ typedef struct wl_py_target {
     const wl_py_layout *lay;   /* NULL: version not supported */
     uint64_t runtime;          /* address of _PyRuntime */
     uint64_t gil_lo, gil_hi;   /* the GIL's state (mutexes, conditions) */
+    uint64_t code_type;        /* &PyCode_Type, 0 when not exported */
     char module[256];          /* file that exports _PyRuntime */
 } wl_py_target;
 

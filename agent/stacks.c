@@ -418,6 +418,32 @@ static int read_sample(const unsigned char *p, const wl_wire_rec *h, void *rec, 
     return 0;
 }
 
+/* Replaces every byte of s that is not part of valid UTF-8 with '?': the
+ * names come from another process's memory, and one bad string would make
+ * the whole JSON report section fail. */
+static void utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        int ok = n >= 0 && !(n == 1 && *p < 0xc2);
+        for (int i = 1; ok && i <= n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (ok && n == 2) {
+            unsigned c = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+            ok = c >= 0x800 && (c < 0xd800 || c >= 0xe000);
+        } else if (ok && n == 3) {
+            unsigned c = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3fu) << 12) | ((p[2] & 0x3fu) << 6) | (p[3] & 0x3fu);
+            ok = c >= 0x10000 && c <= 0x10ffff;
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n + 1;
+    }
+}
+
 /* A PYCODE record: what one code object address names in this file. */
 static int parse_pycode(struct builder *b, const unsigned char *p, const wl_wire_rec *h)
 {
@@ -445,6 +471,10 @@ static int parse_pycode(struct builder *b, const unsigned char *p, const wl_wire
     const char *q = (const char *)p + sizeof(r);
     c->qualname = strndup(q, r.qualname_len);
     c->filename = strndup(q + r.qualname_len, r.filename_len);
+    if (c->qualname)
+        utf8_sanitize(c->qualname);
+    if (c->filename)
+        utf8_sanitize(c->filename);
     c->linetable = malloc(r.linetable_len ? r.linetable_len : 1);
     if (!c->qualname || !c->filename || !c->linetable)
         return -ENOMEM;
@@ -669,6 +699,7 @@ static int symbolize_frames(struct builder *b)
             f->file = strdup(l->filename);
             f->line = l->line;
             f->offset = (uint64_t)l->line;
+            f->python = true;
             if (!f->file) {
                 err = -ENOMEM;
                 goto out_sym;

@@ -73,12 +73,24 @@ static void put_name(char *dst, size_t cap, size_t *len, const char *name)
     dst[*len] = '\0';
 }
 
+/* A frame's name in folded output: a Python frame with its file and line,
+ * py-spy style ("process_image (blur.py:12)"). */
+static void put_frame(char *dst, size_t cap, size_t *len, const wl_frame *f)
+{
+    put_name(dst, cap, len, f->func);
+    if (f->python) {
+        char buf[300];
+        snprintf(buf, sizeof(buf), " (%.256s:%d)", f->module, f->line);
+        put_name(dst, cap, len, buf);
+    }
+}
+
 /* The folded form of stack st (root first), malloc'ed. */
 static char *folded_line(const wl_stacks *s, const wl_stack *st)
 {
     size_t cap = 64;
     for (uint32_t k = 0; k < st->nframes; k++)
-        cap += strlen(s->frames[st->frames[k]].func) + 1;
+        cap += strlen(s->frames[st->frames[k]].func) + 1 + (s->frames[st->frames[k]].python ? 300 : 0);
     if (st->call)
         cap += strlen(st->call) + 3;
     char *line = malloc(cap);
@@ -87,7 +99,7 @@ static char *folded_line(const wl_stacks *s, const wl_stack *st)
     size_t len = 0;
     line[0] = '\0';
     for (uint32_t k = st->nframes; k-- > 0;) {
-        put_name(line, cap, &len, s->frames[st->frames[k]].func);
+        put_frame(line, cap, &len, &s->frames[st->frames[k]]);
         if ((k > 0 || st->call) && len + 1 < cap) {
             line[len++] = ';';
             line[len] = '\0';
@@ -380,6 +392,7 @@ void *wl_stacks_to_json(const wl_stacks *s, size_t max_funcs, size_t max_stacks)
         json_decref(funcs);
         return NULL;
     }
+    json_object_set_new(stacks, "gil_s", json_real(s->gil_s));
     return json_pack("{s:o, s:o}", "functions", funcs, "stacks", stacks);
 fail:
     json_decref(funcs);

@@ -40,6 +40,8 @@ typedef struct wl_frame {
     int line;         /* source line, 0 when unknown */
     uint64_t offset;  /* address relative to the module's load bias */
     uint32_t func_id; /* index into wl_stacks.funcs */
+    bool python;      /* a Python frame: func is the qualified name, module
+                         the source file's base name, line the line running */
 } wl_frame;
 
 /* One unique stack of one thread. */

@@ -38,20 +38,41 @@ static const char *script(const char *name)
     return b;
 }
 
-/* Runs `wlprof profile -o JSON [--hz 200] -- python3 script args...` with
- * the target's stderr in errpath (when not NULL); returns the report. */
+static char last_folded[4300]; /* --folded output of the last run */
+static char last_stderr[4300]; /* its stderr, when the caller gave no path */
+
+/* The start of the last run's stderr, for failure messages. */
+static const char *stderr_line(void)
+{
+    static char text[1024];
+    text[0] = '\0';
+    FILE *f = fopen(last_stderr, "r");
+    if (f) {
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    return text;
+}
+
+/* Runs `wlprof profile --hz 200 -o JSON --folded F -- python script arg`
+ * with the target's stderr in errpath (when not NULL); returns the report. */
 static json_t *profile_with(const char *python, const char *name, const char *arg, const char *errpath)
 {
     char json[4300], tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s", tu_tmpdir());
     snprintf(json, sizeof(json), "%s/report.json", tmp);
-    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "--quiet", "--hz", "200", "-o", json, "--",
+    snprintf(last_folded, sizeof(last_folded), "%s/out.folded", tmp);
+    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "--quiet", "--hz", "200", "-o", json, "--folded",
+                    last_folded, "--",
                     (char *)python, (char *)script(name), (char *)arg, NULL};
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         int null = open("/dev/null", O_RDWR);
-        int err = errpath ? open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+        char own[4400];
+        snprintf(own, sizeof(own), "%s/stderr", tmp);
+        int err = open(errpath ? errpath : own, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(null, 0);
         dup2(null, 1);
         dup2(err, 2);
@@ -60,6 +81,7 @@ static json_t *profile_with(const char *python, const char *name, const char *ar
         _exit(127);
     }
     ck_assert_int_eq(tu_wait(pid, 120), 0);
+    snprintf(last_stderr, sizeof(last_stderr), "%s/stderr", tmp);
     return tu_load_json(json);
 }
 
@@ -149,6 +171,15 @@ static void check_primes(const char *python)
     const json_t *eval = find_function(r, "_PyEval_EvalFrameDefault");
     ck_assert_msg(!eval || self_cpu(eval) < 0.1 * cpu, "%s: eval loop keeps %.3f s", python,
                   eval ? self_cpu(eval) : 0);
+    /* folded: Python frames with file and line, under <module> */
+    FILE *f = fopen(last_folded, "r");
+    ck_assert_ptr_nonnull(f);
+    char buf[8192];
+    int named = 0;
+    while (fgets(buf, sizeof(buf), f))
+        named |= strstr(buf, ";<module> (py_primes.py:") && strstr(buf, ";cpu_intensive_task (py_primes.py:");
+    fclose(f);
+    ck_assert_msg(named, "%s: no folded stack names cpu_intensive_task (py_primes.py:N)", python);
     json_decref(r);
 }
 
@@ -282,7 +313,10 @@ static const char *const child_methods[] = {"fork", "spawn", "forkserver", "pool
 START_TEST(test_python_child_processes_get_python_frames)
 {
     json_t *r = profile_python("py_mp_child.py", child_methods[_i], NULL);
-    ck_assert_int_ge(json_integer_value(tu_get(r, "stacks.processes")), 2);
+    ck_assert_msg(json_integer_value(tu_get(r, "stacks.processes")) >= 2,
+                  "%s: %d processes recorded (pid %d, %zu seen by /proc); stderr: %s", child_methods[_i],
+                  (int)json_integer_value(tu_get(r, "stacks.processes")), (int)json_integer_value(tu_get(r, "target.pid")),
+                  json_array_size(json_object_get(r, "processes")), stderr_line());
     const json_t *f = find_function(r, "child_compute");
     ck_assert_msg(f != NULL, "%s: child_compute not named", child_methods[_i]);
     ck_assert_msg(total_cpu(f) >= 0.2, "%s: child_compute %.3f s", child_methods[_i], total_cpu(f));
