@@ -25,6 +25,8 @@
 
 #include "testutil.h"
 #include "pyreader.h"
+#include "wire.h"
+#include "wlprof/stacks.h"
 #include "wlprof/profile.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -393,6 +395,75 @@ START_TEST(test_python_probe_finds_no_python_in_a_c_program)
 }
 END_TEST
 
+/* An agent file whose Python code object has a name that is not valid
+ * UTF-8 (read from a freed object, say): read back and made JSON, with the
+ * Python frame merged, the bad bytes replaced. */
+START_TEST(test_python_frames_from_a_file_bad_names_kept_valid)
+{
+    const char *dir = tu_tmpdir();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/" WL_WIRE_FILE_PREFIX "1-1-0" WL_WIRE_FILE_SUFFIX, dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    wl_wire_header h;
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, WL_WIRE_MAGIC, 8);
+    h.version = WL_WIRE_VERSION;
+    h.pid = 1;
+    h.hz = 100;
+    fwrite(&h, sizeof(h), 1, f);
+    unsigned char mods[16] = {0};
+    wl_wire_rec mh = {WL_REC_MODULES, 0, 16};
+    memcpy(mods, &mh, sizeof(mh));
+    fwrite(mods, 16, 1, f);
+    const char name[] = "bad\xff\xfe\xc3name", file[] = "/x/y.py";
+    const uint8_t lt[] = {0x80 | (13 << 3) | 7, 0x02}; /* 8 units on firstlineno + 1 */
+    unsigned char code[128] = {0};
+    wl_wire_pycode *c = (wl_wire_pycode *)code;
+    size_t csize = (sizeof(*c) + strlen(name) + strlen(file) + sizeof(lt) + 7) & ~(size_t)7;
+    c->h = (wl_wire_rec){WL_REC_PYCODE, 0, (uint32_t)csize};
+    c->code = 0x1000;
+    c->firstlineno = 41;
+    c->valid = 1;
+    c->qualname_len = (uint16_t)strlen(name);
+    c->filename_len = (uint16_t)strlen(file);
+    c->linetable_len = sizeof(lt);
+    memcpy(code + sizeof(*c), name, strlen(name));
+    memcpy(code + sizeof(*c) + strlen(name), file, strlen(file));
+    memcpy(code + sizeof(*c) + strlen(name) + strlen(file), lt, sizeof(lt));
+    fwrite(code, csize, 1, f);
+    wl_wire_cpu cpu;
+    memset(&cpu, 0, sizeof(cpu));
+    cpu.h = (wl_wire_rec){WL_REC_CPU, 0, sizeof(cpu)};
+    cpu.tid = 1;
+    cpu.cpu_ns = cpu.user_ns = 10000000;
+    fwrite(&cpu, sizeof(cpu), 1, f);
+    struct {
+        wl_wire_pyframes h;
+        wl_wire_pyframe f[2];
+    } py;
+    memset(&py, 0, sizeof(py));
+    py.h.h = (wl_wire_rec){WL_REC_PYFRAMES, 2, sizeof(py)};
+    py.h.tid = 1;
+    py.f[0] = (wl_wire_pyframe){0x1000, 3, 0};
+    py.f[1] = (wl_wire_pyframe){0, 0, 1};
+    fwrite(&py, sizeof(py), 1, f);
+    fclose(f);
+    wl_stacks st;
+    ck_assert_int_eq(wl_stacks_read(dir, &st), 0);
+    ck_assert_uint_eq(st.bad_records, 0);
+    ck_assert_uint_eq(st.nfuncs, 1);
+    ck_assert_str_eq(st.funcs[0].name, "bad???name");
+    ck_assert_str_eq(st.funcs[0].module, "y.py");
+    ck_assert_int_eq(st.funcs[0].line, 42);
+    json_t *j = wl_stacks_to_json(&st, 10, 10);
+    ck_assert_ptr_nonnull(j);
+    json_decref(j);
+    wl_stacks_free(&st);
+    ck_assert_int_eq(wl_stacks_remove_dir(dir), 0);
+}
+END_TEST
+
 static Suite *python_suite(void)
 {
     Suite *s = suite_create("python");
@@ -410,6 +481,7 @@ static Suite *python_suite(void)
     TCase *unit = tcase_create("reader");
     tcase_add_test(unit, test_python_line_table_decoding);
     tcase_add_test(unit, test_python_probe_finds_no_python_in_a_c_program);
+    tcase_add_test(unit, test_python_frames_from_a_file_bad_names_kept_valid);
     suite_add_tcase(s, unit);
     return s;
 }
