@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -464,6 +465,57 @@ START_TEST(test_python_frames_from_a_file_bad_names_kept_valid)
 }
 END_TEST
 
+/* The reader from outside (what `profile --pid` uses): a Python child
+ * sleeping in wait_for_data is read through process_vm_readv. */
+START_TEST(test_python_reader_reads_another_process)
+{
+    char *argv[] = {PYTHON, (char *)script("py_sleep_compute.py"), "30", NULL};
+    pid_t pid = tu_spawn(argv, -1);
+    /* the event: the child's main thread sleeping in clock_nanosleep */
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+    double end = tu_now() + 60;
+    int sleeping = 0;
+    while (!sleeping && tu_now() < end) {
+        FILE *f = fopen(path, "r");
+        if (f) {
+            sleeping = fgets(buf, sizeof(buf), f) && atol(buf) == SYS_clock_nanosleep;
+            fclose(f);
+        }
+        if (!sleeping)
+            usleep(10000);
+    }
+    ck_assert_msg(sleeping, "child never slept");
+    wl_py_target t;
+    ck_assert_int_eq(wl_py_probe((int)pid, 0, &t), 0);
+    ck_assert_uint_eq(t.version >> 16, 0x030b);
+    ck_assert(t.gil_hi > t.gil_lo);
+    uint64_t ts = wl_py_find_thread(&t, (int)pid, 0);
+    ck_assert(ts != 0);
+    wl_py_frame fr[64];
+    int n = wl_py_walk(&t, ts, fr, 64);
+    static uint8_t lt[65536];
+    const char *want[] = {"wait_for_data", "<module>"};
+    int k = 0;
+    for (int i = 0; i < n && k < 2; i++) {
+        if (!fr[i].code)
+            continue;
+        wl_py_code c;
+        ck_assert_int_eq(wl_py_code_read(&t, fr[i].code, lt, sizeof(lt), &c), 0);
+        ck_assert(c.valid);
+        ck_assert_str_eq(c.qualname, want[k]);
+        ck_assert(ends_with(c.filename, "py_sleep_compute.py"));
+        int line = wl_py_line(c.linetable, c.linetable_len, c.firstlineno, fr[i].lasti);
+        ck_assert_int_gt(line, c.firstlineno - (k == 1));
+        k++;
+    }
+    kill(pid, SIGKILL);
+    tu_wait(pid, 10);
+    ck_assert_int_eq(k, 2);
+    ck_assert(fr[n - 1].flags & WL_PY_SEP); /* the outermost evaluation loop ends the walk */
+}
+END_TEST
+
 static Suite *python_suite(void)
 {
     Suite *s = suite_create("python");
@@ -482,6 +534,7 @@ static Suite *python_suite(void)
     tcase_add_test(unit, test_python_line_table_decoding);
     tcase_add_test(unit, test_python_probe_finds_no_python_in_a_c_program);
     tcase_add_test(unit, test_python_frames_from_a_file_bad_names_kept_valid);
+    tcase_add_test(e2e, test_python_reader_reads_another_process);
     suite_add_tcase(s, unit);
     return s;
 }
