@@ -34,7 +34,7 @@
 
 #include "pyreader.h"
 
-#define CODE_SET_SLOTS 8192          /* power of 2 */
+#define CODE_SET_SLOTS 8192 /* power of 2 */
 #define LINETABLE_MAX (32 * 1024)
 #define MISS_RETRY 4
 
@@ -45,7 +45,7 @@ static wl_py_target g_py;
 static _Atomic int g_py_on;
 
 struct code_entry {
-    uint64_t code;   /* 0: free */
+    uint64_t code; /* 0: free */
     uint64_t ident[4];
 };
 static struct code_entry *g_codes; /* CODE_SET_SLOTS, mmap'ed when Python is found */
@@ -57,9 +57,11 @@ static __thread unsigned t_miss __attribute__((tls_model("initial-exec")));
 static void py_notice(const char *msg)
 {
     char buf[256];
-    int n = snprintf(buf, sizeof(buf), "wlprof-agent: %s; native stacks only for pid %d\n", msg, (int)getpid());
+    int n = snprintf(buf, sizeof(buf), "wlprof-agent: %s; native stacks only for pid %d\n", msg,
+                     (int)getpid());
     if (n > 0)
-        (void)!syscall(SYS_write, 2, buf, (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1));
+        (void)!syscall(SYS_write, 2, buf,
+                       (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1));
 }
 
 void wl__py_agent_init(void)
@@ -73,8 +75,8 @@ void wl__py_agent_init(void)
     if (rc == -ENOTSUP) {
         char msg[160];
         if (g_py.version)
-            snprintf(msg, sizeof(msg), "Python %u.%u is not supported (3.11 to 3.13 are)", g_py.version >> 24,
-                     (g_py.version >> 16) & 0xff);
+            snprintf(msg, sizeof(msg), "Python %u.%u is not supported (3.11 to 3.13 are)",
+                     g_py.version >> 24, (g_py.version >> 16) & 0xff);
         else
             snprintf(msg, sizeof(msg), "Python without Py_Version (before 3.11) is not supported");
         py_notice(msg);
@@ -83,8 +85,8 @@ void wl__py_agent_init(void)
     if (rc != 0)
         return;
     if (!g_codes) {
-        void *m = mmap(NULL, CODE_SET_SLOTS * sizeof(*g_codes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
+        void *m = mmap(NULL, CODE_SET_SLOTS * sizeof(*g_codes), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED)
             return;
         g_codes = m;
@@ -188,7 +190,8 @@ void wl__py_agent_describe(const wl_wire_rec *r, void (*put)(const void *, size_
     if (!g_codes || r->size < sizeof(wl_wire_pyframes) ||
         sizeof(wl_wire_pyframes) + (size_t)r->nframes * sizeof(wl_wire_pyframe) > r->size)
         return;
-    const wl_wire_pyframe *f = (const wl_wire_pyframe *)((const unsigned char *)r + sizeof(wl_wire_pyframes));
+    const wl_wire_pyframe *f =
+        (const wl_wire_pyframe *)((const unsigned char *)r + sizeof(wl_wire_pyframes));
     for (unsigned i = 0; i < r->nframes; i++)
         if (f[i].code)
             describe_one(f[i].code, put);

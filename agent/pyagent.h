@@ -43,6 +43,7 @@ int wl__py_agent_capture(int tid, int is_wait, wl_wire_pyframe *out, int max) WL
 /* Before a PYFRAMES record r goes to the file: puts a PYCODE record for
  * every code object it names that the file does not describe yet. Drain
  * lock held (the writer thread or a final flush). */
-void wl__py_agent_describe(const wl_wire_rec *r, void (*put)(const void *p, size_t n)) WL_AGENT_HIDDEN;
+void wl__py_agent_describe(const wl_wire_rec *r,
+                           void (*put)(const void *p, size_t n)) WL_AGENT_HIDDEN;
 
 #endif

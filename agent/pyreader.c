@@ -41,29 +41,94 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-
 static const wl_py_layout layouts[] = {
-    {.minor = 11, .rt_interp_head = 40, .rt_gil = 360, .gil_size = 208, .interp_next = 0,
-     .interp_threads_head = 16, .ts_next = 8, .ts_thread_id = 152, .ts_native_thread_id = 160,
-     .ts_cframe = 56, .cur_frame = 8, .fr_code = 32, .fr_previous = 48, .fr_instr = 56,
-     .fr_owner = 69, .fr_is_entry = 68, .owner_cstack = -1, .fr_size = 72, .co_filename = 112,
-     .co_qualname = 128, .co_firstlineno = 72, .co_linetable = 136, .co_code = 184,
-     .uni_length = 16, .uni_state = 32, .uni_ascii_data = 48, .uni_compact_data = 72,
-     .bytes_size = 16, .bytes_sval = 32},
-    {.minor = 12, .rt_interp_head = 40, .rt_gil = 77432, .gil_size = 208, .interp_next = 0,
-     .interp_threads_head = 72, .ts_next = 8, .ts_thread_id = 136, .ts_native_thread_id = 144,
-     .ts_cframe = 56, .cur_frame = 0, .fr_code = 0, .fr_previous = 8, .fr_instr = 56,
-     .fr_owner = 70, .fr_is_entry = -1, .owner_cstack = 3, .fr_size = 72, .co_filename = 112,
-     .co_qualname = 128, .co_firstlineno = 68, .co_linetable = 136, .co_code = 192,
-     .uni_length = 16, .uni_state = 32, .uni_ascii_data = 40, .uni_compact_data = 56,
-     .bytes_size = 16, .bytes_sval = 32},
-    {.minor = 13, .rt_interp_head = 632, .rt_gil = 96104, .gil_size = 208, .interp_next = 7264,
-     .interp_threads_head = 7344, .ts_next = 8, .ts_thread_id = 152, .ts_native_thread_id = 160,
-     .ts_cframe = -1, .cur_frame = 72, .fr_code = 0, .fr_previous = 8, .fr_instr = 56,
-     .fr_owner = 70, .fr_is_entry = -1, .owner_cstack = 3, .fr_size = 72, .co_filename = 112,
-     .co_qualname = 128, .co_firstlineno = 68, .co_linetable = 136, .co_code = 200,
-     .uni_length = 16, .uni_state = 32, .uni_ascii_data = 40, .uni_compact_data = 56,
-     .bytes_size = 16, .bytes_sval = 32},
+    {.minor = 11,
+     .rt_interp_head = 40,
+     .rt_gil = 360,
+     .gil_size = 208,
+     .interp_next = 0,
+     .interp_threads_head = 16,
+     .ts_next = 8,
+     .ts_thread_id = 152,
+     .ts_native_thread_id = 160,
+     .ts_cframe = 56,
+     .cur_frame = 8,
+     .fr_code = 32,
+     .fr_previous = 48,
+     .fr_instr = 56,
+     .fr_owner = 69,
+     .fr_is_entry = 68,
+     .owner_cstack = -1,
+     .fr_size = 72,
+     .co_filename = 112,
+     .co_qualname = 128,
+     .co_firstlineno = 72,
+     .co_linetable = 136,
+     .co_code = 184,
+     .uni_length = 16,
+     .uni_state = 32,
+     .uni_ascii_data = 48,
+     .uni_compact_data = 72,
+     .bytes_size = 16,
+     .bytes_sval = 32},
+    {.minor = 12,
+     .rt_interp_head = 40,
+     .rt_gil = 77432,
+     .gil_size = 208,
+     .interp_next = 0,
+     .interp_threads_head = 72,
+     .ts_next = 8,
+     .ts_thread_id = 136,
+     .ts_native_thread_id = 144,
+     .ts_cframe = 56,
+     .cur_frame = 0,
+     .fr_code = 0,
+     .fr_previous = 8,
+     .fr_instr = 56,
+     .fr_owner = 70,
+     .fr_is_entry = -1,
+     .owner_cstack = 3,
+     .fr_size = 72,
+     .co_filename = 112,
+     .co_qualname = 128,
+     .co_firstlineno = 68,
+     .co_linetable = 136,
+     .co_code = 192,
+     .uni_length = 16,
+     .uni_state = 32,
+     .uni_ascii_data = 40,
+     .uni_compact_data = 56,
+     .bytes_size = 16,
+     .bytes_sval = 32},
+    {.minor = 13,
+     .rt_interp_head = 632,
+     .rt_gil = 96104,
+     .gil_size = 208,
+     .interp_next = 7264,
+     .interp_threads_head = 7344,
+     .ts_next = 8,
+     .ts_thread_id = 152,
+     .ts_native_thread_id = 160,
+     .ts_cframe = -1,
+     .cur_frame = 72,
+     .fr_code = 0,
+     .fr_previous = 8,
+     .fr_instr = 56,
+     .fr_owner = 70,
+     .fr_is_entry = -1,
+     .owner_cstack = 3,
+     .fr_size = 72,
+     .co_filename = 112,
+     .co_qualname = 128,
+     .co_firstlineno = 68,
+     .co_linetable = 136,
+     .co_code = 200,
+     .uni_length = 16,
+     .uni_state = 32,
+     .uni_ascii_data = 40,
+     .uni_compact_data = 56,
+     .bytes_size = 16,
+     .bytes_sval = 32},
 };
 
 #define MAX_THREADS_WALKED 4096
@@ -259,7 +324,8 @@ int wl_py_code_ident(const wl_py_target *t, uint64_t addr, uint64_t ident[4])
     return 0;
 }
 
-int wl_py_code_read(const wl_py_target *t, uint64_t addr, uint8_t *lt, size_t lt_cap, wl_py_code *out)
+int wl_py_code_read(const wl_py_target *t, uint64_t addr, uint8_t *lt, size_t lt_cap,
+                    wl_py_code *out)
 {
     const wl_py_layout *L = t->lay;
     unsigned char b[256];
@@ -364,9 +430,9 @@ static int elf_dynsyms(const char *path, const char *const *names, uint64_t *val
     Elf64_Ehdr eh;
     for (int i = 0; i < count; i++)
         values[i] = 0;
-    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum == 0 ||
-        eh.e_shnum > 4096)
+    if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum == 0 || eh.e_shnum > 4096)
         goto out;
     sh = malloc((size_t)eh.e_shnum * sizeof(*sh));
     if (!sh || pread(fd, sh, (size_t)eh.e_shnum * sizeof(*sh), (off_t)eh.e_shoff) !=
@@ -376,11 +442,13 @@ static int elf_dynsyms(const char *path, const char *const *names, uint64_t *val
         if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh.e_shnum)
             continue;
         const Elf64_Shdr *ss = &sh[sh[i].sh_link];
-        if (sh[i].sh_size > (64u << 20) || ss->sh_size > (64u << 20) || sh[i].sh_entsize != sizeof(Elf64_Sym))
+        if (sh[i].sh_size > (64u << 20) || ss->sh_size > (64u << 20) ||
+            sh[i].sh_entsize != sizeof(Elf64_Sym))
             break;
         syms = malloc(sh[i].sh_size);
         strtab = malloc(ss->sh_size + 1);
-        if (!syms || !strtab || pread(fd, syms, sh[i].sh_size, (off_t)sh[i].sh_offset) != (ssize_t)sh[i].sh_size ||
+        if (!syms || !strtab ||
+            pread(fd, syms, sh[i].sh_size, (off_t)sh[i].sh_offset) != (ssize_t)sh[i].sh_size ||
             pread(fd, strtab, ss->sh_size, (off_t)ss->sh_offset) != (ssize_t)ss->sh_size)
             break;
         strtab[ss->sh_size] = '\0';
@@ -421,8 +489,8 @@ static int elf_bias(const char *path, uint64_t map_start, uint64_t *bias)
         return -errno;
     Elf64_Ehdr eh;
     int rc = -ENOEXEC;
-    if (pread(fd, &eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) && eh.e_phentsize == sizeof(Elf64_Phdr) &&
-        eh.e_phnum > 0 && eh.e_phnum < 256) {
+    if (pread(fd, &eh, sizeof(eh), 0) == (ssize_t)sizeof(eh) &&
+        eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum > 0 && eh.e_phnum < 256) {
         Elf64_Phdr ph[256];
         size_t sz = (size_t)eh.e_phnum * sizeof(Elf64_Phdr);
         if (pread(fd, ph, sz, (off_t)eh.e_phoff) == (ssize_t)sz) {
@@ -477,7 +545,8 @@ int wl_py_probe(int pid, unsigned version_override, wl_py_target *t)
             continue;
         char *file = line + name_at;
         file[strcspn(file, "\n")] = '\0';
-        if (off != 0 || file[0] != '/' || !looks_like_python(file) || strlen(file) >= sizeof(tried[0]))
+        if (off != 0 || file[0] != '/' || !looks_like_python(file) ||
+            strlen(file) >= sizeof(tried[0]))
             continue;
         int seen = 0;
         for (int i = 0; i < ntried; i++)

@@ -23,19 +23,19 @@ typedef struct wl_py_layout wl_py_layout;
 /* One interpreter found in a process. */
 typedef struct wl_py_target {
     int pid;
-    unsigned version;          /* Py_Version: 0x030b02f0 is 3.11.2 final */
-    const wl_py_layout *lay;   /* NULL: version not supported */
-    uint64_t runtime;          /* address of _PyRuntime */
-    uint64_t gil_lo, gil_hi;   /* the GIL's state (mutexes, conditions) */
-    uint64_t code_type;        /* &PyCode_Type, 0 when not exported */
-    char module[256];          /* file that exports _PyRuntime */
+    unsigned version;        /* Py_Version: 0x030b02f0 is 3.11.2 final */
+    const wl_py_layout *lay; /* NULL: version not supported */
+    uint64_t runtime;        /* address of _PyRuntime */
+    uint64_t gil_lo, gil_hi; /* the GIL's state (mutexes, conditions) */
+    uint64_t code_type;      /* &PyCode_Type, 0 when not exported */
+    char module[256];        /* file that exports _PyRuntime */
 } wl_py_target;
 
 /* A raw Python frame as captured: decoded later (wl_py_code, wl_py_line). */
 typedef struct wl_py_frame {
-    uint64_t code;             /* PyCodeObject address; 0 for a separator */
-    int32_t lasti;             /* instruction index (code units) in the code */
-    uint32_t flags;            /* WL_PY_SEP: one C-level evaluation ends here */
+    uint64_t code;  /* PyCodeObject address; 0 for a separator */
+    int32_t lasti;  /* instruction index (code units) in the code */
+    uint32_t flags; /* WL_PY_SEP: one C-level evaluation ends here */
 } wl_py_frame;
 
 #define WL_PY_SEP 1u
@@ -68,18 +68,19 @@ int wl_py_walk(const wl_py_target *t, uint64_t tstate, wl_py_frame *out, int max
 
 /* A code object's description. */
 typedef struct wl_py_code {
-    int valid;                 /* 0: not a code object (a 3.13 frame may run other things) */
+    int valid; /* 0: not a code object (a 3.13 frame may run other things) */
     int firstlineno;
     char qualname[256];
     char filename[1024];
-    uint8_t *linetable;        /* caller's buffer */
+    uint8_t *linetable; /* caller's buffer */
     size_t linetable_len;
 } wl_py_code;
 
 /* Reads the code object at addr: names, first line and location table into
  * out (linetable points at the caller's buffer lt of lt_cap bytes; a longer
  * table is cut, its later lines then unknown). 0 or -errno. */
-int wl_py_code_read(const wl_py_target *t, uint64_t addr, uint8_t *lt, size_t lt_cap, wl_py_code *out);
+int wl_py_code_read(const wl_py_target *t, uint64_t addr, uint8_t *lt, size_t lt_cap,
+                    wl_py_code *out);
 
 /* A few fields that identify the object at addr as the same code object as
  * when it was read (address reuse after a free changes them). */

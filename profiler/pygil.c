@@ -13,8 +13,8 @@
 
 struct pygil_entry {
     int pid;
-    uint64_t starttime;   /* with pid: the process */
-    char comm[17];        /* changes on exec: another image */
+    uint64_t starttime; /* with pid: the process */
+    char comm[17];      /* changes on exec: another image */
     uint64_t lo, hi;
 };
 

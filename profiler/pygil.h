@@ -20,7 +20,7 @@
 typedef struct pygil_entry pygil_entry;
 
 typedef struct pygil_cache {
-    intmap index;          /* pid -> entries */
+    intmap index; /* pid -> entries */
     pygil_entry *entries;
     size_t n, cap;
     int ready;

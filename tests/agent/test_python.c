@@ -60,15 +60,27 @@ static const char *stderr_line(void)
 
 /* Runs `wlprof profile --hz 200 -o JSON --folded F -- python script arg`
  * with the target's stderr in errpath (when not NULL); returns the report. */
-static json_t *profile_with(const char *python, const char *name, const char *arg, const char *errpath)
+static json_t *profile_with(const char *python, const char *name, const char *arg,
+                            const char *errpath)
 {
     char json[4300], tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s", tu_tmpdir());
     snprintf(json, sizeof(json), "%s/report.json", tmp);
     snprintf(last_folded, sizeof(last_folded), "%s/out.folded", tmp);
-    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "--quiet", "--hz", "200", "-o", json, "--folded",
-                    last_folded, "--",
-                    (char *)python, (char *)script(name), (char *)arg, NULL};
+    char *argv[] = {(char *)tu_env("WLPROF"),
+                    "profile",
+                    "--quiet",
+                    "--hz",
+                    "200",
+                    "-o",
+                    json,
+                    "--folded",
+                    last_folded,
+                    "--",
+                    (char *)python,
+                    (char *)script(name),
+                    (char *)arg,
+                    NULL};
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -158,11 +170,13 @@ static void check_primes(const char *python)
             top = f;
     }
     ck_assert_ptr_nonnull(top);
-    ck_assert_msg(strcmp(json_string_value(json_object_get(top, "name")), "cpu_intensive_task") == 0,
-                  "%s: top self-time function %s", python, json_string_value(json_object_get(top, "name")));
+    ck_assert_msg(
+        strcmp(json_string_value(json_object_get(top, "name")), "cpu_intensive_task") == 0,
+        "%s: top self-time function %s", python, json_string_value(json_object_get(top, "name")));
     ck_assert_str_eq(json_string_value(json_object_get(top, "module")), "py_primes.py");
     const char *file = json_string_value(json_object_get(top, "file"));
-    ck_assert_msg(ends_with(file, "/tests/targets/py_primes.py"), "file %s", file ? file : "(null)");
+    ck_assert_msg(ends_with(file, "/tests/targets/py_primes.py"), "file %s",
+                  file ? file : "(null)");
     int def, end;
     function_lines("py_primes.py", "cpu_intensive_task", &def, &end);
     int line = (int)json_integer_value(json_object_get(top, "line"));
@@ -180,7 +194,8 @@ static void check_primes(const char *python)
     char buf[8192];
     int named = 0;
     while (fgets(buf, sizeof(buf), f))
-        named |= strstr(buf, ";<module> (py_primes.py:") && strstr(buf, ";cpu_intensive_task (py_primes.py:");
+        named |= strstr(buf, ";<module> (py_primes.py:") &&
+                 strstr(buf, ";cpu_intensive_task (py_primes.py:");
     fclose(f);
     ck_assert_msg(named, "%s: no folded stack names cpu_intensive_task (py_primes.py:N)", python);
     json_decref(r);
@@ -198,7 +213,8 @@ START_TEST(test_python_other_versions_name_the_function)
 {
     const char *home = getenv("HOME");
     char pattern[4096];
-    snprintf(pattern, sizeof(pattern), "%s/.pyenv/versions/3.1[123]*/bin/python3", home ? home : "/root");
+    snprintf(pattern, sizeof(pattern), "%s/.pyenv/versions/3.1[123]*/bin/python3",
+             home ? home : "/root");
     glob_t g;
     if (glob(pattern, 0, NULL, &g) != 0) {
         fprintf(stderr, "note: no other CPython 3.11-3.13 under %s\n", pattern);
@@ -219,11 +235,13 @@ START_TEST(test_python_sleep_and_compute_functions_on_their_sides)
     ck_assert_ptr_nonnull(c);
     double wait = num(r, "stacks.wait_s");
     double cpu = num(r, "stacks.user_s") + num(r, "stacks.sys_s");
-    ck_assert_msg(num(w, "total.wait_s") >= 0.4 && num(w, "total.wait_s") >= 0.8 * wait, "wait_for_data %.3f of %.3f s",
-                  num(w, "total.wait_s"), wait);
+    ck_assert_msg(num(w, "total.wait_s") >= 0.4 && num(w, "total.wait_s") >= 0.8 * wait,
+                  "wait_for_data %.3f of %.3f s", num(w, "total.wait_s"), wait);
     ck_assert_msg(total_cpu(w) < 0.05, "wait_for_data computes %.3f s", total_cpu(w));
-    ck_assert_msg(total_cpu(c) >= 0.35 && total_cpu(c) >= 0.6 * cpu, "process_data %.3f of %.3f s", total_cpu(c), cpu);
-    ck_assert_msg(num(c, "total.wait_s") < 0.05, "process_data waits %.3f s", num(c, "total.wait_s"));
+    ck_assert_msg(total_cpu(c) >= 0.35 && total_cpu(c) >= 0.6 * cpu, "process_data %.3f of %.3f s",
+                  total_cpu(c), cpu);
+    ck_assert_msg(num(c, "total.wait_s") < 0.05, "process_data waits %.3f s",
+                  num(c, "total.wait_s"));
     ck_assert(ends_with(json_string_value(json_object_get(w, "file")), "py_sleep_compute.py"));
     ck_assert(ends_with(json_string_value(json_object_get(c, "file")), "py_sleep_compute.py"));
     json_decref(r);
@@ -239,7 +257,8 @@ static double worker_wait_s(const json_t *r, const char *kind, double *blocked)
     *blocked = 0;
     for (size_t i = 0; i < json_array_size(threads); i++) {
         const json_t *t = json_array_get(threads, i);
-        if (json_integer_value(json_object_get(t, "tid")) == json_integer_value(json_object_get(t, "pid")))
+        if (json_integer_value(json_object_get(t, "tid")) ==
+            json_integer_value(json_object_get(t, "pid")))
             continue;
         *blocked += num(t, "waiting_s");
         const json_t *ws = json_object_get(t, "waits");
@@ -270,7 +289,8 @@ START_TEST(test_python_gil_threads_wait_for_the_gil)
             continue;
         const json_t *fr = json_object_get(s, "frames");
         for (size_t k = 0; k < json_array_size(fr); k++)
-            if (strcmp(json_string_value(json_object_get(json_array_get(fr, k), "func")), "count_primes") == 0) {
+            if (strcmp(json_string_value(json_object_get(json_array_get(fr, k), "func")),
+                       "count_primes") == 0) {
                 gil_stacks += num(s, "wait_s");
                 break;
             }
@@ -290,7 +310,8 @@ START_TEST(test_python_lock_wait_is_not_the_gil)
     double lock = 0, gil = 0;
     for (size_t i = 0; i < json_array_size(threads); i++) {
         const json_t *t = json_array_get(threads, i);
-        if (json_integer_value(json_object_get(t, "tid")) != json_integer_value(json_object_get(t, "pid")))
+        if (json_integer_value(json_object_get(t, "tid")) !=
+            json_integer_value(json_object_get(t, "pid")))
             continue; /* the main thread waits for the lock */
         const json_t *ws = json_object_get(t, "waits");
         for (size_t j = 0; j < json_array_size(ws); j++) {
@@ -306,7 +327,8 @@ START_TEST(test_python_lock_wait_is_not_the_gil)
     ck_assert_msg(gil < 0.1 * lock, "gil %.3f s vs lock %.3f s", gil, lock);
     const json_t *f = find_function(r, "wait_for_lock");
     ck_assert_ptr_nonnull(f);
-    ck_assert_msg(num(f, "total.wait_s") >= 0.3, "wait_for_lock waits %.3f s", num(f, "total.wait_s"));
+    ck_assert_msg(num(f, "total.wait_s") >= 0.3, "wait_for_lock waits %.3f s",
+                  num(f, "total.wait_s"));
     json_decref(r);
 }
 END_TEST
@@ -317,8 +339,9 @@ START_TEST(test_python_child_processes_get_python_frames)
 {
     json_t *r = profile_python("py_mp_child.py", child_methods[_i], NULL);
     ck_assert_msg(json_integer_value(tu_get(r, "stacks.processes")) >= 2,
-                  "%s: %d processes recorded (pid %d, %zu seen by /proc); stderr: %s", child_methods[_i],
-                  (int)json_integer_value(tu_get(r, "stacks.processes")), (int)json_integer_value(tu_get(r, "target.pid")),
+                  "%s: %d processes recorded (pid %d, %zu seen by /proc); stderr: %s",
+                  child_methods[_i], (int)json_integer_value(tu_get(r, "stacks.processes")),
+                  (int)json_integer_value(tu_get(r, "target.pid")),
                   json_array_size(json_object_get(r, "processes")), stderr_line());
     const json_t *f = find_function(r, "child_compute");
     ck_assert_msg(f != NULL, "%s: child_compute not named", child_methods[_i]);
@@ -331,7 +354,8 @@ START_TEST(test_python_child_processes_get_python_frames)
         const json_t *s = json_array_get(top, i);
         const json_t *fr = json_object_get(s, "frames");
         for (size_t k = 0; k < json_array_size(fr); k++)
-            if (strcmp(json_string_value(json_object_get(json_array_get(fr, k), "func")), "child_compute") == 0 &&
+            if (strcmp(json_string_value(json_object_get(json_array_get(fr, k), "func")),
+                       "child_compute") == 0 &&
                 json_integer_value(json_object_get(s, "pid")) != pid)
                 in_child = 1;
     }
@@ -372,10 +396,10 @@ START_TEST(test_python_line_table_decoding)
      *     b = 2           line 12
      * RESUME (line 10, no column) then two one-line entries (code 11: +1). */
     const uint8_t tab[] = {
-        0x80 | (13 << 3) | 0, 0x00,       /* 1 unit, no-column form, delta 0 */
-        0x80 | (11 << 3) | 1, 4, 9,       /* 2 units, one-line form, +1 */
-        0x80 | (11 << 3) | 1, 4, 9,       /* 2 units, +1 */
-        0x80 | (15 << 3) | 0,             /* 1 unit, no location */
+        0x80 | (13 << 3) | 0, 0x00,          /* 1 unit, no-column form, delta 0 */
+        0x80 | (11 << 3) | 1, 4,    9,       /* 2 units, one-line form, +1 */
+        0x80 | (11 << 3) | 1, 4,    9,       /* 2 units, +1 */
+        0x80 | (15 << 3) | 0,                /* 1 unit, no location */
         0x80 | (14 << 3) | 0, 0x05, 0, 1, 2, /* long form: svarint 5 = -2 */
     };
     ck_assert_int_eq(wl_py_line(tab, sizeof(tab), 10, 0), 10);
