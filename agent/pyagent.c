@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "pylayout.h"
 #include "pyreader.h"
 
 #define CODE_SET_SLOTS 8192 /* power of 2 */
@@ -74,9 +75,13 @@ void wl__py_agent_init(void)
     int rc = wl_py_probe((int)getpid(), override, &g_py);
     if (rc == -ENOTSUP) {
         char msg[160];
-        if (g_py.version)
-            snprintf(msg, sizeof(msg), "Python %u.%u is not supported (3.11 to 3.13 are)",
-                     g_py.version >> 24, (g_py.version >> 16) & 0xff);
+        unsigned major = g_py.version >> 24, minor = (g_py.version >> 16) & 0xff;
+        if (g_py.version && wl_py_layout_for(g_py.version))
+            snprintf(msg, sizeof(msg), "Python %u.%u's interpreter layout is not the one known",
+                     major, minor);
+        else if (g_py.version)
+            snprintf(msg, sizeof(msg), "Python %u.%u is not supported (3.11 to 3.13 are)", major,
+                     minor);
         else
             snprintf(msg, sizeof(msg), "Python without Py_Version (before 3.11) is not supported");
         py_notice(msg);

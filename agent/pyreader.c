@@ -26,7 +26,11 @@
  * python3.11-dev (3.11.2) and pyenv's 3.11.7, 3.12.1 and 3.13.0 headers;
  * tests/agent/pyoffsets_check.c compares them again with whatever headers
  * the build machine has. Layouts are stable within a minor version (CPython
- * keeps its ABI within one), which is how py-spy and austin work too.
+ * keeps its ABI within one), which is how py-spy and austin work too. From
+ * 3.13 on the interpreter states its own layout (_Py_DebugOffsets at the
+ * start of _PyRuntime): the probe refuses a build whose statement differs
+ * from the table (a patch release that moved a field, a free-threaded
+ * build) rather than walk garbage.
  */
 #include "pyreader.h"
 #include "pylayout.h"
@@ -525,6 +529,33 @@ static int looks_like_python(const char *path)
     return strstr(base, "python") != NULL;
 }
 
+/* From 3.13 on, _PyRuntime starts with _Py_DebugOffsets ("xdebugpy"),
+ * the interpreter's own statement of its layout: the fields the walk uses
+ * must agree with the built-in table, or the walk would read garbage (a
+ * patch release that moved a field, a free-threaded build). 0 or -ENOTSUP. */
+static int debug_offsets_agree(const wl_py_target *t)
+{
+    const wl_py_layout *L = t->lay;
+    uint64_t d[64];
+    if (wl_py_read(t, t->runtime, d, sizeof(d)) != 0 || memcmp(d, "xdebugpy", 8) != 0)
+        return -ENOTSUP;
+    /* d[1] version, d[2] free_threaded; runtime_state at d[3] (size,
+     * finalizing, interpreters_head); interpreter_state at d[6] (13 fields);
+     * thread_state at d[19] (9); interpreter_frame at d[28] (6);
+     * code_object at d[34] (10). */
+    if (d[2] != 0)
+        return -ENOTSUP;
+    const uint64_t *is = d + 6, *ts = d + 19, *fr = d + 28, *co = d + 34;
+    int ok = d[5] == L->rt_interp_head && is[2] == L->interp_next &&
+             is[3] == L->interp_threads_head && ts[2] == L->ts_next && ts[4] == L->cur_frame &&
+             ts[5] == L->ts_thread_id && ts[6] == L->ts_native_thread_id &&
+             fr[1] == L->fr_previous && fr[2] == L->fr_code && fr[3] == L->fr_instr &&
+             fr[4] == L->fr_size && fr[5] == L->fr_owner && co[1] == L->co_filename &&
+             co[3] == L->co_qualname && co[4] == L->co_linetable && co[5] == L->co_firstlineno &&
+             co[9] == L->co_code;
+    return ok ? 0 : -ENOTSUP;
+}
+
 int wl_py_probe(int pid, unsigned version_override, wl_py_target *t)
 {
     memset(t, 0, sizeof(*t));
@@ -567,6 +598,8 @@ int wl_py_probe(int pid, unsigned version_override, wl_py_target *t)
             wl_py_read(t, bias + v[1], &ver, 4);
         t->version = version_override ? version_override : ver;
         t->lay = wl_py_layout_for(t->version);
+        if (t->lay && t->lay->minor >= 13 && debug_offsets_agree(t) != 0)
+            t->lay = NULL; /* a build whose layout is not the one we know */
         rc = t->lay ? 0 : -ENOTSUP;
         if (t->lay) {
             t->gil_lo = t->runtime + t->lay->rt_gil;

@@ -364,6 +364,33 @@ START_TEST(test_python_child_processes_get_python_frames)
 }
 END_TEST
 
+/* A Python claiming 3.13 whose memory is not 3.13's (Debian's 3.11 with
+ * the version overridden): the 3.13 layout's own statement of itself
+ * (_Py_DebugOffsets) is missing, so the reader refuses instead of walking
+ * garbage. */
+START_TEST(test_python_layout_checked_against_debug_offsets)
+{
+    char err[4200];
+    snprintf(err, sizeof(err), "%s/stderr", tu_tmpdir());
+    setenv("WLPROF_AGENT_PY_VERSION", "0x030d00f0", 1);
+    json_t *r = profile_python("py_primes.py", "0.3", err);
+    unsetenv("WLPROF_AGENT_PY_VERSION");
+    FILE *f = fopen(err, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int notices = 0;
+    while (fgets(line, sizeof(line), f))
+        notices +=
+            strstr(line, "wlprof-agent: Python 3.13's interpreter layout is not the one known") !=
+            NULL;
+    fclose(f);
+    ck_assert_int_eq(notices, 1);
+    ck_assert_ptr_null(find_function(r, "cpu_intensive_task"));
+    ck_assert_ptr_nonnull(find_function(r, "_PyEval_EvalFrameDefault"));
+    json_decref(r);
+}
+END_TEST
+
 START_TEST(test_python_unknown_version_notice_and_native_stacks)
 {
     char err[4200];
@@ -553,6 +580,7 @@ static Suite *python_suite(void)
     tcase_add_loop_test(e2e, test_python_child_processes_get_python_frames, 0,
                         (int)(sizeof(child_methods) / sizeof(child_methods[0])));
     tcase_add_test(e2e, test_python_unknown_version_notice_and_native_stacks);
+    tcase_add_test(e2e, test_python_layout_checked_against_debug_offsets);
     suite_add_tcase(s, e2e);
     TCase *unit = tcase_create("reader");
     tcase_add_test(unit, test_python_line_table_decoding);
