@@ -4,7 +4,10 @@
  * Hot path (SIGPROF handler, slow half of a timed wait): find this
  * thread's PyThreadState -- cached per thread, checked with one read of its
  * thread ids, looked up again through the interpreter's thread list when it
- * no longer matches -- then walk its frames with process_vm_readv
+ * no longer matches (the list walk matching native_thread_id is what the
+ * out-of-process samplers do; _PyRuntime's "current" thread state would be
+ * wrong for a thread that released the GIL, and the TSS key needs
+ * pthread_getspecific, not async-signal-safe) -- then walk its frames with process_vm_readv
  * (pyreader.c) and copy raw (code object, instruction) pairs into the ring
  * next to the native stack. No names, no line numbers, no allocation.
  *
