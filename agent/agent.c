@@ -109,6 +109,7 @@
 #include <unistd.h>
 
 #include "agent_internal.h"
+#include "pyagent.h"
 #include "wlprof/agent.h"
 
 #define WL_MAX_SLOTS 1024
@@ -161,6 +162,7 @@ static struct {
     pthread_key_t key;
     int key_ok;
     int inited;
+    int py_probed;              /* looked for CPython in this image */
     int (*real_pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
     int (*real_pthread_join)(pthread_t, void **);
     int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
@@ -555,6 +557,21 @@ static uint64_t ticks_to_ns(uint64_t d)
 
 /* ---- the SIGPROF handler ---- */
 
+/* Writes the PYFRAMES record of n Python frames at p (reserved with the
+ * CPU or WAIT record it follows). Nothing when n is 0. */
+static void put_pyframes(unsigned char *p, int tid, const wl_wire_pyframe *py, int n)
+{
+    if (n <= 0)
+        return;
+    wl_wire_pyframes *r = (wl_wire_pyframes *)p;
+    r->h.type = WL_REC_PYFRAMES;
+    r->h.nframes = (uint16_t)n;
+    r->h.size = (uint32_t)(sizeof(*r) + (size_t)n * sizeof(*py));
+    r->tid = tid;
+    r->pad = 0;
+    memcpy(r + 1, py, (size_t)n * sizeof(*py));
+}
+
 static int walk_from_context(ucontext_t *uc, uint64_t *pcs, int max)
 {
     unw_cursor_t cur;
@@ -606,6 +623,9 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
     }
     void *raw[WL_WIRE_MAX_FRAMES + 8];
     int n = unw_backtrace(raw, WL_WIRE_MAX_FRAMES + 8);
+    wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
+    int npy = wl__py_agent_capture(s->tid, 0, py, WL_WIRE_MAX_PYFRAMES);
+    uint32_t pysize = npy ? (uint32_t)(sizeof(wl_wire_pyframes) + (size_t)npy * sizeof(*py)) : 0;
 #if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
 #elif defined(__aarch64__)
@@ -628,7 +648,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
         if (nf > WL_WIRE_MAX_FRAMES)
             nf = WL_WIRE_MAX_FRAMES;
         size = (uint32_t)(sizeof(*r) + (size_t)nf * 8);
-        r = ring_reserve(s, size, &newhead);
+        r = ring_reserve(s, size + pysize, &newhead);
         if (!r)
             goto full;
         memcpy((uint64_t *)(r + 1), raw + first, (size_t)nf * 8);
@@ -641,7 +661,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
             nf = 1;
         }
         size = (uint32_t)(sizeof(*r) + (size_t)nf * 8);
-        r = ring_reserve(s, size, &newhead);
+        r = ring_reserve(s, size + pysize, &newhead);
         if (!r)
             goto full;
         memcpy((uint64_t *)(r + 1), pcs, (size_t)nf * 8);
@@ -660,6 +680,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
         r->user_ns = cpu;
         r->sys_ns = 0;
     }
+    put_pyframes((unsigned char *)r + size, s->tid, py, npy);
     ring_commit(s, newhead);
     goto out;
 full:
@@ -709,8 +730,11 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
     uint32_t size = (uint32_t)(sizeof(wl_wire_wait) + (size_t)nf * 8);
     s->busy = 1;
     atomic_signal_fence(memory_order_seq_cst);
+    wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
+    int npy = wl__py_agent_capture(s->tid, 1, py, WL_WIRE_MAX_PYFRAMES);
+    uint32_t pysize = npy ? (uint32_t)(sizeof(wl_wire_pyframes) + (size_t)npy * sizeof(*py)) : 0;
     uint64_t newhead;
-    wl_wire_wait *r = ring_reserve(s, size, &newhead);
+    wl_wire_wait *r = ring_reserve(s, size + pysize, &newhead);
     if (r) {
         r->h.type = WL_REC_WAIT;
         r->h.nframes = (uint16_t)nf;
@@ -721,6 +745,7 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
         r->wait_ns = blocked;
         r->mono_ns = mono_ns(); /* slow path only: the call blocked */
         memcpy((uint64_t *)(r + 1), raw + first, (size_t)nf * 8);
+        put_pyframes((unsigned char *)r + size, s->tid, py, npy);
         ring_commit(s, newhead);
     } else {
         atomic_fetch_add_explicit(&s->dropped, 1, memory_order_relaxed);
@@ -896,6 +921,14 @@ static void drain_slot(struct wl_slot *s, int refresh_name)
         const wl_wire_rec *r = (const wl_wire_rec *)(s->ring + pos);
         if (r->size < sizeof(*r) || r->size > WL_RING_BYTES - pos)
             break; /* corrupt: give up on this batch rather than loop */
+        /* A sample's Python frames follow it in the same reservation; the
+         * code objects they name are described before both, so that the
+         * two stay adjacent in the file. */
+        const wl_wire_rec *next = (const wl_wire_rec *)(s->ring + pos + r->size);
+        if ((r->type == WL_REC_CPU || r->type == WL_REC_WAIT) && tail + r->size < head &&
+            pos + r->size + sizeof(*next) <= WL_RING_BYTES && next->type == WL_REC_PYFRAMES &&
+            next->size <= WL_RING_BYTES - pos - r->size)
+            wl__py_agent_describe(next, out_put);
         if (r->type != WL_REC_PAD)
             out_put(r, r->size);
         tail += r->size;
@@ -1032,6 +1065,7 @@ static int open_file(void)
         int err = w == (ssize_t)sizeof(h) ? 0 : (w < 0 ? -errno : -EIO);
         syscall(SYS_close, fd);
         g.mods_written = 0;
+        wl__py_agent_new_file();
         return err;
     }
     return -EEXIST;
@@ -1113,6 +1147,7 @@ static void atfork_child(void)
     }
     atomic_fetch_add(&wl__g.gen, 1);
     g.writer_running = 0;
+    wl__py_agent_after_fork();
     if (open_file() != 0) {
         atomic_store(&g.cpu_on, 0);
         atomic_store(&wl__g.active, 0);
@@ -1247,6 +1282,10 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
     const char *sample = getenv("WLPROF_AGENT_SITE_SAMPLING");
     wl__g.max_period = sample && strcmp(sample, "0") == 0 ? 1 : WL_SITE_MAX_PERIOD;
     clock_init();
+    if (!g.py_probed) {
+        g.py_probed = 1;
+        wl__py_agent_init(); /* once per image: the interpreter stays where it is */
+    }
     int err = open_file();
     if (err) {
         wl__t.inside--;

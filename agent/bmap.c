@@ -69,6 +69,21 @@ int wl__bmap_intern(wl_bmap *m, const void *key, size_t klen, uint32_t *val)
     return 0;
 }
 
+int wl__bmap_find(const wl_bmap *m, const void *key, size_t klen, uint32_t *val)
+{
+    if (!m->cap)
+        return 0;
+    uint64_t h = fnv1a(key, klen);
+    for (size_t j = h & (m->cap - 1); m->ents[j].key; j = (j + 1) & (m->cap - 1)) {
+        const struct wl_bmap_ent *e = &m->ents[j];
+        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) {
+            *val = e->val;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void wl__bmap_free(wl_bmap *m)
 {
     for (size_t i = 0; i < m->cap; i++)

@@ -20,6 +20,9 @@ typedef struct wl_bmap {
  * -ENOMEM. */
 int wl__bmap_intern(wl_bmap *m, const void *key, size_t klen, uint32_t *val);
 
+/* Looks key up without inserting: 1 and *val when found, else 0. */
+int wl__bmap_find(const wl_bmap *m, const void *key, size_t klen, uint32_t *val);
+
 /* Releases the map (not the values). Safe on a zeroed map. */
 void wl__bmap_free(wl_bmap *m);
 

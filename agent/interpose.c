@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 #include "agent_internal.h"
+#include "pyagent.h"
 
 /* Pointer to the next definition of name, resolved once (racing resolvers
  * store the same value). */
@@ -98,6 +99,17 @@ static int is_glibc(void *fn)
         wl__wait_begin(&ctx_, (uintptr_t)__builtin_return_address(0));                                                                  \
         type r_ = (expr);                                                                       \
         wl__wait_end(&ctx_, WL_CALL_##call);                                                    \
+        return r_;                                                                              \
+    } while (0)
+
+/* A timed wait on lock: recorded as WL_CALL_gil when lock is part of the
+ * CPython GIL's state (pyagent.h), else as call. */
+#define TIMED_LOCK(call, lock, type, expr)                                                      \
+    do {                                                                                        \
+        wl_wait_ctx ctx_;                                                                       \
+        wl__wait_begin(&ctx_, (uintptr_t)__builtin_return_address(0));                          \
+        type r_ = (expr);                                                                       \
+        wl__wait_end(&ctx_, wl__py_is_gil(lock) ? WL_CALL_gil : WL_CALL_##call);                \
         return r_;                                                                              \
     } while (0)
 
@@ -403,7 +415,7 @@ WL_AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
     int r = real_pthread_mutex_trylock(m);
     if (r != EBUSY)
         return r; /* taken, or an error lock would report the same way */
-    TIMED(pthread_mutex_lock, int, real_pthread_mutex_lock(m));
+    TIMED_LOCK(pthread_mutex_lock, m, int, real_pthread_mutex_lock(m));
 }
 
 /* The unversioned names resolve to the pre-2.3.2 condition variables; ask
@@ -411,13 +423,13 @@ WL_AGENT_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 WL_AGENT_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
     REAL_V(pthread_cond_wait, "GLIBC_2.3.2");
-    TIMED(pthread_cond_wait, int, real_pthread_cond_wait(c, m));
+    TIMED_LOCK(pthread_cond_wait, c, int, real_pthread_cond_wait(c, m));
 }
 
 WL_AGENT_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *t)
 {
     REAL_V(pthread_cond_timedwait, "GLIBC_2.3.2");
-    TIMED(pthread_cond_timedwait, int, real_pthread_cond_timedwait(c, m, t));
+    TIMED_LOCK(pthread_cond_timedwait, c, int, real_pthread_cond_timedwait(c, m, t));
 }
 
 WL_AGENT_EXPORT int pthread_join(pthread_t t, void **ret)

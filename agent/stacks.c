@@ -11,6 +11,17 @@
  *     functions by (name, module), function self/total times and the
  *     hottest line of each function are computed, and everything is sorted.
  *
+ * Python frames (PYFRAMES records after a CPU or WAIT record, PYCODE records
+ * naming their code objects) are merged into the native stack the way
+ * py-spy --native does: the k-th _PyEval_EvalFrameDefault from the leaf is
+ * replaced by the k-th group of Python frames (groups end at the reader's
+ * separators, one per C-level evaluation loop). Frames of the interpreter
+ * itself (the module those evaluation loops are in) between the leaf and
+ * the outermost Python frame are dropped -- they are how CPython runs the
+ * Python code, not what the program does -- unless WLPROF_PY_NATIVE=1. A
+ * Python frame is interned as (qualified name, file, line); its "module" is
+ * the file's base name.
+ *
  * Return addresses of non-leaf frames point after the call instruction;
  * they are looked up at pc - 1 so the line is the call's, not the next one.
  * Nothing here trusts the files: sizes are checked against the buffer and
@@ -29,11 +40,14 @@
 
 #include "bmap.h"
 #include "stacks_internal.h"
+#include "pyreader/pyreader.h"
 #include "symbolize.h"
 #include "wire.h"
 #include "wlprof/stacks.h"
 
 #define NO_MODULE UINT32_MAX
+#define PY_MODULE (UINT32_MAX - 1) /* raw_frame.rel indexes builder.pylocs */
+#define EVAL_FUNC "_PyEval_EvalFrameDefault"
 
 static const char *const call_names[WL_CALL_COUNT] = {
 #define WL_CALL_NAME(name) #name,
@@ -55,8 +69,36 @@ struct cur_mod {
 #define AGENT_SONAME "libwlprof-agent.so"
 
 
+/* A code object as a PYCODE record described it (per file). */
+struct py_code {
+    char *qualname;
+    char *filename;
+    int firstlineno;
+    int valid;
+    uint8_t *linetable;
+    size_t linetable_len;
+};
+
+/* A Python frame: a source line of a function. */
+struct py_loc {
+    char *qualname;
+    char *filename;
+    int line;
+};
+
 struct builder {
     wl_stacks *out;
+    wl_bmap code_map;          /* (file seq, code address) -> codes */
+    struct py_code *codes;
+    size_t ncodes, capcodes;
+    wl_bmap pyloc_map;         /* "qualname\0filename\0line" -> pylocs */
+    struct py_loc *pylocs;
+    size_t npylocs, cappylocs;
+    int8_t *is_eval;           /* per raw frame: -1 unknown, else 0/1 */
+    size_t capeval;
+    wl_symbolizer *sym;        /* pass 1: finding the evaluation loops */
+    uint32_t file_seq;
+    int keep_interp;           /* WLPROF_PY_NATIVE=1 */
     wl_bmap frame_map;
     struct raw_frame *raw;
     size_t nraw, capraw;
@@ -157,10 +199,147 @@ static int is_agent_pc(const struct builder *b, uint64_t pc)
     return 0;
 }
 
-/* The stack for (tid, call, pcs), created empty when new. */
-static wl_stack *stack_for(struct builder *b, int tid, int call, const uint64_t *pcs, uint32_t n)
+/* The raw frame of Python location (qualname, filename, line). */
+static int intern_pyloc(struct builder *b, const char *qualname, const char *filename, int line, uint32_t *id)
 {
-    uint32_t key[WL_WIRE_MAX_FRAMES + 3];
+    char key[256 + 1024 + 16];
+    int kl = snprintf(key, sizeof(key), "%s%c%s%c%d", qualname, 0, filename, 0, line);
+    if (kl < 0 || (size_t)kl >= sizeof(key))
+        kl = (int)sizeof(key) - 1;
+    uint32_t li = (uint32_t)b->npylocs;
+    int r = wl__bmap_intern(&b->pyloc_map, key, (size_t)kl, &li);
+    if (r < 0)
+        return r;
+    if (r == 0) {
+        if (reserve((void **)&b->pylocs, &b->cappylocs, b->npylocs, sizeof(*b->pylocs)) != 0)
+            return -ENOMEM;
+        struct py_loc *l = &b->pylocs[b->npylocs++];
+        l->qualname = strdup(qualname);
+        l->filename = strdup(filename);
+        l->line = line;
+        if (!l->qualname || !l->filename)
+            return -ENOMEM;
+    }
+    struct raw_frame rf = {PY_MODULE, li};
+    *id = (uint32_t)b->nraw;
+    r = wl__bmap_intern(&b->frame_map, &rf, sizeof(rf), id);
+    if (r != 0)
+        return r < 0 ? r : 0;
+    if (reserve((void **)&b->raw, &b->capraw, b->nraw, sizeof(*b->raw)) != 0)
+        return -ENOMEM;
+    b->raw[b->nraw++] = rf;
+    return 0;
+}
+
+/* Whether raw frame id is CPython's evaluation loop (symbolised once). */
+static int frame_is_eval(struct builder *b, uint32_t id)
+{
+    while (b->capeval <= id) {
+        size_t c = b->capeval ? b->capeval * 2 : 256;
+        int8_t *p = realloc(b->is_eval, c);
+        if (!p)
+            return 0;
+        memset(p + b->capeval, -1, c - b->capeval);
+        b->is_eval = p;
+        b->capeval = c;
+    }
+    if (b->is_eval[id] >= 0)
+        return b->is_eval[id];
+    const struct raw_frame *rf = &b->raw[id];
+    int yes = 0;
+    if (rf->path != NO_MODULE && rf->path != PY_MODULE) {
+        if (!b->sym)
+            b->sym = wl__sym_new();
+        char *func = NULL, *file = NULL;
+        int line;
+        if (b->sym && wl__sym_lookup(b->sym, b->paths[rf->path], rf->rel, &func, &file, &line) == 0)
+            yes = func && strcmp(func, EVAL_FUNC) == 0;
+        free(func);
+        free(file);
+    }
+    b->is_eval[id] = (int8_t)yes;
+    return yes;
+}
+
+/* The code object at addr as this file described it, or NULL. */
+static const struct py_code *code_for(struct builder *b, uint64_t addr)
+{
+    uint64_t key[2] = {b->file_seq, addr};
+    uint32_t id;
+    if (!wl__bmap_find(&b->code_map, key, sizeof(key), &id) || id >= b->ncodes)
+        return NULL;
+    return &b->codes[id];
+}
+
+/* Merges Python frames py[npy] (innermost first, separators after each
+ * evaluation loop) into the native frame ids ids[n] (leaf first): into
+ * out, at most cap ids. Returns the merged count, or -ENOMEM. */
+static int merge_python(struct builder *b, const uint32_t *ids, uint32_t n, const wl_wire_pyframe *py,
+                        uint32_t npy, uint32_t *out, uint32_t cap)
+{
+    /* Python frame ids, groups delimited by separators. */
+    uint32_t pyids[WL_WIRE_MAX_PYFRAMES];
+    uint32_t gstart[WL_WIRE_MAX_PYFRAMES + 1], gend[WL_WIRE_MAX_PYFRAMES + 1];
+    uint32_t ng = 0, np = 0, start = 0;
+    for (uint32_t i = 0; i < npy; i++) {
+        if (py[i].flags & WL_PY_SEP) {
+            gstart[ng] = start;
+            gend[ng++] = np;
+            start = np;
+            continue;
+        }
+        const struct py_code *c = code_for(b, py[i].code);
+        if (!c || !c->valid)
+            continue;
+        int line = wl_py_line(c->linetable, c->linetable_len, c->firstlineno, py[i].lasti);
+        if (line < 0)
+            line = c->firstlineno;
+        if (intern_pyloc(b, c->qualname, c->filename, line, &pyids[np]) != 0)
+            return -ENOMEM;
+        np++;
+    }
+    if (np > start) {
+        gstart[ng] = start;
+        gend[ng++] = np;
+    }
+    /* The interpreter's own module: where its evaluation loops are. */
+    uint32_t interp = NO_MODULE, last_eval = 0;
+    int neval = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        if (frame_is_eval(b, ids[k])) {
+            if (interp == NO_MODULE)
+                interp = b->raw[ids[k]].path;
+            last_eval = k;
+            neval++;
+        }
+    }
+    uint32_t m = 0, g = 0;
+    for (uint32_t k = 0; k < n && m < cap; k++) {
+        if (g < ng && frame_is_eval(b, ids[k])) {
+            for (uint32_t j = gstart[g]; j < gend[g] && m < cap; j++)
+                out[m++] = pyids[j];
+            g++;
+            continue;
+        }
+        /* Interpreter internals up to the outermost Python frame. */
+        if (!b->keep_interp && neval && k < last_eval && b->raw[ids[k]].path == interp && np > 0)
+            continue;
+        out[m++] = ids[k];
+    }
+    /* More Python than evaluation loops seen (native unwinding cut short):
+     * the rest are callers, outermost last. */
+    for (; g < ng; g++)
+        for (uint32_t j = gstart[g]; j < gend[g] && m < cap; j++)
+            out[m++] = pyids[j];
+    return (int)m;
+}
+
+/* The stack for (tid, call, pcs and Python frames py), created empty when new. */
+static wl_stack *stack_for(struct builder *b, int tid, int call, const uint64_t *pcs, uint32_t n,
+                           const wl_wire_pyframe *py, uint32_t npy)
+{
+    uint32_t key[WL_WIRE_MAX_FRAMES + WL_WIRE_MAX_PYFRAMES + 3];
+    uint32_t native[WL_WIRE_MAX_FRAMES];
     key[0] = (uint32_t)b->pid;
     key[1] = (uint32_t)tid;
     key[2] = (uint32_t)call;
@@ -168,11 +347,19 @@ static wl_stack *stack_for(struct builder *b, int tid, int call, const uint64_t 
     for (uint32_t i = 0; i < n; i++) {
         if (is_agent_pc(b, pcs[i]))
             continue;
-        if (intern_frame(b, pcs[i], call < 0 && i == 0, &key[3 + kept]) != 0)
+        if (intern_frame(b, pcs[i], call < 0 && i == 0, &native[kept]) != 0)
             return NULL;
         kept++;
     }
-    n = kept;
+    if (npy) {
+        int m = merge_python(b, native, kept, py, npy, key + 3, WL_WIRE_MAX_FRAMES + WL_WIRE_MAX_PYFRAMES);
+        if (m < 0)
+            return NULL;
+        n = (uint32_t)m;
+    } else {
+        memcpy(key + 3, native, kept * sizeof(uint32_t));
+        n = kept;
+    }
     uint32_t id = (uint32_t)b->out->nstacks;
     int r = wl__bmap_intern(&b->stack_map, key, (3 + n) * sizeof(uint32_t), &id);
     if (r < 0)
@@ -253,10 +440,98 @@ static int add_event(struct builder *b, const wl_stack *s, const wl_stack_thread
     return 0;
 }
 
-static int parse_record(struct builder *b, const unsigned char *p, const wl_wire_rec *h)
+/* Replaces every byte of s that is not part of valid UTF-8 with '?': the
+ * names come from another process's memory, and one bad string would make
+ * the whole JSON report section fail. */
+static void utf8_sanitize(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+        int ok = n >= 0 && !(n == 1 && *p < 0xc2);
+        for (int i = 1; ok && i <= n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (ok && n == 2) {
+            unsigned c = ((p[0] & 0x0fu) << 12) | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu);
+            ok = c >= 0x800 && (c < 0xd800 || c >= 0xe000);
+        } else if (ok && n == 3) {
+            unsigned c = ((p[0] & 0x07u) << 18) | ((p[1] & 0x3fu) << 12) | ((p[2] & 0x3fu) << 6) | (p[3] & 0x3fu);
+            ok = c >= 0x10000 && c <= 0x10ffff;
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n + 1;
+    }
+}
+
+/* A PYCODE record: what one code object address names in this file. */
+static int parse_pycode(struct builder *b, const unsigned char *p, const wl_wire_rec *h)
+{
+    wl_wire_pycode r;
+    if (h->size < sizeof(r))
+        return -EINVAL;
+    memcpy(&r, p, sizeof(r));
+    size_t need = sizeof(r) + (size_t)r.qualname_len + r.filename_len + r.linetable_len;
+    if (need > h->size)
+        return -EINVAL;
+    uint64_t key[2] = {b->file_seq, r.code};
+    uint32_t id = (uint32_t)b->ncodes;
+    int found = wl__bmap_intern(&b->code_map, key, sizeof(key), &id);
+    if (found < 0)
+        return found;
+    if (!found) {
+        if (reserve((void **)&b->codes, &b->capcodes, b->ncodes, sizeof(*b->codes)) != 0)
+            return -ENOMEM;
+        memset(&b->codes[b->ncodes++], 0, sizeof(*b->codes));
+    }
+    struct py_code *c = &b->codes[id];
+    free(c->qualname);
+    free(c->filename);
+    free(c->linetable);
+    const char *q = (const char *)p + sizeof(r);
+    c->qualname = strndup(q, r.qualname_len);
+    c->filename = strndup(q + r.qualname_len, r.filename_len);
+    if (c->qualname)
+        utf8_sanitize(c->qualname);
+    if (c->filename)
+        utf8_sanitize(c->filename);
+    c->linetable = malloc(r.linetable_len ? r.linetable_len : 1);
+    if (!c->qualname || !c->filename || !c->linetable)
+        return -ENOMEM;
+    memcpy(c->linetable, q + r.qualname_len + r.filename_len, r.linetable_len);
+    c->linetable_len = r.linetable_len;
+    c->firstlineno = r.firstlineno;
+    c->valid = r.valid != 0 && r.qualname_len > 0;
+    return 0;
+}
+
+/* The Python frames of a PYFRAMES record at p (NULL: none) into py. */
+static uint32_t read_pyframes(const unsigned char *p, wl_wire_pyframe *py)
+{
+    if (!p)
+        return 0;
+    wl_wire_rec h;
+    memcpy(&h, p, sizeof(h));
+    if (h.nframes > WL_WIRE_MAX_PYFRAMES ||
+        sizeof(wl_wire_pyframes) + (size_t)h.nframes * sizeof(*py) > h.size)
+        return 0;
+    memcpy(py, p + sizeof(wl_wire_pyframes), (size_t)h.nframes * sizeof(*py));
+    return h.nframes;
+}
+
+/* pyrec: the PYFRAMES record right after this one, or NULL. */
+static int parse_record(struct builder *b, const unsigned char *p, const wl_wire_rec *h,
+                        const unsigned char *pyrec)
 {
     wl_stacks *o = b->out;
+    wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
     switch (h->type) {
+    case WL_REC_PYCODE:
+        return parse_pycode(b, p, h);
+    case WL_REC_PYFRAMES:
+        return 0; /* read with the record before it */
     case WL_REC_MODULES:
         return parse_modules(b, p, h->size);
     case WL_REC_THREAD: {
@@ -276,7 +551,8 @@ static int parse_record(struct builder *b, const unsigned char *p, const wl_wire
         uint64_t pcs[WL_WIRE_MAX_FRAMES];
         if (read_sample(p, h, &r, sizeof(r), pcs) != 0)
             return -EINVAL;
-        wl_stack *s = stack_for(b, r.tid, -1, pcs, h->nframes);
+        uint32_t npy = read_pyframes(pyrec, py);
+        wl_stack *s = stack_for(b, r.tid, -1, pcs, h->nframes, py, npy);
         wl_stack_thread *t = thread_for(b, r.tid);
         if (!s || !t)
             return -ENOMEM;
@@ -299,7 +575,9 @@ static int parse_record(struct builder *b, const unsigned char *p, const wl_wire
         uint64_t pcs[WL_WIRE_MAX_FRAMES];
         if (read_sample(p, h, &r, sizeof(r), pcs) != 0)
             return -EINVAL;
-        wl_stack *s = stack_for(b, r.tid, r.call < WL_CALL_COUNT ? r.call : WL_CALL_COUNT, pcs, h->nframes);
+        uint32_t npy = read_pyframes(pyrec, py);
+        wl_stack *s = stack_for(b, r.tid, r.call < WL_CALL_COUNT ? r.call : WL_CALL_COUNT, pcs, h->nframes,
+                                py, npy);
         wl_stack_thread *t = thread_for(b, r.tid);
         if (!s || !t)
             return -ENOMEM;
@@ -312,6 +590,8 @@ static int parse_record(struct builder *b, const unsigned char *p, const wl_wire
         t->wait_s += w;
         o->waits++;
         o->wait_s += w;
+        if (r.call == WL_CALL_gil)
+            o->gil_s += w;
         return 0;
     }
     case WL_REC_DROPPED: {
@@ -392,6 +672,7 @@ static int read_file(struct builder *b, const char *path)
     double start = (double)hdr.start_mono_ns * 1e-9;
     if (b->out->t0_mono_s <= 0 || start < b->out->t0_mono_s)
         b->out->t0_mono_s = start;
+    b->file_seq++;
     if (b->out->hz <= 0)
         b->out->hz = hdr.hz;
     b->out->processes++;
@@ -403,7 +684,15 @@ static int read_file(struct builder *b, const char *path)
             b->out->bad_records++;
             break; /* cannot find the next record boundary */
         }
-        err = parse_record(b, buf + off, &h);
+        const unsigned char *pyrec = NULL;
+        if ((h.type == WL_REC_CPU || h.type == WL_REC_WAIT) && off + h.size + sizeof(wl_wire_rec) <= len) {
+            wl_wire_rec n;
+            memcpy(&n, buf + off + h.size, sizeof(n));
+            if (n.type == WL_REC_PYFRAMES && n.size >= sizeof(wl_wire_pyframes) && n.size % 8 == 0 &&
+                n.size <= len - off - h.size)
+                pyrec = buf + off + h.size;
+        }
+        err = parse_record(b, buf + off, &h, pyrec);
         if (err == -ENOMEM)
             goto out_free;
         if (err)
@@ -441,7 +730,20 @@ static int symbolize_frames(struct builder *b)
     for (size_t i = 0; i < b->nraw; i++) {
         wl_frame *f = &o->frames[i];
         f->offset = b->raw[i].rel;
-        if (b->raw[i].path == NO_MODULE) {
+        if (b->raw[i].path == PY_MODULE) {
+            const struct py_loc *l = &b->pylocs[b->raw[i].rel];
+            const char *base = strrchr(l->filename, '/');
+            f->func = strdup(l->qualname);
+            f->module = strdup(base ? base + 1 : l->filename);
+            f->file = strdup(l->filename);
+            f->line = l->line;
+            f->offset = (uint64_t)l->line;
+            f->python = true;
+            if (!f->file) {
+                err = -ENOMEM;
+                goto out_sym;
+            }
+        } else if (b->raw[i].path == NO_MODULE) {
             char buf[32];
             snprintf(buf, sizeof(buf), "0x%" PRIx64, b->raw[i].rel);
             f->func = strdup(buf);
@@ -737,6 +1039,8 @@ int wl_stacks_read(const char *dir, wl_stacks *out)
     struct builder b;
     memset(&b, 0, sizeof(b));
     b.out = out;
+    const char *native = getenv("WLPROF_PY_NATIVE");
+    b.keep_interp = native && strcmp(native, "1") == 0;
     int err = each_agent_file(dir, read_one_file, &b);
     if (err)
         goto out_builder;
@@ -758,6 +1062,22 @@ out_builder:
     free(b.raw);
     free(b.mods);
     free(b.images);
+    for (size_t i = 0; i < b.ncodes; i++) {
+        free(b.codes[i].qualname);
+        free(b.codes[i].filename);
+        free(b.codes[i].linetable);
+    }
+    free(b.codes);
+    for (size_t i = 0; i < b.npylocs; i++) {
+        free(b.pylocs[i].qualname);
+        free(b.pylocs[i].filename);
+    }
+    free(b.pylocs);
+    free(b.is_eval);
+    wl__bmap_free(&b.code_map);
+    wl__bmap_free(&b.pyloc_map);
+    if (b.sym)
+        wl__sym_free(b.sym);
     if (err)
         wl_stacks_free(out);
     return err;

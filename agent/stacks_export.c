@@ -113,8 +113,16 @@ static char *folded_line(const wl_stacks *s, const wl_stack *st, wl_folded_roots
         thread_label(t, buf, sizeof(buf));
         rc |= lb_put(&b, buf, 1);
     }
-    for (uint32_t k = st->nframes; k-- > 0;)
-        rc |= lb_put(&b, s->frames[st->frames[k]].func, 1);
+    for (uint32_t k = st->nframes; k-- > 0;) {
+        const wl_frame *fr = &s->frames[st->frames[k]];
+        if (fr->python) { /* py-spy style: "process_image (blur.py:12)" */
+            char py[512];
+            snprintf(py, sizeof(py), "%.200s (%.256s:%d)", fr->func, fr->module, fr->line);
+            rc |= lb_put(&b, py, 1);
+        } else {
+            rc |= lb_put(&b, fr->func, 1);
+        }
+    }
     if (st->call) {
         snprintf(buf, sizeof(buf), "[%s]", st->call);
         rc |= lb_put(&b, buf, 1);
@@ -379,6 +387,8 @@ int wl__stacks_add_tables(void *stacks_json, const wl_stacks *s)
     for (size_t i = 0; i < s->nframes; i++) {
         const wl_frame *f = &s->frames[i];
         json_t *fr = json_pack("{s:s, s:s, s:i}", "func", f->func, "module", f->module, "line", f->line);
+        if (fr && f->python)
+            json_object_set_new(fr, "python", json_true());
         if (!fr || json_object_set_new(fr, "file", f->file ? json_string(f->file) : json_null()) < 0 ||
             json_array_append_new(frames, fr) < 0)
             goto fail;
@@ -470,6 +480,7 @@ int wl_stacks_from_json(const void *report, wl_stacks *out, char *err, size_t er
         fr->module = dup_str(json_object_get(f, "module"));
         fr->file = dup_str(json_object_get(f, "file"));
         fr->line = (int)json_integer_value(json_object_get(f, "line"));
+        fr->python = json_is_true(json_object_get(f, "python"));
         if (!fr->func || !fr->module) {
             snprintf(err, errlen, "report.stacks.frames[%zu] is malformed", i);
             goto bad;

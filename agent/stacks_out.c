@@ -190,6 +190,7 @@ void *wl_stacks_to_json(const wl_stacks *s, size_t max_funcs, size_t max_stacks)
         json_decref(funcs);
         return NULL;
     }
+    json_object_set_new(stacks, "gil_s", json_real(s->gil_s));
     return json_pack("{s:o, s:o}", "functions", funcs, "stacks", stacks);
 fail:
     json_decref(funcs);

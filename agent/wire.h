@@ -18,6 +18,14 @@
  *     WL_REC_WAIT     wl_wire_wait + nframes x u64 pc, leaf = caller of the call
  *     WL_REC_DROPPED  wl_wire_dropped: samples lost to a full ring
  *     WL_REC_PAD      ring filler, never written to files
+ *     WL_REC_PYFRAMES wl_wire_pyframes + nframes x wl_wire_pyframe: the
+ *                     Python frames of the CPU or WAIT record just before
+ *                     it (same ring reservation, so always adjacent),
+ *                     innermost first, a separator after each C-level
+ *                     evaluation loop's frames (pyreader.h)
+ *     WL_REC_PYCODE   wl_wire_pycode: what a code object address named,
+ *                     written before the first PYFRAMES that uses it (and
+ *                     again if the address is reused by another object)
  *
  * The same record layout is used inside the per-thread rings, so draining a
  * ring is a copy.
@@ -40,6 +48,8 @@ enum wl_rec_type {
     WL_REC_CPU = 3,
     WL_REC_WAIT = 4,
     WL_REC_DROPPED = 5,
+    WL_REC_PYFRAMES = 6,
+    WL_REC_PYCODE = 7,
 };
 
 /* Blocking calls the agent times; the order is part of the format. */
@@ -49,7 +59,12 @@ enum wl_rec_type {
     X(pselect) X(epoll_wait) X(epoll_pwait) X(nanosleep) X(clock_nanosleep) X(usleep)        \
     X(sleep) X(fsync) X(fdatasync) X(pthread_cond_wait) X(pthread_cond_timedwait)            \
     X(pthread_mutex_lock) X(pthread_join) X(waitpid) X(wait) X(wait4) X(waitid) X(system)    \
-    X(flock) X(sem_wait) X(fread) X(fgets) X(getline) X(getdelim) X(fwrite) X(fflush)
+    X(flock) X(sem_wait) X(fread) X(fgets) X(getline) X(getdelim) X(fwrite) X(fflush)        \
+    X(gil)
+
+/* WL_CALL_gil: a pthread_cond_*wait or pthread_mutex_lock on the CPython
+ * GIL's own condition or mutex (pyagent.c): waiting for the interpreter
+ * lock, not for I/O or the program's locks. */
 
 enum wl_wire_call {
 #define WL_WIRE_CALL_ENUM(name) WL_CALL_##name,
@@ -110,5 +125,32 @@ typedef struct wl_wire_dropped {
     uint32_t pad;
     uint64_t count;       /* samples lost since the previous such record */
 } wl_wire_dropped;
+
+typedef struct wl_wire_pyframes {
+    wl_wire_rec h;        /* nframes: entries following */
+    int32_t tid;
+    uint32_t pad;
+    /* wl_wire_pyframe frame[nframes] */
+} wl_wire_pyframes;
+
+typedef struct wl_wire_pyframe {
+    uint64_t code;        /* PyCodeObject address, 0 for a separator */
+    int32_t lasti;        /* instruction index in code units */
+    uint32_t flags;       /* WL_PY_SEP (pyreader.h) */
+} wl_wire_pyframe;
+
+typedef struct wl_wire_pycode {
+    wl_wire_rec h;
+    uint64_t code;        /* address the PYFRAMES records use */
+    int32_t firstlineno;
+    uint32_t valid;       /* 0: not a code object; frames using it are dropped */
+    uint16_t qualname_len;
+    uint16_t filename_len;
+    uint32_t linetable_len;
+    /* char qualname[qualname_len], filename[filename_len],
+     * uint8_t linetable[linetable_len], zero padding to 8 */
+} wl_wire_pycode;
+
+#define WL_WIRE_MAX_PYFRAMES 128
 
 #endif

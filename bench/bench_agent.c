@@ -13,6 +13,12 @@
  * interposers), bare vs agent at 100 Hz, interleaved; the figure is the
  * median wall time. This is the per-call cost of the wait timing.
  *
+ * CPU-bound Python target: Debian's /usr/bin/python3 counting primes by
+ * trial division (a fixed count, PY_PRIMES_LIMIT), bare vs the agent at
+ * 100 Hz with Python frames (and without, WLPROF_AGENT_PYTHON=0, to show
+ * what the frame reader itself costs), interleaved; median child CPU time.
+ * Skipped when /usr/bin/python3 is absent.
+ *
  * Note: POSIX CPU-clock timers expire on the scheduler tick, so the
  * effective rate is capped at the kernel's CONFIG_HZ (250 on Debian).
  */
@@ -28,6 +34,22 @@
 
 #define ROUNDS 7
 #define SPIN_ITERS 150000000L
+#define PYTHON "/usr/bin/python3"
+#define PY_PRIMES_LIMIT "500000"
+static const char py_primes[] =
+    "import sys\n"
+    "def count_primes(limit):\n"
+    "    count = 0\n"
+    "    for n in range(2, limit):\n"
+    "        d = 2\n"
+    "        while d * d <= n:\n"
+    "            if n % d == 0:\n"
+    "                break\n"
+    "            d += 1\n"
+    "        else:\n"
+    "            count += 1\n"
+    "    return count\n"
+    "count_primes(int(sys.argv[1]))\n";
 
 static volatile double sink;
 
@@ -58,6 +80,32 @@ static double run(const char *self, const char *agent, double hz, const char *di
         char iters[32];
         snprintf(iters, sizeof(iters), "%ld", SPIN_ITERS);
         execl(self, self, "--spin", iters, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return -1;
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* Runs the Python primes with the agent at 100 Hz (with_agent 0: bare; 2:
+ * without Python frames); returns the child's CPU s. */
+static double run_python(const char *agent, const char *dir, int with_agent)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (with_agent) {
+            setenv("LD_PRELOAD", agent, 1);
+            setenv("WLPROF_AGENT_DIR", dir, 1);
+            setenv("WLPROF_AGENT_HZ", "100", 1);
+            if (with_agent == 2)
+                setenv("WLPROF_AGENT_PYTHON", "0", 1);
+        }
+        execl(PYTHON, PYTHON, "-c", py_primes, PY_PRIMES_LIMIT, (char *)NULL);
         _exit(127);
     }
     int st;
@@ -140,6 +188,14 @@ int main(int argc, char **argv)
         dd_agent[r] = run_dd(agent, dir, 1);
         have_dd = dd_bare[r] > 0 && dd_agent[r] > 0;
     }
+    double py_bare[ROUNDS], py_agent[ROUNDS], py_native[ROUNDS];
+    int have_py = access(PYTHON, X_OK) == 0;
+    for (int r = 0; r < ROUNDS && have_py; r++) {
+        py_bare[r] = run_python(agent, dir, 0);
+        py_agent[r] = run_python(agent, dir, 1);
+        py_native[r] = run_python(agent, dir, 2);
+        have_py = py_bare[r] > 0 && py_agent[r] > 0 && py_native[r] > 0;
+    }
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
@@ -160,6 +216,17 @@ int main(int argc, char **argv)
                   "<= 10% extra wall", odd <= 10.0);
     } else {
         fprintf(stderr, "bench_agent: dd not runnable, syscall-heavy row skipped\n");
+    }
+    if (have_py) {
+        double spy = spread(py_agent), snat = spread(py_native);
+        double mpb = bench_median(py_bare, ROUNDS), mpa = bench_median(py_agent, ROUNDS),
+               mpn = bench_median(py_native, ROUNDS);
+        bench_row("agent overhead 100 Hz (CPU s, Python primes)", mpa, mpb, "s", "bare python3", mpb / mpa, spy,
+                  "<= 3% extra CPU", (mpa / mpb - 1) * 100 <= 3.0);
+        bench_row("agent overhead 100 Hz, no Python frames (CPU s)", mpn, mpb, "s", "bare python3", mpb / mpn,
+                  snat, "<= 3% extra CPU", (mpn / mpb - 1) * 100 <= 3.0);
+    } else {
+        fprintf(stderr, "bench_agent: %s not runnable, Python rows skipped\n", PYTHON);
     }
     return 0;
 }

@@ -110,7 +110,7 @@ static void usage(FILE *f)
             "\n"
             "Runs COMMAND and samples every thread of its process tree from /proc:\n"
             "user CPU, system CPU, and off-CPU waiting with the reason for each wait\n"
-            "(sleep, network, disk, pipe, lock, poll, child, terminal, other).\n"
+            "(sleep, network, disk, pipe, lock, gil, poll, child, terminal, other).\n"
             "\n"
             "Options:\n"
             "  -F, --hz N        mean sampling rate per second (default 100, max 10000);\n"

@@ -13,7 +13,7 @@
 include(CMakePackageConfigHelpers)
 
 set(WL_LIBWLPROF_MODULES)
-foreach(lib wl_util wl_model wl_profiler wl_reports wl_classifier wl_scheduler wl_pools
+foreach(lib wl_util wl_model wl_pyreader wl_profiler wl_reports wl_classifier wl_scheduler wl_pools
             wl_runner wl_stacks)
   if(TARGET ${lib})
     list(APPEND WL_LIBWLPROF_MODULES ${lib})

@@ -11,6 +11,14 @@
 
 void wl_profile_derive(wl_profile *p)
 {
+    /* each kind's seconds summed over threads (GIL waits overlap a running
+     * thread, so the program-level wait_kind_s hardly sees them) */
+    for (int k = 0; k < WL_WAIT_KIND_COUNT; k++)
+        p->thread_wait_kind_s[k] = 0;
+    for (size_t i = 0; i < p->nthreads; i++)
+        for (size_t j = 0; j < p->threads[i].nwaits; j++)
+            if ((unsigned)p->threads[i].waits[j].kind < WL_WAIT_KIND_COUNT)
+                p->thread_wait_kind_s[p->threads[i].waits[j].kind] += p->threads[i].waits[j].seconds;
     p->exit_status = p->term_signal ? 128 + p->term_signal : p->exit_code;
     p->cores_busy = p->wall_s > 0 ? (p->user_s + p->sys_s) / p->wall_s : 0;
     /* Shares of the time the program either computed or waited; run-queue

@@ -11,7 +11,8 @@
 
 static const char *const kind_names[WL_WAIT_KIND_COUNT] = {
     [WL_WAIT_SLEEP] = "sleep", [WL_WAIT_NETWORK] = "network", [WL_WAIT_DISK] = "disk",
-    [WL_WAIT_PIPE] = "pipe",   [WL_WAIT_LOCK] = "lock",       [WL_WAIT_POLL] = "poll",
+    [WL_WAIT_PIPE] = "pipe",   [WL_WAIT_LOCK] = "lock",       [WL_WAIT_GIL] = "gil",
+    [WL_WAIT_POLL] = "poll",
     [WL_WAIT_CHILD] = "child", [WL_WAIT_TERMINAL] = "terminal", [WL_WAIT_OTHER] = "other",
 };
 

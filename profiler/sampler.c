@@ -23,6 +23,7 @@
 #include "sampler.h"
 
 #include <dirent.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ static int wait_priority(wl_wait_kind k)
     case WL_WAIT_CHILD:
         return 2;
     case WL_WAIT_LOCK:
+    case WL_WAIT_GIL:
         return 3;
     default:
         return 4;
@@ -300,9 +302,11 @@ static thread_track *find_or_add_thread(sampler *s, int pid, const proc_stat *st
     return t;
 }
 
-/* Reads why a blocked thread waits. */
-static void observe_blocked(int pid, int tid, char state, blocked_obs *o)
+/* Reads why a blocked thread waits; *futex_word is the address a thread in
+ * futex waits on (0 otherwise). */
+static void observe_blocked(int pid, int tid, char state, blocked_obs *o, uint64_t *futex_word)
 {
+    *futex_word = 0;
     char path[96];
     proc_syscall sc;
     char target[256] = "";
@@ -318,6 +322,8 @@ static void observe_blocked(int pid, int tid, char state, blocked_obs *o)
             snprintf(o->syscall, sizeof(o->syscall), "syscall_%ld", sc.nr);
         if (waitkind_syscall_uses_fd(sc.nr) && sc.args[0] < 1u << 20)
             procfs_fd_target(pid, (int)sc.args[0], target, sizeof(target));
+        if (sc.nr == SYS_futex)
+            *futex_word = sc.args[0];
     }
     o->kind = waitkind_classify(state, o->wchan, o->syscall, target);
 }
@@ -335,7 +341,8 @@ int wl_thread_observe(int pid, int tid, wl_thread_now *out)
     if (st.state == 'R')
         return 0;
     blocked_obs o;
-    observe_blocked(pid, tid, st.state, &o);
+    uint64_t futex_word;
+    observe_blocked(pid, tid, st.state, &o, &futex_word);
     out->kind = o.kind;
     memcpy(out->wchan, o.wchan, sizeof(out->wchan));
     memcpy(out->syscall, o.syscall, sizeof(out->syscall));
@@ -464,7 +471,12 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
                  sizeof(*obs->blocked)) < 0)
             continue;
         blocked_obs *o = &obs->blocked[obs->nblocked++];
-        observe_blocked(p->pid, tid, ts.state, o);
+        uint64_t futex_word;
+        observe_blocked(p->pid, tid, ts.state, o, &futex_word);
+        /* A futex inside CPython's GIL state: the interpreter lock. */
+        if (o->kind == WL_WAIT_LOCK && futex_word &&
+            pygil_is_gil(&s->pygil, p->pid, p->starttime, p->comm, futex_word))
+            o->kind = WL_WAIT_GIL;
         timeline_observe(&s->timeline, slot, p->pid, tid, WL_TL_WAIT + (unsigned)o->kind, o->syscall,
                          o->wchan);
         t->samples_waiting++;
@@ -760,5 +772,6 @@ void sampler_free(sampler *s)
     intmap_free(&s->pid_index);
     intmap_free(&s->tid_index);
     intmap_free(&s->foreign);
+    pygil_free(&s->pygil);
     memset(s, 0, sizeof(*s));
 }

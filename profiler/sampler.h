@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include "intmap.h"
+#include "pygil.h"
 #include "wlprof/profile.h"
 
 typedef struct thread_track thread_track;
@@ -51,6 +52,7 @@ typedef struct sampler {
     size_t cap_scratch;
     void *candidates;         /* per-tick list of pids not yet classified */
     size_t cap_candidates;
+    pygil_cache pygil;        /* which futex words are CPython GILs */
 } sampler;
 
 int sampler_init(sampler *s, int root_pid, double t0);

@@ -256,8 +256,13 @@ json_t *wl_report_to_json(const wl_profile *p)
         json_object_set_new(by_kind, wl_wait_kind_name((wl_wait_kind)k),
                             json_pack("{s:f, s:I}", "seconds", p->wait_kind_s[k], "samples",
                                       (json_int_t)p->wait_kind_samples[k]));
-    json_object_set_new(root, "waits", json_pack("{s:o, s:o}", "by_kind", by_kind, "reasons",
-                                                  waits_to_json(p->waits, p->nwaits)));
+    json_t *threads_by_kind = json_object();
+    for (int k = 0; k < WL_WAIT_KIND_COUNT; k++)
+        json_object_set_new(threads_by_kind, wl_wait_kind_name((wl_wait_kind)k),
+                            json_real(p->thread_wait_kind_s[k]));
+    json_object_set_new(root, "waits", json_pack("{s:o, s:o, s:o}", "by_kind", by_kind, "reasons",
+                                                  waits_to_json(p->waits, p->nwaits),
+                                                  "threads_by_kind", threads_by_kind));
 
     json_t *threads = json_array();
     for (size_t i = 0; i < p->nthreads; i++) {
@@ -399,6 +404,9 @@ int wl_report_from_json(const json_t *root, wl_profile *out, char *err, size_t e
         copy_str(t->longest_block_syscall, sizeof(t->longest_block_syscall),
                  json_object_get(o, "longest_block_syscall"));
     }
+    for (size_t i = 0; i < out->nthreads; i++) /* derived: see wl_profile.thread_wait_kind_s */
+        for (size_t j = 0; j < out->threads[i].nwaits; j++)
+            out->thread_wait_kind_s[out->threads[i].waits[j].kind] += out->threads[i].waits[j].seconds;
 
     const json_t *procs = json_object_get(root, "processes");
     size_t nprocs = json_array_size(procs);

@@ -40,7 +40,8 @@ extern "C" {
 /* The JSON report schema this build writes and reads. */
 #define WL_REPORT_SCHEMA "wlprof.report/3"
 /* Previous schemas, still read: /2 and /3 only added optional sections
- * (functions and stacks; the timeline, stack events). */
+ * and fields (functions and stacks; the timeline, stack events, GIL waits:
+ * see report-schema.md). */
 #define WL_REPORT_SCHEMA_V2 "wlprof.report/2"
 #define WL_REPORT_SCHEMA_V1 "wlprof.report/1"
 
@@ -52,6 +53,7 @@ typedef enum wl_wait_kind {
     WL_WAIT_DISK,      /* fsync, page-cache misses, block I/O (state D) */
     WL_WAIT_PIPE,      /* pipes and FIFOs */
     WL_WAIT_LOCK,      /* futex: mutexes, condition variables, joins */
+    WL_WAIT_GIL,       /* CPython's GIL: CPU demand serialised by the interpreter */
     WL_WAIT_POLL,      /* epoll_wait, poll, select: an event loop idling */
     WL_WAIT_CHILD,     /* wait4/waitid: a parent waiting for a child */
     WL_WAIT_TERMINAL,  /* reading a tty: waiting for a person */
@@ -209,6 +211,10 @@ typedef struct wl_profile {
     size_t nwaits;
     double wait_kind_s[WL_WAIT_KIND_COUNT];
     uint64_t wait_kind_samples[WL_WAIT_KIND_COUNT];
+    /* derived (wl_profile_derive): every thread's blocked seconds by kind,
+     * summed over threads -- also the waits that overlapped another
+     * thread's running (GIL waits are mostly such) */
+    double thread_wait_kind_s[WL_WAIT_KIND_COUNT];
 
     wl_thread_stat *threads; /* busiest (most CPU) first */
     size_t nthreads;
@@ -237,7 +243,7 @@ typedef struct wl_profile_opts {
 } wl_profile_opts;
 
 /* Human name of a wait kind: "sleep", "network", "disk", "pipe", "lock",
- * "poll", "child", "terminal", "other". Never NULL. */
+ * "gil", "poll", "child", "terminal", "other". Never NULL. */
 WL_API const char *wl_wait_kind_name(wl_wait_kind kind);
 
 /* Inverse of wl_wait_kind_name. Returns the kind, or -1 when unknown. */

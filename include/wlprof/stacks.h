@@ -40,6 +40,8 @@ typedef struct wl_frame {
     int line;         /* source line, 0 when unknown */
     uint64_t offset;  /* address relative to the module's load bias */
     uint32_t func_id; /* index into wl_stacks.funcs */
+    bool python;      /* a Python frame: func is the qualified name, module
+                         the source file's base name, line the line running */
 } wl_frame;
 
 /* One unique stack of one thread. */
@@ -107,6 +109,7 @@ typedef struct wl_stacks {
     uint64_t samples;          /* sum of wl_stack.samples */
     uint64_t dropped;          /* samples lost to full rings */
     double user_s, sys_s, wait_s;
+    double gil_s;              /* of wait_s: waiting for CPython's GIL (call "gil") */
     uint32_t processes;        /* agent files read (process images) */
     uint32_t bad_records;      /* records skipped as malformed */
     bool owns_calls;           /* wl_stack.call strings are allocated (read from JSON) */
