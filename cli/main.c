@@ -24,6 +24,7 @@ static const command commands[] = {
     {"recommend", cmd_recommend, "classify a saved report and recommend an executor"},
     {"run", cmd_run, "measure a pilot, pick an executor, run a batch of tasks or commands"},
     {"samples", cmd_samples, "list the built-in sample workloads of 'wlprof run --sample'"},
+    {"top", cmd_top, "live view of a running program: split, waits, functions, threads"},
 };
 
 static void usage(FILE *f)

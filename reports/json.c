@@ -67,6 +67,11 @@ static const field profile_fields[] = {
     P("profiler", "missed_ticks", missed_ticks, F_U64),
     P("profiler", "max_lateness_s", max_lateness_s, F_DOUBLE),
     P("profiler", "proc_read_errors", proc_read_errors, F_U64),
+    /* since report/3: attaching to running processes */
+    {"target", "attached", offsetof(wl_profile, attached), F_BOOL, 1},
+    {"profiler", "stack_pauses", offsetof(wl_profile, stack_pauses), F_U64, 1},
+    {"profiler", "pause_total_s", offsetof(wl_profile, pause_total_s), F_DOUBLE, 1},
+    {"profiler", "pause_max_s", offsetof(wl_profile, pause_max_s), F_DOUBLE, 1},
 };
 #undef P
 
@@ -453,7 +458,8 @@ int wl_report_load(const char *path, json_t **root_out, char *err, size_t errlen
         json_decref(root);
         return -EINVAL;
     }
-    if (strcmp(schema, WL_REPORT_SCHEMA) != 0 && strcmp(schema, WL_REPORT_SCHEMA_V1) != 0) {
+    if (strcmp(schema, WL_REPORT_SCHEMA) != 0 && strcmp(schema, WL_REPORT_SCHEMA_V2) != 0 &&
+        strcmp(schema, WL_REPORT_SCHEMA_V1) != 0) {
         snprintf(err, errlen, "%s: report schema %s is not supported (this wlprof reads %s)",
                  path, schema, WL_REPORT_SCHEMA);
         json_decref(root);

@@ -38,9 +38,10 @@ extern "C" {
 #endif
 
 /* The JSON report schema this build writes and reads. */
-#define WL_REPORT_SCHEMA "wlprof.report/2"
-/* The previous schema, still read: /2 only added optional sections
- * (functions, stacks). */
+#define WL_REPORT_SCHEMA "wlprof.report/3"
+/* Previous schemas, still read: /2 added optional sections (functions,
+ * stacks), /3 optional fields (target.attached, profiler.stack_pauses...). */
+#define WL_REPORT_SCHEMA_V2 "wlprof.report/2"
 #define WL_REPORT_SCHEMA_V1 "wlprof.report/1"
 
 /* Why a thread waits, grouped into what a user understands. The raw kernel
@@ -179,6 +180,13 @@ typedef struct wl_profile {
 
     /* wall-clock time the run started, seconds since the epoch */
     double started_at;
+
+    /* attaching (`wlprof profile --pid`, wlprof/attach.h); report/3 */
+    bool attached;          /* the processes were already running: totals are
+                               /proc deltas, exit status unknown (-1) */
+    uint64_t stack_pauses;  /* threads stopped one at a time for a stack */
+    double pause_total_s;   /* wall seconds those threads stood stopped */
+    double pause_max_s;     /* the longest single stop */
 } wl_profile;
 
 /* Profiler options; zero-initialise, then set what you need. */
