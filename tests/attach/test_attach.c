@@ -8,6 +8,9 @@
  * move them.
  */
 #include <dirent.h>
+#include <poll.h>
+#include <pty.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -511,6 +514,151 @@ START_TEST(test_attach_traced_target_falls_back_to_proc)
 }
 END_TEST
 
+
+/* ---- wlprof top ---- */
+
+/* Longest line of text (escape sequences and carriage returns skipped). */
+static int widest_line(const char *s)
+{
+    int w = 0, best = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p == '\033') { /* CSI ... final byte */
+            p++;
+            if (*p == '[') {
+                while (p[1] && !(p[1] >= '@' && p[1] <= '~'))
+                    p++;
+                p++;
+                if (*p == 'H' || *p == 'J')
+                    w = 0; /* the cursor went home: a new frame */
+            }
+            continue;
+        }
+        if (*p == '\n' || *p == '\r') {
+            w = 0;
+            continue;
+        }
+        if (++w > best)
+            best = w;
+    }
+    return best;
+}
+
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+/* Without a terminal: one plain snapshot per interval, 80 columns. */
+START_TEST(test_top_without_tty_prints_snapshots)
+{
+    const char *dir = tu_tmpdir();
+    char outp[1200], cmd[4400];
+    snprintf(outp, sizeof(outp), "%s/out", dir);
+    snprintf(cmd, sizeof(cmd), "'%s' top -d 0.5 -n 3 -- '%s' 1000 </dev/null >'%s' 2>&1",
+             tu_env("WLPROF"), tu_path(CRUNCH), outp);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    ck_assert_int_eq(tu_run(argv, 120), 0);
+    const char *out = slurp(outp);
+    ck_assert_msg(count_of(out, "wlprof top - pid") == 3, "%s", out);
+    ck_assert_msg(strstr(out, "crunch_loop") && strstr(out, " sleep "), "%s", out);
+    ck_assert_msg(widest_line(out) <= 80, "a line of %d columns", widest_line(out));
+}
+END_TEST
+
+/* On a terminal of 80x24 (a pty): the alternate screen, functions and
+ * waits, keys, and the terminal put back as it was. */
+START_TEST(test_top_on_a_terminal_80x24)
+{
+    struct winsize ws = {.ws_row = 24, .ws_col = 80};
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl(tu_env("WLPROF"), "wlprof", "top", "-d", "0.5", "--", tu_path(CRUNCH), "100000",
+              (char *)NULL);
+        _exit(127);
+    }
+    static char out[1 << 20];
+    size_t len = 0;
+    bool asked = false;
+    double end = tu_now() + 60;
+    for (;;) {
+        struct pollfd p = {.fd = master, .events = POLLIN};
+        if (poll(&p, 1, 200) > 0) {
+            ssize_t n = read(master, out + len, sizeof(out) - 1 - len);
+            if (n <= 0)
+                break; /* EIO once top exited */
+            len += (size_t)n;
+            out[len] = '\0';
+        }
+        if (!asked && strstr(out, "crunch_loop") && strstr(out, " sleep ")) {
+            ck_assert_int_eq(write(master, "s", 1), 1);
+            ck_assert_int_eq(write(master, "q", 1), 1);
+            asked = true;
+        }
+        ck_assert_msg(tu_now() < end, "no functions and waits on screen: %s", out);
+    }
+    int status = tu_wait(pid, 30);
+    ck_assert_msg(asked, "top ended before showing functions: %s", out);
+    ck_assert_int_eq(status, 0);
+    ck_assert_msg(strstr(out, "\033[?1049h") && strstr(out, "\033[?1049l"),
+                  "no alternate screen");
+    ck_assert_msg(strstr(out, "by waiting"), "s did not change the sort");
+    ck_assert_msg(widest_line(out) <= 80, "a line of %d columns", widest_line(out));
+    close(master);
+}
+END_TEST
+
+/* The terminal modes top changes (echo, canonical input) are back after
+ * it exits: checked on the pty from its slave side by a shell. */
+START_TEST(test_top_restores_the_terminal)
+{
+    struct winsize ws = {.ws_row = 24, .ws_col = 80};
+    int master;
+    char cmd[4400];
+    snprintf(cmd, sizeof(cmd),
+             "stty -g > /dev/null; a=$(stty -g); '%s' top -d 0.3 -n 2 -- '%s' 100000 >/dev/null;"
+             " b=$(stty -g); [ \"$a\" = \"$b\" ] && echo SAME || echo DIFFERENT",
+             tu_env("WLPROF"), tu_path(CRUNCH));
+    pid_t pid = forkpty(&master, NULL, NULL, &ws);
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    static char out[1 << 16];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(master, out + len, sizeof(out) - 1 - len)) > 0)
+        len += (size_t)n;
+    out[len] = '\0';
+    ck_assert_int_eq(tu_wait(pid, 60), 0);
+    ck_assert_msg(strstr(out, "SAME") != NULL, "terminal not restored: %s", out);
+    close(master);
+}
+END_TEST
+
+START_TEST(test_top_bad_input)
+{
+    const char *dir = tu_tmpdir();
+    char errp[1200];
+    snprintf(errp, sizeof(errp), "%s/err", dir);
+    const char *a1[] = {"top", "--pid", "1", NULL};
+    ck_assert_int_eq(run_wlprof(a1, errp), 1);
+    ck_assert_msg(count_lines(slurp(errp)) == 1, "%s", slurp(errp));
+    const char *a2[] = {"top", NULL};
+    ck_assert_int_eq(run_wlprof(a2, errp), 2);
+    const char *a3[] = {"top", "-d", "0", "--", "true", NULL};
+    ck_assert_int_eq(run_wlprof(a3, errp), 2);
+    const char *a4[] = {"top", "--", "/nonexistent/prog", NULL};
+    ck_assert_int_eq(run_wlprof(a4, errp), 127);
+    ck_assert_msg(count_lines(slurp(errp)) == 1, "%s", slurp(errp));
+}
+END_TEST
+
 static Suite *attach_suite(void)
 {
     Suite *s = suite_create("attach");
@@ -530,6 +678,10 @@ static Suite *attach_suite(void)
     tcase_add_test(tc, test_attach_thread_id_profiles_its_process);
     tcase_add_test(tc, test_attach_other_users_process_without_privileges);
     tcase_add_test(tc, test_attach_traced_target_falls_back_to_proc);
+    tcase_add_test(tc, test_top_without_tty_prints_snapshots);
+    tcase_add_test(tc, test_top_on_a_terminal_80x24);
+    tcase_add_test(tc, test_top_restores_the_terminal);
+    tcase_add_test(tc, test_top_bad_input);
     suite_add_tcase(s, tc);
     return s;
 }
