@@ -29,7 +29,7 @@
 #include <gelf.h>
 #include <inttypes.h>
 #include <libunwind-ptrace.h>
-#include <sched.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,9 +54,6 @@
 #define SNAP_BYTES (32 * 1024)   /* stack copied per stop: bounds the pause */
 #define MAX_FRAMES 128           /* WL_WIRE_MAX_FRAMES */
 #define STOPS_PER_TICK 8         /* running threads stopped per tick at most */
-#define STOP_WAIT_S 0.05         /* longest wait for a stop to arrive: a runnable
-                                    thread stops once it gets a CPU, on a busy
-                                    machine that can take a while */
 #define PAGE_CACHE 64            /* pages of read-only mappings per process */
 #define MAPS_REREAD_S 0.5        /* an unknown pc rereads the maps at most this often */
 
@@ -116,9 +113,21 @@ struct leaf {
     int32_t func;               /* index into funcs, -1 until symbolised */
 };
 
-/* A stopped thread that had not stopped in time: let go on a later tick. */
-struct deferred {
-    int tid;
+/* A request to the ptrace worker and its answer (see below). */
+enum { SLOT_FREE, SLOT_ASKED, SLOT_BUSY, SLOT_DONE };
+#define NSLOTS 8
+
+struct slot {
+    int state;                  /* guarded by wl_rstacks.mu */
+    uint64_t seq;               /* order of asking */
+    int pid, tid;
+    int err;                    /* errno of a failed stop, 0 */
+    uint64_t regs[40];
+    uint64_t known;
+    uint64_t stack_lo;
+    size_t stack_len;
+    double pause;               /* stop to detach, seconds */
+    unsigned char stack[SNAP_BYTES];
 };
 
 /* One unwind's context (see the header comment). */
@@ -147,8 +156,13 @@ struct wl_rstacks {
     char (*pending_comm)[17];
     size_t npending, cappending, capstrings;
     unsigned rotate;            /* fairness among running threads */
-    struct deferred *deferred;
-    size_t ndeferred, capdeferred;
+    /* the ptrace worker */
+    pthread_t worker;
+    bool worker_started, quit, worker_stuck;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t seq;
+    struct slot slots[NSLOTS];
     /* live function table */
     char **paths;
     size_t npaths, cappaths;
@@ -835,29 +849,18 @@ int wl_rstacks_probe(int pid, char *notice, size_t nlen)
 }
 
 #ifdef HAVE_REMOTE_UNWIND
-/* Waits up to STOP_WAIT_S for tid's stop. Returns 1 stopped (*status
- * set), 0 not yet, -1 gone. */
-static int wait_stop(int tid, int *status, double limit)
-{
-    double t0 = 0;
-    for (int spin = 0;; spin++) {
-        pid_t w = waitpid(tid, status, __WALL | WNOHANG);
-        if (w == tid)
-            return WIFSTOPPED(*status) ? 1 : -1;
-        if (w < 0 && errno != EINTR)
-            return -1;
-        if (spin < 64) {
-            sched_yield();
-            continue;
-        }
-        if (t0 == 0)
-            t0 = mono_now();
-        else if (mono_now() - t0 > limit)
-            return 0;
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, NULL);
-    }
-}
+/* ---- the ptrace worker ----
+ *
+ * A runnable thread may be waiting for a CPU when we ask it to stop; it
+ * stops when it gets one, which on a busy machine can take milliseconds.
+ * The sampling loop must not wait for that, and a thread that has stopped
+ * must not wait for the loop: so one worker thread does all the ptrace
+ * work (ptrace requests must come from the thread that attached), blocked
+ * in waitpid until the stop arrives and letting go at once. The loop
+ * posts requests into slots and unwinds the copies the worker filled at
+ * its next tick. One slot is worked on at a time: never two threads of a
+ * target stopped together.
+ */
 
 /* Lets a stopped tracee go, delivering the signal it stopped for. */
 static void let_go(int tid, int status)
@@ -868,58 +871,173 @@ static void let_go(int tid, int status)
     ptrace(PTRACE_DETACH, tid, NULL, (void *)(intptr_t)sig);
 }
 
-/* Stops a running thread alone, copies its registers and stack top, lets
- * it go. Returns the frames (0 when it could not be sampled). */
-static uint32_t sample_running(wl_rstacks *r, struct rproc *p, struct rthread *t,
-                               uint64_t *pcs)
+/* Fills slot s (pid, tid set): stop, copy, let go. */
+static void worker_sample(struct slot *s)
 {
-    static unsigned char stack[SNAP_BYTES];
-    for (size_t i = 0; i < r->ndeferred; i++)
-        if (r->deferred[i].tid == t->tid)
-            return 0; /* still ours from an earlier tick */
-    if (ptrace(PTRACE_SEIZE, t->tid, NULL, NULL) < 0) {
-        if (errno == EPERM || errno == EACCES)
-            refuse(r, p->pid, errno);
-        return 0;
+    s->known = 0;
+    s->stack_len = 0;
+    s->pause = 0;
+    s->err = 0;
+    if (ptrace(PTRACE_SEIZE, s->tid, NULL, NULL) < 0) {
+        s->err = errno;
+        return;
     }
-    if (ptrace(PTRACE_INTERRUPT, t->tid, NULL, NULL) < 0) {
-        /* exited between the two calls: the kernel detached it */
-        return 0;
+    if (ptrace(PTRACE_INTERRUPT, s->tid, NULL, NULL) < 0) {
+        s->err = ESRCH; /* exited between the two calls: the kernel let go */
+        return;
     }
-    int status = 0;
-    int w = wait_stop(t->tid, &status, STOP_WAIT_S);
-    if (w < 0)
-        return 0;
-    if (w == 0) { /* not stopped yet (uninterruptible?): let go later */
-        if (reserve((void **)&r->deferred, &r->capdeferred, r->ndeferred, sizeof(*r->deferred)) == 0)
-            r->deferred[r->ndeferred++] = (struct deferred){t->tid};
-        r->st.deferred++;
-        return 0;
+    int status;
+    pid_t w;
+    while ((w = waitpid(s->tid, &status, __WALL)) < 0 && errno == EINTR)
+        ;
+    if (w != s->tid || !WIFSTOPPED(status)) {
+        s->err = ESRCH; /* it exited instead */
+        return;
     }
     /* The pause we impose runs from the stop to the detach: before the
-     * stop a runnable thread may just be waiting for a CPU (the machine's
-     * load, not ours). */
+     * stop a runnable thread may just be waiting for a CPU. */
     double t0 = mono_now();
-    struct uctx u = {.p = p};
     struct user_regs_struct regs;
     struct iovec iov = {&regs, sizeof(regs)};
-    long got = -1;
-    if (ptrace(PTRACE_GETREGSET, t->tid, (void *)NT_PRSTATUS, &iov) == 0) {
+    if (ptrace(PTRACE_GETREGSET, s->tid, (void *)NT_PRSTATUS, &iov) == 0) {
+        struct uctx u = {0};
         regs_from_user(&u, &regs);
-        u.stack_lo = u.regs[REG_SP];
-        got = read_remote(p->pid, u.stack_lo, stack, sizeof(stack));
+        memcpy(s->regs, u.regs, sizeof(s->regs));
+        s->known = u.known;
+        s->stack_lo = u.regs[REG_SP];
+        long got = read_remote(s->pid, s->stack_lo, s->stack, sizeof(s->stack));
+        s->stack_len = got > 0 ? (size_t)got : 0;
     }
-    let_go(t->tid, status);
-    double pause = mono_now() - t0;
-    r->st.stops++;
-    r->st.pause_total_s += pause;
-    if (pause > r->st.pause_max_s)
-        r->st.pause_max_s = pause;
-    if (!u.known)
+    let_go(s->tid, status);
+    s->pause = mono_now() - t0;
+}
+
+static void *worker_main(void *arg)
+{
+    wl_rstacks *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        struct slot *next = NULL;
+        for (size_t i = 0; i < NSLOTS; i++)
+            if (r->slots[i].state == SLOT_ASKED && (!next || r->slots[i].seq < next->seq))
+                next = &r->slots[i];
+        if (!next) {
+            if (r->quit)
+                break;
+            pthread_cond_wait(&r->cv, &r->mu);
+            continue;
+        }
+        next->state = SLOT_BUSY;
+        pthread_mutex_unlock(&r->mu);
+        worker_sample(next);
+        pthread_mutex_lock(&r->mu);
+        next->state = SLOT_DONE;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Asks the worker to sample t. Returns 0, or -EBUSY when t is already
+ * asked for or every slot is taken. */
+static int ask_sample(wl_rstacks *r, const struct rthread *t)
+{
+    if (!r->worker_started) {
+        if (pthread_create(&r->worker, NULL, worker_main, r) != 0)
+            return -EAGAIN;
+        r->worker_started = true;
+    }
+    int rc = -EBUSY;
+    pthread_mutex_lock(&r->mu);
+    struct slot *free_slot = NULL;
+    bool dup = false;
+    for (size_t i = 0; i < NSLOTS; i++) {
+        if (r->slots[i].state == SLOT_FREE && !free_slot)
+            free_slot = &r->slots[i];
+        else if (r->slots[i].state != SLOT_FREE && r->slots[i].tid == t->tid)
+            dup = true;
+    }
+    if (free_slot && !dup) {
+        free_slot->pid = t->pid;
+        free_slot->tid = t->tid;
+        free_slot->seq = ++r->seq;
+        free_slot->state = SLOT_ASKED;
+        pthread_cond_signal(&r->cv);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* Counts a done slot's pause and unwinds its copy. Returns the frames. */
+static uint32_t unwind_slot(wl_rstacks *r, struct rproc *p, struct slot *s, uint64_t *pcs)
+{
+    if (s->err) {
+        if (s->err == EPERM || s->err == EACCES)
+            refuse(r, p->pid, s->err);
         return 0;
-    u.stack = stack;
-    u.stack_len = got > 0 ? (size_t)got : 0;
+    }
+    r->st.stops++;
+    r->st.pause_total_s += s->pause;
+    if (s->pause > r->st.pause_max_s)
+        r->st.pause_max_s = s->pause;
+    if (!s->known)
+        return 0;
+    struct uctx u = {.p = p, .known = s->known, .stack = s->stack, .stack_lo = s->stack_lo,
+                     .stack_len = s->stack_len};
+    memcpy(u.regs, s->regs, sizeof(u.regs));
     return unwind(&u, pcs);
+}
+
+static struct rproc *proc_for(wl_rstacks *r, int pid);
+static struct rthread *find_thread(wl_rstacks *r, int pid, int tid);
+static void emit_cpu(wl_rstacks *r, struct rproc *p, struct rthread *t, const uint64_t *pcs,
+                     uint32_t n);
+
+/* Takes in what the worker finished since the last tick. */
+static void collect_samples(wl_rstacks *r)
+{
+    uint64_t pcs[MAX_FRAMES];
+    for (size_t i = 0; i < NSLOTS; i++) {
+        struct slot *s = &r->slots[i];
+        pthread_mutex_lock(&r->mu);
+        int state = s->state;
+        pthread_mutex_unlock(&r->mu);
+        if (state != SLOT_DONE)
+            continue;
+        struct rproc *p = proc_for(r, s->pid);
+        struct rthread *t = find_thread(r, s->pid, s->tid);
+        uint32_t nf = p ? unwind_slot(r, p, s, pcs) : 0;
+        if (p && t && nf > 0)
+            emit_cpu(r, p, t, pcs, nf);
+        pthread_mutex_lock(&r->mu);
+        s->state = SLOT_FREE;
+        pthread_mutex_unlock(&r->mu);
+    }
+}
+
+/* Stops the worker once it has nothing in hand; gives up after a second
+ * (a stop that never comes: the thread is detached when we exit). */
+static void stop_worker(wl_rstacks *r)
+{
+    if (!r->worker_started)
+        return;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < NSLOTS; i++)
+        if (r->slots[i].state == SLOT_ASKED)
+            r->slots[i].state = SLOT_FREE; /* not started: drop */
+    r->quit = true;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    if (pthread_timedjoin_np(r->worker, NULL, &until) != 0) {
+        pthread_detach(r->worker);
+        r->worker_stuck = true; /* it still uses r: never freed */
+    } else {
+        collect_samples(r);
+    }
+    r->worker_started = false;
 }
 
 /* The stack of a thread blocked in a system call, read without stopping
@@ -969,20 +1087,6 @@ static uint32_t sample_blocked(struct rproc *p, struct rthread *t, uint64_t slic
     return unwind(&u, pcs);
 }
 
-/* Lets go of deferred stops that have arrived. */
-static void drain_deferred(wl_rstacks *r, bool block)
-{
-    size_t keep = 0;
-    for (size_t i = 0; i < r->ndeferred; i++) {
-        int status;
-        int w = wait_stop(r->deferred[i].tid, &status, block ? 1.0 : 0);
-        if (w == 1)
-            let_go(r->deferred[i].tid, status);
-        else if (w == 0)
-            r->deferred[keep++] = r->deferred[i];
-    }
-    r->ndeferred = keep;
-}
 #endif
 
 /* ---- the hooks ---- */
@@ -1010,6 +1114,14 @@ static struct rproc *proc_for(wl_rstacks *r, int pid)
     open_file(r, p);
     read_maps(r, p);
     return p;
+}
+
+static struct rthread *find_thread(wl_rstacks *r, int pid, int tid)
+{
+    for (size_t i = r->nthreads; i-- > 0;)
+        if (r->threads[i].tid == tid && r->threads[i].pid == pid)
+            return &r->threads[i];
+    return NULL;
 }
 
 static struct rthread *thread_for(wl_rstacks *r, const wl_thread_tick *v)
@@ -1061,11 +1173,10 @@ static void on_tick(void *ctx, double now)
     wl_rstacks *r = ctx;
     r->now = now;
 #ifdef HAVE_REMOTE_UNWIND
-    drain_deferred(r, false);
+    collect_samples(r);
 #endif
     size_t n = r->npending;
     unsigned stops = 0;
-    uint64_t pcs[MAX_FRAMES];
     r->rotate++;
     for (size_t k = 0; k < n; k++) {
         size_t i = (k + r->rotate) % n;
@@ -1100,11 +1211,9 @@ static void on_tick(void *ctx, double now)
             }
             if (r->st.refused || stops >= STOPS_PER_TICK)
                 continue; /* its CPU goes to its next sample */
-            stops++;
 #ifdef HAVE_REMOTE_UNWIND
-            uint32_t nf = sample_running(r, p, t, pcs);
-            if (nf > 0)
-                emit_cpu(r, p, t, pcs, nf);
+            if (ask_sample(r, t) == 0)
+                stops++;
 #endif
             continue;
         }
@@ -1155,6 +1264,8 @@ int wl_rstacks_new(wl_rstacks **out, double hz, char *notice, size_t nlen)
         return -ENOMEM;
     }
     r->hz = hz > 0 ? hz : 100.0;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     const char *tmp = getenv("TMPDIR");
     snprintf(r->dir, sizeof(r->dir), "%s/wlprof-rstacks-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(r->dir)) {
@@ -1194,7 +1305,7 @@ void wl_rstacks_get_stats(const wl_rstacks *r, wl_rstacks_stats *out)
 static void close_all(wl_rstacks *r)
 {
 #ifdef HAVE_REMOTE_UNWIND
-    drain_deferred(r, true);
+    stop_worker(r);
 #endif
     for (size_t i = 0; i < r->nthreads; i++) {
         struct rthread *t = &r->threads[i];
@@ -1227,6 +1338,8 @@ void wl_rstacks_free(wl_rstacks *r)
         close_all(r);
         wl_stacks_remove_dir(r->dir);
     }
+    if (r->worker_stuck)
+        return; /* a stop that never came: the kernel lets go when we exit */
     for (size_t i = 0; i < r->nprocs; i++) {
         struct rproc *p = &r->procs[i];
         free_modules(p);
@@ -1252,12 +1365,13 @@ void wl_rstacks_free(wl_rstacks *r)
     free(r->pending);
     free(r->pending_sys);
     free(r->pending_comm);
-    free(r->deferred);
     wl__bmap_free(&r->proc_map);
     wl__bmap_free(&r->thread_map);
     wl__bmap_free(&r->path_map);
     wl__bmap_free(&r->leaf_map);
     wl__bmap_free(&r->func_map);
     wl__sym_free(r->sym);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
     free(r);
 }

@@ -399,6 +399,9 @@ static void reap_child(wl_attach *a, double now)
     memset(&si, 0, sizeof(si));
     if (waitid(P_PID, (id_t)a->child, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0)
         return;
+    /* A ptrace stop of it (the stack sampler's) is reported here too. */
+    if (si.si_code != CLD_EXITED && si.si_code != CLD_KILLED && si.si_code != CLD_DUMPED)
+        return;
     procfs_io(a->child, &a->roots[0].io1);
     sampler_process_final_io(&a->s, a->child);
     struct rusage ru;
