@@ -34,6 +34,7 @@
 
 #include "procfs.h"
 #include "sampler.h"
+#include "ticking.h"
 
 #define HZ_DEFAULT 100.0
 #define HZ_MAX 10000.0
@@ -68,40 +69,6 @@ struct wl_attach {
     wl_tick_done_fn on_tick; /* the caller's per-tick hook, with its context */
     void *hook_ctx;
 };
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double tv_s(struct timeval tv)
-{
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
-}
-
-/* xorshift32 in [0.5, 1.5): randomised intervals, as in profile.c. */
-static double jitter(unsigned *state)
-{
-    unsigned x = *state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *state = x ? x : 0x9e3779b9u;
-    return 0.5 + (double)(x & 0xffffff) / (double)0x1000000;
-}
-
-static int open_pidfd(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
 
 /* A "Key:\tvalue" number from /proc/PID/status, or -1. */
 static long status_field(int pid, const char *key)

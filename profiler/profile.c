@@ -41,6 +41,7 @@
 
 #include "procfs.h"
 #include "sampler.h"
+#include "ticking.h"
 
 #define WL_HZ_DEFAULT 100.0
 #define WL_HZ_MAX 10000.0
@@ -60,40 +61,6 @@ static void forward_signal(int sig, siginfo_t *info, void *uctx)
     if (forward_pid > 0 && info && info->si_code <= 0) /* SI_USER, SI_QUEUE, ...: sent by a process */
         kill((pid_t)forward_pid, sig);
     errno = saved;
-}
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double tv_s(struct timeval tv)
-{
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
-}
-
-/* xorshift32: cheap, seeded, good enough to de-alias sampling. */
-static double jitter(unsigned *state)
-{
-    unsigned x = *state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *state = x ? x : 0x9e3779b9u;
-    return 0.5 + (double)(x & 0xffffff) / (double)0x1000000;
-}
-
-static int open_pidfd(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
 }
 
 /* Sleeps until `deadline` (monotonic seconds) or until pidfd is readable
