@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "testutil.h"
+#include "wlprof/attach.h"
 
 #define CRUNCH "tests/targets/attach_crunch"
 
@@ -183,6 +184,7 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
     ck_assert_msg(tu_num(r, "profiler.pause_max_s") < 0.5, "a pause of %.3f s",
                   tu_num(r, "profiler.pause_max_s"));
     ck_assert_msg(strstr(slurp(folded), "crunch_loop") != NULL, "folded has no crunch_loop");
+    ck_assert_msg(strstr(slurp(errp), "(attached to pid"), "summary: %s", slurp(errp));
     json_decref(r);
     /* exit 0 means none of its sleeps saw EINTR */
     ck_assert_int_eq(finish_crunch(&t), 0);
@@ -331,6 +333,51 @@ START_TEST(test_attach_pid_that_does_not_exist)
     char buf[16];
     snprintf(buf, sizeof(buf), "%d", (int)p);
     expect_refusal(buf, 1, "no process");
+}
+END_TEST
+
+/* A process that is gone by the time the session starts (it passed the
+ * check, then exited): one line, -ESRCH. */
+START_TEST(test_attach_begin_on_a_process_that_exited)
+{
+    pid_t p = fork();
+    if (p == 0)
+        _exit(0);
+    waitpid(p, NULL, 0);
+    wl_attach *a = NULL;
+    char err[256];
+    int pid = p;
+    ck_assert_int_eq(wl_attach_begin(&a, &pid, 1, NULL, err, sizeof(err)), -ESRCH);
+    ck_assert_ptr_null(a);
+    ck_assert_msg(strstr(err, "exited before wlprof could attach") && !strchr(err, '\n'), "%s",
+                  err);
+}
+END_TEST
+
+/* Snapshots of a live session grow and do not consume it. */
+START_TEST(test_attach_snapshots_are_cumulative)
+{
+    target t = start_crunch(NULL);
+    wl_attach *a;
+    char err[256];
+    int pid = t.pid;
+    wl_attach_opts o = {.hz = 200};
+    ck_assert_int_eq(wl_attach_begin(&a, &pid, 1, &o, err, sizeof(err)), 0);
+    wl_profile s1, s2, fin;
+    ck_assert_int_eq(wl_attach_run(a, 0.3, NULL, -1), WL_ATTACH_DEADLINE);
+    ck_assert_int_eq(wl_attach_snapshot(a, &s1), 0);
+    ck_assert_int_eq(wl_attach_run(a, 0.6, NULL, -1), WL_ATTACH_DEADLINE);
+    ck_assert_int_eq(wl_attach_snapshot(a, &s2), 0);
+    ck_assert_msg(s2.ticks > s1.ticks && s2.sampled_s > s1.sampled_s, "%llu then %llu ticks",
+                  (unsigned long long)s1.ticks, (unsigned long long)s2.ticks);
+    ck_assert_int_eq(wl_attach_end(a, &fin), 0);
+    ck_assert(fin.attached);
+    ck_assert_uint_ge(fin.ticks, s2.ticks);
+    ck_assert_int_eq(fin.nthreads, 1);
+    wl_profile_free(&s1);
+    wl_profile_free(&s2);
+    wl_profile_free(&fin);
+    ck_assert_int_eq(finish_crunch(&t), 0);
 }
 END_TEST
 
@@ -671,6 +718,8 @@ static Suite *attach_suite(void)
     tcase_add_test(tc, test_attach_children_follows_descendants);
     tcase_add_test(tc, test_attach_pid_that_does_not_exist);
     tcase_add_test(tc, test_attach_pid_1_is_refused);
+    tcase_add_test(tc, test_attach_begin_on_a_process_that_exited);
+    tcase_add_test(tc, test_attach_snapshots_are_cumulative);
     tcase_add_test(tc, test_attach_malformed_pid_list);
     tcase_add_test(tc, test_attach_own_pid_is_refused);
     tcase_add_test(tc, test_attach_zombie_is_refused);
