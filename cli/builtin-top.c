@@ -257,9 +257,12 @@ static void build_view(struct view *v, const wl_profile *p, const wl_rstacks_fun
                 continue;
             }
             const struct func_row *r = &rows[i];
-            add_line(v, width, " %-*.*s %6.1f%% %6.1f%% %7.2f s %7.2f s  %s", name_w, name_w,
-                     r->name, pct(r->cpu_d, dt), pct(r->wait_d, dt), r->cpu_t, r->wait_t,
-                     r->module);
+            /* many threads blocked in one function: thread-seconds per
+             * second, above 100 %; keep the column 7 wide */
+            double pw = pct(r->wait_d, dt), pc = pct(r->cpu_d, dt);
+            add_line(v, width, " %-*.*s %6.*f%% %6.*f%% %7.2f s %7.2f s  %s", name_w, name_w,
+                     r->name, pc >= 999.5 ? 0 : 1, pc, pw >= 999.5 ? 0 : 1, pw, r->cpu_t,
+                     r->wait_t, r->module);
         }
         free(rows);
     }
