@@ -871,6 +871,22 @@ static void let_go(int tid, int status)
     ptrace(PTRACE_DETACH, tid, NULL, (void *)(intptr_t)sig);
 }
 
+static int parent_of(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *close_paren = strrchr(buf, ')');
+    return close_paren ? atoi(close_paren + 4) : -1; /* ") S PPID" */
+}
+
 /* Fills slot s (pid, tid set): stop, copy, let go. */
 static void worker_sample(struct slot *s)
 {
@@ -884,6 +900,25 @@ static void worker_sample(struct slot *s)
     }
     if (ptrace(PTRACE_INTERRUPT, s->tid, NULL, NULL) < 0) {
         s->err = ESRCH; /* exited between the two calls: the kernel let go */
+        return;
+    }
+    /* Look before taking: if it exited instead of stopping and it is our
+     * own child (`wlprof top -- CMD`), its exit status belongs to the
+     * session's reaper, not to us. */
+    siginfo_t si;
+    int rc;
+    do {
+        memset(&si, 0, sizeof(si));
+        rc = waitid(P_PID, (id_t)s->tid, &si, WEXITED | WSTOPPED | __WALL | WNOWAIT);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        s->err = ESRCH;
+        return;
+    }
+    if (si.si_code == CLD_EXITED || si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
+        s->err = ESRCH;
+        if (s->tid != s->pid || parent_of(s->pid) != getpid())
+            waitpid(s->tid, NULL, __WALL | WNOHANG); /* ours to take: the parent sees it next */
         return;
     }
     int status;

@@ -688,6 +688,17 @@ START_TEST(test_top_restores_the_terminal)
 }
 END_TEST
 
+/* A command that ends by itself gives top its exit status. */
+START_TEST(test_top_exits_with_the_commands_status)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof(cmd), "'%s' top -d 0.2 -- /bin/sh -c '\"$0\" 5; exit 7' '%s' "
+             "</dev/null >/dev/null 2>&1", tu_env("WLPROF"), tu_path(CRUNCH));
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    ck_assert_int_eq(tu_run(argv, 120), 7);
+}
+END_TEST
+
 START_TEST(test_top_bad_input)
 {
     const char *dir = tu_tmpdir();
@@ -730,6 +741,7 @@ static Suite *attach_suite(void)
     tcase_add_test(tc, test_top_without_tty_prints_snapshots);
     tcase_add_test(tc, test_top_on_a_terminal_80x24);
     tcase_add_test(tc, test_top_restores_the_terminal);
+    tcase_add_test(tc, test_top_exits_with_the_commands_status);
     tcase_add_test(tc, test_top_bad_input);
     suite_add_tcase(s, tc);
     return s;
