@@ -82,6 +82,9 @@ struct rproc {
     size_t nro;
     struct page *pages;      /* PAGE_CACHE entries, direct-mapped */
     double maps_at;          /* when the maps were read */
+    uint64_t last_tick;      /* the tick it was last seen in */
+    unsigned seq;            /* files written for this pid (pids are reused) */
+    bool retired;            /* gone: file closed, unwinder state freed */
     uint64_t vdso_lo, vdso_hi; /* the kernel's [vdso]: not a file libunwind can map */
     unw_dyn_info_t vdso_di;  /* its .eh_frame_hdr table, read from the target */
     bool vdso_ready;
@@ -177,6 +180,7 @@ struct wl_rstacks {
     wl_rstacks_sample_fn sample_fn;
     void *sample_ctx;
     double now;
+    uint64_t ticks;
 };
 
 static struct uctx *cur;
@@ -574,8 +578,8 @@ static int write_modules(struct rproc *p)
 static void open_file(wl_rstacks *r, struct rproc *p)
 {
     char path[4200];
-    snprintf(path, sizeof(path), "%s/" WL_WIRE_FILE_PREFIX "%d-0" WL_WIRE_FILE_SUFFIX, r->dir,
-             p->pid);
+    snprintf(path, sizeof(path), "%s/" WL_WIRE_FILE_PREFIX "%d-%u" WL_WIRE_FILE_SUFFIX, r->dir,
+             p->pid, p->seq++);
     p->f = fopen(path, "we");
     if (!p->f)
         return;
@@ -1003,11 +1007,32 @@ static int ask_sample(wl_rstacks *r, const struct rthread *t)
     return rc;
 }
 
+/* Whether thread tid of pid still exists and has not exited. */
+static bool thread_alive(int pid, int tid)
+{
+    char path[96], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    char *cp = strrchr(buf, ')');
+    return cp && cp[1] == ' ' && cp[2] != 'Z' && cp[2] != 'X';
+}
+
 /* Counts a done slot's pause and unwinds its copy. Returns the frames. */
 static uint32_t unwind_slot(wl_rstacks *r, struct rproc *p, struct slot *s, uint64_t *pcs)
 {
     if (s->err) {
-        if (s->err == EPERM || s->err == EACCES)
+        /* EPERM also comes from a thread that is exiting (or mid-exec):
+         * only a refusal the probe confirms stops the stacks. */
+        char notice[256];
+        if ((s->err == EPERM || s->err == EACCES) && thread_alive(s->pid, s->tid) &&
+            wl_rstacks_probe(p->pid, notice, sizeof(notice)) < 0)
             refuse(r, p->pid, s->err);
         return 0;
     }
@@ -1126,29 +1151,81 @@ static uint32_t sample_blocked(struct rproc *p, struct rthread *t, uint64_t slic
 
 /* ---- the hooks ---- */
 
+static void proc_init(wl_rstacks *r, struct rproc *p)
+{
+    p->retired = false;
+    p->pages = calloc(PAGE_CACHE, sizeof(*p->pages));
+#ifdef HAVE_REMOTE_UNWIND
+    p->as = unw_create_addr_space(&accessors, 0);
+    if (p->as)
+        unw_set_caching_policy(p->as, UNW_CACHE_GLOBAL);
+    p->upt = _UPT_create(p->pid);
+#endif
+    open_file(r, p);
+    read_maps(r, p);
+}
+
+/* Releases what a process that is gone holds (its file above all: a
+ * build forks thousands). A pid seen again gets a new file. */
+static void proc_retire(struct rproc *p)
+{
+    if (p->f)
+        fclose(p->f);
+    p->f = NULL;
+    free_modules(p);
+    free(p->pages);
+    p->pages = NULL;
+#ifdef HAVE_REMOTE_UNWIND
+    if (p->as)
+        unw_destroy_addr_space(p->as);
+    if (p->upt)
+        _UPT_destroy(p->upt);
+    p->as = NULL;
+    p->upt = NULL;
+#endif
+    p->vdso_lo = p->vdso_hi = 0;
+    p->vdso_ready = false;
+    p->retired = true;
+}
+
 static struct rproc *proc_for(wl_rstacks *r, int pid)
 {
     uint32_t id = (uint32_t)r->nprocs;
     int rc = wl__bmap_intern(&r->proc_map, &pid, sizeof(pid), &id);
     if (rc < 0)
         return NULL;
-    if (rc == 1)
-        return &r->procs[id];
-    if (reserve((void **)&r->procs, &r->capprocs, r->nprocs, sizeof(*r->procs)) < 0)
-        return NULL;
-    struct rproc *p = &r->procs[r->nprocs++];
-    memset(p, 0, sizeof(*p));
-    p->pid = pid;
-    p->pages = calloc(PAGE_CACHE, sizeof(*p->pages));
-#ifdef HAVE_REMOTE_UNWIND
-    p->as = unw_create_addr_space(&accessors, 0);
-    if (p->as)
-        unw_set_caching_policy(p->as, UNW_CACHE_GLOBAL);
-    p->upt = _UPT_create(pid);
-#endif
-    open_file(r, p);
-    read_maps(r, p);
+    struct rproc *p;
+    if (rc == 1) {
+        p = &r->procs[id];
+        if (p->retired)
+            proc_init(r, p);
+    } else {
+        if (reserve((void **)&r->procs, &r->capprocs, r->nprocs, sizeof(*r->procs)) < 0)
+            return NULL;
+        p = &r->procs[r->nprocs++];
+        memset(p, 0, sizeof(*p));
+        p->pid = pid;
+        proc_init(r, p);
+    }
+    p->last_tick = r->ticks;
     return p;
+}
+
+/* Every so often: processes not seen for a while have exited. Their
+ * threads' open waits are written, then they are retired. */
+static void retire_gone(wl_rstacks *r)
+{
+    if (r->ticks % 64 != 0)
+        return;
+    for (size_t i = 0; i < r->nprocs; i++) {
+        struct rproc *p = &r->procs[i];
+        if (p->retired || p->last_tick + 16 > r->ticks)
+            continue;
+        for (size_t k = 0; k < r->nthreads; k++)
+            if (r->threads[k].pid == p->pid)
+                emit_wait(p, &r->threads[k]);
+        proc_retire(p);
+    }
 }
 
 static struct rthread *find_thread(wl_rstacks *r, int pid, int tid)
@@ -1207,6 +1284,7 @@ static void on_tick(void *ctx, double now)
 {
     wl_rstacks *r = ctx;
     r->now = now;
+    r->ticks++;
 #ifdef HAVE_REMOTE_UNWIND
     collect_samples(r);
 #endif
@@ -1280,6 +1358,7 @@ static void on_tick(void *ctx, double now)
             r->leaves[t->leaf].wait_s += d_wait;
     }
     r->npending = 0;
+    retire_gone(r);
 }
 
 /* ---- life cycle ---- */
@@ -1342,17 +1421,16 @@ static void close_all(wl_rstacks *r)
 #ifdef HAVE_REMOTE_UNWIND
     stop_worker(r);
 #endif
-    for (size_t i = 0; i < r->nthreads; i++) {
-        struct rthread *t = &r->threads[i];
-        struct rproc *p = proc_for(r, t->pid);
-        if (!p)
-            continue;
-        emit_wait(p, t);
-    }
     for (size_t i = 0; i < r->nprocs; i++) {
-        if (r->procs[i].f)
-            fclose(r->procs[i].f);
-        r->procs[i].f = NULL;
+        struct rproc *p = &r->procs[i];
+        if (p->retired)
+            continue; /* its waits were written when it was retired */
+        for (size_t k = 0; k < r->nthreads; k++)
+            if (r->threads[k].pid == p->pid)
+                emit_wait(p, &r->threads[k]);
+        if (p->f)
+            fclose(p->f);
+        p->f = NULL;
     }
 }
 
@@ -1375,17 +1453,9 @@ void wl_rstacks_free(wl_rstacks *r)
     }
     if (r->worker_stuck)
         return; /* a stop that never came: the kernel lets go when we exit */
-    for (size_t i = 0; i < r->nprocs; i++) {
-        struct rproc *p = &r->procs[i];
-        free_modules(p);
-        free(p->pages);
-#ifdef HAVE_REMOTE_UNWIND
-        if (p->as)
-            unw_destroy_addr_space(p->as);
-        if (p->upt)
-            _UPT_destroy(p->upt);
-#endif
-    }
+    for (size_t i = 0; i < r->nprocs; i++)
+        if (!r->procs[i].retired)
+            proc_retire(&r->procs[i]);
     for (size_t i = 0; i < r->npaths; i++)
         free(r->paths[i]);
     for (size_t i = 0; i < r->nfuncs; i++) {

@@ -309,6 +309,46 @@ START_TEST(test_attach_children_follows_descendants)
 }
 END_TEST
 
+/* Children that come and go, with stacks: a thread exiting under a stop
+ * is not mistaken for a refusal, every process gets its stacks. */
+START_TEST(test_attach_children_that_come_and_go_keep_their_stacks)
+{
+    const char *dir = tu_tmpdir();
+    char report[1200], errp[1200], pidbuf[16];
+    snprintf(report, sizeof(report), "%s/r.json", dir);
+    snprintf(errp, sizeof(errp), "%s/err", dir);
+    int out[2];
+    ck_assert_int_eq(pipe(out), 0);
+    pid_t sh = fork();
+    if (sh == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0); /* attach_crunch runs 2 cycles, whatever its stdin */
+        dup2(out[1], 1);
+        close(out[0]);
+        execl("/bin/sh", "sh", "-c",
+              "echo go; for i in 1 2 3 4 5 6 7 8 9 10; do \"$0\" 2 >/dev/null; done",
+              tu_path(CRUNCH), (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char buf[16];
+    ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0);
+    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)sh);
+    const char *args[] = {"profile", "-q", "--children", "--pid", pidbuf, "-o", report, NULL};
+    int rc = run_wlprof(args, errp);
+    const char *msg = slurp(errp);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
+    ck_assert_msg(strstr(msg, "cannot trace") == NULL, "%s", msg);
+    json_t *r = tu_load_json(report);
+    size_t nprocs = json_array_size(tu_get(r, "processes"));
+    ck_assert_msg(nprocs >= 5, "%zu processes", nprocs);
+    ck_assert_msg(func_cpu(r, "crunch_loop", "total") > 0, "no crunch_loop in the stacks");
+    json_decref(r);
+    ck_assert_int_eq(tu_wait(sh, 60), 0);
+    close(out[0]);
+}
+END_TEST
+
 /* ---- bad pids: one line, exit status 1 (2 for a malformed list) ---- */
 
 static void expect_refusal(const char *pid, int want, const char *needle)
@@ -727,6 +767,7 @@ static Suite *attach_suite(void)
     tcase_add_test(tc, test_attach_sigint_ends_profile_with_status_0);
     tcase_add_test(tc, test_attach_sigterm_ends_profile_with_status_143);
     tcase_add_test(tc, test_attach_children_follows_descendants);
+    tcase_add_test(tc, test_attach_children_that_come_and_go_keep_their_stacks);
     tcase_add_test(tc, test_attach_pid_that_does_not_exist);
     tcase_add_test(tc, test_attach_pid_1_is_refused);
     tcase_add_test(tc, test_attach_begin_on_a_process_that_exited);
