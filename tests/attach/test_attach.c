@@ -168,11 +168,21 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
     ck_assert(json_is_true(tu_get(r, "target.attached")));
     double wall = tu_num(r, "time.wall_s");
     ck_assert_msg(wall >= 1.95 && wall < 3.5, "wall %.3f s", wall);
+    /* Half of the time it is not kept from running computes, half sleeps.
+     * cores busy (CPU / wall) is ~0.5 when the machine has a CPU for it;
+     * on a loaded one the run queue takes a share, and the sampler's
+     * split gets coarser (schedstat reports a run-queue stretch only when
+     * it ends), so the check is on CPU against CPU + sleep, wider. */
     double cpu = tu_num(r, "time.user_s") + tu_num(r, "time.sys_s");
+    double sleep = tu_num(r, "waits.by_kind.sleep.seconds");
     double runq = tu_num(r, "time.runqueue_s");
-    double busy = cpu / (wall - runq);
-    ck_assert_msg(busy > 0.38 && busy < 0.62, "cores busy %.3f of the time it could run "
-                  "(cpu %.3f s, wall %.3f s, run queue %.3f s)", busy, cpu, wall, runq);
+    double busy = cpu / (cpu + sleep);
+    if (runq < 0.1 * wall)
+        ck_assert_msg(tu_num(r, "time.cores_busy") > 0.4 && tu_num(r, "time.cores_busy") < 0.6,
+                      "cores busy %.3f", tu_num(r, "time.cores_busy"));
+    ck_assert_msg(busy > (runq < 0.25 * wall ? 0.38 : 0.2) && busy < 0.62,
+                  "computing %.3f of computing + sleeping (cpu %.3f s, sleep %.3f s, wall %.3f s, "
+                  "run queue %.3f s)", busy, cpu, sleep, wall, runq);
     /* stacks: crunch_loop holds the CPU (cpu_now and the vdso inside it) */
     ck_assert_msg(tu_get(r, "stacks") != NULL, "no stacks; wlprof said: %s", slurp(errp));
     double in_crunch = func_cpu(r, "crunch_loop", "total");
@@ -296,8 +306,11 @@ START_TEST(test_attach_children_follows_descendants)
         double cpu = tu_num(r, "time.user_s") + tu_num(r, "time.sys_s");
         size_t nprocs = json_array_size(tu_get(r, "processes"));
         if (with) {
+            /* the child computes half the time it can run */
+            double can_run = tu_num(r, "time.wall_s") - tu_num(r, "time.runqueue_s");
             ck_assert_int_eq(nprocs, 2);
-            ck_assert_msg(cpu > 0.1, "with --children: %.3f s CPU", cpu);
+            ck_assert_msg(cpu > 0.25 * can_run, "with --children: %.3f s CPU of %.3f s", cpu,
+                          can_run);
         } else {
             ck_assert_int_eq(nprocs, 1);
             ck_assert_msg(cpu < 0.05, "the shell alone: %.3f s CPU", cpu);
