@@ -1283,6 +1283,7 @@ static void on_thread(void *ctx, const wl_thread_tick *v)
 static void on_tick(void *ctx, double now)
 {
     wl_rstacks *r = ctx;
+    double dt = now - r->now;
     r->now = now;
     r->ticks++;
 #ifdef HAVE_REMOTE_UNWIND
@@ -1324,6 +1325,13 @@ static void on_tick(void *ctx, double now)
             }
             if (r->st.refused || stops >= STOPS_PER_TICK)
                 continue; /* its CPU goes to its next sample */
+            /* Stop only a thread that has been getting a CPU (most of the
+             * last tick on one), or one whose unsampled CPU has grown: a
+             * runnable thread waiting in a busy run queue would stop only
+             * once it gets its turn, give that turn up to us and queue
+             * again. Its CPU goes to its next sample either way. */
+            if (d_run < 0.3 * dt && t->cpu_acc < 1.0 / r->hz)
+                continue;
 #ifdef HAVE_REMOTE_UNWIND
             if (ask_sample(r, t) == 0)
                 stops++;
