@@ -2,12 +2,13 @@
  * ptrace_unwind.c -- native stacks of running processes from outside (see
  * wlprof/rstacks.h for what it does and why).
  *
- * One sample of a running thread:
+ * One sample of a running thread, in the ptrace worker thread:
  *
  *   PTRACE_SEIZE ─ PTRACE_INTERRUPT ─ waitpid ─ GETREGSET ─ copy the top
  *   SNAP_BYTES of its stack (process_vm_readv) ─ PTRACE_DETACH
- *   └──────────────── the pause, measured ────────────────┘
- *   then, with the thread running again: libunwind over the copy.
+ *                                   └───── the pause, measured ─────┘
+ *   then, at the next tick in the sampling thread, with the target
+ *   running again: libunwind over the copy.
  *
  * The unwinder's accessors (below) answer memory reads inside the copied
  * stack from the copy, reads of read-only file mappings (.eh_frame and its
@@ -17,7 +18,8 @@
  * libunwind-ptrace's _UPT_find_proc_info, which maps the module's file.
  * libunwind passes the _UPT handle to our accessors from inside
  * find_proc_info, so they find their context in `cur`, not in their
- * argument (one unwind at a time: this module is single-threaded).
+ * argument (unwinding happens in the sampling thread only, one at a time;
+ * the worker only stops, copies and lets go, see "the ptrace worker").
  *
  * Data: procs (one per pid: address space, _UPT handle, module list, page
  * cache, output file) and threads (one per tid: the CPU not yet given to a

@@ -5,11 +5,12 @@
  *
  * It plugs into an attach session (wlprof/attach.h) as its thread hook and
  * tick hook. Every tick:
- *  - a thread that is running is stopped alone (PTRACE_SEIZE +
- *    PTRACE_INTERRUPT), its registers and the top of its stack copied, and
- *    let go at once; the unwinding runs afterwards on the copy, so a pause
- *    costs the copy, not the unwind. Never more than one thread of a
- *    target stands stopped, and at most a few per tick (py-spy#872);
+ *  - a thread that is running (and has been getting a CPU) is stopped
+ *    alone (PTRACE_SEIZE + PTRACE_INTERRUPT) by a worker thread, its
+ *    registers and the top of its stack copied, and let go at once; the
+ *    unwinding runs afterwards on the copy, so a pause costs the copy, not
+ *    the unwind. Never more than one thread stands stopped, and at most a
+ *    few are asked for per tick (py-spy#872);
  *  - a thread blocked in a system call is never stopped (stopping it could
  *    end an epoll_wait with EINTR): its user stack pointer and pc come from
  *    /proc/PID/task/TID/syscall and its stack is read in place, once per
@@ -51,7 +52,6 @@ typedef struct wl_rstacks_stats {
     double pause_max_s;     /* the longest single stop */
     uint64_t blocked_reads; /* stacks of blocked threads read without a stop */
     uint64_t cpu_samples;   /* CPU samples recorded */
-    uint64_t deferred;      /* stops that took too long to arrive (let go later) */
     bool refused;           /* ptrace not allowed: no stacks */
 } wl_rstacks_stats;
 
