@@ -581,6 +581,8 @@ int cmd_top(int argc, char **argv)
         if (w == WL_ATTACH_WOKEN) {
             char keys[32];
             ssize_t n = read(0, keys, sizeof(keys));
+            if (n == 0)
+                quit = true; /* the terminal went away */
             for (ssize_t i = 0; i < n; i++) {
                 if (keys[i] == 'q' || keys[i] == 'Q')
                     quit = true;
