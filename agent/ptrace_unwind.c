@@ -147,6 +147,7 @@ struct uctx {
 
 struct wl_rstacks {
     char dir[4096];
+    char vdso_path[4200];       /* the vdso image copied into dir, "" none */
     double hz;
     char notice[256];
     wl_rstacks_stats st;
@@ -463,6 +464,32 @@ static void free_modules(struct rproc *p)
 
 static int write_modules(struct rproc *p);
 
+/* The vdso has no file to symbolise it from: its image (the same for
+ * every process on this kernel) is copied once into our directory as a
+ * file named "[vdso]". Returns its path, or "[vdso]" when it cannot. */
+static const char *vdso_file(wl_rstacks *r, int pid, uint64_t lo, uint64_t hi)
+{
+    if (r->vdso_path[0])
+        return r->vdso_path;
+    unsigned char img[16384];
+    uint64_t len = hi - lo;
+    if (len > sizeof(img) || read_remote(pid, lo, img, len) != (long)len ||
+        memcmp(img, ELFMAG, SELFMAG) != 0)
+        return "[vdso]";
+    char path[sizeof(r->vdso_path)];
+    snprintf(path, sizeof(path), "%s/[vdso]", r->dir);
+    FILE *f = fopen(path, "we");
+    if (!f)
+        return "[vdso]";
+    int ok = fwrite(img, 1, len, f) == len;
+    if (fclose(f) != 0 || !ok) {
+        unlink(path);
+        return "[vdso]";
+    }
+    memcpy(r->vdso_path, path, sizeof(path));
+    return r->vdso_path;
+}
+
 /* (Re)reads /proc/PID/maps: executable file mappings become modules,
  * read-only file mappings cacheable ranges. */
 static int read_maps(wl_rstacks *r, struct rproc *p)
@@ -492,7 +519,7 @@ static int read_maps(wl_rstacks *r, struct rproc *p)
             if (reserve((void **)&p->ro, &capr, p->nro, sizeof(*p->ro)) == 0)
                 p->ro[p->nro++] = (struct ro_range){lo, hi};
             if (reserve((void **)&p->mods, &capm, p->nmods, sizeof(*p->mods)) == 0 &&
-                (p->mods[p->nmods].path = strdup(name)) != NULL) {
+                (p->mods[p->nmods].path = strdup(vdso_file(r, p->pid, lo, hi))) != NULL) {
                 p->mods[p->nmods].lo = lo;
                 p->mods[p->nmods].hi = hi;
                 p->mods[p->nmods++].bias = lo;
@@ -1448,6 +1475,8 @@ int wl_rstacks_finish(wl_rstacks *r, wl_stacks *out)
 {
     close_all(r);
     int rc = wl_stacks_read(r->dir, out);
+    if (r->vdso_path[0])
+        unlink(r->vdso_path);
     wl_stacks_remove_dir(r->dir);
     r->dir[0] = '\0';
     return rc;
@@ -1459,6 +1488,8 @@ void wl_rstacks_free(wl_rstacks *r)
         return;
     if (r->dir[0]) {
         close_all(r);
+        if (r->vdso_path[0])
+            unlink(r->vdso_path);
         wl_stacks_remove_dir(r->dir);
     }
     if (r->worker_stuck)
