@@ -161,7 +161,7 @@ static void slowdown_row(const char *name, const char *threads, long iters, int 
     char name2[128];
     snprintf(name2, sizeof(name2), "%s: stopped", name);
     double p = bench_median(paused, repeats);
-    bench_row(name2, p, b, "s", "bare run's wall", p > 0 ? b / p : 0, -1, "<= 1% of it",
+    bench_row(name2, p, b, "s", "bare run's wall", b / (p > 1e-6 ? p : 1e-6), -1, "<= 1% of it",
               p <= 0.01 * b);
 }
 
