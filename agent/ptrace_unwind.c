@@ -920,6 +920,50 @@ static int parent_of(int pid)
     return close_paren ? atoi(close_paren + 4) : -1; /* ") S PPID" */
 }
 
+/* Whether the thread is runnable right now (state R). */
+static bool thread_runnable(int pid, int tid)
+{
+    char path[96], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    char *cp = strrchr(buf, ')');
+    return cp && cp[1] == ' ' && cp[2] == 'R';
+}
+
+/* Whether the stop came at the end of a wait, not in computing: in the
+ * middle of a blocking call (it blocked in the microseconds before; the
+ * kernel restarts the call, or returns EINTR), or on the way out of a
+ * sleeping call (woken, runnable, maybe queued for a CPU for long on a
+ * busy machine). Such a sample is dropped: its CPU goes to the next. */
+static bool interrupted_wait(const struct user_regs_struct *regs)
+{
+#if defined(__x86_64__)
+    long ax = (long)regs->rax, nr = (long)regs->orig_rax;
+    if (nr < 0)
+        return false; /* in user space */
+    if (ax == -EINTR || (ax <= -512 && ax >= -516))
+        return true;
+    switch (nr) { /* calls that sleep until an event or a time */
+    case 7: case 23: case 34: case 35: case 61: case 202: case 230: case 232: case 247:
+    case 270: case 271: case 281: case 441:
+        return true; /* poll select pause nanosleep wait4 futex clock_nanosleep epoll_wait
+                        waitid pselect6 ppoll epoll_pwait epoll_pwait2 */
+    default:
+        return false;
+    }
+#else
+    (void)regs;
+    return false;
+#endif
+}
+
 /* Fills slot s (pid, tid set): stop, copy, let go. */
 static void worker_sample(struct slot *s)
 {
@@ -927,6 +971,12 @@ static void worker_sample(struct slot *s)
     s->stack_len = 0;
     s->pause = 0;
     s->err = 0;
+    /* Seen runnable at the tick; if it has blocked since, stopping it now
+     * would cut its wait short: look again, just before. */
+    if (!thread_runnable(s->pid, s->tid)) {
+        s->err = EAGAIN;
+        return;
+    }
     if (ptrace(PTRACE_SEIZE, s->tid, NULL, NULL) < 0) {
         s->err = errno;
         return;
@@ -967,7 +1017,8 @@ static void worker_sample(struct slot *s)
     double t0 = mono_now();
     struct user_regs_struct regs;
     struct iovec iov = {&regs, sizeof(regs)};
-    if (ptrace(PTRACE_GETREGSET, s->tid, (void *)NT_PRSTATUS, &iov) == 0) {
+    if (ptrace(PTRACE_GETREGSET, s->tid, (void *)NT_PRSTATUS, &iov) == 0 &&
+        !interrupted_wait(&regs)) {
         struct uctx u = {0};
         regs_from_user(&u, &regs);
         memcpy(s->regs, u.regs, sizeof(s->regs));
@@ -1056,6 +1107,10 @@ static bool thread_alive(int pid, int tid)
 /* Counts a done slot's pause and unwinds its copy. Returns the frames. */
 static uint32_t unwind_slot(wl_rstacks *r, struct rproc *p, struct slot *s, uint64_t *pcs)
 {
+    if (s->err == EAGAIN) {
+        r->st.skipped++; /* it had blocked: no stop */
+        return 0;
+    }
     if (s->err) {
         /* EPERM also comes from a thread that is exiting (or mid-exec):
          * only a refusal the probe confirms stops the stacks. */

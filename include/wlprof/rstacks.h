@@ -52,6 +52,7 @@ typedef struct wl_rstacks_stats {
     double pause_max_s;     /* the longest single stop */
     uint64_t blocked_reads; /* stacks of blocked threads read without a stop */
     uint64_t cpu_samples;   /* CPU samples recorded */
+    uint64_t skipped;       /* not stopped: it had blocked by the time we looked again */
     bool refused;           /* ptrace not allowed: no stacks */
 } wl_rstacks_stats;
 
