@@ -201,6 +201,53 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
 }
 END_TEST
 
+/* Short bursts between 1 ms sleeps: a thread seen runnable is mostly on
+ * its way out of the sleep (woken, maybe queued); a stop that lands there
+ * is not a CPU sample, so the CPU goes to crunch_loop, not to the sleep. */
+START_TEST(test_attach_cpu_is_not_blamed_on_the_sleep)
+{
+    const char *dir = tu_tmpdir();
+    char report[1200], errp[1200], pidbuf[16];
+    snprintf(report, sizeof(report), "%s/r.json", dir);
+    snprintf(errp, sizeof(errp), "%s/err", dir);
+    int in[2], out[2];
+    ck_assert_int_eq(pipe(in), 0);
+    ck_assert_int_eq(pipe(out), 0);
+    target t = {0};
+    t.pid = fork();
+    if (t.pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        const char *path = tu_path(CRUNCH);
+        execl(path, path, "-1", "0.3", "1", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    char buf[16];
+    ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0);
+    close(out[0]);
+    t.in = in[1];
+    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
+    const char *args[] = {"profile", "-q", "--pid", pidbuf, "-d", "2", "-o", report, NULL};
+    int rc = run_wlprof(args, errp);
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(errp));
+    json_t *r = tu_load_json(report);
+    double stacks_cpu = tu_num(r, "stacks.user_s") + tu_num(r, "stacks.sys_s");
+    double in_sleep = func_cpu(r, "clock_nanosleep", "self") + func_cpu(r, "__nanosleep", "self");
+    double in_crunch = func_cpu(r, "crunch_loop", "total");
+    ck_assert_msg(stacks_cpu > 0, "no CPU samples");
+    ck_assert_msg(in_sleep < 0.25 * stacks_cpu, "%.3f of %.3f s CPU in the sleep", in_sleep,
+                  stacks_cpu);
+    ck_assert_msg(in_crunch > 0.5 * stacks_cpu, "%.3f of %.3f s CPU in crunch_loop", in_crunch,
+                  stacks_cpu);
+    json_decref(r);
+    ck_assert_int_eq(finish_crunch(&t), 0);
+}
+END_TEST
+
 /* Without stacks, and the process exits while we watch: the profile ends
  * with it, well before --duration. */
 START_TEST(test_attach_ends_when_target_exits)
@@ -777,6 +824,7 @@ static Suite *attach_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_attach_two_seconds_to_crunch_loop);
     tcase_add_test(tc, test_attach_ends_when_target_exits);
+    tcase_add_test(tc, test_attach_cpu_is_not_blamed_on_the_sleep);
     tcase_add_test(tc, test_attach_sigint_ends_profile_with_status_0);
     tcase_add_test(tc, test_attach_sigterm_ends_profile_with_status_143);
     tcase_add_test(tc, test_attach_children_follows_descendants);

@@ -1,6 +1,6 @@
-/* attach_crunch [CYCLES]: alternates 50 ms of CPU in crunch_loop() and
- * 50 ms asleep, for CYCLES cycles (default: until stdin reaches EOF, checked
- * between cycles). Prints "ready" on stdout once started. Exits 0, or 3 when
+/* attach_crunch [CYCLES [BURST_MS SLEEP_MS]]: alternates BURST_MS (50) of
+ * CPU in crunch_loop() and SLEEP_MS (50) asleep, for CYCLES cycles (default
+ * or -1: until stdin reaches EOF, checked between cycles). Prints "ready" on stdout once started. Exits 0, or 3 when
  * a sleep was cut short (EINTR): a profiler attached to it must not change
  * what it sees. */
 #include <errno.h>
@@ -37,11 +37,12 @@ static int stdin_closed(void)
 int main(int argc, char **argv)
 {
     long cycles = argc > 1 ? atol(argv[1]) : -1;
+    double burst = argc > 3 ? atof(argv[2]) / 1000 : 0.05, nap = argc > 3 ? atof(argv[3]) / 1000 : 0.05;
     printf("ready\n");
     fflush(stdout);
     for (long i = 0; cycles < 0 || i < cycles; i++) {
-        crunch_loop(0.05);
-        struct timespec ts = {0, 50 * 1000 * 1000};
+        crunch_loop(burst);
+        struct timespec ts = {(time_t)nap, (long)((nap - (double)(time_t)nap) * 1e9)};
         if (nanosleep(&ts, NULL) != 0 && errno == EINTR)
             return 3;
         if (cycles < 0 && stdin_closed())
