@@ -826,18 +826,23 @@ static void explain_refusal(int pid, int err, char *notice, size_t nlen)
             scope = atoi(buf);
         fclose(f);
     }
-    int tracer = 0;
+    int tracer = 0, uid = -1;
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/status", pid);
     f = fopen(path, "re");
-    while (f && fgets(line, sizeof(line), f))
+    while (f && fgets(line, sizeof(line), f)) {
         if (strncmp(line, "TracerPid:", 10) == 0)
             tracer = atoi(line + 10);
+        else if (strncmp(line, "Uid:", 4) == 0)
+            uid = atoi(line + 4);
+    }
     if (f)
         fclose(f);
     const char *why;
     if (tracer > 0)
         snprintf(buf, sizeof(buf), "it is already traced by pid %d (a debugger?)", tracer), why = buf;
+    else if (uid >= 0 && (uid_t)uid != geteuid() && geteuid() != 0)
+        snprintf(buf, sizeof(buf), "it belongs to uid %d", uid), why = buf;
     else if (scope >= 1 && geteuid() != 0)
         snprintf(buf, sizeof(buf), "Yama ptrace_scope is %d", scope), why = buf;
     else if (err == EPERM && geteuid() == 0)

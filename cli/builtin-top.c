@@ -498,7 +498,7 @@ int cmd_top(int argc, char **argv)
             wl_rstacks_new(&rs, hz, note_buf, sizeof(note_buf));
         if (note_buf[0]) {
             fprintf(stderr, "wlprof: %s\n", note_buf);
-            stacks_note = "(no stacks: see the notice above the view)";
+            stacks_note = note_buf; /* the view says it too: the screen hides stderr */
         }
         if (rs)
             wl_rstacks_hook(rs, &ao);
