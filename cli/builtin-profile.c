@@ -26,7 +26,7 @@
 
 /* ---- stack sampling hooks (agent/): kept apart from the /proc profile ---- */
 
-enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_HTML };
+enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_HTML, OPT_PID, OPT_DURATION, OPT_CHILDREN };
 
 struct stack_opts {
     int off;                    /* --no-stacks */
@@ -107,6 +107,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: wlprof profile [OPTIONS] [--] COMMAND [ARGS...]\n"
+            "       wlprof profile [OPTIONS] --pid PID[,PID...] [--duration S] [--children]\n"
             "\n"
             "Runs COMMAND and samples every thread of its process tree from /proc:\n"
             "user CPU, system CPU, and off-CPU waiting with the reason for each wait\n"
@@ -122,11 +123,18 @@ static void usage(FILE *f)
             "      --speedscope FILE write a speedscope JSON profile\n"
             "      --html FILE   write a self-contained HTML report (timeline, flame graph)\n"
             "      --seed N      seed for interval jitter (repeatable runs)\n"
+            "  -p, --pid PIDS    attach to running processes instead of running COMMAND;\n"
+            "                    stacks by stopping one running thread at a time (ptrace)\n"
+            "  -d, --duration S  with --pid: stop after S seconds (else at Ctrl-C or exit)\n"
+            "      --children    with --pid: also follow their descendants\n"
             "  -h, --help        show this help\n"
             "\n"
             "Exit status: the command's own, 128+N when it was killed by signal N,\n"
             "126 when it cannot be executed, 127 when it is not found, 2 on bad usage,\n"
-            "1 when the report cannot be written.\n");
+            "1 when the report cannot be written. With --pid: 0 when the report was\n"
+            "made (Ctrl-C or the processes exiting end it normally), 128+N after\n"
+            "SIGTERM/SIGHUP, 1 for a pid that cannot be profiled; the processes are\n"
+            "never signalled and keep running.\n");
 }
 
 int cmd_profile(int argc, char **argv)
@@ -139,8 +147,12 @@ int cmd_profile(int argc, char **argv)
         {"folded", required_argument, NULL, OPT_FOLDED},
         {"speedscope", required_argument, NULL, OPT_SPEEDSCOPE},
         {"html", required_argument, NULL, OPT_HTML},
+        {"pid", required_argument, NULL, 'p'},
+        {"duration", required_argument, NULL, 'd'},
+        {"children", no_argument, NULL, OPT_CHILDREN},
         {NULL, 0, NULL, 0},
     };
+    struct profile_pid_args pa = {0};
     wl_profile_opts opts = {0};
     const char *json_path = NULL, *html_path = NULL;
     int quiet = 0;
@@ -151,7 +163,7 @@ int cmd_profile(int argc, char **argv)
     opterr = 0;
     int c;
     /* '+': stop at the first non-option, so the command's own flags pass through. */
-    while ((c = getopt_long(argc, argv, "+:F:o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:F:o:qhp:d:", longopts, NULL)) != -1) {
         switch (c) {
         case 'F':
             if (cli_parse_positive(optarg, HZ_MAX, &opts.hz) < 0) {
@@ -187,6 +199,19 @@ int cmd_profile(int argc, char **argv)
         case OPT_HTML:
             html_path = optarg;
             break;
+        case 'p':
+            pa.pids = optarg;
+            break;
+        case 'd':
+            if (cli_parse_positive(optarg, 1e7, &pa.duration) < 0) {
+                cli_error("profile", "--duration must be a number of seconds above 0, not '%s'",
+                          optarg);
+                return WL_EXIT_USAGE;
+            }
+            break;
+        case OPT_CHILDREN:
+            pa.children = 1;
+            break;
         case 'h':
             usage(stdout);
             return WL_EXIT_OK;
@@ -194,6 +219,24 @@ int cmd_profile(int argc, char **argv)
             cli_bad_option("profile", argv, c);
             return WL_EXIT_USAGE;
         }
+    }
+    if (pa.pids || pa.duration > 0 || pa.children) {
+        if (!pa.pids) {
+            cli_error("profile", "--duration and --children need --pid");
+            return WL_EXIT_USAGE;
+        }
+        if (optind < argc) {
+            cli_error("profile", "give either --pid or a command, not both");
+            return WL_EXIT_USAGE;
+        }
+        pa.opts = opts;
+        pa.json = json_path;
+        pa.html = html_path;
+        pa.quiet = quiet;
+        pa.no_stacks = so.off;
+        pa.folded = so.folded;
+        pa.speedscope = so.speedscope;
+        return cmd_profile_pid(&pa);
     }
     if (optind >= argc) {
         cli_error("profile", "no command given (usage: wlprof profile [OPTIONS] -- COMMAND)");

@@ -24,6 +24,19 @@ int cmd_diff(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_samples(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+
+/* `wlprof profile --pid` (builtin-profile-pid.c), after option parsing. */
+#include "wlprof/profile.h"
+struct profile_pid_args {
+    const char *pids;       /* "PID[,PID...]" */
+    double duration;        /* seconds, 0: until Ctrl-C or exit */
+    int children;
+    wl_profile_opts opts;   /* hz, seed */
+    const char *json, *folded, *speedscope, *html;
+    int quiet, no_stacks;
+};
+int cmd_profile_pid(const struct profile_pid_args *a);
 
 /* Prints "wlprof CMD: message" on stderr (one line). */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -30,6 +30,7 @@ static const command commands[] = {
     {"run", cmd_run, "measure a pilot, pick an executor, run a batch of tasks or commands"},
     {"samples", cmd_samples, "list the built-in sample workloads of 'wlprof run --sample'"},
     {"worker", cmd_worker, "serve a 'run --executor slurm' coordinator (started by srun)"},
+    {"top", cmd_top, "live view of a running program: split, waits, functions, threads"},
 };
 
 static void usage(FILE *f)

@@ -31,6 +31,12 @@ endif()
 set(WL_PKG_PRIVATE_LIBS Threads::Threads ${CMAKE_DL_LIBS} m)
 if(TARGET wl_stacks)
   list(APPEND WL_PKG_PRIVATE_LIBS PkgConfig::LIBDW)
+  # remote unwinding for --pid (agent/ptrace_unwind.c), when it was built
+  pkg_check_modules(WL_PKG_UNWIND_PTRACE IMPORTED_TARGET libunwind-ptrace)
+  if(TARGET PkgConfig::WL_PKG_UNWIND_PTRACE)
+    list(APPEND WL_PKG_PRIVATE_LIBS PkgConfig::WL_PKG_UNWIND_PTRACE)
+    set(WL_PC_REQUIRES_PRIVATE "libdw libunwind-ptrace")
+  endif()
 endif()
 
 add_library(libwlprof_shared SHARED ${WL_LIBWLPROF_OBJECTS})

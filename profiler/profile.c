@@ -42,6 +42,7 @@
 #include "procfs.h"
 #include "util/util.h"
 #include "sampler.h"
+#include "ticking.h"
 
 #define WL_HZ_DEFAULT 100.0
 #define WL_HZ_MAX 10000.0
@@ -61,28 +62,6 @@ static void forward_signal(int sig, siginfo_t *info, void *uctx)
     if (forward_pid > 0 && info && info->si_code <= 0) /* SI_USER, SI_QUEUE, ...: sent by a process */
         kill((pid_t)forward_pid, sig);
     errno = saved;
-}
-
-/* xorshift32: cheap, seeded, good enough to de-alias sampling. */
-static double jitter(unsigned *state)
-{
-    unsigned x = *state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *state = x ? x : 0x9e3779b9u;
-    return 0.5 + (double)(x & 0xffffff) / (double)0x1000000;
-}
-
-static int open_pidfd(pid_t pid)
-{
-#ifdef SYS_pidfd_open
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
 }
 
 /* Sleeps until `deadline` (monotonic seconds) or until pidfd is readable

@@ -55,6 +55,8 @@ struct thread_track {
     size_t nwaits, cap_waits;
     uint64_t last_tick;
     int live;
+    uint64_t utime0, stime0, run_ns0; /* attach: counters at the first look */
+    uint64_t slices;          /* times scheduled in (schedstat): unchanged = has not run */
 };
 
 struct proc_track {
@@ -69,6 +71,7 @@ struct proc_track {
     uint32_t threads_seen;
     wl_io_stat io;
     int live;
+    uint64_t utime0, stime0; /* attach: counters at the first look */
 };
 
 /* Which blocked threads explain a waiting tick: lower is more telling. A
@@ -377,6 +380,7 @@ static void thread_time_split(thread_track *t, int pid, int tid, char state, int
         rq = (double)(ss.wait_ns - wait0) * 1e-9 + t->carry_rq;
         t->run_ns = ss.run_ns;
         t->wait_ns = ss.wait_ns;
+        t->slices = ss.slices;
         t->has_schedstat = 1;
     } else {
         run = state == 'R' ? dt : 0;
@@ -393,6 +397,28 @@ static void thread_time_split(thread_track *t, int pid, int tid, char state, int
         t->waiting_s += dt - on - queued;
     obs->prod_not_run *= 1.0 - on / dt;
     obs->prod_not_busy *= 1.0 - (on + queued) / dt;
+}
+
+/* Tells the caller's hook (attach: the stack sampler) what one thread did
+ * this tick; o is NULL for a runnable thread. */
+static void call_thread_hook(sampler *s, const thread_track *t, char state, const blocked_obs *o)
+{
+    if (!s->thread_hook)
+        return;
+    wl_thread_tick v = {
+        .pid = t->pid,
+        .tid = t->tid,
+        .state = state,
+        .comm = t->comm,
+        .slices = t->slices,
+        .utime = t->utime,
+        .stime = t->stime,
+        .running_s = t->running_s,
+        .waiting_s = t->waiting_s,
+        .kind = o ? o->kind : WL_WAIT_OTHER,
+        .syscall = o ? o->syscall : "",
+    };
+    s->thread_hook(s->hook_ctx, &v);
 }
 
 /* Step 2 for one process: observe its threads. Returns 0, or -ENOENT when
@@ -464,6 +490,7 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             if (t->burst_s > t->longest_burst_s)
                 t->longest_burst_s = t->burst_s;
             t->block_s = 0;
+            call_thread_hook(s, t, ts.state, NULL);
             continue;
         }
         t->burst_s = 0;
@@ -498,6 +525,7 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             snprintf(t->longest_block_syscall, sizeof(t->longest_block_syscall), "%s",
                      t->block_syscall);
         }
+        call_thread_hook(s, t, ts.state, o);
     }
     closedir(d);
     return 0;
@@ -537,7 +565,8 @@ void sampler_tick(sampler *s, double now, double dt)
      * and then, so a descendant that gets a once-foreign pid is found. */
     if (s->tick % FOREIGN_FORGET_TICKS == 0)
         intmap_clear(&s->foreign);
-    discover(s, now);
+    if (!s->no_discovery)
+        discover(s, now);
     for (size_t i = 0; i < s->nprocs; i++) {
         proc_track *p = &s->procs[i];
         if (!p->live)
@@ -715,9 +744,9 @@ int sampler_finish(sampler *s, wl_profile *p)
         memcpy(o->comm, t->comm, sizeof(o->comm));
         o->first_seen_s = t->first_seen;
         o->last_seen_s = t->last_seen;
-        o->user_s = ticks_to_s(s, t->utime);
-        o->sys_s = ticks_to_s(s, t->stime);
-        o->cpu_s = (double)t->run_ns * 1e-9;
+        o->user_s = ticks_to_s(s, t->utime - t->utime0);
+        o->sys_s = ticks_to_s(s, t->stime - t->stime0);
+        o->cpu_s = (double)(t->run_ns - t->run_ns0) * 1e-9;
         o->runq_s = t->runq_s;
         o->samples_running = t->samples_running;
         o->samples_waiting = t->samples_waiting;
@@ -749,8 +778,8 @@ int sampler_finish(sampler *s, wl_profile *p)
         o->end_s = t->end_s;
         o->exit_code = t->exit_code;
         o->term_signal = t->term_signal;
-        o->user_s = ticks_to_s(s, t->utime);
-        o->sys_s = ticks_to_s(s, t->stime);
+        o->user_s = ticks_to_s(s, t->utime - t->utime0);
+        o->sys_s = ticks_to_s(s, t->stime - t->stime0);
         o->threads_seen = t->threads_seen;
         o->io = t->io;
     }
@@ -774,4 +803,126 @@ void sampler_free(sampler *s)
     intmap_free(&s->foreign);
     pygil_free(&s->pygil);
     memset(s, 0, sizeof(*s));
+}
+
+/* ---- attaching to running processes (profiler/attach.c) ---- */
+
+int sampler_add_root(sampler *s, int pid)
+{
+    char path[64];
+    proc_stat st;
+    if (intmap_get(&s->pid_index, pid, NULL))
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int rc = procfs_stat(path, &st);
+    if (rc < 0)
+        return rc;
+    proc_track *p = adopt_proc(s, &st, 0);
+    if (!p)
+        return -ENOMEM;
+    p->cmdline = procfs_cmdline(pid);
+    return 0;
+}
+
+/* Threads that ran before we looked have counters from their whole life:
+ * take them as the baseline so only what happens from now on is counted
+ * (a first tick would otherwise see years of CPU in one interval). */
+int sampler_prime(sampler *s, double now)
+{
+    if (!s->no_discovery)
+        discover(s, now);
+    for (size_t i = 0; i < s->nprocs; i++) {
+        proc_track *p = &s->procs[i];
+        char path[96];
+        proc_stat st;
+        snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
+        if (!p->live || procfs_stat(path, &st) < 0)
+            continue;
+        p->utime = p->utime0 = st.utime;
+        p->stime = p->stime0 = st.stime;
+        snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
+        DIR *d = opendir(path);
+        if (!d)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                continue;
+            int tid = atoi(de->d_name);
+            proc_stat ts;
+            proc_schedstat ss;
+            snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", p->pid, tid);
+            if (procfs_stat(path, &ts) < 0 || strcmp(ts.comm, "wlprof-agent") == 0)
+                continue;
+            thread_track *t = find_or_add_thread(s, p->pid, &ts, now);
+            if (!t)
+                continue;
+            memcpy(t->comm, ts.comm, sizeof(t->comm));
+            t->utime = t->utime0 = ts.utime;
+            t->stime = t->stime0 = ts.stime;
+            t->last_tick = s->tick;
+            snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", p->pid, tid);
+            if (procfs_schedstat(path, &ss) == 0) {
+                t->run_ns = t->run_ns0 = ss.run_ns;
+                t->wait_ns = ss.wait_ns;
+                t->slices = ss.slices;
+                t->has_schedstat = 1;
+            }
+        }
+        closedir(d);
+    }
+    return 0;
+}
+
+static void *dup_array(const void *a, size_t n, size_t elem)
+{
+    void *p = malloc(n ? n * elem : 1);
+    if (p && n)
+        memcpy(p, a, n * elem);
+    return p;
+}
+
+int sampler_snapshot(const sampler *s, wl_profile *p)
+{
+    sampler c = *s; /* shares the indexes, which sampler_finish does not touch */
+    int rc = -ENOMEM;
+    /* a snapshot carries no timeline: sampler_finish would hand over the
+     * live one, which the session keeps growing and frees itself */
+    memset(&c.timeline, 0, sizeof(c.timeline));
+    c.waits = dup_array(s->waits, s->nwaits, sizeof(*s->waits));
+    c.cap_waits = s->nwaits;
+    c.threads = dup_array(s->threads, s->nthreads, sizeof(*s->threads));
+    c.procs = dup_array(s->procs, s->nprocs, sizeof(*s->procs));
+    size_t nt = 0, np = 0;
+    if (!c.waits || !c.threads || !c.procs)
+        goto out;
+    for (; nt < s->nthreads; nt++) {
+        thread_track *t = &c.threads[nt];
+        t->waits = dup_array(s->threads[nt].waits, t->nwaits, sizeof(*t->waits));
+        t->cap_waits = t->nwaits;
+        if (!t->waits)
+            goto out;
+    }
+    for (; np < s->nprocs; np++) {
+        proc_track *t = &c.procs[np];
+        t->cmdline = s->procs[np].cmdline ? strdup(s->procs[np].cmdline) : NULL;
+    }
+    rc = sampler_finish(&c, p);
+out:
+    for (size_t i = 0; i < nt; i++)
+        free(c.threads[i].waits); /* NULL once handed over */
+    for (size_t i = 0; i < np; i++)
+        free(c.procs[i].cmdline);
+    free(c.threads);
+    free(c.procs);
+    free(c.waits);
+    return rc;
+}
+
+size_t sampler_nlive(const sampler *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nprocs; i++)
+        n += s->procs[i].live != 0;
+    return n;
 }

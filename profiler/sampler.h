@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include "intmap.h"
 #include "pygil.h"
+#include "wlprof/attach.h"
 #include "wlprof/profile.h"
 
 typedef struct thread_track thread_track;
@@ -53,6 +54,11 @@ typedef struct sampler {
     void *candidates;         /* per-tick list of pids not yet classified */
     size_t cap_candidates;
     pygil_cache pygil;        /* which futex words are CPython GILs */
+
+    /* attaching (profiler/attach.c); all zero when running a command */
+    int no_discovery;         /* follow only the roots, not their descendants */
+    wl_thread_tick_fn thread_hook; /* called for every thread observed in a tick */
+    void *hook_ctx;
 } sampler;
 
 int sampler_init(sampler *s, int root_pid, double t0);
@@ -67,5 +73,16 @@ void sampler_process_final_io(sampler *s, int pid);
 /* Moves the accumulated data into p (arrays are handed over). */
 int sampler_finish(sampler *s, wl_profile *p);
 void sampler_free(sampler *s);
+
+/* Attaching: adds another root process (0, or -errno when it cannot be
+ * read); sampler_prime() takes every tracked thread's counters as they are
+ * now as the zero of the profile (call it once, before the first tick);
+ * sampler_snapshot() fills p as sampler_finish would, without consuming
+ * the sampler (for a live view). */
+int sampler_add_root(sampler *s, int pid);
+int sampler_prime(sampler *s, double now);
+int sampler_snapshot(const sampler *s, wl_profile *p);
+/* Processes tracked and not seen exiting. */
+size_t sampler_nlive(const sampler *s);
 
 #endif

@@ -69,6 +69,11 @@ static const field profile_fields[] = {
     P("profiler", "missed_ticks", missed_ticks, F_U64),
     P("profiler", "max_lateness_s", max_lateness_s, F_DOUBLE),
     P("profiler", "proc_read_errors", proc_read_errors, F_U64),
+    /* since report/3: attaching to running processes */
+    {"target", "attached", offsetof(wl_profile, attached), F_BOOL, 1},
+    {"profiler", "stack_pauses", offsetof(wl_profile, stack_pauses), F_U64, 1},
+    {"profiler", "pause_total_s", offsetof(wl_profile, pause_total_s), F_DOUBLE, 1},
+    {"profiler", "pause_max_s", offsetof(wl_profile, pause_max_s), F_DOUBLE, 1},
 };
 #undef P
 

@@ -65,7 +65,9 @@ void wl_report_print_text(FILE *f, const wl_profile *p, int color)
         fprintf(f, " %s", p->argv[i]);
     if (p->argc > 8)
         fprintf(f, " ...");
-    if (p->term_signal)
+    if (p->attached)
+        fprintf(f, "  (attached to pid %d%s)\n", p->pid, p->nprocs > 1 ? " and others" : "");
+    else if (p->term_signal)
         fprintf(f, "  (pid %d, killed by SIG%s%s)\n", p->pid,
                 sigabbrev_np(p->term_signal) ? sigabbrev_np(p->term_signal) : "?",
                 p->core_dumped ? ", core dumped" : "");

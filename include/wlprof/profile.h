@@ -40,8 +40,8 @@ extern "C" {
 /* The JSON report schema this build writes and reads. */
 #define WL_REPORT_SCHEMA "wlprof.report/3"
 /* Previous schemas, still read: /2 and /3 only added optional sections
- * and fields (functions and stacks; the timeline, stack events, GIL waits:
- * see report-schema.md). */
+ * and fields (functions and stacks; the timeline, stack events, GIL waits,
+ * target.attached, profiler.stack_pauses: see report-schema.md). */
 #define WL_REPORT_SCHEMA_V2 "wlprof.report/2"
 #define WL_REPORT_SCHEMA_V1 "wlprof.report/1"
 
@@ -233,6 +233,13 @@ typedef struct wl_profile {
     double started_at;
     double mono_start_s;  /* CLOCK_MONOTONIC at the start (aligns agent stacks) */
     wl_timeline timeline; /* per-thread states per tick; empty when not recorded */
+
+    /* attaching (`wlprof profile --pid`, wlprof/attach.h); report/3 */
+    bool attached;          /* the processes were already running: totals are
+                               /proc deltas, exit status unknown (-1) */
+    uint64_t stack_pauses;  /* threads stopped one at a time for a stack */
+    double pause_total_s;   /* wall seconds those threads stood stopped */
+    double pause_max_s;     /* the longest single stop */
 } wl_profile;
 
 /* Profiler options; zero-initialise, then set what you need. */
