@@ -24,19 +24,6 @@ enum { MAX_FUNCS = 3 };
 /* A function below this share of its side's total is not named. */
 static const double FUNC_MIN_SHARE = 0.05;
 
-static const char *const poll_calls[] = {
-    "poll", "ppoll", "select", "pselect", "pselect6", "epoll_wait", "epoll_pwait",
-    "epoll_pwait2", "io_uring_enter", "io_uring_wait_cqe",
-};
-
-static bool is_poll_call(const char *call)
-{
-    for (size_t i = 0; i < sizeof(poll_calls) / sizeof(poll_calls[0]); i++)
-        if (strcmp(call, poll_calls[i]) == 0)
-            return true;
-    return false;
-}
-
 static double num(const json_t *o, const char *key)
 {
     return json_number_value(json_object_get(o, key));
@@ -124,7 +111,7 @@ static int collect_wait(const json_t *top, wl_verdict *v)
         if (!call || nframes == 0 || num(s, "wait_s") <= 0)
             continue;
         total += num(s, "wait_s");
-        if (is_poll_call(call))
+        if (wl_is_readiness_call(call))
             continue;
         const json_t *leaf = json_array_get(frames, nframes - 1); /* root first */
         int rc = accumulate(&v->wait_functions, &v->nwait_functions, str(leaf, "func"),

@@ -107,7 +107,27 @@ static const syscall_entry *find_syscall(long nr)
 const char *waitkind_syscall_name(long nr)
 {
     const syscall_entry *e = find_syscall(nr);
-    return e ? e->name : NULL;
+    return e ? e->name : wl_syscall_name(nr);
+}
+
+/* Readiness waits by name: the kernel's calls and the libc/liburing
+ * wrappers the stack agent names (epoll_wait is a syscall on x86-64 but only
+ * a libc function on aarch64). */
+static const char *const readiness_calls[] = {
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "poll",  "ppoll",
+    "select",     "pselect",     "pselect6",     "io_uring_enter", "io_uring_wait_cqe",
+    "io_uring_wait_cqes", "io_uring_wait_cqe_timeout", "io_uring_submit_and_wait",
+    "io_getevents",
+};
+
+bool wl_is_readiness_call(const char *call)
+{
+    if (!call || !*call)
+        return false;
+    for (size_t i = 0; i < sizeof(readiness_calls) / sizeof(readiness_calls[0]); i++)
+        if (strcmp(call, readiness_calls[i]) == 0)
+            return true;
+    return false;
 }
 
 int waitkind_syscall_uses_fd(long nr)
@@ -198,7 +218,8 @@ wl_wait_kind waitkind_classify(char state, const char *wchan, const char *syscal
 
 static const char *const kind_names[WL_WAIT_KIND_COUNT] = {
     [WL_WAIT_SLEEP] = "sleep", [WL_WAIT_NETWORK] = "network", [WL_WAIT_DISK] = "disk",
-    [WL_WAIT_PIPE] = "pipe",   [WL_WAIT_LOCK] = "lock",       [WL_WAIT_POLL] = "poll",
+    [WL_WAIT_PIPE] = "pipe",   [WL_WAIT_LOCK] = "lock",       [WL_WAIT_GIL] = "gil",
+    [WL_WAIT_POLL] = "poll",
     [WL_WAIT_CHILD] = "child", [WL_WAIT_TERMINAL] = "terminal", [WL_WAIT_OTHER] = "other",
 };
 

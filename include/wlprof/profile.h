@@ -38,9 +38,11 @@ extern "C" {
 #endif
 
 /* The JSON report schema this build writes and reads. */
-#define WL_REPORT_SCHEMA "wlprof.report/2"
-/* The previous schema, still read: /2 only added optional sections
- * (functions, stacks). */
+#define WL_REPORT_SCHEMA "wlprof.report/3"
+/* Older schemas, still read: /3 and /2 only added optional fields and
+ * sections (functions, stacks; event-loop and CPU-run fields per thread,
+ * the "gil" wait kind). */
+#define WL_REPORT_SCHEMA_V2 "wlprof.report/2"
 #define WL_REPORT_SCHEMA_V1 "wlprof.report/1"
 
 /* Why a thread waits, grouped into what a user understands. The raw kernel
@@ -51,6 +53,7 @@ typedef enum wl_wait_kind {
     WL_WAIT_DISK,      /* fsync, page-cache misses, block I/O (state D) */
     WL_WAIT_PIPE,      /* pipes and FIFOs */
     WL_WAIT_LOCK,      /* futex: mutexes, condition variables, joins */
+    WL_WAIT_GIL,       /* CPython's interpreter lock: CPU demand serialised, not I/O */
     WL_WAIT_POLL,      /* epoll_wait, poll, select: an event loop idling */
     WL_WAIT_CHILD,     /* wait4/waitid: a parent waiting for a child */
     WL_WAIT_TERMINAL,  /* reading a tty: waiting for a person */
@@ -84,6 +87,19 @@ typedef struct wl_thread_stat {
     double longest_burst_s;    /* longest stretch of consecutive running ticks */
     double longest_block_s;    /* longest stretch blocked in one non-poll wait */
     char longest_block_syscall[24];
+    /* Event loop (report /3; 0 / "" in older reports): */
+    double loop_first_s;       /* seconds since start when it first waited in a
+                                  readiness call (wl_is_readiness_call); -1: never */
+    char loop_evidence[16];    /* "readiness": seen waiting in one; "epoll_fd": the
+                                  only thread of a process holding an epoll or
+                                  io_uring instance; "" when not a loop */
+    double loop_block_s;       /* longest non-readiness blocked stretch after
+                                  loop_first_s (a blocking call inside the loop) */
+    char loop_block_syscall[24];
+    double loop_burst_s;       /* most on-CPU seconds (schedstat) between two
+                                  returns to the loop, after loop_first_s */
+    double longest_cpu_run_s;  /* most on-CPU seconds between two voluntary
+                                  waits, anywhere in its life (critical path) */
     wl_wait_stat *waits;       /* this thread's own wait reasons, most first */
     size_t nwaits;
 } wl_thread_stat;
@@ -189,11 +205,21 @@ typedef struct wl_profile_opts {
 } wl_profile_opts;
 
 /* Human name of a wait kind: "sleep", "network", "disk", "pipe", "lock",
- * "poll", "child", "terminal", "other". Never NULL. */
+ * "gil", "poll", "child", "terminal", "other". Never NULL. */
 WL_API const char *wl_wait_kind_name(wl_wait_kind kind);
 
 /* Inverse of wl_wait_kind_name. Returns the kind, or -1 when unknown. */
 WL_API int wl_wait_kind_parse(const char *name);
+
+/* Whether call (a syscall or libc function name) is a readiness wait an
+ * event loop idles in: epoll_wait/epoll_pwait/epoll_pwait2, poll, ppoll,
+ * select, pselect6, io_uring_enter and liburing's waits, io_getevents. The
+ * one definition the profiler, the classifier and the reports share. */
+WL_API bool wl_is_readiness_call(const char *call);
+
+/* Name of system call nr of this machine's architecture (x86-64 or
+ * aarch64, from the full kernel table), or NULL when nr is not one. */
+WL_API const char *wl_syscall_name(long nr);
 
 /* What one thread is doing right now, as the profiler sees it. */
 typedef struct wl_thread_now {
