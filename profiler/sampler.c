@@ -66,6 +66,8 @@ struct thread_track {
     char pending_block_syscall[24];
     double loop_block_s;
     char loop_block_syscall[24];
+    double wait_s_now, longest_wait_s; /* one-call stretches, coordination left out */
+    char wait_syscall[24], longest_wait_syscall[24];
     wl_wait_stat *waits;
     size_t nwaits, cap_waits;
     uint64_t last_tick;
@@ -643,6 +645,7 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             if (t->burst_s > t->longest_burst_s)
                 t->longest_burst_s = t->burst_s;
             t->block_s = 0;
+            t->wait_s_now = 0;
             track_runs_and_loop(t, p->pid, tid, on, 0, NULL, now);
             tick_add_share(obs, t, on, queued, dt);
             continue;
@@ -674,6 +677,18 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             t->longest_block_s = t->block_s;
             snprintf(t->longest_block_syscall, sizeof(t->longest_block_syscall), "%s",
                      t->block_syscall);
+        }
+        if (o->kind == WL_WAIT_LOCK || o->kind == WL_WAIT_GIL || o->kind == WL_WAIT_CHILD) {
+            t->wait_s_now = 0;
+        } else if (t->wait_s_now > 0 && strcmp(t->wait_syscall, o->syscall) == 0) {
+            t->wait_s_now += dt;
+        } else {
+            t->wait_s_now = dt;
+            snprintf(t->wait_syscall, sizeof(t->wait_syscall), "%s", o->syscall);
+        }
+        if (t->wait_s_now > t->longest_wait_s) {
+            t->longest_wait_s = t->wait_s_now;
+            memcpy(t->longest_wait_syscall, t->wait_syscall, sizeof(t->longest_wait_syscall));
         }
         check_silent_loop(s, p, t, o, now);
         track_runs_and_loop(t, p->pid, tid, on, 1, o, now);
@@ -917,6 +932,8 @@ int sampler_finish(sampler *s, wl_profile *p)
         o->loop_block_s = t->loop_block_s;
         memcpy(o->loop_block_syscall, t->loop_block_syscall, sizeof(o->loop_block_syscall));
         o->loop_burst_s = t->loop_burst_s;
+        o->longest_wait_s = t->longest_wait_s;
+        memcpy(o->longest_wait_syscall, t->longest_wait_syscall, sizeof(o->longest_wait_syscall));
         scale_waits(&t->waits, &t->nwaits, &t->cap_waits, t->waiting_s);
         if (t->nwaits > 1)
             qsort(t->waits, t->nwaits, sizeof(*t->waits), cmp_wait_seconds);

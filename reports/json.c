@@ -91,6 +91,7 @@ static const field thread_fields[] = {
     {"", "loop_first_s", offsetof(wl_thread_stat, loop_first_s), F_DOUBLE, 1},
     {"", "loop_block_s", offsetof(wl_thread_stat, loop_block_s), F_DOUBLE, 1},
     {"", "loop_burst_s", offsetof(wl_thread_stat, loop_burst_s), F_DOUBLE, 1},
+    {"", "longest_wait_s", offsetof(wl_thread_stat, longest_wait_s), F_DOUBLE, 1},
 };
 #undef T
 
@@ -272,6 +273,7 @@ json_t *wl_report_to_json(const wl_profile *p)
         json_object_set_new(o, "loop_evidence",
                             t->loop_evidence[0] ? json_string(t->loop_evidence) : json_null());
         json_object_set_new(o, "loop_block_syscall", json_string(t->loop_block_syscall));
+        json_object_set_new(o, "longest_wait_syscall", json_string(t->longest_wait_syscall));
         json_object_set_new(o, "waits", waits_to_json(t->waits, t->nwaits));
         json_array_append_new(threads, o);
     }
@@ -304,6 +306,8 @@ static void legacy_loop_fields(wl_thread_stat *t)
         if (t->waits[i].kind == WL_WAIT_POLL)
             poll_s += t->waits[i].seconds;
     t->loop_first_s = -1;
+    t->longest_wait_s = t->longest_block_s;
+    memcpy(t->longest_wait_syscall, t->longest_block_syscall, sizeof(t->longest_wait_syscall));
     if (poll_s < 0.05)
         return;
     snprintf(t->loop_evidence, sizeof(t->loop_evidence), "readiness");
@@ -419,6 +423,8 @@ int wl_report_from_json(const json_t *root, wl_profile *out, char *err, size_t e
         copy_str(t->comm, sizeof(t->comm), json_object_get(o, "comm"));
         copy_str(t->longest_block_syscall, sizeof(t->longest_block_syscall),
                  json_object_get(o, "longest_block_syscall"));
+        copy_str(t->longest_wait_syscall, sizeof(t->longest_wait_syscall),
+                 json_object_get(o, "longest_wait_syscall"));
         if (json_object_get(o, "loop_evidence")) {
             copy_str(t->loop_evidence, sizeof(t->loop_evidence),
                      json_object_get(o, "loop_evidence"));

@@ -28,6 +28,7 @@
 #define WLPROF_PROFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdbool.h>
 
@@ -100,6 +101,10 @@ typedef struct wl_thread_stat {
                                   returns to the loop, after loop_first_s */
     double longest_cpu_run_s;  /* most on-CPU seconds between two voluntary
                                   waits, anywhere in its life (critical path) */
+    double longest_wait_s;     /* longest stretch in one call that is not
+                                  coordination (lock, gil, child): readiness
+                                  waits included (critical path) */
+    char longest_wait_syscall[24];
     wl_wait_stat *waits;       /* this thread's own wait reasons, most first */
     size_t nwaits;
 } wl_thread_stat;
@@ -216,6 +221,23 @@ WL_API int wl_wait_kind_parse(const char *name);
  * select, pselect6, io_uring_enter and liburing's waits, io_getevents. The
  * one definition the profiler, the classifier and the reports share. */
 WL_API bool wl_is_readiness_call(const char *call);
+
+/* Whether a stack frame's function is runtime plumbing rather than the
+ * user's code: _start, __libc_start_main, start_thread, clone3, CPython's
+ * eval loop and call machinery, unresolved "python3.11+0x..." addresses.
+ * module may be NULL. Used to keep such frames out of advice and out of the
+ * top of the functions table. */
+WL_API bool wl_is_runtime_frame(const char *func, const char *module);
+
+/* Columns for text output on f: 80, or a wider terminal's width (at most
+ * 160). */
+WL_API int wl_text_width(FILE *f);
+
+/* Prints text word-wrapped to width: the first line after `first`, the
+ * others after `rest` (indentation), ending with a newline. A word longer
+ * than a line is printed whole. */
+WL_API void wl_text_wrap(FILE *f, int width, const char *first, const char *rest,
+                         const char *text);
 
 /* Name of system call nr of this machine's architecture (x86-64 or
  * aarch64, from the full kernel table), or NULL when nr is not one. */
