@@ -665,8 +665,14 @@ int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *o
     wl_executor wait_side =
         out->multiplexed >= o.multiplex_share ? WL_EXEC_COROUTINE : WL_EXEC_THREAD_POOL;
 
-    out->model.wall_s = p->wall_s;
-    out->model.wait_s = out->wait_share * p->wall_s;
+    /* The model's run leaves out run-queue time: the machine's other load
+     * (or more busy threads than cores) is nothing an executor of this
+     * program changes, and on-CPU runs are measured without it. */
+    double busy_wall = p->wall_s;
+    if (out->from_samples && p->sampled_s > 0)
+        busy_wall = p->wall_s * fmin(1.0, (p->running_s + p->waiting_s) / p->sampled_s);
+    out->model.wall_s = busy_wall;
+    out->model.wait_s = out->wait_share * busy_wall;
     out->model.cpu_s = p->user_s + p->sys_s;
     out->model.cpython = is_cpython(p);
     measure_threads(p, out);
