@@ -83,7 +83,7 @@ static void keep_top(wl_func_ref *arr, size_t *n, double total)
 /* Coordination between threads or processes, by the agent's call names. */
 static const char *const coordination_calls[] = {
     "pthread_cond_wait", "pthread_cond_timedwait", "pthread_mutex_lock", "pthread_join",
-    "sem_wait", "waitpid", "wait", "wait4", "waitid", "system", "futex",
+    "sem_wait", "waitpid", "wait", "wait4", "waitid", "system", "futex", "gil",
 };
 
 bool cls__is_coordination_call(const char *call)

@@ -777,6 +777,7 @@ static bool have_python(void)
 
 int main(void)
 {
+    tu_private_tmpdir();
     Suite *s = suite_create("advice");
     TCase *pure = tcase_create("pure");
     tcase_add_test(pure, test_advice_two_sequential_sleeps_predict_at_most_their_longest);

@@ -1188,5 +1188,6 @@ static Suite *classifier_suite(void)
 
 int main(void)
 {
+    tu_private_tmpdir();
     return tu_run_suite(classifier_suite());
 }
