@@ -40,9 +40,8 @@ extern "C" {
 
 /* The JSON report schema this build writes and reads. */
 #define WL_REPORT_SCHEMA "wlprof.report/3"
-/* Older schemas, still read: /3 and /2 only added optional fields and
- * sections (functions, stacks; event-loop and CPU-run fields per thread,
- * the "gil" wait kind). */
+/* Previous schemas, still read: /2 only added optional sections
+ * (functions, stacks); /3 adds optional fields (see report-schema.md). */
 #define WL_REPORT_SCHEMA_V2 "wlprof.report/2"
 #define WL_REPORT_SCHEMA_V1 "wlprof.report/1"
 
@@ -54,7 +53,7 @@ typedef enum wl_wait_kind {
     WL_WAIT_DISK,      /* fsync, page-cache misses, block I/O (state D) */
     WL_WAIT_PIPE,      /* pipes and FIFOs */
     WL_WAIT_LOCK,      /* futex: mutexes, condition variables, joins */
-    WL_WAIT_GIL,       /* CPython's interpreter lock: CPU demand serialised, not I/O */
+    WL_WAIT_GIL,       /* CPython's GIL: CPU demand serialised by the interpreter */
     WL_WAIT_POLL,      /* epoll_wait, poll, select: an event loop idling */
     WL_WAIT_CHILD,     /* wait4/waitid: a parent waiting for a child */
     WL_WAIT_TERMINAL,  /* reading a tty: waiting for a person */
