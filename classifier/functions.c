@@ -263,9 +263,14 @@ static int refine_model(const json_t *top, wl_verdict *v)
             snprintf(site_call, sizeof(site_call), "%s", call);
         }
     }
-    if (sites == 0)
-        return 0;
     wl_model *m = &v->model;
+    if (sites == 0) {
+        snprintf(m->independent, sizeof(m->independent),
+                 "no blocking call besides readiness waits (one wait for all a loop has in "
+                 "flight) and coordination");
+        m->from_stacks = true;
+        return cls__prediction_reasons(v);
+    }
     /* An event loop's readiness waits wait for whatever comes first of all
      * it has in flight: consecutive ones are one wait, as the sampler saw
      * them (its stretch stays when longer than any one blocking call). */

@@ -26,7 +26,7 @@
 
 /* ---- stack sampling hooks (agent/): kept apart from the /proc profile ---- */
 
-enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE };
+enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_SORT };
 
 struct stack_opts {
     int off;                    /* --no-stacks */
@@ -120,6 +120,8 @@ static void usage(FILE *f)
             "      --no-stacks   do not preload the stack sampler (libwlprof-agent.so)\n"
             "      --folded FILE     write folded stacks (flamegraph.pl, speedscope)\n"
             "      --speedscope FILE write a speedscope JSON profile\n"
+            "      --sort self|total  order of the functions table: self time (default)\n"
+            "                    or total time including callees\n"
             "      --seed N      seed for interval jitter (repeatable runs)\n"
             "  -h, --help        show this help\n"
             "\n"
@@ -137,11 +139,13 @@ int cmd_profile(int argc, char **argv)
         {"no-stacks", no_argument, NULL, OPT_NO_STACKS},
         {"folded", required_argument, NULL, OPT_FOLDED},
         {"speedscope", required_argument, NULL, OPT_SPEEDSCOPE},
+        {"sort", required_argument, NULL, OPT_SORT},
         {NULL, 0, NULL, 0},
     };
     wl_profile_opts opts = {0};
     const char *json_path = NULL;
     int quiet = 0;
+    int sort_total = 0; /* --sort total */
     struct stack_opts so = {0};
     char err[512];
 
@@ -182,6 +186,13 @@ int cmd_profile(int argc, char **argv)
         case OPT_SPEEDSCOPE:
             so.speedscope = optarg;
             break;
+        case OPT_SORT:
+            if (strcmp(optarg, "self") != 0 && strcmp(optarg, "total") != 0) {
+                cli_error("profile", "--sort must be 'self' or 'total', not '%s'", optarg);
+                return WL_EXIT_USAGE;
+            }
+            sort_total = strcmp(optarg, "total") == 0;
+            break;
         case 'h':
             usage(stdout);
             return WL_EXIT_OK;
@@ -190,6 +201,7 @@ int cmd_profile(int argc, char **argv)
             return WL_EXIT_USAGE;
         }
     }
+    (void)sort_total; /* only the stacks' table has an order */
     if (optind >= argc) {
         cli_error("profile", "no command given (usage: wlprof profile [OPTIONS] -- COMMAND)");
         return WL_EXIT_USAGE;
@@ -253,16 +265,19 @@ int cmd_profile(int argc, char **argv)
         wl_verdict_add_functions(&verdict, stack_sections); /* no names if out of memory */
 
     if (!quiet) {
+        /* What to act on first: the split, the recommendation (and a
+         * pitfall), the functions; the measurements behind them after. */
+        int color = cli_use_color(stderr);
+        int width = wl_text_width(stderr);
         fflush(stdout);
-        wl_report_print_text(stderr, &prof, cli_use_color(stderr));
+        wl_report_print_summary(stderr, &prof, color, width);
+        if (classified)
+            wl_verdict_print(stderr, &verdict);
 #ifdef WL_HAVE_STACKS
         if (sess.dir[0])
-            wl_stacks_print_table(&stacks, stderr, 10);
+            wl_stacks_print_functions(&stacks, stderr, 10, sort_total, width);
 #endif
-        if (classified) {
-            fputc('\n', stderr);
-            wl_verdict_print(stderr, &verdict);
-        }
+        wl_report_print_details(stderr, &prof, color, width);
     }
 
     int status = prof.exit_status;

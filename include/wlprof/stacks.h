@@ -115,6 +115,13 @@ WL_API void wl_stacks_free(wl_stacks *s);
  * recorded time (CPU + waiting) and seconds, plus file:line. */
 WL_API void wl_stacks_print_table(const wl_stacks *s, FILE *f, size_t limit);
 
+/* The function table of `wlprof profile`: top `limit` functions (0: all)
+ * by self time (sort_total: by total time), self and total seconds and
+ * shares beside each other, runtime frames (wl_is_runtime_frame) left out,
+ * lines cut to width columns. */
+WL_API void wl_stacks_print_functions(const wl_stacks *s, FILE *f, size_t limit, int sort_total,
+                                      int width);
+
 /* Folded stacks, one line per stack: "root;...;leaf COUNT", COUNT = samples.
  * Off-CPU stacks end with a "[call]" frame. Returns 0 or -errno. */
 WL_API int wl_stacks_write_folded(const wl_stacks *s, FILE *f);

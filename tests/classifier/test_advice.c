@@ -770,6 +770,104 @@ START_TEST(test_advice_python_gil_threads)
 }
 END_TEST
 
+/* Runs argv with stdout and stderr into files; returns the exit status. */
+static int run_to_files(char *const argv[], const char *out, const char *err)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(null, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        unsetenv("COLUMNS");
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return tu_wait(pid, 120);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+START_TEST(test_advice_text_output_fits_and_leads_with_the_verdict)
+{
+    const char *dir = tu_tmpdir();
+    char out[4200], err[4200], report[4200];
+    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(err, sizeof(err), "%s/err", dir);
+    snprintf(report, sizeof(report), "%s/r.json", dir);
+    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "-o", report, "--",
+                    (char *)tu_path("tests/targets/advice_output"), NULL};
+    ck_assert_int_eq(run_to_files(argv, out, err), 0);
+    char *text = slurp(err);
+    /* Every line fits 80 columns (not a terminal: no wider width). */
+    for (char *line = text; *line;) {
+        size_t n = strcspn(line, "\n");
+        ck_assert_msg(n <= 80, "line of %zu columns: %.*s", n, (int)n, line);
+        line += n + (line[n] == '\n');
+    }
+    /* The recommendation before the measurements behind it. */
+    char *rec = strstr(text, "  recommendation:");
+    char *waits = strstr(text, "  waiting on");
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_ptr_nonnull(waits);
+    ck_assert(rec < waits);
+    /* The syscall by name from the full table, never syscall_N. */
+    ck_assert_ptr_null(strstr(text, "syscall_"));
+    ck_assert_ptr_nonnull(strstr(text, "mq_timedreceive"));
+    json_t *r = tu_load_json(report);
+    ck_assert_str_eq(tu_str(json_array_get(tu_get(r, "waits.reasons"), 0), "syscall"),
+                     "mq_timedreceive");
+    /* With the stack agent: the C++ name demangled, first in the table by
+     * self time, runtime frames not listed. */
+    bool stacks = json_array_size(json_object_get(r, "functions")) > 0;
+    if (stacks) {
+        char *table = strstr(text, "  functions by self time");
+        ck_assert_ptr_nonnull(table);
+        char *hot = strstr(table, "wlprof_test::hot_loop(int)");
+        ck_assert_msg(hot != NULL, "demangled name missing:\n%s", table);
+        char *first_row = strchr(strchr(table, '\n') + 1, '\n') + 1;
+        ck_assert(hot < strchr(first_row, '\n'));
+        char *end = strstr(table, "runtime frames such as"); /* the rows end there */
+        ck_assert_ptr_nonnull(end);
+        for (const char *rt = table; (rt = strstr(rt, " _start")) && rt < end; rt++)
+            ck_abort_msg("_start listed in the functions table");
+    }
+    json_decref(r);
+
+    /* --sort total is the inclusive order; anything else is a usage error. */
+    char *total[] = {(char *)tu_env("WLPROF"), "profile", "--sort", "total", "--",
+                     (char *)tu_path("tests/targets/advice_output"), NULL};
+    ck_assert_int_eq(run_to_files(total, out, err), 0);
+    if (stacks)
+        ck_assert_ptr_nonnull(strstr(slurp(err), "  functions by total time"));
+    char *bad[] = {(char *)tu_env("WLPROF"), "profile", "--sort", "size", "--", "true", NULL};
+    ck_assert_int_eq(run_to_files(bad, out, err), 2);
+    ck_assert_ptr_nonnull(strstr(slurp(err), "--sort"));
+
+    /* `wlprof help profile` is `wlprof profile --help`. */
+    char *help1[] = {(char *)tu_env("WLPROF"), "help", "profile", NULL};
+    char *help2[] = {(char *)tu_env("WLPROF"), "profile", "--help", NULL};
+    ck_assert_int_eq(run_to_files(help1, out, err), 0);
+    char first[8192];
+    snprintf(first, sizeof(first), "%s", slurp(out));
+    ck_assert_ptr_nonnull(strstr(first, "usage: wlprof profile"));
+    ck_assert_int_eq(run_to_files(help2, out, err), 0);
+    ck_assert_str_eq(first, slurp(out));
+}
+END_TEST
+
 static bool have_python(void)
 {
     return access(PYTHON, X_OK) == 0;
@@ -793,6 +891,7 @@ int main(void)
 
     TCase *corpus = tcase_create("corpus");
     tcase_set_timeout(corpus, 600);
+    tcase_add_test(corpus, test_advice_text_output_fits_and_leads_with_the_verdict);
     tcase_add_test(corpus, test_advice_c_two_sleeps);
     tcase_add_test(corpus, test_advice_c_cpu_then_wait);
     tcase_add_test(corpus, test_advice_gzip_single_stream);
