@@ -285,7 +285,7 @@ START_TEST(test_cli_profile_writes_stacks)
                     (char *)tu_path("tests/targets/agent_mixed"), "15", NULL};
     ck_assert_int_eq(tu_run(argv, 60), 0);
     json_t *r = tu_load_json(json);
-    ck_assert_str_eq(tu_str(r, "schema"), "wlprof.report/2");
+    ck_assert_str_eq(tu_str(r, "schema"), "wlprof.report/3");
     json_t *funcs = json_object_get(r, "functions");
     ck_assert(json_array_size(funcs) > 0);
     int found = 0;
