@@ -92,6 +92,8 @@ struct proc_track {
 };
 
 enum { LOOP_NONE = 0, LOOP_READINESS, LOOP_EPOLL_FD };
+/* Processes by this name are left unobserved: the samples' local servers. */
+#define WL_HELPER_PROCESS_COMM "wlprof-httpd"
 /* A single-threaded process blocked this long outside a readiness call has
  * its fds looked at for an epoll/io_uring instance (asyncio's loop, running
  * callbacks that never let it wait: the tutorial's time.sleep pitfall). */
@@ -599,6 +601,10 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
     memcpy(p->comm, st.comm, sizeof(p->comm)); /* exec may rename it */
     p->end_s = now;
 
+    /* A sample's own test server (samples/download_images.c names its
+     * process so): the testbed, not the program under study. */
+    if (strcmp(p->comm, WL_HELPER_PROCESS_COMM) == 0)
+        return 0;
     snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
     DIR *d = opendir(path);
     if (!d)

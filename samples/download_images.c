@@ -14,6 +14,14 @@
  *   processes    limited downloads, and the blur moved to a process pool
  *                (run_in_executor with a ProcessPoolExecutor)
  *
+ * The server runs in its own process: the sample re-executes itself as
+ * "download_images --serve" (named "wlprof-httpd", without the profiler's
+ * stack agent in its environment) before anything else starts. The client
+ * is the program under study, and `wlprof profile` leaves a process of that
+ * name out of the profile, so its advice is about the client alone. The
+ * two talk over a pipe pair ("r" resets the counters, "s" asks for them,
+ * "q" stops it).
+ *
  * Every version prints its wall time and the server's peak in-flight
  * count. Processing is a box blur over the image bytes (a few passes) plus
  * a checksum, written next to the original as processed_N.
@@ -27,8 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "wlprof/httpd.h"
@@ -40,7 +50,10 @@
 #define BLUR_PASSES 40
 #define DOWNLOAD_LIMIT 4
 
-static wl_httpd *server;
+/* The server process and its control pipes. */
+static pid_t server_pid = -1;
+static int server_port;
+static FILE *to_server, *from_server;
 static char dir[256];
 static int n_images = 12;
 static wl_tpool tpool;
@@ -54,7 +67,7 @@ static void image_path(char *buf, size_t len, const char *kind, long n)
 static struct sockaddr_in server_addr(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_port = htons((uint16_t)wl_httpd_port(server));
+    a.sin_port = htons((uint16_t)server_port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return a;
 }
@@ -343,6 +356,85 @@ static const version versions[] = {
     {"processes", "limited downloads, processing on a process pool", run_processes},
 };
 
+/* The server process: serves until told to quit or its control pipe closes. */
+static void __attribute__((noreturn)) serve(int cmd_fd, int rsp_fd, unsigned delay)
+{
+    prctl(PR_SET_NAME, "wlprof-httpd"); /* what wlprof profile leaves out */
+    wl_httpd *srv;
+    wl_httpd_opts o = {.delay_ms = delay, .image_bytes = IMAGE_BYTES};
+    FILE *out = fdopen(rsp_fd, "w");
+    if (!out || wl_httpd_start(&srv, &o) < 0)
+        _exit(1);
+    fprintf(out, "%d\n", wl_httpd_port(srv));
+    fflush(out);
+    char c;
+    while (read(cmd_fd, &c, 1) == 1 && c != 'q') {
+        if (c == 'r')
+            wl_httpd_reset(srv);
+        fprintf(out, "%d %lu\n", wl_httpd_max_in_flight(srv), wl_httpd_requests(srv));
+        fflush(out);
+    }
+    wl_httpd_stop(srv);
+    _exit(0);
+}
+
+/* Starts the server process (before any thread or buffered output exists,
+ * so the fork copies neither). Returns 0 or -1. */
+static int server_start(unsigned delay)
+{
+    int cmd[2], rsp[2];
+    if (pipe2(cmd, O_CLOEXEC) < 0 || pipe2(rsp, O_CLOEXEC) < 0)
+        return -1;
+    server_pid = fork();
+    if (server_pid < 0)
+        return -1;
+    if (server_pid == 0) {
+        /* A fresh image without the profiler's agent: the testbed is not
+         * the program under study. */
+        char a[16], b[16], d[16];
+        snprintf(a, sizeof(a), "%d", cmd[0]);
+        snprintf(b, sizeof(b), "%d", rsp[1]);
+        snprintf(d, sizeof(d), "%u", delay);
+        fcntl(cmd[0], F_SETFD, 0);
+        fcntl(rsp[1], F_SETFD, 0);
+        unsetenv("LD_PRELOAD");
+        unsetenv("WLPROF_AGENT_DIR");
+        unsetenv("WLPROF_AGENT_HZ");
+        execl("/proc/self/exe", "download_images", "--serve", a, b, d, (char *)NULL);
+        serve(cmd[0], rsp[1], delay); /* no /proc: serve from this image */
+    }
+    close(cmd[0]);
+    close(rsp[1]);
+    to_server = fdopen(cmd[1], "w");
+    from_server = fdopen(rsp[0], "r");
+    return to_server && from_server && fscanf(from_server, "%d", &server_port) == 1 ? 0 : -1;
+}
+
+/* Sends one command; fills the server's peak in-flight and request count. */
+static int server_ask(char c, int *max_in_flight, unsigned long *requests)
+{
+    int m = 0;
+    unsigned long r = 0;
+    if (fputc(c, to_server) == EOF || fflush(to_server) != 0 ||
+        fscanf(from_server, "%d %lu", &m, &r) != 2)
+        return -1;
+    if (max_in_flight)
+        *max_in_flight = m;
+    if (requests)
+        *requests = r;
+    return 0;
+}
+
+static void server_stop(void)
+{
+    if (server_pid <= 0)
+        return;
+    fputc('q', to_server);
+    fclose(to_server);
+    fclose(from_server);
+    waitpid(server_pid, NULL, 0);
+}
+
 /* Checks every processed file exists and matches a fresh computation. */
 static int verify(void)
 {
@@ -361,6 +453,8 @@ static int verify(void)
 
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--serve") == 0)
+        serve(atoi(argv[2]), atoi(argv[3]), (unsigned)atoi(argv[4]));
     const char *only = NULL;
     unsigned delay = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -375,36 +469,42 @@ int main(int argc, char **argv)
         fprintf(stderr, "download_images: --images must be 1..1000\n");
         return 2;
     }
-    wl_ppool_register("process_image", process_job);
-    wl_httpd_opts o = {.delay_ms = delay, .image_bytes = IMAGE_BYTES};
-    if (wl_httpd_start(&server, &o) < 0) {
+    if (server_start(delay) < 0) {
         perror("download_images: server");
         return 1;
     }
+    wl_ppool_register("process_image", process_job);
     snprintf(dir, sizeof(dir), "/tmp/wlprof-images-XXXXXX");
     if (!mkdtemp(dir)) {
         perror("download_images: mkdtemp");
         return 1;
     }
     printf("%d images of %d KiB from 127.0.0.1:%d, %u ms server delay\n\n", n_images,
-           IMAGE_BYTES / 1024, wl_httpd_port(server), delay);
+           IMAGE_BYTES / 1024, server_port, delay);
     printf("%-11s %8s %10s  %s\n", "version", "wall", "in-flight", "how");
     int status = 0;
     for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
         if (only && strcmp(only, versions[i].name) != 0)
             continue;
-        wl_httpd_reset(server);
+        int in_flight = 0;
+        unsigned long requests = 0;
+        if (server_ask('r', NULL, NULL) < 0) {
+            fprintf(stderr, "download_images: the server process is gone\n");
+            status = 1;
+            break;
+        }
         double t0 = sample_now();
         int failed = versions[i].run();
         double wall = sample_now() - t0;
         int ok = failed == 0 && verify() == 0 &&
-                 wl_httpd_requests(server) == (unsigned long)n_images;
-        printf("%-11s %6.2f s %10d  %s%s\n", versions[i].name, wall,
-               wl_httpd_max_in_flight(server), versions[i].what, ok ? "" : "  [FAILED]");
+                 server_ask('s', &in_flight, &requests) == 0 &&
+                 requests == (unsigned long)n_images;
+        printf("%-11s %6.2f s %10d  %s%s\n", versions[i].name, wall, in_flight,
+               versions[i].what, ok ? "" : "  [FAILED]");
         fflush(stdout);
         status |= !ok;
     }
     rmdir(dir);
-    wl_httpd_stop(server);
+    server_stop();
     return status;
 }
