@@ -868,6 +868,37 @@ START_TEST(test_advice_text_output_fits_and_leads_with_the_verdict)
 }
 END_TEST
 
+/* The README's first command: the advice is about the client alone, the
+ * sample's HTTP server running in a process of its own that the profiler
+ * leaves out. */
+START_TEST(test_advice_download_sample_profiles_the_client_alone)
+{
+    const char *dir = tu_tmpdir();
+    char *target[] = {(char *)tu_path("samples/download_images"), "--only", "sequential",
+                      "--images", "6", NULL};
+    json_t *r = profile_and_recommend(target, dir, "download");
+    ck_assert_str_eq(tu_str(r, "classification.kind"), "io_bound");
+    ck_assert_str_eq(tu_str(r, "recommendation.executor"), "thread_pool");
+    const json_t *threads = tu_get(r, "threads");
+    ck_assert_uint_eq(json_array_size(threads), 1); /* the client's one thread */
+    ck_assert_str_eq(tu_str(json_array_get(threads, 0), "comm"), "download_images");
+    const json_t *calls = tu_get(r, "recommendation.calls_to_move");
+    ck_assert_uint_ge(json_array_size(calls), 1);
+    for (size_t i = 0; i < json_array_size(calls); i++) {
+        const char *sc = tu_str(json_array_get(calls, i), "syscall");
+        ck_assert_msg(strcmp(sc, "accept4") != 0 && strcmp(sc, "accept") != 0,
+                      "the server's %s is advice", sc);
+    }
+    const json_t *wait_fns = tu_get(r, "recommendation.functions.wait");
+    for (size_t i = 0; i < json_array_size(wait_fns); i++) {
+        const char *fn = tu_str(json_array_get(wait_fns, i), "name");
+        ck_assert_msg(strstr(fn, "acceptor") == NULL && strcmp(fn, "serve") != 0,
+                      "the server's %s is advice", fn);
+    }
+    json_decref(r);
+}
+END_TEST
+
 static bool have_python(void)
 {
     return access(PYTHON, X_OK) == 0;
@@ -893,6 +924,7 @@ int main(void)
     tcase_set_timeout(corpus, 600);
     tcase_add_test(corpus, test_advice_text_output_fits_and_leads_with_the_verdict);
     tcase_add_test(corpus, test_advice_c_two_sleeps);
+    tcase_add_test(corpus, test_advice_download_sample_profiles_the_client_alone);
     tcase_add_test(corpus, test_advice_c_cpu_then_wait);
     tcase_add_test(corpus, test_advice_gzip_single_stream);
     tcase_add_test(corpus, test_advice_node_idle_workers_are_not_advice);
