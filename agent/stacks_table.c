@@ -114,14 +114,15 @@ void wl_stacks_print_functions(const wl_stacks *s, FILE *f, size_t limit, int so
         v[n++] = fs;
     }
     qsort(v, n, sizeof(*v), sort_total ? by_total : by_self);
-    /* "  99.99 100.0%   99.99 100.0%  wait " (39 columns, seconds), then
-     * the name and where it is, so the line ends one short of the width */
-    const int fixed = 39;
+    /* "    99.99 100.0%   99.99  wait " (32 columns: self seconds and share,
+     * total seconds), then the name and where it is, so the line ends one
+     * short of the width */
+    const int fixed = 32;
     int rest = width - fixed - 1;
-    int name_w = rest * 2 / 3;
+    int name_w = rest * 3 / 5;
     int where_w = rest - name_w - 1;
-    fprintf(f, "    %13s %14s  %-4s %-*s %s\n", "self s     %", "total s     %", "", name_w,
-            "function", "where");
+    fprintf(f, "    %13s %7s  %-4s %-*s %s\n", "self s     %", "total s", "", name_w, "function",
+            "where");
     size_t shown = limit && limit < n ? limit : n;
     for (size_t i = 0; i < shown; i++) {
         const wl_func_stat *fs = v[i];
@@ -132,9 +133,9 @@ void wl_stacks_print_functions(const wl_stacks *s, FILE *f, size_t limit, int so
             snprintf(where, sizeof(where), "%s", fs->module);
         fit(name, sizeof(name), fs->name, name_w);
         fit(place, sizeof(place), short_where(where, where_w), where_w);
-        fprintf(f, "    %6.2f %5.1f%%  %6.2f %5.1f%%  %-4s %-*s %s\n", self_s(fs),
-                all > 0 ? 100 * self_s(fs) / all : 0.0, total_s(fs),
-                all > 0 ? 100 * total_s(fs) / all : 0.0, kind_of(fs), name_w, name, place);
+        fprintf(f, "    %6.2f %5.1f%%  %6.2f  %-4s %-*s %s\n", self_s(fs),
+                all > 0 ? 100 * self_s(fs) / all : 0.0, total_s(fs), kind_of(fs), name_w, name,
+                place);
     }
     if (n > shown)
         fprintf(f, "    ... %zu more in the JSON report\n", n - shown);

@@ -14,13 +14,12 @@
  *   processes    limited downloads, and the blur moved to a process pool
  *                (run_in_executor with a ProcessPoolExecutor)
  *
- * The server runs in its own process: the sample re-executes itself as
- * "download_images --serve" (named "wlprof-httpd", without the profiler's
- * stack agent in its environment) before anything else starts. The client
- * is the program under study, and `wlprof profile` leaves a process of that
- * name out of the profile, so its advice is about the client alone. The
- * two talk over a pipe pair ("r" resets the counters, "s" asks for them,
- * "q" stops it).
+ * The server runs in its own process, the program wlprof-httpd beside this
+ * one (samples/wlprof-httpd.c), started before anything else and without
+ * the profiler's stack agent in its environment. The client is the program
+ * under study, and `wlprof profile` leaves a process of that name out of
+ * the profile, so its advice is about the client alone. The two talk over
+ * a pipe pair ("r" resets the counters, "s" asks for them, "q" stops it).
  *
  * Every version prints its wall time and the server's peak in-flight
  * count. Processing is a box blur over the image bytes (a few passes) plus
@@ -35,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -349,39 +347,27 @@ static int run_processes(void)
 }
 
 static const version versions[] = {
-    {"sequential", "blocking download, then process, one image at a time", run_sequential},
+    {"sequential", "blocking download, then process, one by one", run_sequential},
     {"to_thread", "basic async: blocking functions via wl_to_thread", run_to_thread},
     {"streaming", "true async I/O: TCP reads streamed to files", run_streaming},
     {"limited", "streaming, at most 4 downloads at once (semaphore)", run_limited},
     {"processes", "limited downloads, processing on a process pool", run_processes},
 };
 
-/* The server process: serves until told to quit or its control pipe closes. */
-static void __attribute__((noreturn)) serve(int cmd_fd, int rsp_fd, unsigned delay)
-{
-    prctl(PR_SET_NAME, "wlprof-httpd"); /* what wlprof profile leaves out */
-    wl_httpd *srv;
-    wl_httpd_opts o = {.delay_ms = delay, .image_bytes = IMAGE_BYTES};
-    FILE *out = fdopen(rsp_fd, "w");
-    if (!out || wl_httpd_start(&srv, &o) < 0)
-        _exit(1);
-    fprintf(out, "%d\n", wl_httpd_port(srv));
-    fflush(out);
-    char c;
-    while (read(cmd_fd, &c, 1) == 1 && c != 'q') {
-        if (c == 'r')
-            wl_httpd_reset(srv);
-        fprintf(out, "%d %lu\n", wl_httpd_max_in_flight(srv), wl_httpd_requests(srv));
-        fflush(out);
-    }
-    wl_httpd_stop(srv);
-    _exit(0);
-}
-
-/* Starts the server process (before any thread or buffered output exists,
- * so the fork copies neither). Returns 0 or -1. */
+/* Starts the server process, the program wlprof-httpd built beside this
+ * one (samples/wlprof-httpd.c), before any thread or buffered output
+ * exists. Returns 0 or -1. */
 static int server_start(unsigned delay)
 {
+    char self[4096], path[4200];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(path, sizeof(path), "%s/wlprof-httpd", self);
     int cmd[2], rsp[2];
     if (pipe2(cmd, O_CLOEXEC) < 0 || pipe2(rsp, O_CLOEXEC) < 0)
         return -1;
@@ -389,8 +375,8 @@ static int server_start(unsigned delay)
     if (server_pid < 0)
         return -1;
     if (server_pid == 0) {
-        /* A fresh image without the profiler's agent: the testbed is not
-         * the program under study. */
+        /* Without the profiler's agent: the testbed is not the program
+         * under study. */
         char a[16], b[16], d[16];
         snprintf(a, sizeof(a), "%d", cmd[0]);
         snprintf(b, sizeof(b), "%d", rsp[1]);
@@ -400,8 +386,9 @@ static int server_start(unsigned delay)
         unsetenv("LD_PRELOAD");
         unsetenv("WLPROF_AGENT_DIR");
         unsetenv("WLPROF_AGENT_HZ");
-        execl("/proc/self/exe", "download_images", "--serve", a, b, d, (char *)NULL);
-        serve(cmd[0], rsp[1], delay); /* no /proc: serve from this image */
+        execl(path, "wlprof-httpd", a, b, d, (char *)NULL);
+        fprintf(stderr, "download_images: cannot run %s: %s\n", path, strerror(errno));
+        _exit(127);
     }
     close(cmd[0]);
     close(rsp[1]);
@@ -453,8 +440,6 @@ static int verify(void)
 
 int main(int argc, char **argv)
 {
-    if (argc == 5 && strcmp(argv[1], "--serve") == 0)
-        serve(atoi(argv[2]), atoi(argv[3]), (unsigned)atoi(argv[4]));
     const char *only = NULL;
     unsigned delay = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
