@@ -644,7 +644,12 @@ START_TEST(test_advice_python_example5_is_the_pitfall)
 {
     const char *dir = tu_tmpdir();
     char *target[] = {PYTHON, (char *)script("ex5_blocking_sleep.py"), NULL};
+    load l;
+    if (_i == 1)
+        load_start(&l); /* also while two busy loops compete for the CPUs */
     json_t *r = profile_and_recommend(target, dir, "ex5");
+    if (_i == 1)
+        load_stop(&l);
     ck_assert_msg(pitfall_of(r), "Example 5 (time.sleep in create_task'd coroutines) not flagged");
     ck_assert(json_is_true(tu_get(r, "classification.pitfall.blocks")));
     ck_assert(tu_num(r, "classification.pitfall.longest_block_s") >= 0.3);
@@ -868,6 +873,30 @@ START_TEST(test_advice_text_output_fits_and_leads_with_the_verdict)
 }
 END_TEST
 
+/* `wlprof run` prints the batch prediction next to what it achieved. */
+START_TEST(test_advice_run_reports_prediction_beside_achieved)
+{
+    const char *dir = tu_tmpdir();
+    char out[4200], err[4200];
+    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(err, sizeof(err), "%s/err", dir);
+    char *argv[] = {(char *)tu_env("WLPROF"), "run", "--sample", "sleep", "--jobs", "10", NULL};
+    ck_assert_int_eq(run_to_files(argv, out, err), 0);
+    char text[65536 * 2];
+    snprintf(text, sizeof(text), "%s", slurp(out));
+    size_t n = strlen(text);
+    snprintf(text + n, sizeof(text) - n, "%s", slurp(err));
+    const char *line = strstr(text, "  predicted ");
+    ck_assert_msg(line != NULL, "no prediction in:\n%s", text);
+    double predicted = 0, achieved = 0;
+    char exec[32];
+    ck_assert_int_eq(sscanf(line, "  predicted %lfx for a batch on a %31s (achieved %lfx)",
+                            &predicted, exec, &achieved),
+                     3);
+    ck_assert(predicted > 1 && achieved > 0);
+}
+END_TEST
+
 /* The README's first command: the advice is about the client alone, the
  * sample's HTTP server running in a process of its own that the profiler
  * leaves out. */
@@ -924,6 +953,7 @@ int main(void)
     tcase_set_timeout(corpus, 600);
     tcase_add_test(corpus, test_advice_text_output_fits_and_leads_with_the_verdict);
     tcase_add_test(corpus, test_advice_c_two_sleeps);
+    tcase_add_test(corpus, test_advice_run_reports_prediction_beside_achieved);
     tcase_add_test(corpus, test_advice_download_sample_profiles_the_client_alone);
     tcase_add_test(corpus, test_advice_c_cpu_then_wait);
     tcase_add_test(corpus, test_advice_gzip_single_stream);
@@ -934,7 +964,7 @@ int main(void)
     if (python) {
         TCase *py = tcase_create("python");
         tcase_set_timeout(py, 600);
-        tcase_add_test(py, test_advice_python_example5_is_the_pitfall);
+        tcase_add_loop_test(py, test_advice_python_example5_is_the_pitfall, 0, 2);
         tcase_add_loop_test(py, test_advice_python_examples_2_and_3_are_not_flagged, 0, 2);
         tcase_add_loop_test(py, test_advice_python_open_connection_downloader_is_not_flagged, 0,
                             2);
