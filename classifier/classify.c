@@ -450,7 +450,7 @@ static void measure_threads(const wl_profile *p, wl_verdict *v)
         if (g > 0) {
             v->gil_threads++;
             gil_s += g;
-            gil_threads_wait += t->waiting_s + t->runq_s;
+            gil_threads_wait += t->waiting_s;
         }
     }
     v->gil_wait_share = gil_threads_wait > 0 ? fmin(1.0, gil_s / gil_threads_wait) : 0;

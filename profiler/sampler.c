@@ -493,11 +493,8 @@ static void track_runs_and_loop(thread_track *t, int pid, int tid, double on, in
         t->longest_cpu_run_s = t->cpu_run_s;
     if (!blocked)
         return;
-    if (t->has_nvcsw) {
-        long long n = read_nvcsw(pid, tid); /* keep the count current across the wait */
-        if (n >= 0)
-            t->nvcsw = (uint64_t)n;
-    }
+    /* The voluntary count is not read here: once the thread runs again, a
+     * count that moved while it was blocked ends a run that is empty. */
     end_cpu_run(t);
     if (wl_is_readiness_call(o->syscall)) {
         /* A return to the loop: what blocked since the last one was a

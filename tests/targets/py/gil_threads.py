@@ -17,7 +17,7 @@ def cpu_intensive_task(limit):
     return count
 
 
-limit = int(sys.argv[1]) if len(sys.argv) > 1 else 60000
+limit = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
 threads = [threading.Thread(target=cpu_intensive_task, args=(limit,)) for _ in range(4)]
 for t in threads:
     t.start()
