@@ -467,13 +467,12 @@ static int waited_since_last_tick(thread_track *t, int pid, int tid)
     return waited;
 }
 
-/* Ends the thread's current CPU run (it waited): the run is a candidate
- * for the longest, and inside an event loop a burst between two returns. */
-static void end_cpu_run(thread_track *t)
+/* Ends the thread's current run inside its event loop (it waited): a
+ * burst between two returns to the loop. */
+static void end_loop_run(thread_track *t)
 {
     if (t->loop == LOOP_READINESS && t->loop_run_inside && t->loop_run_s > t->loop_burst_s)
         t->loop_burst_s = t->loop_run_s;
-    t->cpu_run_s = 0;
     t->loop_run_s = 0;
     t->loop_run_inside = t->loop == LOOP_READINESS;
 }
@@ -482,11 +481,17 @@ static void end_cpu_run(thread_track *t)
  * never state R, so a busy machine's run queue does not lengthen them) and
  * event-loop stalls, for one observed thread. kind/syscall describe its
  * wait when blocked (blocked != 0). */
-static void track_runs_and_loop(thread_track *t, int pid, int tid, double on, int blocked,
-                                const blocked_obs *o, double now)
+static void track_runs_and_loop(thread_track *t, int pid, int tid, double on, double queued,
+                                double dt, int blocked, const blocked_obs *o, double now)
 {
-    if (!blocked && waited_since_last_tick(t, pid, tid))
-        end_cpu_run(t);
+    if (!blocked && waited_since_last_tick(t, pid, tid)) {
+        /* Any wait is a return to a loop; for the critical path only one
+         * that kept the thread off a CPU for a tenth of the tick splits its
+         * computing (a page fault or an instant poll does not). */
+        end_loop_run(t);
+        if (on + queued < 0.9 * dt)
+            t->cpu_run_s = 0;
+    }
     t->cpu_run_s += on;
     t->loop_run_s += on;
     if (t->cpu_run_s > t->longest_cpu_run_s)
@@ -495,7 +500,8 @@ static void track_runs_and_loop(thread_track *t, int pid, int tid, double on, in
         return;
     /* The voluntary count is not read here: once the thread runs again, a
      * count that moved while it was blocked ends a run that is empty. */
-    end_cpu_run(t);
+    end_loop_run(t);
+    t->cpu_run_s = 0;
     if (wl_is_readiness_call(o->syscall)) {
         /* A return to the loop: what blocked since the last one was a
          * blocking call inside it. */
@@ -649,7 +655,7 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
                 t->longest_burst_s = t->burst_s;
             t->block_s = 0;
             t->wait_s_now = 0;
-            track_runs_and_loop(t, p->pid, tid, on, 0, NULL, now);
+            track_runs_and_loop(t, p->pid, tid, on, queued, dt, 0, NULL, now);
             tick_add_share(obs, t, on, queued, dt);
             continue;
         }
@@ -694,7 +700,7 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             memcpy(t->longest_wait_syscall, t->wait_syscall, sizeof(t->longest_wait_syscall));
         }
         check_silent_loop(s, p, t, o, now);
-        track_runs_and_loop(t, p->pid, tid, on, 1, o, now);
+        track_runs_and_loop(t, p->pid, tid, on, queued, dt, 1, o, now);
     }
     p->threads_this_tick = nseen;
     closedir(d);

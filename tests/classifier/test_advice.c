@@ -758,7 +758,11 @@ START_TEST(test_advice_python_gil_threads)
     const char *dir = tu_tmpdir();
     char *target[] = {PYTHON, (char *)script("gil_threads.py"), NULL};
     json_t *r = profile_and_recommend(target, dir, "gil");
-    ck_assert_str_eq(tu_str(r, "recommendation.executor"), "process_pool");
+    /* The computing goes to processes, whatever the futex waits look like
+     * to a profiler that cannot tell the GIL apart ... */
+    const char *exec = tu_str(r, "recommendation.executor");
+    ck_assert_msg(strcmp(exec, "process_pool") == 0 || strcmp(exec, "split") == 0,
+                  "GIL-bound threads sent to %s", exec);
     ck_assert(json_is_true(tu_get(r, "classification.cpython")));
     ck_assert(!reasons_json_have(r, "C code without shared state"));
     ck_assert_msg(tu_num(r, "recommendation.predicted.thread_pool.speedup") <= 1.3 &&
@@ -767,7 +771,9 @@ START_TEST(test_advice_python_gil_threads)
                   tu_num(r, "recommendation.predicted.thread_pool.speedup"),
                   tu_num(r, "recommendation.batch.thread_pool.speedup"));
     /* Once the profiler tells GIL waits apart, they are CPU demand. */
-    if (tu_num(r, "waits.by_kind.gil.samples") > 0) {
+    /* ... and once it does, they are CPU demand: processes, not waiting. */
+    if (tu_num(r, "classification.gil.threads") > 0) {
+        ck_assert_str_eq(exec, "process_pool");
         ck_assert(tu_num(r, "classification.gil.wait_share") >= 0.5);
         ck_assert(tu_num(r, "classification.shares.waiting") <= 0.05);
     }
