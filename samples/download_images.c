@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,24 +372,36 @@ static int server_start(unsigned delay)
     int cmd[2], rsp[2];
     if (pipe2(cmd, O_CLOEXEC) < 0 || pipe2(rsp, O_CLOEXEC) < 0)
         return -1;
-    server_pid = fork();
-    if (server_pid < 0)
+    /* posix_spawn (vfork and exec at once: no window where a copy of this
+     * client runs), the two pipe ends kept open across the exec (dup2 onto
+     * itself clears close-on-exec), and the environment without the
+     * profiler's agent: the testbed is not the program under study. */
+    char a[16], b[16], d[16];
+    snprintf(a, sizeof(a), "%d", cmd[0]);
+    snprintf(b, sizeof(b), "%d", rsp[1]);
+    snprintf(d, sizeof(d), "%u", delay);
+    char *args[] = {"wlprof-httpd", a, b, d, NULL};
+    extern char **environ;
+    size_t n_env = 0;
+    while (environ[n_env])
+        n_env++;
+    char **env = calloc(n_env + 1, sizeof(*env));
+    if (!env)
         return -1;
-    if (server_pid == 0) {
-        /* Without the profiler's agent: the testbed is not the program
-         * under study. */
-        char a[16], b[16], d[16];
-        snprintf(a, sizeof(a), "%d", cmd[0]);
-        snprintf(b, sizeof(b), "%d", rsp[1]);
-        snprintf(d, sizeof(d), "%u", delay);
-        fcntl(cmd[0], F_SETFD, 0);
-        fcntl(rsp[1], F_SETFD, 0);
-        unsetenv("LD_PRELOAD");
-        unsetenv("WLPROF_AGENT_DIR");
-        unsetenv("WLPROF_AGENT_HZ");
-        execl(path, "wlprof-httpd", a, b, d, (char *)NULL);
-        fprintf(stderr, "download_images: cannot run %s: %s\n", path, strerror(errno));
-        _exit(127);
+    size_t k = 0;
+    for (size_t i = 0; i < n_env; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "WLPROF_AGENT", 12) != 0)
+            env[k++] = environ[i];
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, cmd[0], cmd[0]);
+    posix_spawn_file_actions_adddup2(&fa, rsp[1], rsp[1]);
+    int rc = posix_spawn(&server_pid, path, &fa, NULL, args, env);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    if (rc != 0) {
+        fprintf(stderr, "download_images: cannot run %s: %s\n", path, strerror(rc));
+        return -1;
     }
     close(cmd[0]);
     close(rsp[1]);

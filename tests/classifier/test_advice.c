@@ -914,9 +914,17 @@ START_TEST(test_advice_download_sample_profiles_the_client_alone)
     json_t *r = profile_and_recommend(target, dir, "download");
     ck_assert_str_eq(tu_str(r, "classification.kind"), "io_bound");
     ck_assert_str_eq(tu_str(r, "recommendation.executor"), "thread_pool");
+    /* The client's thread first; none of the server's (a fork that is yet
+     * to exec the server may show for a tick, with nothing in it). */
     const json_t *threads = tu_get(r, "threads");
-    ck_assert_uint_eq(json_array_size(threads), 1); /* the client's one thread */
     ck_assert_str_eq(tu_str(json_array_get(threads, 0), "comm"), "download_images");
+    for (size_t i = 0; i < json_array_size(threads); i++) {
+        const json_t *t = json_array_get(threads, i);
+        ck_assert_str_ne(tu_str(t, "comm"), "wlprof-httpd");
+        const json_t *waits = json_object_get(t, "waits");
+        for (size_t k = 0; k < json_array_size(waits); k++)
+            ck_assert_str_ne(tu_str(json_array_get(waits, k), "syscall"), "accept4");
+    }
     const json_t *calls = tu_get(r, "recommendation.calls_to_move");
     ck_assert_uint_ge(json_array_size(calls), 1);
     for (size_t i = 0; i < json_array_size(calls); i++) {
