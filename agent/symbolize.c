@@ -130,6 +130,11 @@ int wl__sym_lookup(wl_symbolizer *s, const char *path, uint64_t rel, char **func
         char *at = *func ? strchr(*func, '@') : NULL; /* "f@@GLIBC_2.34" -> "f" */
         if (at && at != *func)
             *at = '\0';
+        char *plain = *func ? wl__demangle(*func) : NULL; /* C++: "ns::f(int)" */
+        if (plain) {
+            free(*func);
+            *func = plain;
+        }
     } else {
         char buf[300];
         snprintf(buf, sizeof(buf), "%s+0x%" PRIx64, base_name(path), rel);

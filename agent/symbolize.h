@@ -20,4 +20,8 @@ void wl__sym_free(wl_symbolizer *s);
 int wl__sym_lookup(wl_symbolizer *s, const char *path, uint64_t rel, char **func, char **file,
                    int *line);
 
+/* The demangled form of a C++ symbol (malloc'ed), or NULL when name is
+ * not a mangled C++ name or no demangler is available. */
+char *wl__demangle(const char *name);
+
 #endif

@@ -132,6 +132,15 @@ static int measure_shares(const wl_profile *p, const wl_classify_opts *o, wl_ver
         v->wait_share = 1 - run;
         v->from_samples = false;
     }
+    /* Time nothing ran because threads queued for CPython's GIL is CPU
+     * demand the interpreter serialised, not waiting: it moves to the
+     * computing side (user CPU, where the interpreter runs). */
+    double gil = p->wall_s > 0 ? p->wait_kind_s[WL_WAIT_GIL] / p->wall_s : 0;
+    if (v->from_samples && p->sampled_s > 0)
+        gil = p->wait_kind_s[WL_WAIT_GIL] / p->sampled_s;
+    gil = fmin(gil, v->wait_share);
+    v->wait_share -= gil;
+    v->user_share += gil;
     /* System CPU sides with waiting (the brief: "system time is time
      * waiting for I/O services") -- when there is waiting. A program that
      * hardly waits is computing, in user space or in the kernel. */
@@ -163,7 +172,7 @@ static wl_kind decide_kind(const wl_verdict *v, const wl_classify_opts *o)
 
 static bool is_coordination(wl_wait_kind k)
 {
-    return k == WL_WAIT_LOCK || k == WL_WAIT_CHILD;
+    return k == WL_WAIT_LOCK || k == WL_WAIT_CHILD || k == WL_WAIT_GIL;
 }
 
 /* How the program waits, from the program-level wait reasons. */
@@ -180,6 +189,8 @@ static void measure_waits(const wl_profile *p, wait_mix *m)
     double coord = 0;
     for (int k = 0; k < WL_WAIT_KIND_COUNT; k++) {
         double s = p->wait_kind_s[k];
+        if (k == WL_WAIT_GIL)
+            continue; /* CPU demand (measure_shares) */
         m->total_s += s;
         if (k == WL_WAIT_POLL)
             m->poll_s += s;
@@ -321,21 +332,25 @@ static double thread_poll_s(const wl_thread_stat *t)
     return s;
 }
 
-/* Finds the event-loop thread with the longest stall (block or burst) over
- * its threshold, and lists its non-poll waits. */
+/* Finds the event-loop thread with the longest stall over its threshold: a
+ * blocking call between two returns to the loop, or a run of on-CPU time
+ * (schedstat, so run-queue time on a busy machine never counts) between two
+ * waits -- both only after the thread first waited in a readiness call,
+ * so interpreter start-up before any loop exists is not a burst. The
+ * profiler measures both (wl_thread_stat.loop_*). */
 static int detect_pitfall(const wl_profile *p, const wl_classify_opts *o, wl_pitfall *pf)
 {
     const wl_thread_stat *worst = NULL;
     double worst_stall = 0;
     for (size_t i = 0; i < p->nthreads; i++) {
         const wl_thread_stat *t = &p->threads[i];
-        if (thread_poll_s(t) < o->loop_poll_s)
+        if (!t->loop_evidence[0])
             continue;
-        bool blocks = t->longest_block_s >= o->pitfall_block_s;
-        bool bursts = t->longest_burst_s >= o->pitfall_burst_s;
+        bool blocks = t->loop_block_s >= o->pitfall_block_s;
+        bool bursts = t->loop_burst_s >= o->pitfall_burst_s;
         if (!blocks && !bursts)
             continue;
-        double stall = fmax(blocks ? t->longest_block_s : 0, bursts ? t->longest_burst_s : 0);
+        double stall = fmax(blocks ? t->loop_block_s : 0, bursts ? t->loop_burst_s : 0);
         if (stall > worst_stall) {
             worst_stall = stall;
             worst = t;
@@ -347,20 +362,101 @@ static int detect_pitfall(const wl_profile *p, const wl_classify_opts *o, wl_pit
     pf->pid = worst->pid;
     pf->tid = worst->tid;
     snprintf(pf->comm, sizeof(pf->comm), "%s", worst->comm);
+    snprintf(pf->evidence, sizeof(pf->evidence), "%s", worst->loop_evidence);
     pf->poll_s = thread_poll_s(worst);
-    pf->longest_block_s = worst->longest_block_s;
-    snprintf(pf->block_syscall, sizeof(pf->block_syscall), "%s", worst->longest_block_syscall);
-    pf->longest_burst_s = worst->longest_burst_s;
-    pf->blocks = worst->longest_block_s >= o->pitfall_block_s;
-    pf->bursts = worst->longest_burst_s >= o->pitfall_burst_s;
+    pf->longest_block_s = worst->loop_block_s;
+    snprintf(pf->block_syscall, sizeof(pf->block_syscall), "%s", worst->loop_block_syscall);
+    pf->longest_burst_s = worst->loop_burst_s;
+    pf->blocks = worst->loop_block_s >= o->pitfall_block_s;
+    pf->bursts = worst->loop_burst_s >= o->pitfall_burst_s;
+    snprintf(pf->call, sizeof(pf->call), "%s", pf->blocks ? pf->block_syscall : "");
     for (size_t i = 0; i < worst->nwaits; i++) {
-        if (worst->waits[i].kind == WL_WAIT_POLL)
+        if (worst->waits[i].kind == WL_WAIT_POLL || is_coordination(worst->waits[i].kind))
             continue;
         int rc = add_call(&pf->calls, &pf->ncalls, &worst->waits[i], worst->waiting_s);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+/* ---- threads: CPython, the GIL, idle helpers --------------------------------- */
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A CPython target: a process of the tree runs the python interpreter
+ * (its name, or its command's first word, is python...). */
+static bool is_cpython(const wl_profile *p)
+{
+    for (size_t i = 0; i < p->nprocs; i++) {
+        const wl_process_stat *pr = &p->procs[i];
+        if (starts_with(pr->comm, "python"))
+            return true;
+        if (pr->cmdline) {
+            size_t n = strcspn(pr->cmdline, " ");
+            const char *base = pr->cmdline;
+            for (size_t k = 0; k < n; k++)
+                if (pr->cmdline[k] == '/')
+                    base = pr->cmdline + k + 1;
+            if (starts_with(base, "python"))
+                return true;
+        }
+    }
+    if (p->argc > 0 && p->argv && p->argv[0]) {
+        const char *base = strrchr(p->argv[0], '/');
+        if (starts_with(base ? base + 1 : p->argv[0], "python"))
+            return true;
+    }
+    return false;
+}
+
+/* A helper thread parked in a pool-worker or coordination wait all its
+ * life (libuv's workers in uv_cond_wait, a runtime's idle threads): it
+ * computes nothing and waits for nobody. */
+static bool is_idle_helper(const wl_thread_stat *t, double wall_s)
+{
+    double cpu = t->user_s + t->sys_s;
+    if (t->nwaits == 0 || cpu > 0.01 * wall_s + 0.005)
+        return false;
+    for (size_t i = 0; i < t->nwaits; i++)
+        if (t->waits[i].kind != WL_WAIT_LOCK && t->waits[i].samples > 0)
+            return false;
+    return true;
+}
+
+/* Per-thread figures for the model and the GIL reason. */
+static void measure_threads(const wl_profile *p, wl_verdict *v)
+{
+    double gil_s = 0, gil_threads_wait = 0;
+    for (size_t i = 0; i < p->nthreads; i++) {
+        const wl_thread_stat *t = &p->threads[i];
+        if (is_idle_helper(t, p->wall_s)) {
+            v->idle_threads++;
+            continue;
+        }
+        if (t->longest_wait_s > v->model.longest_wait_s) {
+            v->model.longest_wait_s = t->longest_wait_s;
+            snprintf(v->model.longest_wait_call, sizeof(v->model.longest_wait_call), "%s",
+                     t->longest_wait_syscall);
+        }
+        v->model.longest_cpu_s = fmax(v->model.longest_cpu_s, t->longest_cpu_run_s);
+        double g = 0;
+        for (size_t k = 0; k < t->nwaits; k++)
+            if (t->waits[k].kind == WL_WAIT_GIL)
+                g += t->waits[k].seconds;
+        if (g > 0) {
+            v->gil_threads++;
+            gil_s += g;
+            gil_threads_wait += t->waiting_s;
+        }
+    }
+    v->gil_wait_share = gil_threads_wait > 0 ? fmin(1.0, gil_s / gil_threads_wait) : 0;
+    snprintf(v->model.independent, sizeof(v->model.independent),
+             "no stacks: consecutive samples in one call count as one call, so repeated "
+             "calls look like one long one");
 }
 
 /* ---- confidence ---------------------------------------------------------- */
@@ -495,8 +591,18 @@ static int reason_computing_side(const wl_profile *p, const wl_classify_opts *o,
     REASON("%.2f cores busy on average (%.3g s CPU over %.3g s wall, at most %u threads alive); "
            "computing scales to %d processes, one per core",
            v->cores_busy, p->user_s + p->sys_s, p->wall_s, p->max_threads, cores);
-    REASON("C code without shared state can use %d threads equally (no interpreter lock)",
-           cores);
+    if (v->model.cpython) {
+        if (v->gil_threads >= 2)
+            REASON("%d threads, %.2f cores busy, %.0f%% of their wait is the GIL: CPython "
+                   "runs their computing one thread at a time -> processes",
+                   v->gil_threads, v->cores_busy, 100 * v->gil_wait_share);
+        else
+            REASON("a CPython target: its threads compute one at a time (the GIL), so only "
+                   "processes run its computing in parallel");
+    } else {
+        REASON("C code without shared state can use %d threads equally (no interpreter lock)",
+               cores);
+    }
     /* Parallel already: by the cores it got, or by the threads that wanted
      * one (on a loaded machine runnable threads queue for a core). */
     if (v->cores_busy >= o->parallel_cores || p->mean_running_threads >= o->parallel_cores)
@@ -509,18 +615,6 @@ static int reason_computing_side(const wl_profile *p, const wl_classify_opts *o,
     return 0;
 }
 
-static int reason_predictions(wl_verdict *v)
-{
-    const wl_prediction *pr = v->predicted;
-    REASON("predicted speed-up: coroutine %.2fx (%d tasks), thread pool %.2fx (%d threads), "
-           "process pool %.2fx (%d processes), split %.2fx",
-           pr[WL_EXEC_COROUTINE].speedup, pr[WL_EXEC_COROUTINE].workers,
-           pr[WL_EXEC_THREAD_POOL].speedup, pr[WL_EXEC_THREAD_POOL].workers,
-           pr[WL_EXEC_PROCESS_POOL].speedup, pr[WL_EXEC_PROCESS_POOL].workers,
-           pr[WL_EXEC_SPLIT].speedup);
-    return 0;
-}
-
 static int reason_pitfall(wl_verdict *v)
 {
     const wl_pitfall *pf = &v->pitfall;
@@ -528,14 +622,18 @@ static int reason_pitfall(wl_verdict *v)
         return 0;
     char calls[256];
     format_calls(pf->calls, pf->ncalls, calls, sizeof(calls));
+    const char *how = strcmp(pf->evidence, "epoll_fd") == 0
+                          ? "runs an event loop (it holds an epoll instance) that never got to "
+                            "wait"
+                          : "is an event loop (it waited in epoll/poll/select)";
     if (pf->blocks)
-        REASON("blocking call inside the event loop: thread %d '%s' waits %.2f s in "
-               "epoll/poll but blocked %.2f s at a stretch in %s; move %s off the loop",
-               pf->tid, pf->comm, pf->poll_s, pf->longest_block_s,
+        REASON("blocking call inside the event loop: thread %d '%s' %s but blocked %.2f s at a "
+               "stretch in %s; move %s off the loop",
+               pf->tid, pf->comm, how, pf->longest_block_s,
                pf->block_syscall[0] ? pf->block_syscall : "?", calls[0] ? calls : "it");
     if (pf->bursts)
-        REASON("CPU burst inside the event loop: thread %d '%s' computed %.2f s without "
-               "returning to the loop; every other task stalls meanwhile: send it to a "
+        REASON("CPU burst inside the event loop: thread %d '%s' computed %.2f s on-CPU "
+               "between two waits; every other task stalls meanwhile: send it to a "
                "process pool",
                pf->tid, pf->comm, pf->longest_burst_s);
     return 0;
@@ -567,12 +665,18 @@ int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *o
     wl_executor wait_side =
         out->multiplexed >= o.multiplex_share ? WL_EXEC_COROUTINE : WL_EXEC_THREAD_POOL;
 
-    cls_work work = {
-        .wall_s = p->wall_s,
-        .wait_s = out->wait_share * p->wall_s,
-        .cpu_s = p->user_s + p->sys_s,
-    };
-    int threads = cls__thread_pool_size(&work, &o);
+    /* The model's run leaves out run-queue time: the machine's other load
+     * (or more busy threads than cores) is nothing an executor of this
+     * program changes, and on-CPU runs are measured without it. */
+    double busy_wall = p->wall_s;
+    if (out->from_samples && p->sampled_s > 0)
+        busy_wall = p->wall_s * fmin(1.0, (p->running_s + p->waiting_s) / p->sampled_s);
+    out->model.wall_s = busy_wall;
+    out->model.wait_s = out->wait_share * busy_wall;
+    out->model.cpu_s = p->user_s + p->sys_s;
+    out->model.cpython = is_cpython(p);
+    measure_threads(p, out);
+    int threads = cls__thread_pool_size(&out->model, &o);
     int wait_workers = wait_side == WL_EXEC_COROUTINE ? o.concurrency : threads;
 
     switch (out->kind) {
@@ -591,7 +695,7 @@ int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *o
         out->wait_side_workers = wait_workers;
         break;
     }
-    cls__predict(&work, &o, out);
+    cls__predict(&out->model, &o, out);
 
     if (out->executor != WL_EXEC_PROCESS_POOL && out->executor != WL_EXEC_COROUTINE) {
         rc = collect_blocking_calls(p, &m, out);
@@ -639,7 +743,7 @@ int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *o
         if (rc < 0)
             goto fail;
     }
-    rc = reason_predictions(out);
+    rc = cls__prediction_reasons(out);
     if (rc < 0)
         goto fail;
     rc = reason_pitfall(out);

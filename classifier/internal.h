@@ -14,19 +14,24 @@ int cls__strv_addf(char ***v, size_t *n, const char *fmt, ...)
 /* Frees every string and the array, and zeroes *v and *n. */
 void cls__strv_free(char ***v, size_t *n);
 
-/* The work the speed-up model sees, in seconds of the measured run. */
-typedef struct cls_work {
-    double wall_s; /* measured wall time */
-    double wait_s; /* wall seconds with no thread running */
-    double cpu_s;  /* CPU core-seconds (user + system) */
-} cls_work;
-
-/* Fills v->predicted[] for every executor from the measured work, the
- * effective options (cores, concurrency, thread cap, serial fraction) and
- * the sizes already chosen. See predict.c for the model. */
-void cls__predict(const cls_work *w, const wl_classify_opts *o, wl_verdict *v);
+/* Fills v->predicted[] (this program) and v->batch[] (a batch of such
+ * jobs) for every executor from the model, the effective options (cores,
+ * concurrency, thread cap, serial fraction) and the sizes already chosen,
+ * and v->model.critical_path_s. See predict.c for the model. */
+void cls__predict(const wl_model *m, const wl_classify_opts *o, wl_verdict *v);
 
 /* Thread pool size for this mix of waiting and computing (see predict.c). */
-int cls__thread_pool_size(const cls_work *w, const wl_classify_opts *o);
+int cls__thread_pool_size(const wl_model *m, const wl_classify_opts *o);
+
+/* The reasons that state the predictions ("this program: ...", "a batch of
+ * N such jobs: ...", and why the recommendation is not the best one when it
+ * is not). Replaces earlier ones, so wl_verdict_add_functions can refine
+ * the model with the stacks and say it again. Returns 0 or -ENOMEM. */
+int cls__prediction_reasons(wl_verdict *v);
+
+/* Whether a stack's blocking call is coordination between threads or
+ * processes (condition waits, locks, joins, waiting for a child): it stands
+ * behind someone else's work and is nothing to move. */
+bool cls__is_coordination_call(const char *call);
 
 #endif

@@ -187,6 +187,11 @@ static json_t *pitfall_json(const wl_pitfall *pf)
         SET(o, "longest_burst_s", json_real(pf->longest_burst_s));
         SET(o, "blocks", json_boolean(pf->blocks));
         SET(o, "bursts", json_boolean(pf->bursts));
+        SET(o, "evidence", json_string(pf->evidence));
+        SET(o, "function", pf->function[0] ? json_string(pf->function) : json_null());
+        SET(o, "file", pf->file[0] ? json_string(pf->file) : json_null());
+        SET(o, "line", json_integer(pf->line));
+        SET(o, "call", pf->call[0] ? json_string(pf->call) : json_null());
         SET(o, "calls_to_move", calls_json(pf->calls, pf->ncalls));
     }
     if (ok) {
@@ -219,6 +224,10 @@ json_t *wl_verdict_classification_json(const wl_verdict *v)
     SET(o, "system_counts_as", json_string(v->sys_is_computing ? "computing" : "waiting"));
     SET(o, "multiplexed", json_real(v->multiplexed));
     SET(o, "cores_busy", json_real(v->cores_busy));
+    SET(o, "cpython", json_boolean(v->model.cpython));
+    SET(o, "idle_threads", json_integer(v->idle_threads));
+    SET(o, "gil", json_pack("{s:i, s:f}", "threads", v->gil_threads, "wait_share",
+                            v->gil_wait_share));
     SET(thr, "io_threshold", json_real(v->used.io_threshold));
     SET(thr, "cpu_threshold", json_real(v->used.cpu_threshold));
     SET(thr, "min_wait_share", json_real(v->used.min_wait_share));
@@ -253,6 +262,7 @@ json_t *wl_verdict_recommendation_json(const wl_verdict *v)
     SET(o, "workers", json_integer(v->suggested_workers));
     SET(o, "confidence", json_real(v->confidence));
     SET(o, "speedup", json_real(v->predicted[v->executor].speedup));
+    SET(o, "batch_speedup", json_real(v->batch[v->executor].speedup));
     if (v->executor == WL_EXEC_SPLIT) {
         json_t *side = json_object();
         if (!side)
@@ -261,19 +271,41 @@ json_t *wl_verdict_recommendation_json(const wl_verdict *v)
         SET(side, "workers", json_integer(v->wait_side_workers));
         SET(o, "wait_side", side);
     }
+    json_t *batch = json_object();
+    if (!batch)
+        goto fail_pred;
     for (int e = 0; e < WL_EXEC_COUNT; e++) {
         json_t *one = json_object();
-        if (!one)
+        json_t *many = json_object();
+        if (!one || !many) {
+            json_decref(one);
+            json_decref(many);
+            json_decref(batch);
             goto fail_pred;
+        }
         SET(one, "workers", json_integer(v->predicted[e].workers));
         SET(one, "speedup", json_real(v->predicted[e].speedup));
         SET(pred, wl_executor_name((wl_executor)e), one);
+        SET(many, "workers", json_integer(v->batch[e].workers));
+        SET(many, "speedup", json_real(v->batch[e].speedup));
+        SET(batch, wl_executor_name((wl_executor)e), many);
     }
     SET(o, "predicted", pred);
+    SET(o, "batch", batch);
     SET(model, "cores", json_integer(v->used.cores));
     SET(model, "concurrency", json_integer(v->used.concurrency));
     SET(model, "max_threads", json_integer(v->used.max_threads));
     SET(model, "serial_fraction", json_real(v->used.serial_fraction));
+    SET(model, "wall_s", json_real(v->model.wall_s));
+    SET(model, "wait_s", json_real(v->model.wait_s));
+    SET(model, "cpu_s", json_real(v->model.cpu_s));
+    SET(model, "longest_wait_s", json_real(v->model.longest_wait_s));
+    SET(model, "longest_wait_call", json_string(v->model.longest_wait_call));
+    SET(model, "longest_cpu_s", json_real(v->model.longest_cpu_s));
+    SET(model, "critical_path_s", json_real(v->model.critical_path_s));
+    SET(model, "cpython", json_boolean(v->model.cpython));
+    SET(model, "from_stacks", json_boolean(v->model.from_stacks));
+    SET(model, "independent", json_string(v->model.independent));
     SET(o, "model", model);
     SET(o, "calls_to_move", calls_json(v->calls, v->ncalls));
     SET(o, "compute_side", strv_json(v->compute_side, v->ncompute_side));
@@ -314,18 +346,39 @@ int wl_verdict_to_report(const wl_verdict *v, json_t *report)
 void wl_verdict_print(FILE *f, const wl_verdict *v)
 {
     /* Laid out like wl_report_print_text's sections (headings indented
-     * two, their lines four), so `wlprof profile` prints one report. */
-    fprintf(f, "  classification: %s, confidence %.2f\n", kind_words[v->kind], v->confidence);
-    for (size_t i = 0; i < v->nreasons; i++)
-        fprintf(f, "    - %s\n", v->reasons[i]);
-    fprintf(f, "  recommendation: %s, %d %s, predicted %.2fx", wl_executor_name(v->executor),
-            v->suggested_workers, worker_words[v->executor],
-            v->predicted[v->executor].speedup);
+     * two, their lines four), so `wlprof profile` prints one report. The
+     * recommendation and a pitfall come first: they are what to act on. */
+    int width = wl_text_width(f);
+    char line[1024];
+    snprintf(line, sizeof(line), "%s, %d %s", wl_executor_name(v->executor),
+             v->suggested_workers, worker_words[v->executor]);
     if (v->executor == WL_EXEC_SPLIT)
-        fprintf(f, "; waits on a %s of %d", wl_executor_name(v->wait_side),
-                v->wait_side_workers);
-    fputc('\n', f);
-    if (v->pitfall.detected)
-        fprintf(f, "  warning: blocking call inside the event loop (thread %d '%s')\n",
-                v->pitfall.tid, v->pitfall.comm);
+        snprintf(line + strlen(line), sizeof(line) - strlen(line), "; waits on a %s of %d",
+                 wl_executor_name(v->wait_side), v->wait_side_workers);
+    wl_text_wrap(f, width, "  recommendation: ", "    ", line);
+    snprintf(line, sizeof(line),
+             "predicted: this program %.2fx (critical path %.2f s of %.2f s); a batch of N "
+             "such jobs %.2fx",
+             v->predicted[v->executor].speedup, v->model.critical_path_s, v->model.wall_s,
+             v->batch[v->executor].speedup);
+    wl_text_wrap(f, width, "    ", "      ", line);
+    if (v->pitfall.detected) {
+        const wl_pitfall *pf = &v->pitfall;
+        if (pf->function[0])
+            snprintf(line, sizeof(line), "%s inside the event loop: %s calls %s (thread %d '%s')",
+                     pf->blocks ? "blocking call" : "CPU burst", pf->function,
+                     pf->blocks ? (pf->call[0] ? pf->call : "?") : "nothing but computes",
+                     pf->tid, pf->comm);
+        else
+            snprintf(line, sizeof(line), "%s inside the event loop: %s %.2f s (thread %d '%s')",
+                     pf->blocks ? "blocking call" : "CPU burst",
+                     pf->blocks ? (pf->block_syscall[0] ? pf->block_syscall : "?")
+                                : "computing",
+                     pf->blocks ? pf->longest_block_s : pf->longest_burst_s, pf->tid, pf->comm);
+        wl_text_wrap(f, width, "  warning: ", "    ", line);
+    }
+    snprintf(line, sizeof(line), "%s, confidence %.2f", kind_words[v->kind], v->confidence);
+    wl_text_wrap(f, width, "  classification: ", "    ", line);
+    for (size_t i = 0; i < v->nreasons; i++)
+        wl_text_wrap(f, width, "    - ", "      ", v->reasons[i]);
 }

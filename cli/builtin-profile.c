@@ -26,7 +26,8 @@
 
 /* ---- stack sampling hooks (agent/): kept apart from the /proc profile ---- */
 
-enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_HTML, OPT_PID, OPT_DURATION, OPT_CHILDREN };
+enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_HTML, OPT_PID, OPT_DURATION, OPT_CHILDREN,
+       OPT_SORT };
 
 struct stack_opts {
     int off;                    /* --no-stacks */
@@ -122,6 +123,8 @@ static void usage(FILE *f)
             "      --folded FILE     write folded stacks (flamegraph.pl, speedscope)\n"
             "      --speedscope FILE write a speedscope JSON profile\n"
             "      --html FILE   write a self-contained HTML report (timeline, flame graph)\n"
+            "      --sort self|total  order of the functions table: self time (default)\n"
+            "                    or total time including callees\n"
             "      --seed N      seed for interval jitter (repeatable runs)\n"
             "  -p, --pid PIDS    attach to running processes instead of running COMMAND;\n"
             "                    stacks by stopping one running thread at a time (ptrace)\n"
@@ -150,12 +153,14 @@ int cmd_profile(int argc, char **argv)
         {"pid", required_argument, NULL, 'p'},
         {"duration", required_argument, NULL, 'd'},
         {"children", no_argument, NULL, OPT_CHILDREN},
+        {"sort", required_argument, NULL, OPT_SORT},
         {NULL, 0, NULL, 0},
     };
     struct profile_pid_args pa = {0};
     wl_profile_opts opts = {0};
     const char *json_path = NULL, *html_path = NULL;
     int quiet = 0;
+    int sort_total = 0; /* --sort total */
     struct stack_opts so = {0};
     char err[512];
 
@@ -212,6 +217,13 @@ int cmd_profile(int argc, char **argv)
         case OPT_CHILDREN:
             pa.children = 1;
             break;
+        case OPT_SORT:
+            if (strcmp(optarg, "self") != 0 && strcmp(optarg, "total") != 0) {
+                cli_error("profile", "--sort must be 'self' or 'total', not '%s'", optarg);
+                return WL_EXIT_USAGE;
+            }
+            sort_total = strcmp(optarg, "total") == 0;
+            break;
         case 'h':
             usage(stdout);
             return WL_EXIT_OK;
@@ -238,6 +250,7 @@ int cmd_profile(int argc, char **argv)
         pa.speedscope = so.speedscope;
         return cmd_profile_pid(&pa);
     }
+    (void)sort_total; /* only the stacks' table has an order */
     if (optind >= argc) {
         cli_error("profile", "no command given (usage: wlprof profile [OPTIONS] -- COMMAND)");
         return WL_EXIT_USAGE;
@@ -304,16 +317,19 @@ int cmd_profile(int argc, char **argv)
         wl_verdict_add_functions(&verdict, stack_sections); /* no names if out of memory */
 
     if (!quiet) {
+        /* What to act on first: the split, the recommendation (and a
+         * pitfall), the functions; the measurements behind them after. */
+        int color = cli_use_color(stderr);
+        int width = wl_text_width(stderr);
         fflush(stdout);
-        wl_report_print_text(stderr, &prof, cli_use_color(stderr));
+        wl_report_print_summary(stderr, &prof, color, width);
+        if (classified)
+            wl_verdict_print(stderr, &verdict);
 #ifdef WL_HAVE_STACKS
         if (sess.dir[0])
-            wl_stacks_print_table(&stacks, stderr, 10);
+            wl_stacks_print_functions(&stacks, stderr, 10, sort_total, width);
 #endif
-        if (classified) {
-            fputc('\n', stderr);
-            wl_verdict_print(stderr, &verdict);
-        }
+        wl_report_print_details(stderr, &prof, color, width);
     }
 
     int status = prof.exit_status;

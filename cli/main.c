@@ -40,7 +40,7 @@ static void usage(FILE *f)
                "Commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nSee 'wlprof COMMAND --help' for a command's options.\n");
+    fprintf(f, "\nSee 'wlprof help COMMAND' (or 'wlprof COMMAND --help') for its options.\n");
 }
 
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -117,6 +117,17 @@ int main(int argc, char **argv)
         return WL_EXIT_USAGE;
     }
     const char *name = argv[1];
+    /* `wlprof help COMMAND` is `wlprof COMMAND --help`. */
+    if (strcmp(name, "help") == 0 && argc > 2) {
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+            if (strcmp(argv[2], commands[i].name) == 0) {
+                char *help_argv[] = {argv[2], "--help", NULL};
+                return commands[i].fn(2, help_argv);
+            }
+        }
+        cli_error(NULL, "'%s' is not a command (see 'wlprof --help')", argv[2]);
+        return WL_EXIT_USAGE;
+    }
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         usage(stdout);
         return WL_EXIT_OK;

@@ -31,20 +31,24 @@ int wl_wait_kind_parse(const char *name)
     return -1;
 }
 
-/* Syscalls and libc/liburing calls, by the names both /proc (syscall
- * numbers named by the profiler) and the agent's stacks (call names) give. */
-static const char *const poll_calls[] = {
-    "poll",         "ppoll",          "select",         "pselect",
-    "pselect6",     "epoll_wait",     "epoll_pwait",    "epoll_pwait2",
-    "io_getevents", "io_pgetevents",  "io_uring_enter", "io_uring_wait_cqe",
+/* Readiness waits by name: the kernel's calls and the libc/liburing
+ * wrappers the stack agent names (epoll_wait is a syscall on x86-64 but only
+ * a libc function on aarch64) -- the one list the profiler (WL_WAIT_POLL),
+ * the classifier (event-loop threads, the pitfall) and the reports share. */
+static const char *const readiness_calls[] = {
+    "epoll_wait",     "epoll_pwait",        "epoll_pwait2",
+    "poll",           "ppoll",              "select",
+    "pselect",        "pselect6",           "io_uring_enter",
+    "io_uring_wait_cqe", "io_uring_wait_cqes", "io_uring_wait_cqe_timeout",
+    "io_uring_submit_and_wait", "io_getevents", "io_pgetevents",
 };
 
-bool wl_call_is_poll(const char *call)
+bool wl_is_readiness_call(const char *call)
 {
-    if (!call)
+    if (!call || !*call)
         return false;
-    for (size_t i = 0; i < sizeof(poll_calls) / sizeof(poll_calls[0]); i++)
-        if (strcmp(call, poll_calls[i]) == 0)
+    for (size_t i = 0; i < sizeof(readiness_calls) / sizeof(readiness_calls[0]); i++)
+        if (strcmp(call, readiness_calls[i]) == 0)
             return true;
     return false;
 }

@@ -43,6 +43,7 @@ struct thread_track {
     uint64_t utime, stime;    /* latest, clock ticks */
     uint64_t run_ns, wait_ns; /* latest schedstat */
     double carry_run, carry_rq; /* schedstat time not yet given to a tick */
+    int slices_changed;       /* scheduled in again since the last tick */
     int has_schedstat;        /* run_ns/wait_ns were read at least once */
     double first_seen, last_seen;
     uint64_t samples_running, samples_waiting;
@@ -51,12 +52,29 @@ struct thread_track {
     double block_s, longest_block_s;
     char block_syscall[24];   /* syscall of the current blocked stretch */
     char longest_block_syscall[24];
+    /* CPU runs and the event loop (see track_runs_and_loop) */
+    uint64_t slices;          /* schedstat's times-scheduled-in */
+    uint64_t nvcsw;           /* voluntary context switches, when read */
+    int has_nvcsw;
+    int gil;                  /* seen waiting for CPython's GIL: its on-CPU time
+                                 alternates with the other GIL threads' */
+    double cpu_run_s, longest_cpu_run_s;
+    int loop;                 /* LOOP_NONE / LOOP_READINESS / LOOP_EPOLL_FD */
+    double loop_first;
+    double loop_run_s;        /* on-CPU since the last wait, inside the loop */
+    int loop_run_inside;      /* the current run began after loop_first */
+    double loop_burst_s;
+    double pending_block_s;   /* longest block since the last readiness wait */
+    char pending_block_syscall[24];
+    double loop_block_s;
+    char loop_block_syscall[24];
+    double wait_s_now, longest_wait_s; /* one-call stretches, coordination left out */
+    char wait_syscall[24], longest_wait_syscall[24];
     wl_wait_stat *waits;
     size_t nwaits, cap_waits;
     uint64_t last_tick;
     int live;
     uint64_t utime0, stime0, run_ns0; /* attach: counters at the first look */
-    uint64_t slices;          /* times scheduled in (schedstat): unchanged = has not run */
 };
 
 struct proc_track {
@@ -72,7 +90,20 @@ struct proc_track {
     wl_io_stat io;
     int live;
     uint64_t utime0, stime0; /* attach: counters at the first look */
+    uint64_t event_checked_tick; /* when /proc/PID/fd was last scanned, 0 never */
+    int has_event_instance;      /* holds an epoll or io_uring instance */
+    uint32_t threads_this_tick;
 };
+
+enum { LOOP_NONE = 0, LOOP_READINESS, LOOP_EPOLL_FD };
+/* Processes by this name are left unobserved: the samples' local servers. */
+#define WL_HELPER_PROCESS_COMM "wlprof-httpd"
+/* A single-threaded process blocked this long outside a readiness call has
+ * its fds looked at for an epoll/io_uring instance (asyncio's loop, running
+ * callbacks that never let it wait: the tutorial's time.sleep pitfall). */
+#define LOOP_FD_CHECK_S 0.05
+/* ... at most once per this many ticks per process. */
+#define LOOP_FD_CHECK_TICKS 20
 
 /* Which blocked threads explain a waiting tick: lower is more telling. A
  * thread sleeping or reading is the reason; one polling an event loop less
@@ -104,6 +135,8 @@ typedef struct tick_obs {
     uint32_t nrunning;      /* threads in state R at the sample instant */
     double prod_not_run;    /* product over threads of (1 - on-CPU share) */
     double prod_not_busy;   /* product of (1 - (on-CPU + runqueue) share) */
+    double gil_on;          /* sum of the on-CPU shares of GIL-bound threads */
+    double gil_busy;        /* ... of their on-CPU + runqueue shares */
     struct blocked_obs *blocked;
     size_t nblocked, cap_blocked;
 } tick_obs;
@@ -359,7 +392,7 @@ int wl_thread_observe(int pid, int tid, wl_thread_now *out)
  * tick instead of being clipped, which keeps every nanosecond. Without
  * schedstat the state letter decides the whole interval. */
 static void thread_time_split(thread_track *t, int pid, int tid, char state, int first,
-                              double dt, tick_obs *obs)
+                              double dt, double *on_out, double *queued_out)
 {
     char path[96];
     proc_schedstat ss;
@@ -380,8 +413,9 @@ static void thread_time_split(thread_track *t, int pid, int tid, char state, int
         rq = (double)(ss.wait_ns - wait0) * 1e-9 + t->carry_rq;
         t->run_ns = ss.run_ns;
         t->wait_ns = ss.wait_ns;
-        t->slices = ss.slices;
         t->has_schedstat = 1;
+        t->slices_changed = ss.slices != t->slices;
+        t->slices = ss.slices;
     } else {
         run = state == 'R' ? dt : 0;
         rq = 0;
@@ -395,8 +429,167 @@ static void thread_time_split(thread_track *t, int pid, int tid, char state, int
     /* A thread born during the interval did not wait before it existed. */
     if (!first)
         t->waiting_s += dt - on - queued;
-    obs->prod_not_run *= 1.0 - on / dt;
-    obs->prod_not_busy *= 1.0 - (on + queued) / dt;
+    *on_out = on;
+    *queued_out = queued;
+}
+
+/* A thread's share of the tick in the program's running/busy estimate.
+ * Threads are taken as independent (1 - prod(1 - on_i)), except threads
+ * taking turns on CPython's GIL: their on-CPU stretches are disjoint, so
+ * they add up (capped at the whole tick). */
+static void tick_add_share(tick_obs *obs, const thread_track *t, double on, double queued,
+                           double dt)
+{
+    if (t->gil) {
+        obs->gil_on += on / dt;
+        obs->gil_busy += (on + queued) / dt;
+    } else {
+        obs->prod_not_run *= 1.0 - on / dt;
+        obs->prod_not_busy *= 1.0 - (on + queued) / dt;
+    }
+}
+
+/* voluntary_ctxt_switches of /proc/PID/task/TID/status; -1 when unreadable. */
+static long long read_nvcsw(int pid, int tid)
+{
+    char path[96], buf[2048];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+    if (procfs_read(path, buf, sizeof(buf)) <= 0)
+        return -1;
+    const char *v = strstr(buf, "\nvoluntary_ctxt_switches:");
+    return v ? strtoll(v + 26, NULL, 10) : -1;
+}
+
+/* Whether the thread waited voluntarily since the last tick, though it is
+ * runnable now: only asked when the kernel scheduled it in again (schedstat's
+ * count moved), which preemption on a busy machine also does -- so the
+ * voluntary count decides, and run-queue time never ends a run. */
+static int waited_since_last_tick(thread_track *t, int pid, int tid)
+{
+    if (!t->slices_changed)
+        return 0;
+    long long n = read_nvcsw(pid, tid);
+    if (n < 0)
+        return 0;
+    int waited = t->has_nvcsw && (uint64_t)n != t->nvcsw;
+    t->nvcsw = (uint64_t)n;
+    t->has_nvcsw = 1;
+    return waited;
+}
+
+/* Ends the thread's current run inside its event loop (it waited): a
+ * burst between two returns to the loop. */
+static void end_loop_run(thread_track *t)
+{
+    if (t->loop == LOOP_READINESS && t->loop_run_inside && t->loop_run_s > t->loop_burst_s)
+        t->loop_burst_s = t->loop_run_s;
+    t->loop_run_s = 0;
+    t->loop_run_inside = t->loop == LOOP_READINESS;
+}
+
+/* CPU runs (on-CPU seconds between two voluntary waits: schedstat time,
+ * never state R, so a busy machine's run queue does not lengthen them) and
+ * event-loop stalls, for one observed thread. kind/syscall describe its
+ * wait when blocked (blocked != 0). */
+static void track_runs_and_loop(thread_track *t, int pid, int tid, double on, double queued,
+                                double dt, int blocked, const blocked_obs *o, double now)
+{
+    if (!blocked && waited_since_last_tick(t, pid, tid)) {
+        /* Any wait is a return to a loop; for the critical path only one
+         * that kept the thread off a CPU for a tenth of the tick splits its
+         * computing (a page fault or an instant poll does not). */
+        end_loop_run(t);
+        if (on + queued < 0.9 * dt)
+            t->cpu_run_s = 0;
+    }
+    t->cpu_run_s += on;
+    t->loop_run_s += on;
+    if (t->cpu_run_s > t->longest_cpu_run_s)
+        t->longest_cpu_run_s = t->cpu_run_s;
+    if (!blocked)
+        return;
+    /* The voluntary count is not read here: once the thread runs again, a
+     * count that moved while it was blocked ends a run that is empty. */
+    end_loop_run(t);
+    t->cpu_run_s = 0;
+    if (wl_is_readiness_call(o->syscall)) {
+        /* A return to the loop: what blocked since the last one was a
+         * blocking call inside it. */
+        if (t->loop != LOOP_NONE && t->pending_block_s > t->loop_block_s) {
+            t->loop_block_s = t->pending_block_s;
+            memcpy(t->loop_block_syscall, t->pending_block_syscall,
+                   sizeof(t->loop_block_syscall));
+        }
+        if (t->loop != LOOP_READINESS) {
+            t->loop = LOOP_READINESS;
+            t->loop_first = now;
+        }
+        t->pending_block_s = 0;
+        t->loop_run_inside = 1;
+        return;
+    }
+    if (t->loop != LOOP_NONE && t->block_s > t->pending_block_s) {
+        t->pending_block_s = t->block_s;
+        snprintf(t->pending_block_syscall, sizeof(t->pending_block_syscall), "%s",
+                 t->block_syscall);
+        if (t->loop == LOOP_EPOLL_FD && t->pending_block_s > t->loop_block_s) {
+            t->loop_block_s = t->pending_block_s; /* its loop never waited: no return to wait for */
+            memcpy(t->loop_block_syscall, t->pending_block_syscall,
+                   sizeof(t->loop_block_syscall));
+        }
+    }
+}
+
+/* Whether process pid holds an epoll or io_uring instance. */
+static int holds_event_instance(int pid)
+{
+    char path[64], link[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    int found = 0;
+    struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char fdpath[96];
+        snprintf(fdpath, sizeof(fdpath), "%s/%.20s", path, de->d_name);
+        ssize_t n = readlink(fdpath, link, sizeof(link) - 1);
+        if (n <= 0)
+            continue;
+        link[n] = '\0';
+        found = strcmp(link, "anon_inode:[eventpoll]") == 0 ||
+                strcmp(link, "anon_inode:[io_uring]") == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+/* A process whose only thread blocks outside any readiness call while it
+ * holds an epoll/io_uring instance: that thread is an event loop that never
+ * got to wait (every callback ran straight into the blocking call). */
+static void check_silent_loop(sampler *s, proc_track *p, thread_track *t, const blocked_obs *o,
+                              double now)
+{
+    if (t->loop != LOOP_NONE || p->threads_this_tick != 1 || t->block_s < LOOP_FD_CHECK_S ||
+        wl_is_readiness_call(o->syscall) || o->kind == WL_WAIT_CHILD)
+        return;
+    if (p->event_checked_tick && s->tick - p->event_checked_tick < LOOP_FD_CHECK_TICKS &&
+        !p->has_event_instance)
+        return;
+    if (!p->has_event_instance || s->tick - p->event_checked_tick >= LOOP_FD_CHECK_TICKS) {
+        p->has_event_instance = holds_event_instance(p->pid);
+        p->event_checked_tick = s->tick;
+    }
+    if (!p->has_event_instance)
+        return;
+    t->loop = LOOP_EPOLL_FD;
+    t->loop_first = now - t->block_s;
+    t->pending_block_s = t->block_s;
+    snprintf(t->pending_block_syscall, sizeof(t->pending_block_syscall), "%s", t->block_syscall);
+    t->loop_block_s = t->block_s;
+    snprintf(t->loop_block_syscall, sizeof(t->loop_block_syscall), "%s", t->block_syscall);
 }
 
 /* Tells the caller's hook (attach: the stack sampler) what one thread did
@@ -443,10 +636,18 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
     memcpy(p->comm, st.comm, sizeof(p->comm)); /* exec may rename it */
     p->end_s = now;
 
+    /* A sample's own test server (samples/download_images.c names its
+     * process so): the testbed, not the program under study. */
+    if (strcmp(p->comm, WL_HELPER_PROCESS_COMM) == 0)
+        return 0;
     snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
     DIR *d = opendir(path);
     if (!d)
         return -ENOENT;
+    /* Threads are looked at in one pass; how many the process has this tick
+     * is only known at the end, so the silent-loop check (one thread only)
+     * uses the count of the previous tick. */
+    uint32_t nseen = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
@@ -467,6 +668,7 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
         thread_track *t = find_or_add_thread(s, p->pid, &ts, now);
         if (!t)
             continue;
+        nseen++;
         memcpy(t->comm, ts.comm, sizeof(t->comm));
         uint64_t du = ts.utime - t->utime, ds = ts.stime - t->stime; /* for the timeline */
         t->utime = ts.utime;
@@ -475,7 +677,8 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
         t->last_tick = s->tick;
         int first = t->samples_running + t->samples_waiting == 0;
         double on0 = t->running_s, rq0 = t->runq_s;
-        thread_time_split(t, p->pid, tid, ts.state, first, dt, obs);
+        double on, queued;
+        thread_time_split(t, p->pid, tid, ts.state, first, dt, &on, &queued);
         size_t slot = (size_t)(t - s->threads);
         s->thread_samples++;
         obs->nthreads++;
@@ -490,14 +693,17 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             if (t->burst_s > t->longest_burst_s)
                 t->longest_burst_s = t->burst_s;
             t->block_s = 0;
+            t->wait_s_now = 0;
+            track_runs_and_loop(t, p->pid, tid, on, queued, dt, 0, NULL, now);
+            tick_add_share(obs, t, on, queued, dt);
             call_thread_hook(s, t, ts.state, NULL);
             continue;
         }
         t->burst_s = 0;
+        blocked_obs local, *o = &local;
         if (grow((void **)&obs->blocked, &obs->cap_blocked, obs->nblocked + 1,
-                 sizeof(*obs->blocked)) < 0)
-            continue;
-        blocked_obs *o = &obs->blocked[obs->nblocked++];
+                 sizeof(*obs->blocked)) == 0)
+            o = &obs->blocked[obs->nblocked++];
         uint64_t futex_word;
         observe_blocked(p->pid, tid, ts.state, o, &futex_word);
         /* A futex inside CPython's GIL state: the interpreter lock. */
@@ -506,6 +712,9 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             o->kind = WL_WAIT_GIL;
         timeline_observe(&s->timeline, slot, p->pid, tid, WL_TL_WAIT + (unsigned)o->kind, o->syscall,
                          o->wchan);
+        if (o->kind == WL_WAIT_GIL)
+            t->gil = 1;
+        tick_add_share(obs, t, on, queued, dt);
         t->samples_waiting++;
         /* Weights only: sampler_finish scales each thread's reasons to its
          * measured waiting seconds. */
@@ -525,8 +734,23 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             snprintf(t->longest_block_syscall, sizeof(t->longest_block_syscall), "%s",
                      t->block_syscall);
         }
+        if (o->kind == WL_WAIT_LOCK || o->kind == WL_WAIT_GIL || o->kind == WL_WAIT_CHILD) {
+            t->wait_s_now = 0;
+        } else if (t->wait_s_now > 0 && strcmp(t->wait_syscall, o->syscall) == 0) {
+            t->wait_s_now += dt;
+        } else {
+            t->wait_s_now = dt;
+            snprintf(t->wait_syscall, sizeof(t->wait_syscall), "%s", o->syscall);
+        }
+        if (t->wait_s_now > t->longest_wait_s) {
+            t->longest_wait_s = t->wait_s_now;
+            memcpy(t->longest_wait_syscall, t->wait_syscall, sizeof(t->longest_wait_syscall));
+        }
+        check_silent_loop(s, p, t, o, now);
+        track_runs_and_loop(t, p->pid, tid, on, queued, dt, 1, o, now);
         call_thread_hook(s, t, ts.state, o);
     }
+    p->threads_this_tick = nseen;
     closedir(d);
     return 0;
 }
@@ -547,7 +771,9 @@ static void proc_gone(sampler *s, proc_track *p, double now)
 /* Step 3: the tick's wall time. The program computes while any thread is
  * on a CPU; treating threads as independent, that share is
  * 1 - prod(1 - on_i/dt), exact for one thread and between the busiest
- * thread's share and the sum for several. Run-queue time (runnable, no CPU
+ * thread's share and the sum for several. Threads seen waiting for
+ * CPython's GIL are not independent -- they take turns -- so their shares
+ * add up (min(1, sum)) before joining the product. Run-queue time (runnable, no CPU
  * free) is kept apart: it is the machine's contention, not the program's
  * computing or waiting. */
 void sampler_tick(sampler *s, double now, double dt)
@@ -594,8 +820,10 @@ void sampler_tick(sampler *s, double now, double dt)
     if (obs.nthreads == 0)
         return; /* nothing alive to observe (between exit and reap) */
 
-    double on = 1.0 - obs.prod_not_run;
-    double busy = 1.0 - obs.prod_not_busy;
+    double gil_on = obs.gil_on < 1.0 ? obs.gil_on : 1.0;
+    double gil_busy = obs.gil_busy < 1.0 ? obs.gil_busy : 1.0;
+    double on = 1.0 - obs.prod_not_run * (1.0 - gil_on);
+    double busy = 1.0 - obs.prod_not_busy * (1.0 - gil_busy);
     s->running_s += on * dt;
     s->runq_s += (busy - on) * dt;
     s->waiting_s += (1.0 - busy) * dt;
@@ -756,6 +984,17 @@ int sampler_finish(sampler *s, wl_profile *p)
         o->longest_block_s = t->longest_block_s;
         memcpy(o->longest_block_syscall, t->longest_block_syscall,
                sizeof(o->longest_block_syscall));
+        o->longest_cpu_run_s = t->longest_cpu_run_s;
+        o->loop_first_s = t->loop != LOOP_NONE ? t->loop_first : -1;
+        snprintf(o->loop_evidence, sizeof(o->loop_evidence), "%s",
+                 t->loop == LOOP_READINESS ? "readiness"
+                 : t->loop == LOOP_EPOLL_FD ? "epoll_fd"
+                                            : "");
+        o->loop_block_s = t->loop_block_s;
+        memcpy(o->loop_block_syscall, t->loop_block_syscall, sizeof(o->loop_block_syscall));
+        o->loop_burst_s = t->loop_burst_s;
+        o->longest_wait_s = t->longest_wait_s;
+        memcpy(o->longest_wait_syscall, t->longest_wait_syscall, sizeof(o->longest_wait_syscall));
         scale_waits(&t->waits, &t->nwaits, &t->cap_waits, t->waiting_s);
         if (t->nwaits > 1)
             qsort(t->waits, t->nwaits, sizeof(*t->waits), cmp_wait_seconds);

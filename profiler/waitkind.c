@@ -18,7 +18,7 @@ typedef struct syscall_entry {
 } syscall_entry;
 
 #define SC(name, kind, fd) {SYS_##name, #name, kind, fd}
-/* A poll-like call: named here, its kind decided by wl_call_is_poll (the
+/* A poll-like call: named here, its kind decided by wl_is_readiness_call (the
  * model's one list, shared with the classifier). */
 #define POLL_LIKE(name) SC(name, WL_WAIT_OTHER, 0)
 
@@ -110,7 +110,7 @@ static const syscall_entry *find_syscall(long nr)
 const char *waitkind_syscall_name(long nr)
 {
     const syscall_entry *e = find_syscall(nr);
-    return e ? e->name : NULL;
+    return e ? e->name : wl_syscall_name(nr);
 }
 
 int waitkind_syscall_uses_fd(long nr)
@@ -181,7 +181,7 @@ static wl_wait_kind classify_wchan(const char *w)
 wl_wait_kind waitkind_classify(char state, const char *wchan, const char *syscall,
                                const char *fd_target)
 {
-    if (wl_call_is_poll(syscall))
+    if (wl_is_readiness_call(syscall))
         return WL_WAIT_POLL;
     const syscall_entry *e = (syscall && *syscall) ? find_syscall_by_name(syscall) : NULL;
     if (e && e->kind != WL_WAIT_OTHER && e->kind != WL_WAIT_DISK)

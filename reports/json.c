@@ -93,6 +93,12 @@ static const field thread_fields[] = {
     T("waiting_s", waiting_s, F_DOUBLE),
     T("longest_burst_s", longest_burst_s, F_DOUBLE),
     T("longest_block_s", longest_block_s, F_DOUBLE),
+    /* since wlprof.report/3 */
+    {"", "longest_cpu_run_s", offsetof(wl_thread_stat, longest_cpu_run_s), F_DOUBLE, 1},
+    {"", "loop_first_s", offsetof(wl_thread_stat, loop_first_s), F_DOUBLE, 1},
+    {"", "loop_block_s", offsetof(wl_thread_stat, loop_block_s), F_DOUBLE, 1},
+    {"", "loop_burst_s", offsetof(wl_thread_stat, loop_burst_s), F_DOUBLE, 1},
+    {"", "longest_wait_s", offsetof(wl_thread_stat, longest_wait_s), F_DOUBLE, 1},
 };
 #undef T
 
@@ -276,6 +282,10 @@ json_t *wl_report_to_json(const wl_profile *p)
         fields_to_json(o, t, thread_fields, NFIELDS(thread_fields));
         json_object_set_new(o, "comm", json_string(t->comm));
         json_object_set_new(o, "longest_block_syscall", json_string(t->longest_block_syscall));
+        json_object_set_new(o, "loop_evidence",
+                            t->loop_evidence[0] ? json_string(t->loop_evidence) : json_null());
+        json_object_set_new(o, "loop_block_syscall", json_string(t->loop_block_syscall));
+        json_object_set_new(o, "longest_wait_syscall", json_string(t->longest_wait_syscall));
         json_object_set_new(o, "waits", waits_to_json(t->waits, t->nwaits));
         json_array_append_new(threads, o);
     }
@@ -299,6 +309,27 @@ json_t *wl_report_to_json(const wl_profile *p)
         return NULL;
     }
     return root;
+}
+
+/* A report older than /3 has no event-loop fields: a thread with poll-like
+ * waits counts as a loop from the start, and its longest non-poll block as
+ * a block inside it (what the classifier did before /3). Its bursts were
+ * ticks in state R, which a busy machine lengthens: not taken. */
+static void legacy_loop_fields(wl_thread_stat *t)
+{
+    double poll_s = 0;
+    for (size_t i = 0; i < t->nwaits; i++)
+        if (t->waits[i].kind == WL_WAIT_POLL)
+            poll_s += t->waits[i].seconds;
+    t->loop_first_s = -1;
+    t->longest_wait_s = t->longest_block_s;
+    memcpy(t->longest_wait_syscall, t->longest_block_syscall, sizeof(t->longest_wait_syscall));
+    if (poll_s < 0.05)
+        return;
+    snprintf(t->loop_evidence, sizeof(t->loop_evidence), "readiness");
+    t->loop_first_s = 0;
+    t->loop_block_s = t->longest_block_s;
+    memcpy(t->loop_block_syscall, t->longest_block_syscall, sizeof(t->loop_block_syscall));
 }
 
 static int waits_from_json(const json_t *arr, wl_wait_stat **out, size_t *n, char *err,
@@ -408,6 +439,16 @@ int wl_report_from_json(const json_t *root, wl_profile *out, char *err, size_t e
         copy_str(t->comm, sizeof(t->comm), json_object_get(o, "comm"));
         copy_str(t->longest_block_syscall, sizeof(t->longest_block_syscall),
                  json_object_get(o, "longest_block_syscall"));
+        copy_str(t->longest_wait_syscall, sizeof(t->longest_wait_syscall),
+                 json_object_get(o, "longest_wait_syscall"));
+        if (json_object_get(o, "loop_evidence")) {
+            copy_str(t->loop_evidence, sizeof(t->loop_evidence),
+                     json_object_get(o, "loop_evidence"));
+            copy_str(t->loop_block_syscall, sizeof(t->loop_block_syscall),
+                     json_object_get(o, "loop_block_syscall"));
+        } else {
+            legacy_loop_fields(t);
+        }
     }
     for (size_t i = 0; i < out->nthreads; i++) /* derived: see wl_profile.thread_wait_kind_s */
         for (size_t j = 0; j < out->threads[i].nwaits; j++)

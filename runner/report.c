@@ -228,6 +228,12 @@ void wl_run_print_summary(FILE *f, const wl_run_result *r)
     double sp = wl_run_speedup(r);
     if (sp > 0)
         fprintf(f, "  speed-up  %.1fx over the pilot's sequential pace\n", sp);
+    /* What the pilot's verdict predicted for a batch under this executor,
+     * next to what it achieved. */
+    if (r->have_verdict && r->executor >= 0 && r->executor < WL_EXEC_COUNT)
+        fprintf(f, "  predicted %.1fx for a batch on a %s (achieved %.1fx)\n",
+                r->verdict.batch[r->executor].speedup,
+                wl_executor_name((wl_executor)r->executor), sp);
     if (r->cluster) {
         node_sum sums[256];
         size_t n = node_sums(r, sums, 256);

@@ -14,6 +14,13 @@
  *   processes    limited downloads, and the blur moved to a process pool
  *                (run_in_executor with a ProcessPoolExecutor)
  *
+ * The server runs in its own process, the program wlprof-httpd beside this
+ * one (samples/wlprof-httpd.c), started before anything else and without
+ * the profiler's stack agent in its environment. The client is the program
+ * under study, and `wlprof profile` leaves a process of that name out of
+ * the profile, so its advice is about the client alone. The two talk over
+ * a pipe pair ("r" resets the counters, "s" asks for them, "q" stops it).
+ *
  * Every version prints its wall time and the server's peak in-flight
  * count. Processing is a box blur over the image bytes (a few passes) plus
  * a checksum, written next to the original as processed_N.
@@ -24,11 +31,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "wlprof/httpd.h"
@@ -40,7 +49,10 @@
 #define BLUR_PASSES 40
 #define DOWNLOAD_LIMIT 4
 
-static wl_httpd *server;
+/* The server process and its control pipes. */
+static pid_t server_pid = -1;
+static int server_port;
+static FILE *to_server, *from_server;
 static char dir[256];
 static int n_images = 12;
 static wl_tpool tpool;
@@ -54,7 +66,7 @@ static void image_path(char *buf, size_t len, const char *kind, long n)
 static struct sockaddr_in server_addr(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_port = htons((uint16_t)wl_httpd_port(server));
+    a.sin_port = htons((uint16_t)server_port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return a;
 }
@@ -336,12 +348,92 @@ static int run_processes(void)
 }
 
 static const version versions[] = {
-    {"sequential", "blocking download, then process, one image at a time", run_sequential},
+    {"sequential", "blocking download, then process, one by one", run_sequential},
     {"to_thread", "basic async: blocking functions via wl_to_thread", run_to_thread},
     {"streaming", "true async I/O: TCP reads streamed to files", run_streaming},
     {"limited", "streaming, at most 4 downloads at once (semaphore)", run_limited},
     {"processes", "limited downloads, processing on a process pool", run_processes},
 };
+
+/* Starts the server process, the program wlprof-httpd built beside this
+ * one (samples/wlprof-httpd.c), before any thread or buffered output
+ * exists. Returns 0 or -1. */
+static int server_start(unsigned delay)
+{
+    char self[4096], path[4200];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(path, sizeof(path), "%s/wlprof-httpd", self);
+    int cmd[2], rsp[2];
+    if (pipe2(cmd, O_CLOEXEC) < 0 || pipe2(rsp, O_CLOEXEC) < 0)
+        return -1;
+    /* posix_spawn (vfork and exec at once: no window where a copy of this
+     * client runs), the two pipe ends kept open across the exec (dup2 onto
+     * itself clears close-on-exec), and the environment without the
+     * profiler's agent: the testbed is not the program under study. */
+    char a[16], b[16], d[16];
+    snprintf(a, sizeof(a), "%d", cmd[0]);
+    snprintf(b, sizeof(b), "%d", rsp[1]);
+    snprintf(d, sizeof(d), "%u", delay);
+    char *args[] = {"wlprof-httpd", a, b, d, NULL};
+    extern char **environ;
+    size_t n_env = 0;
+    while (environ[n_env])
+        n_env++;
+    char **env = calloc(n_env + 1, sizeof(*env));
+    if (!env)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < n_env; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "WLPROF_AGENT", 12) != 0)
+            env[k++] = environ[i];
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, cmd[0], cmd[0]);
+    posix_spawn_file_actions_adddup2(&fa, rsp[1], rsp[1]);
+    int rc = posix_spawn(&server_pid, path, &fa, NULL, args, env);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    if (rc != 0) {
+        fprintf(stderr, "download_images: cannot run %s: %s\n", path, strerror(rc));
+        return -1;
+    }
+    close(cmd[0]);
+    close(rsp[1]);
+    to_server = fdopen(cmd[1], "w");
+    from_server = fdopen(rsp[0], "r");
+    return to_server && from_server && fscanf(from_server, "%d", &server_port) == 1 ? 0 : -1;
+}
+
+/* Sends one command; fills the server's peak in-flight and request count. */
+static int server_ask(char c, int *max_in_flight, unsigned long *requests)
+{
+    int m = 0;
+    unsigned long r = 0;
+    if (fputc(c, to_server) == EOF || fflush(to_server) != 0 ||
+        fscanf(from_server, "%d %lu", &m, &r) != 2)
+        return -1;
+    if (max_in_flight)
+        *max_in_flight = m;
+    if (requests)
+        *requests = r;
+    return 0;
+}
+
+static void server_stop(void)
+{
+    if (server_pid <= 0)
+        return;
+    fputc('q', to_server);
+    fclose(to_server);
+    fclose(from_server);
+    waitpid(server_pid, NULL, 0);
+}
 
 /* Checks every processed file exists and matches a fresh computation. */
 static int verify(void)
@@ -375,36 +467,42 @@ int main(int argc, char **argv)
         fprintf(stderr, "download_images: --images must be 1..1000\n");
         return 2;
     }
-    wl_ppool_register("process_image", process_job);
-    wl_httpd_opts o = {.delay_ms = delay, .image_bytes = IMAGE_BYTES};
-    if (wl_httpd_start(&server, &o) < 0) {
+    if (server_start(delay) < 0) {
         perror("download_images: server");
         return 1;
     }
+    wl_ppool_register("process_image", process_job);
     snprintf(dir, sizeof(dir), "/tmp/wlprof-images-XXXXXX");
     if (!mkdtemp(dir)) {
         perror("download_images: mkdtemp");
         return 1;
     }
     printf("%d images of %d KiB from 127.0.0.1:%d, %u ms server delay\n\n", n_images,
-           IMAGE_BYTES / 1024, wl_httpd_port(server), delay);
+           IMAGE_BYTES / 1024, server_port, delay);
     printf("%-11s %8s %10s  %s\n", "version", "wall", "in-flight", "how");
     int status = 0;
     for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
         if (only && strcmp(only, versions[i].name) != 0)
             continue;
-        wl_httpd_reset(server);
+        int in_flight = 0;
+        unsigned long requests = 0;
+        if (server_ask('r', NULL, NULL) < 0) {
+            fprintf(stderr, "download_images: the server process is gone\n");
+            status = 1;
+            break;
+        }
         double t0 = sample_now();
         int failed = versions[i].run();
         double wall = sample_now() - t0;
         int ok = failed == 0 && verify() == 0 &&
-                 wl_httpd_requests(server) == (unsigned long)n_images;
-        printf("%-11s %6.2f s %10d  %s%s\n", versions[i].name, wall,
-               wl_httpd_max_in_flight(server), versions[i].what, ok ? "" : "  [FAILED]");
+                 server_ask('s', &in_flight, &requests) == 0 &&
+                 requests == (unsigned long)n_images;
+        printf("%-11s %6.2f s %10d  %s%s\n", versions[i].name, wall, in_flight,
+               versions[i].what, ok ? "" : "  [FAILED]");
         fflush(stdout);
         status |= !ok;
     }
     rmdir(dir);
-    wl_httpd_stop(server);
+    server_stop();
     return status;
 }

@@ -97,6 +97,18 @@ static inline const char *tu_tmpdir(void)
     return dir;
 }
 
+/* Points TMPDIR at a directory of this build for the suite's lifetime:
+ * the profiler's agent keeps its files in $TMPDIR, and on a shared machine
+ * another job sweeping /tmp must not take them away mid-run. */
+static inline void tu_private_tmpdir(void)
+{
+    static char dir[1024];
+    const char *build = getenv("WL_BUILD_DIR"); /* outside a test: no ck_assert */
+    snprintf(dir, sizeof(dir), "%s/tmp-suite-XXXXXX", build && *build ? build : ".");
+    if (mkdtemp(dir))
+        setenv("TMPDIR", dir, 1);
+}
+
 static inline json_t *tu_load_json(const char *path)
 {
     json_error_t err;

@@ -85,6 +85,23 @@ typedef struct wl_prediction {
     double speedup; /* wall time now / predicted wall time; < 1 means slower */
 } wl_prediction;
 
+/* What the speed-up model saw (classifier/predict.c, docs/classifier.md). */
+typedef struct wl_model {
+    double wall_s;          /* measured wall time */
+    double wait_s;          /* wall seconds nothing ran (GIL waits left out) */
+    double cpu_s;           /* CPU core-seconds, user + system */
+    double longest_wait_s;  /* the longest single blocking call: no executor
+                               overlaps it with itself */
+    char longest_wait_call[24];
+    double longest_cpu_s;   /* the longest on-CPU run of one thread between two
+                               waits: no executor splits it */
+    bool cpython;           /* a CPython target: its threads compute one at a time */
+    bool from_stacks;       /* longest_wait_s from the stack agent's calls (one
+                               call each) rather than the sampler's stretches */
+    char independent[320];  /* which calls it treated as independent, and why */
+    double critical_path_s; /* the best this program can do (any executor) */
+} wl_model;
+
 /* A function named by the stack agent's attribution, for one side. */
 typedef struct wl_func_ref {
     char name[96];   /* symbol, or module+0xOFF */
@@ -93,12 +110,22 @@ typedef struct wl_func_ref {
     double seconds;  /* its self CPU seconds (computing) or wait seconds */
 } wl_func_ref;
 
-/* "Blocking call inside the event loop": the worst offending loop thread. */
+/* "Blocking call inside the event loop": the worst offending loop thread.
+ * A loop thread is one that waited in a readiness call (wl_is_readiness_call)
+ * or, alone in its process, held an epoll/io_uring instance while it
+ * blocked; stalls before it first waited in one (start-up) do not count. */
 typedef struct wl_pitfall {
     bool detected;
     int pid;
     int tid;
     char comm[17];
+    char evidence[16];       /* "readiness" or "epoll_fd" (wl_thread_stat) */
+    char function[96];       /* the function making the call / computing, when
+                                the report has stacks ("" otherwise) */
+    char file[128];          /* its file, "" when unknown */
+    int line;
+    char call[32];           /* the call as the user wrote it ("time.sleep"
+                                for a Python frame, else the libc call) */
     double poll_s;           /* its seconds idling in poll-like waits */
     double longest_block_s;  /* its longest blocked stretch outside poll */
     char block_syscall[24];  /* the call of that stretch */
@@ -132,7 +159,15 @@ typedef struct wl_verdict {
     bool from_samples;       /* false: shares from exact totals (no ticks) */
     wl_classify_opts used;   /* the effective thresholds */
 
-    wl_prediction predicted[WL_EXEC_COUNT];
+    wl_prediction predicted[WL_EXEC_COUNT]; /* this program, one run, bounded
+                                               by its critical path */
+    wl_prediction batch[WL_EXEC_COUNT];     /* a batch of many such jobs run side
+                                               by side (what `wlprof run` does) */
+    wl_model model;
+    int idle_threads;        /* helper threads that only ever waited in pool-worker
+                                or coordination waits: left out of the advice */
+    int gil_threads;         /* threads seen waiting for CPython's GIL */
+    double gil_wait_share;   /* of those threads' non-running time, the GIL's */
 
     wl_call *calls;          /* blocking calls to move (thread pool / split /
                                 pitfall), most first (owned) */

@@ -28,6 +28,7 @@
 #define WLPROF_PROFILE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdbool.h>
 
@@ -87,6 +88,23 @@ typedef struct wl_thread_stat {
     double longest_burst_s;    /* longest stretch of consecutive running ticks */
     double longest_block_s;    /* longest stretch blocked in one non-poll wait */
     char longest_block_syscall[24];
+    /* Event loop (report /3; 0 / "" in older reports): */
+    double loop_first_s;       /* seconds since start when it first waited in a
+                                  readiness call (wl_is_readiness_call); -1: never */
+    char loop_evidence[16];    /* "readiness": seen waiting in one; "epoll_fd": the
+                                  only thread of a process holding an epoll or
+                                  io_uring instance; "" when not a loop */
+    double loop_block_s;       /* longest non-readiness blocked stretch after
+                                  loop_first_s (a blocking call inside the loop) */
+    char loop_block_syscall[24];
+    double loop_burst_s;       /* most on-CPU seconds (schedstat) between two
+                                  returns to the loop, after loop_first_s */
+    double longest_cpu_run_s;  /* most on-CPU seconds between two voluntary
+                                  waits, anywhere in its life (critical path) */
+    double longest_wait_s;     /* longest stretch in one call that is not
+                                  coordination (lock, gil, child): readiness
+                                  waits included (critical path) */
+    char longest_wait_syscall[24];
     wl_wait_stat *waits;       /* this thread's own wait reasons, most first */
     size_t nwaits;
 } wl_thread_stat;
@@ -256,11 +274,32 @@ WL_API const char *wl_wait_kind_name(wl_wait_kind kind);
 /* Inverse of wl_wait_kind_name. Returns the kind, or -1 when unknown. */
 WL_API int wl_wait_kind_parse(const char *name);
 
-/* Whether call (a syscall or libc call name: "epoll_wait", "io_getevents",
- * "io_uring_wait_cqe") is poll-like: the thread waits for any of many
- * events, an event loop idling. The profiler groups these as WL_WAIT_POLL;
- * the classifier leaves them out of its function tables. NULL: false. */
-WL_API bool wl_call_is_poll(const char *call);
+/* Whether call (a syscall or libc function name) is a readiness wait an
+ * event loop idles in: epoll_wait/epoll_pwait/epoll_pwait2, poll, ppoll,
+ * select, pselect6, io_uring_enter and liburing's waits, io_getevents. The
+ * one definition the profiler, the classifier and the reports share. */
+WL_API bool wl_is_readiness_call(const char *call);
+
+/* Whether a stack frame's function is runtime plumbing rather than the
+ * user's code: _start, __libc_start_main, start_thread, clone3, CPython's
+ * eval loop and call machinery, unresolved "python3.11+0x..." addresses.
+ * module may be NULL. Used to keep such frames out of advice and out of the
+ * top of the functions table. */
+WL_API bool wl_is_runtime_frame(const char *func, const char *module);
+
+/* Columns for text output on f: 80, or a wider terminal's width (at most
+ * 160). */
+WL_API int wl_text_width(FILE *f);
+
+/* Prints text word-wrapped to width: the first line after `first`, the
+ * others after `rest` (indentation), ending with a newline. A word longer
+ * than a line is printed whole. */
+WL_API void wl_text_wrap(FILE *f, int width, const char *first, const char *rest,
+                         const char *text);
+
+/* Name of system call nr of this machine's architecture (x86-64 or
+ * aarch64, from the full kernel table), or NULL when nr is not one. */
+WL_API const char *wl_syscall_name(long nr);
 
 /* What one thread is doing right now, as the profiler sees it. */
 typedef struct wl_thread_now {

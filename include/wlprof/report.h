@@ -80,6 +80,13 @@ WL_API int wl_atomic_commit_html(wl_atomic_file *af, const json_t *root, char *e
  * color: use ANSI colours. */
 WL_API void wl_report_print_text(FILE *f, const wl_profile *p, int color);
 
+/* The two halves of wl_report_print_text, for callers that print the
+ * verdict between them (`wlprof profile`): the summary (command, wall and
+ * CPU, the split with its bar) and the details (wait reasons, threads,
+ * samples, rusage, I/O, the profiler's cost), each line cut to width. */
+WL_API void wl_report_print_summary(FILE *f, const wl_profile *p, int color, int width);
+WL_API void wl_report_print_details(FILE *f, const wl_profile *p, int color, int width);
+
 #ifdef __cplusplus
 }
 #endif

@@ -139,6 +139,13 @@ typedef enum wl_folded_roots {
     WL_FOLDED_ROOTS_THREAD = 1, /* "process PID;thread TID;" then the frames */
 } wl_folded_roots;
 
+/* The function table of `wlprof profile`: top `limit` functions (0: all)
+ * by self time (sort_total: by total time), self and total seconds and
+ * shares beside each other, runtime frames (wl_is_runtime_frame) left out,
+ * lines cut to width columns. */
+WL_API void wl_stacks_print_functions(const wl_stacks *s, FILE *f, size_t limit, int sort_total,
+                                      int width);
+
 /* Folded stacks, one line per stack: "root;...;leaf COUNT", COUNT = samples.
  * Off-CPU stacks end with a "[call]" frame, and with roots also with a
  * "[wait:KIND]" leaf (sleep, network, disk, lock, poll, child, io).

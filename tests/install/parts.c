@@ -42,7 +42,7 @@ int main(void)
     if (wl_bytes_append(&b, "ok", 2) < 0 || b.len != 2)
         return 1;
     printf("kind=%s wait=%.2f poll=%d\n", wl_kind_name(v.kind), back.wait_frac,
-           wl_call_is_poll("epoll_wait"));
+           wl_is_readiness_call("epoll_wait"));
     wl_bytes_free(&b);
     wl_verdict_free(&v);
     wl_profile_free(&back);

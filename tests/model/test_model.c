@@ -81,10 +81,10 @@ START_TEST(test_poll_like_calls)
     static const char *const not_poll[] = {"read", "recvfrom", "futex", "nanosleep", "accept",
                                            "wait4", "", "epoll", "poll2"};
     for (size_t i = 0; i < sizeof(poll) / sizeof(poll[0]); i++)
-        ck_assert_msg(wl_call_is_poll(poll[i]), "%s", poll[i]);
+        ck_assert_msg(wl_is_readiness_call(poll[i]), "%s", poll[i]);
     for (size_t i = 0; i < sizeof(not_poll) / sizeof(not_poll[0]); i++)
-        ck_assert_msg(!wl_call_is_poll(not_poll[i]), "%s", not_poll[i]);
-    ck_assert(!wl_call_is_poll(NULL));
+        ck_assert_msg(!wl_is_readiness_call(not_poll[i]), "%s", not_poll[i]);
+    ck_assert(!wl_is_readiness_call(NULL));
 }
 END_TEST
 

@@ -1,6 +1,6 @@
 /*
  * test_model_profiler.c -- the profiler groups a thread blocked in any
- * poll-like call (the model's wl_call_is_poll) as WL_WAIT_POLL, whatever
+ * poll-like call (the model's wl_is_readiness_call) as WL_WAIT_POLL, whatever
  * else its state says; other calls keep their own kinds.
  */
 #include "testutil.h"
