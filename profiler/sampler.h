@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include "intmap.h"
+#include "procfs.h"
 #include "wlprof/profile.h"
 
 typedef struct thread_track thread_track;
@@ -50,6 +51,12 @@ typedef struct sampler {
     size_t cap_scratch;
     void *candidates;         /* per-tick list of pids not yet classified */
     size_t cap_candidates;
+    int fd_budget;            /* /proc files the sampler may still keep open */
+    int discovery;            /* 0 unknown, 1 children files, -1 full /proc scans */
+    int *work;                /* per-tick discovery worklist, reused */
+    size_t cap_work;
+    void *self_task_dir;      /* DIR of /proc/SELF/task, kept open */
+    procfs_file self_children; /* our main thread's children file */
 } sampler;
 
 int sampler_init(sampler *s, int root_pid, double t0);
