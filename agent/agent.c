@@ -389,6 +389,11 @@ static struct wl_slot *register_self(void)
     s->name[15] = '\0';
     wl__t.slot = s;
     wl__t.gen = atomic_load(&wl__g.gen);
+    struct rusage ru; /* wait_blocked()'s first baseline */
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        wl__t.nvcsw = ru.ru_nvcsw;
+        wl__t.nvcsw_ok = 1;
+    }
     atomic_store(&s->state, SLOT_LIVE);
     if (timer_setup(s, tid, 1) != 0) {
         /* still usable for waits */
