@@ -111,7 +111,8 @@ static void cache_store(struct sym_module *m)
     fprintf(f, "%s\n", m->cache_header);
     if (m->nodwarf)
         fprintf(f, "N\n");
-    qsort(m->ranges, m->nranges, sizeof(*m->ranges), range_cmp);
+    if (m->nranges > 1)
+        qsort(m->ranges, m->nranges, sizeof(*m->ranges), range_cmp);
     for (size_t i = 0; i < m->nranges; i++)
         if (cacheable(m->ranges[i].func) && (i == 0 || m->ranges[i].start != m->ranges[i - 1].start))
             fprintf(f, "R\t%" PRIx64 "\t%" PRIx64 "\t%s\n", m->ranges[i].start, m->ranges[i].size,
@@ -320,7 +321,8 @@ static void cache_open(struct sym_module *m)
     fclose(f);
     m->nloaded = m->nents;
     m->nranges_loaded = m->nranges;
-    qsort(m->ranges, m->nranges, sizeof(*m->ranges), range_cmp);
+    if (m->nranges > 1)
+        qsort(m->ranges, m->nranges, sizeof(*m->ranges), range_cmp);
 }
 
 /* The loaded function containing rel, or NULL. Only ranges from the file
