@@ -1394,6 +1394,7 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
     }
     /* Before the writer exists: only the target's own threads count. */
     atomic_store(&wl__g.direct_syscalls, d && others == 0);
+    wl__interpose_direct_changed();
     lock_drain();
     emit_modules(0);
     out_flush();

@@ -198,6 +198,10 @@ static inline __attribute__((always_inline)) void wl__wait_end(wl_wait_ctx *c, e
  * an interposer without its real function cannot keep the target running. */
 void *wl__agent_next(const char *name, const char *version);
 
+/* wl__g.direct_syscalls was just stored: the fast I/O interposers follow
+ * (interpose.c). */
+void wl__interpose_direct_changed(void) WL_AGENT_HIDDEN;
+
 /* True while on-CPU sampling runs (the SIGPROF handler is ours). */
 int wl__agent_sampling(void);
 

@@ -237,27 +237,52 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
  * times a second, so each is two functions: the exported one does only the
  * untimed fast path (a few loads, the countdown, the system call) and
  * calls an out-of-line twin to time the call. Kept apart, the fast path
- * needs no stack frame and no callee-saved registers. */
-static __attribute__((noinline, cold)) void resolve_direct(void **real, int *direct, const char *name)
+ * needs no stack frame and no callee-saved registers.
+ *
+ * Measured with callgrind on `dd bs=64` (user-space instructions per
+ * wrapped call, the agent at 100 Hz, startup subtracted): glibc's own read
+ * 7; the agent before this layout 119 (two clock reads on a site pinned by
+ * a preemption, syscall() through the PLT, a full frame); 36 with the
+ * kernel's voluntary-switch test (sites stay sampled), inline system calls
+ * and the frameless fast path; 31 with one mode load instead of three
+ * checks. The trade-off kept: every call still goes through the site's
+ * sampler, so a call that blocks is timed exactly once its site has
+ * blocked (no per-fd classification that a descriptor reused behind our
+ * back -- fclose() closes inside glibc -- could make wrong). */
+/* A fast call's mode, one load on the fast path instead of three (resolved?
+ * glibc's? process still single-threaded?): */
+enum { FAST_UNRESOLVED = 0, FAST_DIRECT, FAST_GLIBC, FAST_OTHER };
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define FAST_CAN_DIRECT 1
+#else
+#define FAST_CAN_DIRECT 0
+#endif
+
+static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode, const char *name)
 {
     void *fn = wl__agent_next(name, NULL);
-    __atomic_store_n(direct, is_glibc(fn) ? 1 : 2, __ATOMIC_RELAXED);
     __atomic_store_n(real, fn, __ATOMIC_RELEASE);
+    int m = !is_glibc(fn) ? FAST_OTHER
+            : FAST_CAN_DIRECT && atomic_load(&wl__g.direct_syscalls) ? FAST_DIRECT
+                                                                    : FAST_GLIBC;
+    __atomic_store_n(mode, m, __ATOMIC_RELEASE);
 }
 
 #define UNPAREN(...) __VA_ARGS__
 #define FAST_IO(name, call, P, A, S)                                                            \
     static __typeof__(name) *real_##name;                                                       \
-    static int direct_##name;                                                                   \
+    static int mode_##name; /* FAST_* */                                                        \
     static inline __attribute__((always_inline)) ssize_t name##_issue(UNPAREN P)                \
     {                                                                                           \
-        return DIRECT(name) ? (ssize_t)S : real_##name A;                                       \
+        return __atomic_load_n(&mode_##name, __ATOMIC_RELAXED) == FAST_DIRECT ? (ssize_t)S      \
+                                                                              : real_##name A;  \
     }                                                                                           \
     /* The whole path: resolution on first use, then timing when picked. */                    \
     static __attribute__((noinline)) ssize_t name##_timed(uintptr_t pc_, UNPAREN P)             \
     {                                                                                           \
-        if (!__atomic_load_n(&real_##name, __ATOMIC_ACQUIRE))                                   \
-            resolve_direct((void **)&real_##name, &direct_##name, #name);                       \
+        if (!__atomic_load_n(&mode_##name, __ATOMIC_ACQUIRE))                                   \
+            resolve_fast((void **)&real_##name, &mode_##name, #name);                           \
         if (wl__wait_untimed(pc_))                                                              \
             return name##_issue A;                                                              \
         wl_wait_ctx ctx_;                                                                       \
@@ -270,9 +295,11 @@ static __attribute__((noinline, cold)) void resolve_direct(void **real, int *dir
     WL_AGENT_EXPORT ssize_t name(UNPAREN P)                                                     \
     {                                                                                           \
         uintptr_t pc_ = (uintptr_t)__builtin_return_address(0);                                 \
-        if (__builtin_expect(__atomic_load_n(&real_##name, __ATOMIC_ACQUIRE) != NULL, 1) &&     \
-            __builtin_expect(wl__wait_untimed(pc_), 1))                                         \
-            return name##_issue A;                                                              \
+        int m_ = __atomic_load_n(&mode_##name, __ATOMIC_ACQUIRE);                               \
+        if (__builtin_expect(m_ == FAST_DIRECT, 1) && __builtin_expect(wl__wait_untimed(pc_), 1)) \
+            return (ssize_t)S;                                                                  \
+        if (m_ > FAST_DIRECT && wl__wait_untimed(pc_))                                          \
+            return real_##name A;                                                               \
         return name##_timed(pc_, UNPAREN A);                                                    \
     }
 
@@ -284,6 +311,22 @@ FAST_IO(pread, pread, (int fd, void *buf, size_t n, off_t off), (fd, buf, n, off
 FAST_IO(pread64, pread, (int fd, void *buf, size_t n, off_t off), (fd, buf, n, off), SYS4(SYS_pread64, fd, buf, n, off))
 FAST_IO(pwrite, pwrite, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off), SYS4(SYS_pwrite64, fd, buf, n, off))
 FAST_IO(pwrite64, pwrite, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off), SYS4(SYS_pwrite64, fd, buf, n, off))
+
+static int *const fast_modes[] = {&mode_read,   &mode_write,   &mode_readv,  &mode_writev,
+                                  &mode_pread,  &mode_pread64, &mode_pwrite, &mode_pwrite64};
+
+/* wl__g.direct_syscalls changed: the resolved fast calls follow. Only ever
+ * called while no other thread of the target can be in them (the premise
+ * of direct syscalls: see above). */
+void wl__interpose_direct_changed(void)
+{
+    int on = FAST_CAN_DIRECT && atomic_load(&wl__g.direct_syscalls);
+    for (size_t i = 0; i < sizeof(fast_modes) / sizeof(fast_modes[0]); i++) {
+        int m = __atomic_load_n(fast_modes[i], __ATOMIC_RELAXED);
+        if (m == (on ? FAST_GLIBC : FAST_DIRECT))
+            __atomic_store_n(fast_modes[i], on ? FAST_DIRECT : FAST_GLIBC, __ATOMIC_RELEASE);
+    }
+}
 
 WL_AGENT_EXPORT int fsync(int fd)
 {
@@ -522,6 +565,7 @@ WL_AGENT_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a, void *
 {
     REAL(pthread_create);
     atomic_store(&wl__g.direct_syscalls, 0); /* before the thread exists */
+    wl__interpose_direct_changed();
     int saved = errno;
     void *(*start2)(void *);
     void *arg2;
@@ -540,6 +584,7 @@ WL_AGENT_EXPORT int pthread_cancel(pthread_t t)
 {
     REAL(pthread_cancel);
     atomic_store(&wl__g.direct_syscalls, 0); /* cancellation points must be glibc's again */
+    wl__interpose_direct_changed();
     return real_pthread_cancel(t);
 }
 
