@@ -156,6 +156,7 @@ static struct {
     int writer_running;
     _Atomic int writer_tid;      /* 0 until the writer runs */
     _Atomic int writer_private_fds; /* the writer left the shared fd table */
+    _Atomic int live_threads;    /* threads registered by register_self, not yet exited */
     _Atomic int writer_stop;
     unsigned long long mod_adds, mod_subs; /* dl_iterate_phdr change counters */
     int mods_written;
@@ -389,6 +390,7 @@ static struct wl_slot *register_self(void)
     s->name[15] = '\0';
     wl__t.slot = s;
     wl__t.gen = atomic_load(&wl__g.gen);
+    atomic_fetch_add(&g.live_threads, 1);
     struct rusage ru; /* wait_blocked()'s first baseline */
     if (getrusage(RUSAGE_THREAD, &ru) == 0) {
         wl__t.nvcsw = ru.ru_nvcsw;
@@ -1053,8 +1055,12 @@ static void writer_leave_fd_table(void)
 
 /* Thread-exit path of a target thread: when no other target thread is
  * alive, end the process as glibc would have (see above). */
-static void last_thread_exit(void)
+static void last_thread_exit(int counted)
 {
+    /* Only the last counted thread looks at /proc (threads the agent did
+     * not register are found there), so thread exits stay O(1). */
+    if (counted && atomic_fetch_sub(&g.live_threads, 1) > 1)
+        return;
     int writer = atomic_load(&g.writer_tid);
     if (!atomic_load(&g.writer_private_fds) || !writer || g.pid != getpid() ||
         !atomic_load(&wl__g.active))
@@ -1146,14 +1152,15 @@ struct tramp {
 static void on_thread_exit(void *p)
 {
     struct wl_slot *s = p;
-    if (s && wl__t.slot == s) {
+    int counted = s && wl__t.slot == s;
+    if (counted) {
         wl__t.slot = NULL; /* a late SIGPROF now finds no slot */
         timer_teardown(s);
         prctl(PR_GET_NAME, s->name);
         s->name[15] = '\0';
         atomic_store(&s->state, SLOT_EXITED);
     }
-    last_thread_exit();
+    last_thread_exit(counted);
 }
 
 static void *trampoline(void *p)
@@ -1213,6 +1220,7 @@ static void atfork_child(void)
     }
     atomic_fetch_add(&wl__g.gen, 1);
     g.writer_running = 0;
+    atomic_store(&g.live_threads, mine ? 1 : 0); /* the forking thread only */
     if (open_file() != 0) {
         atomic_store(&g.cpu_on, 0);
         atomic_store(&wl__g.active, 0);
@@ -1423,6 +1431,7 @@ int wlprof_agent_stop(void)
     atomic_store(&wl__g.active, 0);
     for (int i = 0; i < WL_MAX_SLOTS; i++)
         atomic_store(&g_slots[i].state, SLOT_FREE);
+    atomic_store(&g.live_threads, 0);
     atomic_fetch_add(&wl__g.gen, 1);
     unlock_drain();
     wl__t.inside--;
