@@ -105,17 +105,23 @@ static int done_push_locked(wl_tpool *pool, wl_tpool_req *req, int status)
     return 1;
 }
 
-static void queue_unlink_locked(wl_tpool *pool, wl_tpool_req *req)
+/* Unlinks req from a doubly linked list (the FIFO or the staged list). */
+static void list_unlink(wl_tpool_req **head, wl_tpool_req **tail, wl_tpool_req *req)
 {
     if (req->prev_)
         req->prev_->next_ = req->next_;
     else
-        pool->head_ = req->next_;
+        *head = req->next_;
     if (req->next_)
         req->next_->prev_ = req->prev_;
     else
-        pool->tail_ = req->prev_;
+        *tail = req->prev_;
     req->next_ = req->prev_ = NULL;
+}
+
+static void queue_unlink_locked(wl_tpool *pool, wl_tpool_req *req)
+{
+    list_unlink(&pool->head_, &pool->tail_, req);
     pool->queued_--;
 }
 
@@ -442,15 +448,7 @@ int wl_tpool_cancel(wl_tpool_req *req)
         return -EINVAL;
     pool = req->pool_;
     if (req->state_ == REQ_STAGED) { /* loop thread: only it touches the staged list */
-        if (req->prev_)
-            req->prev_->next_ = req->next_;
-        else
-            pool->staged_head_ = req->next_;
-        if (req->next_)
-            req->next_->prev_ = req->prev_;
-        else
-            pool->staged_tail_ = req->prev_;
-        req->next_ = req->prev_ = NULL;
+        list_unlink(&pool->staged_head_, &pool->staged_tail_, req);
         pool->staged_--;
         pthread_mutex_lock(&pool->mu_);
         if (done_push_locked(pool, req, -ECANCELED))
