@@ -155,6 +155,9 @@ static struct {
     uintptr_t self_lo, self_hi; /* this .so's text, to skip our frames */
     pthread_t writer;
     int writer_running;
+    _Atomic int writer_tid;      /* 0 until the writer runs */
+    _Atomic int writer_private_fds; /* the writer left the shared fd table */
+    _Atomic int live_threads;    /* threads registered by register_self, not yet exited */
     _Atomic int writer_stop;
     unsigned long long mod_adds, mod_subs; /* dl_iterate_phdr change counters */
     int mods_written;
@@ -389,6 +392,12 @@ static struct wl_slot *register_self(void)
     s->name[15] = '\0';
     wl__t.slot = s;
     wl__t.gen = atomic_load(&wl__g.gen);
+    atomic_fetch_add(&g.live_threads, 1);
+    struct rusage ru; /* wait_blocked()'s first baseline */
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        wl__t.nvcsw = ru.ru_nvcsw;
+        wl__t.nvcsw_ok = 1;
+    }
     atomic_store(&s->state, SLOT_LIVE);
     if (timer_setup(s, tid, 1) != 0) {
         /* still usable for waits */
@@ -613,6 +622,12 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
         ds = sy > s->last_sys_ns ? sy - s->last_sys_ns : 0;
         s->last_user_ns = u;
         s->last_sys_ns = sy;
+        /* A fresh baseline for wait_blocked(), unless a timed call is in
+         * progress (it would hide that call's own switch). */
+        if (!saved_inside) {
+            wl__t.nvcsw = ru.ru_nvcsw;
+            wl__t.nvcsw_ok = 1;
+        }
     }
     wl__t.cpu_ns += cpu;
     timer_arm(s, next_interval(s));
@@ -699,6 +714,34 @@ int wl__agent_sampling(void)
     return !wl__t.inside && atomic_load_explicit(&g.cpu_on, memory_order_relaxed);
 }
 
+/* Whether a call that took long really blocked, by the kernel's own
+ * accounting: a thread that blocks is switched out voluntarily, one that is
+ * only preempted (a loaded machine, a timeslice ending inside the call) is
+ * not. So a long call counts as a wait only when the thread's voluntary
+ * context switches (RUSAGE_THREAD) went up since the last look: the last
+ * candidate, or the last SIGPROF taken outside a timed call.
+ *
+ * Why: on a loaded machine a quick call (read of /dev/zero, ~0.2 us) is
+ * preempted now and then for milliseconds; timed with the cycle counter it
+ * looked like a block, so it was recorded as waiting and pinned its site to
+ * timing every call. Measured (dd bs=64, 4 M calls, 2 vCPUs shared with
+ * other jobs): dd's read and write sites were pinned within the first
+ * second and the two rdtsc per call were 55 % of the interposer's user time.
+ * One getrusage (~0.3 us) per candidate is paid only by calls that already
+ * took >= the threshold (100 us), and costs nothing on the fast path. The
+ * look-back can include a voluntary switch of an untimed call since the
+ * last look; then a preempted call still counts, as it did before. */
+static int wait_blocked(void)
+{
+    struct rusage ru;
+    if (syscall(SYS_getrusage, RUSAGE_THREAD, &ru) != 0)
+        return 1; /* cannot tell: trust the clock */
+    int changed = !wl__t.nvcsw_ok || ru.ru_nvcsw != wl__t.nvcsw;
+    wl__t.nvcsw = ru.ru_nvcsw;
+    wl__t.nvcsw_ok = 1;
+    return changed;
+}
+
 void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
 {
     struct wl_slot *s = c->slot;
@@ -708,7 +751,8 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
     uint64_t cpu = wl__t.cpu_ns - c->cpu0_ns;
     uint64_t blocked = wall > cpu ? wall - cpu : 0;
     struct wl_site *e = c->site;
-    if (blocked < wl__g.threshold_ns || !atomic_load_explicit(&wl__g.active, memory_order_relaxed)) {
+    if (blocked < wl__g.threshold_ns || !atomic_load_explicit(&wl__g.active, memory_order_relaxed) ||
+        !wait_blocked()) {
         if (++e->calm >= WL_SITE_PROMOTE || e->period > 1)
             wl__site_next(e);
         goto out;
@@ -971,7 +1015,7 @@ static void drain_all(int final)
  * writer is an ordinary thread, so when the target's last thread leaves
  * through pthread_exit (main included), the writer would keep the process
  * alive for ever: glibc ends a process only when its last thread exits. */
-static int other_threads_alive(void)
+static int other_threads_alive(int skip_tid)
 {
     int me = sys_gettid();
     int alive = 1; /* when /proc cannot tell, assume the target still runs */
@@ -982,7 +1026,7 @@ static int other_threads_alive(void)
     struct dirent *de;
     while (!alive && (de = readdir(d)) != NULL) {
         int tid = atoi(de->d_name);
-        if (tid <= 0 || tid == me)
+        if (tid <= 0 || tid == me || tid == skip_tid)
             continue;
         char path[64], buf[256];
         snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
@@ -1001,17 +1045,78 @@ static int other_threads_alive(void)
     return alive;
 }
 
+/* The writer's own file-descriptor table.
+ *
+ * A thread shares the process's fd table (CLONE_FILES), and while a table
+ * has more than one user the kernel can no longer take the light path of
+ * fdget() on every read/write/...: each call then takes and drops a
+ * reference on the file (two atomic RMWs on a shared cache line). For a
+ * single-threaded target, the writer alone made its table shared. Measured
+ * (dd bs=64 of /dev/zero to /dev/null, 4 M calls, 2-vCPU KVM guest, CPU
+ * time, median of 5): bare 0.55 s; plus one idle thread 0.76-0.93 s
+ * (glibc's cancellation wrapper in user space + fget in the kernel); the
+ * same idle thread after close_range(CLOSE_RANGE_UNSHARE) 0.61-0.67 s, all
+ * of it user time: system time back to the bare 0.30 s. The interposers'
+ * direct syscalls (interpose.c) remove the user half; this removes the
+ * kernel half.
+ *
+ * So the writer leaves the shared table as soon as it runs, closing its
+ * copies of every descriptor (a copy of a pipe's write end would keep the
+ * reader from seeing EOF). It opens its output file by path on every drain
+ * and needs no descriptor of the target. WLPROF_AGENT_SHARED_FDS=1 keeps
+ * the table shared (to measure the difference).
+ *
+ * The price: the process's table is now released when its last target
+ * thread exits, not when the process does. When the target's last thread
+ * leaves through pthread_exit (main included), glibc would have called
+ * exit(0) in that thread; with the writer alive it does not, and the
+ * writer's exit(0) below would run atexit handlers and flush stdio with no
+ * descriptors. last_thread_exit() (the thread-exit destructor) therefore
+ * calls exit(0) itself, in the last thread, while its descriptors are
+ * still open. */
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+static void writer_leave_fd_table(void)
+{
+#ifdef SYS_close_range
+    const char *keep = getenv("WLPROF_AGENT_SHARED_FDS");
+    if (keep && strcmp(keep, "1") == 0)
+        return;
+    if (syscall(SYS_close_range, 0u, ~0u, CLOSE_RANGE_UNSHARE) == 0)
+        atomic_store(&g.writer_private_fds, 1);
+#endif
+}
+
+/* Thread-exit path of a target thread: when no other target thread is
+ * alive, end the process as glibc would have (see above). */
+static void last_thread_exit(int counted)
+{
+    /* Only the last counted thread looks at /proc (threads the agent did
+     * not register are found there), so thread exits stay O(1). */
+    if (counted && atomic_fetch_sub(&g.live_threads, 1) > 1)
+        return;
+    int writer = atomic_load(&g.writer_tid);
+    if (!atomic_load(&g.writer_private_fds) || !writer || g.pid != getpid() ||
+        !atomic_load(&wl__g.active))
+        return;
+    if (!other_threads_alive(writer))
+        exit(0);
+}
+
 static void *writer_main(void *arg)
 {
     (void)arg;
     wl__t.inside = 1; /* our own calls are never recorded */
     prctl(PR_SET_NAME, "wlprof-agent");
+    writer_leave_fd_table();
+    atomic_store(&g.writer_tid, sys_gettid());
     while (!atomic_load(&g.writer_stop)) {
         struct timespec ts = {0, WL_DRAIN_PERIOD_NS};
         syscall(SYS_nanosleep, &ts, NULL);
         clock_calibrate();
         drain_all(0);
-        if (!other_threads_alive())
+        if (!other_threads_alive(0))
             exit(0); /* what the last thread's pthread_exit would have done */
     }
     return NULL;
@@ -1020,6 +1125,8 @@ static void *writer_main(void *arg)
 static void writer_start(void)
 {
     atomic_store(&g.writer_stop, 0);
+    atomic_store(&g.writer_tid, 0);
+    atomic_store(&g.writer_private_fds, 0);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -1081,13 +1188,15 @@ struct tramp {
 static void on_thread_exit(void *p)
 {
     struct wl_slot *s = p;
-    if (!s || wl__t.slot != s)
-        return;
-    wl__t.slot = NULL; /* a late SIGPROF now finds no slot */
-    timer_teardown(s);
-    prctl(PR_GET_NAME, s->name);
-    s->name[15] = '\0';
-    atomic_store(&s->state, SLOT_EXITED);
+    int counted = s && wl__t.slot == s;
+    if (counted) {
+        wl__t.slot = NULL; /* a late SIGPROF now finds no slot */
+        timer_teardown(s);
+        prctl(PR_GET_NAME, s->name);
+        s->name[15] = '\0';
+        atomic_store(&s->state, SLOT_EXITED);
+    }
+    last_thread_exit(counted);
 }
 
 static void *trampoline(void *p)
@@ -1148,6 +1257,7 @@ static void atfork_child(void)
     atomic_fetch_add(&wl__g.gen, 1);
     g.writer_running = 0;
     wl__py_agent_after_fork();
+    atomic_store(&g.live_threads, mine ? 1 : 0); /* the forking thread only */
     if (open_file() != 0) {
         atomic_store(&g.cpu_on, 0);
         atomic_store(&wl__g.active, 0);
@@ -1309,7 +1419,9 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
      * others get a timer on their CPU clock aimed at them. */
     int me = sys_gettid();
     int others = 0;
-    register_self();
+    struct wl_slot *mine = register_self();
+    if (mine && g.key_ok)
+        pthread_setspecific(g.key, mine); /* its exit, too, may be the last */
     DIR *d = opendir("/proc/self/task");
     if (d) {
         struct dirent *e;
@@ -1331,6 +1443,7 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
     }
     /* Before the writer exists: only the target's own threads count. */
     atomic_store(&wl__g.direct_syscalls, d && others == 0);
+    wl__interpose_direct_changed();
     lock_drain();
     emit_modules(0);
     out_flush();
@@ -1359,6 +1472,7 @@ int wlprof_agent_stop(void)
     atomic_store(&wl__g.active, 0);
     for (int i = 0; i < WL_MAX_SLOTS; i++)
         atomic_store(&g_slots[i].state, SLOT_FREE);
+    atomic_store(&g.live_threads, 0);
     atomic_fetch_add(&wl__g.gen, 1);
     unlock_drain();
     wl__t.inside--;

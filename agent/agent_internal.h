@@ -73,6 +73,8 @@ struct wl_thread_hot {
     volatile uint64_t cpu_ns;      /* CPU time the sampler charged to this thread */
     uint32_t rng;                  /* xorshift state for the samplers' gaps */
     struct wl_site sites[WL_SITES];
+    long nvcsw;                    /* voluntary context switches at the last look */
+    int nvcsw_ok;                  /* nvcsw was read at least once */
 };
 
 extern struct wl_agent_hot wl__g WL_AGENT_HIDDEN;
@@ -120,20 +122,29 @@ struct wl_slot *wl__current_slot_slow(void) WL_AGENT_HIDDEN;
 void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed) WL_AGENT_HIDDEN;
 void wl__site_next(struct wl_site *e) WL_AGENT_HIDDEN;
 
-/* Starts timing a call made from pc when the agent records waits on this
- * thread and the site's sampler picks this call. Never touches errno. */
-static inline __attribute__((always_inline)) void wl__wait_begin(wl_wait_ctx *c, uintptr_t pc)
+/* The untimed fast path, first thing in every interposer: 1 when this call
+ * is not to be timed (agent off, agent code or a nested call, or the
+ * site's sampler lets it through: the countdown is spent here). Then the
+ * interposer issues the call and returns, touching nothing else. Never
+ * touches errno. */
+static inline __attribute__((always_inline)) int wl__wait_untimed(uintptr_t pc)
+{
+    if (__builtin_expect(!atomic_load_explicit(&wl__g.active, memory_order_relaxed) || wl__t.inside, 0))
+        return 1;
+    struct wl_site *e = &wl__t.sites[(pc ^ (pc >> 7)) % WL_SITES];
+    if (__builtin_expect(e->pc == pc && e->skip, 1)) {
+        e->skip--;
+        return 1;
+    }
+    return 0;
+}
+
+/* Starts timing a call made from pc that wl__wait_untimed picked. */
+static inline __attribute__((always_inline)) void wl__wait_begin_picked(wl_wait_ctx *c, uintptr_t pc)
 {
     c->slot = NULL;
-    if (__builtin_expect(!atomic_load_explicit(&wl__g.active, memory_order_relaxed) || wl__t.inside, 0))
-        return;
     struct wl_site *e = &wl__t.sites[(pc ^ (pc >> 7)) % WL_SITES];
-    if (__builtin_expect(e->pc == pc, 1)) {
-        if (e->skip) {
-            e->skip--;
-            return;
-        }
-    } else {
+    if (e->pc != pc) {
         e->pc = pc;
         e->skip = 0;
         e->period = 1;
@@ -151,6 +162,16 @@ static inline __attribute__((always_inline)) void wl__wait_begin(wl_wait_ctx *c,
     c->cpu0_ns = wl__t.cpu_ns;
     c->clk = atomic_load_explicit(&wl__g.clk, memory_order_relaxed);
     c->t0 = wl__clock_now(c->clk);
+}
+
+/* Starts timing a call made from pc when the agent records waits on this
+ * thread and the site's sampler picks this call. Never touches errno. */
+static inline __attribute__((always_inline)) void wl__wait_begin(wl_wait_ctx *c, uintptr_t pc)
+{
+    c->slot = NULL;
+    if (wl__wait_untimed(pc))
+        return;
+    wl__wait_begin_picked(c, pc);
 }
 
 /* Ends timing; when the call blocked at least the threshold, records the
@@ -176,6 +197,10 @@ static inline __attribute__((always_inline)) void wl__wait_end(wl_wait_ctx *c, e
  * given version when not NULL). Aborts with a one-line notice if missing:
  * an interposer without its real function cannot keep the target running. */
 void *wl__agent_next(const char *name, const char *version);
+
+/* wl__g.direct_syscalls was just stored: the fast I/O interposers follow
+ * (interpose.c). */
+void wl__interpose_direct_changed(void) WL_AGENT_HIDDEN;
 
 /* True while on-CPU sampling runs (the SIGPROF handler is ours). */
 int wl__agent_sampling(void);

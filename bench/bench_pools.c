@@ -1,8 +1,7 @@
 /*
  * bench_pools -- the pools against their baselines, measured in one run.
  *
- *  1. thread pool: no-op job throughput (1024 in flight) vs raw
- *     uv_queue_work, both with 4 threads (libuv's default size);
+ *  1. the thread pool has its own file (bench_tpool.c);
  *  2. process pool: serial no-op round trip (submit, wait, repeat), mean
  *     us, vs a bare socketpair ping-pong with a forked child (the floor);
  *  3./4. the same round trip and a pipelined throughput vs Python's
@@ -15,7 +14,7 @@
  *     pool, no I/O), and the pool's time against it. On a machine shared
  *     with other busy processes the ceiling, not the pool, caps row 5.
  *
- * The machine may be shared: each figure is the median of 3 runs.
+ * The machine may be shared: each figure is the median of BENCH_REPS runs.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,73 +28,7 @@
 #include "../samples/primes.h"
 #include "wlprof/pools.h"
 
-#define REPS 3
-#define TP_JOBS 200000
-#define TP_WINDOW 1024
-
-/* ---- 1. thread pool vs uv_queue_work ---- */
-
-static long tp_submitted;
-static long tp_done;
-static wl_tpool tpool;
-static wl_tpool_req tp_reqs[TP_WINDOW];
-static uv_work_t uv_reqs[TP_WINDOW];
-
-static void *noop_fn(void *arg)
-{
-    return arg;
-}
-
-static void tp_done_cb(wl_tpool_req *req, int status)
-{
-    tp_done++;
-    if (tp_submitted < TP_JOBS) {
-        tp_submitted++;
-        wl_tpool_submit(&tpool, req, noop_fn, NULL, tp_done_cb);
-    }
-}
-
-static void uv_noop(uv_work_t *req)
-{
-}
-
-static void uv_after(uv_work_t *req, int status)
-{
-    tp_done++;
-    if (tp_submitted < TP_JOBS) {
-        tp_submitted++;
-        uv_queue_work(req->loop, req, uv_noop, uv_after);
-    }
-}
-
-static double tpool_rate(int ours)
-{
-    uv_loop_t loop;
-    wl_tpool_opts opts = {.threads = 4};
-    double t0;
-    double t;
-
-    uv_loop_init(&loop);
-    if (ours)
-        wl_tpool_init(&loop, &tpool, &opts);
-    tp_submitted = tp_done = 0;
-    t0 = bench_now();
-    for (int i = 0; i < TP_WINDOW; i++) {
-        tp_submitted++;
-        if (ours)
-            wl_tpool_submit(&tpool, &tp_reqs[i], noop_fn, NULL, tp_done_cb);
-        else
-            uv_queue_work(&loop, &uv_reqs[i], uv_noop, uv_after);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    t = bench_now() - t0;
-    if (ours) {
-        wl_tpool_close(&tpool, WL_POOL_CLOSE_WAIT, NULL);
-        uv_run(&loop, UV_RUN_DEFAULT);
-    }
-    uv_loop_close(&loop);
-    return (double)tp_done / t;
-}
+#define REPS BENCH_REPS
 
 /* ---- 2-4. process pool round trip and throughput ---- */
 
@@ -300,17 +233,6 @@ int main(void)
     double m_base;
     double sp;
     char target[32];
-
-    /* 1 */
-    for (int r = 0; r < REPS; r++) {
-        base[r] = tpool_rate(0);
-        ours[r] = tpool_rate(1);
-    }
-    m_base = bench_median(base, REPS);
-    sp = spread(ours, REPS, bench_median(ours, REPS));
-    m_ours = bench_median(ours, REPS);
-    bench_row("tpool no-op throughput (4 thr, 1024 in flight)", m_ours, m_base, "jobs/s",
-              "uv_queue_work", m_ours / m_base, sp, ">= 0.8x", m_ours / m_base >= 0.8);
 
     /* 2-5 share one pool of `cores` workers */
     wl_ppool_register("noop", noop_job);

@@ -80,15 +80,6 @@ static double report_wall(void)
     return wall > 0 ? wall : -1;
 }
 
-static void spread_of(const double *v, int n, double *lo, double *hi)
-{
-    *lo = *hi = v[0];
-    for (int i = 1; i < n; i++) {
-        *lo = fmin(*lo, v[i]);
-        *hi = fmax(*hi, v[i]);
-    }
-}
-
 /* Measures the target bare and under each variant, alternating so drift
  * hits all alike, and prints one row per variant. For wlprof the row is the
  * target's own wall time (from the report: spawn to exit), which is what
@@ -118,32 +109,80 @@ static void overhead_rows(const char *label, char *const target[], variant *vs, 
             runs[v][r] = vs[v].report && whole[v][r] > 0 ? report_wall() : whole[v][r];
         }
     }
-    double b = bench_median(bare, repeats);
+    bench_stat b = bench_stats(bare, repeats);
     for (int v = 0; v < nv; v++) {
-        double lo, hi;
-        spread_of(runs[v], repeats, &lo, &hi);
-        double m = bench_median(runs[v], repeats);
-        if (lo < 0 || b < 0) {
+        bench_stat m = bench_stats(runs[v], repeats);
+        int failed = 0;
+        for (int r = 0; r < repeats; r++)
+            failed |= runs[v][r] < 0;
+        if (failed || b.median < 0) {
             printf("%s / %s: a run failed\n", label, vs[v].name);
             continue;
         }
-        double overhead = 100.0 * (m / b - 1.0);
+        double overhead = 100.0 * (m.median / b.median - 1.0);
         char name[160], target_desc[64];
         int is_ours = vs[v].report;
-        double limit = strstr(vs[v].name, "1000") ? 5.0 : 1.0;
+        /* Issue 17's targets: 1 % at 100 Hz and 5 % at 1000 Hz on the CPU-bound
+         * target; on the syscall-heavy one 3 % for the agent at 100 Hz and
+         * for /proc sampling at 1000 Hz. */
+        int hz1000 = strstr(vs[v].name, "1000") != NULL, stacks = strstr(vs[v].name, "stacks") != NULL;
+        double limit = hz1000 ? 5.0 : 1.0;
+        if (strstr(label, "dd") && (stacks != hz1000))
+            limit = 3.0;
         snprintf(name, sizeof(name), "%s: %s%s (%+.2f%%)", label, vs[v].name,
                  is_ours ? ", target wall" : ", whole cmd", overhead);
         snprintf(target_desc, sizeof(target_desc), is_ours ? "<= %.0f%% overhead" : "(reference)",
                  limit);
-        bench_row(name, m, b, "s wall", "bare target", b / m, 100.0 * (hi - lo) / m,
-                  target_desc, !is_ours || overhead <= limit);
+        bench_row2(name, m, b, "s wall", "bare target", b.median / m.median, target_desc,
+                   !is_ours || overhead <= limit);
         if (is_ours) {
-            double w = bench_median(whole[v], repeats);
-            snprintf(name, sizeof(name), "%s: %s, whole cmd (%+.2f%%)", label, vs[v].name,
-                     100.0 * (w / b - 1.0));
-            bench_row(name, w, b, "s wall", "bare target", b / w, -1, "(reference)", 1);
+            bench_stat w = bench_stats(whole[v], repeats);
+            double wo = 100.0 * (w.median / b.median - 1.0);
+            double wlimit = strstr(label, "cpu") && strstr(vs[v].name, "stacks 100 ") ? 3.0 : -1;
+            snprintf(name, sizeof(name), "%s: %s, whole cmd (%+.2f%%)", label, vs[v].name, wo);
+            if (wlimit > 0)
+                bench_row2(name, w, b, "s wall", "bare target", b.median / w.median,
+                           "<= 3% whole cmd", wo <= wlimit);
+            else
+                bench_row2(name, w, b, "s wall", "bare target", b.median / w.median, "(reference)", 1);
         }
     }
+}
+
+/* The fixed cost of the whole command on a short Python script: its wall
+ * under `wlprof profile` (stacks on, 100 Hz) minus the bare script's, in
+ * milliseconds; the target is <= 30 ms. Skipped without python3. */
+static void python_fixed_row(const char *wlprof, int repeats)
+{
+    char script[PATH_MAX];
+    snprintf(script, sizeof(script), "%s/bench/short.py", build_dir);
+    FILE *f = fopen(script, "w");
+    if (!f)
+        return;
+    fputs("import time\nt = time.process_time()\nx = 0\n"
+          "while time.process_time() - t < 0.2:\n    x += 1\n",
+          f);
+    fclose(f);
+    char *bare_argv[] = {"python3", script, NULL};
+    char *prof_argv[] = {(char *)wlprof, "profile", "-q", "-o", report_tmp, "--", "python3", script, NULL};
+    double bare[32], prof[32], extra[32];
+    int ok = 1;
+    for (int r = 0; r < repeats && ok; r++) {
+        bare[r] = run_wall(bare_argv, NULL);
+        prof[r] = run_wall(prof_argv, NULL);
+        unlink(report_tmp);
+        ok = bare[r] > 0 && prof[r] > 0;
+        extra[r] = (prof[r] - bare[r]) * 1e3;
+    }
+    unlink(script);
+    if (!ok) {
+        printf("python 0.2 s script: python3 not runnable, row skipped\n");
+        return;
+    }
+    bench_stat e = bench_stats(extra, repeats), b = bench_stats(bare, repeats);
+    b.median *= 1e3;
+    bench_row2("python 0.2 s CPU script: whole cmd minus bare (stacks, 100 Hz)", e, b, "ms",
+               "bare script (ms)", e.median > 0 ? 30.0 / e.median : 99, "<= 30 ms fixed", e.median <= 30);
 }
 
 static double json_path_num(json_t *root, const char *a, const char *b)
@@ -191,7 +230,7 @@ static void accuracy_row(int cpu_ms, int sleep_ms, const char *wlprof, const cha
 
 int main(int argc, char **argv)
 {
-    int repeats = argc > 1 ? atoi(argv[1]) : 5;
+    int repeats = argc > 1 ? atoi(argv[1]) : BENCH_REPS;
     if (repeats < 1 || repeats > 32) {
         fprintf(stderr, "bench_profiler: REPEATS must be 1..32\n");
         return 2;
@@ -231,6 +270,7 @@ int main(int argc, char **argv)
     char *sys_target[] = {"dd", "if=/dev/zero", "of=/dev/null", "bs=64", "count=5000000", NULL};
     overhead_rows("syscalls dd", sys_target, vs, nv, repeats);
 
+    python_fixed_row(wlprof, repeats);
     accuracy_row(30, 70, wlprof, split);
     accuracy_row(50, 50, wlprof, split);
     accuracy_row(80, 20, wlprof, split);

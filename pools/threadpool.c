@@ -6,31 +6,49 @@
  * system, DNS, user work) and has 4 threads by default; a few long blocking
  * calls there starve every fs request. This pool has its own threads.
  *
- * Data layout (everything below guarded by pool->mu_):
+ * Data layout (everything below guarded by pool->mu_, except the staged
+ * list, which only the loop thread touches):
  *
  *   submit ──► head_ … tail_   pending FIFO, doubly linked (cancel unlinks)
- *                 │ a thread pops the head
- *                 ▼
- *              running (on a pool thread, outside the lock)
- *                 │
- *                 ▼
- *   done_head_ … done_tail_    finished or cancelled, waiting for the loop
- *                 │ one uv_async_t; async_pending_ makes the wakeups
- *                 ▼ coalesce: only the first job of a batch sends it
- *              done_cb on the loop thread (outside the lock)
+ *     │           │ a thread pops the head
+ *     │           ▼
+ *     │        running (on a pool thread, outside the lock)
+ *     │           │
+ *     │           ▼
+ *     │  done_head_ … done_tail_   finished or cancelled, waiting for the loop
+ *     │           │ one uv_async_t; async_pending_ makes the wakeups
+ *     │           ▼ coalesce: only the first job of a batch sends it
+ *     │        done_cb on the loop thread (outside the lock)
+ *     │           │ a done_cb that submits again (the usual pattern)
+ *     └── staged_head_ … staged_tail_: jobs submitted while a batch of
+ *                 completions is delivered; appended to the FIFO in one
+ *                 lock hold when the batch ends (or every STAGE_FLUSH jobs)
  *
  *   idle_ ──► thread ──► thread    parked threads, a stack; each parks on
  *                                  its OWN condition variable
  *
- * Wake-up rule: a submit pops one parked thread and wakes exactly that one
- * (per-thread condition variables, no thundering herd, no lost wake-ups);
- * with none parked it starts a new thread while fewer than max_threads_
- * exist; otherwise the job waits for a busy thread to come back. So at most
- * one thread is woken per job, and threads exist only if work needed them.
+ * Wake-up rule: wake only as many threads as there are jobs no thread is
+ * already coming for. waking_ counts threads that were signalled (or
+ * started) and have not yet taken the lock to look for work; while
+ * queued_ > waking_ a parked thread is popped and signalled (per-thread
+ * condition variables: no thundering herd, no lost wake-ups), or a new
+ * thread started while fewer than max_threads_ exist; otherwise the job
+ * waits for a busy thread to come back. Signals are sent after the lock is
+ * released, so the woken thread does not block on the mutex its waker
+ * holds. A thread that finishes a job takes the next one in the same lock
+ * hold that publishes the finished one.
+ *
+ * Why (measured on the no-op benchmark, bench/bench_tpool.c, 2 vCPUs,
+ * CPU time and context switches from perf stat, 600 k jobs): waking one
+ * thread per submit, each woken thread then blocking on the submitter's
+ * mutex, cost 0.15 context switches per job against libuv's 0.05; the
+ * batch flush and the waking_ count leave a thread woken only for work no
+ * one else will pick up.
  *
  * Request states: QUEUED -> RUNNING -> DONE -> FINISHED, or QUEUED ->
- * DONE (cancelled). Only QUEUED can be cancelled; a thread moves a request
- * out of QUEUED under the same lock, so a cancelled job never runs.
+ * DONE (cancelled); STAGED is QUEUED before it reached the FIFO. Only
+ * QUEUED/STAGED can be cancelled; a thread moves a request out of QUEUED
+ * under the same lock, so a cancelled job never runs.
  *
  * Threading: pool threads touch only the queues under the lock and
  * uv_async_send (thread-safe). Everything else is loop-thread only. Pool
@@ -49,9 +67,11 @@
 
 #include "internal.h"
 
-enum { REQ_QUEUED = 1, REQ_RUNNING, REQ_DONE, REQ_FINISHED };
+enum { REQ_QUEUED = 1, REQ_RUNNING, REQ_DONE, REQ_FINISHED, REQ_STAGED };
 
 #define TPOOL_DEFAULT_QUEUE 65536u
+#define STAGE_FLUSH 64u /* staged jobs wait for at most this many done_cbs */
+#define WAKE_BATCH 16   /* threads signalled after unlocking; more under the lock */
 
 struct wl_tpool_thread {
     wl_tpool *pool;
@@ -60,6 +80,12 @@ struct wl_tpool_thread {
     int wake;            /* set by whoever popped it from idle_ */
     wl_tpool_thread *next_idle;
 };
+
+/* Threads to signal once the lock is released. */
+typedef struct wake_list {
+    wl_tpool_thread *t[WAKE_BATCH];
+    int n;
+} wake_list;
 
 /* Appends req to the done list; caller holds the lock. Returns 1 when the
  * caller must uv_async_send (first entry of a batch). */
@@ -79,17 +105,23 @@ static int done_push_locked(wl_tpool *pool, wl_tpool_req *req, int status)
     return 1;
 }
 
-static void queue_unlink_locked(wl_tpool *pool, wl_tpool_req *req)
+/* Unlinks req from a doubly linked list (the FIFO or the staged list). */
+static void list_unlink(wl_tpool_req **head, wl_tpool_req **tail, wl_tpool_req *req)
 {
     if (req->prev_)
         req->prev_->next_ = req->next_;
     else
-        pool->head_ = req->next_;
+        *head = req->next_;
     if (req->next_)
         req->next_->prev_ = req->prev_;
     else
-        pool->tail_ = req->prev_;
+        *tail = req->prev_;
     req->next_ = req->prev_ = NULL;
+}
+
+static void queue_unlink_locked(wl_tpool *pool, wl_tpool_req *req)
+{
+    list_unlink(&pool->head_, &pool->tail_, req);
     pool->queued_--;
 }
 
@@ -97,19 +129,28 @@ static void *tpool_thread_main(void *arg)
 {
     wl_tpool_thread *t = arg;
     wl_tpool *pool = t->pool;
-    int send;
+    int send = 0;
 
     pthread_mutex_lock(&pool->mu_);
+    pool->waking_--; /* counted when started */
     for (;;) {
         wl_tpool_req *req = pool->head_;
         if (req) {
             queue_unlink_locked(pool, req);
             req->state_ = REQ_RUNNING;
             pthread_mutex_unlock(&pool->mu_);
+            if (send) /* the previous job's completion, outside the lock */
+                uv_async_send(&pool->async_);
             req->result = req->fn_(req->arg_);
             pthread_mutex_lock(&pool->mu_);
-            if (done_push_locked(pool, req, 0))
-                uv_async_send(&pool->async_);
+            send = done_push_locked(pool, req, 0);
+            continue;
+        }
+        if (send) { /* never park on an unannounced completion */
+            pthread_mutex_unlock(&pool->mu_);
+            uv_async_send(&pool->async_);
+            send = 0;
+            pthread_mutex_lock(&pool->mu_);
             continue;
         }
         if (pool->stopping_)
@@ -119,6 +160,7 @@ static void *tpool_thread_main(void *arg)
         pool->idle_ = t;
         while (!t->wake)
             pthread_cond_wait(&t->cond, &pool->mu_);
+        pool->waking_--;
     }
     pool->nexited_++;
     send = pool->nexited_ == pool->nthreads_ && !pool->async_pending_;
@@ -147,9 +189,11 @@ static int thread_start_locked(wl_tpool *pool)
         return -err;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    pool->waking_++; /* before it can run: it decrements on its first lock */
     err = pthread_create(&t->tid, &pool->attr_, tpool_thread_main, t);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err) {
+        pool->waking_--;
         pthread_cond_destroy(&t->cond);
         return -err;
     }
@@ -157,13 +201,72 @@ static int thread_start_locked(wl_tpool *pool)
     return 0;
 }
 
-static void wake_one_locked(wl_tpool *pool)
+/* Pops a parked thread and marks it woken; the signal goes out through wl
+ * after the unlock (or now, when wl is full). */
+static void wake_one_locked(wl_tpool *pool, wake_list *wl)
 {
     wl_tpool_thread *t = pool->idle_;
     pool->idle_ = t->next_idle;
     t->next_idle = NULL;
     t->wake = 1;
-    pthread_cond_signal(&t->cond);
+    pool->waking_++;
+    pool->wakeups_++;
+    if (wl->n < WAKE_BATCH)
+        wl->t[wl->n++] = t;
+    else
+        pthread_cond_signal(&t->cond);
+}
+
+/* Caller released the lock. A thread's condition variable lives until the
+ * loop thread joins it, and every waker is the loop thread. */
+static void wake_list_send(wake_list *wl)
+{
+    for (int i = 0; i < wl->n; i++)
+        pthread_cond_signal(&wl->t[i]->cond);
+    wl->n = 0;
+}
+
+/* Brings threads to the queued jobs no thread is coming for yet: a parked
+ * one, else a new one. Caller holds the lock. A failed start is not an
+ * error here: jobs wait for the threads that exist (submit makes sure one
+ * does). */
+static void kick_locked(wl_tpool *pool, wake_list *wl)
+{
+    while (pool->queued_ > pool->waking_) {
+        if (pool->idle_)
+            wake_one_locked(pool, wl);
+        else if (pool->nthreads_ >= pool->max_threads_ || thread_start_locked(pool) != 0)
+            break;
+    }
+}
+
+/* Moves the staged jobs to the FIFO in one lock hold (loop thread). */
+static void stage_flush_locked(wl_tpool *pool, wake_list *wl)
+{
+    wl_tpool_req *req = pool->staged_head_;
+    if (!req)
+        return;
+    for (wl_tpool_req *r = req; r; r = r->next_)
+        r->state_ = REQ_QUEUED;
+    req->prev_ = pool->tail_;
+    if (pool->tail_)
+        pool->tail_->next_ = req;
+    else
+        pool->head_ = req;
+    pool->tail_ = pool->staged_tail_;
+    pool->queued_ += pool->staged_;
+    pool->staged_head_ = pool->staged_tail_ = NULL;
+    pool->staged_ = 0;
+    kick_locked(pool, wl);
+}
+
+static void stage_flush(wl_tpool *pool)
+{
+    wake_list wl = {.n = 0};
+    pthread_mutex_lock(&pool->mu_);
+    stage_flush_locked(pool, &wl);
+    pthread_mutex_unlock(&pool->mu_);
+    wake_list_send(&wl);
 }
 
 static void on_async_closed(uv_handle_t *h)
@@ -211,6 +314,7 @@ static void on_async(uv_async_t *h)
     pool->async_pending_ = 0;
     pthread_mutex_unlock(&pool->mu_);
 
+    pool->delivering_ = 1;
     while (req) {
         wl_tpool_req *next = req->next_; /* done_cb may free req */
         req->state_ = REQ_FINISHED;
@@ -219,8 +323,12 @@ static void on_async(uv_async_t *h)
         if (pool->outstanding_ == 0 && !pool->closing_)
             uv_unref((uv_handle_t *)&pool->async_);
         req->done_(req, req->status_);
+        if (pool->staged_ >= STAGE_FLUSH)
+            stage_flush(pool);
         req = next;
     }
+    pool->delivering_ = 0;
+    stage_flush(pool);
     maybe_finish_close(pool);
 }
 
@@ -269,36 +377,49 @@ free_threads:
 int wl_tpool_submit(wl_tpool *pool, wl_tpool_req *req, wl_tpool_fn fn, void *arg,
                     wl_tpool_done_cb done)
 {
+    wake_list wl = {.n = 0};
     int err = 0;
 
     if (!pool || !req || !fn || !done)
         return -EINVAL;
-    pthread_mutex_lock(&pool->mu_);
-    if (pool->closing_) {
-        err = -ESHUTDOWN;
-        goto unlock;
-    }
-    if (pool->queued_ >= pool->max_queue_) {
-        err = -EAGAIN;
-        goto unlock;
-    }
-    /* A thread must exist to take the job: wake a parked one, or start one
-     * (a failed start is fatal only when no thread exists at all). */
-    if (!pool->idle_ && pool->nthreads_ < pool->max_threads_) {
-        err = thread_start_locked(pool);
-        if (err && pool->nthreads_ > 0)
-            err = 0;
-        if (err)
-            goto unlock;
-    }
     req->pool_ = pool;
     req->fn_ = fn;
     req->arg_ = arg;
     req->done_ = done;
     req->result = NULL;
     req->status_ = 0;
-    req->state_ = REQ_QUEUED;
     req->next_ = NULL;
+    if (pool->closing_) /* loop-thread state: no lock needed */
+        return -ESHUTDOWN;
+    if (pool->delivering_ && pool->nthreads_ > 0) {
+        /* From a done_cb: staged, appended to the FIFO with the rest of the
+         * batch. queued_ is only ever raised by this thread, so the bound
+         * read without the lock can only be stale on the safe side. */
+        if (__atomic_load_n(&pool->queued_, __ATOMIC_RELAXED) + pool->staged_ >= pool->max_queue_)
+            return -EAGAIN;
+        req->state_ = REQ_STAGED;
+        req->prev_ = pool->staged_tail_;
+        if (pool->staged_tail_)
+            pool->staged_tail_->next_ = req;
+        else
+            pool->staged_head_ = req;
+        pool->staged_tail_ = req;
+        pool->staged_++;
+        goto accepted;
+    }
+    pthread_mutex_lock(&pool->mu_);
+    if (pool->queued_ + pool->staged_ >= pool->max_queue_) {
+        err = -EAGAIN;
+        goto unlock;
+    }
+    /* A thread must exist to take the job (a failed start is fatal only
+     * when no thread exists at all). */
+    if (pool->nthreads_ == 0) {
+        err = thread_start_locked(pool);
+        if (err)
+            goto unlock;
+    }
+    req->state_ = REQ_QUEUED;
     req->prev_ = pool->tail_;
     if (pool->tail_)
         pool->tail_->next_ = req;
@@ -306,13 +427,16 @@ int wl_tpool_submit(wl_tpool *pool, wl_tpool_req *req, wl_tpool_fn fn, void *arg
         pool->head_ = req;
     pool->tail_ = req;
     pool->queued_++;
-    if (pool->idle_)
-        wake_one_locked(pool);
+    kick_locked(pool, &wl);
 unlock:
     pthread_mutex_unlock(&pool->mu_);
-    if (!err && pool->outstanding_++ == 0 && !pool->closing_)
+    wake_list_send(&wl);
+    if (err)
+        return err;
+accepted:
+    if (pool->outstanding_++ == 0 && !pool->closing_)
         uv_ref((uv_handle_t *)&pool->async_);
-    return err;
+    return 0;
 }
 
 int wl_tpool_cancel(wl_tpool_req *req)
@@ -323,6 +447,15 @@ int wl_tpool_cancel(wl_tpool_req *req)
     if (!req || !req->pool_)
         return -EINVAL;
     pool = req->pool_;
+    if (req->state_ == REQ_STAGED) { /* loop thread: only it touches the staged list */
+        list_unlink(&pool->staged_head_, &pool->staged_tail_, req);
+        pool->staged_--;
+        pthread_mutex_lock(&pool->mu_);
+        if (done_push_locked(pool, req, -ECANCELED))
+            uv_async_send(&pool->async_);
+        pthread_mutex_unlock(&pool->mu_);
+        return 0;
+    }
     pthread_mutex_lock(&pool->mu_);
     if (req->state_ == REQ_QUEUED) {
         queue_unlink_locked(pool, req);
@@ -336,12 +469,15 @@ int wl_tpool_cancel(wl_tpool_req *req)
 
 int wl_tpool_close(wl_tpool *pool, wl_pool_close_mode mode, wl_tpool_close_cb close_cb)
 {
+    wake_list wl = {.n = 0};
+
     if (!pool || pool->closing_)
         return -EINVAL;
     pool->closing_ = 1;
     pool->close_cb_ = close_cb;
     uv_ref((uv_handle_t *)&pool->async_);
     pthread_mutex_lock(&pool->mu_);
+    stage_flush_locked(pool, &wl); /* staged jobs are queued jobs */
     pool->stopping_ = 1;
     if (mode == WL_POOL_CLOSE_CANCEL) {
         while (pool->head_) {
@@ -351,9 +487,10 @@ int wl_tpool_close(wl_tpool *pool, wl_pool_close_mode mode, wl_tpool_close_cb cl
         }
     }
     while (pool->idle_)
-        wake_one_locked(pool);
+        wake_one_locked(pool, &wl);
     pool->async_pending_ = 1;
     pthread_mutex_unlock(&pool->mu_);
+    wake_list_send(&wl);
     /* Always go through the loop once: close_cb never runs re-entrantly. */
     uv_async_send(&pool->async_);
     return 0;
@@ -362,4 +499,9 @@ int wl_tpool_close(wl_tpool *pool, wl_pool_close_mode mode, wl_tpool_close_cb cl
 unsigned wl_tpool_threads(const wl_tpool *pool)
 {
     return pool->nthreads_;
+}
+
+unsigned long wl_tpool_wakeups(const wl_tpool *pool)
+{
+    return __atomic_load_n(&pool->wakeups_, __ATOMIC_RELAXED);
 }

@@ -2,8 +2,15 @@
  * procfs.c -- readers for /proc/PID/{stat,schedstat,wchan,syscall,io,...}.
  *
  * The sampler calls these thousands of times per second, so they use a
- * caller buffer and plain open/read/close: no stdio, no allocation (except
+ * caller buffer and plain system calls: no stdio, no allocation (except
  * procfs_cmdline, read once per process).
+ *
+ * Files read every tick are kept open (procfs_file) and re-read with
+ * pread at offset 0, which a seq_file /proc entry answers afresh. That
+ * saves the path walk of open (most of the cost of a small /proc read)
+ * and the close; and an open /proc/PID/... file stays bound to its task,
+ * so a reused pid can never be read through it (reads fail with ESRCH
+ * once the task is gone).
  */
 #include "procfs.h"
 
@@ -39,12 +46,62 @@ long procfs_read(const char *path, char *buf, size_t size)
     return (long)len;
 }
 
+long procfs_pread(int fd, char *buf, size_t size)
+{
+    size_t len = 0;
+    while (len + 1 < size) {
+        ssize_t n = pread(fd, buf + len, size - 1 - len, (off_t)len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    return (long)len;
+}
+
+long procfs_file_read(procfs_file *f, const char *path, char *buf, size_t size, int *budget)
+{
+    if (f->fd1 > 0)
+        return procfs_pread(f->fd1 - 1, buf, size);
+    if (!budget || *budget <= 0)
+        return procfs_read(path, buf, size);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == EMFILE || errno == ENFILE ? procfs_read(path, buf, size) : -errno;
+    f->fd1 = fd + 1;
+    (*budget)--;
+    return procfs_pread(fd, buf, size);
+}
+
+void procfs_file_close(procfs_file *f, int *budget)
+{
+    if (f->fd1 <= 0)
+        return;
+    close(f->fd1 - 1);
+    f->fd1 = 0;
+    if (budget)
+        (*budget)++;
+}
+
 int procfs_stat(const char *path, proc_stat *out)
 {
+    return procfs_stat_cached(NULL, path, out, NULL);
+}
+
+int procfs_stat_cached(procfs_file *f, const char *path, proc_stat *out, int *budget)
+{
     char buf[1024];
-    long n = procfs_read(path, buf, sizeof(buf));
+    procfs_file none = {0};
+    long n = procfs_file_read(f ? f : &none, path, buf, sizeof(buf), f ? budget : NULL);
     if (n < 0)
         return (int)n;
+    if (n == 0)
+        return -ESRCH; /* an open file of a task that is gone */
     /* "pid (comm) state ppid ..."; comm may hold spaces and parentheses,
      * so split at the first '(' and the last ')'. */
     char *open_paren = strchr(buf, '(');
@@ -91,8 +148,14 @@ int procfs_stat(const char *path, proc_stat *out)
 
 int procfs_schedstat(const char *path, proc_schedstat *out)
 {
+    return procfs_schedstat_cached(NULL, path, out, NULL);
+}
+
+int procfs_schedstat_cached(procfs_file *f, const char *path, proc_schedstat *out, int *budget)
+{
     char buf[128];
-    long n = procfs_read(path, buf, sizeof(buf));
+    procfs_file none = {0};
+    long n = procfs_file_read(f ? f : &none, path, buf, sizeof(buf), f ? budget : NULL);
     if (n < 0)
         return (int)n;
     unsigned long long run, wait, slices;

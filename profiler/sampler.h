@@ -14,6 +14,7 @@
 #include "intmap.h"
 #include "pygil.h"
 #include "wlprof/attach.h"
+#include "procfs.h"
 #include "wlprof/profile.h"
 
 typedef struct thread_track thread_track;
@@ -59,6 +60,12 @@ typedef struct sampler {
     int no_discovery;         /* follow only the roots, not their descendants */
     wl_thread_tick_fn thread_hook; /* called for every thread observed in a tick */
     void *hook_ctx;
+    int fd_budget;            /* /proc files the sampler may still keep open */
+    int discovery;            /* 0 unknown, 1 children files, -1 full /proc scans */
+    int *work;                /* per-tick discovery worklist, reused */
+    size_t cap_work;
+    void *self_task_dir;      /* DIR of /proc/SELF/task, kept open */
+    procfs_file self_children; /* our main thread's children file */
 } sampler;
 
 int sampler_init(sampler *s, int root_pid, double t0);

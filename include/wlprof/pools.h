@@ -100,6 +100,12 @@ struct wl_tpool {
     wl_tpool_req *tail_;
     wl_tpool_req *done_head_; /* finished, waiting for the loop */
     wl_tpool_req *done_tail_;
+    wl_tpool_req *staged_head_; /* submitted from a done_cb, loop thread only */
+    wl_tpool_req *staged_tail_;
+    unsigned staged_;
+    unsigned waking_;          /* threads signalled or started, not yet looking for work */
+    unsigned long wakeups_;    /* parked threads signalled, ever */
+    int delivering_;           /* on_async is running done_cbs */
     int async_pending_;
     int closing_;
     int stopping_;
@@ -136,6 +142,10 @@ WL_API int wl_tpool_close(wl_tpool *pool, wl_pool_close_mode mode, wl_tpool_clos
 
 /* Threads started so far (for tests and reports). */
 WL_API unsigned wl_tpool_threads(const wl_tpool *pool);
+
+/* Parked threads woken so far (for tests and reports): at most one per job,
+ * and none for a job a thread already on its way will take. */
+WL_API unsigned long wl_tpool_wakeups(const wl_tpool *pool);
 
 /* ------------------------------------------------------------------ */
 /* Process pool                                                        */

@@ -314,6 +314,128 @@ START_TEST(test_tpool_close_wait_runs_the_queue)
 }
 END_TEST
 
+/* Wake-up policy (wl_tpool_wakeups counts parked threads signalled): jobs
+ * submitted from a done_cb are staged and reach the threads together when
+ * the batch of completions has been delivered -- no thread is woken while
+ * the done_cb runs, then at most one per job -- and a single job never
+ * wakes more than one of many parked threads. */
+static wl_tpool *batch_pool;
+static tjob batch_jobs[3];
+static tjob batch_cancelled;
+static unsigned long wakeups_inside_cb;
+static unsigned long wakeups_before_cb;
+static int cancel_rc;
+
+static void batch_trigger_done(wl_tpool_req *req, int status)
+{
+    tjob_done(req, status);
+    wakeups_before_cb = wl_tpool_wakeups(batch_pool);
+    for (int i = 0; i < 3; i++)
+        tjob_submit(batch_pool, &batch_jobs[i], double_it);
+    tjob_submit(batch_pool, &batch_cancelled, double_it);
+    cancel_rc = wl_tpool_cancel(&batch_cancelled.req); /* staged: still cancellable */
+    wakeups_inside_cb = wl_tpool_wakeups(batch_pool);
+}
+
+START_TEST(test_tpool_wakes_only_as_many_threads_as_jobs)
+{
+    uv_loop_t loop;
+    wl_tpool pool;
+    wl_tpool_opts opts = {.threads = 4};
+    tjob warm[4];
+    tjob one;
+    tjob trigger;
+
+    uv_loop_init(&loop);
+    wl_tpool_init(&loop, &pool, &opts);
+    batch_pool = &pool;
+    /* Four threads exist (four jobs blocked at once), then all park. */
+    memset(warm, 0, sizeof(warm));
+    for (int i = 0; i < 4; i++)
+        tjob_submit(&pool, &warm[i], block_until_released);
+    wait_started(4);
+    ck_assert_uint_eq(wl_tpool_threads(&pool), 4);
+    ck_assert_uint_eq(wl_tpool_wakeups(&pool), 0); /* started, not woken */
+    for (int i = 0; i < 4; i++)
+        sem_post(&release);
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    /* One job, up to four parked threads: one wake-up. */
+    unsigned long w0 = wl_tpool_wakeups(&pool);
+    memset(&one, 0, sizeof(one));
+    tjob_submit(&pool, &one, double_it);
+    ck_assert_uint_le(wl_tpool_wakeups(&pool) - w0, 1); /* 0: a thread had not parked yet */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(one.done, 1);
+
+    /* Three jobs (and one cancelled) from a done_cb: none woken inside it. */
+    memset(batch_jobs, 0, sizeof(batch_jobs));
+    memset(&batch_cancelled, 0, sizeof(batch_cancelled));
+    memset(&trigger, 0, sizeof(trigger));
+    trigger.req.data = &trigger;
+    ck_assert_int_eq(wl_tpool_submit(&pool, &trigger.req, double_it, &trigger, batch_trigger_done), 0);
+    unsigned long w1 = wl_tpool_wakeups(&pool);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_uint_eq(wakeups_inside_cb, wakeups_before_cb);
+    ck_assert_int_eq(cancel_rc, 0);
+    ck_assert_int_eq(batch_cancelled.status, -ECANCELED);
+    ck_assert_int_eq(batch_cancelled.ran, 0);
+    ck_assert_int_eq(batch_cancelled.done, 1);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(batch_jobs[i].done, 1);
+        ck_assert_int_eq((long)batch_jobs[i].req.result, 0);
+        ck_assert_int_eq(batch_jobs[i].ran, 1);
+    }
+    /* trigger woke at most one, the batch at most three. */
+    ck_assert_uint_le(wl_tpool_wakeups(&pool) - w1, 3);
+    ck_assert_uint_le(wakeups_before_cb - w0, 2);
+    ck_assert_uint_eq(wl_tpool_threads(&pool), 4);
+    wl_tpool_close(&pool, WL_POOL_CLOSE_WAIT, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* Closing from a done_cb with jobs staged by the same batch: WAIT runs
+ * them, CANCEL cancels them; both deliver every done_cb once. */
+static wl_pool_close_mode staged_close_mode;
+static tjob staged_jobs[5];
+
+static void close_from_cb_done(wl_tpool_req *req, int status)
+{
+    tjob_done(req, status);
+    for (int i = 0; i < 5; i++)
+        tjob_submit(batch_pool, &staged_jobs[i], double_it);
+    ck_assert_int_eq(wl_tpool_close(batch_pool, staged_close_mode, on_tpool_closed), 0);
+}
+
+START_TEST(test_tpool_close_from_done_cb_handles_staged_jobs)
+{
+    uv_loop_t loop;
+    wl_tpool pool;
+    wl_tpool_opts opts = {.threads = 2};
+    tjob first;
+
+    staged_close_mode = _i ? WL_POOL_CLOSE_CANCEL : WL_POOL_CLOSE_WAIT;
+    tpool_closed = 0;
+    uv_loop_init(&loop);
+    wl_tpool_init(&loop, &pool, &opts);
+    batch_pool = &pool;
+    memset(staged_jobs, 0, sizeof(staged_jobs));
+    memset(&first, 0, sizeof(first));
+    first.req.data = &first;
+    ck_assert_int_eq(wl_tpool_submit(&pool, &first.req, double_it, &first, close_from_cb_done), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(tpool_closed, 1);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(staged_jobs[i].done, 1);
+        ck_assert_int_eq(staged_jobs[i].status, _i ? -ECANCELED : 0);
+        ck_assert_int_eq(staged_jobs[i].ran, _i ? 0 : 1);
+    }
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* ===================================================================== */
 /* Process pool                                                           */
 /* ===================================================================== */
@@ -1276,6 +1398,8 @@ static Suite *pools_suite(void)
     tcase_add_test(t, test_tpool_full_queue_pushes_back);
     tcase_add_test(t, test_tpool_close_cancel_drops_queue_and_waits_running);
     tcase_add_test(t, test_tpool_close_wait_runs_the_queue);
+    tcase_add_test(t, test_tpool_wakes_only_as_many_threads_as_jobs);
+    tcase_add_loop_test(t, test_tpool_close_from_done_cb_handles_staged_jobs, 0, 2);
     suite_add_tcase(s, t);
 
     tcase_add_checked_fixture(p, ppool_setup, NULL);
