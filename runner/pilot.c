@@ -54,7 +54,11 @@ static double tv_s(struct timeval tv)
 static void sample_once(run_sampler *s)
 {
     wl_thread_now now;
-    if (wl_thread_observe((int)getpid(), (int)s->tid, &now) < 0)
+    int pid = atomic_load(&s->pid);
+    if (pid < 0)
+        return; /* between worker processes */
+    if (pid > 0 ? wl_thread_observe(pid, pid, &now) < 0
+                : wl_thread_observe((int)getpid(), (int)s->tid, &now) < 0)
         return;
     s->ticks++;
     if (now.state == 'R') {
@@ -105,6 +109,7 @@ int run__sampler_start(run_sampler *s)
     struct rusage ru;
     memset(s, 0, sizeof(*s));
     s->tid = (pid_t)syscall(SYS_gettid);
+    atomic_init(&s->pid, 0);
     s->interval_s = SAMPLE_INTERVAL_S;
     atomic_init(&s->stop, 0);
     getrusage(RUSAGE_THREAD, &ru);
@@ -121,6 +126,36 @@ int run__sampler_start(run_sampler *s)
     s->t0 = run__now();
     s->cpu0 = thread_cpu();
     return rc;
+}
+
+int run__sampler_start_proc(run_sampler *s, pid_t pid)
+{
+    memset(s, 0, sizeof(*s));
+    s->tid = pid;
+    atomic_init(&s->pid, (int)pid);
+    s->interval_s = SAMPLE_INTERVAL_S;
+    atomic_init(&s->stop, 0);
+    sigset_t all;
+    sigset_t old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = -pthread_create(&s->thread, NULL, sampler_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    s->t0 = run__now();
+    return rc;
+}
+
+void run__sampler_follow(run_sampler *s, pid_t pid)
+{
+    s->tid = pid;
+    atomic_store(&s->pid, (int)pid);
+}
+
+void run__sampler_stop_proc(run_sampler *s)
+{
+    s->t1 = run__now();
+    atomic_store(&s->stop, 1);
+    pthread_join(s->thread, NULL);
 }
 
 void run__sampler_stop(run_sampler *s)
@@ -171,7 +206,7 @@ int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p)
     if (!p->argv[0] || !p->waits || !p->threads)
         goto nomem;
 
-    p->pid = getpid();
+    p->pid = atomic_load(&s->pid) > 0 ? atomic_load(&s->pid) : getpid();
     p->wall_s = wall;
     p->user_s = user;
     p->sys_s = sys;
