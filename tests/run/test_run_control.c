@@ -239,7 +239,7 @@ static void signal_four_sleeps(int sig, int pilot, int as_terminal)
              fx.marker, fx.marker, fx.marker);
     write_text(fx.in, text);
     pid_t pid = pilot ? start(&fx, WL("--commands", fx.in, "--json", fx.json, "-q"))
-                      : start(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "-j", "4"));
+                      : start(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "--workers", "4"));
     await_marked(fx.marker, pilot ? 1 : 4, 30);
     double t0 = tu_now();
     /* A terminal's Ctrl-C goes to the foreground process group: wlprof's. */
@@ -294,7 +294,7 @@ START_TEST(test_run_signal_escalates_to_sigkill_after_the_grace_period)
     snprintf(text, sizeof(text), "trap '' TERM; sleep %s\ntrap '' TERM; sleep %s\n", fx.marker,
              fx.marker);
     write_text(fx.in, text);
-    pid_t pid = start(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "-j", "2",
+    pid_t pid = start(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "--workers", "2",
                               "--grace", "1"));
     await_marked(fx.marker, 2, 30);
     kill(pid, SIGTERM);
@@ -317,7 +317,7 @@ START_TEST(test_run_signal_reaches_task_workers)
         /* the process pool, then the pilot's worker */
         pid_t pid = k == 0 ? start(&fx, WL("--lib", (char *)faulty_lib(), "--task", "faulty",
                                            "--inputs", fx.in, "--json", fx.json, "-q",
-                                           "--executor", "process", "-j", "3"))
+                                           "--executor", "process", "--workers", "3"))
                            : start(&fx, WL("--lib", (char *)faulty_lib(), "--task", "faulty",
                                            "--inputs", fx.in, "--json", fx.json, "-q"));
         /* the jobs have started once wlprof's worker processes exist (this
@@ -373,7 +373,7 @@ START_TEST(test_run_sigkilled_wlprof_leaves_no_job_behind)
     snprintf(text, sizeof(text), "sleep %s & sleep %s; wait\nsleep %s\n", fx.marker, fx.marker,
              fx.marker);
     write_text(fx.in, text);
-    pid_t pid = start(&fx, WL("--commands", fx.in, "-q", "-j", "2"));
+    pid_t pid = start(&fx, WL("--commands", fx.in, "-q", "--workers", "2"));
     await_marked(fx.marker, 3, 30);
     kill(pid, SIGKILL);
     tu_wait(pid, 10);
@@ -395,7 +395,7 @@ START_TEST(test_run_command_timeout_is_timed_out_and_killed_after_grace)
              fx.marker);
     write_text(fx.in, text);
     double t0 = tu_now();
-    int st = run(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "-j", "3", "--timeout",
+    int st = run(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "--workers", "3", "--timeout",
                          "0.5", "--grace", "1", "--joblog", fx.log),
                  60);
     ck_assert_msg(st == 1, "exit %d: %s", st, slurp(fx.err));
@@ -425,7 +425,7 @@ START_TEST(test_run_retries_record_every_attempt)
              "[ $n -ge 2 ]\nexit 4\n",
              fx.dir, fx.dir);
     write_text(fx.in, text);
-    int st = run(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "-j", "1", "--retries",
+    int st = run(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "--workers", "1", "--retries",
                          "2"),
                  60);
     ck_assert_int_eq(st, 1);
@@ -464,7 +464,7 @@ START_TEST(test_run_halt_soon_and_now)
              "touch %s; trap '' TERM; sleep 1\ntrue\ntrue\n",
              flag, flag);
     write_text(fx.in, text);
-    int st = run(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "-j", "2", "--halt",
+    int st = run(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "--workers", "2", "--halt",
                          "soon,fail=1"),
                  60);
     ck_assert_int_eq(st, 1);
@@ -484,7 +484,7 @@ START_TEST(test_run_halt_soon_and_now)
              flag, flag, fx.marker);
     write_text(fx.in, text);
     double t0 = tu_now();
-    st = run(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "-j", "2", "--halt",
+    st = run(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "--workers", "2", "--halt",
                      "now,fail=1", "--grace", "1"),
              60);
     ck_assert_int_eq(st, 1);
