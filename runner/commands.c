@@ -6,10 +6,11 @@
  *           runs wl_profile_command("/bin/sh -c CMD") and sends the profile
  *           back as JSON; we watch its output pipes, the signal self-pipe
  *           and the --timeout deadline with poll(); classify; choose
- *   main    `workers` worker tasks on one coroutine loop; each spawns the
- *           next command with uv_spawn in a session of its own and awaits
- *           it (a wl_waiter woken when the process has exited and every
- *           handle has closed)
+ *   main    `workers` worker tasks on one coroutine loop; each starts the
+ *           next command (fork + exec, in a session of its own, listed with
+ *           the guardian by the child itself before exec) and awaits it: a
+ *           wl_waiter woken when its pidfd said it exited, its pipes have
+ *           closed and its timer is done
  *
  * Output: each job's stdout and stderr come through pipes read on the loop.
  * By default a job's output is kept until it ends and then written whole
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -86,7 +88,9 @@ enum { END_NORMAL = 0, END_TIMEOUT, END_CANCEL };
 struct cmd_job {
     cmd_run *cr;
     size_t i;
-    uv_process_t proc;
+    pid_t pid;          /* the job's sh, leader of its session and group */
+    int pidfd;
+    uv_poll_t exit_poll; /* the pidfd: readable once the sh has exited */
     uv_pipe_t pipes[2]; /* child's stdout, stderr */
     uv_timer_t timer;   /* --timeout, then the grace period */
     linebuf lb[2];      /* --line-buffer: the incomplete last line */
@@ -293,13 +297,13 @@ static void handle_closed(uv_handle_t *h)
      * grace period runs, its SIGKILL for the group is due now. */
     if (j->open_handles == 1 && j->exited && !uv_is_closing((uv_handle_t *)&j->timer)) {
         if (j->killing)
-            kill(-j->proc.pid, SIGKILL);
+            kill(-j->pid, SIGKILL);
         uv_close((uv_handle_t *)&j->timer, handle_closed);
         return;
     }
     if (j->open_handles == 0) {
         if (j->spawned)
-            run__guard_remove(j->proc.pid);
+            run__guard_remove(j->pid);
         if (j->w)
             wl_waiter_wake(j->w, 0);
     }
@@ -334,7 +338,7 @@ static void job_stop(cmd_job *j, int sig, int ended_by)
 {
     if (!j->ended_by)
         j->ended_by = ended_by;
-    kill(-j->proc.pid, sig);
+    kill(-j->pid, sig);
     if (!j->killing) {
         j->killing = 1;
         uv_timer_stop(&j->timer);
@@ -346,22 +350,68 @@ static void on_timer(uv_timer_t *t)
 {
     cmd_job *j = t->data;
     if (j->killing) {
-        kill(-j->proc.pid, SIGKILL);
+        kill(-j->pid, SIGKILL);
         return;
     }
     job_stop(j, SIGTERM, END_TIMEOUT);
 }
 
-static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signal)
+static void exit_poll_closed(uv_handle_t *h)
+{
+    cmd_job *j = h->data;
+    close(j->pidfd);
+    handle_closed(h);
+}
+
+static void on_exit_readable(uv_poll_t *p, int status, int events)
 {
     cmd_job *j = p->data;
+    int ws;
+    pid_t got = waitpid(j->pid, &ws, WNOHANG);
+    if (got == 0 || (got < 0 && errno == EINTR))
+        return; /* not yet */
     j->exited = 1;
-    j->status = term_signal ? 128 + term_signal : (int)exit_status;
+    j->status = got < 0               ? 255
+                : WIFSIGNALED(ws) ? 128 + WTERMSIG(ws)
+                                  : WEXITSTATUS(ws);
     /* Descendants still holding the pipes keep the job open; the group may
      * still need the grace timer's SIGKILL, so the timer stays. */
     if (!j->killing)
         uv_timer_stop(&j->timer);
-    uv_close((uv_handle_t *)p, handle_closed);
+    uv_poll_stop(p);
+    uv_close((uv_handle_t *)p, exit_poll_closed);
+}
+
+/* fork + exec of /bin/sh -c CMD in a session of its own. The child lists
+ * its group with the guardian before exec: there is no moment at which a
+ * SIGKILLed wlprof leaves a job the guardian does not know. Only
+ * async-signal-safe calls between fork and exec. Returns the pid or -errno. */
+static pid_t spawn_job(const char *cmd, int out_fd, int err_fd)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        setsid();
+        run__guard_add(getpid());
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0)
+            dup2(null, 0);
+        dup2(out_fd, 1);
+        dup2(err_fd, 2);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++)
+            sigaction(sig, &dfl, NULL); /* fails harmlessly for KILL, STOP */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
 }
 
 static void on_cancel(wl_waiter *w)
@@ -417,12 +467,10 @@ static int run_command(cmd_run *cr, size_t i, int *ended_by, char *err, size_t e
     }
     j->cr = cr;
     j->i = i;
-    char *argv[] = {"/bin/sh", "-c", cr->cmds[i], NULL};
-    uv_stdio_container_t stdio[3];
-    uv_process_options_t po = {0};
-    stdio[0].flags = UV_IGNORE;
-    if (cr->o->output_dir) {
-        for (int s = 0; s < 2; s++) {
+    int wr[2] = {-1, -1}; /* the child's stdout and stderr */
+    int rd[2] = {-1, -1};
+    for (int s = 0; s < 2; s++) {
+        if (cr->o->output_dir) {
             files[s] = open_job_file(cr->o->output_dir, line, s == 0 ? "out" : "err");
             if (files[s] < 0) {
                 rc = files[s];
@@ -430,46 +478,54 @@ static int run_command(cmd_run *cr, size_t i, int *ended_by, char *err, size_t e
                          s == 0 ? "out" : "err", strerror(-rc));
                 goto close_files;
             }
-            stdio[s + 1].flags = UV_INHERIT_FD;
-            stdio[s + 1].data.fd = files[s];
+            wr[s] = files[s];
+        } else {
+            int p[2];
+            if (pipe2(p, O_CLOEXEC) < 0) {
+                rc = -errno;
+                snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+                goto close_files;
+            }
+            rd[s] = p[0];
+            wr[s] = files[s] = p[1];
         }
-    } else {
-        for (int s = 0; s < 2; s++) {
-            uv_pipe_init(&cr->uv, &j->pipes[s], 0);
-            j->pipes[s].data = j;
-            j->open_handles++;
-            stdio[s + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-            stdio[s + 1].data.stream = (uv_stream_t *)&j->pipes[s];
-        }
+    }
+    j->pid = spawn_job(cr->cmds[i], wr[0], wr[1]);
+    if (j->pid < 0) {
+        rc = j->pid;
+        snprintf(err, errlen, "cannot start /bin/sh: %s", strerror(-rc));
+        goto close_files;
+    }
+    j->spawned = 1;
+    j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
+    if (j->pidfd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot watch /bin/sh: pidfd_open: %s", strerror(errno));
+        kill(-j->pid, SIGKILL);
+        waitpid(j->pid, NULL, 0);
+        run__guard_remove(j->pid);
+        goto close_files;
+    }
+    for (int s = 0; s < 2 && !cr->o->output_dir; s++) {
+        close(files[s]); /* the child's end */
+        files[s] = -1;
+        uv_pipe_init(&cr->uv, &j->pipes[s], 0);
+        j->pipes[s].data = j;
+        uv_pipe_open(&j->pipes[s], rd[s]);
+        rd[s] = -1;
+        j->open_handles++;
     }
     uv_timer_init(&cr->uv, &j->timer);
     j->timer.data = j;
     j->open_handles++;
-    po.file = argv[0];
-    po.args = argv;
-    po.stdio = stdio;
-    po.stdio_count = 3;
-    po.exit_cb = on_process_exit;
-    po.flags = UV_PROCESS_DETACHED; /* own session and group: stopping reaches it all */
-    j->proc.data = j;
+    uv_poll_init(&cr->uv, &j->exit_poll, j->pidfd);
+    j->exit_poll.data = j;
+    j->open_handles++;
     wl_waiter_init(w);
     w->data = j;
     w->cancel = on_cancel;
     j->w = w;
-    rc = uv_spawn(&cr->uv, &j->proc, &po);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot start /bin/sh: %s", uv_strerror(rc));
-        j->open_handles++; /* uv_spawn failed: the process handle still needs closing */
-        uv_close((uv_handle_t *)&j->proc, handle_closed);
-        uv_close((uv_handle_t *)&j->timer, handle_closed);
-        for (int s = 0; s < 2 && !cr->o->output_dir; s++)
-            uv_close((uv_handle_t *)&j->pipes[s], handle_closed);
-        wl_waiter_wait(w);
-        goto close_files;
-    }
-    j->spawned = 1;
-    run__guard_add(j->proc.pid);
-    j->open_handles++;
+    uv_poll_start(&j->exit_poll, UV_READABLE, on_exit_readable);
     live_add(cr, j);
     if (cr->o->timeout_s > 0)
         uv_timer_start(&j->timer, on_timer, (uint64_t)ceil(cr->o->timeout_s * 1000), 0);
@@ -485,9 +541,12 @@ static int run_command(cmd_run *cr, size_t i, int *ended_by, char *err, size_t e
     rc = j->status;
 
 close_files:
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < 2; s++) {
         if (files[s] >= 0)
             close(files[s]);
+        if (rd[s] >= 0)
+            close(rd[s]);
+    }
     free(j->lb[0].buf);
     free(j->lb[1].buf);
     free(j);
@@ -552,7 +611,7 @@ static void on_signal(uv_poll_t *p, int status, int events)
     cr->stop = 1;
     for (cmd_job *j = cr->live; j; j = j->next) {
         if (again)
-            kill(-j->proc.pid, SIGKILL); /* a second signal: no more grace */
+            kill(-j->pid, SIGKILL); /* a second signal: no more grace */
         else
             job_stop(j, cr->r->signal, END_CANCEL);
         j->ended_by = END_CANCEL;

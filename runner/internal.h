@@ -90,13 +90,17 @@ int run__nul_error(const char *path, int lineno, char *err, size_t errlen);
 
 /* ---- pilot ---- */
 
-/* Samples one thread of this process from a helper thread: its /proc state,
- * wait channel and syscall every interval, plus its CPU clock and rusage
- * at start and stop. Caller-allocated. */
+/* Up to RUN_PILOT_SLOTS worker processes sampled at once. */
+#define RUN_PILOT_SLOTS 16
+
+/* Samples the main thread of each worker process running a pilot job, from
+ * a helper thread: its /proc state, wait channel and syscall every
+ * interval. The CPU figures and job-seconds are the caller's to fill (from
+ * wait4's rusage and the jobs' wall times). Caller-allocated. */
 typedef struct run_sampler {
     pthread_t thread;
-    pid_t tid;             /* the sampled thread */
-    atomic_int pid;        /* its process (0: this one) */
+    pid_t tid;             /* the first worker sampled (the profile's thread) */
+    atomic_int pids[RUN_PILOT_SLOTS]; /* > 0: sample it */
     atomic_int stop;
     double interval_s;
     uint64_t ticks;
@@ -108,22 +112,16 @@ typedef struct run_sampler {
         uint64_t samples;
     } waits[32];
     size_t nwaits;
-    /* measured on the sampled thread itself */
-    double t0, t1;         /* wall */
-    double cpu0, cpu1;     /* CLOCK_THREAD_CPUTIME_ID */
+    double t0, t1;         /* wall, at start and stop */
+    double job_s;          /* the jobs' wall seconds, summed (0: t1 - t0) */
+    double cpu0, cpu1;
     double user0, user1, sys0, sys1;
     long nvcsw0, nvcsw1, nivcsw0, nivcsw1;
 } run_sampler;
 
-/* Both called ON the thread to sample: start spawns the helper, stop joins
- * it and records the end figures. */
-int run__sampler_start(run_sampler *s);
-void run__sampler_stop(run_sampler *s);
-/* Samples the main thread of another process instead (pid may change
- * while it runs: run__sampler_follow). Figures other than the waits are
- * the caller's to fill (from wait4's rusage). */
-int run__sampler_start_proc(run_sampler *s, pid_t pid);
-void run__sampler_follow(run_sampler *s, pid_t pid);
+int run__sampler_start_proc(run_sampler *s);
+/* Slot's process (<= 0: nothing to sample there now). */
+void run__sampler_follow(run_sampler *s, int slot, pid_t pid);
 void run__sampler_stop_proc(run_sampler *s);
 /* Fills *p (zeroed first; owned by the caller) from the sampler. label
  * becomes argv[0]. */

@@ -14,7 +14,13 @@
  * _exit or hangs ends only itself: EOF on the reply pipe fails that job
  * with the worker's signal or status, a --timeout kills it (TERM, KILL
  * after the grace period), and the next job gets a new worker. A signal to
- * wlprof is forwarded to the worker and stops the run.
+ * wlprof is forwarded to the workers and stops the run.
+ *
+ * The first job runs alone. Its measurement then says how to run the rest
+ * of the pilot: mostly waiting -> all at once (up to RUN_PILOT_SLOTS
+ * workers), so an I/O-bound pilot costs about two jobs' time, not N;
+ * computing -> one worker per core, so they do not slow each other down.
+ * The profile covers the job-seconds, so it reads as one job's behaviour.
  */
 #include "internal.h"
 
@@ -28,6 +34,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MSG_MAX 255
@@ -133,6 +140,27 @@ static void worker_main(const wl_task_def *task, const wl_inputs *in, int req, i
     _exit(0);
 }
 
+/* Every pilot pipe end the parent holds: a worker forked later must not
+ * keep another worker's request pipe open (that worker would never see
+ * EOF), so each child closes them all but its own. */
+static int open_fds[2 * RUN_PILOT_SLOTS];
+static int nopen_fds;
+
+static void fd_track(int fd)
+{
+    if (nopen_fds < (int)(sizeof(open_fds) / sizeof(open_fds[0])))
+        open_fds[nopen_fds++] = fd;
+}
+
+static void fd_untrack(int fd)
+{
+    for (int i = 0; i < nopen_fds; i++)
+        if (open_fds[i] == fd) {
+            open_fds[i] = open_fds[--nopen_fds];
+            return;
+        }
+}
+
 static int worker_start(pilot_worker *w, const wl_task_def *task, const wl_inputs *in)
 {
     int a[2], b[2];
@@ -163,6 +191,8 @@ static int worker_start(pilot_worker *w, const wl_task_def *task, const wl_input
             _exit(1);
         close(a[1]);
         close(b[0]);
+        for (int i = 0; i < nopen_fds; i++)
+            close(open_fds[i]);
         worker_main(task, in, a[0], b[1]);
     }
     setpgid(pid, pid);
@@ -171,6 +201,8 @@ static int worker_start(pilot_worker *w, const wl_task_def *task, const wl_input
     w->pid = pid;
     w->req = a[1];
     w->rep = b[0];
+    fd_track(w->req);
+    fd_track(w->rep);
     return 0;
 }
 
@@ -187,12 +219,27 @@ static int worker_reap(pilot_worker *w, pilot_totals *t, int kill_it)
     struct rusage ru;
     if (w->pid <= 0)
         return 0;
+    fd_untrack(w->req);
+    fd_untrack(w->rep);
     close(w->req);
     close(w->rep);
     if (kill_it)
         kill(w->pid, SIGKILL);
-    while (wait4(w->pid, &st, 0, &ru) < 0 && errno == EINTR)
-        ;
+    /* It exits at EOF; one that does not within 5 s is killed. */
+    double end = run__now() + 5;
+    pid_t got;
+    while ((got = wait4(w->pid, &st, kill_it ? 0 : WNOHANG, &ru)) == 0 ||
+           (got < 0 && errno == EINTR)) {
+        if (got == 0 && run__now() > end) {
+            kill(w->pid, SIGKILL);
+            kill_it = 1;
+        } else if (got == 0) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (got < 0)
+        memset(&ru, 0, sizeof(ru));
     t->user += tv_s(ru.ru_utime);
     t->sys += tv_s(ru.ru_stime);
     t->nvcsw += ru.ru_nvcsw;
@@ -201,7 +248,9 @@ static int worker_reap(pilot_worker *w, pilot_totals *t, int kill_it)
     return st;
 }
 
-/* ---- one job -------------------------------------------------------------- */
+/* ---- the pilot's jobs over a few worker slots ------------------------------- */
+
+#define NO_JOB ((size_t)-1)
 
 typedef struct job_outcome {
     wl_job_state state;
@@ -211,6 +260,148 @@ typedef struct job_outcome {
     int signal; /* a signal to wlprof stopped it */
 } job_outcome;
 
+typedef struct slot {
+    pilot_worker w;  /* pid 0: none started */
+    size_t job;      /* NO_JOB: free */
+    double start;
+    double deadline; /* --timeout, then the grace period */
+    int killing;     /* 0, 1 SIGTERM sent (timeout), 2 signal forwarded */
+    int timed_out;
+    int signal;
+    int dead;        /* the request could not be written */
+} slot;
+
+typedef struct pilot_ctx {
+    const wl_task_def *task;
+    const wl_inputs *in;
+    const wl_run_opts *o;
+    wl_run_result *r;
+    double t0;
+    run_sampler s;
+    pilot_totals tot;
+    size_t failures;
+    int *stop;
+    size_t next;     /* next job to start */
+    size_t end;      /* one past the last pilot job */
+} pilot_ctx;
+
+static void record(pilot_ctx *c, size_t idx, wl_job_state st, int rc, const char *msg,
+                   double start)
+{
+    double now = run__now();
+    run__job_end(c->r, idx, st, rc, st == WL_JOB_OK ? NULL : msg, start - c->t0, now - c->t0);
+    c->s.job_s += now - start;
+}
+
+/* Starts (an attempt of) job idx on slot k. */
+static void slot_begin(pilot_ctx *c, int k, slot *sl, size_t idx)
+{
+    sl->job = idx;
+    sl->start = run__now();
+    sl->deadline = c->o->timeout_s > 0 ? sl->start + c->o->timeout_s : INFINITY;
+    sl->killing = sl->timed_out = sl->signal = sl->dead = 0;
+    if (sl->w.pid == 0) {
+        int rc = worker_start(&sl->w, c->task, c->in);
+        if (rc < 0) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "cannot start a worker process: %s", strerror(-rc));
+            record(c, idx, WL_JOB_FAILED, rc, msg, sl->start);
+            sl->dead = -1; /* recorded: finish only releases the slot */
+            return;
+        }
+    }
+    run__sampler_follow(&c->s, k, sl->w.pid);
+    uint32_t i32 = (uint32_t)idx;
+    if (write_full(sl->w.req, &i32, sizeof(i32)) < 0)
+        sl->dead = 1;
+}
+
+/* The reply (or EOF) of slot k's job: its outcome. */
+static void slot_outcome(pilot_ctx *c, slot *sl, job_outcome *oc)
+{
+    memset(oc, 0, sizeof(*oc));
+    oc->signal = sl->signal;
+    reply rp;
+    if (!sl->dead && read_full(sl->w.rep, &rp, sizeof(rp)) == (ssize_t)sizeof(rp) &&
+        rp.msglen <= MSG_MAX) {
+        char msg[MSG_MAX + 1] = "";
+        if (rp.msglen == 0 || read_full(sl->w.rep, msg, rp.msglen) == (ssize_t)rp.msglen) {
+            msg[rp.msglen] = '\0';
+            for (char *p = msg; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                    *p = ' ';
+            oc->rc = rp.rc;
+            oc->out_len = rp.out_len;
+            oc->state = sl->signal      ? WL_JOB_CANCELLED
+                        : sl->timed_out ? WL_JOB_TIMED_OUT
+                        : rp.rc == 0    ? WL_JOB_OK
+                                        : WL_JOB_FAILED;
+            if (rp.rc != 0)
+                snprintf(oc->msg, sizeof(oc->msg), "%s", msg[0] ? msg : wl_strerror(rp.rc));
+            if (oc->state == WL_JOB_TIMED_OUT)
+                snprintf(oc->msg, sizeof(oc->msg), "timed out after %.3g s", c->o->timeout_s);
+            if (oc->state == WL_JOB_CANCELLED)
+                snprintf(oc->msg, sizeof(oc->msg), "cancelled by %s",
+                         run__signal_name(sl->signal) ? run__signal_name(sl->signal)
+                                                      : "a signal");
+            /* a worker stopped by us is not reused */
+            if (sl->signal || sl->timed_out)
+                worker_reap(&sl->w, &c->tot, 1);
+            return;
+        }
+    }
+    pid_t pid = sl->w.pid;
+    int st = worker_reap(&sl->w, &c->tot, 0);
+    char how[96];
+    run__status_text(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st), how, sizeof(how));
+    oc->rc = -ECHILD;
+    if (sl->signal) {
+        oc->state = WL_JOB_CANCELLED;
+        snprintf(oc->msg, sizeof(oc->msg), "cancelled by %s",
+                 run__signal_name(sl->signal) ? run__signal_name(sl->signal) : "a signal");
+    } else if (sl->timed_out) {
+        oc->state = WL_JOB_TIMED_OUT;
+        oc->rc = -ETIMEDOUT;
+        snprintf(oc->msg, sizeof(oc->msg), "timed out after %.3g s (worker %d %s)",
+                 c->o->timeout_s, (int)pid, how[0] ? how : "exited");
+    } else {
+        oc->state = WL_JOB_FAILED;
+        snprintf(oc->msg, sizeof(oc->msg), "worker %d %s", (int)pid,
+                 how[0] ? how : "exited with status 0 before replying");
+    }
+}
+
+/* Slot k's job ended (reply or EOF): record, retry, or free the slot. */
+static void slot_finish(pilot_ctx *c, int k, slot *sl)
+{
+    size_t idx = sl->job;
+    job_outcome oc;
+    if (sl->dead < 0) { /* could not start: already recorded */
+        oc.state = WL_JOB_FAILED;
+        oc.signal = 0;
+    } else {
+        slot_outcome(c, sl, &oc);
+        record(c, idx, oc.state, oc.rc, oc.msg, sl->start);
+        c->r->jobs[idx].out_bytes = oc.out_len;
+    }
+    run__sampler_follow(&c->s, k, 0);
+    sl->job = NO_JOB;
+    if (!oc.signal && !*c->stop &&
+        run__should_retry(c->o, oc.state, c->r->jobs[idx].nattempts)) {
+        slot_begin(c, k, sl, idx);
+        return;
+    }
+    c->r->jobs[idx].pilot = true;
+    if (oc.signal) {
+        c->r->signal = oc.signal;
+        *c->stop = 1;
+    } else if (oc.state != WL_JOB_OK && ++c->failures >= (size_t)run__halt_after(c->o) &&
+               run__halt_mode(c->o) != WL_HALT_NEVER) {
+        c->r->halted = true;
+        *c->stop = 1;
+    }
+}
+
 static int poll_ms(double deadline)
 {
     if (isinf(deadline))
@@ -219,169 +410,138 @@ static int poll_ms(double deadline)
     return left <= 0 ? 0 : (int)ceil(left * 1000);
 }
 
-/* Runs input idx on worker w (started by the caller) and fills *oc. The
- * worker is reaped (w->pid = 0) when it died or was killed. */
-static void run_one(pilot_worker *w, uint32_t idx, const wl_run_opts *o, pilot_totals *t,
-                    job_outcome *oc)
+/* Runs jobs [c->next, c->end) on nslots slots until all ended (or a signal
+ * or --halt stopped the pilot: the jobs not started stay not_run). */
+static void run_slots(pilot_ctx *c, slot *slots, int nslots)
 {
-    memset(oc, 0, sizeof(*oc));
-    double grace = run__grace(o);
-    double deadline = o->timeout_s > 0 ? run__now() + o->timeout_s : INFINITY;
-    int killing = 0; /* 0 none, 1 TERM sent (timeout), 2 signal forwarded, then KILL */
+    double grace = run__grace(c->o);
     int sigfd = run__signals_fd();
-
-    if (write_full(w->req, &idx, sizeof(idx)) < 0)
-        goto died;
     for (;;) {
-        struct pollfd pf[2] = {{.fd = w->rep, .events = POLLIN}, {.fd = sigfd, .events = POLLIN}};
-        int n = poll(pf, sigfd >= 0 ? 2 : 1, poll_ms(deadline));
-        if (n < 0 && errno != EINTR)
-            break;
-        if (n > 0 && (pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
-            break;
-        if (sigfd >= 0 && run__sig_first && !oc->signal) {
-            run__signals_drain();
-            oc->signal = run__sig_first;
-            kill(w->pid, oc->signal);
-            deadline = run__now() + grace;
-            killing = 2;
-            continue;
+        for (int k = 0; k < nslots; k++) {
+            if (run__sig_first && !c->r->signal) {
+                c->r->signal = run__sig_first;
+                *c->stop = 1;
+            }
+            if (slots[k].job == NO_JOB && !*c->stop && c->next < c->end)
+                slot_begin(c, k, &slots[k], c->next++);
         }
-        if (n == 0 && run__now() >= deadline) {
-            if (killing == 0) {
-                oc->state = WL_JOB_TIMED_OUT;
-                kill(w->pid, SIGTERM);
-                deadline = run__now() + grace;
-                killing = 1;
-            } else {
-                kill(w->pid, SIGKILL);
-                deadline = INFINITY;
+        struct pollfd pf[RUN_PILOT_SLOTS + 1];
+        int map[RUN_PILOT_SLOTS + 1];
+        int n = 0;
+        double deadline = INFINITY;
+        for (int k = 0; k < nslots; k++) {
+            slot *sl = &slots[k];
+            if (sl->job == NO_JOB)
+                continue;
+            if (sl->dead) { /* nothing to wait for */
+                slot_finish(c, k, sl);
+                n = -1;
+                break;
+            }
+            pf[n] = (struct pollfd){.fd = sl->w.rep, .events = POLLIN};
+            map[n++] = k;
+            if (sl->deadline < deadline)
+                deadline = sl->deadline;
+        }
+        if (n < 0)
+            continue;
+        if (n == 0)
+            return;
+        if (sigfd >= 0) {
+            pf[n] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+            map[n++] = -1;
+        }
+        int got = poll(pf, (nfds_t)n, poll_ms(deadline));
+        if (got < 0 && errno != EINTR)
+            return;
+        if (sigfd >= 0 && run__sig_first) {
+            int again = c->r->signal != 0 && run__sig_count > 1;
+            run__signals_drain();
+            c->r->signal = run__sig_first;
+            *c->stop = 1;
+            for (int k = 0; k < nslots; k++) {
+                slot *sl = &slots[k];
+                if (sl->job == NO_JOB || sl->w.pid <= 0)
+                    continue;
+                if (again) {
+                    kill(sl->w.pid, SIGKILL);
+                } else if (!sl->signal) {
+                    sl->signal = run__sig_first;
+                    kill(sl->w.pid, sl->signal);
+                    sl->deadline = run__now() + grace;
+                    sl->killing = 2;
+                }
             }
         }
-    }
-    reply r;
-    ssize_t k = read_full(w->rep, &r, sizeof(r));
-    if (k == (ssize_t)sizeof(r) && r.msglen <= MSG_MAX) {
-        char msg[MSG_MAX + 1] = "";
-        if (r.msglen && read_full(w->rep, msg, r.msglen) != (ssize_t)r.msglen)
-            goto died;
-        msg[r.msglen] = '\0';
-        for (char *p = msg; *p; p++)
-            if (*p == '\n' || *p == '\r')
-                *p = ' ';
-        oc->rc = r.rc;
-        oc->out_len = r.out_len;
-        if (oc->signal) {
-            oc->state = WL_JOB_CANCELLED;
-        } else if (killing == 1) {
-            oc->state = WL_JOB_TIMED_OUT;
-        } else {
-            oc->state = r.rc == 0 ? WL_JOB_OK : WL_JOB_FAILED;
+        double now = run__now();
+        for (int k = 0; k < nslots; k++) {
+            slot *sl = &slots[k];
+            if (sl->job == NO_JOB || sl->w.pid <= 0 || now < sl->deadline)
+                continue;
+            if (sl->killing == 0) {
+                sl->timed_out = 1;
+                kill(sl->w.pid, SIGTERM);
+                sl->deadline = now + grace;
+                sl->killing = 1;
+            } else {
+                kill(sl->w.pid, SIGKILL);
+                sl->deadline = INFINITY;
+            }
         }
-        if (r.rc != 0)
-            snprintf(oc->msg, sizeof(oc->msg), "%s", msg[0] ? msg : wl_strerror(r.rc));
-        if (oc->state == WL_JOB_TIMED_OUT)
-            snprintf(oc->msg, sizeof(oc->msg), "timed out after %.3g s", o->timeout_s);
-        return;
-    }
-
-died:;
-    pid_t pid = w->pid;
-    int st = worker_reap(w, t, 0);
-    char how[96];
-    run__status_text(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st), how, sizeof(how));
-    oc->rc = -ECHILD;
-    if (oc->signal) {
-        oc->state = WL_JOB_CANCELLED;
-        snprintf(oc->msg, sizeof(oc->msg), "cancelled by %s",
-                 run__signal_name(oc->signal) ? run__signal_name(oc->signal) : "a signal");
-    } else if (killing == 1) {
-        oc->state = WL_JOB_TIMED_OUT;
-        oc->rc = -ETIMEDOUT;
-        snprintf(oc->msg, sizeof(oc->msg), "timed out after %.3g s (worker %d %s)", o->timeout_s,
-                 (int)pid, how[0] ? how : "exited");
-    } else {
-        oc->state = WL_JOB_FAILED;
-        snprintf(oc->msg, sizeof(oc->msg), "worker %d %s", (int)pid,
-                 how[0] ? how : "exited with status 0 before replying");
+        for (int x = 0; got > 0 && x < n; x++)
+            if (map[x] >= 0 && (pf[x].revents & (POLLIN | POLLHUP | POLLERR)))
+                slot_finish(c, map[x], &slots[map[x]]);
     }
 }
-
-/* ---- the pilot ------------------------------------------------------------ */
 
 int run__pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, const wl_run_opts *o,
                      wl_run_result *r, double t0, int *stop, char *err, size_t errlen)
 {
-    pilot_worker w = {0};
-    pilot_totals tot = {0};
-    run_sampler s;
-    size_t failures = 0;
-    int rc = worker_start(&w, task, in);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot start the pilot's worker process: %s", strerror(-rc));
-        return rc;
+    static slot slots[RUN_PILOT_SLOTS];
+    pilot_ctx c = {.task = task, .in = in, .o = o, .r = r, .t0 = t0, .stop = stop};
+    for (int k = 0; k < RUN_PILOT_SLOTS; k++) {
+        memset(&slots[k], 0, sizeof(slots[k]));
+        slots[k].job = NO_JOB;
     }
-    rc = run__sampler_start_proc(&s, w.pid);
+    int rc = run__sampler_start_proc(&c.s);
     if (rc < 0) {
-        worker_reap(&w, &tot, 1);
         snprintf(err, errlen, "cannot start the pilot sampler: %s", strerror(-rc));
         return rc;
     }
-    size_t done = 0;
-    for (size_t i = 0; i < n && !*stop; i++) {
-        job_outcome oc;
-        do {
-            if (w.pid == 0) {
-                rc = worker_start(&w, task, in);
-                if (rc < 0) {
-                    snprintf(oc.msg, sizeof(oc.msg), "cannot start a worker process: %s",
-                             strerror(-rc));
-                    oc.state = WL_JOB_FAILED;
-                    oc.rc = rc;
-                    oc.signal = 0;
-                    oc.out_len = 0;
-                    double now = run__now() - t0;
-                    run__job_end(r, i, oc.state, oc.rc, oc.msg, now, now);
-                    break;
-                }
-                run__sampler_follow(&s, w.pid);
-            }
-            double start = run__now();
-            run_one(&w, (uint32_t)i, o, &tot, &oc);
-            if (w.pid == 0)
-                run__sampler_follow(&s, -1);
-            else if (oc.state == WL_JOB_TIMED_OUT || oc.signal)
-                worker_reap(&w, &tot, 1), run__sampler_follow(&s, -1);
-            run__job_end(r, i, oc.state, oc.rc, oc.state == WL_JOB_OK ? NULL : oc.msg,
-                         start - t0, run__now() - t0);
-            r->jobs[i].out_bytes = oc.out_len;
-        } while (!oc.signal && run__should_retry(o, oc.state, r->jobs[i].nattempts));
-        r->jobs[i].pilot = true;
-        done = i + 1;
-        if (oc.signal) {
-            r->signal = oc.signal;
-            *stop = 1;
-        } else if (oc.state != WL_JOB_OK && ++failures >= (size_t)run__halt_after(o) &&
-                   run__halt_mode(o) != WL_HALT_NEVER) {
-            r->halted = true;
-            *stop = 1;
-        }
-    }
-    if (w.pid > 0)
-        worker_reap(&w, &tot, 0);
-    run__sampler_stop_proc(&s);
-    r->pilot_jobs = done;
-    r->pilot_wall_s = s.t1 - s.t0;
+    /* The first job alone. */
+    c.next = 0;
+    c.end = n > 0 ? 1 : 0;
+    run_slots(&c, slots, 1);
+    if (slots[0].w.pid > 0)
+        worker_reap(&slots[0].w, &c.tot, 0); /* its exact CPU, from wait4 */
+    /* The rest: at once when the first mostly waited, else one per core. */
+    double share = c.s.job_s > 0 ? (c.tot.user + c.tot.sys) / c.s.job_s : 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t par = share < 0.5 ? RUN_PILOT_SLOTS : (size_t)(cores > 0 ? cores : 1);
+    if (par > RUN_PILOT_SLOTS)
+        par = RUN_PILOT_SLOTS;
+    if (n > 1 && par > n - 1)
+        par = n - 1;
+    c.end = n;
+    if (c.next < n)
+        run_slots(&c, slots, (int)par);
+    for (size_t k = 0; k < par || k == 0; k++)
+        if (slots[k].w.pid > 0)
+            worker_reap(&slots[k].w, &c.tot, 0);
+    run__sampler_stop_proc(&c.s);
+    r->pilot_jobs = c.next;
+    r->pilot_wall_s = c.s.t1 - c.s.t0;
+    r->pilot_job_s = c.s.job_s;
 
-    /* The worker's exact CPU figures, from wait4. */
-    s.user1 = tot.user;
-    s.sys1 = tot.sys;
-    s.cpu1 = tot.user + tot.sys;
-    s.nvcsw1 = tot.nvcsw;
-    s.nivcsw1 = tot.nivcsw;
+    /* The workers' exact CPU figures, from wait4. */
+    c.s.user1 = c.tot.user;
+    c.s.sys1 = c.tot.sys;
+    c.s.cpu1 = c.tot.user + c.tot.sys;
+    c.s.nvcsw1 = c.tot.nvcsw;
+    c.s.nivcsw1 = c.tot.nivcsw;
     char label[128];
     snprintf(label, sizeof(label), "pilot of task %s", task->name);
-    rc = run__sampler_profile(&s, label, &r->profile);
+    rc = run__sampler_profile(&c.s, label, &r->profile);
     if (rc < 0) {
         snprintf(err, errlen, "out of memory");
         return rc;

@@ -38,6 +38,12 @@ static const char *executor_label(const wl_run_result *r)
     return r->executor >= 0 ? wl_executor_name((wl_executor)r->executor) : "none";
 }
 
+/* The pilot's sequential pace: its jobs' seconds, even when they overlapped. */
+static double pilot_job_s(const wl_run_result *r)
+{
+    return r->pilot_job_s > 0 ? r->pilot_job_s : r->pilot_wall_s;
+}
+
 double wl_run_speedup(const wl_run_result *r)
 {
     size_t main_jobs = 0;
@@ -45,9 +51,9 @@ double wl_run_speedup(const wl_run_result *r)
         if (!r->jobs[i].pilot && r->jobs[i].state != WL_JOB_NOT_RUN &&
             r->jobs[i].state != WL_JOB_SKIPPED)
             main_jobs++;
-    if (r->pilot_jobs == 0 || r->pilot_wall_s <= 0 || main_jobs == 0 || r->main_wall_s <= 0)
+    if (r->pilot_jobs == 0 || pilot_job_s(r) <= 0 || main_jobs == 0 || r->main_wall_s <= 0)
         return 0;
-    double per_job = r->pilot_wall_s / (double)r->pilot_jobs;
+    double per_job = pilot_job_s(r) / (double)r->pilot_jobs;
     return per_job * (double)main_jobs / r->main_wall_s;
 }
 
@@ -71,6 +77,7 @@ static json_t *pilot_json(const wl_run_result *r)
     json_t *p = json_object();
     json_object_set_new(p, "jobs", json_integer((json_int_t)r->pilot_jobs));
     json_object_set_new(p, "wall_s", json_real(r->pilot_wall_s));
+    json_object_set_new(p, "job_s", json_real(pilot_job_s(r)));
     json_object_set_new(p, "rate_per_s", json_real(r->pilot_wall_s > 0
                                                        ? (double)r->pilot_jobs / r->pilot_wall_s
                                                        : 0));
@@ -161,7 +168,7 @@ json_t *wl_run_report_json(const wl_run_result *r)
     size_t main_jobs = r->njobs - r->pilot_jobs - r->not_run - r->skipped;
     json_object_set_new(s, "main_jobs", json_integer((json_int_t)main_jobs));
     json_object_set_new(s, "sequential_estimate_s",
-                        json_real(r->pilot_jobs ? r->pilot_wall_s / (double)r->pilot_jobs *
+                        json_real(r->pilot_jobs ? pilot_job_s(r) / (double)r->pilot_jobs *
                                                       (double)main_jobs
                                                 : 0));
     json_object_set_new(s, "actual_s", json_real(r->main_wall_s));
@@ -176,9 +183,9 @@ void wl_run_print_summary(FILE *f, const wl_run_result *r)
 {
     fprintf(f, "wlprof run: %s, %zu jobs\n", r->what ? r->what : "", r->njobs);
     if (r->pilot_jobs)
-        fprintf(f, "  pilot     %zu job%s sequentially in %.2f s (%.2f jobs/s)%s%s\n",
-                r->pilot_jobs, r->pilot_jobs == 1 ? "" : "s", r->pilot_wall_s,
-                r->pilot_wall_s > 0 ? (double)r->pilot_jobs / r->pilot_wall_s : 0,
+        fprintf(f, "  pilot     %zu job%s in %.2f s (%.3f s each)%s%s\n", r->pilot_jobs,
+                r->pilot_jobs == 1 ? "" : "s", r->pilot_wall_s,
+                pilot_job_s(r) / (double)r->pilot_jobs,
                 r->have_verdict ? ": " : "",
                 r->have_verdict ? wl_kind_name(r->verdict.kind) : "");
     if (r->have_verdict)

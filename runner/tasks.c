@@ -382,7 +382,7 @@ int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_
     uv_unref((uv_handle_t *)&tr->grace);
     tr->have_grace = 1;
     if (npilot > 0) {
-        run__progress_note(&tr->prog, "pilot: %zu job%s one at a time in a worker process",
+        run__progress_note(&tr->prog, "pilot: %zu job%s in worker processes, the first alone",
                            npilot, npilot == 1 ? "" : "s");
         rc = run__pilot_tasks(task, inputs, npilot, opts, out, tr->t0, &tr->stop, err, errlen);
         if (rc < 0)
@@ -404,7 +404,9 @@ int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_
     }
 
     double main_t0 = run__now();
-    if (!tr->stop && out->pilot_jobs < inputs->n) {
+    if (run__sig_first && opts->handle_signals && !out->signal)
+        out->signal = run__sig_first; /* came between the pilot and now */
+    if (!tr->stop && !out->signal && out->pilot_jobs < inputs->n) {
         rc = start_pool(tr, err, errlen);
         if (rc < 0)
             goto close_loop;

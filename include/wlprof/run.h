@@ -159,7 +159,9 @@ typedef struct wl_run_result {
     size_t njobs;
     wl_job_result *jobs;     /* njobs entries, in input order */
     size_t pilot_jobs;
-    double pilot_wall_s;     /* the pilot's sequential wall time */
+    double pilot_wall_s;     /* the pilot's wall time */
+    double pilot_job_s;      /* its jobs' wall seconds, summed (they may overlap
+                                after the first); 0 = pilot_wall_s */
     double main_wall_s;      /* the rest, under the chosen executor */
     double total_wall_s;
     size_t ok, failed, cancelled, not_run, timed_out, skipped;
