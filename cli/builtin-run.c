@@ -41,7 +41,7 @@ static void usage(FILE *f)
             "       wlprof run --commands FILE|- [OPTIONS]\n"
             "       wlprof run [OPTIONS] COMMAND... ::: ARG...   (or :::: FILE, -a FILE)\n"
             "\n"
-            "Runs the first jobs one at a time while measuring them (the pilot),\n"
+            "Runs the first jobs while measuring them (the pilot; the first alone),\n"
             "classifies the pilot as waiting (I/O) or computing (CPU), and runs the rest\n"
             "under the executor that suits it:\n"
             "  tasks:    I/O-bound with an async form -> coroutine loop; I/O-bound,\n"
@@ -539,10 +539,13 @@ int cmd_run(int argc, char **argv)
     int rc;
 
     rc = parse_args(argc, argv, &a);
-    if (rc != 0)
+    if (rc != 0) {
+        free(a.template);
         return rc > 0 ? WL_EXIT_OK : WL_EXIT_USAGE;
+    }
     if (a.json && wl_atomic_open(&report, a.json, err, sizeof(err)) < 0) {
         cli_error("run", "%s", err);
+        free(a.template);
         return WL_EXIT_FAILURE;
     }
 

@@ -2,14 +2,15 @@
  * wlprof/run.h -- measure, decide, run: the engine behind `wlprof run`.
  *
  * A batch of independent jobs is handed over; the runner runs a small pilot
- * sequentially while measuring it, classifies the pilot (wlprof/classify.h),
- * and runs the rest under the executor the verdict calls for, on one
- * coroutine loop (wlprof/sched.h) with the pools of wlprof/pools.h:
+ * while measuring it (the first job alone), classifies the pilot
+ * (wlprof/classify.h), and runs the rest under the executor the verdict
+ * calls for, on one coroutine loop (wlprof/sched.h) with the pools of
+ * wlprof/pools.h:
  *
  *   jobs of a task library                   jobs of a command list
- *   pilot: in-process, thread CPU clock,     pilot: wl_profile_command on the
- *   getrusage(RUSAGE_THREAD), /proc wait     first job(s)
- *   sampling of the pilot thread
+ *   pilot: in sacrificial worker processes,  pilot: wl_profile_command on the
+ *   wait4 rusage, /proc wait sampling of     first job(s), in a forked
+ *   their threads (a crash fails one job)    profiler process
  *          \                                     /
  *           wl_classify -> executor + workers (or the user's choice)
  *          /                                     \
