@@ -621,8 +621,15 @@ static void on_signal(uv_poll_t *p, int status, int events)
 /* ---- pilot ----------------------------------------------------------------- */
 
 typedef struct pilot_child {
+    size_t i;           /* the job */
     pid_t pid;
-    int fds[3]; /* stdout, stderr, profile JSON; -1 once at EOF */
+    int fds[3];         /* stdout, stderr, profile JSON; -1 once at EOF */
+    linebuf partial[2]; /* --line-buffer: incomplete lines */
+    linebuf json;
+    double start;
+    double deadline;
+    int ended_by;
+    int killing;
 } pilot_child;
 
 static void pilot_child_main(cmd_run *cr, size_t i, int out_fds[2], int json_fd)
@@ -722,99 +729,124 @@ static int poll_ms(double deadline)
     return left <= 0 ? 0 : (int)ceil(left * 1000);
 }
 
-/* Profiles command i in a forked profiler; returns 0 (the job is recorded)
- * or a negative error. The profile goes to *prof (zeroed when none). */
-static int pilot_one(cmd_run *cr, size_t i, wl_profile *prof, char *err, size_t errlen)
+/* Watches pilot children until every one's pipes reached EOF: their
+ * output, the signal self-pipe (forwarded to each child's group), and each
+ * --timeout deadline (TERM, then KILL after the grace period). */
+static void pilot_watch(cmd_run *cr, pilot_child *pcs, size_t n)
 {
-    pilot_child pc;
-    linebuf partial[2] = {{0}};
-    linebuf json = {0};
-    double start = run__now();
     double grace = run__grace(cr->o);
-    double deadline = cr->o->timeout_s > 0 ? start + cr->o->timeout_s : INFINITY;
-    int ended_by = END_NORMAL;
-    int killing = 0;
     int sigfd = run__signals_fd();
     char buf[65536];
-
-    memset(prof, 0, sizeof(*prof));
-    int rc = pilot_start(cr, i, &pc, err, errlen);
-    if (rc < 0)
-        return rc;
     for (;;) {
-        struct pollfd pf[4];
-        int map[4];
-        int n = 0;
-        for (int s = 0; s < 3; s++)
-            if (pc.fds[s] >= 0) {
-                pf[n] = (struct pollfd){.fd = pc.fds[s], .events = POLLIN};
-                map[n++] = s;
-            }
-        if (n == 0)
-            break;
-        if (sigfd >= 0) {
-            pf[n] = (struct pollfd){.fd = sigfd, .events = POLLIN};
-            map[n++] = -1;
+        struct pollfd pf[3 * RUN_PILOT_SLOTS + 1];
+        int who[3 * RUN_PILOT_SLOTS + 1], which[3 * RUN_PILOT_SLOTS + 1];
+        int m = 0;
+        double deadline = INFINITY;
+        for (size_t c = 0; c < n; c++) {
+            int open_fds = 0;
+            for (int s = 0; s < 3; s++)
+                if (pcs[c].fds[s] >= 0) {
+                    pf[m] = (struct pollfd){.fd = pcs[c].fds[s], .events = POLLIN};
+                    who[m] = (int)c;
+                    which[m++] = s;
+                    open_fds++;
+                }
+            if (open_fds && pcs[c].deadline < deadline)
+                deadline = pcs[c].deadline;
         }
-        int k = poll(pf, (nfds_t)n, poll_ms(deadline));
+        if (m == 0)
+            return;
+        if (sigfd >= 0) {
+            pf[m] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+            who[m] = -1;
+            which[m++] = -1;
+        }
+        int k = poll(pf, (nfds_t)m, poll_ms(deadline));
         if (k < 0 && errno != EINTR)
-            break;
-        for (int x = 0; k > 0 && x < n; x++) {
-            if (map[x] < 0 || !(pf[x].revents & (POLLIN | POLLHUP | POLLERR)))
+            return;
+        for (int x = 0; k > 0 && x < m; x++) {
+            if (who[x] < 0 || !(pf[x].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
-            int s = map[x];
-            ssize_t got = read(pc.fds[s], buf, sizeof(buf));
+            pilot_child *pc = &pcs[who[x]];
+            int s = which[x];
+            ssize_t got = read(pc->fds[s], buf, sizeof(buf));
             if (got > 0) {
                 if (s == 2)
-                    lb_append(&json, buf, (size_t)got);
+                    lb_append(&pc->json, buf, (size_t)got);
                 else
-                    job_output(cr, i, &partial[s], s, buf, (size_t)got);
+                    job_output(cr, pc->i, &pc->partial[s], s, buf, (size_t)got);
             } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
                 if (s < 2)
-                    job_output_end(cr, i, &partial[s], s);
-                close(pc.fds[s]);
-                pc.fds[s] = -1;
+                    job_output_end(cr, pc->i, &pc->partial[s], s);
+                close(pc->fds[s]);
+                pc->fds[s] = -1;
             }
         }
         if (sigfd >= 0 && run__sig_first) {
             run__signals_drain();
-            if (!cr->r->signal) {
+            int again = cr->r->signal != 0;
+            if (!again)
                 cr->r->signal = run__sig_first;
-                cr->stop = 1;
-                ended_by = END_CANCEL;
-                kill(-pc.pid, cr->r->signal);
-                deadline = run__now() + grace;
-                killing = 1;
-            } else {
-                kill(-pc.pid, SIGKILL);
+            cr->stop = 1;
+            for (size_t c = 0; c < n; c++) {
+                pilot_child *pc = &pcs[c];
+                if (again) {
+                    kill(-pc->pid, SIGKILL);
+                } else {
+                    pc->ended_by = END_CANCEL;
+                    kill(-pc->pid, cr->r->signal);
+                    pc->deadline = run__now() + grace;
+                    pc->killing = 1;
+                }
             }
         }
-        if (run__now() >= deadline) {
-            if (!killing) {
-                ended_by = END_TIMEOUT;
-                kill(-pc.pid, SIGTERM);
-                deadline = run__now() + grace;
-                killing = 1;
+        double now = run__now();
+        for (size_t c = 0; c < n; c++) {
+            pilot_child *pc = &pcs[c];
+            if (now < pc->deadline)
+                continue;
+            if (!pc->killing) {
+                pc->ended_by = END_TIMEOUT;
+                kill(-pc->pid, SIGTERM);
+                pc->deadline = now + grace;
+                pc->killing = 1;
             } else {
-                kill(-pc.pid, SIGKILL);
-                deadline = INFINITY;
+                kill(-pc->pid, SIGKILL);
+                pc->deadline = INFINITY;
             }
         }
     }
+}
+
+/* Starts command i in a forked profiler. */
+static int pilot_begin(cmd_run *cr, size_t i, pilot_child *pc, char *err, size_t errlen)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->i = i;
+    pc->start = run__now();
+    pc->deadline = cr->o->timeout_s > 0 ? pc->start + cr->o->timeout_s : INFINITY;
+    return pilot_start(cr, i, pc, err, errlen);
+}
+
+/* Reaps a watched pilot child and records its attempt; the profile goes to
+ * *prof (zeroed when there is none). */
+static void pilot_end(cmd_run *cr, pilot_child *pc, wl_profile *prof)
+{
+    size_t i = pc->i;
     int ws = 0;
-    while (waitpid(pc.pid, &ws, 0) < 0 && errno == EINTR)
+    memset(prof, 0, sizeof(*prof));
+    while (waitpid(pc->pid, &ws, 0) < 0 && errno == EINTR)
         ;
-    if (killing)
-        kill(-pc.pid, SIGKILL); /* descendants that outlived the profiler */
-    run__guard_remove(pc.pid);
-    double end = run__now();
+    if (pc->killing)
+        kill(-pc->pid, SIGKILL); /* descendants that outlived the profiler */
+    run__guard_remove(pc->pid);
 
     int st;
     char why[128] = "";
     json_t *root = NULL;
-    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && json.len) {
+    if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && pc->json.len) {
         json_error_t je;
-        root = json_loadb(json.buf, json.len, 0, &je);
+        root = json_loadb(pc->json.buf, pc->json.len, 0, &je);
     }
     if (root && wl_report_from_json(root, prof, why, sizeof(why)) == 0) {
         st = prof->term_signal ? 128 + prof->term_signal : prof->exit_code;
@@ -827,57 +859,78 @@ static int pilot_one(cmd_run *cr, size_t i, wl_profile *prof, char *err, size_t 
             snprintf(why, sizeof(why), "cannot run /bin/sh");
         } else {
             st = WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : 255;
-            if (!ended_by)
+            if (!pc->ended_by)
                 snprintf(why, sizeof(why), "the pilot's profiler ended without a profile");
         }
     }
     json_decref(root);
-    free(json.buf);
-    free(partial[0].buf);
-    free(partial[1].buf);
-    run__job_end(cr->r, i, attempt_state(cr, st, ended_by), st, NULL, start - cr->t0,
-                 end - cr->t0);
-    /* the message, as for main-phase attempts */
-    wl_job_result *j = &cr->r->jobs[i];
-    j->nattempts--;
-    free(j->attempts[j->nattempts].error);
-    attempt_end(cr, i, st, ended_by, why, start);
-    j->start_s = j->attempts[0].start_s;
-    j->wall_s = end - cr->t0 - j->start_s;
-    j->attempts[j->nattempts - 1].wall_s = end - start;
-    return 0;
+    free(pc->json.buf);
+    free(pc->partial[0].buf);
+    free(pc->partial[1].buf);
+    attempt_end(cr, i, st, pc->ended_by, why, pc->start);
+    cr->r->pilot_job_s += cr->r->jobs[i].attempts[cr->r->jobs[i].nattempts - 1].wall_s;
 }
 
+/* Keeps the longest pilot command's profile: it stands for the batch. */
+static void keep_profile(wl_run_result *r, wl_profile *prof)
+{
+    if (prof->wall_s > 0 && (!r->have_profile || prof->wall_s > r->profile.wall_s)) {
+        wl_profile_free(&r->profile);
+        r->profile = *prof;
+        r->have_profile = true;
+    } else {
+        wl_profile_free(prof);
+    }
+}
+
+/* The first pilot command alone, then the others at once (each in its own
+ * profiler): the pilot costs about two jobs' time, not npilot. */
 static int run_pilot(cmd_run *cr, size_t npilot, char *err, size_t errlen)
 {
+    static pilot_child pcs[RUN_PILOT_SLOTS];
     wl_run_result *r = cr->r;
     double start = run__now();
-    run__progress_note(&cr->prog, "pilot: %zu command%s one at a time under the profiler",
+    if (npilot > RUN_PILOT_SLOTS + 1)
+        npilot = RUN_PILOT_SLOTS + 1;
+    run__progress_note(&cr->prog, "pilot: %zu command%s under the profiler, the first alone",
                        npilot, npilot == 1 ? "" : "s");
-    for (size_t k = 0; k < npilot && !cr->stop; k++) {
-        size_t i = cr->order[k];
-        for (;;) {
-            wl_profile prof;
-            int rc = pilot_one(cr, i, &prof, err, errlen);
-            if (rc < 0)
-                return rc;
-            /* The longest pilot command stands for the batch. */
-            if (prof.wall_s > 0 && (!r->have_profile || prof.wall_s > r->profile.wall_s)) {
-                wl_profile_free(&r->profile);
-                r->profile = prof;
-                r->have_profile = true;
-            } else {
-                wl_profile_free(&prof);
+    size_t round[RUN_PILOT_SLOTS + 1];
+    size_t nround = 1;
+    size_t next = 1; /* into order: the next pilot command not yet begun */
+    round[0] = cr->order[0];
+    while (nround > 0 && !cr->stop) {
+        size_t n = 0;
+        int rc = 0;
+        for (size_t k = 0; k < nround && rc == 0; k++) {
+            rc = pilot_begin(cr, round[k], &pcs[n], err, errlen);
+            if (rc == 0) {
+                r->jobs[round[k]].pilot = true;
+                n++;
             }
-            if (cr->stop ||
-                !run__should_retry(cr->o, r->jobs[i].state, r->jobs[i].nattempts))
-                break;
         }
-        r->jobs[i].pilot = true;
-        r->pilot_jobs++;
-        cr->next = k + 1;
-        job_done(cr, i);
+        pilot_watch(cr, pcs, n);
+        nround = 0;
+        for (size_t c = 0; c < n; c++) {
+            wl_profile prof;
+            size_t i = pcs[c].i;
+            pilot_end(cr, &pcs[c], &prof);
+            keep_profile(r, &prof);
+            if (!cr->stop && run__should_retry(cr->o, r->jobs[i].state, r->jobs[i].nattempts))
+                round[nround++] = i; /* again, in the next round */
+            else
+                job_done(cr, i);
+        }
+        if (rc < 0)
+            return rc;
+        if (nround == 0) /* no retries pending: the rest, at once */
+            while (next < npilot && nround < RUN_PILOT_SLOTS)
+                round[nround++] = cr->order[next++];
     }
+    r->pilot_jobs = 0;
+    for (size_t k = 0; k < npilot; k++)
+        if (r->jobs[cr->order[k]].pilot)
+            r->pilot_jobs++;
+    cr->next = r->pilot_jobs;
     r->pilot_wall_s = run__now() - start;
     if (r->have_profile)
         r->have_verdict = wl_classify(&r->profile, NULL, &r->verdict) == 0;
