@@ -86,3 +86,18 @@ __attribute__((visibility("default"))) int faulty(const wl_bytes *in, wl_bytes *
     }
     return put(out, "done");
 }
+
+/* An async-only task: `napper_async` awaits wl_sleep(ms) on wlprof's loop
+ * (the symbol resolves against the wlprof executable), or crashes like
+ * `faulty` for "segv". */
+int wl_sleep(uint64_t ms);
+
+__attribute__((visibility("default"))) int napper_async(const wl_bytes *in, wl_bytes *out)
+{
+    if (has(in, "\"segv\"")) {
+        volatile int *bad = (volatile int *)(uintptr_t)16;
+        *bad = 1;
+    }
+    int rc = wl_sleep((uint64_t)ms_of(in));
+    return rc ? rc : put(out, "slept");
+}

@@ -199,6 +199,24 @@ START_TEST(test_run_faulty_pilot_jobs_fail_alone_and_the_run_goes_on)
 }
 END_TEST
 
+START_TEST(test_run_async_only_task_pilots_on_a_loop_in_its_worker)
+{
+    fixture fx;
+    fx_init(&fx);
+    write_text(fx.in, "{\"op\": \"segv\"}\n{\"ms\": 50}\n{\"ms\": 50}\n{\"ms\": 50}\n"
+                      "{\"ms\": 50}\n{\"ms\": 50}\n");
+    int st = run(&fx, WL("--lib", (char *)faulty_lib(), "--task", "napper", "--inputs", fx.in,
+                         "--json", fx.json, "-q"),
+                 60);
+    ck_assert_msg(st == 1, "exit %d; stderr: %s", st, slurp(fx.err));
+    json_t *r = tu_load_json(fx.json);
+    ck_assert_str_eq(job_str(r, 0, "status"), "failed");
+    ck_assert_int_eq((int)tu_num(r, "totals.ok"), 5);
+    ck_assert_str_eq(tu_str(r, "executor.name"), "coroutine");
+    json_decref(r);
+}
+END_TEST
+
 START_TEST(test_run_hung_task_job_with_timeout_fails_in_under_5_s)
 {
     fixture fx;
@@ -755,6 +773,7 @@ static Suite *suite(void)
     tcase_set_timeout(t, 120);
     tcase_add_test(t, test_run_faulty_pilot_jobs_fail_alone_and_the_run_goes_on);
     tcase_add_test(t, test_run_hung_task_job_with_timeout_fails_in_under_5_s);
+    tcase_add_test(t, test_run_async_only_task_pilots_on_a_loop_in_its_worker);
     suite_add_tcase(s, t);
     t = tcase_create("signals");
     tcase_set_timeout(t, 120);
