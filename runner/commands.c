@@ -389,12 +389,15 @@ static void on_exit_readable(uv_poll_t *p, int status, int events)
 static pid_t spawn_job(const char *cmd, int out_fd, int err_fd)
 {
     char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         return -errno;
     if (pid == 0) {
         setsid();
         run__guard_add(getpid());
+        if (run__pdeathsig(parent) < 0) /* the sh itself; the guardian does its group */
+            _exit(127);
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0)
             dup2(null, 0);

@@ -39,9 +39,10 @@ static void fx_init(fixture *fx)
     snprintf(fx->json, sizeof(fx->json), "%s/run.json", fx->dir);
     snprintf(fx->in, sizeof(fx->in), "%s/in.txt", fx->dir);
     snprintf(fx->log, sizeof(fx->log), "%s/joblog", fx->dir);
-    /* sleep takes fractional seconds: 40.<pid><n> is unique and still ~40 s */
+    /* sleep takes fractional seconds: 40.<pid><n> is unique and still ~40 s;
+     * fixed widths, so no test's marker is a substring of another's */
     static int n;
-    snprintf(fx->marker, sizeof(fx->marker), "40.%d%d", (int)getpid(), n++);
+    snprintf(fx->marker, sizeof(fx->marker), "40.%07d%02d", (int)getpid(), n++ % 100);
 }
 
 static const char *faulty_lib(void)
