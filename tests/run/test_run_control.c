@@ -242,6 +242,18 @@ START_TEST(test_run_hung_task_job_with_timeout_fails_in_under_5_s)
         ck_assert_int_eq((int)tu_num(r, "totals.ok"), 3);
         json_decref(r);
     }
+    /* a coroutine job: its awaits are interrupted by a timeout scope */
+    write_text(fx.in, "{\"ms\": 40000}\n{\"ms\": 10}\n{\"ms\": 10}\n");
+    double t0 = tu_now();
+    int st = run(&fx, WL("--lib", (char *)faulty_lib(), "--task", "napper", "--inputs", fx.in,
+                         "--json", fx.json, "-q", "--timeout", "1", "--executor", "coroutine"),
+                 60);
+    ck_assert_msg(st == 1, "exit %d; stderr: %s", st, slurp(fx.err));
+    ck_assert_msg(tu_now() - t0 < 5, "took %.2f s", tu_now() - t0);
+    json_t *r = tu_load_json(fx.json);
+    ck_assert_str_eq(job_str(r, 0, "status"), "timed_out");
+    ck_assert_int_eq((int)tu_num(r, "totals.ok"), 2);
+    json_decref(r);
 }
 END_TEST
 
@@ -430,6 +442,22 @@ START_TEST(test_run_command_timeout_is_timed_out_and_killed_after_grace)
     const char *log = slurp(fx.log);
     ck_assert_msg(strstr(log, "\t0\t15\tsleep "), "%s", log);
     ck_assert_msg(strstr(log, "\t0\t9\ttrap "), "%s", log);
+
+    /* the command pilot (a profiler process) is bounded the same way */
+    snprintf(text, sizeof(text), "sleep %s\ntrue\ntrue\n", fx.marker);
+    write_text(fx.in, text);
+    t0 = tu_now();
+    st = run(&fx, WL("--commands", fx.in, "--json", fx.json, "-q", "--timeout", "0.5", "--grace",
+                     "1"),
+             60);
+    ck_assert_msg(st == 1, "exit %d: %s", st, slurp(fx.err));
+    ck_assert_msg(tu_now() - t0 < 6, "took %.2f s", tu_now() - t0);
+    ck_assert_int_eq(count_marked(fx.marker), 0);
+    r = tu_load_json(fx.json);
+    ck_assert_str_eq(job_str(r, 0, "phase"), "pilot");
+    ck_assert_str_eq(job_str(r, 0, "status"), "timed_out");
+    ck_assert_int_eq((int)tu_num(r, "totals.ok"), 2);
+    json_decref(r);
 }
 END_TEST
 
