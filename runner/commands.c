@@ -654,18 +654,7 @@ static void pilot_child_main(cmd_run *cr, size_t i, int out_fds[2], int json_fd)
     char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
     if (!text)
         _exit(125);
-    size_t n = strlen(text);
-    const char *p = text;
-    while (n > 0) {
-        ssize_t k = write(json_fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            _exit(124);
-        p += k;
-        n -= (size_t)k;
-    }
-    _exit(0);
+    _exit(run__write_full(json_fd, text, strlen(text)) == 0 ? 0 : 124);
 }
 
 static int pilot_start(cmd_run *cr, size_t i, pilot_child *pc, char *err, size_t errlen)
@@ -724,14 +713,6 @@ fail:
     return rc;
 }
 
-static int poll_ms(double deadline)
-{
-    if (isinf(deadline))
-        return -1;
-    double left = deadline - run__now();
-    return left <= 0 ? 0 : (int)ceil(left * 1000);
-}
-
 /* Watches pilot children until every one's pipes reached EOF: their
  * output, the signal self-pipe (forwarded to each child's group), and each
  * --timeout deadline (TERM, then KILL after the grace period). */
@@ -764,7 +745,7 @@ static void pilot_watch(cmd_run *cr, pilot_child *pcs, size_t n)
             who[m] = -1;
             which[m++] = -1;
         }
-        int k = poll(pf, (nfds_t)m, poll_ms(deadline));
+        int k = poll(pf, (nfds_t)m, run__poll_ms(deadline));
         if (k < 0 && errno != EINTR)
             return;
         for (int x = 0; k > 0 && x < m; x++) {

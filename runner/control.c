@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,4 +308,27 @@ void run__status_text(int st, char *buf, size_t len)
     } else {
         buf[0] = '\0';
     }
+}
+
+int run__poll_ms(double deadline)
+{
+    if (isinf(deadline))
+        return -1;
+    double left = deadline - run__now();
+    return left <= 0 ? 0 : (int)ceil(left * 1000);
+}
+
+int run__write_full(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t k = write(fd, c, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
 }

@@ -67,6 +67,10 @@ double run__grace(const wl_run_opts *o);
 int run__halt_mode(const wl_run_opts *o);
 int run__halt_after(const wl_run_opts *o);
 const char *run__signal_name(int sig);
+/* poll()'s timeout until a run__now() deadline (INFINITY: -1). */
+int run__poll_ms(double deadline);
+/* write() all n bytes (EINTR retried); 0 or -1. */
+int run__write_full(int fd, const void *p, size_t n);
 /* "exit status 3", "killed by signal 11 (SIGSEGV)", "" for 0. */
 void run__status_text(int shell_status, char *buf, size_t len);
 

@@ -56,21 +56,6 @@ typedef struct pilot_totals {
     long nvcsw, nivcsw;
 } pilot_totals;
 
-static int write_full(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = write(fd, c, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static ssize_t read_full(int fd, void *p, size_t n)
 {
     char *c = p;
@@ -130,8 +115,8 @@ static void worker_main(const wl_task_def *task, const wl_inputs *in, int req, i
         reply r = {.rc = rc, .out_len = out.len, .msglen = 0};
         if (rc != 0)
             r.msglen = (uint32_t)(out.len < MSG_MAX ? out.len : MSG_MAX);
-        if (write_full(rep, &r, sizeof(r)) < 0 ||
-            (r.msglen && write_full(rep, out.data, r.msglen) < 0))
+        if (run__write_full(rep, &r, sizeof(r)) < 0 ||
+            (r.msglen && run__write_full(rep, out.data, r.msglen) < 0))
             _exit(124);
         wl_bytes_free(&out);
     }
@@ -312,7 +297,7 @@ static void slot_begin(pilot_ctx *c, int k, slot *sl, size_t idx)
     }
     run__sampler_follow(&c->s, k, sl->w.pid);
     uint32_t i32 = (uint32_t)idx;
-    if (write_full(sl->w.req, &i32, sizeof(i32)) < 0)
+    if (run__write_full(sl->w.req, &i32, sizeof(i32)) < 0)
         sl->dead = 1;
 }
 
@@ -402,14 +387,6 @@ static void slot_finish(pilot_ctx *c, int k, slot *sl)
     }
 }
 
-static int poll_ms(double deadline)
-{
-    if (isinf(deadline))
-        return -1;
-    double left = deadline - run__now();
-    return left <= 0 ? 0 : (int)ceil(left * 1000);
-}
-
 /* Runs jobs [c->next, c->end) on nslots slots until all ended (or a signal
  * or --halt stopped the pilot: the jobs not started stay not_run). */
 static void run_slots(pilot_ctx *c, slot *slots, int nslots)
@@ -451,7 +428,7 @@ static void run_slots(pilot_ctx *c, slot *slots, int nslots)
             pf[n] = (struct pollfd){.fd = sigfd, .events = POLLIN};
             map[n++] = -1;
         }
-        int got = poll(pf, (nfds_t)n, poll_ms(deadline));
+        int got = poll(pf, (nfds_t)n, run__poll_ms(deadline));
         if (got < 0 && errno != EINTR)
             return;
         if (sigfd >= 0 && run__sig_first) {

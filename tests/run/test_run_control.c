@@ -106,6 +106,21 @@ static int run(fixture *fx, char *const argv[], double timeout)
 /* argv from a NULL-terminated list after WLPROF run. */
 #define WL(...) ((char *[]){(char *)tu_env("WLPROF"), "run", __VA_ARGS__, NULL})
 
+/* /proc/NAME/stat into buf; the part after the command's ')' or NULL. */
+static const char *proc_stat(const char *name, char *buf, size_t len)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "/proc/%s/stat", name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t k = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[k] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' ? rp + 2 : NULL;
+}
+
 /* Processes whose command line contains marker (not counting zombies). */
 static int count_marked(const char *marker)
 {
@@ -117,21 +132,14 @@ static int count_marked(const char *marker)
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
         char path[300], buf[4096];
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        const char *st = proc_stat(e->d_name, buf, sizeof(buf));
+        if (!st || st[0] == 'Z')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
         FILE *f = fopen(path, "r");
         if (!f)
             continue;
         size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[k] = '\0';
-        char *rp = strrchr(buf, ')');
-        if (rp && rp[1] == ' ' && rp[2] == 'Z')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-        f = fopen(path, "r");
-        if (!f)
-            continue;
-        k = fread(buf, 1, sizeof(buf) - 1, f);
         fclose(f);
         for (size_t i = 0; i < k; i++)
             if (buf[i] == '\0')
@@ -359,18 +367,11 @@ START_TEST(test_run_signal_reaches_task_workers)
             struct dirent *e;
             int kids = 0;
             while ((e = readdir(d))) {
-                char p[300], buf[512];
-                snprintf(p, sizeof(p), "/proc/%s/stat", e->d_name);
-                FILE *f = fopen(p, "r");
-                if (!f)
-                    continue;
-                size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-                fclose(f);
-                buf[n] = '\0';
-                char *rp = strrchr(buf, ')');
+                char buf[512];
+                const char *st = proc_stat(e->d_name, buf, sizeof(buf));
                 int ppid = 0;
                 char state;
-                if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == pid)
+                if (st && sscanf(st, "%c %d", &state, &ppid) == 2 && ppid == pid)
                     kids++;
             }
             closedir(d);
