@@ -57,6 +57,16 @@ typedef struct linebuf {
 
 typedef struct cmd_job cmd_job;
 
+/* A job's grouped output on one stream: in memory, then (past
+ * HELD_MEM_MAX) in an unlinked temporary file, so a chatty job costs disk,
+ * not memory. */
+typedef struct held_out {
+    linebuf mem;
+    FILE *spill;
+} held_out;
+
+#define HELD_MEM_MAX (1024 * 1024)
+
 typedef struct cmd_run {
     char *const *cmds;
     const wl_run_opts *o;
@@ -75,7 +85,7 @@ typedef struct cmd_run {
     size_t in_flight;
     int stop;            /* start no new job */
     size_t failures;
-    linebuf (*held)[2];  /* grouped output per job, until written */
+    held_out (*held)[2]; /* grouped output per job, until written */
     size_t next_print;   /* --keep-order: next position in order to write */
     bool *printable;     /* --keep-order: job ended, output complete */
     cmd_job *live;       /* running jobs */
@@ -164,6 +174,21 @@ static int lb_append(linebuf *lb, const char *p, size_t n)
     return 0;
 }
 
+static void held_append(held_out *h, const char *p, size_t n)
+{
+    if (!h->spill && h->mem.len + n > HELD_MEM_MAX) {
+        h->spill = tmpfile();
+        if (h->spill && h->mem.len)
+            fwrite(h->mem.buf, 1, h->mem.len, h->spill);
+        if (h->spill)
+            h->mem.len = 0;
+    }
+    if (h->spill)
+        fwrite(p, 1, n, h->spill);
+    else
+        lb_append(&h->mem, p, n);
+}
+
 /* Output bytes of job i arrived on stream (0 stdout, 1 stderr). */
 static void job_output(cmd_run *cr, size_t i, linebuf *partial, int stream, const char *p,
                        size_t n)
@@ -173,7 +198,7 @@ static void job_output(cmd_run *cr, size_t i, linebuf *partial, int stream, cons
         if (lb_append(partial, p, n) == 0)
             drain(cr, stream, line, partial, 0);
     } else {
-        lb_append(&cr->held[i][stream], p, n);
+        held_append(&cr->held[i][stream], p, n);
     }
 }
 
@@ -186,12 +211,23 @@ static void job_output_end(cmd_run *cr, size_t i, linebuf *partial, int stream)
 
 static void write_held(cmd_run *cr, size_t i)
 {
+    int line = cr->r->jobs[i].line;
     for (int s = 0; s < 2; s++) {
-        linebuf *lb = &cr->held[i][s];
-        if (lb->len)
-            drain(cr, s, cr->r->jobs[i].line, lb, 1);
-        free(lb->buf);
-        memset(lb, 0, sizeof(*lb));
+        held_out *h = &cr->held[i][s];
+        if (h->spill) {
+            char buf[65536];
+            size_t k;
+            rewind(h->spill);
+            while ((k = fread(buf, 1, sizeof(buf), h->spill)) > 0)
+                if (lb_append(&h->mem, buf, k) == 0)
+                    drain(cr, s, line, &h->mem, 0);
+            fclose(h->spill);
+            h->spill = NULL;
+        }
+        if (h->mem.len)
+            drain(cr, s, line, &h->mem, 1);
+        free(h->mem.buf);
+        memset(&h->mem, 0, sizeof(h->mem));
     }
 }
 
@@ -1035,8 +1071,11 @@ free_run:
     run__result_count(out);
     if (cr->held)
         for (size_t i = 0; i < n; i++) {
-            free(cr->held[i][0].buf);
-            free(cr->held[i][1].buf);
+            for (int k = 0; k < 2; k++) {
+                free(cr->held[i][k].mem.buf);
+                if (cr->held[i][k].spill)
+                    fclose(cr->held[i][k].spill);
+            }
         }
     free(cr->held);
     free(cr->printable);

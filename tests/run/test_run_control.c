@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -688,6 +689,50 @@ START_TEST(test_run_output_is_grouped_by_default_line_buffer_interleaves)
 }
 END_TEST
 
+/* Runs argv to completion; returns its peak RSS in KiB (wait4). */
+static long run_rss(fixture *fx, char *const argv[])
+{
+    pid_t pid = start(fx, argv);
+    int st;
+    struct rusage ru;
+    ck_assert_int_eq(wait4(pid, &st, 0, &ru), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wlprof failed: %s", slurp(fx->err));
+    return ru.ru_maxrss;
+}
+
+START_TEST(test_run_grouped_output_of_a_chatty_job_is_whole_and_not_in_memory)
+{
+    fixture fx;
+    fx_init(&fx);
+    long small = run_rss(&fx, WL("-q", "-j", "2", "seq", ":::", "10", "10"));
+    /* two jobs of ~19 MB each, at once */
+    long big = run_rss(&fx, WL("-q", "-j", "2", "seq", ":::", "2500000", "2500000"));
+    ck_assert_msg(big - small < 16 * 1024, "peak RSS grew by %ld KiB for 38 MB of output",
+                  big - small);
+    /* whole: each job's lines in one block, none lost */
+    FILE *f = fopen(fx.out, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[64];
+    long count[3] = {0}, expect[3] = {0, 1, 1};
+    int last = 0, switches = 0;
+    while (fgets(line, sizeof(line), f)) {
+        int job;
+        long v;
+        ck_assert_int_eq(sscanf(line, "[%d] %ld", &job, &v), 2);
+        ck_assert(job == 1 || job == 2);
+        ck_assert_int_eq(v, expect[job]++);
+        count[job]++;
+        if (job != last)
+            switches++;
+        last = job;
+    }
+    fclose(f);
+    ck_assert_int_eq(count[1], 2500000);
+    ck_assert_int_eq(count[2], 2500000);
+    ck_assert_int_eq(switches, 2);
+}
+END_TEST
+
 START_TEST(test_run_keep_order_follows_the_input)
 {
     fixture fx;
@@ -828,6 +873,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_run_resume_skips_jobs_in_the_joblog);
     tcase_add_test(t, test_run_output_is_grouped_by_default_line_buffer_interleaves);
     tcase_add_test(t, test_run_keep_order_follows_the_input);
+    tcase_add_test(t, test_run_grouped_output_of_a_chatty_job_is_whole_and_not_in_memory);
     tcase_add_test(t, test_run_nul_byte_in_inputs_is_an_error_naming_file_and_line);
     tcase_add_test(t, test_run_pilot_costs_about_one_job_on_an_io_bound_batch);
     tcase_add_test(t, test_run_pilot_runs_the_first_alone_then_the_rest_at_once);
