@@ -89,6 +89,8 @@ typedef struct cmd_run {
     size_t next_print;   /* --keep-order: next position in order to write */
     bool *printable;     /* --keep-order: job ended, output complete */
     cmd_job *live;       /* running jobs */
+    char *ebuf;          /* emit()'s line buffer */
+    size_t ebuf_cap;
     uv_poll_t sigpoll;
     int have_sigpoll;
 } cmd_run;
@@ -117,20 +119,25 @@ struct cmd_job {
 
 /* ---- output -------------------------------------------------------------- */
 
+/* One line, prefixed, in one fwrite (from one reused buffer). */
 static void emit(cmd_run *cr, int stream, int line, const char *p, size_t n)
 {
     FILE *f = stream == 0 ? cr->out : cr->err;
     char prefix[24] = "";
     int k = cr->o->no_prefix ? 0 : snprintf(prefix, sizeof(prefix), "[%d] ", line);
-    char *buf = malloc((size_t)k + n + 1);
-    if (!buf)
-        return;
-    memcpy(buf, prefix, (size_t)k);
-    memcpy(buf + k, p, n);
-    buf[(size_t)k + n] = '\n';
+    size_t len = (size_t)k + n + 1;
+    if (len > cr->ebuf_cap) {
+        char *b = realloc(cr->ebuf, len);
+        if (!b)
+            return;
+        cr->ebuf = b;
+        cr->ebuf_cap = len;
+    }
+    memcpy(cr->ebuf, prefix, (size_t)k);
+    memcpy(cr->ebuf + k, p, n);
+    cr->ebuf[len - 1] = '\n';
     run__progress_clear(&cr->prog);
-    fwrite(buf, 1, (size_t)k + n + 1, f);
-    free(buf);
+    fwrite(cr->ebuf, 1, len, f);
 }
 
 /* Emits every complete line of lb; with flush, the remainder too. */
@@ -1078,6 +1085,7 @@ free_run:
             }
         }
     free(cr->held);
+    free(cr->ebuf);
     free(cr->printable);
     free(cr->order);
     free(cr);

@@ -283,7 +283,7 @@ static void slot_begin(pilot_ctx *c, int k, slot *sl, size_t idx)
 {
     sl->job = idx;
     sl->start = run__now();
-    sl->deadline = c->o->timeout_s > 0 ? sl->start + c->o->timeout_s : INFINITY;
+    sl->deadline = INFINITY;
     sl->killing = sl->timed_out = sl->signal = sl->dead = 0;
     if (sl->w.pid == 0) {
         int rc = worker_start(&sl->w, c->task, c->in);
@@ -296,6 +296,9 @@ static void slot_begin(pilot_ctx *c, int k, slot *sl, size_t idx)
         }
     }
     run__sampler_follow(&c->s, k, sl->w.pid);
+    /* the job's time starts once its worker exists (a fork can be slow) */
+    sl->start = run__now();
+    sl->deadline = c->o->timeout_s > 0 ? sl->start + c->o->timeout_s : INFINITY;
     uint32_t i32 = (uint32_t)idx;
     if (run__write_full(sl->w.req, &i32, sizeof(i32)) < 0)
         sl->dead = 1;
