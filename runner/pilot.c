@@ -14,8 +14,10 @@
  * touches the workers, so their CPU figures stay clean.
  *
  * Ticks become seconds by their share of the job-seconds measured (several
- * jobs may run at once), so the profile's fractions and the exact totals
- * agree, and the profile describes one job's worth of behaviour.
+ * jobs may run at once), so the profile describes one job's worth of
+ * behaviour. Computing is the exact CPU time; running ticks beyond it were
+ * spent queued for a CPU (a busy machine) and count as run-queue time, so a
+ * loaded machine does not make a waiting task look like a computing one.
  */
 #include "internal.h"
 
@@ -178,8 +180,17 @@ int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p)
     double tick_s = s->ticks ? wall / (double)s->ticks : 0;
     if (s->ticks) {
         p->sampled_s = wall;
-        p->running_s = tick_s * (double)s->running;
+        /* State R is on a CPU or queued for one: the exact CPU time is the
+         * computing part, the rest of the R ticks waited for a CPU (a busy
+         * machine), which is neither computing nor the job's own waiting. */
+        double r_s = tick_s * (double)s->running;
+        p->running_s = cpu < wall ? cpu : wall;
+        p->runqueue_s = r_s > p->running_s ? r_s - p->running_s : 0;
         p->waiting_s = tick_s * (double)(s->ticks - s->running);
+        if (p->running_s + p->runqueue_s + p->waiting_s > wall)
+            p->waiting_s = wall > p->running_s + p->runqueue_s
+                               ? wall - p->running_s - p->runqueue_s
+                               : 0;
     }
     for (size_t i = 0; i < s->nwaits; i++) {
         wl_wait_stat *w = &p->waits[p->nwaits++];
@@ -205,6 +216,7 @@ int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p)
     t->samples_running = p->ticks_running;
     t->samples_waiting = p->ticks_waiting;
     t->running_s = p->running_s;
+    t->runq_s = p->runqueue_s;
     t->waiting_s = p->waiting_s;
     if (p->nwaits) {
         t->waits = malloc(p->nwaits * sizeof(*t->waits));
