@@ -350,6 +350,10 @@ static int parse_args(int argc, char **argv, run_args *a)
             return -1;
         }
     }
+    if (optind < argc && (a->lib || a->task || a->inputs || a->commands || a->sample)) {
+        cli_error("run", "unexpected argument '%s' (see --help)", argv[optind]);
+        return -1;
+    }
     if (optind < argc && parse_template(argc, argv, optind, a) < 0)
         return -1;
     if (a->arg_file && !a->have_template) {

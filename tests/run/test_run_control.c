@@ -578,8 +578,10 @@ START_TEST(test_run_template_substitution_and_dry_run)
     st = run(&fx, WL("--dry-run", "touch", ":::", made), 30);
     ck_assert_int_eq(st, 0);
     ck_assert_int_ne(access(made, F_OK), 0);
-    /* ::: without arguments, two sources */
+    /* ::: without arguments, two sources, a COMMAND beside another mode */
     ck_assert_int_eq(run(&fx, WL("echo", ":::"), 30), 2);
+    ck_assert_int_eq(run(&fx, WL("--commands", fx.in, "echo"), 30), 2);
+    ck_assert(strstr(slurp(fx.err), "unexpected argument 'echo'"));
     ck_assert_int_eq(run(&fx, WL("-a", fx.in, "echo", ":::", "x"), 30), 2);
 }
 END_TEST
