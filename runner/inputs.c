@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static FILE *open_input(const char *path, char *err, size_t errlen, int *rc)
+FILE *run__open_input(const char *path, char *err, size_t errlen, int *rc)
 {
     if (strcmp(path, "-") == 0)
         return stdin;
@@ -24,7 +24,7 @@ static FILE *open_input(const char *path, char *err, size_t errlen, int *rc)
     return f;
 }
 
-static void close_input(FILE *f)
+void run__close_input(FILE *f)
 {
     if (f && f != stdin)
         fclose(f);
@@ -71,6 +71,13 @@ static int out_of_memory(const char *path, char *err, size_t errlen)
     return -ENOMEM;
 }
 
+int run__nul_error(const char *path, int lineno, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s:%d: a NUL byte in the line (not a text file?)",
+             display_name(path), lineno);
+    return -EINVAL;
+}
+
 /* The loaders' one read-error sentence, after getline stopped on an error.
  * Returns -EIO. */
 static int read_error(const char *path, char *err, size_t errlen)
@@ -89,11 +96,16 @@ int wl_inputs_load(const char *path, bool skip_bad, wl_inputs *out, char *err, s
     int lineno = 0;
 
     memset(out, 0, sizeof(*out));
-    FILE *f = open_input(path, err, errlen, &rc);
+    FILE *f = run__open_input(path, err, errlen, &rc);
     if (!f)
         return rc;
-    while (getline(&line, &linecap, f) >= 0) {
+    ssize_t len;
+    while ((len = getline(&line, &linecap, f)) >= 0) {
         lineno++;
+        if (memchr(line, '\0', (size_t)len)) {
+            rc = run__nul_error(path, lineno, err, errlen);
+            goto fail;
+        }
         if (blank(line))
             continue;
         json_error_t je;
@@ -140,12 +152,12 @@ int wl_inputs_load(const char *path, bool skip_bad, wl_inputs *out, char *err, s
         goto fail;
     }
     free(line);
-    close_input(f);
+    run__close_input(f);
     return 0;
 
 fail:
     free(line);
-    close_input(f);
+    run__close_input(f);
     wl_inputs_free(out);
     return rc;
 }
@@ -172,12 +184,16 @@ int wl_commands_load(const char *path, char ***cmds, int **lines, size_t *n, cha
     *cmds = NULL;
     *lines = NULL;
     *n = 0;
-    FILE *f = open_input(path, err, errlen, &rc);
+    FILE *f = run__open_input(path, err, errlen, &rc);
     if (!f)
         return rc;
     ssize_t len;
     while ((len = getline(&line, &linecap, f)) >= 0) {
         lineno++;
+        if (memchr(line, '\0', (size_t)len)) {
+            rc = run__nul_error(path, lineno, err, errlen);
+            goto fail;
+        }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
         const char *s = line + strspn(line, " \t");
@@ -202,12 +218,12 @@ int wl_commands_load(const char *path, char ***cmds, int **lines, size_t *n, cha
         goto fail;
     }
     free(line);
-    close_input(f);
+    run__close_input(f);
     return 0;
 
 fail:
     free(line);
-    close_input(f);
+    run__close_input(f);
     for (size_t i = 0; i < *n; i++)
         free((*cmds)[i]);
     free(*cmds);

@@ -7,7 +7,9 @@
  *   tasks.c    task mode: pilot, classify, dispatch on the loop
  *   commands.c command mode: profile the pilot, run the rest via /bin/sh
  *   progress.c the progress line and job bookkeeping
- *   report.c   wlprof.run/1 JSON and the summary
+ *   control.c  signals, the guardian of job groups, halt/retry rules
+ *   pilot_proc.c task pilot jobs in a sacrificial worker process
+ *   report.c   wlprof.run/2 JSON and the summary
  *   samples.c  the sample table; sample_tasks.c the sample task functions
  *   httpd.c    the samples' local image server
  */
@@ -15,6 +17,7 @@
 #define WL_RUNNER_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 
@@ -25,6 +28,7 @@
 #define RUN_DEFAULT_LIMIT 64
 #define RUN_DEFAULT_PILOT_TASKS 3
 #define RUN_DEFAULT_PILOT_COMMANDS 1
+#define RUN_DEFAULT_GRACE_S 3.0
 
 extern const wl_task_def run__sample_sleep;
 extern const wl_task_def run__sample_download;
@@ -37,14 +41,74 @@ static inline double run__now(void)
     return wl__mono_s();
 }
 
+/* ---- control (control.c) ---- */
+
+/* The first of SIGINT/SIGTERM/SIGHUP received since install, and how many. */
+extern volatile sig_atomic_t run__sig_first;
+extern volatile sig_atomic_t run__sig_count;
+/* Installs the handlers; returns the self-pipe's read end (readable once a
+ * signal came) or a negative errno. */
+int run__signals_install(void);
+void run__signals_uninstall(void);
+/* The self-pipe's read end, -1 when not installed. */
+int run__signals_fd(void);
+void run__signals_drain(void);
+
+/* The guardian: SIGKILLs the listed process groups when wlprof dies. */
+int run__guard_start(void);
+void run__guard_add(pid_t pgid);
+void run__guard_remove(pid_t pgid);
+void run__guard_stop(void);
+
+/* In a child forked by the runner: closes the runner's private fds and
+ * takes the default signal dispositions back. */
+void run__child_setup(void);
+/* PR_SET_PDEATHSIG(SIGKILL); -1 when parent is already gone. */
+int run__pdeathsig(pid_t parent);
+
+double run__grace(const wl_run_opts *o);
+/* --halt with --fail-fast folded in: WL_HALT_* and the failure count. */
+int run__halt_mode(const wl_run_opts *o);
+int run__halt_after(const wl_run_opts *o);
+const char *run__signal_name(int sig);
+/* poll()'s timeout until a run__now() deadline (INFINITY: -1). */
+int run__poll_ms(double deadline);
+/* write() all n bytes (EINTR retried); 0 or -1. */
+int run__write_full(int fd, const void *p, size_t n);
+/* "exit status 3", "killed by signal 11 (SIGSEGV)", "" for 0. */
+void run__status_text(int shell_status, char *buf, size_t len);
+
+/* ---- task pilot in a worker process (pilot_proc.c) ---- */
+
+/* Runs jobs [0, n) of task over inputs one at a time in a sacrificial
+ * worker process, measured from outside; a crash or exit of the worker
+ * fails only its job (and a new worker takes the next one), a job past
+ * o->timeout_s is killed. Records every job in r (pilot = true). Sets
+ * *stop when a signal or --halt ended the pilot. Fills r->profile. */
+int run__pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, const wl_run_opts *o,
+                     wl_run_result *r, double t0, int *stop, char *err, size_t errlen);
+
+/* ---- inputs (inputs.c) ---- */
+
+/* "-" is stdin; otherwise fopen, with err set on failure (*rc = -errno). */
+FILE *run__open_input(const char *path, char *err, size_t errlen, int *rc);
+void run__close_input(FILE *f);
+/* "FILE:LINE: a NUL byte in the line"; returns -EINVAL. */
+int run__nul_error(const char *path, int lineno, char *err, size_t errlen);
+
 /* ---- pilot ---- */
 
-/* Samples one thread of this process from a helper thread: its /proc state,
- * wait channel and syscall every interval, plus its CPU clock and rusage
- * at start and stop. Caller-allocated. */
+/* Up to RUN_PILOT_SLOTS worker processes sampled at once. */
+#define RUN_PILOT_SLOTS 16
+
+/* Samples the main thread of each worker process running a pilot job, from
+ * a helper thread: its /proc state, wait channel and syscall every
+ * interval. The CPU figures and job-seconds are the caller's to fill (from
+ * wait4's rusage and the jobs' wall times). Caller-allocated. */
 typedef struct run_sampler {
     pthread_t thread;
-    pid_t tid;             /* the sampled thread */
+    pid_t tid;             /* the first worker sampled (the profile's thread) */
+    atomic_int pids[RUN_PILOT_SLOTS]; /* > 0: sample it */
     atomic_int stop;
     double interval_s;
     uint64_t ticks;
@@ -56,17 +120,17 @@ typedef struct run_sampler {
         uint64_t samples;
     } waits[32];
     size_t nwaits;
-    /* measured on the sampled thread itself */
-    double t0, t1;         /* wall */
-    double cpu0, cpu1;     /* CLOCK_THREAD_CPUTIME_ID */
+    double t0, t1;         /* wall, at start and stop */
+    double job_s;          /* the jobs' wall seconds, summed (0: t1 - t0) */
+    double cpu0, cpu1;
     double user0, user1, sys0, sys1;
     long nvcsw0, nvcsw1, nivcsw0, nivcsw1;
 } run_sampler;
 
-/* Both called ON the thread to sample: start spawns the helper, stop joins
- * it and records the end figures. */
-int run__sampler_start(run_sampler *s);
-void run__sampler_stop(run_sampler *s);
+int run__sampler_start_proc(run_sampler *s);
+/* Slot's process (<= 0: nothing to sample there now). */
+void run__sampler_follow(run_sampler *s, int slot, pid_t pid);
+void run__sampler_stop_proc(run_sampler *s);
 /* Fills *p (zeroed first; owned by the caller) from the sampler. label
  * becomes argv[0]. */
 int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p);
@@ -74,9 +138,13 @@ int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p)
 /* ---- bookkeeping ---- */
 
 int run__result_init(wl_run_result *r, wl_run_mode mode, size_t n, const char *what);
-/* Records job i's end. err: message (copied) or NULL. */
+/* Records an attempt of job i; the last one is the job's outcome. err:
+ * message (copied) or NULL. */
 void run__job_end(wl_run_result *r, size_t i, wl_job_state st, int status, const char *err,
                   double start_s, double end_s);
+/* Whether job i, having just ended in state st after `attempts` attempts,
+ * runs again under --retries. */
+int run__should_retry(const wl_run_opts *o, wl_job_state st, size_t attempts);
 void run__result_count(wl_run_result *r);
 
 /* ---- executor choice ---- */

@@ -1,48 +1,51 @@
 /*
- * pilot.c -- measuring one thread of our own process while it runs the
- * pilot jobs, and turning the figures into a wl_profile the classifier
- * reads like any other.
+ * pilot.c -- measuring the task pilot's worker processes from outside, and
+ * turning the figures into a wl_profile the classifier reads like any
+ * other.
  *
- * Exact figures come from the pilot thread itself, at start and stop:
- * wall (CLOCK_MONOTONIC), on-CPU time (CLOCK_THREAD_CPUTIME_ID), and the
- * user/system split plus context switches (getrusage(RUSAGE_THREAD)).
+ * Exact figures come from the caller: the pilot jobs' wall times, and each
+ * worker's user and system CPU and context switches from wait4's rusage.
  *
- * The wait reasons come from a helper thread that looks at the pilot thread
- * every 5 ms through /proc/self/task/TID/{stat,wchan,syscall}: state R is a
- * running tick; any other state is a waiting tick attributed to (kind,
- * wchan, syscall), grouped by the profiler's own rules (wl_thread_observe).
- * The helper never touches the pilot thread, so the pilot's own CPU figures
- * stay clean; the helper's cost is its own.
+ * The wait reasons come from a helper thread that looks at the main thread
+ * of every worker running a job every 5 ms through
+ * /proc/PID/task/PID/{stat,wchan,syscall}: state R is a running tick; any
+ * other state is a waiting tick attributed to (kind, wchan, syscall),
+ * grouped by the profiler's own rules (wl_thread_observe). The helper never
+ * touches the workers, so their CPU figures stay clean.
  *
- * Ticks become seconds by their share of the measured wall time, so the
- * profile's fractions and the exact totals agree.
+ * Ticks become seconds by their share of the job-seconds measured (several
+ * jobs may run at once), so the profile describes one job's worth of
+ * behaviour. Computing is the exact CPU time; running ticks beyond it were
+ * spent queued for a CPU (a busy machine) and count as run-queue time, so a
+ * loaded machine does not make a waiting task look like a computing one.
  */
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SAMPLE_INTERVAL_S 0.005
 
-static double thread_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static void sample_pid(run_sampler *s, int pid);
 
 static void sample_once(run_sampler *s)
 {
+    for (int k = 0; k < RUN_PILOT_SLOTS; k++) {
+        int pid = atomic_load(&s->pids[k]);
+        if (pid > 0)
+            sample_pid(s, pid);
+    }
+}
+
+static void sample_pid(run_sampler *s, int pid)
+{
     wl_thread_now now;
-    if (wl_thread_observe((int)getpid(), (int)s->tid, &now) < 0)
+    if (wl_thread_observe(pid, pid, &now) < 0)
         return;
     s->ticks++;
     if (now.state == 'R') {
@@ -88,18 +91,13 @@ static void *sampler_main(void *arg)
     return NULL;
 }
 
-int run__sampler_start(run_sampler *s)
+int run__sampler_start_proc(run_sampler *s)
 {
-    struct rusage ru;
     memset(s, 0, sizeof(*s));
-    s->tid = (pid_t)syscall(SYS_gettid);
+    for (int k = 0; k < RUN_PILOT_SLOTS; k++)
+        atomic_init(&s->pids[k], 0);
     s->interval_s = SAMPLE_INTERVAL_S;
     atomic_init(&s->stop, 0);
-    getrusage(RUSAGE_THREAD, &ru);
-    s->user0 = wl__tv_s(ru.ru_utime);
-    s->sys0 = wl__tv_s(ru.ru_stime);
-    s->nvcsw0 = ru.ru_nvcsw;
-    s->nivcsw0 = ru.ru_nivcsw;
     sigset_t all;
     sigset_t old;
     sigfillset(&all);
@@ -107,20 +105,19 @@ int run__sampler_start(run_sampler *s)
     int rc = -pthread_create(&s->thread, NULL, sampler_main, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     s->t0 = run__now();
-    s->cpu0 = thread_cpu();
     return rc;
 }
 
-void run__sampler_stop(run_sampler *s)
+void run__sampler_follow(run_sampler *s, int slot, pid_t pid)
 {
-    struct rusage ru;
-    s->cpu1 = thread_cpu();
+    if (pid > 0 && !s->tid)
+        s->tid = pid;
+    atomic_store(&s->pids[slot], (int)pid);
+}
+
+void run__sampler_stop_proc(run_sampler *s)
+{
     s->t1 = run__now();
-    getrusage(RUSAGE_THREAD, &ru);
-    s->user1 = wl__tv_s(ru.ru_utime);
-    s->sys1 = wl__tv_s(ru.ru_stime);
-    s->nvcsw1 = ru.ru_nvcsw;
-    s->nivcsw1 = ru.ru_nivcsw;
     atomic_store(&s->stop, 1);
     pthread_join(s->thread, NULL);
 }
@@ -135,7 +132,7 @@ static int cmp_wait(const void *a, const void *b)
 int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p)
 {
     memset(p, 0, sizeof(*p));
-    double wall = s->t1 - s->t0;
+    double wall = s->job_s > 0 ? s->job_s : s->t1 - s->t0;
     double user = s->user1 - s->user0;
     double sys = s->sys1 - s->sys0;
     double cpu = s->cpu1 - s->cpu0;
@@ -159,7 +156,7 @@ int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p)
     if (!p->argv[0] || !p->waits || !p->threads)
         goto nomem;
 
-    p->pid = getpid();
+    p->pid = s->tid;
     p->wall_s = wall;
     p->user_s = user;
     p->sys_s = sys;
@@ -176,8 +173,17 @@ int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p)
     double tick_s = s->ticks ? wall / (double)s->ticks : 0;
     if (s->ticks) {
         p->sampled_s = wall;
-        p->running_s = tick_s * (double)s->running;
+        /* State R is on a CPU or queued for one: the exact CPU time is the
+         * computing part, the rest of the R ticks waited for a CPU (a busy
+         * machine), which is neither computing nor the job's own waiting. */
+        double r_s = tick_s * (double)s->running;
+        p->running_s = cpu < wall ? cpu : wall;
+        p->runqueue_s = r_s > p->running_s ? r_s - p->running_s : 0;
         p->waiting_s = tick_s * (double)(s->ticks - s->running);
+        if (p->running_s + p->runqueue_s + p->waiting_s > wall)
+            p->waiting_s = wall > p->running_s + p->runqueue_s
+                               ? wall - p->running_s - p->runqueue_s
+                               : 0;
     }
     for (size_t i = 0; i < s->nwaits; i++) {
         wl_wait_stat *w = &p->waits[p->nwaits++];
@@ -203,6 +209,7 @@ int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p)
     t->samples_running = p->ticks_running;
     t->samples_waiting = p->ticks_waiting;
     t->running_s = p->running_s;
+    t->runq_s = p->runqueue_s;
     t->waiting_s = p->waiting_s;
     if (p->nwaits) {
         t->waits = malloc(p->nwaits * sizeof(*t->waits));

@@ -36,15 +36,31 @@ void run__job_end(wl_run_result *r, size_t i, wl_job_state st, int status, const
     wl_job_result *j = &r->jobs[i];
     j->state = st;
     j->status = status;
-    j->start_s = start_s;
-    j->wall_s = end_s - start_s;
+    j->start_s = j->nattempts ? j->start_s : start_s;
+    j->wall_s = end_s - j->start_s;
     free(j->error);
     j->error = err && *err ? strdup(err) : NULL;
+    wl_job_attempt *a = realloc(j->attempts, (j->nattempts + 1) * sizeof(*a));
+    if (!a)
+        return;
+    j->attempts = a;
+    a += j->nattempts++;
+    a->state = st;
+    a->status = status;
+    a->start_s = start_s;
+    a->wall_s = end_s - start_s;
+    a->error = err && *err ? strdup(err) : NULL;
+}
+
+int run__should_retry(const wl_run_opts *o, wl_job_state st, size_t attempts)
+{
+    return (st == WL_JOB_FAILED || st == WL_JOB_TIMED_OUT) && o->retries > 0 &&
+           attempts <= (size_t)o->retries;
 }
 
 void run__result_count(wl_run_result *r)
 {
-    r->ok = r->failed = r->cancelled = r->not_run = 0;
+    r->ok = r->failed = r->cancelled = r->not_run = r->timed_out = r->skipped = 0;
     for (size_t i = 0; i < r->njobs; i++) {
         switch (r->jobs[i].state) {
         case WL_JOB_OK:
@@ -55,6 +71,12 @@ void run__result_count(wl_run_result *r)
             break;
         case WL_JOB_CANCELLED:
             r->cancelled++;
+            break;
+        case WL_JOB_TIMED_OUT:
+            r->timed_out++;
+            break;
+        case WL_JOB_SKIPPED:
+            r->skipped++;
             break;
         default:
             r->not_run++;
@@ -68,6 +90,10 @@ void wl_run_result_free(wl_run_result *r)
     for (size_t i = 0; r->jobs && i < r->njobs; i++) {
         free(r->jobs[i].error);
         free(r->jobs[i].node);
+        free(r->jobs[i].command);
+        for (size_t k = 0; k < r->jobs[i].nattempts; k++)
+            free(r->jobs[i].attempts[k].error);
+        free(r->jobs[i].attempts);
     }
     free(r->jobs);
     free(r->what);

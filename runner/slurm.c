@@ -464,18 +464,19 @@ static void on_job_done(wl_ppool_req *req, int status)
     }
     wl_ppool_req_cleanup(req);
     int final = 1;
-    if (status == -ECANCELED || (s->stopping && !ok)) {
-        run__job_end(r, j->index, WL_JOB_CANCELLED, code, msg[0] ? msg : "cancelled", j->start_s,
-                     now);
-        s->done++;
-    } else if (!ok && jr->attempts <= s->so->retries && !s->stopping) {
-        /* again, on whichever worker is free: the record keeps the last try */
-        run__job_end(r, j->index, WL_JOB_FAILED, code, msg, j->start_s, now);
+    wl_job_state st = ok                      ? WL_JOB_OK
+                      : status == -ETIMEDOUT  ? WL_JOB_TIMED_OUT
+                      : status == -ECANCELED || s->stopping ? WL_JOB_CANCELLED
+                                              : WL_JOB_FAILED;
+    if (st == WL_JOB_TIMED_OUT && !msg[0])
+        snprintf(msg, sizeof(msg), "timed out after %g s", s->o->timeout_s);
+    /* every attempt is recorded; the last one is the job's */
+    run__job_end(r, j->index, st, code, ok ? NULL : msg[0] ? msg : "cancelled", j->start_s, now);
+    if (!s->stopping && run__should_retry(s->o, st, jr->nattempts)) {
+        /* again, on whichever worker is free */
         s->retry[s->nretry++] = j->index;
         final = 0;
     } else {
-        run__job_end(r, j->index, ok ? WL_JOB_OK : WL_JOB_FAILED, code, ok ? NULL : msg,
-                     j->start_s, now);
         s->done++;
     }
     if (final && jr->pilot && --s->pilot_left == 0 && !s->stopping) {
@@ -491,7 +492,7 @@ static int submit_one(slurm_run *s, size_t i)
 {
     slurm_job *j = &s->jobs[i];
     wl_job_result *jr = &s->r->jobs[i];
-    unsigned tmo = s->so->timeout_s > 0 ? (unsigned)(s->so->timeout_s * 1000 + 0.5) : 0;
+    unsigned tmo = s->o->timeout_s > 0 ? (unsigned)(s->o->timeout_s * 1000 + 0.5) : 0;
     int rc;
 
     memset(&j->req, 0, sizeof(j->req));
@@ -508,7 +509,7 @@ static int submit_one(slurm_run *s, size_t i)
     if (rc < 0)
         return rc;
     j->running = 1;
-    jr->attempts++;
+    (void)jr;
     s->in_flight++;
     if (s->in_flight > s->r->max_in_flight)
         s->r->max_in_flight = s->in_flight;
@@ -613,7 +614,7 @@ static void on_signal(uv_signal_t *h, int signum)
         wl_ppool_close(&s->pool, WL_POOL_CLOSE_CANCEL, NULL);
     }
     uv_timer_start(&s->grace, on_grace,
-                   (uint64_t)((s->so->grace_s > 0 ? s->so->grace_s : 5.0) * 1000), 0);
+                   (uint64_t)((s->o->grace_s > 0 ? s->o->grace_s : 3.0) * 1000), 0);
     for (int k = 0; k < 3; k++)
         uv_unref((uv_handle_t *)&s->sig[k]);
 }
@@ -831,7 +832,7 @@ static int run_batch(slurm_run *s)
     if (r->main_wall_s < 0)
         r->main_wall_s = 0;
     for (size_t i = 0; i < s->n; i++)
-        if (r->jobs[i].state == WL_JOB_NOT_RUN && !r->jobs[i].attempts)
+        if (r->jobs[i].state == WL_JOB_NOT_RUN && !r->jobs[i].nattempts)
             r->jobs[i].status = 0;
     run__result_count(r);
     rc = 0;

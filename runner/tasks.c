@@ -1,9 +1,9 @@
 /*
  * tasks.c -- task mode: a task function over a list of inputs.
  *
- *   1. pilot: the first jobs run one after the other on this thread (the
- *      blocking form; the async form on a loop when it is the only one),
- *      measured by pilot.c;
+ *   1. pilot: the first jobs run one after the other in a sacrificial
+ *      worker process (pilot_proc.c), measured from outside: a job that
+ *      crashes, exits or hangs there fails alone;
  *   2. classify the pilot's profile, choose executor and size (choose.c);
  *   3. main phase: one coroutine loop; `workers` worker tasks pull the next
  *      job index from a shared counter and run it under the executor:
@@ -13,10 +13,22 @@
  *                     forked after the library was loaded; they find the
  *                     task through one registry entry, RUN_PROC_FN, that
  *                     calls the task this process was given.
- *      The workers run as members of one wl_group: with --fail-fast a
- *      worker whose job failed returns the failure and the group cancels
- *      the others (their running jobs end as "cancelled", the rest are
- *      "not run"); otherwise a worker records the failure and goes on.
+ *      The workers run as members of one wl_group: under --halt now (or
+ *      --fail-fast) the worker whose failure reaches the count returns it
+ *      and the group cancels the others (their running jobs end as
+ *      "cancelled", the rest are "not run"); --halt soon only stops new
+ *      jobs; otherwise a worker records the failure and goes on.
+ *
+ * Bounds: --timeout is the pool's job timeout (the worker is killed and
+ * replaced) or a wl_timeout scope around a coroutine job; a thread cannot
+ * be stopped, so a thread-pool job past its timeout is recorded timed_out
+ * when it returns. --retries runs a failed or timed-out job again.
+ *
+ * Signals (opts->handle_signals): the loop watches the self-pipe of
+ * control.c; the first signal stops new jobs and is forwarded to every
+ * process-pool worker; after the grace period (at once for coroutines and
+ * threads, which cannot receive it) the main task is cancelled, which
+ * cancels every running job (process-pool workers are killed).
  *
  * Memory: job inputs are borrowed from the caller; results are dropped
  * after their size is recorded (a task's output is its own business: files,
@@ -26,6 +38,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,7 +62,13 @@ typedef struct task_run {
     size_t next;      /* next job index to start */
     size_t end;       /* one past the last job */
     size_t in_flight;
-    int stop;         /* fail-fast triggered */
+    int stop;         /* halt, or a signal: start no new job */
+    size_t failures;  /* jobs failed for good (after retries) */
+    wl_task *main;    /* the main phase's task, cancelled on a signal */
+    uv_poll_t sigpoll;
+    uv_timer_t grace;
+    int have_sigpoll;
+    int have_grace;
 } task_run;
 
 /* The task the process-pool workers run (set before they are forked). */
@@ -99,19 +118,35 @@ static void record(task_run *tr, size_t i, int rc, const wl_bytes *out, const ch
 {
     char msg[256] = "";
     wl_job_state st = WL_JOB_OK;
+    double end = run__now();
     if (rc != 0) {
-        st = rc == WL_ECANCELED && tr->stop ? WL_JOB_CANCELLED : WL_JOB_FAILED;
+        st = (rc == WL_ECANCELED && tr->stop) || tr->r->signal ? WL_JOB_CANCELLED
+             : rc == WL_ETIMEDOUT || rc == -ETIMEDOUT          ? WL_JOB_TIMED_OUT
+                                                              : WL_JOB_FAILED;
         job_error(rc, out, err, msg, sizeof(msg));
     }
-    run__job_end(tr->r, i, st, rc, st == WL_JOB_OK ? NULL : msg, start - tr->t0,
-                 run__now() - tr->t0);
+    /* A thread cannot be stopped: past its timeout it counts as timed out. */
+    if (tr->o->timeout_s > 0 && end - start > tr->o->timeout_s && st != WL_JOB_CANCELLED)
+        st = WL_JOB_TIMED_OUT;
+    if (st == WL_JOB_TIMED_OUT)
+        snprintf(msg, sizeof(msg), "timed out after %.3g s", tr->o->timeout_s);
+    if (st == WL_JOB_CANCELLED && tr->r->signal)
+        snprintf(msg, sizeof(msg), "cancelled by %s",
+                 run__signal_name(tr->r->signal) ? run__signal_name(tr->r->signal) : "a signal");
+    run__job_end(tr->r, i, st, rc, st == WL_JOB_OK ? NULL : msg, start - tr->t0, end - tr->t0);
     tr->r->jobs[i].out_bytes = out->len;
+}
+
+/* The progress line, once per job (not per attempt). */
+static void counted(task_run *tr, size_t i)
+{
+    wl_job_state st = tr->r->jobs[i].state;
     if (st != WL_JOB_CANCELLED)
         run__progress_job(&tr->prog, st == WL_JOB_OK);
 }
 
-/* Runs job i under the chosen executor (from a worker task). */
-static int run_job(task_run *tr, size_t i)
+/* Runs job i once under the chosen executor (from a worker task). */
+static int run_attempt(task_run *tr, size_t i)
 {
     const wl_bytes *in = &tr->in->items[i];
     wl_bytes out = {0};
@@ -123,10 +158,16 @@ static int run_job(task_run *tr, size_t i)
     tr->prog.running = tr->in_flight;
     if (tr->in_flight > tr->r->max_in_flight)
         tr->r->max_in_flight = tr->in_flight;
+    unsigned timeout_ms = tr->o->timeout_s > 0 ? (unsigned)ceil(tr->o->timeout_s * 1000) : 0;
     switch (tr->r->executor) {
-    case WL_EXEC_COROUTINE:
+    case WL_EXEC_COROUTINE: {
+        wl_timeout t;
+        int scoped = timeout_ms && wl_timeout_enter(&t, timeout_ms) == 0;
         rc = tr->task->async(in, &out);
+        if (scoped && wl_timeout_exit(&t) == WL_ETIMEDOUT && rc != 0)
+            rc = WL_ETIMEDOUT;
         break;
+    }
     case WL_EXEC_THREAD_POOL: {
         thread_job tj = {.task = tr->task, .in = in, .rc = -ECANCELED};
         rc = wl_to_thread(&tr->tpool, thread_entry, &tj, NULL);
@@ -136,8 +177,8 @@ static int run_job(task_run *tr, size_t i)
         break;
     }
     default:
-        rc = wl_run_in_process(&tr->ppool, RUN_PROC_FN, in->data, in->len, 0, &out, err,
-                               sizeof(err));
+        rc = wl_run_in_process(&tr->ppool, RUN_PROC_FN, in->data, in->len, timeout_ms, &out,
+                               err, sizeof(err));
         break;
     }
     tr->in_flight--;
@@ -147,22 +188,77 @@ static int run_job(task_run *tr, size_t i)
     return rc;
 }
 
+/* Job i with its retries; 0 when it ended ok. */
+static int run_job(task_run *tr, size_t i)
+{
+    int rc;
+    do {
+        rc = run_attempt(tr, i);
+    } while (rc != 0 && !tr->stop && !wl_task_cancelled() &&
+             run__should_retry(tr->o, tr->r->jobs[i].state, tr->r->jobs[i].nattempts));
+    counted(tr, i);
+    return rc;
+}
+
 static int worker_task(void *arg, void **result)
 {
     task_run *tr = arg;
     while (!tr->stop && tr->next < tr->end && !wl_task_cancelled()) {
         int rc = run_job(tr, tr->next++);
-        if (rc != 0 && tr->o->fail_fast) {
+        wl_job_state st = tr->r->jobs[tr->next - 1].state;
+        if (rc == 0 || st == WL_JOB_CANCELLED)
+            continue;
+        int halt = run__halt_mode(tr->o);
+        if (halt != WL_HALT_NEVER && ++tr->failures >= (size_t)run__halt_after(tr->o)) {
             tr->stop = 1;
-            return rc; /* the group cancels the other workers */
+            tr->r->halted = true;
+            if (halt == WL_HALT_NOW)
+                return -EIO; /* the group cancels the other workers */
         }
     }
     return 0;
 }
 
+/* ---- signals ---------------------------------------------------------------- */
+
+static void cancel_main(task_run *tr)
+{
+    if (tr->main)
+        wl_task_cancel(tr->main);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    cancel_main(t->data);
+}
+
+static void on_signal(uv_poll_t *p, int status, int events)
+{
+    task_run *tr = p->data;
+    run__signals_drain();
+    if (!run__sig_first)
+        return;
+    if (tr->r->signal) { /* a second signal: no more grace */
+        cancel_main(tr);
+        return;
+    }
+    tr->r->signal = run__sig_first;
+    tr->stop = 1;
+    if (tr->have_ppool) {
+        pid_t pids[1024];
+        int n = wl_ppool_worker_pids(&tr->ppool, pids, 1024);
+        for (int k = 0; k < n && k < 1024; k++)
+            kill(pids[k], tr->r->signal);
+        uv_timer_start(&tr->grace, on_grace, (uint64_t)(run__grace(tr->o) * 1000), 0);
+    } else {
+        cancel_main(tr);
+    }
+}
+
 static int main_task(void *arg, void **result)
 {
     task_run *tr = arg;
+    tr->main = wl_task_current();
     wl_group g;
     wl_group_init(&g, NULL);
     for (int w = 0; w < tr->r->workers; w++) {
@@ -173,68 +269,6 @@ static int main_task(void *arg, void **result)
         }
     }
     return wl_group_wait(&g);
-}
-
-/* The pilot's jobs one at a time, each a direct call of fn (the blocking
- * form on this thread, or the async form from a task). */
-static void pilot_sequence(task_run *tr, wl_job_fn fn)
-{
-    for (; tr->next < tr->end && !tr->stop; tr->next++) {
-        wl_bytes out = {0};
-        double start = run__now();
-        int rc = fn(&tr->in->items[tr->next], &out);
-        record(tr, tr->next, rc, &out, NULL, start);
-        wl_bytes_free(&out);
-        if (rc != 0 && tr->o->fail_fast)
-            tr->stop = 1;
-    }
-}
-
-/* Async-only pilot: the sequence inside one task on the loop. */
-static int pilot_async_task(void *arg, void **result)
-{
-    task_run *tr = arg;
-    pilot_sequence(tr, tr->task->async);
-    return 0;
-}
-
-static int run_pilot(task_run *tr, size_t npilot, char *err, size_t errlen)
-{
-    run_sampler s;
-    wl_run_result *r = tr->r;
-    int rc;
-
-    run__progress_note(&tr->prog, "pilot: %zu job%s one at a time, measuring", npilot,
-                       npilot == 1 ? "" : "s");
-    tr->next = 0;
-    tr->end = npilot;
-    rc = run__sampler_start(&s);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot start the pilot sampler: %s", strerror(-rc));
-        return rc;
-    }
-    if (tr->task->blocking) {
-        pilot_sequence(tr, tr->task->blocking);
-    } else {
-        wl_run(&tr->loop, "pilot", pilot_async_task, tr, NULL);
-    }
-    run__sampler_stop(&s);
-    r->pilot_jobs = tr->next;
-    r->pilot_wall_s = s.t1 - s.t0;
-    for (size_t i = 0; i < r->pilot_jobs; i++)
-        r->jobs[i].pilot = true;
-
-    char label[128];
-    snprintf(label, sizeof(label), "pilot of task %s", tr->task->name);
-    rc = run__sampler_profile(&s, label, &r->profile);
-    if (rc < 0) {
-        snprintf(err, errlen, "out of memory");
-        return rc;
-    }
-    r->have_profile = true;
-    rc = wl_classify(&r->profile, NULL, &r->verdict);
-    r->have_verdict = rc == 0;
-    return 0;
 }
 
 static int check_forms(const wl_task_def *t, const wl_run_opts *o, char *err, size_t errlen)
@@ -336,10 +370,31 @@ int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_
                                                     : 0;
     if (npilot > inputs->n)
         npilot = inputs->n;
+    if (opts->handle_signals) {
+        int fd = run__signals_install();
+        if (fd >= 0 && uv_poll_init(&tr->uv, &tr->sigpoll, fd) == 0) {
+            tr->sigpoll.data = tr;
+            uv_poll_start(&tr->sigpoll, UV_READABLE, on_signal);
+            uv_unref((uv_handle_t *)&tr->sigpoll);
+            tr->have_sigpoll = 1;
+        }
+    }
+    uv_timer_init(&tr->uv, &tr->grace);
+    tr->grace.data = tr;
+    uv_unref((uv_handle_t *)&tr->grace);
+    tr->have_grace = 1;
     if (npilot > 0) {
-        rc = run_pilot(tr, npilot, err, errlen);
+        run__progress_note(&tr->prog, "pilot: %zu job%s in worker processes, the first alone",
+                           npilot, npilot == 1 ? "" : "s");
+        rc = run__pilot_tasks(task, inputs, npilot, opts, out, tr->t0, &tr->stop, err, errlen);
         if (rc < 0)
             goto close_loop;
+        for (size_t i = 0; i < out->pilot_jobs; i++)
+            if (out->jobs[i].state != WL_JOB_CANCELLED)
+                run__progress_job(&tr->prog, out->jobs[i].state == WL_JOB_OK);
+        for (size_t i = 0; i < out->pilot_jobs; i++)
+            if (out->jobs[i].state != WL_JOB_OK && out->jobs[i].state != WL_JOB_CANCELLED)
+                tr->failures++;
     }
     run__choose(out, opts, inputs->n - out->pilot_jobs);
     if (npilot > 0) {
@@ -351,7 +406,9 @@ int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_
     }
 
     double main_t0 = run__now();
-    if (!tr->stop && out->pilot_jobs < inputs->n) {
+    if (run__sig_first && opts->handle_signals && !out->signal)
+        out->signal = run__sig_first; /* came between the pilot and now */
+    if (!tr->stop && !out->signal && out->pilot_jobs < inputs->n) {
         rc = start_pool(tr, err, errlen);
         if (rc < 0)
             goto close_loop;
@@ -371,6 +428,10 @@ int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_
         wl_ppool_close(&tr->ppool, WL_POOL_CLOSE_CANCEL, NULL);
     uv_run(&tr->uv, UV_RUN_DEFAULT);
 close_loop:
+    if (tr->have_sigpoll)
+        uv_close((uv_handle_t *)&tr->sigpoll, NULL);
+    if (tr->have_grace)
+        uv_close((uv_handle_t *)&tr->grace, NULL);
     wl_loop_close(&tr->loop);
     uv_run(&tr->uv, UV_RUN_DEFAULT);
 close_uv:

@@ -2,14 +2,15 @@
  * wlprof/run.h -- measure, decide, run: the engine behind `wlprof run`.
  *
  * A batch of independent jobs is handed over; the runner runs a small pilot
- * sequentially while measuring it, classifies the pilot (wlprof/classify.h),
- * and runs the rest under the executor the verdict calls for, on one
- * coroutine loop (wlprof/sched.h) with the pools of wlprof/pools.h:
+ * while measuring it (the first job alone), classifies the pilot
+ * (wlprof/classify.h), and runs the rest under the executor the verdict
+ * calls for, on one coroutine loop (wlprof/sched.h) with the pools of
+ * wlprof/pools.h:
  *
  *   jobs of a task library                   jobs of a command list
- *   pilot: in-process, thread CPU clock,     pilot: wl_profile_command on the
- *   getrusage(RUSAGE_THREAD), /proc wait     first job(s)
- *   sampling of the pilot thread
+ *   pilot: in sacrificial worker processes,  pilot: wl_profile_command on the
+ *   wait4 rusage, /proc wait sampling of     first job(s), in a forked
+ *   their threads (a crash fails one job)    profiler process
  *          \                                     /
  *           wl_classify -> executor + workers (or the user's choice)
  *          /                                     \
@@ -60,7 +61,7 @@
 extern "C" {
 #endif
 
-#define WL_RUN_SCHEMA "wlprof.run/1"
+#define WL_RUN_SCHEMA "wlprof.run/2"
 
 /* A job function: the blocking or async form of a task (see above). */
 typedef int (*wl_job_fn)(const wl_bytes *in, wl_bytes *out);
@@ -97,15 +98,45 @@ typedef struct wl_run_opts {
     const char *output_dir; /* commands: per-job files DIR/N.out, DIR/N.err */
     FILE *out;              /* commands: prefixed stdout lines; NULL = stdout */
     FILE *err;              /* commands: prefixed stderr lines; NULL = stderr */
+    /* ---- bounds and signals (wlprof.run/2) ---- */
+    double timeout_s;       /* > 0: a job running longer is stopped (TERM, then KILL
+                               after grace_s) and recorded timed_out */
+    double grace_s;         /* TERM -> KILL delay for timeouts, --halt now and signals;
+                               0 = 3 s */
+    int retries;            /* a failed or timed-out job runs again up to N times */
+    int halt;               /* WL_HALT_NEVER, _SOON (start no new job), _NOW (stop
+                               the running ones too) once halt_fail jobs failed */
+    int halt_fail;          /* failures that trigger halt (>= 1); fail_fast = now,1 */
+    bool handle_signals;    /* SIGINT/SIGTERM/SIGHUP stop the run: forwarded to every
+                               job, KILL after grace_s, result->signal set */
+    /* ---- command lists (GNU parallel's options) ---- */
+    bool line_buffer;       /* stream lines as they come (default: grouped per job) */
+    bool keep_order;        /* print each job's output in input order */
+    bool no_prefix;         /* no "[N] " before each line */
+    FILE *joblog;           /* parallel's --joblog lines, one per finished job */
+    const bool *skip;       /* n flags: job done in an earlier run (--resume) */
 } wl_run_opts;
+
+enum { WL_HALT_NEVER = 0, WL_HALT_SOON, WL_HALT_NOW };
 
 /* What happened to one job. */
 typedef enum wl_job_state {
     WL_JOB_NOT_RUN = 0, /* never started (fail-fast stopped the batch) */
     WL_JOB_OK,
     WL_JOB_FAILED,
-    WL_JOB_CANCELLED,   /* started, then cancelled by fail-fast */
+    WL_JOB_CANCELLED,   /* started, then cancelled by --halt now or a signal */
+    WL_JOB_TIMED_OUT,   /* stopped after --timeout */
+    WL_JOB_SKIPPED,     /* done in an earlier run (--resume from a joblog) */
 } wl_job_state;
+
+/* One attempt of a job (several with --retries). */
+typedef struct wl_job_attempt {
+    wl_job_state state;
+    int status;
+    double start_s;
+    double wall_s;
+    char *error;       /* owned, or NULL */
+} wl_job_attempt;
 
 typedef struct wl_job_result {
     int line;          /* input line (tasks) or command line number */
@@ -118,7 +149,9 @@ typedef struct wl_job_result {
     char *error;       /* one-line message when failed (owned), else NULL */
     size_t out_bytes;  /* size of the task's result */
     char *node;        /* slurm: the node it ran on last (owned), else NULL */
-    int attempts;      /* slurm: times it was started (retries + 1 at most) */
+    wl_job_attempt *attempts; /* every attempt, in order (owned); the last is the job's */
+    size_t nattempts;
+    char *command;     /* commands: the command line run (owned), else NULL */
 } wl_job_result;
 
 /* The outcome of a run; everything owned (wl_run_result_free). */
@@ -128,10 +161,14 @@ typedef struct wl_run_result {
     size_t njobs;
     wl_job_result *jobs;     /* njobs entries, in input order */
     size_t pilot_jobs;
-    double pilot_wall_s;     /* the pilot's sequential wall time */
+    double pilot_wall_s;     /* the pilot's wall time */
+    double pilot_job_s;      /* its jobs' wall seconds, summed (they may overlap
+                                after the first); 0 = pilot_wall_s */
     double main_wall_s;      /* the rest, under the chosen executor */
     double total_wall_s;
-    size_t ok, failed, cancelled, not_run;
+    size_t ok, failed, cancelled, not_run, timed_out, skipped;
+    int signal;              /* the signal that stopped the run, else 0 */
+    bool halted;             /* --halt (or --fail-fast) stopped the run */
 
     bool have_profile;
     wl_profile profile;      /* the pilot's profile (tasks: in-process) */
@@ -146,12 +183,12 @@ typedef struct wl_run_result {
     bool has_async;          /* tasks: an async form exists */
     bool has_blocking;       /* tasks: a blocking form exists */
     size_t max_in_flight;    /* most jobs observed running at once */
-    int signal;              /* slurm: the signal that ended the batch, else 0 */
     char *cluster;           /* slurm: "job 12 on n[1-3]" (owned), else NULL */
 } wl_run_result;
 
 /* Reads JSONL: one JSON value a line, blank lines ignored. Each job's input
- * is the line re-serialised compactly. A malformed line is an error
+ * is the line re-serialised compactly. A NUL byte is an error naming
+ * FILE:LINE (never a silently cut line). A malformed line is an error
  * (-EINVAL, err names the file and line) unless skip_bad, then it is
  * counted in out->skipped. No job at all: -ENODATA. Cannot read: -errno.
  * path "-" is stdin. *out owned by the caller: wl_inputs_free. */
@@ -160,11 +197,34 @@ WL_API int wl_inputs_load(const char *path, bool skip_bad, wl_inputs *out, char 
 WL_API void wl_inputs_free(wl_inputs *in);
 
 /* Reads one shell command a line ("-" = stdin); blank lines and lines
- * starting with '#' are skipped. *cmds / *lines are owned by the caller
+ * starting with '#' are skipped; a NUL byte is an error naming FILE:LINE. *cmds / *lines are owned by the caller
  * (free each string, then both arrays). Returns 0, -ENODATA when empty, or
  * -errno (err says why). */
 WL_API int wl_commands_load(const char *path, char ***cmds, int **lines, size_t *n, char *err,
                             size_t errlen);
+
+/* ---- GNU parallel's command lines (runner/parallel.c) ---- */
+
+/* Reads an argument file: every line one argument (the newline dropped;
+ * empty lines are empty arguments). A NUL byte is an error naming
+ * FILE:LINE. Same ownership and returns as wl_commands_load. */
+WL_API int wl_args_load(const char *path, char ***args, int **lines, size_t *n, char *err,
+                        size_t errlen);
+
+/* One command per argument from a template: {} becomes the argument,
+ * quoted for the shell when it needs it, {#} the job's sequence number
+ * (1-based); a template with neither gets " {}" appended. An empty
+ * template runs each argument as a command. *cmds: n owned strings. */
+WL_API int wl_commands_expand(const char *tmpl, char *const *args, size_t n, char ***cmds,
+                              char *err, size_t errlen);
+
+/* Reads a joblog written by --joblog (or by GNU parallel) and sets
+ * skip[seq-1] for every job listed in it (n jobs in this run). A missing
+ * file skips nothing. Returns how many were marked, or -errno. */
+WL_API int wl_joblog_read(const char *path, size_t n, bool *skip, char *err, size_t errlen);
+
+/* Writes the joblog's header line (parallel's columns). */
+WL_API void wl_joblog_header(FILE *f);
 
 /* Opens a task library and looks NAME and NAME_async up. *handle receives
  * the dlopen handle (dlclose it after the run). Returns 0, -ENOENT (no such
@@ -189,7 +249,7 @@ WL_API int wl_run_commands(char *const *cmds, const int *lines, size_t n,
                            const wl_run_opts *opts, wl_run_result *out, char *err,
                            size_t errlen);
 
-/* The run report (schema wlprof.run/1, docs/run-schema.md). New reference,
+/* The run report (schema wlprof.run/2, docs/run-schema.md). New reference,
  * NULL when out of memory. */
 WL_API json_t *wl_run_report_json(const wl_run_result *r);
 
@@ -214,7 +274,7 @@ WL_API void wl_run_result_free(wl_run_result *r);
  * its verdict sizes the batch: CPU-bound, one job per allocated core;
  * waiting, enough jobs in flight to keep the cores busy (cores divided by
  * the pilot's CPU share, at most --limit). A lost worker or node fails
- * only the job it was running (retried up to `retries` times). */
+ * only the job it was running (retried up to opts->retries times). */
 typedef struct wl_slurm_opts {
     int nodes;               /* --nodes; 0: the allocation's, or 1 for a new one */
     int ntasks_per_node;     /* worker processes per node; 0 = 1 */
@@ -225,9 +285,7 @@ typedef struct wl_slurm_opts {
     const char *self;        /* the wlprof executable srun starts on the nodes */
     const char *lib;         /* tasks: the library path the workers load */
     const char *task;        /* tasks: its name */
-    int retries;             /* extra attempts for a failed job */
-    double timeout_s;        /* per job; 0 = none */
-    double grace_s;          /* after SIGINT/SIGTERM: time before SIGKILL; 0 = 5 */
+    /* --retries, --timeout and --grace come from wl_run_opts */
 } wl_slurm_opts;
 
 /* Runs commands / task jobs on the cluster. Same return convention as

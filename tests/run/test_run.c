@@ -481,7 +481,7 @@ START_TEST(test_run_report_has_documented_keys)
     fx_init(&fx);
     lines_of(fx.in, "{\"ms\": %ld, \"i\": %ld}", 20, 6);
     json_t *r = run_task(&fx, "sample_sleep", NULL, 0);
-    ck_assert_str_eq(tu_str(r, "schema"), "wlprof.run/1");
+    ck_assert_str_eq(tu_str(r, "schema"), "wlprof.run/2");
     ck_assert_str_eq(tu_str(r, "mode"), "tasks");
     ck_assert_str_eq(tu_str(r, "pilot.profile.schema"), WL_REPORT_SCHEMA);
     tu_str(r, "pilot.classification.kind");
