@@ -26,7 +26,7 @@
 
 /* ---- stack sampling hooks (agent/): kept apart from the /proc profile ---- */
 
-enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE };
+enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_GRACE };
 
 struct stack_opts {
     int off;                    /* --no-stacks */
@@ -36,17 +36,23 @@ struct stack_opts {
 
 #ifdef WL_HAVE_STACKS
 /* Arms the agent for cmd unless disabled; prints the one-line notice when
- * the target cannot take it. */
-static void stacks_begin(wl_stacks_session *sess, const struct stack_opts *so, const char *cmd,
-                         double hz)
+ * the target cannot take it. Returns -1 when stacks output was asked for
+ * and cannot be produced (the notice is then an error). */
+static int stacks_begin(wl_stacks_session *sess, const struct stack_opts *so, const char *cmd,
+                        double hz)
 {
     memset(sess, 0, sizeof(*sess));
     if (so->off)
-        return;
+        return 0;
     char notice[512];
     wl_stacks_session_begin(sess, cmd, hz > 0 ? hz : 100.0, notice, sizeof(notice));
+    if (notice[0] && !sess->active && (so->folded || so->speedscope)) {
+        cli_error("profile", "%s: cannot write %s", notice, so->folded ? so->folded : so->speedscope);
+        return -1;
+    }
     if (notice[0])
         fprintf(stderr, "wlprof: %s\n", notice);
+    return 0;
 }
 
 static int speedscope_fn(const wl_stacks *s, FILE *f, const char *name)
@@ -96,6 +102,17 @@ static int stacks_end(wl_stacks_session *sess, wl_atomic_file *folded,
     int rc = wl_stacks_session_end(sess, st);
     if (rc < 0)
         cli_error("profile", "cannot read the agent's stacks: %s", strerror(-rc));
+    if ((folded->f || speedscope->f) && st->processes == 0) {
+        /* Known only now: no process took the agent (e.g. the command
+         * exec'd a static program). Say so rather than write empty files. */
+        cli_error("profile", "no process of '%s' ran the stack agent: %s%s%s%s not written", name,
+                  folded->f ? "--folded " : "", folded->f ? folded->path : "",
+                  folded->f && speedscope->f ? ", --speedscope " : speedscope->f ? "--speedscope " : "",
+                  speedscope->f ? speedscope->path : "");
+        wl_atomic_abort(folded);
+        wl_atomic_abort(speedscope);
+        return WL_EXIT_FAILURE;
+    }
     int status = stacks_output(folded, st, name, folded_fn);
     if (stacks_output(speedscope, st, name, speedscope_fn))
         status = WL_EXIT_FAILURE;
@@ -121,11 +138,16 @@ static void usage(FILE *f)
             "      --folded FILE     write folded stacks (flamegraph.pl, speedscope)\n"
             "      --speedscope FILE write a speedscope JSON profile\n"
             "      --seed N      seed for interval jitter (repeatable runs)\n"
+            "      --grace S     after SIGINT/SIGTERM/SIGHUP, seconds before what is\n"
+            "                    left of the command's process tree is SIGKILLed (default 5)\n"
             "  -h, --help        show this help\n"
             "\n"
-            "Exit status: the command's own, 128+N when it was killed by signal N,\n"
-            "126 when it cannot be executed, 127 when it is not found, 2 on bad usage,\n"
-            "1 when the report cannot be written.\n");
+            "FILE may be '-' (stdout), a device, a FIFO or a symlink (the file it\n"
+            "points to is replaced, the link stays); outputs must be distinct files.\n"
+            "\n"
+            "Exit status: the command's own, 128+N when it was killed by signal N or\n"
+            "wlprof received signal N, 126 when it cannot be executed, 127 when it is\n"
+            "not found, 2 on bad usage, 1 when the report or the stacks cannot be written.\n");
 }
 
 int cmd_profile(int argc, char **argv)
@@ -137,6 +159,7 @@ int cmd_profile(int argc, char **argv)
         {"no-stacks", no_argument, NULL, OPT_NO_STACKS},
         {"folded", required_argument, NULL, OPT_FOLDED},
         {"speedscope", required_argument, NULL, OPT_SPEEDSCOPE},
+        {"grace", required_argument, NULL, OPT_GRACE},
         {NULL, 0, NULL, 0},
     };
     wl_profile_opts opts = {0};
@@ -182,6 +205,16 @@ int cmd_profile(int argc, char **argv)
         case OPT_SPEEDSCOPE:
             so.speedscope = optarg;
             break;
+        case OPT_GRACE: {
+            char *end;
+            double g = strtod(optarg, &end);
+            if (end == optarg || *end || !(g >= 0 && g <= 86400)) {
+                cli_error("profile", "--grace must be seconds from 0 to 86400, not '%s'", optarg);
+                return WL_EXIT_USAGE;
+            }
+            opts.grace_s = g > 0 ? g : -1; /* -1: no grace at all */
+            break;
+        }
         case 'h':
             usage(stdout);
             return WL_EXIT_OK;
@@ -195,7 +228,28 @@ int cmd_profile(int argc, char **argv)
         return WL_EXIT_USAGE;
     }
 
-    /* Open every output's temporary first: a bad path fails before any work. */
+    /* Every output checked together, then opened: a bad path fails before
+     * any work. */
+    wl_outputs outs = {0};
+    wl_outputs_add(&outs, "--json", json_path);
+    wl_outputs_add(&outs, "--folded", so.folded);
+    wl_outputs_add(&outs, "--speedscope", so.speedscope);
+    if (wl_outputs_check(&outs, err, sizeof(err)) < 0) {
+        cli_error("profile", "%s", err);
+        return WL_EXIT_USAGE;
+    }
+    if (so.off && (so.folded || so.speedscope)) {
+        cli_error("profile", "%s needs the stack sampler: it cannot be written with --no-stacks",
+                  so.folded ? "--folded" : "--speedscope");
+        return WL_EXIT_USAGE;
+    }
+#ifndef WL_HAVE_STACKS
+    if (so.folded || so.speedscope) {
+        cli_error("profile", "this wlprof was built without stack sampling (libdw missing): "
+                             "%s cannot be written", so.folded ? "--folded" : "--speedscope");
+        return WL_EXIT_FAILURE;
+    }
+#endif
     wl_atomic_file out = {0}, folded_out = {0}, speedscope_out = {0};
     if ((json_path && wl_atomic_open(&out, json_path, err, sizeof(err)) < 0) ||
         (so.folded && wl_atomic_open(&folded_out, so.folded, err, sizeof(err)) < 0) ||
@@ -210,7 +264,12 @@ int cmd_profile(int argc, char **argv)
 #ifdef WL_HAVE_STACKS
     wl_stacks_session sess;
     wl_stacks stacks;
-    stacks_begin(&sess, &so, argv[optind], opts.hz);
+    if (stacks_begin(&sess, &so, argv[optind], opts.hz) < 0) {
+        wl_atomic_abort(&out);
+        wl_atomic_abort(&folded_out);
+        wl_atomic_abort(&speedscope_out);
+        return WL_EXIT_FAILURE;
+    }
 #endif
     int rc = wl_profile_command(argv + optind, &opts, &prof);
     if (rc < 0) { /* nothing ran: leave no empty stack files behind */
@@ -221,8 +280,6 @@ int cmd_profile(int argc, char **argv)
     int stacks_status = stacks_end(&sess, &folded_out, &speedscope_out, &stacks, argv[optind]);
 #else
     int stacks_status = 0;
-    if (!so.off && (so.folded || so.speedscope))
-        cli_error("profile", "this wlprof was built without stack sampling (libdw missing)");
     wl_atomic_abort(&folded_out);
     wl_atomic_abort(&speedscope_out);
 #endif
@@ -268,6 +325,8 @@ int cmd_profile(int argc, char **argv)
     int status = prof.exit_status;
     if (status == 0 && stacks_status)
         status = stacks_status;
+    if (prof.signal_received) /* the shell's convention for a command stopped by signal N */
+        status = 128 + prof.signal_received;
     if (json_path) {
         json_t *root = wl_report_to_json(&prof);
         if (root && stack_sections)

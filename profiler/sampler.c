@@ -23,6 +23,7 @@
 #include "sampler.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,7 @@ struct proc_track {
     uint32_t threads_seen;
     wl_io_stat io;
     int live;
+    int signalled;            /* last signal sampler_signal_tree sent it */
 };
 
 /* Which blocked threads explain a waiting tick: lower is more telling. A
@@ -747,4 +749,29 @@ void sampler_free(sampler *s)
     intmap_free(&s->tid_index);
     intmap_free(&s->foreign);
     memset(s, 0, sizeof(*s));
+}
+
+int sampler_signal_tree(sampler *s, int sig, int skip_pid, int skip_pgrp, double now)
+{
+    discover(s, now); /* children forked since the last tick, and orphans */
+    int live = 0;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        proc_track *p = &s->procs[i];
+        if (!p->live)
+            continue;
+        char path[64];
+        proc_stat st;
+        snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
+        /* gone, reused by another process, or a zombie its parent will reap */
+        if (procfs_stat(path, &st) < 0 || st.starttime != p->starttime || st.state == 'Z' ||
+            st.state == 'X')
+            continue;
+        live++;
+        if (p->signalled == sig || p->pid == skip_pid ||
+            (skip_pgrp > 0 && getpgid(p->pid) == skip_pgrp))
+            continue;
+        p->signalled = sig; /* once each: a handler must not see it again and again */
+        kill(p->pid, sig);
+    }
+    return live;
 }
