@@ -113,6 +113,10 @@ static int stacks_end(wl_stacks_session *sess, wl_atomic_file *folded,
         wl_atomic_abort(speedscope);
         return WL_EXIT_FAILURE;
     }
+    if ((folded->f || speedscope->f) && st->samples == 0)
+        fprintf(stderr, "wlprof: no stack samples were recorded (the command ran too briefly, "
+                        "or exec'd a program that cannot take the agent): the stacks output is "
+                        "empty\n");
     int status = stacks_output(folded, st, name, folded_fn);
     if (stacks_output(speedscope, st, name, speedscope_fn))
         status = WL_EXIT_FAILURE;

@@ -506,6 +506,7 @@ void wl_outputs_add_input(wl_outputs *o, const char *option, const char *path)
  * inode, or -- for a file not there yet -- its directory's and its name. */
 typedef struct path_id {
     int exists;
+    int via_fd;       /* "-" or a descriptor path: what the caller's fd holds */
     dev_t dev;
     ino_t ino;
     mode_t mode;
@@ -530,6 +531,7 @@ static int identify(const char *path, bool input, path_id *id)
     if (resolve_path(path, &r) < 0)
         return -1; /* wl_atomic_open reports it */
     memcpy(id->final, r.final, sizeof(id->final));
+    id->via_fd = r.fd >= 0;
     if (r.exists) {
         id->exists = 1;
         id->dev = r.st.st_dev;
@@ -552,8 +554,9 @@ static bool same_id(const path_id *a, const path_id *b)
         return false;
     if (!a->exists)
         return strcmp(a->name, b->name) == 0;
-    /* Any number of outputs may be thrown away. */
-    if (S_ISCHR(a->mode) && a->dev == b->dev) {
+    /* Any number of outputs may be thrown away -- named /dev/null; two of
+     * them on stdout is a mistake wherever stdout goes. */
+    if (S_ISCHR(a->mode) && !a->via_fd && !b->via_fd) {
         struct stat null;
         if (stat("/dev/null", &null) == 0 && S_ISCHR(null.st_mode) && a->dev == null.st_dev &&
             a->ino == null.st_ino)
