@@ -596,6 +596,8 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
         ds = sy > s->last_sys_ns ? sy - s->last_sys_ns : 0;
         s->last_user_ns = u;
         s->last_sys_ns = sy;
+        wl__t.nvcsw = ru.ru_nvcsw; /* baseline for wl__wait_end_slow */
+        wl__t.nvcsw_known = 1;
     }
     wl__t.cpu_ns += cpu;
     timer_arm(s, next_interval(s));
@@ -686,6 +688,19 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
     uint64_t cpu = wl__t.cpu_ns - c->cpu0_ns;
     uint64_t blocked = wall > cpu ? wall - cpu : 0;
     struct wl_site *e = c->site;
+    if (blocked >= wl__g.threshold_ns) {
+        /* Off the CPU because the call blocked, or only preempted (a loaded
+         * machine)? Blocking is a voluntary switch: with none since the
+         * last look (the last sample or slow path), the call did not block
+         * -- and at a sampled site it would be weighted x period. */
+        struct rusage ru;
+        if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+            if (wl__t.nvcsw_known && ru.ru_nvcsw == wl__t.nvcsw)
+                blocked = 0;
+            wl__t.nvcsw = ru.ru_nvcsw;
+            wl__t.nvcsw_known = 1;
+        }
+    }
     if (blocked < wl__g.threshold_ns || !atomic_load_explicit(&wl__g.active, memory_order_relaxed)) {
         if (++e->calm >= WL_SITE_PROMOTE || e->period > 1)
             wl__site_next(e);

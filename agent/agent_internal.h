@@ -73,6 +73,8 @@ struct wl_thread_hot {
     volatile uint64_t cpu_ns;      /* CPU time the sampler charged to this thread */
     uint32_t rng;                  /* xorshift state for the samplers' gaps */
     struct wl_site sites[WL_SITES];
+    long nvcsw;                    /* voluntary switches at the last look (sample, slow path) */
+    int nvcsw_known;
 };
 
 extern struct wl_agent_hot wl__g WL_AGENT_HIDDEN;

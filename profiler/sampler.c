@@ -42,6 +42,8 @@ struct thread_track {
     uint64_t utime, stime;    /* latest, clock ticks */
     uint64_t run_ns, wait_ns; /* latest schedstat */
     double carry_run, carry_rq; /* schedstat time not yet given to a tick */
+    double rq_advance;        /* run-queue time counted before schedstat showed it */
+    char last_state;          /* state letter at the previous tick, 0 before */
     int has_schedstat;        /* run_ns/wait_ns were read at least once */
     double first_seen, last_seen;
     uint64_t samples_running, samples_waiting;
@@ -369,6 +371,9 @@ static void thread_time_split(thread_track *t, int pid, int tid, char state, int
         }
         run = (double)(ss.run_ns - run0) * 1e-9 + t->carry_run;
         rq = (double)(ss.wait_ns - wait0) * 1e-9 + t->carry_rq;
+        double taken = rq < t->rq_advance ? rq : t->rq_advance;
+        rq -= taken; /* already counted, see below */
+        t->rq_advance -= taken;
         t->run_ns = ss.run_ns;
         t->wait_ns = ss.wait_ns;
         t->has_schedstat = 1;
@@ -380,6 +385,17 @@ static void thread_time_split(thread_track *t, int pid, int tid, char state, int
     double queued = rq < dt - on ? rq : dt - on;
     t->carry_run = run - on;
     t->carry_rq = rq - queued;
+    /* Runnable at both ends of the interval and not on a CPU for the rest
+     * of it: it sat on a run queue. The kernel adds that delay to schedstat
+     * only when the thread gets a CPU again, so without this a starved
+     * thread's ticks would read as waiting. Counted now, taken off the
+     * delay when it shows up. */
+    int runnable_throughout = state == 'R' && t->last_state == 'R';
+    t->last_state = state;
+    if (runnable_throughout && !first && dt - on - queued > 0) {
+        t->rq_advance += dt - on - queued;
+        queued = dt - on;
+    }
     t->running_s += on;
     t->runq_s += queued;
     /* A thread born during the interval did not wait before it existed. */

@@ -4,26 +4,17 @@
  * computing + ~20 ms waiting). Used by the agent tests for attribution. */
 #include <poll.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "burn.h"
 
 static volatile double sink;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Burns about ms milliseconds of CPU. */
+/* Burns ms milliseconds of this thread's CPU time (CPU, not wall time: the
+ * same work, and the same samples, on a loaded machine). */
 __attribute__((noinline)) static void agent_compute(double ms)
 {
-    double end = now() + ms / 1000.0, x = 1.0;
-    while (now() < end)
-        for (int i = 0; i < 2000; i++)
-            x = x * 1.0000001 + 0.5 / (x + 1.0);
-    sink = x;
+    sink = burn_cpu_for(ms / 1000.0);
 }
 
 /* Waits about ms milliseconds: half asleep, half polling an idle pipe. */
