@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/stat.h>
 
 #include "wlprof/report.h"
@@ -238,6 +239,76 @@ START_TEST(test_profile_exits_128_plus_n_when_target_handles_the_signal)
     ck_assert_int_eq(left, 0);
     json_t *r = tu_load_json(report);
     ck_assert_int_eq((int)tu_num(r, "target.exit_status"), 0);
+    json_decref(r);
+}
+END_TEST
+
+/* ---- accounting under contention ---- */
+
+/* A CPU-bound target sharing one CPU with three spinners spends most of
+ * its wall time runnable but not running. That is run-queue time, not
+ * waiting -- although the kernel adds it to schedstat only once the thread
+ * gets the CPU back, so the profiler must not read the gap as blocking. */
+START_TEST(test_starved_cpu_bound_target_is_not_waiting)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    pid_t spin[3];
+    for (int i = 0; i < 3; i++) {
+        spin[i] = fork();
+        ck_assert_int_ge(spin[i], 0);
+        if (spin[i] == 0) {
+            sched_setaffinity(0, sizeof(one), &one);
+            for (;;)
+                ;
+        }
+    }
+    const char *dir = tu_tmpdir();
+    char report[4200];
+    snprintf(report, sizeof(report), "%s/r.json", dir);
+    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "-q", "--no-stacks", "-o", report, "--",
+                    "taskset", "-c", "0", (char *)tu_path("tests/targets/prof_busy"), "0.3", NULL};
+    int rc = tu_wait(spawn_with(argv, NULL), 120);
+    for (int i = 0; i < 3; i++)
+        kill(spin[i], SIGKILL);
+    for (int i = 0; i < 3; i++)
+        waitpid(spin[i], NULL, 0);
+    ck_assert_int_eq(rc, 0);
+    json_t *r = tu_load_json(report);
+    ck_assert_msg(tu_num(r, "time.runqueue_s") >= 0.3, "not starved: %.3f s on the run queue",
+                  tu_num(r, "time.runqueue_s"));
+    ck_assert_msg(tu_num(r, "split.waiting") <= 0.15, "starved computing read as waiting: %.3f",
+                  tu_num(r, "split.waiting"));
+    ck_assert_double_ge(tu_num(r, "time.user_s"), 0.25);
+    json_decref(r);
+}
+END_TEST
+
+/* `run -o -`: the run report on stdout (job output kept apart with -d). */
+START_TEST(test_run_report_on_stdout)
+{
+    const char *dir = tu_tmpdir();
+    char cmds[PATH_MAX], outdir[PATH_MAX];
+    snprintf(cmds, sizeof(cmds), "%s/c.txt", dir);
+    snprintf(outdir, sizeof(outdir), "%s/out", dir);
+    FILE *f = fopen(cmds, "w");
+    fputs("echo one\necho two\n", f);
+    fclose(f);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    char *argv[] = {(char *)tu_env("WLPROF"), "run", "-q", "--commands", cmds, "-d", outdir,
+                    "-o", "-", NULL};
+    spawn_io io = {fds[1], -1, NULL, NULL};
+    pid_t pid = spawn_with(argv, &io);
+    close(fds[1]);
+    FILE *in = fdopen(fds[0], "r");
+    json_error_t jerr;
+    json_t *r = json_loadf(in, 0, &jerr);
+    fclose(in);
+    ck_assert_int_eq(tu_wait(pid, 60), 0);
+    ck_assert_msg(r != NULL, "stdout is not a run report: %s", jerr.text);
+    ck_assert_ptr_nonnull(strstr(tu_str(r, "schema"), "wlprof.run/"));
     json_decref(r);
 }
 END_TEST
@@ -653,6 +724,11 @@ static Suite *reliability_suite(void)
     tcase_add_test(tc, test_profile_exits_128_plus_n_when_target_handles_the_signal);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("accounting");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, test_starved_cpu_bound_target_is_not_waiting);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("temporaries");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_sigkilled_profile_leaves_no_temporaries);
@@ -668,6 +744,7 @@ static Suite *reliability_suite(void)
     tcase_add_test(tc, test_fifo_reader_gets_the_report);
     tcase_add_test(tc, test_same_path_twice_is_a_usage_error);
     tcase_add_test(tc, test_outputs_may_share_dev_null);
+    tcase_add_test(tc, test_run_report_on_stdout);
     tcase_add_test(tc, test_stacks_output_that_cannot_be_produced_is_an_error);
     suite_add_tcase(s, tc);
 
