@@ -42,8 +42,8 @@ struct thread_track {
     uint64_t utime, stime;    /* latest, clock ticks */
     uint64_t run_ns, wait_ns; /* latest schedstat */
     double carry_run, carry_rq; /* schedstat time not yet given to a tick */
-    double rq_advance;        /* run-queue time counted before schedstat showed it */
-    char last_state;          /* state letter at the previous tick, 0 before */
+    double prog_wait_s;       /* program waiting of ticks in which it was blocked */
+    uint64_t waited_tick;     /* last tick it was (partly) blocked in */
     int has_schedstat;        /* run_ns/wait_ns were read at least once */
     double first_seen, last_seen;
     uint64_t samples_running, samples_waiting;
@@ -102,6 +102,8 @@ typedef struct tick_obs {
     uint32_t nrunning;      /* threads in state R at the sample instant */
     double prod_not_run;    /* product over threads of (1 - on-CPU share) */
     double prod_not_busy;   /* product of (1 - (on-CPU + runqueue) share) */
+    double late_rq;         /* run-queue seconds of earlier ticks first read as waiting */
+    uint64_t tick;          /* the tick being observed */
     struct blocked_obs *blocked;
     size_t nblocked, cap_blocked;
 } tick_obs;
@@ -351,8 +353,8 @@ int wl_thread_observe(int pid, int tid, wl_thread_now *out)
  * lag or overshoot one interval -- the excess is carried into the next
  * tick instead of being clipped, which keeps every nanosecond. Without
  * schedstat the state letter decides the whole interval. */
-static void thread_time_split(thread_track *t, int pid, int tid, char state, int first,
-                              double dt, tick_obs *obs)
+static double thread_time_split(thread_track *t, int pid, int tid, char state, int first,
+                                double dt, tick_obs *obs)
 {
     char path[96];
     proc_schedstat ss;
@@ -371,9 +373,6 @@ static void thread_time_split(thread_track *t, int pid, int tid, char state, int
         }
         run = (double)(ss.run_ns - run0) * 1e-9 + t->carry_run;
         rq = (double)(ss.wait_ns - wait0) * 1e-9 + t->carry_rq;
-        double taken = rq < t->rq_advance ? rq : t->rq_advance;
-        rq -= taken; /* already counted, see below */
-        t->rq_advance -= taken;
         t->run_ns = ss.run_ns;
         t->wait_ns = ss.wait_ns;
         t->has_schedstat = 1;
@@ -384,25 +383,37 @@ static void thread_time_split(thread_track *t, int pid, int tid, char state, int
     double on = run < dt ? run : dt;
     double queued = rq < dt - on ? rq : dt - on;
     t->carry_run = run - on;
-    t->carry_rq = rq - queued;
-    /* Runnable at both ends of the interval and not on a CPU for the rest
-     * of it: it sat on a run queue. The kernel adds that delay to schedstat
-     * only when the thread gets a CPU again, so without this a starved
-     * thread's ticks would read as waiting. Counted now, taken off the
-     * delay when it shows up. */
-    int runnable_throughout = state == 'R' && t->last_state == 'R';
-    t->last_state = state;
-    if (runnable_throughout && !first && dt - on - queued > 0) {
-        t->rq_advance += dt - on - queued;
-        queued = dt - on;
+    /* Run-queue delay that does not fit this interval is mostly delay of
+     * earlier ones: the kernel adds it to schedstat only when the thread
+     * gets a CPU again, so a starved thread's intervals first read as
+     * blocked. Give it back to them -- to this thread's waiting, and to
+     * the program's waiting of the ticks in which this thread was blocked
+     * (obs->late_rq, the largest such share: threads queue at the same
+     * time) -- rather than carry it forward. */
+    double late = rq - queued;
+    double back = late < t->waiting_s ? late : t->waiting_s;
+    if (back > 0) {
+        t->waiting_s -= back;
+        t->runq_s += back;
     }
+    double pback = late < t->prog_wait_s ? late : t->prog_wait_s;
+    if (pback > 0) {
+        t->prog_wait_s -= pback;
+        if (pback > obs->late_rq)
+            obs->late_rq = pback;
+    }
+    t->carry_rq = late - (back > 0 ? back : 0);
     t->running_s += on;
     t->runq_s += queued;
     /* A thread born during the interval did not wait before it existed. */
-    if (!first)
+    if (!first) {
         t->waiting_s += dt - on - queued;
+        if (dt - on - queued > 0)
+            t->waited_tick = obs->tick;
+    }
     obs->prod_not_run *= 1.0 - on / dt;
     obs->prod_not_busy *= 1.0 - (on + queued) / dt;
+    return on;
 }
 
 /* Step 2 for one process: observe its threads. Returns 0, or -ENOENT when
@@ -457,13 +468,15 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
         t->last_seen = now;
         t->last_tick = s->tick;
         int first = t->samples_running + t->samples_waiting == 0;
-        thread_time_split(t, p->pid, tid, ts.state, first, dt, obs);
+        double on = thread_time_split(t, p->pid, tid, ts.state, first, dt, obs);
         s->thread_samples++;
         obs->nthreads++;
         if (ts.state == 'R') {
             obs->nrunning++;
             t->samples_running++;
-            t->burst_s += dt;
+            /* a burst is CPU time: waiting on a run queue is the
+             * machine's contention, not the program computing */
+            t->burst_s += on;
             if (t->burst_s > t->longest_burst_s)
                 t->longest_burst_s = t->burst_s;
             t->block_s = 0;
@@ -521,6 +534,7 @@ static void proc_gone(sampler *s, proc_track *p, double now)
 void sampler_tick(sampler *s, double now, double dt)
 {
     tick_obs obs = {
+        .tick = s->tick + 1,
         .prod_not_run = 1.0,
         .prod_not_busy = 1.0,
         .blocked = s->scratch,
@@ -565,6 +579,13 @@ void sampler_tick(sampler *s, double now, double dt)
     s->running_s += on * dt;
     s->runq_s += (busy - on) * dt;
     s->waiting_s += (1.0 - busy) * dt;
+    double back = obs.late_rq < s->waiting_s ? obs.late_rq : s->waiting_s;
+    s->waiting_s -= back; /* see thread_time_split */
+    s->runq_s += back;
+    if (busy < 1.0) /* what each blocked thread may later give back */
+        for (size_t i = 0; i < s->nthreads; i++)
+            if (s->threads[i].live && s->threads[i].waited_tick == s->tick)
+                s->threads[i].prog_wait_s += (1.0 - busy) * dt;
 
     if (obs.nrunning > 0) {
         s->ticks_running++;

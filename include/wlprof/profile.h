@@ -81,7 +81,7 @@ typedef struct wl_thread_stat {
     uint64_t samples_waiting;  /* ticks in S, D, or another off-CPU state */
     double running_s;          /* seconds on a CPU (schedstat, split per tick) */
     double waiting_s;          /* seconds blocked, neither on a CPU nor queued */
-    double longest_burst_s;    /* longest stretch of consecutive running ticks */
+    double longest_burst_s;    /* CPU time of its longest stretch of running ticks */
     double longest_block_s;    /* longest stretch blocked in one non-poll wait */
     char longest_block_syscall[24];
     wl_wait_stat *waits;       /* this thread's own wait reasons, most first */

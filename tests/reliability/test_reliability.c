@@ -281,6 +281,17 @@ START_TEST(test_starved_cpu_bound_target_is_not_waiting)
     ck_assert_msg(tu_num(r, "split.waiting") <= 0.15, "starved computing read as waiting: %.3f",
                   tu_num(r, "split.waiting"));
     ck_assert_double_ge(tu_num(r, "time.user_s"), 0.25);
+    /* nor is its time on the run queue one long computing burst (which the
+     * classifier would take for an event loop stalled by a callback) */
+    const json_t *threads = json_object_get(r, "threads");
+    ck_assert_int_ge(json_array_size(threads), 1);
+    for (size_t i = 0; i < json_array_size(threads); i++) {
+        const json_t *t = json_array_get(threads, i);
+        double burst = json_number_value(json_object_get(t, "longest_burst_s"));
+        double cpu = json_number_value(json_object_get(t, "cpu_s"));
+        ck_assert_msg(burst <= cpu + 0.05, "thread %d: burst %.3f s with %.3f s of CPU",
+                      (int)json_integer_value(json_object_get(t, "tid")), burst, cpu);
+    }
     json_decref(r);
 }
 END_TEST

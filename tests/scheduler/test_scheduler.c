@@ -89,62 +89,93 @@ START_TEST(test_run_returns_main_status_and_result)
 }
 END_TEST
 
+/* A task's sleep and when it ran. */
+typedef struct span {
+    int ms;
+    double start, end;
+} span;
+
 static int fetch_data(void *arg, void **result)
 {
-    int ms = (int)(intptr_t)arg;
-    int rc = wl_sleep((uint64_t)ms);
-    *result = arg;
+    span *sp = arg;
+    sp->start = now_ms();
+    int rc = wl_sleep((uint64_t)sp->ms);
+    sp->end = now_ms();
+    *result = (void *)(intptr_t)sp->ms;
     return rc;
+}
+
+typedef struct seq_result {
+    double seq_ms;       /* two direct calls */
+    span conc[2], rev[2]; /* spawned, awaited in order / in reverse */
+} seq_result;
+
+static int overlap(const span *a, const span *b)
+{
+    return a->start < b->end && b->start < a->end;
 }
 
 static int main_seq_vs_concurrent(void *arg, void **result)
 {
-    double *out = arg;
+    seq_result *out = arg;
     void *r1;
     void *r2;
+    span s1 = {.ms = 100}, s2 = {.ms = 200};
     /* direct calls: sequential */
     double t0 = now_ms();
-    fetch_data((void *)(intptr_t)100, &r1);
-    fetch_data((void *)(intptr_t)200, &r2);
-    out[0] = now_ms() - t0;
+    fetch_data(&s1, &r1);
+    fetch_data(&s2, &r2);
+    out->seq_ms = now_ms() - t0;
     /* spawned: concurrent */
     wl_task *a;
     wl_task *b;
-    t0 = now_ms();
-    wl_spawn(&a, NULL, "a", fetch_data, (void *)(intptr_t)100);
-    wl_spawn(&b, NULL, "b", fetch_data, (void *)(intptr_t)200);
+    out->conc[0].ms = out->rev[0].ms = 100;
+    out->conc[1].ms = out->rev[1].ms = 200;
+    wl_spawn(&a, NULL, "a", fetch_data, &out->conc[0]);
+    wl_spawn(&b, NULL, "b", fetch_data, &out->conc[1]);
     ck_assert_int_eq(wl_await(a, &r1), 0);
     ck_assert_int_eq(wl_await(b, &r2), 0);
-    out[1] = now_ms() - t0;
     ck_assert_int_eq((int)(intptr_t)r1, 100);
     ck_assert_int_eq((int)(intptr_t)r2, 200);
     /* awaiting the longer one first changes nothing */
-    t0 = now_ms();
-    wl_spawn(&a, NULL, "a", fetch_data, (void *)(intptr_t)100);
-    wl_spawn(&b, NULL, "b", fetch_data, (void *)(intptr_t)200);
+    wl_spawn(&a, NULL, "a", fetch_data, &out->rev[0]);
+    wl_spawn(&b, NULL, "b", fetch_data, &out->rev[1]);
     ck_assert_int_eq(wl_await(b, NULL), 0);
     ck_assert(wl_task_done(a));
     ck_assert_int_eq(wl_await(a, NULL), 0);
-    out[2] = now_ms() - t0;
     return 0;
+}
+
+/* Concurrency shown by events, not by how long the machine took: the
+ * spawned sleeps were in progress at the same time; each lasted its time. */
+static void check_seq_vs_concurrent(const seq_result *r, const char *what)
+{
+    ck_assert_msg(r->seq_ms >= 299, "%s: sequential %.1f ms", what, r->seq_ms);
+    const span *pairs[2] = {r->conc, r->rev};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_msg(overlap(&pairs[k][0], &pairs[k][1]), "%s: the spawned sleeps did not overlap",
+                      what);
+        for (int i = 0; i < 2; i++)
+            ck_assert_msg(pairs[k][i].end - pairs[k][i].start >= pairs[k][i].ms - 1,
+                          "%s: a %d ms sleep lasted %.1f ms", what, pairs[k][i].ms,
+                          pairs[k][i].end - pairs[k][i].start);
+    }
 }
 
 START_TEST(test_sleep_sequential_vs_spawned)
 {
-    double t[3];
-    ck_assert_int_eq(run_main(main_seq_vs_concurrent, t, NULL), 0);
-    ck_assert_msg(t[0] >= 295 && t[0] < 600, "sequential %.1f ms", t[0]);
-    ck_assert_msg(t[1] >= 195 && t[1] < 280, "concurrent %.1f ms", t[1]);
-    ck_assert_msg(t[2] >= 195 && t[2] < 280, "reversed await %.1f ms", t[2]);
+    seq_result r = {0};
+    ck_assert_int_eq(run_main(main_seq_vs_concurrent, &r, NULL), 0);
+    check_seq_vs_concurrent(&r, "own stacks");
 }
 END_TEST
 
 START_TEST(test_sleep_sequential_vs_spawned_shared_stack)
 {
-    double t[3];
+    seq_result r = {0};
     wl_loop_options o = {.shared_stack = 1};
-    ck_assert_int_eq(run_main(main_seq_vs_concurrent, t, &o), 0);
-    ck_assert_msg(t[1] >= 195 && t[1] < 280, "concurrent %.1f ms", t[1]);
+    ck_assert_int_eq(run_main(main_seq_vs_concurrent, &r, &o), 0);
+    check_seq_vs_concurrent(&r, "shared stack");
 }
 END_TEST
 
@@ -247,7 +278,7 @@ static int main_waiter_cancel(void *arg, void **result)
     ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
     ck_assert_int_eq(op->cancels, 1);           /* hook called once */
     ck_assert_int_eq(op->w.status, WL_ECANCELED); /* what the hook's wake said */
-    ck_assert(now_ms() - t0 < 1000);
+    ck_assert(now_ms() - t0 < 2500);              /* cut short: not its 5 s */
     free(op);
     return 0;
 }
@@ -271,7 +302,7 @@ static int main_waiter_timeout(void *arg, void **result)
     ck_assert_int_eq(wl_sleep(1000), WL_ETIMEDOUT);
     ck_assert_int_eq(wl_timeout_exit(&to), WL_ETIMEDOUT);
     double el = now_ms() - t0;
-    ck_assert_msg(el >= 45 && el < 1000, "timeout took %.1f ms", el);
+    ck_assert_msg(el >= 49 && el < 2500, "timeout took %.1f ms", el); /* not the 5 s wake */
     /* after the scope, awaits work again */
     ck_assert_int_eq(wl_sleep(1), 0);
     /* a scope that does not expire */
@@ -385,7 +416,7 @@ static int main_cancel(void *arg, void **result)
     wl_task_cancel(t);
     ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
     ck_assert_int_eq(st, 2);
-    ck_assert(now_ms() - t0 < 1000);
+    ck_assert(now_ms() - t0 < 2500); /* cut short: not its 5 s */
 
     /* cancelled before it started: never runs */
     st = 0;
@@ -422,7 +453,7 @@ static int main_await_timeout(void *arg, void **result)
     ck_assert_int_eq(wl_timeout_exit(&to), WL_ETIMEDOUT);
     ck_assert_int_eq(st, 2);
     double el = now_ms() - t0;
-    ck_assert_msg(el >= 45 && el < 1000, "%.1f ms", el);
+    ck_assert_msg(el >= 49 && el < 2500, "%.1f ms", el); /* not the sleeper's 5 s */
     /* nested scopes: the inner, shorter one fires; the outer does not */
     wl_timeout outer;
     wl_timeout inner;
@@ -581,7 +612,9 @@ static int main_group(void *arg, void **result)
     double t0 = now_ms();
     ck_assert_int_eq(wl_group_wait(&g), UV_EIO);
     double el = now_ms() - t0;
-    ck_assert_msg(el >= 15 && el < 500, "%.1f ms", el); /* fail-fast */
+    /* fail-fast: the siblings' sleeps were cut (cancelled, below), not
+     * waited out; the upper bound only catches a hang */
+    ck_assert_msg(el >= 19 && el < 10000, "%.1f ms", el);
     ck_assert(jobs[0].cancelled && jobs[2].cancelled);   /* siblings unwound */
     ck_assert(jobs[1].finished);
 
@@ -664,7 +697,7 @@ static int main_sem(void *arg, void **result)
     ck_assert_int_eq(wl_gather(t, 10, st, NULL), 0);
     double el = now_ms() - t0;
     ck_assert_int_eq(c->max_inside, 4); /* at most 4 at once, and 4 did overlap */
-    ck_assert_msg(el >= 85 && el < 600, "%.1f ms", el); /* 3 waves of 30 ms */
+    ck_assert_msg(el >= 89 && el < 10000, "%.1f ms", el); /* at least 3 waves of 30 ms */
 
     /* a waiting acquire can time out and then holds nothing */
     wl_sem_init(&c->sem, 0);
@@ -700,14 +733,20 @@ typedef struct slow_ctx {
     char name[32];
     double secs;
     int calls;
+    int blocker_calls;
 } slow_ctx;
 
 static void on_slow(wl_loop *loop, const char *name, double secs, void *data)
 {
     slow_ctx *c = data;
-    snprintf(c->name, sizeof(c->name), "%s", name);
-    c->secs = secs;
     c->calls++;
+    /* On a loaded machine any task may be stalled past the threshold by
+     * preemption; what matters is that the one blocking the loop is named. */
+    if (strcmp(name, "blocker") == 0) {
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->secs = secs;
+        c->blocker_calls++;
+    }
 }
 
 static int blocker(void *arg, void **result)
@@ -737,7 +776,8 @@ START_TEST(test_watchdog_names_task_that_blocks_the_loop)
     slow_ctx c = {0};
     wl_loop_options o = {.watchdog_ms = 50, .on_slow = on_slow, .on_slow_data = &c};
     ck_assert_int_eq(run_main(main_watchdog, NULL, &o), 0);
-    ck_assert_int_eq(c.calls, 1);
+    ck_assert_int_eq(c.blocker_calls, 1); /* once per stall */
+    ck_assert_int_ge(c.calls, 1);
     ck_assert_str_eq(c.name, "blocker");
     ck_assert(c.secs >= 0.1);
 }
@@ -769,21 +809,23 @@ END_TEST
 
 static void *thread_loop(void *arg)
 {
-    double *t = arg;
-    run_main(main_seq_vs_concurrent, t, NULL);
+    run_main(main_seq_vs_concurrent, arg, NULL);
     return NULL;
 }
 
 START_TEST(test_two_loops_on_two_threads)
 {
     pthread_t th[2];
-    double t[2][3];
+    seq_result r[2];
+    memset(r, 0, sizeof(r));
     for (int i = 0; i < 2; i++)
-        pthread_create(&th[i], NULL, thread_loop, t[i]);
+        pthread_create(&th[i], NULL, thread_loop, &r[i]);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     for (int i = 0; i < 2; i++)
-        ck_assert_msg(t[i][1] >= 195 && t[i][1] < 300, "loop %d: %.1f ms", i, t[i][1]);
+        check_seq_vs_concurrent(&r[i], i ? "loop 1" : "loop 0");
+    /* and the two loops ran at the same time */
+    ck_assert(overlap(&r[0].conc[1], &r[1].conc[1]) || overlap(&r[0].rev[1], &r[1].rev[1]));
 }
 END_TEST
 
