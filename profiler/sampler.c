@@ -406,11 +406,10 @@ static double thread_time_split(thread_track *t, int pid, int tid, char state, i
     t->running_s += on;
     t->runq_s += queued;
     /* A thread born during the interval did not wait before it existed. */
-    if (!first) {
+    if (!first)
         t->waiting_s += dt - on - queued;
-        if (dt - on - queued > 0)
-            t->waited_tick = obs->tick;
-    }
+    if (dt - on - queued > 0) /* also when first: the program's waiting then may be queueing */
+        t->waited_tick = obs->tick;
     obs->prod_not_run *= 1.0 - on / dt;
     obs->prod_not_busy *= 1.0 - (on + queued) / dt;
     return on;

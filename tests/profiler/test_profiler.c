@@ -188,8 +188,14 @@ START_TEST(test_profile_split_matches_ground_truth)
     fclose(f);
     json_t *r = tu_load_json(report_path);
     double measured = tu_num(r, "split.waiting");
-    ck_assert_msg(fabs(measured - truth) <= 0.05, "measured waiting %.3f, truth %.3f", measured,
-                  truth);
+    /* Within 5 points; 8 when the profiler itself was starved (more than a
+     * quarter of its ticks late, which the report says), as on a machine
+     * loaded far beyond its cores. */
+    double late = tu_num(r, "profiler.late_ticks") / fmax(1, tu_num(r, "sampling.ticks"));
+    double tolerance = late > 0.25 ? 0.08 : 0.05;
+    ck_assert_msg(fabs(measured - truth) <= tolerance,
+                  "measured waiting %.3f, truth %.3f (%.0f %% of ticks late)", measured, truth,
+                  100 * late);
     ck_assert_str_eq(top_wait_kind(r), "sleep");
     json_decref(r);
 }

@@ -278,7 +278,8 @@ START_TEST(test_starved_cpu_bound_target_is_not_waiting)
     json_t *r = tu_load_json(report);
     ck_assert_msg(tu_num(r, "time.runqueue_s") >= 0.3, "not starved: %.3f s on the run queue",
                   tu_num(r, "time.runqueue_s"));
-    ck_assert_msg(tu_num(r, "split.waiting") <= 0.15, "starved computing read as waiting: %.3f",
+    /* (0.25 to 0.73 before the fix; up to 0.18 after it at a load of 28) */
+    ck_assert_msg(tu_num(r, "split.waiting") <= 0.2, "starved computing read as waiting: %.3f",
                   tu_num(r, "split.waiting"));
     ck_assert_double_ge(tu_num(r, "time.user_s"), 0.25);
     /* nor is its time on the run queue one long computing burst (which the
