@@ -144,7 +144,8 @@ START_TEST(test_profile_leader_pthread_exit)
 {
     ck_assert_int_eq(PROFILE_BOTH(tu_path("tests/targets/prof_leader_exits"), "0.5"), 0);
     json_t *r = tu_load_json(report_path);
-    ck_assert_double_lt(tu_num(r, "time.wall_s"), 10);
+    /* it ends (the hang this guards against is forever), with its CPU */
+    ck_assert_double_lt(tu_num(r, "time.wall_s"), 60);
     ck_assert_double_ge(tu_num(r, "time.running_s"), 0.3);
     ck_assert_double_ge(tu_num(r, "split.user"), 0.8);
     json_decref(r);

@@ -1249,8 +1249,10 @@ static int check_sample(const char *name)
             at = strstr(at + 1, ": ");
         if (!at)
             continue;
-        /* generous: the machine is shared; the samples show the brief's shape */
-        ck_assert_msg(got >= want * 0.97 && got <= want * 1.25 + 0.03, "%s: %s", name, line);
+        /* Never faster than the brief's sleeps allow; slower by what a
+         * loaded machine's wake-up delays add (seen: +0.22 s on 0.60 s at
+         * a load of 35), never by a whole extra sleep of the shape. */
+        ck_assert_msg(got >= want * 0.97 && got <= want * 1.5 + 0.25, "%s: %s", name, line);
         checked++;
     }
     ck_assert_int_eq(pclose(p), 0);
