@@ -168,27 +168,62 @@ static void kill_leftovers(const proc_id *procs, int n)
 
 /* ---- signals: the whole tree ---- */
 
-/* `profile -- sh -c 'sleep 21 & sleep 22; wait'` on SIGTERM: both sleeps
- * stop too, the report is written, wlprof exits 128+15. */
-START_TEST(test_profile_sigterm_stops_the_whole_tree)
+/* What profile_signalled saw. */
+typedef struct signalled {
+    int status;     /* wlprof's exit status */
+    int left;       /* sleeps still alive after wlprof exited */
+    double took;    /* seconds from the signal to wlprof's exit */
+    json_t *report; /* new reference */
+} signalled;
+
+/* Runs `wlprof profile [GRACE_OPT] -o R -- sh -c SCRIPT`, waits until the
+ * shell has started nsleeps sleeps (an event seen in /proc), sends sig to
+ * wlprof and collects what happened. Leftovers are killed by pid. */
+static signalled profile_signalled(const char *script, int nsleeps, int sig, const char *grace)
 {
     const char *dir = tu_tmpdir();
     char report[4200];
     snprintf(report, sizeof(report), "%s/r.json", dir);
-    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "-q", "-o", report, "--",
-                    "sh", "-c", "sleep 21 & sleep 22; wait", NULL};
+    char *argv[16];
+    int n = 0;
+    argv[n++] = (char *)tu_env("WLPROF");
+    argv[n++] = "profile";
+    argv[n++] = "-q";
+    if (grace) {
+        argv[n++] = "--grace";
+        argv[n++] = (char *)grace;
+    }
+    argv[n++] = "-o";
+    argv[n++] = report;
+    argv[n++] = "--";
+    argv[n++] = "sh";
+    argv[n++] = "-c";
+    argv[n++] = (char *)script;
+    argv[n] = NULL;
     pid_t pid = spawn_with(argv, NULL);
-    proc_id sleeps[2];
-    wait_descendants(pid, "sleep", 2, sleeps);
-    ck_assert_int_eq(kill(pid, SIGTERM), 0);
-    int rc = tu_wait(pid, 60);
-    int left = still_alive(&sleeps[0]) + still_alive(&sleeps[1]);
-    kill_leftovers(sleeps, 2);
-    ck_assert_int_eq(rc, 128 + SIGTERM);
-    ck_assert_msg(left == 0, "%d of the target's sleeps outlived wlprof", left);
-    json_t *r = tu_load_json(report);
-    ck_assert_str_eq(tu_str(r, "target.signal"), "SIGTERM");
-    json_decref(r);
+    proc_id sleeps[4];
+    wait_descendants(pid, "sleep", nsleeps, sleeps);
+    signalled out = {0};
+    double t0 = tu_now();
+    ck_assert_int_eq(kill(pid, sig), 0);
+    out.status = tu_wait(pid, 60);
+    out.took = tu_now() - t0;
+    for (int i = 0; i < nsleeps; i++)
+        out.left += still_alive(&sleeps[i]);
+    kill_leftovers(sleeps, nsleeps);
+    out.report = tu_load_json(report);
+    return out;
+}
+
+/* `profile -- sh -c 'sleep 21 & sleep 22; wait'` on SIGTERM: both sleeps
+ * stop too, the report is written, wlprof exits 128+15. */
+START_TEST(test_profile_sigterm_stops_the_whole_tree)
+{
+    signalled s = profile_signalled("sleep 21 & sleep 22; wait", 2, SIGTERM, NULL);
+    ck_assert_int_eq(s.status, 128 + SIGTERM);
+    ck_assert_msg(s.left == 0, "%d of the target's sleeps outlived wlprof", s.left);
+    ck_assert_str_eq(tu_str(s.report, "target.signal"), "SIGTERM");
+    json_decref(s.report);
 }
 END_TEST
 
@@ -196,25 +231,12 @@ END_TEST
  * left is SIGKILLed once --grace is over -- not before. */
 START_TEST(test_profile_sigint_escalates_to_sigkill_after_the_grace_period)
 {
-    const char *dir = tu_tmpdir();
-    char report[4200];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "-q", "--grace", "0.5", "-o", report,
-                    "--", "sh", "-c", "sleep 31 & sleep 32; wait", NULL};
-    pid_t pid = spawn_with(argv, NULL);
-    proc_id sleeps[2];
-    wait_descendants(pid, "sleep", 2, sleeps);
-    double t0 = tu_now();
-    ck_assert_int_eq(kill(pid, SIGINT), 0);
-    int rc = tu_wait(pid, 60);
-    double took = tu_now() - t0;
-    int left = still_alive(&sleeps[0]) + still_alive(&sleeps[1]);
-    kill_leftovers(sleeps, 2);
-    ck_assert_int_eq(rc, 128 + SIGINT);
-    ck_assert_msg(left == 0, "%d of the target's sleeps outlived wlprof", left);
-    ck_assert_msg(took >= 0.45, "SIGKILL came %.2f s after SIGINT, before the grace period", took);
-    json_t *r = tu_load_json(report);
-    json_decref(r);
+    signalled s = profile_signalled("sleep 31 & sleep 32; wait", 2, SIGINT, "0.5");
+    ck_assert_int_eq(s.status, 128 + SIGINT);
+    ck_assert_msg(s.left == 0, "%d of the target's sleeps outlived wlprof", s.left);
+    ck_assert_msg(s.took >= 0.45, "SIGKILL came %.2f s after SIGINT, before the grace period",
+                  s.took);
+    json_decref(s.report);
 }
 END_TEST
 
@@ -223,23 +245,11 @@ END_TEST
  * background child is stopped too. */
 START_TEST(test_profile_exits_128_plus_n_when_target_handles_the_signal)
 {
-    const char *dir = tu_tmpdir();
-    char report[4200];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "-q", "-o", report, "--",
-                    "sh", "-c", "trap 'exit 0' TERM; sleep 41 & wait", NULL};
-    pid_t pid = spawn_with(argv, NULL);
-    proc_id sleeps[1];
-    wait_descendants(pid, "sleep", 1, sleeps);
-    ck_assert_int_eq(kill(pid, SIGTERM), 0);
-    int rc = tu_wait(pid, 60);
-    int left = still_alive(&sleeps[0]);
-    kill_leftovers(sleeps, 1);
-    ck_assert_int_eq(rc, 128 + SIGTERM);
-    ck_assert_int_eq(left, 0);
-    json_t *r = tu_load_json(report);
-    ck_assert_int_eq((int)tu_num(r, "target.exit_status"), 0);
-    json_decref(r);
+    signalled s = profile_signalled("trap 'exit 0' TERM; sleep 41 & wait", 1, SIGTERM, NULL);
+    ck_assert_int_eq(s.status, 128 + SIGTERM);
+    ck_assert_int_eq(s.left, 0);
+    ck_assert_int_eq((int)tu_num(s.report, "target.exit_status"), 0);
+    json_decref(s.report);
 }
 END_TEST
 
@@ -327,6 +337,23 @@ END_TEST
 
 /* ---- no temporaries after SIGKILL ---- */
 
+/* Makes every agent directory in tmp an hour old. */
+static void age_stacks_dirs(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "wlprof-stacks-", 14) == 0) {
+            char p[PATH_MAX + 300];
+            snprintf(p, sizeof(p), "%s/%s", tmp, de->d_name);
+            struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+            ck_assert_int_eq(utimensat(AT_FDCWD, p, old, 0), 0);
+        }
+    }
+    closedir(d);
+}
+
 START_TEST(test_sigkilled_profile_leaves_no_temporaries)
 {
     char out[PATH_MAX], tmp[PATH_MAX], report[PATH_MAX + 16], folded[PATH_MAX + 16];
@@ -347,17 +374,7 @@ START_TEST(test_sigkilled_profile_leaves_no_temporaries)
 
     /* Its agent directory can only be cleaned by whoever comes next. */
     ck_assert_int_eq(count_entries(tmp, "wlprof-stacks-"), 1);
-    DIR *d = opendir(tmp);
-    struct dirent *de;
-    while ((de = readdir(d))) { /* age it past the "just being created" window */
-        if (strncmp(de->d_name, "wlprof-stacks-", 14) == 0) {
-            char p[PATH_MAX + 300];
-            snprintf(p, sizeof(p), "%s/%s", tmp, de->d_name);
-            struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
-            ck_assert_int_eq(utimensat(AT_FDCWD, p, old, 0), 0);
-        }
-    }
-    closedir(d);
+    age_stacks_dirs(tmp); /* past the "just being created" window */
     char *next[] = {(char *)tu_env("WLPROF"), "profile", "-q", "--", "true", NULL};
     ck_assert_int_eq(tu_wait(spawn_with(next, &io), 60), 0);
     ck_assert_int_eq(count_entries(tmp, "wlprof-stacks-"), 0);
@@ -376,17 +393,7 @@ START_TEST(test_live_agent_directory_is_not_swept)
     pid_t pid = spawn_with(argv, &io);
     proc_id target[1];
     wait_descendants(pid, "prof_busy", 1, target);
-    DIR *d = opendir(tmp);
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "wlprof-stacks-", 14) == 0) {
-            char p[PATH_MAX + 300];
-            snprintf(p, sizeof(p), "%s/%s", tmp, de->d_name);
-            struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
-            utimensat(AT_FDCWD, p, old, 0);
-        }
-    }
-    closedir(d);
+    age_stacks_dirs(tmp);
     char *other[] = {(char *)tu_env("WLPROF"), "profile", "-q", "--", "true", NULL};
     ck_assert_int_eq(tu_wait(spawn_with(other, &io), 60), 0);
     ck_assert_int_eq(tu_wait(pid, 60), 0);
