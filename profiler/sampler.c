@@ -42,8 +42,9 @@ struct thread_track {
     uint64_t utime, stime;    /* latest, clock ticks */
     uint64_t run_ns, wait_ns; /* latest schedstat */
     double carry_run, carry_rq; /* schedstat time not yet given to a tick */
-    double prog_wait_s;       /* program waiting of ticks in which it was blocked */
-    uint64_t waited_tick;     /* last tick it was (partly) blocked in */
+    double rq_pending;        /* its waiting of intervals that ended runnable */
+    double prog_wait_s;       /* the program's waiting of those intervals */
+    uint64_t waited_tick;     /* last such interval */
     int has_schedstat;        /* run_ns/wait_ns were read at least once */
     double first_seen, last_seen;
     uint64_t samples_running, samples_waiting;
@@ -386,14 +387,18 @@ static double thread_time_split(thread_track *t, int pid, int tid, char state, i
     /* Run-queue delay that does not fit this interval is mostly delay of
      * earlier ones: the kernel adds it to schedstat only when the thread
      * gets a CPU again, so a starved thread's intervals first read as
-     * blocked. Give it back to them -- to this thread's waiting, and to
-     * the program's waiting of the ticks in which this thread was blocked
-     * (obs->late_rq, the largest such share: threads queue at the same
-     * time) -- rather than carry it forward. */
+     * blocked. Give it back to them -- to this thread's waiting of the
+     * intervals that ended with it runnable (only those can hide queueing:
+     * one that ended asleep was waiting), and to the program's waiting of
+     * those intervals (obs->late_rq, the largest such share: threads queue
+     * at the same time) -- rather than carry it forward. */
     double late = rq - queued;
-    double back = late < t->waiting_s ? late : t->waiting_s;
+    double back = late < t->rq_pending ? late : t->rq_pending;
+    if (back > t->waiting_s)
+        back = t->waiting_s;
     if (back > 0) {
         t->waiting_s -= back;
+        t->rq_pending -= back;
         t->runq_s += back;
     }
     double pback = late < t->prog_wait_s ? late : t->prog_wait_s;
@@ -405,11 +410,15 @@ static double thread_time_split(thread_track *t, int pid, int tid, char state, i
     t->carry_rq = late - (back > 0 ? back : 0);
     t->running_s += on;
     t->runq_s += queued;
+    double rest = dt - on - queued;
     /* A thread born during the interval did not wait before it existed. */
     if (!first)
-        t->waiting_s += dt - on - queued;
-    if (dt - on - queued > 0) /* also when first: the program's waiting then may be queueing */
+        t->waiting_s += rest;
+    if (state == 'R' && rest > 0) { /* also when first: the program waited meanwhile */
+        if (!first)
+            t->rq_pending += rest;
         t->waited_tick = obs->tick;
+    }
     obs->prod_not_run *= 1.0 - on / dt;
     obs->prod_not_busy *= 1.0 - (on + queued) / dt;
     return on;
