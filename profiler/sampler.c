@@ -407,7 +407,9 @@ static double thread_time_split(thread_track *t, int pid, int tid, char state, i
         if (pback > obs->late_rq)
             obs->late_rq = pback;
     }
-    t->carry_rq = late - (back > 0 ? back : 0);
+    /* What is left cannot be placed; carried on it would fill the next
+     * interval's room, most often a sleep's, so it is dropped. */
+    t->carry_rq = 0;
     t->running_s += on;
     t->runq_s += queued;
     double rest = dt - on - queued;
