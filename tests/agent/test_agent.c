@@ -206,7 +206,10 @@ START_TEST(test_agent_keeps_blocking_calls_exact)
     ck_assert_int_eq(tu_run(argv, 60), 0); /* bare */
     wl_stacks st;
     ck_assert_int_eq(run_with_agent(argv, 1000, &st), 0);
-    ck_assert_uint_gt(st.cpu_samples, 10); /* the sampler really ran */
+    /* the sampler really ran (how many of the 3 ms bursts a CPU-clock timer
+     * meets depends on the kernel's tick and the machine's load: seen 9
+     * of ~90 ms at 1000 Hz on a loaded machine) */
+    ck_assert_uint_gt(st.cpu_samples, 0);
     ck_assert_uint_gt(st.waits, 30);
     wl_stacks_free(&st);
 }
