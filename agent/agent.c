@@ -314,6 +314,8 @@ static int timer_setup(struct wl_slot *s, int tid, int self)
         if (getrusage(RUSAGE_THREAD, &ru) == 0) {
             s->last_user_ns = (uint64_t)ru.ru_utime.tv_sec * 1000000000ull + (uint64_t)ru.ru_utime.tv_usec * 1000ull;
             s->last_sys_ns = (uint64_t)ru.ru_stime.tv_sec * 1000000000ull + (uint64_t)ru.ru_stime.tv_usec * 1000ull;
+            wl__t.nvcsw = ru.ru_nvcsw; /* baseline for wl__wait_end_slow from the start */
+            wl__t.nvcsw_ok = 1;
         }
     }
     atomic_store(&s->has_timer, 1);

@@ -11,9 +11,21 @@
  *
  * The agent library is looked up in $WLPROF_AGENT_LIB, then next to the
  * running wlprof binary (the build and install layouts both put it there).
+ *
+ * The directory outlives a wlprof killed with SIGKILL; whoever comes next
+ * cleans it up. While a session runs it holds flock(LOCK_EX) on the
+ * directory (close-on-exec, so the target does not inherit it); begin
+ * removes every wlprof-stacks-* directory of ours in the same TMPDIR whose
+ * lock is free and which is older than a second (so a directory between
+ * mkdtemp and flock in another wlprof is never taken for stale).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +84,64 @@ static int resolve_command(const char *cmd, char *out, size_t len)
     return -ENOENT;
 }
 
+#define STACKS_DIR_PREFIX "wlprof-stacks-"
+#define STALE_AGE_S 1
+
+/* Removes what a killed wlprof left in tmp: our wlprof-stacks-* directories
+ * nobody holds locked. Best effort. */
+static void sweep_stale_dirs(const char *tmp)
+{
+    int tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tfd < 0)
+        return;
+    DIR *d = fdopendir(tfd);
+    if (!d) {
+        close(tfd);
+        return;
+    }
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, STACKS_DIR_PREFIX, strlen(STACKS_DIR_PREFIX)) != 0)
+            continue;
+        int fd = openat(tfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && now - st.st_mtime >= STALE_AGE_S &&
+            flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            DIR *sub = fdopendir(dup(fd));
+            if (sub) {
+                struct dirent *f;
+                while ((f = readdir(sub)) != NULL)
+                    if (strcmp(f->d_name, ".") != 0 && strcmp(f->d_name, "..") != 0)
+                        unlinkat(fd, f->d_name, 0);
+                closedir(sub);
+            }
+            unlinkat(tfd, e->d_name, AT_REMOVEDIR);
+        }
+        close(fd);
+    }
+    closedir(d);
+}
+
+/* $TMPDIR as an absolute path (the target may change directory), or /tmp. */
+static int temp_root(char *out, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    if (tmp[0] == '/') {
+        snprintf(out, len, "%s", tmp);
+        return 0;
+    }
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return -errno;
+    int w = snprintf(out, len, "%s/%s", cwd, tmp);
+    return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
+}
+
 static char *save_env(const char *name)
 {
     const char *v = getenv(name);
@@ -109,13 +179,27 @@ int wl_stacks_session_begin(wl_stacks_session *s, const char *cmd, double hz, ch
                  cmd);
         return 0;
     }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->dir, sizeof(s->dir), "%s/wlprof-stacks-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(s->dir)) {
-        int err = -errno;
-        snprintf(notice, nlen, "cannot create %s: %s: no stacks (/proc only)", s->dir, strerror(errno));
+    char tmp[PATH_MAX];
+    int rc = temp_root(tmp, sizeof(tmp));
+    if (rc < 0) {
+        snprintf(notice, nlen, "cannot find the temporary directory: %s: no stacks (/proc only)",
+                 strerror(-rc));
+        return rc;
+    }
+    sweep_stale_dirs(tmp);
+    int w = snprintf(s->dir, sizeof(s->dir), "%s/" STACKS_DIR_PREFIX "XXXXXX", tmp);
+    if (w < 0 || (size_t)w >= sizeof(s->dir) - 64 || !mkdtemp(s->dir)) {
+        int err = w < 0 || (size_t)w >= sizeof(s->dir) - 64 ? -ENAMETOOLONG : -errno;
+        snprintf(notice, nlen, "cannot create %s: %s: no stacks (/proc only)", s->dir,
+                 strerror(-err));
         s->dir[0] = '\0';
         return err;
+    }
+    s->lock_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->lock_fd >= 0 && flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        s->locked = true;
+    } else if (s->lock_fd >= 0) {
+        close(s->lock_fd);
     }
     s->saved_preload = save_env("LD_PRELOAD");
     s->saved_dir = save_env("WLPROF_AGENT_DIR");
@@ -161,6 +245,9 @@ int wl_stacks_session_end(wl_stacks_session *s, wl_stacks *out)
     wl_stacks_session_restore_env(s);
     int err = wl_stacks_read(s->dir, out);
     wl_stacks_remove_dir(s->dir);
+    if (s->locked)
+        close(s->lock_fd);
+    s->locked = false;
     s->active = false;
     return err;
 }

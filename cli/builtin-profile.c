@@ -27,7 +27,7 @@
 /* ---- stack sampling hooks (agent/): kept apart from the /proc profile ---- */
 
 enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_HTML, OPT_PID, OPT_DURATION, OPT_CHILDREN,
-       OPT_SORT };
+       OPT_SORT, OPT_GRACE };
 
 struct stack_opts {
     int off;                    /* --no-stacks */
@@ -37,17 +37,23 @@ struct stack_opts {
 
 #ifdef WL_HAVE_STACKS
 /* Arms the agent for cmd unless disabled; prints the one-line notice when
- * the target cannot take it. */
-static void stacks_begin(wl_stacks_session *sess, const struct stack_opts *so, const char *cmd,
-                         double hz)
+ * the target cannot take it. Returns -1 when stacks output was asked for
+ * and cannot be produced (the notice is then an error). */
+static int stacks_begin(wl_stacks_session *sess, const struct stack_opts *so, const char *cmd,
+                        double hz)
 {
     memset(sess, 0, sizeof(*sess));
     if (so->off)
-        return;
+        return 0;
     char notice[512];
     wl_stacks_session_begin(sess, cmd, hz > 0 ? hz : 100.0, notice, sizeof(notice));
+    if (notice[0] && !sess->active && (so->folded || so->speedscope)) {
+        cli_error("profile", "%s: cannot write %s", notice, so->folded ? so->folded : so->speedscope);
+        return -1;
+    }
     if (notice[0])
         fprintf(stderr, "wlprof: %s\n", notice);
+    return 0;
 }
 
 static int speedscope_fn(const wl_stacks *s, FILE *f, const char *name)
@@ -97,6 +103,21 @@ static int stacks_end(wl_stacks_session *sess, wl_atomic_file *folded,
     int rc = wl_stacks_session_end(sess, st);
     if (rc < 0)
         cli_error("profile", "cannot read the agent's stacks: %s", strerror(-rc));
+    if ((folded->f || speedscope->f) && st->processes == 0) {
+        /* Known only now: no process took the agent (e.g. the command
+         * exec'd a static program). Say so rather than write empty files. */
+        cli_error("profile", "no process of '%s' ran the stack agent: %s%s%s%s not written", name,
+                  folded->f ? "--folded " : "", folded->f ? folded->path : "",
+                  folded->f && speedscope->f ? ", --speedscope " : speedscope->f ? "--speedscope " : "",
+                  speedscope->f ? speedscope->path : "");
+        wl_atomic_abort(folded);
+        wl_atomic_abort(speedscope);
+        return WL_EXIT_FAILURE;
+    }
+    if ((folded->f || speedscope->f) && st->samples == 0)
+        fprintf(stderr, "wlprof: no stack samples were recorded (the command ran too briefly, "
+                        "or exec'd a program that cannot take the agent): the stacks output is "
+                        "empty\n");
     int status = stacks_output(folded, st, name, folded_fn);
     if (stacks_output(speedscope, st, name, speedscope_fn))
         status = WL_EXIT_FAILURE;
@@ -126,18 +147,23 @@ static void usage(FILE *f)
             "      --sort self|total  order of the functions table: self time (default)\n"
             "                    or total time including callees\n"
             "      --seed N      seed for interval jitter (repeatable runs)\n"
+            "      --grace S     after SIGINT/SIGTERM/SIGHUP, seconds before what is\n"
+            "                    left of the command's process tree is SIGKILLed (default 5)\n"
             "  -p, --pid PIDS    attach to running processes instead of running COMMAND;\n"
             "                    stacks by stopping one running thread at a time (ptrace)\n"
             "  -d, --duration S  with --pid: stop after S seconds (else at Ctrl-C or exit)\n"
             "      --children    with --pid: also follow their descendants\n"
             "  -h, --help        show this help\n"
             "\n"
-            "Exit status: the command's own, 128+N when it was killed by signal N,\n"
-            "126 when it cannot be executed, 127 when it is not found, 2 on bad usage,\n"
-            "1 when the report cannot be written. With --pid: 0 when the report was\n"
-            "made (Ctrl-C or the processes exiting end it normally), 128+N after\n"
-            "SIGTERM/SIGHUP, 1 for a pid that cannot be profiled; the processes are\n"
-            "never signalled and keep running.\n");
+            "FILE may be '-' (stdout), a device, a FIFO or a symlink (the file it\n"
+            "points to is replaced, the link stays); outputs must be distinct files.\n"
+            "\n"
+            "Exit status: the command's own, 128+N when it was killed by signal N or\n"
+            "wlprof received signal N, 126 when it cannot be executed, 127 when it is\n"
+            "not found, 2 on bad usage, 1 when the report or the stacks cannot be written.\n"
+            "With --pid: 0 when the report was made (Ctrl-C or the processes exiting end\n"
+            "it normally), 128+N after SIGTERM/SIGHUP, 1 for a pid that cannot be\n"
+            "profiled; the processes are never signalled and keep running.\n");
 }
 
 int cmd_profile(int argc, char **argv)
@@ -154,6 +180,7 @@ int cmd_profile(int argc, char **argv)
         {"duration", required_argument, NULL, 'd'},
         {"children", no_argument, NULL, OPT_CHILDREN},
         {"sort", required_argument, NULL, OPT_SORT},
+        {"grace", required_argument, NULL, OPT_GRACE},
         {NULL, 0, NULL, 0},
     };
     struct profile_pid_args pa = {0};
@@ -224,6 +251,16 @@ int cmd_profile(int argc, char **argv)
             }
             sort_total = strcmp(optarg, "total") == 0;
             break;
+        case OPT_GRACE: {
+            char *end;
+            double g = strtod(optarg, &end);
+            if (end == optarg || *end || !(g >= 0 && g <= 86400)) {
+                cli_error("profile", "--grace must be seconds from 0 to 86400, not '%s'", optarg);
+                return WL_EXIT_USAGE;
+            }
+            opts.grace_s = g > 0 ? g : -1; /* -1: no grace at all */
+            break;
+        }
         case 'h':
             usage(stdout);
             return WL_EXIT_OK;
@@ -256,7 +293,29 @@ int cmd_profile(int argc, char **argv)
         return WL_EXIT_USAGE;
     }
 
-    /* Open every output's temporary first: a bad path fails before any work. */
+    /* Every output checked together, then opened: a bad path fails before
+     * any work. */
+    wl_outputs outs = {0};
+    wl_outputs_add(&outs, "--json", json_path);
+    wl_outputs_add(&outs, "--folded", so.folded);
+    wl_outputs_add(&outs, "--speedscope", so.speedscope);
+    wl_outputs_add(&outs, "--html", html_path);
+    if (wl_outputs_check(&outs, err, sizeof(err)) < 0) {
+        cli_error("profile", "%s", err);
+        return WL_EXIT_USAGE;
+    }
+    if (so.off && (so.folded || so.speedscope)) {
+        cli_error("profile", "%s needs the stack sampler: it cannot be written with --no-stacks",
+                  so.folded ? "--folded" : "--speedscope");
+        return WL_EXIT_USAGE;
+    }
+#ifndef WL_HAVE_STACKS
+    if (so.folded || so.speedscope) {
+        cli_error("profile", "this wlprof was built without stack sampling (libdw missing): "
+                             "%s cannot be written", so.folded ? "--folded" : "--speedscope");
+        return WL_EXIT_FAILURE;
+    }
+#endif
     wl_atomic_file out = {0}, folded_out = {0}, speedscope_out = {0}, html_out = {0};
     if ((json_path && wl_atomic_open(&out, json_path, err, sizeof(err)) < 0) ||
         (html_path && wl_atomic_open(&html_out, html_path, err, sizeof(err)) < 0) ||
@@ -273,7 +332,12 @@ int cmd_profile(int argc, char **argv)
 #ifdef WL_HAVE_STACKS
     wl_stacks_session sess;
     wl_stacks stacks;
-    stacks_begin(&sess, &so, argv[optind], opts.hz);
+    if (stacks_begin(&sess, &so, argv[optind], opts.hz) < 0) {
+        wl_atomic_abort(&out);
+        wl_atomic_abort(&folded_out);
+        wl_atomic_abort(&speedscope_out);
+        return WL_EXIT_FAILURE;
+    }
 #endif
     int rc = wl_profile_command(argv + optind, &opts, &prof);
     if (rc < 0) { /* nothing ran: leave no empty stack files behind */
@@ -284,8 +348,6 @@ int cmd_profile(int argc, char **argv)
     int stacks_status = stacks_end(&sess, &folded_out, &speedscope_out, &stacks, argv[optind]);
 #else
     int stacks_status = 0;
-    if (!so.off && (so.folded || so.speedscope))
-        cli_error("profile", "this wlprof was built without stack sampling (libdw missing)");
     wl_atomic_abort(&folded_out);
     wl_atomic_abort(&speedscope_out);
 #endif
@@ -335,6 +397,8 @@ int cmd_profile(int argc, char **argv)
     int status = prof.exit_status;
     if (status == 0 && stacks_status)
         status = stacks_status;
+    if (prof.signal_received) /* the shell's convention for a command stopped by signal N */
+        status = 128 + prof.signal_received;
     if (json_path || html_path) {
         json_t *root = wl_report_to_json(&prof);
         if (root && stack_sections)

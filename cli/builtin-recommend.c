@@ -36,7 +36,8 @@ static void usage(FILE *f)
             "                         CPU-bound (0 < Y <= 1, default 0.65)\n"
             "      --cores N          cores to size process pools for (default: this machine)\n"
             "      --concurrency N    tasks in flight on a coroutine loop (default 64)\n"
-            "  -o, --json FILE        write the report with the new verdict to FILE\n"
+            "  -o, --json FILE        write the report with the new verdict to FILE ('-':\n"
+            "                         stdout, the verdict then goes to stderr); not REPORT\n"
             "  -q, --quiet            print nothing (with --json)\n"
             "  -h, --help             show this help\n"
             "\n"
@@ -122,6 +123,14 @@ int cmd_recommend(int argc, char **argv)
     }
     const char *path = argv[optind];
 
+    wl_outputs paths = {0};
+    wl_outputs_add_input(&paths, "REPORT", path);
+    wl_outputs_add(&paths, "--json", json_path);
+    if (wl_outputs_check(&paths, err, sizeof(err)) < 0) {
+        cli_error("recommend", "%s", err);
+        return WL_EXIT_USAGE;
+    }
+
     json_t *root = NULL;
     wl_profile prof = {0};
     wl_verdict v = {0};
@@ -146,8 +155,8 @@ int cmd_recommend(int argc, char **argv)
         cli_error("recommend", "out of memory");
         goto free_verdict;
     }
-    if (!quiet)
-        wl_verdict_print(stdout, &v);
+    if (!quiet) /* stdout may be the JSON's (-o -) */
+        wl_verdict_print(json_path && strcmp(json_path, "-") == 0 ? stderr : stdout, &v);
     if (json_path) {
         if (wl_verdict_to_report(&v, root) < 0) {
             cli_error("recommend", "out of memory");

@@ -614,6 +614,18 @@ int cmd_run(int argc, char **argv)
         free(a.template);
         return rc > 0 ? WL_EXIT_OK : WL_EXIT_USAGE;
     }
+    /* Outputs and inputs checked together (reports/atomic.c's rules). */
+    wl_outputs paths = {0};
+    wl_outputs_add(&paths, "--json", a.json);
+    wl_outputs_add(&paths, "--joblog", a.joblog);
+    wl_outputs_add_input(&paths, "--commands", a.commands);
+    wl_outputs_add_input(&paths, "--inputs", a.inputs);
+    wl_outputs_add_input(&paths, "--lib", a.lib);
+    if (wl_outputs_check(&paths, err, sizeof(err)) < 0) {
+        cli_error("run", "%s", err);
+        free(a.template);
+        return WL_EXIT_USAGE;
+    }
     if (a.json && wl_atomic_open(&report, a.json, err, sizeof(err)) < 0) {
         cli_error("run", "%s", err);
         free(a.template);

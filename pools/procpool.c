@@ -455,6 +455,7 @@ static void on_timeout(uv_timer_t *h)
         return;
     if (!slot_started(w, req->slot_)) {
         /* the worker has not reached the job yet: its time starts later */
+        uv_update_time(pool->loop_); /* from now, not from this turn's start */
         uv_timer_start(&w->timer, on_timeout, req->timeout_ms_, 0);
         return;
     }
@@ -479,8 +480,10 @@ static void worker_arm_timer(wl_pworker *w)
     if (head == w->timed)
         return;
     w->timed = head;
-    if (head && head->timeout_ms_)
+    if (head && head->timeout_ms_) {
+        uv_update_time(w->pool->loop_); /* from now, not from this turn's start */
         uv_timer_start(&w->timer, on_timeout, head->timeout_ms_, 0);
+    }
     else
         uv_timer_stop(&w->timer);
 }

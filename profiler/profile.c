@@ -18,8 +18,19 @@
  * whole tree come from the growth of getrusage(RUSAGE_CHILDREN).
  *
  * Signals: SIGINT/SIGTERM/SIGHUP/SIGQUIT sent to us by another process are
- * forwarded to the target. Those from the terminal are not: the tty already
- * delivered them to the whole foreground process group, target included.
+ * forwarded to the target at once (from the handler). Those from the
+ * terminal are not: the tty already delivered them to the whole foreground
+ * process group, target included. Then the loop sends the first signal to
+ * every live process of the tree it knows -- children that left the
+ * process group or the session, and orphans reparented to us (we are their
+ * subreaper) -- skipping our own process group for a terminal's signal.
+ * Whatever is still alive grace_s later is SIGKILLed, and the call returns
+ * only once the whole tree is gone, so nothing outlives an interrupted
+ * profile; the report is still written, and the caller exits 128+N.
+ *
+ * If the profiler itself is SIGKILLed nothing can be forwarded: the target
+ * and its tree keep running, reparented to init (or the nearest subreaper),
+ * exactly as if wlprof had never been there (like time(1)).
  */
 #include "wlprof/profile.h"
 
@@ -52,14 +63,24 @@ extern char **environ;
 static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 #define NFORWARDED (sizeof(forwarded_signals) / sizeof(forwarded_signals[0]))
 
-/* The one piece of process-wide state: where a forwarded signal goes. */
+#define WL_GRACE_DEFAULT_S 5.0
+
+/* The process-wide state: where a forwarded signal goes, and the first
+ * signal received (with whether the terminal sent it). */
 static volatile sig_atomic_t forward_pid;
+static volatile sig_atomic_t first_signal;
+static volatile sig_atomic_t first_signal_from_tty;
 
 static void forward_signal(int sig, siginfo_t *info, void *uctx)
 {
     (void)uctx;
     int saved = errno;
-    if (forward_pid > 0 && info && info->si_code <= 0) /* SI_USER, SI_QUEUE, ...: sent by a process */
+    int by_process = info && info->si_code <= 0; /* SI_USER, SI_QUEUE, ...: sent by a process */
+    if (!first_signal) {
+        first_signal_from_tty = !by_process;
+        first_signal = sig;
+    }
+    if (forward_pid > 0 && by_process)
         kill((pid_t)forward_pid, sig);
     errno = saved;
 }
@@ -102,6 +123,59 @@ static int reap_children(sampler *s, pid_t target, double now, long *maxrss_kb)
                 *maxrss_kb = ru.ru_maxrss;
         }
     }
+}
+
+/* Shutting the tree down after a signal to the profiler. */
+typedef struct stop_state {
+    int signal;      /* the signal being forwarded, 0 before any */
+    int from_tty;
+    int killed;      /* SIGKILL sent to what was left */
+    double grace_s;
+    double kill_at;  /* monotonic seconds */
+} stop_state;
+
+/* On the first signal: to the whole tree (the target had it already);
+ * after the grace period: SIGKILL to all. */
+static void stop_tree(stop_state *st, sampler *s, pid_t target, double now, double t0)
+{
+    if (!first_signal || st->killed)
+        return;
+    if (!st->signal) {
+        st->signal = first_signal;
+        st->from_tty = first_signal_from_tty;
+        st->kill_at = now + st->grace_s;
+        sampler_signal_tree(s, st->signal, target, st->from_tty ? getpgrp() : 0, now - t0);
+    }
+    if (now >= st->kill_at) {
+        kill(target, SIGKILL);
+        sampler_signal_tree(s, SIGKILL, -1, 0, now - t0);
+        st->killed = 1;
+    }
+}
+
+/* After the target was reaped: waits until no process of the tree is
+ * left, SIGKILLing the rest when the grace period ends, reaping the
+ * orphans that come back to us. */
+static void drain_tree(stop_state *st, sampler *s, double t0, wl_profile *out)
+{
+    for (;;) {
+        double now = wl__mono_s();
+        if (!st->signal) { /* the signal came as the target exited */
+            st->signal = first_signal;
+            st->from_tty = first_signal_from_tty;
+            st->kill_at = now + st->grace_s;
+            sampler_signal_tree(s, st->signal, -1, st->from_tty ? getpgrp() : 0, now - t0);
+        }
+        int sig = now >= st->kill_at ? SIGKILL : 0; /* 0: only count, new ones get st->signal */
+        int live = sampler_signal_tree(s, sig ? sig : st->signal, -1,
+                                       sig ? 0 : st->from_tty ? getpgrp() : 0, now - t0);
+        reap_children(s, -1, now - t0, &out->maxrss_kb);
+        if (live == 0)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    out->signal_received = st->signal;
 }
 
 static char **copy_argv(char *const argv[], int *argc)
@@ -165,6 +239,7 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 
+    first_signal = 0;
     struct sigaction sa, old_sa[NFORWARDED];
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = forward_signal;
@@ -209,12 +284,15 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     }
     int pidfd = open_pidfd(pid);
 
+    double grace = opts && opts->grace_s != 0 ? opts->grace_s : WL_GRACE_DEFAULT_S;
+    stop_state stop = {.grace_s = grace < 0 ? 0 : grace};
     double last = t0;
     double next = t0 + interval * jitter(&seed);
     double t_exit;
     for (;;) {
-        wait_until(pidfd, next);
+        wait_until(pidfd, stop.signal && !stop.killed && stop.kill_at < next ? stop.kill_at : next);
         double now = wl__mono_s();
+        stop_tree(&stop, &s, pid, now, t0);
         int exited = reap_children(&s, pid, now - t0, &out->maxrss_kb);
         if (exited) {
             t_exit = now;
@@ -261,6 +339,8 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
         status = W_EXITCODE(255, 0); /* cannot happen unless someone else reaped it */
     }
     reap_children(&s, -1, out->wall_s, &out->maxrss_kb); /* orphans that already exited */
+    if (first_signal)
+        drain_tree(&stop, &s, t0, out);
 
     if (WIFEXITED(status)) {
         out->exit_code = WEXITSTATUS(status);
@@ -290,6 +370,7 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
 
 restore_signals:
     forward_pid = 0;
+    first_signal = 0;
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaction(forwarded_signals[i], &old_sa[i], NULL);
     if (old_chld.sa_handler == SIG_IGN)

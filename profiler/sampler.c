@@ -28,6 +28,7 @@
 
 #include <dirent.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,9 @@ struct thread_track {
     uint64_t run_ns, wait_ns; /* latest schedstat */
     double carry_run, carry_rq; /* schedstat time not yet given to a tick */
     int slices_changed;       /* scheduled in again since the last tick */
+    double rq_pending;        /* its waiting of intervals that ended runnable */
+    double prog_wait_s;       /* the program's waiting of those intervals */
+    uint64_t waited_tick;     /* last such interval */
     int has_schedstat;        /* run_ns/wait_ns were read at least once */
     double first_seen, last_seen;
     uint64_t samples_running, samples_waiting;
@@ -101,6 +105,7 @@ struct proc_track {
     uint32_t threads_this_tick;
     procfs_file f_stat; /* kept open while live */
     DIR *task_dir;      /* /proc/PID/task, kept open and rewound */
+    int signalled;            /* last signal sampler_signal_tree sent it */
 };
 
 enum { LOOP_NONE = 0, LOOP_READINESS, LOOP_EPOLL_FD };
@@ -145,6 +150,8 @@ typedef struct tick_obs {
     double prod_not_busy;   /* product of (1 - (on-CPU + runqueue) share) */
     double gil_on;          /* sum of the on-CPU shares of GIL-bound threads */
     double gil_busy;        /* ... of their on-CPU + runqueue shares */
+    double late_rq;         /* run-queue seconds of earlier ticks first read as waiting */
+    uint64_t tick;          /* the tick being observed */
     struct blocked_obs *blocked;
     size_t nblocked, cap_blocked;
 } tick_obs;
@@ -545,7 +552,7 @@ int wl_thread_observe(int pid, int tid, wl_thread_now *out)
  * tick instead of being clipped, which keeps every nanosecond. Without
  * schedstat the state letter decides the whole interval. */
 static void thread_time_split(sampler *s, thread_track *t, int pid, int tid, char state, int first,
-                              double dt, double *on_out, double *queued_out)
+                              double dt, tick_obs *obs, double *on_out, double *queued_out)
 {
     char path[96];
     proc_schedstat ss;
@@ -576,12 +583,44 @@ static void thread_time_split(sampler *s, thread_track *t, int pid, int tid, cha
     double on = run < dt ? run : dt;
     double queued = rq < dt - on ? rq : dt - on;
     t->carry_run = run - on;
-    t->carry_rq = rq - queued;
+    /* Run-queue delay that does not fit this interval is mostly delay of
+     * earlier ones: the kernel adds it to schedstat only when the thread
+     * gets a CPU again, so a starved thread's intervals first read as
+     * blocked. Give it back to them -- to this thread's waiting of the
+     * intervals that ended with it runnable (only those can hide queueing:
+     * one that ended asleep was waiting), and to the program's waiting of
+     * those intervals (obs->late_rq, the largest such share: threads queue
+     * at the same time) -- rather than carry it forward. */
+    double late = rq - queued;
+    double back = late < t->rq_pending ? late : t->rq_pending;
+    if (back > t->waiting_s)
+        back = t->waiting_s;
+    if (back > 0) {
+        t->waiting_s -= back;
+        t->rq_pending -= back;
+        t->runq_s += back;
+    }
+    double pback = late < t->prog_wait_s ? late : t->prog_wait_s;
+    if (pback > 0) {
+        t->prog_wait_s -= pback;
+        if (pback > obs->late_rq)
+            obs->late_rq = pback;
+    }
+    /* What is left cannot be placed; carried on it would fill the next
+     * interval's room, most often a sleep's, so it is dropped. */
+    t->carry_rq = 0;
     t->running_s += on;
     t->runq_s += queued;
+    double rest = dt - on - queued;
     /* A thread born during the interval did not wait before it existed. */
     if (!first)
-        t->waiting_s += dt - on - queued;
+        t->waiting_s += rest;
+    if (state == 'R' && rest > 0) { /* also when first: the program waited meanwhile */
+        if (!first)
+            t->rq_pending += rest;
+        t->waited_tick = obs->tick;
+    }
+    /* the program's running/busy shares: tick_add_share, by the caller */
     *on_out = on;
     *queued_out = queued;
 }
@@ -837,7 +876,7 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
         int first = t->samples_running + t->samples_waiting == 0;
         double on0 = t->running_s, rq0 = t->runq_s;
         double on, queued;
-        thread_time_split(s, t, p->pid, tid, ts.state, first, dt, &on, &queued);
+        thread_time_split(s, t, p->pid, tid, ts.state, first, dt, obs, &on, &queued);
         size_t slot = (size_t)(t - s->threads);
         s->thread_samples++;
         obs->nthreads++;
@@ -848,7 +887,9 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             timeline_observe(&s->timeline, slot, p->pid, tid, tl_state, NULL, NULL);
             obs->nrunning++;
             t->samples_running++;
-            t->burst_s += dt;
+            /* a burst is CPU time: waiting on a run queue is the
+             * machine's contention, not the program computing */
+            t->burst_s += on;
             if (t->burst_s > t->longest_burst_s)
                 t->longest_burst_s = t->burst_s;
             t->block_s = 0;
@@ -942,6 +983,7 @@ static void proc_gone(sampler *s, proc_track *p, double now)
 void sampler_tick(sampler *s, double now, double dt)
 {
     tick_obs obs = {
+        .tick = s->tick + 1,
         .prod_not_run = 1.0,
         .prod_not_busy = 1.0,
         .blocked = s->scratch,
@@ -991,6 +1033,13 @@ void sampler_tick(sampler *s, double now, double dt)
     s->running_s += on * dt;
     s->runq_s += (busy - on) * dt;
     s->waiting_s += (1.0 - busy) * dt;
+    double back = obs.late_rq < s->waiting_s ? obs.late_rq : s->waiting_s;
+    s->waiting_s -= back; /* see thread_time_split */
+    s->runq_s += back;
+    if (busy < 1.0) /* what each blocked thread may later give back */
+        for (size_t i = 0; i < s->nthreads; i++)
+            if (s->threads[i].live && s->threads[i].waited_tick == s->tick)
+                s->threads[i].prog_wait_s += (1.0 - busy) * dt;
 
     if (obs.nrunning > 0) {
         s->ticks_running++;
@@ -1337,4 +1386,29 @@ size_t sampler_nlive(const sampler *s)
     for (size_t i = 0; i < s->nprocs; i++)
         n += s->procs[i].live != 0;
     return n;
+}
+
+int sampler_signal_tree(sampler *s, int sig, int skip_pid, int skip_pgrp, double now)
+{
+    discover(s, now); /* children forked since the last tick, and orphans */
+    int live = 0;
+    for (size_t i = 0; i < s->nprocs; i++) {
+        proc_track *p = &s->procs[i];
+        if (!p->live)
+            continue;
+        char path[64];
+        proc_stat st;
+        snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
+        /* gone, reused by another process, or a zombie its parent will reap */
+        if (procfs_stat(path, &st) < 0 || st.starttime != p->starttime || st.state == 'Z' ||
+            st.state == 'X')
+            continue;
+        live++;
+        if (p->signalled == sig || p->pid == skip_pid ||
+            (skip_pgrp > 0 && getpgid(p->pid) == skip_pgrp))
+            continue;
+        p->signalled = sig; /* once each: a handler must not see it again and again */
+        kill(p->pid, sig);
+    }
+    return live;
 }

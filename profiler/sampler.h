@@ -77,6 +77,12 @@ void sampler_process_exited(sampler *s, int pid, int status, const struct rusage
                             double now);
 /* Reads the final /proc/PID/io of a zombie before it is reaped. */
 void sampler_process_final_io(sampler *s, int pid);
+/* Sends sig to every live process of the tree (finding new ones first),
+ * except skip_pid, members of process group skip_pgrp (when > 0) and those
+ * it already sent sig; a pid reused by an unrelated process is never signalled. Returns how many
+ * processes of the tree are alive (zombies excluded), skipped ones
+ * included. */
+int sampler_signal_tree(sampler *s, int sig, int skip_pid, int skip_pgrp, double now);
 /* Moves the accumulated data into p (arrays are handed over). */
 int sampler_finish(sampler *s, wl_profile *p);
 void sampler_free(sampler *s);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 typedef enum field_type { F_DOUBLE, F_U64, F_LONG, F_INT, F_U32, F_BOOL } field_type;
@@ -142,6 +143,25 @@ static json_t *field_to_json(const void *base, const field *f)
     return json_null();
 }
 
+/* Largest count a report may hold: exact in a double (JSON readers in
+ * other languages agree on it) and far from overflowing when summed. */
+#define WL_COUNT_MAX 9007199254740992.0 /* 2^53 */
+
+/* Why a field's value was refused (for the one-line error). */
+static const char *range_rule(const field *f)
+{
+    if (f->type == F_DOUBLE)
+        return strcmp(f->object, "split") == 0 ? "a share from 0 to 1" : "a finite number >= 0";
+    if (f->type == F_INT)
+        return "a whole number from -1 to 2147483647";
+    if (f->type == F_U32)
+        return "a whole number from 0 to 4294967295";
+    return "a whole number from 0 to 2^53";
+}
+
+/* Reads one field. -EINVAL: missing or of the wrong JSON type; -ERANGE:
+ * outside what the field can mean (negative or non-finite times, shares
+ * outside [0, 1], counts that are fractional, negative or overflow). */
 static int field_from_json(void *base, const field *f, const json_t *v)
 {
     char *p = (char *)base + f->offset;
@@ -154,15 +174,44 @@ static int field_from_json(void *base, const field *f, const json_t *v)
     if (!json_is_number(v))
         return -EINVAL;
     double d = json_number_value(v);
-    switch (f->type) {
-    case F_DOUBLE: *(double *)p = d; break;
-    case F_U64: *(uint64_t *)p = d < 0 ? 0 : (uint64_t)json_integer_value(v); break;
-    case F_LONG: *(long *)p = (long)d; break;
-    case F_INT: *(int *)p = (int)d; break;
-    case F_U32: *(uint32_t *)p = d < 0 ? 0 : (uint32_t)d; break;
-    case F_BOOL: break;
+    if (!isfinite(d))
+        return -ERANGE;
+    if (f->type == F_DOUBLE) {
+        double hi = strcmp(f->object, "split") == 0 ? 1.0 + 1e-9 : HUGE_VAL;
+        if (!(d >= 0 && d <= hi))
+            return -ERANGE;
+        *(double *)p = d;
+        return 0;
     }
-    return 0;
+    /* whole numbers: integral, in range, then converted (never UB) */
+    if (json_is_real(v) && floor(d) != d)
+        return -ERANGE;
+    json_int_t i = json_is_integer(v) ? json_integer_value(v) : 0;
+    switch (f->type) {
+    case F_U64:
+    case F_LONG:
+        if (json_is_integer(v) ? (i < 0 || (double)i > WL_COUNT_MAX) : (d < 0 || d > WL_COUNT_MAX))
+            return -ERANGE;
+        if (!json_is_integer(v))
+            i = (json_int_t)d;
+        if (f->type == F_U64)
+            *(uint64_t *)p = (uint64_t)i;
+        else
+            *(long *)p = (long)i;
+        return 0;
+    case F_INT:
+        if (d < -1 || d > 2147483647.0)
+            return -ERANGE;
+        *(int *)p = (int)d;
+        return 0;
+    case F_U32:
+        if (d < 0 || d > 4294967295.0)
+            return -ERANGE;
+        *(uint32_t *)p = (uint32_t)d;
+        return 0;
+    default:
+        return -EINVAL;
+    }
 }
 
 /* Writes the table's fields of base into obj (creating sub-objects). */
@@ -192,7 +241,14 @@ static int fields_from_json(const json_t *obj, void *base, const field *fields, 
         const json_t *v = src ? json_object_get(src, fields[i].key) : NULL;
         if (!v && fields[i].optional)
             continue;
-        if (!v || field_from_json(base, &fields[i], v) < 0) {
+        int rc = v ? field_from_json(base, &fields[i], v) : -EINVAL;
+        if (rc == -ERANGE) {
+            snprintf(err, errlen, "%s%s%s.%s is %.17g: it must be %s", where,
+                     fields[i].object[0] ? "." : "", fields[i].object, fields[i].key,
+                     json_number_value(v), range_rule(&fields[i]));
+            return -EINVAL;
+        }
+        if (rc < 0) {
             snprintf(err, errlen, "%s%s%s.%s is missing or not a %s", where,
                      fields[i].object[0] ? "." : "", fields[i].object, fields[i].key,
                      fields[i].type == F_BOOL ? "boolean" : "number");
@@ -357,6 +413,16 @@ static int waits_from_json(const json_t *arr, wl_wait_stat **out, size_t *n, cha
             snprintf(err, errlen, "wait reason %zu is malformed", i);
             return -EINVAL;
         }
+        if (samples < 0 || (double)samples > WL_COUNT_MAX || !isfinite(seconds) ||
+            seconds < 0) {
+            snprintf(err, errlen, "wait reason %zu has %s %.17g: it must be %s", i,
+                     samples < 0 || (double)samples > WL_COUNT_MAX ? "samples" : "seconds",
+                     samples < 0 || (double)samples > WL_COUNT_MAX ? (double)samples : seconds,
+                     samples < 0 || (double)samples > WL_COUNT_MAX
+                         ? "a whole number from 0 to 2^53"
+                         : "a finite number >= 0");
+            return -EINVAL;
+        }
         wl_wait_stat *w = &(*out)[(*n)++];
         int k = wl_wait_kind_parse(kind);
         w->kind = k < 0 ? WL_WAIT_OTHER : (wl_wait_kind)k;
@@ -416,8 +482,17 @@ int wl_report_from_json(const json_t *root, wl_profile *out, char *err, size_t e
     const json_t *by_kind = json_object_get(waits, "by_kind");
     for (int k = 0; k < WL_WAIT_KIND_COUNT; k++) {
         const json_t *o = json_object_get(by_kind, wl_wait_kind_name((wl_wait_kind)k));
-        out->wait_kind_s[k] = json_number_value(json_object_get(o, "seconds"));
-        out->wait_kind_samples[k] = (uint64_t)json_integer_value(json_object_get(o, "samples"));
+        double secs = json_number_value(json_object_get(o, "seconds"));
+        json_int_t samples = json_integer_value(json_object_get(o, "samples"));
+        if (!isfinite(secs) || secs < 0 || samples < 0 || (double)samples > WL_COUNT_MAX) {
+            snprintf(err, errlen, "report.waits.by_kind.%s: seconds must be a finite number >= 0 "
+                                  "and samples a whole number from 0 to 2^53",
+                     wl_wait_kind_name((wl_wait_kind)k));
+            rc = -EINVAL;
+            goto fail;
+        }
+        out->wait_kind_s[k] = secs;
+        out->wait_kind_samples[k] = (uint64_t)samples;
     }
 
     const json_t *threads = json_object_get(root, "threads");
@@ -492,18 +567,55 @@ fail:
     return rc;
 }
 
+/* Feeds json_load_callback from f, refusing to go past WL_REPORT_MAX_BYTES
+ * (a pipe or a growing file has no size to check up front). */
+struct capped_reader {
+    FILE *f;
+    size_t total;
+    int over;
+};
+
+static size_t capped_read(void *buf, size_t len, void *data)
+{
+    struct capped_reader *r = data;
+    if (r->total >= (size_t)WL_REPORT_MAX_BYTES) {
+        char c;
+        if (fread(&c, 1, 1, r->f) == 1)
+            r->over = 1;
+        return r->over ? (size_t)-1 : 0;
+    }
+    size_t room = (size_t)WL_REPORT_MAX_BYTES - r->total;
+    size_t n = fread(buf, 1, len < room ? len : room, r->f);
+    r->total += n;
+    return n;
+}
+
 int wl_report_load(const char *path, json_t **root_out, char *err, size_t errlen)
 {
     *root_out = NULL;
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (!f) {
         int e = errno;
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(e));
         return -e;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > WL_REPORT_MAX_BYTES) {
+        snprintf(err, errlen, "%s: %lld bytes is larger than a report may be (%d MiB)", path,
+                 (long long)st.st_size, WL_REPORT_MAX_BYTES >> 20);
+        fclose(f);
+        return -EFBIG;
+    }
+    struct capped_reader cr = {f, 0, 0};
     json_error_t jerr;
-    json_t *root = json_loadf(f, 0, &jerr);
+    json_t *root = json_load_callback(capped_read, &cr, 0, &jerr);
     fclose(f);
+    if (cr.over) {
+        json_decref(root);
+        snprintf(err, errlen, "%s: larger than a report may be (%d MiB)", path,
+                 WL_REPORT_MAX_BYTES >> 20);
+        return -EFBIG;
+    }
     if (!root) {
         snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
                  jerr.text);

@@ -33,6 +33,21 @@ int wl__shared_stack_create(wl_loop *loop);
 int wl__shared_stack_enter(wl_loop *loop, wl_task *t);
 /* True when [p, p+len) overlaps the loop's shared stack. */
 bool wl__on_shared_stack(const wl_loop *loop, const void *p, size_t len);
+
+/* The delay to arm a libuv timer with so that it fires no earlier than ms
+ * from now. libuv measures timers from the loop's cached time, taken
+ * before this turn's callbacks and tasks ran (50 ms of computing in the
+ * same turn would make a 100 ms timer fire after 50), truncated to whole
+ * milliseconds: refresh it, and add what the truncation and any lag took
+ * off. Every scheduler timer is armed through this. */
+static inline uint64_t wl__timer_delay(uv_loop_t *uv, uint64_t ms)
+{
+    uv_update_time(uv);
+    uint64_t now_ns = uv_hrtime();
+    uint64_t loop_ns = uv_now(uv) * 1000000u;
+    uint64_t lag = now_ns > loop_ns ? (now_ns - loop_ns + 999999u) / 1000000u : 0;
+    return ms > UINT64_MAX - lag ? UINT64_MAX : ms + lag;
+}
 void *wl__ctx_init(char *hi, void (*entry)(void *), void *arg);
 int wl__overflow_handler_install(void);
 

@@ -57,7 +57,7 @@ int wl_sleep(uint64_t ms)
     wl_waiter_init(w);
     w->cancel = sleep_cancel;
     w->data = t;
-    uv_timer_start(&t->sleep_timer, on_sleep_timer, ms, 0);
+    uv_timer_start(&t->sleep_timer, on_sleep_timer, wl__timer_delay(t->loop->uv, ms), 0);
     return wl_waiter_wait(w);
 }
 

@@ -265,6 +265,7 @@ static void timeouts_rearm(wl_task *t)
         uv_timer_stop(t->tmo_timer);
         return;
     }
+    uv_update_time(t->loop->uv); /* deadlines are absolute: from now, not the turn's start */
     uint64_t now = uv_now(t->loop->uv);
     uv_timer_start(t->tmo_timer, on_timeout, next > now ? next - now : 0, 0);
 }
@@ -281,8 +282,8 @@ int wl_timeout_enter(wl_timeout *to, uint64_t ms)
         uv_timer_init(t->loop->uv, t->tmo_timer);
         t->tmo_timer->data = t;
     }
-    uv_update_time(t->loop->uv);
-    to->deadline = uv_now(t->loop->uv) + ms;
+    uint64_t delay = wl__timer_delay(t->loop->uv, ms);
+    to->deadline = uv_now(t->loop->uv) + delay;
     if (to->deadline == 0)
         to->deadline = 1;
     to->expired = 0;

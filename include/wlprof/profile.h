@@ -85,7 +85,7 @@ typedef struct wl_thread_stat {
     uint64_t samples_waiting;  /* ticks in S, D, or another off-CPU state */
     double running_s;          /* seconds on a CPU (schedstat, split per tick) */
     double waiting_s;          /* seconds blocked, neither on a CPU nor queued */
-    double longest_burst_s;    /* longest stretch of consecutive running ticks */
+    double longest_burst_s;    /* CPU time of its longest stretch of running ticks */
     double longest_block_s;    /* longest stretch blocked in one non-poll wait */
     char longest_block_syscall[24];
     /* Event loop (report /3; 0 / "" in older reports): */
@@ -258,6 +258,10 @@ typedef struct wl_profile {
     uint64_t stack_pauses;  /* threads stopped one at a time for a stack */
     double pause_total_s;   /* wall seconds those threads stood stopped */
     double pause_max_s;     /* the longest single stop */
+
+    /* SIGINT/SIGTERM/SIGHUP/SIGQUIT the profiler itself received while the
+     * target ran (the first one), 0 when none; see wl_profile_command. */
+    int signal_received;
 } wl_profile;
 
 /* Profiler options; zero-initialise, then set what you need. */
@@ -265,6 +269,7 @@ typedef struct wl_profile_opts {
     double hz;          /* mean sampling rate; 0 means 100 */
     unsigned seed;      /* interval jitter seed; 0 means time-based */
     int quiet;          /* reserved for callers; the profiler never prints */
+    double grace_s;     /* after a signal, seconds before SIGKILL; 0 means 5, < 0 none */
 } wl_profile_opts;
 
 /* Human name of a wait kind: "sleep", "network", "disk", "pipe", "lock",
@@ -318,8 +323,13 @@ WL_API int wl_thread_observe(int pid, int tid, wl_thread_now *out);
 /* Runs argv (PATH lookup, stdio inherited) and samples its process tree
  * until the direct child exits. Fills *out (caller allocates, the profile
  * owns its arrays afterwards; free with wl_profile_free). SIGINT, SIGTERM,
- * SIGHUP and SIGQUIT sent to the caller by another process are forwarded to
- * the target while it runs; a SIGCHLD set to SIG_IGN is taken back to the
+ * SIGHUP and SIGQUIT sent to the caller while the target runs are forwarded
+ * to the target, then to every live process of its tree (the caller is
+ * their child subreaper; a signal from the terminal goes only to those
+ * outside the caller's process group, which the terminal reached itself);
+ * whatever is still alive opts->grace_s later is SIGKILLed, and the call
+ * returns once the whole tree is gone, with out->signal_received set. A
+ * SIGCHLD set to SIG_IGN is taken back to the
  * default for the run (the kernel would otherwise reap the target itself).
  *
  * Returns 0 when the target ran (whatever its own exit status), or a

@@ -10,6 +10,7 @@
 #ifndef WLPROF_REPORT_H
 #define WLPROF_REPORT_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <jansson.h>
 #include "wlprof/common.h"
@@ -27,22 +28,36 @@ WL_API json_t *wl_report_to_json(const wl_profile *p);
 /* Fills *out from a report object (the inverse of wl_report_to_json, for
  * the fields the classifier and text output need). *out is owned by the
  * caller afterwards (wl_profile_free). Returns 0, or -EINVAL with a
- * one-line reason in err. */
+ * one-line reason in err -- also for values out of range: negative times,
+ * shares outside [0, 1], counts that are fractional, negative or above
+ * 2^53. */
 WL_API int wl_report_from_json(const json_t *root, wl_profile *out, char *err, size_t errlen);
+
+/* Largest report wl_report_load reads (256 MiB): refused before parsing. */
+#define WL_REPORT_MAX_BYTES (256 << 20)
 
 /* Reads and parses a report file and checks its "schema". On success
  * *root_out is a new reference. Returns 0, -ENOENT/-EACCES (cannot read),
- * -EINVAL (not JSON, or not a wlprof report), -EPROTO (another schema
- * version); err holds a one-line reason naming the file. */
+ * -EFBIG (over WL_REPORT_MAX_BYTES), -EINVAL (not JSON, or not a wlprof
+ * report), -EPROTO (another schema version); err holds a one-line reason
+ * naming the file. Values out of range are wl_report_from_json's to refuse. */
 WL_API int wl_report_load(const char *path, json_t **root_out, char *err, size_t errlen);
 
-/* An output file written atomically: created as a temporary file beside
- * the destination up front (so an unwritable path fails before any work),
- * renamed over the destination on commit, removed on abort. */
+/* An output file, written by the rules in reports/atomic.c: "-" is stdout;
+ * descriptors (/dev/fd/N, /proc/self/fd/N), devices and FIFOs are written
+ * directly; symlinks are followed and the file they lead to -- like any
+ * regular file -- is written atomically: an anonymous temporary (O_TMPFILE,
+ * or a named one where that is unsupported) beside the destination, made
+ * up front (so an unwritable path fails before any work), put in place on
+ * commit, gone on abort or when the process is killed. */
 typedef struct wl_atomic_file {
-    char *path;     /* destination */
-    char *tmp_path; /* the temporary beside it */
+    char *path;     /* destination as given */
+    char *tmp_path; /* the named temporary beside it (fallback only), or NULL */
     FILE *f;        /* open for writing */
+    char *target;   /* what the symlinks lead to (internal) */
+    int mode_;      /* how it is written (internal) */
+    int dirfd_;     /* the target's directory (internal) */
+    bool dir_open_; /* dirfd_ is open (internal) */
 } wl_atomic_file;
 
 /* Creates the temporary. Returns 0 or a negative errno (err says why). */
@@ -74,6 +89,26 @@ WL_API int wl_report_write_html(FILE *f, const json_t *root);
  * err says "cannot write PATH: why" and the temporary is removed. Either
  * way af is done with. */
 WL_API int wl_atomic_commit_html(wl_atomic_file *af, const json_t *root, char *err, size_t errlen);
+
+/* All output (and input) paths of one command, checked together before
+ * any is opened: two outputs on one file (after following symlinks and
+ * descriptors: "-" and /dev/stdout are one), or an output that is also an
+ * input, is a usage error. Any number of outputs may go to /dev/null.
+ * Paths are borrowed; NULL paths are ignored. */
+#define WL_OUTPUTS_MAX 16
+typedef struct wl_outputs {
+    size_t n;
+    struct wl_output_use {
+        const char *option; /* as typed: "-o", "--folded", "--commands" */
+        const char *path;
+        bool input;
+    } use[WL_OUTPUTS_MAX];
+} wl_outputs;
+
+WL_API void wl_outputs_add(wl_outputs *o, const char *option, const char *path);
+WL_API void wl_outputs_add_input(wl_outputs *o, const char *option, const char *path);
+/* Returns 0, or -EINVAL with a one-line reason naming both options. */
+WL_API int wl_outputs_check(const wl_outputs *o, char *err, size_t errlen);
 
 /* Prints the human summary: wall, CPU and waiting split with a bar, top
  * wait reasons, busiest threads, processes, the profiler's own cost.

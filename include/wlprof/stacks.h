@@ -196,10 +196,14 @@ typedef struct wl_stacks_session {
     bool env_restored;
     char dir[4096];       /* private directory the agent writes to */
     char *saved_preload, *saved_dir, *saved_hz, *saved_asan; /* caller's env */
+    bool locked;          /* lock_fd holds flock(dir): the directory is in use */
+    int lock_fd;
 } wl_stacks_session;
 
 /* Prepares to run cmd (argv[0], PATH-searched) with the agent at hz: when
- * the command can take it, makes a private directory and sets LD_PRELOAD,
+ * the command can take it, makes a private directory ($TMPDIR made
+ * absolute, or /tmp: wlprof-stacks-XXXXXX, flock'ed while in use; stale
+ * ones a killed wlprof left behind are removed first) and sets LD_PRELOAD,
  * WLPROF_AGENT_DIR and WLPROF_AGENT_HZ in this process's environment (the
  * child inherits them) and s->active is true. When it cannot (statically
  * linked, setuid, agent library missing) s->active is false and notice holds

@@ -197,7 +197,9 @@ START_TEST(test_run_commands_40_sleeps_run_many_at_once)
     int st = run_to(argv, fx.out, fx.err, 60);
     double wall = tu_now() - t0;
     ck_assert_msg(st == 0, "exit %d: %s", st, slurp(fx.err));
-    ck_assert_msg(wall < 2.0, "40 x sleep 0.5 took %.2f s", wall);
+    /* one at a time would take 20 s; how close to 0.5 s a loaded machine
+     * gets is not the point (workers and speed-up below are) */
+    ck_assert_msg(wall < 10.0, "40 x sleep 0.5 took %.2f s", wall);
     json_t *r = tu_load_json(fx.json);
     ck_assert_int_ge((int)tu_num(r, "executor.workers"), 20);
     ck_assert_int_eq((int)tu_num(r, "totals.ok"), 40);

@@ -89,62 +89,93 @@ START_TEST(test_run_returns_main_status_and_result)
 }
 END_TEST
 
+/* A task's sleep and when it ran. */
+typedef struct span {
+    int ms;
+    double start, end;
+} span;
+
 static int fetch_data(void *arg, void **result)
 {
-    int ms = (int)(intptr_t)arg;
-    int rc = wl_sleep((uint64_t)ms);
-    *result = arg;
+    span *sp = arg;
+    sp->start = now_ms();
+    int rc = wl_sleep((uint64_t)sp->ms);
+    sp->end = now_ms();
+    *result = (void *)(intptr_t)sp->ms;
     return rc;
+}
+
+typedef struct seq_result {
+    double seq_ms;       /* two direct calls */
+    span conc[2], rev[2]; /* spawned, awaited in order / in reverse */
+} seq_result;
+
+static int overlap(const span *a, const span *b)
+{
+    return a->start < b->end && b->start < a->end;
 }
 
 static int main_seq_vs_concurrent(void *arg, void **result)
 {
-    double *out = arg;
+    seq_result *out = arg;
     void *r1;
     void *r2;
+    span s1 = {.ms = 100}, s2 = {.ms = 200};
     /* direct calls: sequential */
     double t0 = now_ms();
-    fetch_data((void *)(intptr_t)100, &r1);
-    fetch_data((void *)(intptr_t)200, &r2);
-    out[0] = now_ms() - t0;
+    fetch_data(&s1, &r1);
+    fetch_data(&s2, &r2);
+    out->seq_ms = now_ms() - t0;
     /* spawned: concurrent */
     wl_task *a;
     wl_task *b;
-    t0 = now_ms();
-    wl_spawn(&a, NULL, "a", fetch_data, (void *)(intptr_t)100);
-    wl_spawn(&b, NULL, "b", fetch_data, (void *)(intptr_t)200);
+    out->conc[0].ms = out->rev[0].ms = 100;
+    out->conc[1].ms = out->rev[1].ms = 200;
+    wl_spawn(&a, NULL, "a", fetch_data, &out->conc[0]);
+    wl_spawn(&b, NULL, "b", fetch_data, &out->conc[1]);
     ck_assert_int_eq(wl_await(a, &r1), 0);
     ck_assert_int_eq(wl_await(b, &r2), 0);
-    out[1] = now_ms() - t0;
     ck_assert_int_eq((int)(intptr_t)r1, 100);
     ck_assert_int_eq((int)(intptr_t)r2, 200);
     /* awaiting the longer one first changes nothing */
-    t0 = now_ms();
-    wl_spawn(&a, NULL, "a", fetch_data, (void *)(intptr_t)100);
-    wl_spawn(&b, NULL, "b", fetch_data, (void *)(intptr_t)200);
+    wl_spawn(&a, NULL, "a", fetch_data, &out->rev[0]);
+    wl_spawn(&b, NULL, "b", fetch_data, &out->rev[1]);
     ck_assert_int_eq(wl_await(b, NULL), 0);
     ck_assert(wl_task_done(a));
     ck_assert_int_eq(wl_await(a, NULL), 0);
-    out[2] = now_ms() - t0;
     return 0;
+}
+
+/* Concurrency shown by events, not by how long the machine took: the
+ * spawned sleeps were in progress at the same time; each lasted its time. */
+static void check_seq_vs_concurrent(const seq_result *r, const char *what)
+{
+    ck_assert_msg(r->seq_ms >= 299, "%s: sequential %.1f ms", what, r->seq_ms);
+    const span *pairs[2] = {r->conc, r->rev};
+    for (int k = 0; k < 2; k++) {
+        ck_assert_msg(overlap(&pairs[k][0], &pairs[k][1]), "%s: the spawned sleeps did not overlap",
+                      what);
+        for (int i = 0; i < 2; i++)
+            ck_assert_msg(pairs[k][i].end - pairs[k][i].start >= pairs[k][i].ms - 1,
+                          "%s: a %d ms sleep lasted %.1f ms", what, pairs[k][i].ms,
+                          pairs[k][i].end - pairs[k][i].start);
+    }
 }
 
 START_TEST(test_sleep_sequential_vs_spawned)
 {
-    double t[3];
-    ck_assert_int_eq(run_main(main_seq_vs_concurrent, t, NULL), 0);
-    ck_assert_msg(t[0] >= 295 && t[0] < 600, "sequential %.1f ms", t[0]);
-    ck_assert_msg(t[1] >= 195 && t[1] < 280, "concurrent %.1f ms", t[1]);
-    ck_assert_msg(t[2] >= 195 && t[2] < 280, "reversed await %.1f ms", t[2]);
+    seq_result r = {0};
+    ck_assert_int_eq(run_main(main_seq_vs_concurrent, &r, NULL), 0);
+    check_seq_vs_concurrent(&r, "own stacks");
 }
 END_TEST
 
 START_TEST(test_sleep_sequential_vs_spawned_shared_stack)
 {
-    double t[3];
+    seq_result r = {0};
     wl_loop_options o = {.shared_stack = 1};
-    ck_assert_int_eq(run_main(main_seq_vs_concurrent, t, &o), 0);
-    ck_assert_msg(t[1] >= 195 && t[1] < 280, "concurrent %.1f ms", t[1]);
+    ck_assert_int_eq(run_main(main_seq_vs_concurrent, &r, &o), 0);
+    check_seq_vs_concurrent(&r, "shared stack");
 }
 END_TEST
 
@@ -247,7 +278,7 @@ static int main_waiter_cancel(void *arg, void **result)
     ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
     ck_assert_int_eq(op->cancels, 1);           /* hook called once */
     ck_assert_int_eq(op->w.status, WL_ECANCELED); /* what the hook's wake said */
-    ck_assert(now_ms() - t0 < 1000);
+    ck_assert(now_ms() - t0 < 2500);              /* cut short: not its 5 s */
     free(op);
     return 0;
 }
@@ -271,7 +302,7 @@ static int main_waiter_timeout(void *arg, void **result)
     ck_assert_int_eq(wl_sleep(1000), WL_ETIMEDOUT);
     ck_assert_int_eq(wl_timeout_exit(&to), WL_ETIMEDOUT);
     double el = now_ms() - t0;
-    ck_assert_msg(el >= 45 && el < 1000, "timeout took %.1f ms", el);
+    ck_assert_msg(el >= 49 && el < 2500, "timeout took %.1f ms", el); /* not the 5 s wake */
     /* after the scope, awaits work again */
     ck_assert_int_eq(wl_sleep(1), 0);
     /* a scope that does not expire */
@@ -288,18 +319,32 @@ START_TEST(test_waiter_timeout_calls_hook_and_returns_etimedout)
 }
 END_TEST
 
+static int uncancellable_victim(void *arg, void **result)
+{
+    wake_op *op = arg;
+    int rc = wl_waiter_wait(&op->w);
+    ck_assert_int_eq(op->woken, 1); /* never returns before the wake */
+    return rc;
+}
+
+/* Events, not timers: the victim waits on a waiter without a cancel hook;
+ * after the cancel it stays blocked however often the loop turns, until
+ * main wakes it. */
 static int main_waiter_uncancellable(void *arg, void **result)
 {
     wake_op *op = calloc(1, sizeof(*op));
-    op->cancels = 0; /* no hook: the wait cannot be cut short */
-    op->status = 150;
+    wl_waiter_init(&op->w); /* no hook: the wait cannot be cut short */
+    op->w.data = op;
     wl_task *t;
-    double t0 = now_ms();
-    wl_spawn(&t, NULL, "victim", waiter_victim, op);
-    wl_sleep(10);
-    wl_task_cancel(t);
+    wl_spawn(&t, NULL, "victim", uncancellable_victim, op);
+    ck_assert_int_eq(wl_yield(), 0); /* the victim runs and waits */
+    ck_assert_int_eq(wl_task_cancel(t), 0);
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(wl_yield(), 0);
+    ck_assert(!wl_task_done(t)); /* still waiting for the real wake */
+    op->woken = 1;
+    wl_waiter_wake(&op->w, 0);
     ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
-    ck_assert(now_ms() - t0 >= 140);   /* waited for the real wake */
     ck_assert_int_eq(op->w.status, 0); /* whose status is kept */
     free(op);
     return 0;
@@ -371,7 +416,7 @@ static int main_cancel(void *arg, void **result)
     wl_task_cancel(t);
     ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
     ck_assert_int_eq(st, 2);
-    ck_assert(now_ms() - t0 < 1000);
+    ck_assert(now_ms() - t0 < 2500); /* cut short: not its 5 s */
 
     /* cancelled before it started: never runs */
     st = 0;
@@ -408,7 +453,7 @@ static int main_await_timeout(void *arg, void **result)
     ck_assert_int_eq(wl_timeout_exit(&to), WL_ETIMEDOUT);
     ck_assert_int_eq(st, 2);
     double el = now_ms() - t0;
-    ck_assert_msg(el >= 45 && el < 1000, "%.1f ms", el);
+    ck_assert_msg(el >= 49 && el < 2500, "%.1f ms", el); /* not the sleeper's 5 s */
     /* nested scopes: the inner, shorter one fires; the outer does not */
     wl_timeout outer;
     wl_timeout inner;
@@ -424,6 +469,84 @@ static int main_await_timeout(void *arg, void **result)
 START_TEST(test_timeout_on_await_cancels_awaited_task)
 {
     ck_assert_int_eq(run_main(main_await_timeout, NULL, NULL), 0);
+}
+END_TEST
+
+/* ---- timers measure from now ---- */
+
+static void busy_wall_ms(double ms)
+{
+    double end = now_ms() + ms;
+    while (now_ms() < end)
+        ;
+}
+
+static int burner(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    busy_wall_ms(50); /* holds the loop: the wall clock moves, libuv's cached time not */
+    return 0;
+}
+
+static int sleeper_after_burn(void *arg, void **result)
+{
+    (void)result;
+    double t0 = now_ms();
+    int rc = wl_sleep(100);
+    *(double *)arg = now_ms() - t0;
+    return rc;
+}
+
+/* Wakes the loop every few ms (so libuv refreshes its time often and any
+ * timer armed from a stale time fires early) until *stop. */
+static int ticker(void *arg, void **result)
+{
+    (void)result;
+    while (!*(volatile int *)arg)
+        wl_sleep(3);
+    return 0;
+}
+
+static int main_sleep_after_burst(void *arg, void **result)
+{
+    double *el = arg;
+    int stop = 0;
+    wl_task *tick;
+    ck_assert_int_eq(wl_spawn(&tick, NULL, "ticker", ticker, &stop), 0);
+    /* in this task, in the turn that started it */
+    ck_assert_int_eq(wl_yield(), 0);
+    busy_wall_ms(50);
+    double t0 = now_ms();
+    ck_assert_int_eq(wl_sleep(100), 0);
+    el[0] = now_ms() - t0;
+    /* in another task that runs after one that computed in the same turn */
+    wl_task *a, *b;
+    ck_assert_int_eq(wl_spawn(&a, NULL, "burner", burner, NULL), 0);
+    ck_assert_int_eq(wl_spawn(&b, NULL, "sleeper", sleeper_after_burn, &el[1]), 0);
+    ck_assert_int_eq(wl_await(a, NULL), 0);
+    ck_assert_int_eq(wl_await(b, NULL), 0);
+    /* a timeout scope entered after a burst lasts its whole time too */
+    busy_wall_ms(50);
+    wl_timeout to;
+    t0 = now_ms();
+    ck_assert_int_eq(wl_timeout_enter(&to, 100), 0);
+    ck_assert_int_eq(wl_sleep(1000), WL_ETIMEDOUT);
+    ck_assert_int_eq(wl_timeout_exit(&to), WL_ETIMEDOUT);
+    el[2] = now_ms() - t0;
+    stop = 1;
+    ck_assert_int_eq(wl_await(tick, NULL), 0);
+    return 0;
+}
+
+START_TEST(test_sleep_after_compute_burst_lasts_its_whole_time)
+{
+    double el[3] = {0, 0, 0};
+    ck_assert_int_eq(run_main(main_sleep_after_burst, el, NULL), 0);
+    ck_assert_msg(el[0] >= 100, "wl_sleep(100) after a 50 ms burst lasted %.1f ms", el[0]);
+    ck_assert_msg(el[1] >= 100, "wl_sleep(100) after another task's burst lasted %.1f ms",
+                  el[1]);
+    ck_assert_msg(el[2] >= 100, "a 100 ms timeout after a burst fired after %.1f ms", el[2]);
 }
 END_TEST
 
@@ -460,7 +583,9 @@ static int main_gather(void *arg, void **result)
     double t0 = now_ms();
     ck_assert_int_eq(wl_gather(t, 3, st, res), 1); /* one failure */
     double el = now_ms() - t0;
-    ck_assert_msg(el >= 95 && el < 400, "%.1f ms", el);
+    /* gather waits for the slowest (100 ms, armed after t0); the upper
+     * bound only catches a hang (valgrind on a loaded machine is slow) */
+    ck_assert_msg(el >= 100 && el < 10000, "%.1f ms", el);
     ck_assert_int_eq(st[0], 0);
     ck_assert_int_eq(st[1], UV_EIO);
     ck_assert_int_eq(st[2], 0);
@@ -487,7 +612,9 @@ static int main_group(void *arg, void **result)
     double t0 = now_ms();
     ck_assert_int_eq(wl_group_wait(&g), UV_EIO);
     double el = now_ms() - t0;
-    ck_assert_msg(el >= 15 && el < 500, "%.1f ms", el); /* fail-fast */
+    /* fail-fast: the siblings' sleeps were cut (cancelled, below), not
+     * waited out; the upper bound only catches a hang */
+    ck_assert_msg(el >= 19 && el < 10000, "%.1f ms", el);
     ck_assert(jobs[0].cancelled && jobs[2].cancelled);   /* siblings unwound */
     ck_assert(jobs[1].finished);
 
@@ -570,7 +697,7 @@ static int main_sem(void *arg, void **result)
     ck_assert_int_eq(wl_gather(t, 10, st, NULL), 0);
     double el = now_ms() - t0;
     ck_assert_int_eq(c->max_inside, 4); /* at most 4 at once, and 4 did overlap */
-    ck_assert_msg(el >= 85 && el < 600, "%.1f ms", el); /* 3 waves of 30 ms */
+    ck_assert_msg(el >= 89 && el < 10000, "%.1f ms", el); /* at least 3 waves of 30 ms */
 
     /* a waiting acquire can time out and then holds nothing */
     wl_sem_init(&c->sem, 0);
@@ -606,14 +733,20 @@ typedef struct slow_ctx {
     char name[32];
     double secs;
     int calls;
+    int blocker_calls;
 } slow_ctx;
 
 static void on_slow(wl_loop *loop, const char *name, double secs, void *data)
 {
     slow_ctx *c = data;
-    snprintf(c->name, sizeof(c->name), "%s", name);
-    c->secs = secs;
     c->calls++;
+    /* On a loaded machine any task may be stalled past the threshold by
+     * preemption; what matters is that the one blocking the loop is named. */
+    if (strcmp(name, "blocker") == 0) {
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->secs = secs;
+        c->blocker_calls++;
+    }
 }
 
 static int blocker(void *arg, void **result)
@@ -643,7 +776,8 @@ START_TEST(test_watchdog_names_task_that_blocks_the_loop)
     slow_ctx c = {0};
     wl_loop_options o = {.watchdog_ms = 50, .on_slow = on_slow, .on_slow_data = &c};
     ck_assert_int_eq(run_main(main_watchdog, NULL, &o), 0);
-    ck_assert_int_eq(c.calls, 1);
+    ck_assert_int_eq(c.blocker_calls, 1); /* once per stall */
+    ck_assert_int_ge(c.calls, 1);
     ck_assert_str_eq(c.name, "blocker");
     ck_assert(c.secs >= 0.1);
 }
@@ -675,21 +809,23 @@ END_TEST
 
 static void *thread_loop(void *arg)
 {
-    double *t = arg;
-    run_main(main_seq_vs_concurrent, t, NULL);
+    run_main(main_seq_vs_concurrent, arg, NULL);
     return NULL;
 }
 
 START_TEST(test_two_loops_on_two_threads)
 {
     pthread_t th[2];
-    double t[2][3];
+    seq_result r[2];
+    memset(r, 0, sizeof(r));
     for (int i = 0; i < 2; i++)
-        pthread_create(&th[i], NULL, thread_loop, t[i]);
+        pthread_create(&th[i], NULL, thread_loop, &r[i]);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
     for (int i = 0; i < 2; i++)
-        ck_assert_msg(t[i][1] >= 195 && t[i][1] < 300, "loop %d: %.1f ms", i, t[i][1]);
+        check_seq_vs_concurrent(&r[i], i ? "loop 1" : "loop 0");
+    /* and the two loops ran at the same time */
+    ck_assert(overlap(&r[0].conc[1], &r[1].conc[1]) || overlap(&r[0].rev[1], &r[1].rev[1]));
 }
 END_TEST
 
@@ -1113,8 +1249,12 @@ static int check_sample(const char *name)
             at = strstr(at + 1, ": ");
         if (!at)
             continue;
-        /* generous: the machine is shared; the samples show the brief's shape */
-        ck_assert_msg(got >= want * 0.97 && got <= want * 1.25 + 0.03, "%s: %s", name, line);
+        /* Never faster than the brief's sleeps allow (the shape: what runs
+         * concurrently finishes in the longest sleep, not the sum); the
+         * upper bound only catches gross slowness, leaving room for what a
+         * loaded machine's wake-up delays add (seen: +0.22 s on 0.60 s at a
+         * load of 35). */
+        ck_assert_msg(got >= want * 0.97 && got <= want * 1.5 + 0.25, "%s: %s", name, line);
         checked++;
     }
     ck_assert_int_eq(pclose(p), 0);
@@ -1124,7 +1264,7 @@ static int check_sample(const char *name)
 START_TEST(test_samples_match_the_brief_timings)
 {
     if (!getenv("WL_BUILD_DIR"))
-        return; /* run outside ctest */
+        tu_skip("run outside ctest: no built samples to run");
     ck_assert_int_eq(check_sample("seq_vs_concurrent"), 4);
     ck_assert_int_eq(check_sample("await_order"), 1);
     ck_assert_int_eq(check_sample("blocking_pitfall"), 2);
@@ -1160,6 +1300,7 @@ Suite *scheduler_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_cancel_interrupts_await_and_is_noop_when_done);
     tcase_add_test(tc, test_timeout_on_await_cancels_awaited_task);
+    tcase_add_test(tc, test_sleep_after_compute_burst_lasts_its_whole_time);
     tcase_add_test(tc, test_gather_collects_every_result_and_error);
     tcase_add_test(tc, test_group_fails_fast_and_cancels_siblings);
     tcase_add_test(tc, test_cancelling_group_owner_cancels_members);

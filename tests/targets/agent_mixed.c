@@ -4,27 +4,17 @@
  * computing + ~20 ms waiting). Used by the agent tests for attribution. */
 #include <poll.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "burn.h"
 
 static volatile double sink;
 
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Burns about ms milliseconds of its own CPU time (not wall time: on a
- * loaded machine the CPU it gets, not the clock, is what the tests count). */
+/* Burns ms milliseconds of this thread's CPU time (CPU, not wall time: the
+ * same work, and the same samples, on a loaded machine). */
 __attribute__((noinline)) static void agent_compute(double ms)
 {
-    double end = cpu_now() + ms / 1000.0, x = 1.0;
-    while (cpu_now() < end)
-        for (int i = 0; i < 2000; i++)
-            x = x * 1.0000001 + 0.5 / (x + 1.0);
-    sink = x;
+    sink = burn_cpu_for(ms / 1000.0);
 }
 
 /* Waits about ms milliseconds: half asleep, half polling an idle pipe. */
