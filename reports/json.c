@@ -20,7 +20,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-typedef enum field_type { F_DOUBLE, F_U64, F_LONG, F_INT, F_U32, F_BOOL } field_type;
+/* F_SINCE: seconds since the start, or -1 for "never" (loop_first_s). */
+typedef enum field_type { F_DOUBLE, F_SINCE, F_U64, F_LONG, F_INT, F_U32, F_BOOL } field_type;
 
 typedef struct field {
     const char *object; /* sub-object of the parent ("" = the parent itself) */
@@ -96,7 +97,7 @@ static const field thread_fields[] = {
     T("longest_block_s", longest_block_s, F_DOUBLE),
     /* since wlprof.report/3 */
     {"", "longest_cpu_run_s", offsetof(wl_thread_stat, longest_cpu_run_s), F_DOUBLE, 1},
-    {"", "loop_first_s", offsetof(wl_thread_stat, loop_first_s), F_DOUBLE, 1},
+    {"", "loop_first_s", offsetof(wl_thread_stat, loop_first_s), F_SINCE, 1},
     {"", "loop_block_s", offsetof(wl_thread_stat, loop_block_s), F_DOUBLE, 1},
     {"", "loop_burst_s", offsetof(wl_thread_stat, loop_burst_s), F_DOUBLE, 1},
     {"", "longest_wait_s", offsetof(wl_thread_stat, longest_wait_s), F_DOUBLE, 1},
@@ -130,7 +131,8 @@ static json_t *field_to_json(const void *base, const field *f)
 {
     const char *p = (const char *)base + f->offset;
     switch (f->type) {
-    case F_DOUBLE: {
+    case F_DOUBLE:
+    case F_SINCE: {
         double v = *(const double *)p;
         return json_real(isfinite(v) ? v : 0.0);
     }
@@ -152,6 +154,8 @@ static const char *range_rule(const field *f)
 {
     if (f->type == F_DOUBLE)
         return strcmp(f->object, "split") == 0 ? "a share from 0 to 1" : "a finite number >= 0";
+    if (f->type == F_SINCE)
+        return "-1 (never) or a finite number >= 0";
     if (f->type == F_INT)
         return "a whole number from -1 to 2147483647";
     if (f->type == F_U32)
@@ -176,6 +180,12 @@ static int field_from_json(void *base, const field *f, const json_t *v)
     double d = json_number_value(v);
     if (!isfinite(d))
         return -ERANGE;
+    if (f->type == F_SINCE) {
+        if (!(d >= 0 || d == -1))
+            return -ERANGE;
+        *(double *)p = d;
+        return 0;
+    }
     if (f->type == F_DOUBLE) {
         double hi = strcmp(f->object, "split") == 0 ? 1.0 + 1e-9 : HUGE_VAL;
         if (!(d >= 0 && d <= hi))
