@@ -89,7 +89,7 @@ static double report_wall(void)
 static void overhead_rows(const char *label, char *const target[], variant *vs, int nv,
                           int repeats)
 {
-    double bare[32], runs[8][32], whole[8][32];
+    double bare[32] = {0}, runs[8][32] = {{0}}, whole[8][32] = {{0}};
     for (int r = 0; r < repeats; r++) {
         bare[r] = run_wall(target, NULL);
         for (int v = 0; v < nv; v++) {
@@ -165,7 +165,7 @@ static void python_fixed_row(const char *wlprof, int repeats)
     fclose(f);
     char *bare_argv[] = {"python3", script, NULL};
     char *prof_argv[] = {(char *)wlprof, "profile", "-q", "-o", report_tmp, "--", "python3", script, NULL};
-    double bare[32], prof[32], extra[32];
+    double bare[32] = {0}, prof[32] = {0}, extra[32] = {0};
     int ok = 1;
     for (int r = 0; r < repeats && ok; r++) {
         bare[r] = run_wall(bare_argv, NULL);

@@ -30,7 +30,7 @@ extern char **environ;
 
 static char wlprof[PATH_MAX + 32];
 static char samples[PATH_MAX + 32];
-static char script[PATH_MAX];
+static char script[PATH_MAX + 128];
 static char dir[] = "/tmp/wlprof-bench-slurm-XXXXXX";
 
 static int run_argv(char *const argv[])

@@ -1241,7 +1241,7 @@ static void remote_forget(wl_pworker *w)
 
 static void remote_lost(wl_pworker *w, const char *what)
 {
-    char why[128];
+    char why[256];
 
     if (w->reaped)
         return;

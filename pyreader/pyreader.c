@@ -587,7 +587,7 @@ int wl_py_probe(int pid, unsigned version_override, wl_py_target *t)
         snprintf(tried[ntried++], sizeof(tried[0]), "%s", file);
         static const char *const names[] = {"_PyRuntime", "Py_Version", "PyCode_Type"};
         uint64_t v[3];
-        uint64_t bias;
+        uint64_t bias = 0;
         if (elf_dynsyms(file, names, v, 3) < 1 || !v[0] || elf_bias(file, lo, &bias) != 0)
             continue;
         t->code_type = v[2] ? bias + v[2] : 0;

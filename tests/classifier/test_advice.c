@@ -871,7 +871,7 @@ START_TEST(test_advice_text_output_fits_and_leads_with_the_verdict)
     char *help1[] = {(char *)tu_env("WLPROF"), "help", "profile", NULL};
     char *help2[] = {(char *)tu_env("WLPROF"), "profile", "--help", NULL};
     ck_assert_int_eq(run_to_files(help1, out, err), 0);
-    char first[8192];
+    static char first[65536];
     snprintf(first, sizeof(first), "%s", slurp(out));
     ck_assert_ptr_nonnull(strstr(first, "usage: wlprof profile"));
     ck_assert_int_eq(run_to_files(help2, out, err), 0);

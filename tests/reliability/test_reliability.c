@@ -587,7 +587,7 @@ START_TEST(test_same_path_twice_is_a_usage_error)
     fclose(f);
     char *mk[] = {(char *)wl, "profile", "-q", "-o", rep, "--", "true", NULL};
     ck_assert_int_eq(tu_wait(spawn_with(mk, NULL), 60), 0);
-    char before[8192];
+    static char before[1 << 20];
     snprintf(before, sizeof(before), "%s", read_file(rep));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ck_assert_int_eq(run_err((char *const *)cases[i].argv, dir, &err), 2);

@@ -60,8 +60,8 @@ __attribute__((visibility("default"))) int faulty(const wl_bytes *in, wl_bytes *
     long ms = ms_of(in);
     if (has(in, "\"segv\"")) {
         /* a real invalid access (raise() would return through a handler) */
-        volatile int *bad = (volatile int *)(uintptr_t)16;
-        *bad = 1;
+        volatile uintptr_t addr = 16; /* opaque to the optimiser's bounds checks */
+        *(volatile int *)addr = 1;
     } else if (has(in, "\"exit\"")) {
         _exit(3);
     } else if (has(in, "\"hang\"")) {
@@ -95,8 +95,8 @@ int wl_sleep(uint64_t ms);
 __attribute__((visibility("default"))) int napper_async(const wl_bytes *in, wl_bytes *out)
 {
     if (has(in, "\"segv\"")) {
-        volatile int *bad = (volatile int *)(uintptr_t)16;
-        *bad = 1;
+        volatile uintptr_t addr = 16; /* opaque to the optimiser's bounds checks */
+        *(volatile int *)addr = 1;
     }
     int rc = wl_sleep((uint64_t)ms_of(in));
     return rc ? rc : put(out, "slept");
