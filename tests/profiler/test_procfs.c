@@ -77,6 +77,14 @@ START_TEST(test_file_of_an_exited_thread_yields_nothing)
     ck_assert_int_eq(st.pid, worker_tid);
     sem_post(&go);
     ck_assert_int_eq(pthread_join(t, NULL), 0);
+    /* pthread_join returns when the kernel clears the thread's tid, which is
+     * before the task is released: wait for that event (its /proc entry
+     * goes), not a time. */
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/self/task/%d", worker_tid);
+    for (int i = 0; i < 100000 && access(dir, F_OK) == 0; i++)
+        usleep(100);
+    ck_assert_int_ne(access(dir, F_OK), 0);
     /* Gone: the open file no longer reads (whoever gets the tid next). */
     ck_assert_int_lt(procfs_stat_cached(&f, path, &st, &budget), 0);
     procfs_file_close(&f, &budget);
