@@ -43,16 +43,9 @@ static const char *const part_keys[4] = {"user", "system", "runqueue", "waiting"
 
 static int load_side(struct side *s, const char *path)
 {
-    char err[512];
     s->path = path;
-    if (wl_report_load(path, &s->root, err, sizeof(err)) < 0) {
-        cli_error("diff", "%s", err);
+    if (cli_load_report("diff", path, &s->root, &s->p) < 0)
         return -1;
-    }
-    if (wl_report_from_json(s->root, &s->p, err, sizeof(err)) < 0) {
-        cli_error("diff", "%s: %s", path, err);
-        return -1;
-    }
     s->classified = wl_classify(&s->p, NULL, &s->v) == 0;
     double covered = s->p.running_s + s->p.waiting_s;
     s->part_s[0] = s->p.user_frac * covered;
@@ -243,7 +236,9 @@ static void usage(FILE *f)
                "Exit status: 0, 1 when a report cannot be read or the output written, 2 on bad usage.\n");
 }
 
-int cmd_diff(int argc, char **argv)
+/* The options and the two reports; the output may be neither report.
+ * Returns a CLI_PARSE_* code. */
+static int parse_args(int argc, char **argv, const char **json_path, int *quiet)
 {
     static const struct option longopts[] = {
         {"json", required_argument, NULL, 'o'},
@@ -251,37 +246,55 @@ int cmd_diff(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *json_path = NULL;
-    int quiet = 0;
-    char err[512];
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            json_path = optarg;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return WL_EXIT_OK;
-        default:
-            cli_bad_option("diff", argv, c);
-            return WL_EXIT_USAGE;
-        }
+        if (c == 'o')
+            *json_path = optarg;
+        else if (c == 'q')
+            *quiet = 1;
+        else
+            return cli_option_rest("diff", argv, c, usage);
     }
     if (argc - optind != 2) {
         cli_error("diff", "two reports needed (usage: wlprof diff [OPTIONS] BEFORE.json AFTER.json)");
-        return WL_EXIT_USAGE;
+        return CLI_PARSE_ERROR;
     }
-    if (json_path && strcmp(json_path, "-") != 0 &&
-        (cli_same_file(json_path, argv[optind]) || cli_same_file(json_path, argv[optind + 1]))) {
-        cli_error("diff", "-o %s is one of the input reports: refusing to overwrite it", json_path);
-        return WL_EXIT_USAGE;
+    wl_outputs paths = {0};
+    wl_outputs_add_input(&paths, "BEFORE", argv[optind]);
+    wl_outputs_add_input(&paths, "AFTER", argv[optind + 1]);
+    wl_outputs_add(&paths, "--json", *json_path);
+    return cli_check_outputs("diff", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+}
+
+/* Writes the comparison as JSON into af (opened before). 0 or -1. */
+static int write_diff(wl_atomic_file *af, const char *json_path, const struct side *s,
+                      const struct fn_delta *fns, size_t nfns)
+{
+    char err[512];
+    int rc = 0;
+    json_t *doc = diff_json(s, fns, nfns);
+    if (!doc) {
+        cli_error("diff", "cannot write %s: out of memory", json_path);
+        rc = -1;
+    } else if (wl_atomic_commit_json(af, doc, err, sizeof(err)) < 0) {
+        cli_error("diff", "%s", err);
+        rc = -1;
     }
+    json_decref(doc);
+    return rc;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+    const char *json_path = NULL;
+    int quiet = 0;
+    char err[512];
+    int rc = parse_args(argc, argv, &json_path, &quiet);
+    if (rc != CLI_PARSE_OK)
+        return cli_parse_exit(rc);
+
     struct side s[2];
     memset(s, 0, sizeof(s));
     wl_atomic_file af = {0};
@@ -302,17 +315,8 @@ int cmd_diff(int argc, char **argv)
     if (!quiet)
         print_diff(stdout, s, fns, nfns);
     status = WL_EXIT_OK;
-    if (json_path) {
-        json_t *doc = diff_json(s, fns, nfns);
-        if (!doc) {
-            cli_error("diff", "cannot write %s: out of memory", json_path);
-            status = WL_EXIT_FAILURE;
-        } else if (wl_atomic_commit_json(&af, doc, err, sizeof(err)) < 0) {
-            cli_error("diff", "%s", err);
-            status = WL_EXIT_FAILURE;
-        }
-        json_decref(doc);
-    }
+    if (json_path && write_diff(&af, json_path, s, fns, nfns) < 0)
+        status = WL_EXIT_FAILURE;
 out:
     wl_atomic_abort(&af);
     free(fns);

@@ -7,6 +7,11 @@
  * atomically when asked, and exits
  * with the target's own status (128+signal when it was killed), like time(1)
  * and perf stat.
+ *
+ * The steps, one function each: parse the options (--pid hands over to
+ * builtin-profile-pid.c), check and open every output before anything runs,
+ * run the command with the stack agent armed (cli-stacks.h: stubs when
+ * built without it), print, and write the report.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,115 +20,36 @@
 #include <string.h>
 
 #include "builtin.h"
+#include "cli-stacks.h"
 #include "wlprof/classify.h"
 #include "wlprof/profile.h"
 #include "wlprof/report.h"
-#ifdef WL_HAVE_STACKS
-#include "wlprof/stacks.h"
-#endif
 
 #define HZ_MAX 10000.0
-
-/* ---- stack sampling hooks (agent/): kept apart from the /proc profile ---- */
 
 enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_HTML, OPT_PID, OPT_DURATION, OPT_CHILDREN,
        OPT_SORT, OPT_GRACE };
 
-struct stack_opts {
-    int off;                    /* --no-stacks */
+/* The command line, parsed. */
+struct profile_args {
+    wl_profile_opts opts;       /* hz, seed, grace */
+    const char *json;           /* -o FILE */
+    const char *html;           /* --html FILE */
     const char *folded;         /* --folded FILE */
     const char *speedscope;     /* --speedscope FILE */
+    int quiet;                  /* -q */
+    int no_stacks;              /* --no-stacks */
+    int sort_total;             /* --sort total */
+    const char *pids;           /* --pid PIDS */
+    double duration;            /* --duration S */
+    int children;               /* --children */
+    char **cmd;                 /* COMMAND [ARGS...], NULL-terminated */
 };
 
-#ifdef WL_HAVE_STACKS
-/* Arms the agent for cmd unless disabled; prints the one-line notice when
- * the target cannot take it. Returns -1 when stacks output was asked for
- * and cannot be produced (the notice is then an error). */
-static int stacks_begin(wl_stacks_session *sess, const struct stack_opts *so, const char *cmd,
-                        double hz)
-{
-    memset(sess, 0, sizeof(*sess));
-    if (so->off)
-        return 0;
-    char notice[512];
-    wl_stacks_session_begin(sess, cmd, hz > 0 ? hz : 100.0, notice, sizeof(notice));
-    if (notice[0] && !sess->active && (so->folded || so->speedscope)) {
-        cli_error("profile", "%s: cannot write %s", notice, so->folded ? so->folded : so->speedscope);
-        return -1;
-    }
-    if (notice[0])
-        fprintf(stderr, "wlprof: %s\n", notice);
-    return 0;
-}
-
-static int speedscope_fn(const wl_stacks *s, FILE *f, const char *name)
-{
-    return wl_stacks_write_speedscope(s, f, name);
-}
-
-static int folded_fn(const wl_stacks *s, FILE *f, const char *name)
-{
-    (void)name;
-    return wl_stacks_write_folded(s, f);
-}
-
-/* Writes one stacks output into its already-open temporary and commits it.
- * Returns 0 or WL_EXIT_FAILURE. */
-static int stacks_output(wl_atomic_file *af, const wl_stacks *st, const char *name,
-                         int (*fn)(const wl_stacks *, FILE *, const char *))
-{
-    char err[512];
-    if (!af->f)
-        return 0;
-    const char *path = af->path;
-    int rc = fn(st, af->f, name);
-    if (rc < 0) {
-        cli_error("profile", "cannot write %s: %s", path, strerror(-rc));
-        wl_atomic_abort(af);
-        return WL_EXIT_FAILURE;
-    }
-    if (wl_atomic_commit(af, err, sizeof(err)) < 0) {
-        cli_error("profile", "%s", err);
-        return WL_EXIT_FAILURE;
-    }
-    return 0;
-}
-
-/* Collects the stacks and writes --folded/--speedscope into their
- * temporaries (opened before the run). Returns 0 or WL_EXIT_FAILURE. */
-static int stacks_end(wl_stacks_session *sess, wl_atomic_file *folded,
-                      wl_atomic_file *speedscope, wl_stacks *st, const char *name)
-{
-    memset(st, 0, sizeof(*st));
-    if (!sess->active) {
-        wl_atomic_abort(folded);
-        wl_atomic_abort(speedscope);
-        return 0;
-    }
-    int rc = wl_stacks_session_end(sess, st);
-    if (rc < 0)
-        cli_error("profile", "cannot read the agent's stacks: %s", strerror(-rc));
-    if ((folded->f || speedscope->f) && st->processes == 0) {
-        /* Known only now: no process took the agent (e.g. the command
-         * exec'd a static program). Say so rather than write empty files. */
-        cli_error("profile", "no process of '%s' ran the stack agent: %s%s%s%s not written", name,
-                  folded->f ? "--folded " : "", folded->f ? folded->path : "",
-                  folded->f && speedscope->f ? ", --speedscope " : speedscope->f ? "--speedscope " : "",
-                  speedscope->f ? speedscope->path : "");
-        wl_atomic_abort(folded);
-        wl_atomic_abort(speedscope);
-        return WL_EXIT_FAILURE;
-    }
-    if ((folded->f || speedscope->f) && st->samples == 0)
-        fprintf(stderr, "wlprof: no stack samples were recorded (the command ran too briefly, "
-                        "or exec'd a program that cannot take the agent): the stacks output is "
-                        "empty\n");
-    int status = stacks_output(folded, st, name, folded_fn);
-    if (stacks_output(speedscope, st, name, speedscope_fn))
-        status = WL_EXIT_FAILURE;
-    return status;
-}
-#endif
+/* Every output's temporary, opened before the command runs. */
+struct profile_outputs {
+    wl_atomic_file json, html, folded, speedscope;
+};
 
 static void usage(FILE *f)
 {
@@ -166,7 +92,111 @@ static void usage(FILE *f)
             "profiled; the processes are never signalled and keep running.\n");
 }
 
-int cmd_profile(int argc, char **argv)
+
+/* ---- parse ---- */
+
+static int parse_hz(const char *v, double *hz)
+{
+    if (cli_parse_positive(v, HZ_MAX, hz) == 0)
+        return 0;
+    cli_error("profile", "--hz must be a number above 0 and at most %.0f, not '%s'", HZ_MAX, v);
+    return -1;
+}
+
+static int parse_seed(const char *v, unsigned *seed)
+{
+    double d;
+    if (cli_parse_positive(v, 4294967295.0, &d) < 0) {
+        cli_error("profile", "--seed must be a positive integer, not '%s'", v);
+        return -1;
+    }
+    *seed = (unsigned)d;
+    return 0;
+}
+
+static int parse_duration(const char *v, double *duration)
+{
+    if (cli_parse_positive(v, 1e7, duration) == 0)
+        return 0;
+    cli_error("profile", "--duration must be a number of seconds above 0, not '%s'", v);
+    return -1;
+}
+
+static int parse_sort(const char *v, int *sort_total)
+{
+    if (strcmp(v, "self") != 0 && strcmp(v, "total") != 0) {
+        cli_error("profile", "--sort must be 'self' or 'total', not '%s'", v);
+        return -1;
+    }
+    *sort_total = strcmp(v, "total") == 0;
+    return 0;
+}
+
+static int parse_grace(const char *v, double *grace_s)
+{
+    char *end;
+    double g = strtod(v, &end);
+    if (end == v || *end || !(g >= 0 && g <= 86400)) {
+        cli_error("profile", "--grace must be seconds from 0 to 86400, not '%s'", v);
+        return -1;
+    }
+    *grace_s = g > 0 ? g : -1; /* -1: no grace at all */
+    return 0;
+}
+
+/* One option c with value v (optarg) into *a. Returns a CLI_PARSE_* code. */
+static int parse_option(char **argv, int c, const char *v, struct profile_args *a)
+{
+    int rc = 0;
+    switch (c) {
+    case 'F':
+        rc = parse_hz(v, &a->opts.hz);
+        break;
+    case 'o':
+        a->json = v;
+        break;
+    case 'q':
+        a->quiet = 1;
+        break;
+    case 's':
+        rc = parse_seed(v, &a->opts.seed);
+        break;
+    case OPT_NO_STACKS:
+        a->no_stacks = 1;
+        break;
+    case OPT_FOLDED:
+        a->folded = v;
+        break;
+    case OPT_SPEEDSCOPE:
+        a->speedscope = v;
+        break;
+    case OPT_HTML:
+        a->html = v;
+        break;
+    case 'p':
+        a->pids = v;
+        break;
+    case 'd':
+        rc = parse_duration(v, &a->duration);
+        break;
+    case OPT_CHILDREN:
+        a->children = 1;
+        break;
+    case OPT_SORT:
+        rc = parse_sort(v, &a->sort_total);
+        break;
+    case OPT_GRACE:
+        rc = parse_grace(v, &a->opts.grace_s);
+        break;
+    default:
+        return cli_option_rest("profile", argv, c, usage);
+    }
+    return rc < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+}
+
+/* The options, then COMMAND [ARGS...] (a->cmd, NULL when none). Returns a
+ * CLI_PARSE_* code. */
+static int parse_args(int argc, char **argv, struct profile_args *a)
 {
     static const struct option longopts[] = {
         {"hz", required_argument, NULL, 'F'},  {"json", required_argument, NULL, 'o'},
@@ -183,250 +213,225 @@ int cmd_profile(int argc, char **argv)
         {"grace", required_argument, NULL, OPT_GRACE},
         {NULL, 0, NULL, 0},
     };
-    struct profile_pid_args pa = {0};
-    wl_profile_opts opts = {0};
-    const char *json_path = NULL, *html_path = NULL;
-    int quiet = 0;
-    int sort_total = 0; /* --sort total */
-    struct stack_opts so = {0};
-    char err[512];
-
     optind = 1;
     opterr = 0;
     int c;
     /* '+': stop at the first non-option, so the command's own flags pass through. */
     while ((c = getopt_long(argc, argv, "+:F:o:qhp:d:", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'F':
-            if (cli_parse_positive(optarg, HZ_MAX, &opts.hz) < 0) {
-                cli_error("profile", "--hz must be a number above 0 and at most %.0f, not '%s'",
-                          HZ_MAX, optarg);
-                return WL_EXIT_USAGE;
-            }
-            break;
-        case 'o':
-            json_path = optarg;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 's': {
-            double seed;
-            if (cli_parse_positive(optarg, 4294967295.0, &seed) < 0) {
-                cli_error("profile", "--seed must be a positive integer, not '%s'", optarg);
-                return WL_EXIT_USAGE;
-            }
-            opts.seed = (unsigned)seed;
-            break;
-        }
-        case OPT_NO_STACKS:
-            so.off = 1;
-            break;
-        case OPT_FOLDED:
-            so.folded = optarg;
-            break;
-        case OPT_SPEEDSCOPE:
-            so.speedscope = optarg;
-            break;
-        case OPT_HTML:
-            html_path = optarg;
-            break;
-        case 'p':
-            pa.pids = optarg;
-            break;
-        case 'd':
-            if (cli_parse_positive(optarg, 1e7, &pa.duration) < 0) {
-                cli_error("profile", "--duration must be a number of seconds above 0, not '%s'",
-                          optarg);
-                return WL_EXIT_USAGE;
-            }
-            break;
-        case OPT_CHILDREN:
-            pa.children = 1;
-            break;
-        case OPT_SORT:
-            if (strcmp(optarg, "self") != 0 && strcmp(optarg, "total") != 0) {
-                cli_error("profile", "--sort must be 'self' or 'total', not '%s'", optarg);
-                return WL_EXIT_USAGE;
-            }
-            sort_total = strcmp(optarg, "total") == 0;
-            break;
-        case OPT_GRACE: {
-            char *end;
-            double g = strtod(optarg, &end);
-            if (end == optarg || *end || !(g >= 0 && g <= 86400)) {
-                cli_error("profile", "--grace must be seconds from 0 to 86400, not '%s'", optarg);
-                return WL_EXIT_USAGE;
-            }
-            opts.grace_s = g > 0 ? g : -1; /* -1: no grace at all */
-            break;
-        }
-        case 'h':
-            usage(stdout);
-            return WL_EXIT_OK;
-        default:
-            cli_bad_option("profile", argv, c);
-            return WL_EXIT_USAGE;
-        }
+        int rc = parse_option(argv, c, optarg, a);
+        if (rc != CLI_PARSE_OK)
+            return rc;
     }
-    if (pa.pids || pa.duration > 0 || pa.children) {
-        if (!pa.pids) {
-            cli_error("profile", "--duration and --children need --pid");
-            return WL_EXIT_USAGE;
-        }
-        if (optind < argc) {
-            cli_error("profile", "give either --pid or a command, not both");
-            return WL_EXIT_USAGE;
-        }
-        pa.opts = opts;
-        pa.json = json_path;
-        pa.html = html_path;
-        pa.quiet = quiet;
-        pa.no_stacks = so.off;
-        pa.folded = so.folded;
-        pa.speedscope = so.speedscope;
-        return cmd_profile_pid(&pa);
+    a->cmd = optind < argc ? argv + optind : NULL;
+    return CLI_PARSE_OK;
+}
+
+/* --pid, --duration, --children: attach instead (builtin-profile-pid.c). */
+static int profile_pids(const struct profile_args *a)
+{
+    if (!a->pids) {
+        cli_error("profile", "--duration and --children need --pid");
+        return WL_EXIT_USAGE;
     }
-    (void)sort_total; /* only the stacks' table has an order */
-    if (optind >= argc) {
+    if (a->cmd) {
+        cli_error("profile", "give either --pid or a command, not both");
+        return WL_EXIT_USAGE;
+    }
+    struct profile_pid_args pa = {
+        .pids = a->pids, .duration = a->duration, .children = a->children, .opts = a->opts,
+        .json = a->json, .folded = a->folded, .speedscope = a->speedscope, .html = a->html,
+        .quiet = a->quiet, .no_stacks = a->no_stacks,
+    };
+    return cmd_profile_pid(&pa);
+}
+
+/* ---- open outputs ---- */
+
+static void outputs_abort(struct profile_outputs *o)
+{
+    wl_atomic_abort(&o->json);
+    wl_atomic_abort(&o->html);
+    wl_atomic_abort(&o->folded);
+    wl_atomic_abort(&o->speedscope);
+}
+
+/* Every output checked together, then opened: a bad path fails before any
+ * work. Returns 0 or the exit code (after one line). */
+static int open_outputs(const struct profile_args *a, struct profile_outputs *o)
+{
+    char err[512];
+    wl_outputs outs = {0};
+    wl_outputs_add(&outs, "--json", a->json);
+    wl_outputs_add(&outs, "--folded", a->folded);
+    wl_outputs_add(&outs, "--speedscope", a->speedscope);
+    wl_outputs_add(&outs, "--html", a->html);
+    if (cli_check_outputs("profile", &outs) < 0)
+        return WL_EXIT_USAGE;
+    if (a->no_stacks && (a->folded || a->speedscope)) {
+        cli_error("profile", "%s needs the stack sampler: it cannot be written with --no-stacks",
+                  a->folded ? "--folded" : "--speedscope");
+        return WL_EXIT_USAGE;
+    }
+    if (cli_stacks_outputs_possible(a->folded, a->speedscope) < 0)
+        return WL_EXIT_FAILURE;
+    memset(o, 0, sizeof(*o));
+    if ((a->json && wl_atomic_open(&o->json, a->json, err, sizeof(err)) < 0) ||
+        (a->html && wl_atomic_open(&o->html, a->html, err, sizeof(err)) < 0) ||
+        (a->folded && wl_atomic_open(&o->folded, a->folded, err, sizeof(err)) < 0) ||
+        (a->speedscope && wl_atomic_open(&o->speedscope, a->speedscope, err, sizeof(err)) < 0)) {
+        cli_error("profile", "%s", err);
+        outputs_abort(o);
+        return WL_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* ---- run ---- */
+
+/* The exit code for a command that could not be started (rc < 0). */
+static int not_run(const char *cmd, int rc)
+{
+    if (rc == -ENOENT) {
+        cli_error("profile", "cannot run '%s': command not found", cmd);
+        return WL_EXIT_NOTFOUND;
+    }
+    cli_error("profile", "cannot run '%s': %s", cmd, strerror(-rc));
+    return rc == -EACCES || rc == -ENOEXEC || rc == -EISDIR ? WL_EXIT_NOEXEC : WL_EXIT_FAILURE;
+}
+
+/* Runs the command with the stack agent armed: *prof is its profile, *st
+ * its stacks (written to --folded/--speedscope, whose status is
+ * *stacks_status). Returns 0, or the exit code when nothing ran (every
+ * output then aborted, *st freed). */
+static int run_command(const struct profile_args *a, struct profile_outputs *o, wl_profile *prof,
+                       cli_stacks *st, int *stacks_status)
+{
+    cli_stacks_init(st);
+    if (cli_stacks_begin(st, a->no_stacks, a->folded, a->speedscope, a->cmd[0], a->opts.hz) < 0) {
+        outputs_abort(o);
+        return WL_EXIT_FAILURE;
+    }
+    int rc = wl_profile_command(a->cmd, &a->opts, prof);
+    if (rc < 0) { /* nothing ran: leave no empty stack files behind */
+        wl_atomic_abort(&o->folded);
+        wl_atomic_abort(&o->speedscope);
+    }
+    *stacks_status = cli_stacks_end(st, &o->folded, &o->speedscope, a->cmd[0]);
+    if (rc == 0)
+        return 0;
+    cli_stacks_free(st);
+    outputs_abort(o);
+    return not_run(a->cmd[0], rc);
+}
+
+/* ---- print and write ---- */
+
+/* What the run found. */
+struct profile_result {
+    wl_profile prof;
+    cli_stacks stacks;
+    wl_verdict verdict;     /* empty when not classified */
+    int classified;         /* a run too short to cover any time has no verdict */
+    json_t *stack_sections; /* "functions" and "stacks", when recorded */
+};
+
+static void classify(struct profile_result *r)
+{
+    r->classified = wl_classify(&r->prof, NULL, &r->verdict) == 0;
+    r->stack_sections = cli_stacks_sections(&r->stacks);
+    if (r->classified && r->stack_sections)
+        wl_verdict_add_functions(&r->verdict, r->stack_sections); /* no names if out of memory */
+}
+
+/* What to act on first: the split, the recommendation (and a pitfall), the
+ * functions; the measurements behind them after. On stderr. */
+static void print_summary(const struct profile_args *a, const struct profile_result *r)
+{
+    int color = cli_use_color(stderr);
+    int width = wl_text_width(stderr);
+    fflush(stdout);
+    wl_report_print_summary(stderr, &r->prof, color, width);
+    if (r->classified)
+        wl_verdict_print(stderr, &r->verdict);
+    cli_stacks_print_functions(&r->stacks, stderr, a->sort_total, width);
+    wl_report_print_details(stderr, &r->prof, color, width);
+}
+
+/* Commits --json and --html (both aborted on failure). Returns 0 or
+ * WL_EXIT_FAILURE. */
+static int write_report(const struct profile_args *a, struct profile_outputs *o,
+                        const struct profile_result *r)
+{
+    char err[512];
+    int status = 0;
+    if (!a->json && !a->html)
+        return 0;
+    json_t *root = wl_report_to_json(&r->prof);
+    if (root && r->stack_sections)
+        json_object_update(root, r->stack_sections);
+    if (root && r->classified && wl_verdict_to_report(&r->verdict, root) < 0) {
+        json_decref(root);
+        root = NULL;
+    }
+    if (root && a->html && wl_atomic_commit_html(&o->html, root, err, sizeof(err)) < 0) {
+        cli_error("profile", "%s", err);
+        status = WL_EXIT_FAILURE;
+    }
+    if (!root) {
+        cli_error("profile", "cannot write %s: out of memory", a->json ? a->json : a->html);
+        outputs_abort(o);
+        status = WL_EXIT_FAILURE;
+    } else if (a->json && wl_atomic_commit_json(&o->json, root, err, sizeof(err)) < 0) {
+        cli_error("profile", "%s", err);
+        status = WL_EXIT_FAILURE;
+    }
+    json_decref(root);
+    return status;
+}
+
+/* The command's own status; a stacks output's failure when it succeeded;
+ * the shell's 128+N when wlprof was stopped by signal N. */
+static int exit_status(const wl_profile *prof, int stacks_status)
+{
+    int status = prof->exit_status;
+    if (status == 0 && stacks_status)
+        status = stacks_status;
+    if (prof->signal_received)
+        status = 128 + prof->signal_received;
+    return status;
+}
+
+int cmd_profile(int argc, char **argv)
+{
+    struct profile_args a = {0};
+    struct profile_outputs o;
+    struct profile_result r = {0};
+    int stacks_status = 0;
+
+    int rc = parse_args(argc, argv, &a);
+    if (rc != CLI_PARSE_OK)
+        return cli_parse_exit(rc);
+    if (a.pids || a.duration > 0 || a.children)
+        return profile_pids(&a);
+    if (!a.cmd) {
         cli_error("profile", "no command given (usage: wlprof profile [OPTIONS] -- COMMAND)");
         return WL_EXIT_USAGE;
     }
+    rc = open_outputs(&a, &o);
+    if (rc == 0)
+        rc = run_command(&a, &o, &r.prof, &r.stacks, &stacks_status);
+    if (rc != 0)
+        return rc;
 
-    /* Every output checked together, then opened: a bad path fails before
-     * any work. */
-    wl_outputs outs = {0};
-    wl_outputs_add(&outs, "--json", json_path);
-    wl_outputs_add(&outs, "--folded", so.folded);
-    wl_outputs_add(&outs, "--speedscope", so.speedscope);
-    wl_outputs_add(&outs, "--html", html_path);
-    if (wl_outputs_check(&outs, err, sizeof(err)) < 0) {
-        cli_error("profile", "%s", err);
-        return WL_EXIT_USAGE;
-    }
-    if (so.off && (so.folded || so.speedscope)) {
-        cli_error("profile", "%s needs the stack sampler: it cannot be written with --no-stacks",
-                  so.folded ? "--folded" : "--speedscope");
-        return WL_EXIT_USAGE;
-    }
-#ifndef WL_HAVE_STACKS
-    if (so.folded || so.speedscope) {
-        cli_error("profile", "this wlprof was built without stack sampling (libdw missing): "
-                             "%s cannot be written", so.folded ? "--folded" : "--speedscope");
-        return WL_EXIT_FAILURE;
-    }
-#endif
-    wl_atomic_file out = {0}, folded_out = {0}, speedscope_out = {0}, html_out = {0};
-    if ((json_path && wl_atomic_open(&out, json_path, err, sizeof(err)) < 0) ||
-        (html_path && wl_atomic_open(&html_out, html_path, err, sizeof(err)) < 0) ||
-        (so.folded && wl_atomic_open(&folded_out, so.folded, err, sizeof(err)) < 0) ||
-        (so.speedscope && wl_atomic_open(&speedscope_out, so.speedscope, err, sizeof(err)) < 0)) {
-        cli_error("profile", "%s", err);
-        wl_atomic_abort(&out);
-        wl_atomic_abort(&html_out);
-        wl_atomic_abort(&folded_out);
-        return WL_EXIT_FAILURE;
-    }
-
-    wl_profile prof;
-#ifdef WL_HAVE_STACKS
-    wl_stacks_session sess;
-    wl_stacks stacks;
-    if (stacks_begin(&sess, &so, argv[optind], opts.hz) < 0) {
-        wl_atomic_abort(&out);
-        wl_atomic_abort(&folded_out);
-        wl_atomic_abort(&speedscope_out);
-        return WL_EXIT_FAILURE;
-    }
-#endif
-    int rc = wl_profile_command(argv + optind, &opts, &prof);
-    if (rc < 0) { /* nothing ran: leave no empty stack files behind */
-        wl_atomic_abort(&folded_out);
-        wl_atomic_abort(&speedscope_out);
-    }
-#ifdef WL_HAVE_STACKS
-    int stacks_status = stacks_end(&sess, &folded_out, &speedscope_out, &stacks, argv[optind]);
-#else
-    int stacks_status = 0;
-    wl_atomic_abort(&folded_out);
-    wl_atomic_abort(&speedscope_out);
-#endif
-    if (rc < 0) {
-#ifdef WL_HAVE_STACKS
-        wl_stacks_free(&stacks);
-#endif
-        wl_atomic_abort(&out);
-        wl_atomic_abort(&html_out);
-        if (rc == -ENOENT) {
-            cli_error("profile", "cannot run '%s': command not found", argv[optind]);
-            return WL_EXIT_NOTFOUND;
-        }
-        cli_error("profile", "cannot run '%s': %s", argv[optind], strerror(-rc));
-        return rc == -EACCES || rc == -ENOEXEC || rc == -EISDIR ? WL_EXIT_NOEXEC
-                                                                 : WL_EXIT_FAILURE;
-    }
-
-    /* A run too short to cover any time has no verdict; the report is
-     * still written without one. */
-    wl_verdict verdict;
-    int classified = wl_classify(&prof, NULL, &verdict) == 0;
-    json_t *stack_sections = NULL; /* "functions" and "stacks", when recorded */
-#ifdef WL_HAVE_STACKS
-    if (sess.dir[0])
-        stack_sections = wl_stacks_to_json(&stacks, 200, 200);
-#endif
-    if (classified && stack_sections)
-        wl_verdict_add_functions(&verdict, stack_sections); /* no names if out of memory */
-
-    if (!quiet) {
-        /* What to act on first: the split, the recommendation (and a
-         * pitfall), the functions; the measurements behind them after. */
-        int color = cli_use_color(stderr);
-        int width = wl_text_width(stderr);
-        fflush(stdout);
-        wl_report_print_summary(stderr, &prof, color, width);
-        if (classified)
-            wl_verdict_print(stderr, &verdict);
-#ifdef WL_HAVE_STACKS
-        if (sess.dir[0])
-            wl_stacks_print_functions(&stacks, stderr, 10, sort_total, width);
-#endif
-        wl_report_print_details(stderr, &prof, color, width);
-    }
-
-    int status = prof.exit_status;
-    if (status == 0 && stacks_status)
-        status = stacks_status;
-    if (prof.signal_received) /* the shell's convention for a command stopped by signal N */
-        status = 128 + prof.signal_received;
-    if (json_path || html_path) {
-        json_t *root = wl_report_to_json(&prof);
-        if (root && stack_sections)
-            json_object_update(root, stack_sections);
-        if (root && classified && wl_verdict_to_report(&verdict, root) < 0) {
-            json_decref(root);
-            root = NULL;
-        }
-        if (root && html_path && wl_atomic_commit_html(&html_out, root, err, sizeof(err)) < 0) {
-            cli_error("profile", "%s", err);
-            status = WL_EXIT_FAILURE;
-        }
-        if (!root) {
-            cli_error("profile", "cannot write %s: out of memory", json_path ? json_path : html_path);
-            wl_atomic_abort(&out);
-            wl_atomic_abort(&html_out);
-            status = WL_EXIT_FAILURE;
-        } else if (json_path && wl_atomic_commit_json(&out, root, err, sizeof(err)) < 0) {
-            cli_error("profile", "%s", err);
-            status = WL_EXIT_FAILURE;
-        }
-        json_decref(root);
-    }
-    json_decref(stack_sections);
-    wl_verdict_free(&verdict); /* empty when not classified */
-    wl_profile_free(&prof);
-#ifdef WL_HAVE_STACKS
-    wl_stacks_free(&stacks);
-#endif
+    classify(&r);
+    if (!a.quiet)
+        print_summary(&a, &r);
+    int status = exit_status(&r.prof, stacks_status);
+    if (write_report(&a, &o, &r) != 0)
+        status = WL_EXIT_FAILURE;
+    json_decref(r.stack_sections);
+    wl_verdict_free(&r.verdict);
+    wl_profile_free(&r.prof);
+    cli_stacks_free(&r.stacks);
     return status;
 }

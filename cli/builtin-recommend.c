@@ -20,6 +20,8 @@
 
 #define WORKERS_MAX 100000.0
 
+enum { OPT_IO = 256, OPT_CPU, OPT_CORES, OPT_CONC };
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -60,9 +62,47 @@ static int parse_count(const char *name, const char *s, int *out)
     return cli_parse_count("recommend", name, s, 1, (long)WORKERS_MAX, out);
 }
 
-int cmd_recommend(int argc, char **argv)
+/* The command line, parsed. */
+struct recommend_args {
+    wl_classify_opts opts;  /* thresholds, cores, concurrency */
+    const char *path;       /* REPORT.json */
+    const char *json;       /* -o FILE, or NULL */
+    int quiet;              /* -q */
+};
+
+/* One option c with value v into *a. Returns a CLI_PARSE_* code. */
+static int parse_option(char **argv, int c, const char *v, struct recommend_args *a)
 {
-    enum { OPT_IO = 256, OPT_CPU, OPT_CORES, OPT_CONC };
+    int rc = 0;
+    switch (c) {
+    case OPT_IO:
+        rc = parse_share("--io-threshold", v, &a->opts.io_threshold);
+        break;
+    case OPT_CPU:
+        rc = parse_share("--cpu-threshold", v, &a->opts.cpu_threshold);
+        break;
+    case OPT_CORES:
+        rc = parse_count("--cores", v, &a->opts.cores);
+        break;
+    case OPT_CONC:
+        rc = parse_count("--concurrency", v, &a->opts.concurrency);
+        break;
+    case 'o':
+        a->json = v;
+        break;
+    case 'q':
+        a->quiet = 1;
+        break;
+    default:
+        return cli_option_rest("recommend", argv, c, usage);
+    }
+    return rc < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+}
+
+/* The options and the one REPORT.json, which -o may not overwrite.
+ * Returns a CLI_PARSE_* code. */
+static int parse_args(int argc, char **argv, struct recommend_args *a)
+{
     static const struct option longopts[] = {
         {"io-threshold", required_argument, NULL, OPT_IO},
         {"cpu-threshold", required_argument, NULL, OPT_CPU},
@@ -73,107 +113,77 @@ int cmd_recommend(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    wl_classify_opts opts = {0};
-    const char *json_path = NULL;
-    int quiet = 0;
-    char err[512];
-
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_IO:
-            if (parse_share("--io-threshold", optarg, &opts.io_threshold) < 0)
-                return WL_EXIT_USAGE;
-            break;
-        case OPT_CPU:
-            if (parse_share("--cpu-threshold", optarg, &opts.cpu_threshold) < 0)
-                return WL_EXIT_USAGE;
-            break;
-        case OPT_CORES:
-            if (parse_count("--cores", optarg, &opts.cores) < 0)
-                return WL_EXIT_USAGE;
-            break;
-        case OPT_CONC:
-            if (parse_count("--concurrency", optarg, &opts.concurrency) < 0)
-                return WL_EXIT_USAGE;
-            break;
-        case 'o':
-            json_path = optarg;
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return WL_EXIT_OK;
-        default:
-            cli_bad_option("recommend", argv, c);
-            return WL_EXIT_USAGE;
-        }
+        int rc = parse_option(argv, c, optarg, a);
+        if (rc != CLI_PARSE_OK)
+            return rc;
     }
-    if (optind >= argc) {
-        cli_error("recommend", "no report given (usage: wlprof recommend [OPTIONS] REPORT.json)");
-        return WL_EXIT_USAGE;
-    }
-    if (optind + 1 < argc) {
-        cli_error("recommend", "one report at a time ('%s' is extra)", argv[optind + 1]);
-        return WL_EXIT_USAGE;
-    }
-    const char *path = argv[optind];
-
+    if (cli_one_report("recommend", argc, argv, &a->path) != CLI_PARSE_OK)
+        return CLI_PARSE_ERROR;
     wl_outputs paths = {0};
-    wl_outputs_add_input(&paths, "REPORT", path);
-    wl_outputs_add(&paths, "--json", json_path);
-    if (wl_outputs_check(&paths, err, sizeof(err)) < 0) {
-        cli_error("recommend", "%s", err);
-        return WL_EXIT_USAGE;
-    }
+    wl_outputs_add_input(&paths, "REPORT", a->path);
+    wl_outputs_add(&paths, "--json", a->json);
+    return cli_check_outputs("recommend", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+}
 
+/* Classifies the report's profile with the options' thresholds and names
+ * its functions. 0, or -1 after one line (*v then empty). */
+static int classify(const struct recommend_args *a, const wl_profile *prof, const json_t *root,
+                    wl_verdict *v)
+{
+    int rc = wl_classify(prof, &a->opts, v);
+    if (rc < 0) {
+        cli_error("recommend", "%s: cannot classify: %s", a->path,
+                  rc == -ENODATA ? "the report covers no time" : strerror(-rc));
+        return -1;
+    }
+    if (wl_verdict_add_functions(v, root) < 0) {
+        cli_error("recommend", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* -o: the report with its "classification" and "recommendation" replaced
+ * by v. 0 or -1 after one line. */
+static int write_report(const char *json_path, json_t *root, const wl_verdict *v)
+{
+    char err[512];
+    if (wl_verdict_to_report(v, root) < 0) {
+        cli_error("recommend", "out of memory");
+        return -1;
+    }
+    if (wl_json_write_atomic(json_path, root, err, sizeof(err)) < 0) {
+        cli_error("recommend", "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_recommend(int argc, char **argv)
+{
+    struct recommend_args a = {0};
     json_t *root = NULL;
     wl_profile prof = {0};
     wl_verdict v = {0};
-    int status = WL_EXIT_FAILURE;
-    int rc;
-
-    if (wl_report_load(path, &root, err, sizeof(err)) < 0) {
-        cli_error("recommend", "%s", err);
+    int rc = parse_args(argc, argv, &a);
+    if (rc != CLI_PARSE_OK)
+        return cli_parse_exit(rc);
+    if (cli_load_report("recommend", a.path, &root, &prof) < 0)
         return WL_EXIT_FAILURE;
-    }
-    if (wl_report_from_json(root, &prof, err, sizeof(err)) < 0) {
-        cli_error("recommend", "%s: %s", path, err);
-        goto free_root;
-    }
-    rc = wl_classify(&prof, &opts, &v);
-    if (rc < 0) {
-        cli_error("recommend", "%s: cannot classify: %s", path,
-                  rc == -ENODATA ? "the report covers no time" : strerror(-rc));
-        goto free_profile;
-    }
-    if (wl_verdict_add_functions(&v, root) < 0) {
-        cli_error("recommend", "out of memory");
-        goto free_verdict;
-    }
-    if (!quiet) /* stdout may be the JSON's (-o -) */
-        wl_verdict_print(json_path && strcmp(json_path, "-") == 0 ? stderr : stdout, &v);
-    if (json_path) {
-        if (wl_verdict_to_report(&v, root) < 0) {
-            cli_error("recommend", "out of memory");
-            goto free_verdict;
-        }
-        if (wl_json_write_atomic(json_path, root, err, sizeof(err)) < 0) {
-            cli_error("recommend", "%s", err);
-            goto free_verdict;
-        }
-    }
-    status = WL_EXIT_OK;
 
-free_verdict:
+    int status = WL_EXIT_FAILURE;
+    if (classify(&a, &prof, root, &v) == 0) {
+        if (!a.quiet) /* stdout may be the JSON's (-o -) */
+            wl_verdict_print(a.json && strcmp(a.json, "-") == 0 ? stderr : stdout, &v);
+        if (!a.json || write_report(a.json, root, &v) == 0)
+            status = WL_EXIT_OK;
+    }
     wl_verdict_free(&v);
-free_profile:
     wl_profile_free(&prof);
-free_root:
     json_decref(root);
     return status;
 }

@@ -19,12 +19,31 @@
 #include <string.h>
 
 #include "builtin.h"
+#include "cli-stacks.h"
 #include "wlprof/classify.h"
 #include "wlprof/profile.h"
 #include "wlprof/report.h"
-#ifdef WL_HAVE_STACKS
-#include "wlprof/stacks.h"
-#endif
+
+enum { OUT_HTML, OUT_FOLDED, OUT_SPEEDSCOPE, NOUT };
+static const char *const out_opt[NOUT] = {"--html", "--folded", "--speedscope"};
+
+/* The command line, parsed. */
+struct report_args {
+    const char *path;         /* REPORT.json */
+    const char *out[NOUT];    /* output paths, by OUT_*, or NULL */
+    int roots_none;           /* --folded-roots none */
+    int quiet;                /* -q */
+};
+
+/* The report read back, and the outputs' temporaries. */
+struct report_state {
+    json_t *root;
+    wl_profile prof;
+    cli_stacks st;
+    wl_verdict v;             /* empty when not classified */
+    int classified;           /* the report covers some time */
+    wl_atomic_file af[NOUT];
+};
 
 static void usage(FILE *f)
 {
@@ -49,7 +68,21 @@ static void usage(FILE *f)
             "Exit status: 0, 1 when the report cannot be read or an output written, 2 on bad usage.\n");
 }
 
-int cmd_report(int argc, char **argv)
+/* ---- parse ---- */
+
+static int parse_roots(const char *v, int *roots_none)
+{
+    if (strcmp(v, "none") != 0 && strcmp(v, "thread") != 0) {
+        cli_error("report", "--folded-roots must be 'thread' or 'none', not '%s'", v);
+        return CLI_PARSE_ERROR;
+    }
+    *roots_none = strcmp(v, "none") == 0;
+    return CLI_PARSE_OK;
+}
+
+/* The options and the one REPORT.json; no output may be the report or
+ * share a path with another ("-" included). Returns a CLI_PARSE_* code. */
+static int parse_args(int argc, char **argv, struct report_args *a)
 {
     enum { OPT_HTML = 256, OPT_FOLDED, OPT_ROOTS, OPT_SPEEDSCOPE };
     static const struct option longopts[] = {
@@ -61,170 +94,143 @@ int cmd_report(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *out_path[3] = {NULL, NULL, NULL}; /* html, folded, speedscope */
-    const char *out_opt[3] = {"--html", "--folded", "--speedscope"};
-    int roots_none = 0, quiet = 0;
-    char err[512];
-
     optind = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case OPT_HTML:
-            out_path[0] = optarg;
-            break;
-        case OPT_FOLDED:
-            out_path[1] = optarg;
-            break;
-        case OPT_SPEEDSCOPE:
-            out_path[2] = optarg;
-            break;
-        case OPT_ROOTS:
-            if (strcmp(optarg, "none") == 0) {
-                roots_none = 1;
-            } else if (strcmp(optarg, "thread") == 0) {
-                roots_none = 0;
-            } else {
-                cli_error("report", "--folded-roots must be 'thread' or 'none', not '%s'", optarg);
-                return WL_EXIT_USAGE;
-            }
-            break;
-        case 'q':
-            quiet = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return WL_EXIT_OK;
-        default:
-            cli_bad_option("report", argv, c);
-            return WL_EXIT_USAGE;
-        }
+    int c, rc = CLI_PARSE_OK;
+    while (rc == CLI_PARSE_OK && (c = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
+        if (c == OPT_HTML || c == OPT_FOLDED || c == OPT_SPEEDSCOPE)
+            a->out[c == OPT_HTML ? OUT_HTML : c == OPT_FOLDED ? OUT_FOLDED : OUT_SPEEDSCOPE] = optarg;
+        else if (c == OPT_ROOTS)
+            rc = parse_roots(optarg, &a->roots_none);
+        else if (c == 'q')
+            a->quiet = 1;
+        else
+            rc = cli_option_rest("report", argv, c, usage);
     }
-    if (optind >= argc) {
-        cli_error("report", "no report given (usage: wlprof report [OPTIONS] REPORT.json)");
-        return WL_EXIT_USAGE;
-    }
-    if (optind + 1 < argc) {
-        cli_error("report", "one report at a time ('%s' is extra)", argv[optind + 1]);
-        return WL_EXIT_USAGE;
-    }
-    const char *path = argv[optind];
-    for (int i = 0; i < 3; i++) {
-        if (!out_path[i])
-            continue;
-        if (strcmp(out_path[i], "-") != 0 && cli_same_file(out_path[i], path)) {
-            cli_error("report", "%s %s is the input report: refusing to overwrite it", out_opt[i], out_path[i]);
-            return WL_EXIT_USAGE;
-        }
-        for (int j = 0; j < i; j++)
-            if (out_path[j] && strcmp(out_path[i], "-") != 0 && cli_same_file(out_path[i], out_path[j])) {
-                cli_error("report", "%s and %s are both %s", out_opt[j], out_opt[i], out_path[i]);
-                return WL_EXIT_USAGE;
-            }
-    }
+    if (rc == CLI_PARSE_OK)
+        rc = cli_one_report("report", argc, argv, &a->path);
+    if (rc != CLI_PARSE_OK)
+        return rc;
+    wl_outputs paths = {0};
+    wl_outputs_add_input(&paths, "REPORT", a->path);
+    for (int i = 0; i < NOUT; i++)
+        wl_outputs_add(&paths, out_opt[i], a->out[i]);
+    return cli_check_outputs("report", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+}
 
-    json_t *root = NULL;
-    wl_profile prof = {0};
-    wl_verdict v = {0};
-    wl_atomic_file af[3] = {{0}};
-    int status = WL_EXIT_FAILURE;
-    int classified = 0;
-#ifdef WL_HAVE_STACKS
-    wl_stacks st = {0};
-    int have_stacks = 0;
-#endif
+/* ---- load, open, classify ---- */
 
-    if (wl_report_load(path, &root, err, sizeof(err)) < 0) {
-        cli_error("report", "%s", err);
-        return WL_EXIT_FAILURE;
-    }
-    if (wl_report_from_json(root, &prof, err, sizeof(err)) < 0) {
-        cli_error("report", "%s: %s", path, err);
-        goto out;
-    }
-#ifdef WL_HAVE_STACKS
-    char serr[256] = "";
-    int src = wl_stacks_from_json(root, &st, serr, sizeof(serr));
-    have_stacks = src == 0;
-    if (src == -EINVAL || src == -ENOMEM) {
-        cli_error("report", "%s: %s", path, serr);
-        goto out;
-    }
-    if (!have_stacks && (out_path[1] || out_path[2])) {
-        cli_error("report", "%s: %s", path, serr);
-        goto out;
-    }
-#else
-    if (out_path[1] || out_path[2]) {
-        cli_error("report", "this wlprof was built without stack support (libdw missing)");
-        goto out;
-    }
-#endif
-    for (int i = 0; i < 3; i++)
-        if (out_path[i] && wl_atomic_open(&af[i], out_path[i], err, sizeof(err)) < 0) {
+/* Reads the report, and its stack table when it has one (needed for
+ * --folded and --speedscope), then opens every output. Returns 0 or -1
+ * after one line. */
+static int load_and_open(const struct report_args *a, struct report_state *s)
+{
+    char err[512];
+    if (cli_load_report("report", a->path, &s->root, &s->prof) < 0)
+        return -1;
+    if (cli_stacks_from_report(&s->st, s->root, a->path,
+                               a->out[OUT_FOLDED] || a->out[OUT_SPEEDSCOPE]) < 0)
+        return -1;
+    for (int i = 0; i < NOUT; i++)
+        if (a->out[i] && wl_atomic_open(&s->af[i], a->out[i], err, sizeof(err)) < 0) {
             cli_error("report", "%s", err);
-            goto out;
+            return -1;
         }
+    return 0;
+}
 
-    classified = wl_classify(&prof, NULL, &v) == 0;
-    if (classified && wl_verdict_add_functions(&v, root) < 0) {
+/* The verdict afresh, naming the report's functions. 0, or -1 after one
+ * line (out of memory). */
+static int classify(struct report_state *s)
+{
+    s->classified = wl_classify(&s->prof, NULL, &s->v) == 0;
+    if (s->classified && wl_verdict_add_functions(&s->v, s->root) < 0) {
         cli_error("report", "out of memory");
-        goto out;
+        return -1;
     }
-    if (!quiet) {
-        wl_report_print_text(stdout, &prof, cli_use_color(stdout));
-#ifdef WL_HAVE_STACKS
-        if (have_stacks)
-            wl_stacks_print_table(&st, stdout, 10);
-#endif
-        if (classified) {
-            fputc('\n', stdout);
-            wl_verdict_print(stdout, &v);
-        } else {
-            printf("\n  no verdict: the report covers no time\n");
-        }
-        fflush(stdout);
-    }
+    return 0;
+}
 
-    status = WL_EXIT_OK;
-    if (out_path[0]) {
-        /* The page shows the verdict the report was saved with; a report
-         * saved without one gets the verdict computed here. */
-        if (classified && !json_object_get(root, "classification"))
-            wl_verdict_to_report(&v, root);
-        if (wl_atomic_commit_html(&af[0], root, err, sizeof(err)) < 0) {
-            cli_error("report", "%s", err);
-            status = WL_EXIT_FAILURE;
-        }
-    }
-#ifdef WL_HAVE_STACKS
-    for (int i = 1; i < 3; i++) {
-        if (!out_path[i])
-            continue;
-        int rc = i == 1 ? wl_stacks_write_folded_roots(&st, af[i].f,
-                                                       roots_none ? WL_FOLDED_ROOTS_NONE : WL_FOLDED_ROOTS_THREAD)
-                        : wl_stacks_write_speedscope(&st, af[i].f, prof.argv && prof.argv[0] ? prof.argv[0] : path);
-        if (rc < 0) {
-            cli_error("report", "cannot write %s: %s", out_path[i], strerror(-rc));
-            wl_atomic_abort(&af[i]);
-            status = WL_EXIT_FAILURE;
-        } else if (wl_atomic_commit(&af[i], err, sizeof(err)) < 0) {
-            cli_error("report", "%s", err);
-            status = WL_EXIT_FAILURE;
-        }
-    }
-#endif
-    (void)roots_none;
+/* ---- print and write ---- */
 
-out:
-    for (int i = 0; i < 3; i++)
-        wl_atomic_abort(&af[i]);
-#ifdef WL_HAVE_STACKS
-    wl_stacks_free(&st);
-#endif
-    wl_verdict_free(&v);
-    wl_profile_free(&prof);
-    json_decref(root);
+/* The summary as `wlprof profile` printed it, on stdout. */
+static void print_summary(const struct report_state *s)
+{
+    wl_report_print_text(stdout, &s->prof, cli_use_color(stdout));
+    cli_stacks_print_table(&s->st, stdout);
+    if (s->classified) {
+        fputc('\n', stdout);
+        wl_verdict_print(stdout, &s->v);
+    } else {
+        printf("\n  no verdict: the report covers no time\n");
+    }
+    fflush(stdout);
+}
+
+/* --html: the page shows the verdict the report was saved with; a report
+ * saved without one gets the verdict computed here. 0 or -1. */
+static int write_html(struct report_state *s)
+{
+    char err[512];
+    if (s->classified && !json_object_get(s->root, "classification"))
+        wl_verdict_to_report(&s->v, s->root);
+    if (wl_atomic_commit_html(&s->af[OUT_HTML], s->root, err, sizeof(err)) < 0) {
+        cli_error("report", "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* --folded or --speedscope (out) from the report's stack table. 0 or -1. */
+static int write_stacks(const struct report_args *a, struct report_state *s, int out)
+{
+    char err[512];
+    wl_atomic_file *af = &s->af[out];
+    const char *name = s->prof.argv && s->prof.argv[0] ? s->prof.argv[0] : a->path;
+    int rc = out == OUT_FOLDED ? cli_stacks_write_folded(&s->st, af->f, a->roots_none)
+                               : cli_stacks_write_speedscope(&s->st, af->f, name);
+    if (rc < 0) {
+        cli_error("report", "cannot write %s: %s", a->out[out], strerror(-rc));
+        wl_atomic_abort(af);
+        return -1;
+    }
+    if (wl_atomic_commit(af, err, sizeof(err)) < 0) {
+        cli_error("report", "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void state_free(struct report_state *s)
+{
+    for (int i = 0; i < NOUT; i++)
+        wl_atomic_abort(&s->af[i]);
+    cli_stacks_free(&s->st);
+    wl_verdict_free(&s->v);
+    wl_profile_free(&s->prof);
+    json_decref(s->root);
+}
+
+int cmd_report(int argc, char **argv)
+{
+    struct report_args a = {0};
+    struct report_state s = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc != CLI_PARSE_OK)
+        return cli_parse_exit(rc);
+
+    cli_stacks_init(&s.st);
+    int status = WL_EXIT_FAILURE;
+    if (load_and_open(&a, &s) == 0 && classify(&s) == 0) {
+        if (!a.quiet)
+            print_summary(&s);
+        status = WL_EXIT_OK;
+        if (a.out[OUT_HTML] && write_html(&s) < 0)
+            status = WL_EXIT_FAILURE;
+        for (int i = OUT_FOLDED; i < NOUT; i++)
+            if (a.out[i] && write_stacks(&a, &s, i) < 0)
+                status = WL_EXIT_FAILURE;
+    }
+    state_free(&s);
     return status;
 }

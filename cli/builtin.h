@@ -28,6 +28,7 @@ int cmd_top(int argc, char **argv);
 
 /* `wlprof profile --pid` (builtin-profile-pid.c), after option parsing. */
 #include "wlprof/profile.h"
+#include "wlprof/report.h"
 struct profile_pid_args {
     const char *pids;       /* "PID[,PID...]" */
     double duration;        /* seconds, 0: until Ctrl-C or exit */
@@ -45,6 +46,21 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
  * value) as one line, for subcommand cmd. */
 void cli_bad_option(const char *cmd, char **argv, int c);
 
+/* What a subcommand's option parser returns: go on, or stop -- after
+ * printing --help (exit 0), or after one line on a bad command line
+ * (exit 2); cli_parse_exit gives that exit code. */
+enum { CLI_PARSE_ERROR = -1, CLI_PARSE_OK = 0, CLI_PARSE_HELP = 1 };
+static inline int cli_parse_exit(int parsed)
+{
+    return parsed == CLI_PARSE_HELP ? WL_EXIT_OK : WL_EXIT_USAGE;
+}
+
+/* The last case of every subcommand's option switch, for what getopt_long
+ * returned that cmd does not handle itself: 'h' prints usage on stdout
+ * (CLI_PARSE_HELP); anything else is a bad option, reported as one line by
+ * cli_bad_option (CLI_PARSE_ERROR). */
+int cli_option_rest(const char *cmd, char **argv, int c, void (*print_usage)(FILE *f));
+
 /* Parses a positive number no larger than max; 0 on success. */
 int cli_parse_positive(const char *s, double max, double *out);
 
@@ -54,11 +70,25 @@ int cli_parse_positive(const char *s, double max, double *out);
  * WL_CLI_COUNT_UNBOUNDED is stated as "at least min". */
 #define WL_CLI_COUNT_UNBOUNDED 1000000L
 int cli_parse_count(const char *cmd, const char *opt, const char *s, long min, long max, int *out);
-/* Whether two paths name one file: equal strings, or the same existing
- * file (device and inode). */
-int cli_same_file(const char *a, const char *b);
 
 /* Whether colours should be used on this stream (a TTY, NO_COLOR unset). */
 int cli_use_color(FILE *f);
+
+/* ---- reading saved reports (cli-report.c: report, recommend, diff) ---- */
+
+/* The one REPORT.json operand of cmd after its options (argv[optind]) into
+ * *path (borrowed from argv). None, or more than one, is one line and
+ * CLI_PARSE_ERROR; else CLI_PARSE_OK. */
+int cli_one_report(const char *cmd, int argc, char **argv, const char **path);
+
+/* Checks a command's output and input paths together (wl_outputs_check:
+ * two outputs on one file, "-" included, or an output on an input).
+ * Returns 0, or -1 after one line for cmd (a usage error). */
+int cli_check_outputs(const char *cmd, const wl_outputs *paths);
+
+/* Reads the saved report at path into *root (a new reference)
+ * and *prof (the caller's: wl_profile_free). Returns 0, or -1 after one
+ * line for cmd, with *root NULL and *prof empty. */
+int cli_load_report(const char *cmd, const char *path, json_t **root, wl_profile *prof);
 
 #endif

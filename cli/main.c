@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "builtin.h"
@@ -69,6 +68,16 @@ void cli_bad_option(const char *cmd, char **argv, int c)
         cli_error(cmd, "option '%s' is unknown (see --help)", name);
 }
 
+int cli_option_rest(const char *cmd, char **argv, int c, void (*print_usage)(FILE *f))
+{
+    if (c == 'h') {
+        print_usage(stdout);
+        return CLI_PARSE_HELP;
+    }
+    cli_bad_option(cmd, argv, c);
+    return CLI_PARSE_ERROR;
+}
+
 int cli_parse_positive(const char *s, double max, double *out)
 {
     char *end;
@@ -94,14 +103,6 @@ int cli_parse_count(const char *cmd, const char *opt, const char *s, long min, l
     }
     *out = (int)v;
     return 0;
-}
-
-int cli_same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (strcmp(a, b) == 0)
-        return 1;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 int cli_use_color(FILE *f)
