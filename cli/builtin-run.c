@@ -215,6 +215,263 @@ static int parse_template(int argc, char **argv, int i, run_args *a)
     return 0;
 }
 
+/* What one option group's parser says of option c: not one of its
+ * options, taken, or refused (after one line). */
+enum { OPT_NOT_MINE = 1, OPT_TAKEN = 0, OPT_BAD = -1 };
+
+enum { OPT_NODES = 1001, OPT_NTASKS, OPT_PARTITION, OPT_TIME, OPT_BIND };
+
+/* --executor NAME. */
+static int parse_executor(const char *v, run_args *a)
+{
+    if (strcmp(v, "auto") == 0)
+        a->o.executor = WL_RUN_AUTO;
+    else if (strcmp(v, "coroutine") == 0)
+        a->o.executor = WL_EXEC_COROUTINE;
+    else if (strcmp(v, "thread") == 0 || strcmp(v, "thread_pool") == 0)
+        a->o.executor = WL_EXEC_THREAD_POOL;
+    else if (strcmp(v, "process") == 0 || strcmp(v, "process_pool") == 0)
+        a->o.executor = WL_EXEC_PROCESS_POOL;
+    else if (strcmp(v, "slurm") == 0)
+        a->slurm = true;
+    else {
+        cli_error("run", "--executor must be auto, coroutine, thread, process or slurm, not '%s'",
+                  v);
+        return OPT_BAD;
+    }
+    return OPT_TAKEN;
+}
+
+/* What to run: --lib/--task/--inputs, --commands, --sample, -a, --jobs,
+ * --executor; and where its report goes (-o, -q). */
+static int parse_what_option(int c, const char *v, run_args *a)
+{
+    switch (c) {
+    case 'L':
+        a->lib = v;
+        break;
+    case 'T':
+        a->task = v;
+        break;
+    case 'I':
+        a->inputs = v;
+        break;
+    case 'C':
+        a->commands = v;
+        break;
+    case 'S':
+        a->sample = v;
+        break;
+    case 'a':
+        a->arg_file = v;
+        break;
+    case 'n':
+        return parse_count("--jobs", v, 1, &a->jobs) < 0 ? OPT_BAD : OPT_TAKEN;
+    case 'e':
+        return parse_executor(v, a);
+    case 'o':
+        a->json = v;
+        break;
+    case 'q':
+        a->quiet = true;
+        break;
+    default:
+        return OPT_NOT_MINE;
+    }
+    return OPT_TAKEN;
+}
+
+/* How many at once, for how long, how often, when to stop: --workers/-j,
+ * --limit, --pilot, --timeout, --grace, --retries, --halt, --fail-fast,
+ * --skip-bad. */
+static int parse_how_option(int c, const char *v, run_args *a)
+{
+    int rc = 0, n;
+    switch (c) {
+    case 'w':
+    case 'j':
+        rc = parse_count(c == 'j' ? "-j" : "--workers", v, 1, &a->o.workers);
+        break;
+    case 'l':
+        rc = parse_count("--limit", v, 1, &a->o.limit);
+        break;
+    case 'p':
+        rc = parse_count("--pilot", v, 0, &n);
+        if (rc == 0)
+            a->o.pilot = n == 0 ? -1 : n;
+        break;
+    case 't':
+        rc = parse_seconds("--timeout", v, &a->o.timeout_s);
+        break;
+    case 'G':
+        rc = parse_seconds("--grace", v, &a->o.grace_s);
+        break;
+    case 'R':
+        rc = parse_count("--retries", v, 0, &a->o.retries);
+        break;
+    case 'H':
+        rc = parse_halt(v, &a->o);
+        break;
+    case 'F':
+        a->o.fail_fast = true;
+        break;
+    case 'B':
+        a->skip_bad = true;
+        break;
+    default:
+        return OPT_NOT_MINE;
+    }
+    return rc < 0 ? OPT_BAD : OPT_TAKEN;
+}
+
+/* Command lists' own: --joblog, --resume, --keep-order, --line-buffer,
+ * --dry-run, --no-prefix, --output-dir. */
+static int parse_commands_option(int c, const char *v, run_args *a)
+{
+    switch (c) {
+    case 'J':
+        a->joblog = v;
+        break;
+    case 'r':
+        a->resume = true;
+        break;
+    case 'k':
+        a->o.keep_order = true;
+        break;
+    case 'b':
+        a->o.line_buffer = true;
+        break;
+    case 'D':
+        a->dry_run = true;
+        break;
+    case 'P':
+        a->o.no_prefix = true;
+        break;
+    case 'd':
+        a->o.output_dir = v;
+        break;
+    default:
+        return OPT_NOT_MINE;
+    }
+    return OPT_TAKEN;
+}
+
+/* --executor slurm's: --nodes, --ntasks-per-node, --partition, --time,
+ * --bind. */
+static int parse_slurm_option(int c, const char *v, run_args *a)
+{
+    int rc = 0;
+    switch (c) {
+    case OPT_NODES:
+        rc = parse_count("--nodes", v, 1, &a->so.nodes);
+        break;
+    case OPT_NTASKS:
+        rc = parse_count("--ntasks-per-node", v, 1, &a->so.ntasks_per_node);
+        break;
+    case OPT_PARTITION:
+        a->so.partition = v;
+        break;
+    case OPT_TIME:
+        a->so.time_limit = v;
+        break;
+    case OPT_BIND:
+        a->so.bind = v;
+        break;
+    default:
+        return OPT_NOT_MINE;
+    }
+    return rc < 0 ? OPT_BAD : OPT_TAKEN;
+}
+
+/* One option c with value v into *a, by group. Returns a CLI_PARSE_* code. */
+static int parse_option(char **argv, int c, const char *v, run_args *a)
+{
+    int rc = parse_what_option(c, v, a);
+    if (rc == OPT_NOT_MINE)
+        rc = parse_how_option(c, v, a);
+    if (rc == OPT_NOT_MINE)
+        rc = parse_commands_option(c, v, a);
+    if (rc == OPT_NOT_MINE)
+        rc = parse_slurm_option(c, v, a);
+    if (rc == OPT_NOT_MINE)
+        return cli_option_rest("run", argv, c, usage);
+    return rc == OPT_BAD ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+}
+
+/* The operands after the options (COMMAND... ::: ARG... and -a FILE), and
+ * exactly one mode. Returns a CLI_PARSE_* code. */
+static int check_mode(int argc, char **argv, run_args *a)
+{
+    if (optind < argc && (a->lib || a->task || a->inputs || a->commands || a->sample)) {
+        cli_error("run", "unexpected argument '%s' (see --help)", argv[optind]);
+        return CLI_PARSE_ERROR;
+    }
+    if (optind < argc && parse_template(argc, argv, optind, a) < 0)
+        return CLI_PARSE_ERROR;
+    if (a->arg_file && !a->have_template) {
+        a->have_template = true; /* -a FILE alone: each line is a command */
+        a->template = strdup("");
+    }
+    int modes = (a->lib || a->task || a->inputs) + !!a->commands + !!a->sample + a->have_template;
+    if (modes != 1) {
+        cli_error("run", "give exactly one of --lib/--task/--inputs, --commands, --sample or "
+                         "COMMAND ::: ARG...");
+        return CLI_PARSE_ERROR;
+    }
+    return CLI_PARSE_OK;
+}
+
+/* The options that apply to one mode only, and those that exclude each
+ * other. Returns a CLI_PARSE_* code. */
+static int check_options(const run_args *a)
+{
+    bool cmd_mode = a->commands || a->have_template;
+    const char *bad = NULL;
+    if (!cmd_mode && (a->joblog || a->resume || a->dry_run || a->o.keep_order ||
+                      a->o.line_buffer || a->o.no_prefix))
+        bad = "--joblog, --resume, --dry-run, --keep-order, --line-buffer and --no-prefix apply "
+              "to command lists";
+    else if (a->resume && !a->joblog)
+        bad = "--resume needs --joblog FILE (the jobs it lists are skipped)";
+    else if (a->o.keep_order && a->o.line_buffer)
+        bad = "--keep-order and --line-buffer exclude each other";
+    else if (a->o.fail_fast && a->o.halt != WL_HALT_NEVER)
+        bad = "--fail-fast is --halt now,fail=1: give one of them";
+    else if ((a->lib || a->task || a->inputs) && !(a->lib && a->task && a->inputs))
+        bad = "task mode needs all of --lib, --task and --inputs";
+    else if (a->jobs && !a->sample)
+        bad = "--jobs only applies to --sample";
+    else if (a->o.output_dir && !cmd_mode)
+        bad = "--output-dir only applies to --commands";
+    if (bad)
+        cli_error("run", "%s", bad);
+    return bad ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+}
+
+/* What the executor allows: --executor slurm's options and limits; none
+ * but auto for commands. Returns a CLI_PARSE_* code. */
+static int check_executor_options(const run_args *a)
+{
+    bool cmd_mode = a->commands || a->have_template;
+    const char *bad = NULL;
+    if ((a->so.nodes || a->so.ntasks_per_node || a->so.partition || a->so.time_limit ||
+         a->so.bind) && !a->slurm)
+        bad = "--nodes, --ntasks-per-node, --partition, --time and --bind need --executor slurm";
+    else if (a->slurm && a->sample)
+        bad = "--executor slurm runs --commands or --lib tasks, not --sample";
+    else if (a->slurm && (a->o.halt || a->o.keep_order || a->o.line_buffer || a->joblog))
+        bad = "--halt, --keep-order, --line-buffer and --joblog are not (yet) supported with "
+              "--executor slurm";
+    else if (cmd_mode && a->o.executor != WL_RUN_AUTO)
+        bad = "--executor applies to tasks; commands always run as processes (use --workers to "
+              "fix their number)";
+    if (bad)
+        cli_error("run", "%s", bad);
+    return bad ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+}
+
+/* The whole command line into *a (a->template is then the caller's to
+ * free). Returns a CLI_PARSE_* code. */
 static int parse_args(int argc, char **argv, run_args *a)
 {
     static const struct option longopts[] = {
@@ -226,9 +483,11 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"fail-fast", no_argument, NULL, 'F'},     {"skip-bad", no_argument, NULL, 'B'},
         {"json", required_argument, NULL, 'o'},    {"output-dir", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
-        {"nodes", required_argument, NULL, 1001},  {"ntasks-per-node", required_argument, NULL, 1002},
-        {"partition", required_argument, NULL, 1003}, {"time", required_argument, NULL, 1004},
-        {"bind", required_argument, NULL, 1005},
+        {"nodes", required_argument, NULL, OPT_NODES},
+        {"ntasks-per-node", required_argument, NULL, OPT_NTASKS},
+        {"partition", required_argument, NULL, OPT_PARTITION},
+        {"time", required_argument, NULL, OPT_TIME},
+        {"bind", required_argument, NULL, OPT_BIND},
         {"timeout", required_argument, NULL, 't'}, {"grace", required_argument, NULL, 'G'},
         {"retries", required_argument, NULL, 'R'}, {"halt", required_argument, NULL, 'H'},
         {"joblog", required_argument, NULL, 'J'},  {"resume", no_argument, NULL, 'r'},
@@ -237,216 +496,22 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"arg-file", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
-    double secs;
-    int count;
-    int c;
-    int pilot;
     optind = 1;
     opterr = 0;
     a->o.executor = WL_RUN_AUTO;
+    int c;
     /* '+': options stop at COMMAND, whose own options are its business. */
     while ((c = getopt_long(argc, argv, "+:e:w:j:l:p:n:o:d:a:kqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'L':
-            a->lib = optarg;
-            break;
-        case 'T':
-            a->task = optarg;
-            break;
-        case 'I':
-            a->inputs = optarg;
-            break;
-        case 'C':
-            a->commands = optarg;
-            break;
-        case 'S':
-            a->sample = optarg;
-            break;
-        case 'e':
-            if (strcmp(optarg, "auto") == 0)
-                a->o.executor = WL_RUN_AUTO;
-            else if (strcmp(optarg, "coroutine") == 0)
-                a->o.executor = WL_EXEC_COROUTINE;
-            else if (strcmp(optarg, "thread") == 0 || strcmp(optarg, "thread_pool") == 0)
-                a->o.executor = WL_EXEC_THREAD_POOL;
-            else if (strcmp(optarg, "process") == 0 || strcmp(optarg, "process_pool") == 0)
-                a->o.executor = WL_EXEC_PROCESS_POOL;
-            else if (strcmp(optarg, "slurm") == 0)
-                a->slurm = true;
-            else {
-                cli_error("run",
-                          "--executor must be auto, coroutine, thread, process or slurm, not '%s'",
-                          optarg);
-                return -1;
-            }
-            break;
-        case 'w':
-        case 'j':
-            if (parse_count(c == 'j' ? "-j" : "--workers", optarg, 1, &a->o.workers) < 0)
-                return -1;
-            break;
-        case 't':
-            if (parse_seconds("--timeout", optarg, &a->o.timeout_s) < 0)
-                return -1;
-            break;
-        case 'G':
-            if (parse_seconds("--grace", optarg, &secs) < 0)
-                return -1;
-            a->o.grace_s = secs;
-            break;
-        case 'R':
-            if (parse_count("--retries", optarg, 0, &count) < 0)
-                return -1;
-            a->o.retries = count;
-            break;
-        case 'H':
-            if (parse_halt(optarg, &a->o) < 0)
-                return -1;
-            break;
-        case 'J':
-            a->joblog = optarg;
-            break;
-        case 'r':
-            a->resume = true;
-            break;
-        case 'k':
-            a->o.keep_order = true;
-            break;
-        case 'b':
-            a->o.line_buffer = true;
-            break;
-        case 'D':
-            a->dry_run = true;
-            break;
-        case 'P':
-            a->o.no_prefix = true;
-            break;
-        case 'a':
-            a->arg_file = optarg;
-            break;
-        case 'l':
-            if (parse_count("--limit", optarg, 1, &a->o.limit) < 0)
-                return -1;
-            break;
-        case 'p':
-            if (parse_count("--pilot", optarg, 0, &pilot) < 0)
-                return -1;
-            a->o.pilot = pilot == 0 ? -1 : pilot;
-            break;
-        case 'n':
-            if (parse_count("--jobs", optarg, 1, &a->jobs) < 0)
-                return -1;
-            break;
-        case 'F':
-            a->o.fail_fast = true;
-            break;
-        case 'B':
-            a->skip_bad = true;
-            break;
-        case 'o':
-            a->json = optarg;
-            break;
-        case 'd':
-            a->o.output_dir = optarg;
-            break;
-        case 'q':
-            a->quiet = true;
-            break;
-        case 1001:
-            if (parse_count("--nodes", optarg, 1, &a->so.nodes) < 0)
-                return -1;
-            break;
-        case 1002:
-            if (parse_count("--ntasks-per-node", optarg, 1, &a->so.ntasks_per_node) < 0)
-                return -1;
-            break;
-        case 1003:
-            a->so.partition = optarg;
-            break;
-        case 1004:
-            a->so.time_limit = optarg;
-            break;
-        case 1005:
-            a->so.bind = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 1;
-        default:
-            cli_bad_option("run", argv, c);
-            return -1;
-        }
+        int rc = parse_option(argv, c, optarg, a);
+        if (rc != CLI_PARSE_OK)
+            return rc;
     }
-    if (optind < argc && (a->lib || a->task || a->inputs || a->commands || a->sample)) {
-        cli_error("run", "unexpected argument '%s' (see --help)", argv[optind]);
-        return -1;
-    }
-    if (optind < argc && parse_template(argc, argv, optind, a) < 0)
-        return -1;
-    if (a->arg_file && !a->have_template) {
-        a->have_template = true; /* -a FILE alone: each line is a command */
-        a->template = strdup("");
-    }
-    int modes = (a->lib || a->task || a->inputs) + !!a->commands + !!a->sample + a->have_template;
-    if (modes != 1) {
-        cli_error("run", "give exactly one of --lib/--task/--inputs, --commands, --sample or "
-                         "COMMAND ::: ARG...");
-        return -1;
-    }
-    bool cmd_mode = a->commands || a->have_template;
-    if (!cmd_mode && (a->joblog || a->resume || a->dry_run || a->o.keep_order ||
-                      a->o.line_buffer || a->o.no_prefix)) {
-        cli_error("run", "--joblog, --resume, --dry-run, --keep-order, --line-buffer and "
-                         "--no-prefix apply to command lists");
-        return -1;
-    }
-    if (a->resume && !a->joblog) {
-        cli_error("run", "--resume needs --joblog FILE (the jobs it lists are skipped)");
-        return -1;
-    }
-    if (a->o.keep_order && a->o.line_buffer) {
-        cli_error("run", "--keep-order and --line-buffer exclude each other");
-        return -1;
-    }
-    if (a->o.fail_fast && a->o.halt != WL_HALT_NEVER) {
-        cli_error("run", "--fail-fast is --halt now,fail=1: give one of them");
-        return -1;
-    }
-    if ((a->lib || a->task || a->inputs) && !(a->lib && a->task && a->inputs)) {
-        cli_error("run", "task mode needs all of --lib, --task and --inputs");
-        return -1;
-    }
-    if (a->jobs && !a->sample) {
-        cli_error("run", "--jobs only applies to --sample");
-        return -1;
-    }
-    if (a->o.output_dir && !cmd_mode) {
-        cli_error("run", "--output-dir only applies to --commands");
-        return -1;
-    }
-    if ((a->so.nodes || a->so.ntasks_per_node || a->so.partition || a->so.time_limit ||
-         a->so.bind) && !a->slurm) {
-        cli_error("run", "--nodes, --ntasks-per-node, --partition, --time and --bind "
-                         "need --executor slurm");
-        return -1;
-    }
-    if (a->slurm && a->sample) {
-        cli_error("run", "--executor slurm runs --commands or --lib tasks, not --sample");
-        return -1;
-    }
-    if (a->slurm && (a->o.halt || a->o.keep_order || a->o.line_buffer || a->joblog)) {
-        cli_error("run", "--halt, --keep-order, --line-buffer and --joblog are not (yet) "
-                         "supported with --executor slurm");
-        return -1;
-    }
-    if (cmd_mode && a->o.executor != WL_RUN_AUTO) {
-        cli_error("run", "--executor applies to tasks; commands always run as processes "
-                         "(use --workers to fix their number)");
-        return -1;
-    }
+    if (check_mode(argc, argv, a) != CLI_PARSE_OK || check_options(a) != CLI_PARSE_OK ||
+        check_executor_options(a) != CLI_PARSE_OK)
+        return CLI_PARSE_ERROR;
     a->o.progress = a->quiet ? 0 : isatty(STDERR_FILENO) ? 2 : 1;
     a->o.handle_signals = true;
-    return 0;
+    return CLI_PARSE_OK;
 }
 
 /* The paths srun hands to the nodes must be absolute: this executable,
@@ -549,28 +614,12 @@ static int load_commands(const run_args *a, char ***cmds, int **lines, size_t *n
     return 0;
 }
 
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    if (!a || !b || strcmp(a, "-") == 0 || strcmp(b, "-") == 0)
-        return false;
-    if (strcmp(a, b) == 0)
-        return true;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /* --joblog FILE: read for --resume, then appended to (or started anew).
  * Written as jobs finish, like parallel's, so an interrupted run leaves
  * the lines of every job that ended. */
 static int open_joblog(const run_args *a, size_t n, bool *skip, FILE **out, char *err,
                        size_t errlen)
 {
-    if (same_file(a->joblog, a->commands) || same_file(a->joblog, a->arg_file) ||
-        same_file(a->joblog, a->json)) {
-        snprintf(err, errlen, "--joblog %s is also an input or the report", a->joblog);
-        return -EINVAL;
-    }
     if (a->resume) {
         int rc = wl_joblog_read(a->joblog, n, skip, err, errlen);
         if (rc < 0)
@@ -588,140 +637,197 @@ static int open_joblog(const run_args *a, size_t n, bool *skip, FILE **out, char
     return 0;
 }
 
+/* What one `wlprof run` holds while it runs; run_state_free releases it. */
+typedef struct run_state {
+    wl_atomic_file report;  /* --json's temporary */
+    wl_run_result res;
+    wl_inputs in;           /* task mode's inputs */
+    wl_task_def task;
+    void *lib;              /* --lib, dlopen'ed */
+    const wl_sample *sample;
+    void *sample_ctx;
+    char **cmds;            /* command mode: the expanded command lines */
+    int *lines;             /* ... and the input line of each */
+    size_t ncmds;
+    bool *skip;             /* --resume: the jobs the joblog lists as done */
+    FILE *joblog;
+    char self[4096];        /* --executor slurm: this executable, absolute */
+    char libpath[4096];     /* ... and the task library */
+    char err[1024];         /* why the batch could not run */
+} run_state;
+
+/* Every output and input checked together (reports/atomic.c's rules), then
+ * --json's temporary opened. Returns 0 or the exit code (after one line). */
+static int open_report(const run_args *a, run_state *s)
+{
+    wl_outputs paths = {0};
+    wl_outputs_add(&paths, "--json", a->json);
+    wl_outputs_add(&paths, "--joblog", a->joblog);
+    wl_outputs_add_input(&paths, "--commands", a->commands);
+    wl_outputs_add_input(&paths, "--arg-file", a->arg_file);
+    wl_outputs_add_input(&paths, "--inputs", a->inputs);
+    wl_outputs_add_input(&paths, "--lib", a->lib);
+    if (cli_check_outputs("run", &paths) < 0)
+        return WL_EXIT_USAGE;
+    if (a->json && wl_atomic_open(&s->report, a->json, s->err, sizeof(s->err)) < 0) {
+        cli_error("run", "%s", s->err);
+        return WL_EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* Command mode (--commands, COMMAND ::: ...): loads the list, opens the
+ * joblog and runs it. Returns 0 or < 0 (s->err says why); *exit_now >= 0
+ * when the command is done without a batch (--dry-run printed the list). */
+static int run_command_list(run_args *a, run_state *s, int *exit_now)
+{
+    int rc = load_commands(a, &s->cmds, &s->lines, &s->ncmds, s->err, sizeof(s->err));
+    if (rc == 0 && a->joblog) {
+        s->skip = calloc(s->ncmds ? s->ncmds : 1, sizeof(*s->skip));
+        rc = s->skip ? open_joblog(a, s->ncmds, s->skip, &s->joblog, s->err, sizeof(s->err))
+                     : -ENOMEM;
+        a->o.skip = s->skip;
+        a->o.joblog = s->joblog;
+    }
+    if (rc == 0 && a->dry_run) {
+        for (size_t i = 0; i < s->ncmds; i++)
+            if (!s->skip || !s->skip[i])
+                printf("%s\n", s->cmds[i]);
+        *exit_now = fflush(stdout) == 0 ? WL_EXIT_OK : WL_EXIT_FAILURE;
+        return 0;
+    }
+    if (rc == 0 && a->slurm)
+        rc = wl_run_slurm_commands(s->cmds, s->lines, s->ncmds, &a->o, &a->so, &s->res, s->err,
+                                   sizeof(s->err));
+    else if (rc == 0)
+        rc = wl_run_commands(s->cmds, s->lines, s->ncmds, &a->o, &s->res, s->err, sizeof(s->err));
+    return rc;
+}
+
+/* --sample NAME: its task and inputs. Returns 0 or < 0 (s->err says why);
+ * *exit_now = WL_EXIT_USAGE for an unknown name (after one line). */
+static int load_sample(const run_args *a, run_state *s, int *exit_now)
+{
+    s->sample = wl_sample_find(a->sample);
+    if (!s->sample) {
+        cli_error("run", "no sample named '%s' (see 'wlprof samples')", a->sample);
+        *exit_now = WL_EXIT_USAGE;
+        return 0;
+    }
+    s->task = s->sample->task;
+    int rc = sample_inputs(s->sample, a->jobs ? a->jobs : s->sample->default_jobs, &s->sample_ctx,
+                           &s->in);
+    if (rc < 0)
+        snprintf(s->err, sizeof(s->err), "cannot set up sample '%s': %s", a->sample,
+                 strerror(-rc));
+    return rc;
+}
+
+/* --lib LIB --task NAME --inputs FILE: the task and its inputs. Returns 0
+ * or < 0 (s->err says why). */
+static int load_task_lib(const run_args *a, run_state *s)
+{
+    int rc = wl_task_lib_open(a->lib, a->task, &s->task, &s->lib, s->err, sizeof(s->err));
+    if (rc == 0)
+        rc = wl_inputs_load(a->inputs, a->skip_bad, &s->in, s->err, sizeof(s->err));
+    if (rc == 0 && s->in.skipped && !a->quiet)
+        fprintf(stderr, "wlprof run: skipped %zu malformed input line%s\n", s->in.skipped,
+                s->in.skipped == 1 ? "" : "s");
+    return rc;
+}
+
+/* Task mode (--sample, --lib/--task/--inputs): runs the batch and names it
+ * in the result. Returns 0 or < 0 (s->err says why); *exit_now as
+ * load_sample. */
+static int run_task_batch(run_args *a, run_state *s, int *exit_now)
+{
+    int rc = a->sample ? load_sample(a, s, exit_now) : load_task_lib(a, s);
+    if (rc < 0 || *exit_now >= 0)
+        return rc;
+    if (a->slurm)
+        rc = wl_run_slurm_tasks(&s->in, &a->o, &a->so, &s->res, s->err, sizeof(s->err));
+    else
+        rc = wl_run_tasks(&s->task, &s->in, &a->o, &s->res, s->err, sizeof(s->err));
+    if (rc < 0)
+        return rc;
+    char what[1024];
+    if (s->lib)
+        snprintf(what, sizeof(what), "task %s from %s", a->task, a->lib);
+    else
+        snprintf(what, sizeof(what), "sample %s", s->sample->name);
+    free(s->res.what);
+    s->res.what = strdup(what);
+    return 0;
+}
+
+/* After the batch: the summary on stderr, the report, the exit status (1
+ * when any job did not succeed, 128+N after signal N). */
+static int finish(const run_args *a, run_state *s)
+{
+    if (!a->quiet) {
+        fflush(stdout);
+        wl_run_print_summary(stderr, &s->res);
+    }
+    const wl_run_result *r = &s->res;
+    int status = r->failed || r->cancelled || r->not_run || r->timed_out ? WL_EXIT_FAILURE
+                                                                         : WL_EXIT_OK;
+    if (a->json && write_report(&s->report, a->json, r) < 0)
+        status = WL_EXIT_FAILURE;
+    if (r->signal)
+        status = 128 + r->signal; /* the shell's convention, report written */
+    return status;
+}
+
+/* Releases everything s holds; returns status, or WL_EXIT_FAILURE when it
+ * was 0 and the joblog cannot be written. */
+static int run_state_free(const run_args *a, run_state *s, int status)
+{
+    wl_atomic_abort(&s->report);
+    wl_run_result_free(&s->res);
+    wl_inputs_free(&s->in);
+    if (s->sample && s->sample->teardown && s->sample_ctx)
+        s->sample->teardown(s->sample_ctx);
+    if (s->lib)
+        dlclose(s->lib);
+    for (size_t i = 0; i < s->ncmds; i++)
+        free(s->cmds[i]);
+    free(s->cmds);
+    free(s->lines);
+    free(s->skip);
+    if (s->joblog && fclose(s->joblog) != 0 && status == WL_EXIT_OK) {
+        cli_error("run", "cannot write %s: %s", a->joblog, strerror(errno));
+        status = WL_EXIT_FAILURE;
+    }
+    return status;
+}
+
 int cmd_run(int argc, char **argv)
 {
     run_args a = {0};
-    char err[1024] = "";
-    wl_atomic_file report = {0};
-    wl_run_result res = {0};
-    wl_inputs in = {0};
-    wl_task_def task = {0};
-    void *lib = NULL;
-    void *sample_ctx = NULL;
-    const wl_sample *sample = NULL;
-    char **cmds = NULL;
-    int *lines = NULL;
-    size_t ncmds = 0;
-    bool *skip = NULL;
-    FILE *joblog = NULL;
-    int status = WL_EXIT_FAILURE;
-    char self[4096];
-    char libpath[4096];
-    int rc;
-
-    rc = parse_args(argc, argv, &a);
+    run_state s = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc != CLI_PARSE_OK) {
+        free(a.template);
+        return cli_parse_exit(rc);
+    }
+    rc = open_report(&a, &s);
     if (rc != 0) {
         free(a.template);
-        return rc > 0 ? WL_EXIT_OK : WL_EXIT_USAGE;
-    }
-    /* Outputs and inputs checked together (reports/atomic.c's rules). */
-    wl_outputs paths = {0};
-    wl_outputs_add(&paths, "--json", a.json);
-    wl_outputs_add(&paths, "--joblog", a.joblog);
-    wl_outputs_add_input(&paths, "--commands", a.commands);
-    wl_outputs_add_input(&paths, "--inputs", a.inputs);
-    wl_outputs_add_input(&paths, "--lib", a.lib);
-    if (wl_outputs_check(&paths, err, sizeof(err)) < 0) {
-        cli_error("run", "%s", err);
-        free(a.template);
-        return WL_EXIT_USAGE;
-    }
-    if (a.json && wl_atomic_open(&report, a.json, err, sizeof(err)) < 0) {
-        cli_error("run", "%s", err);
-        free(a.template);
-        return WL_EXIT_FAILURE;
+        return rc;
     }
 
-    if (a.slurm && prepare_slurm(&a, self, sizeof(self), libpath, sizeof(libpath)) < 0)
-        goto cleanup;
-    if (a.commands || a.have_template) {
-        rc = load_commands(&a, &cmds, &lines, &ncmds, err, sizeof(err));
-        if (rc == 0 && a.joblog) {
-            skip = calloc(ncmds ? ncmds : 1, sizeof(*skip));
-            rc = skip ? open_joblog(&a, ncmds, skip, &joblog, err, sizeof(err)) : -ENOMEM;
-            a.o.skip = skip;
-            a.o.joblog = joblog;
-        }
-        if (rc == 0 && a.dry_run) {
-            for (size_t i = 0; i < ncmds; i++)
-                if (!skip || !skip[i])
-                    printf("%s\n", cmds[i]);
-            status = fflush(stdout) == 0 ? WL_EXIT_OK : WL_EXIT_FAILURE;
-            goto cleanup;
-        }
-        if (rc == 0 && a.slurm)
-            rc = wl_run_slurm_commands(cmds, lines, ncmds, &a.o, &a.so, &res, err, sizeof(err));
-        else if (rc == 0)
-            rc = wl_run_commands(cmds, lines, ncmds, &a.o, &res, err, sizeof(err));
-    } else {
-        if (a.sample) {
-            sample = wl_sample_find(a.sample);
-            if (!sample) {
-                cli_error("run", "no sample named '%s' (see 'wlprof samples')", a.sample);
-                status = WL_EXIT_USAGE;
-                goto cleanup;
-            }
-            task = sample->task;
-            rc = sample_inputs(sample, a.jobs ? a.jobs : sample->default_jobs, &sample_ctx, &in);
-            if (rc < 0)
-                snprintf(err, sizeof(err), "cannot set up sample '%s': %s", a.sample,
-                         strerror(-rc));
-        } else {
-            rc = wl_task_lib_open(a.lib, a.task, &task, &lib, err, sizeof(err));
-            if (rc == 0)
-                rc = wl_inputs_load(a.inputs, a.skip_bad, &in, err, sizeof(err));
-            if (rc == 0 && in.skipped && !a.quiet)
-                fprintf(stderr, "wlprof run: skipped %zu malformed input line%s\n", in.skipped,
-                        in.skipped == 1 ? "" : "s");
-        }
-        if (rc == 0 && a.slurm)
-            rc = wl_run_slurm_tasks(&in, &a.o, &a.so, &res, err, sizeof(err));
-        else if (rc == 0)
-            rc = wl_run_tasks(&task, &in, &a.o, &res, err, sizeof(err));
-        if (rc == 0 && lib) {
-            free(res.what);
-            char what[1024];
-            snprintf(what, sizeof(what), "task %s from %s", a.task, a.lib);
-            res.what = strdup(what);
-        } else if (rc == 0 && sample) {
-            free(res.what);
-            char what[256];
-            snprintf(what, sizeof(what), "sample %s", sample->name);
-            res.what = strdup(what);
-        }
+    int status = WL_EXIT_FAILURE, exit_now = -1;
+    if (!a.slurm || prepare_slurm(&a, s.self, sizeof(s.self), s.libpath, sizeof(s.libpath)) == 0) {
+        rc = a.commands || a.have_template ? run_command_list(&a, &s, &exit_now)
+                                           : run_task_batch(&a, &s, &exit_now);
+        if (exit_now >= 0)
+            status = exit_now;
+        else if (rc < 0)
+            cli_error("run", "%s", s.err);
+        else
+            status = finish(&a, &s);
     }
-    if (rc < 0) {
-        cli_error("run", "%s", err);
-        goto cleanup;
-    }
-    if (!a.quiet) {
-        fflush(stdout);
-        wl_run_print_summary(stderr, &res);
-    }
-    status = res.failed || res.cancelled || res.not_run || res.timed_out ? WL_EXIT_FAILURE
-                                                                          : WL_EXIT_OK;
-    if (a.json && write_report(&report, a.json, &res) < 0)
-        status = WL_EXIT_FAILURE;
-    if (res.signal)
-        status = 128 + res.signal; /* the shell's convention, report written */
-
-cleanup:
-    wl_atomic_abort(&report);
-    wl_run_result_free(&res);
-    wl_inputs_free(&in);
-    if (sample && sample->teardown && sample_ctx)
-        sample->teardown(sample_ctx);
-    if (lib)
-        dlclose(lib);
-    for (size_t i = 0; i < ncmds; i++)
-        free(cmds[i]);
-    free(cmds);
-    free(lines);
-    free(skip);
-    if (joblog && fclose(joblog) != 0 && status == WL_EXIT_OK) {
-        cli_error("run", "cannot write %s: %s", a.joblog, strerror(errno));
-        status = WL_EXIT_FAILURE;
-    }
+    status = run_state_free(&a, &s, status);
     free(a.template);
     return status;
 }

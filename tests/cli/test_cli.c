@@ -1,9 +1,9 @@
 /*
- * test_cli.c -- the output rules hold for every subcommand that reads saved
- * reports (report, diff, recommend), as for profile and run: two outputs on
- * one path -- stdout ("-", /dev/stdout, /dev/fd/1) included -- or an output
- * on an input is a usage error (exit 2, one line, nothing written); one
- * output on stdout or a FIFO is written through.
+ * test_cli.c -- the output rules hold for every subcommand (report, diff,
+ * recommend and run's inputs here; profile's in tests/reliability): two
+ * outputs on one path -- stdout ("-", /dev/stdout, /dev/fd/1) included --
+ * or an output on an input is a usage error (exit 2, one line, nothing
+ * written or run); one output on stdout or a FIFO is written through.
  *
  * Every case runs the real wlprof binary through /bin/sh; the one report
  * they read is made once per case by `wlprof profile` (with stacks when
@@ -161,6 +161,32 @@ START_TEST(test_output_on_an_input_under_another_name_is_refused)
 }
 END_TEST
 
+/* `wlprof run -a FILE` / `:::: FILE`: FILE is an input; neither the
+ * report nor the joblog may be written over it, and nothing runs. */
+START_TEST(test_run_output_on_its_arg_file_is_refused)
+{
+    const char *dir = tu_tmpdir();
+    char file[PATH_MAX], marker[PATH_MAX], args[LINE_MAX_];
+    snprintf(file, sizeof(file), "%s/args.txt", dir);
+    snprintf(marker, sizeof(marker), "%s/ran", dir);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%s\n", marker);
+    fclose(f);
+    off_t before = file_size(file);
+    const char *forms[] = {"run -q -o '%s' -a '%s' touch", "run -q --joblog '%s' touch :::: '%s'"};
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        const char *err;
+        snprintf(args, sizeof(args), forms[i], file, file);
+        ck_assert_int_eq(wlprof(dir, args, &err), 2);
+        ck_assert_msg(strstr(err, "overwrite the input --arg-file") && count_lines(err) == 1,
+                      "'%s' said: %s", args, err);
+        ck_assert_msg(access(marker, F_OK) != 0, "'%s' ran the command", args);
+        ck_assert_msg(file_size(file) == before, "'%s' wrote over its input", args);
+    }
+}
+END_TEST
+
 /* ---- one output on stdout or a FIFO ---- */
 
 START_TEST(test_one_output_on_stdout_is_written)
@@ -226,6 +252,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_report_refuses_two_outputs_on_stdout);
     tcase_add_test(tc, test_stdout_on_the_input_report_is_refused);
     tcase_add_test(tc, test_output_on_an_input_under_another_name_is_refused);
+    tcase_add_test(tc, test_run_output_on_its_arg_file_is_refused);
     tcase_add_test(tc, test_one_output_on_stdout_is_written);
     tcase_add_test(tc, test_one_output_on_a_fifo_is_written);
     suite_add_tcase(s, tc);
