@@ -236,9 +236,29 @@ static void usage(FILE *f)
                "Exit status: 0, 1 when a report cannot be read or the output written, 2 on bad usage.\n");
 }
 
-/* The options and the two reports; the output may be neither report.
- * Returns a CLI_PARSE_* code. */
-static int parse_args(int argc, char **argv, const char **json_path, int *quiet)
+/* The command line, parsed. */
+struct diff_args {
+    const char *json; /* -o FILE, or NULL */
+    int quiet;        /* -q */
+};
+
+/* One option c with value v into *ctx (a struct diff_args). Returns a
+ * CLI_PARSE_* code. */
+static int parse_option(char **argv, int c, const char *v, void *ctx)
+{
+    struct diff_args *a = ctx;
+    if (c == 'o')
+        a->json = v;
+    else if (c == 'q')
+        a->quiet = 1;
+    else
+        return cli_option_rest("diff", argv, c, usage);
+    return CLI_PARSE_OK;
+}
+
+/* The options and the two reports (argv[optind], argv[optind + 1]); the
+ * output may be neither report. Returns a CLI_PARSE_* code. */
+static int parse_args(int argc, char **argv, struct diff_args *a)
 {
     static const struct option longopts[] = {
         {"json", required_argument, NULL, 'o'},
@@ -246,17 +266,9 @@ static int parse_args(int argc, char **argv, const char **json_path, int *quiet)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
-        if (c == 'o')
-            *json_path = optarg;
-        else if (c == 'q')
-            *quiet = 1;
-        else
-            return cli_option_rest("diff", argv, c, usage);
-    }
+    int rc = cli_parse_options(argc, argv, ":o:qh", longopts, parse_option, a);
+    if (rc != CLI_PARSE_OK)
+        return rc;
     if (argc - optind != 2) {
         cli_error("diff", "two reports needed (usage: wlprof diff [OPTIONS] BEFORE.json AFTER.json)");
         return CLI_PARSE_ERROR;
@@ -264,7 +276,7 @@ static int parse_args(int argc, char **argv, const char **json_path, int *quiet)
     wl_outputs paths = {0};
     wl_outputs_add_input(&paths, "BEFORE", argv[optind]);
     wl_outputs_add_input(&paths, "AFTER", argv[optind + 1]);
-    wl_outputs_add(&paths, "--json", *json_path);
+    wl_outputs_add(&paths, "--json", a->json);
     return cli_check_outputs("diff", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
 }
 
@@ -288,12 +300,12 @@ static int write_diff(wl_atomic_file *af, const char *json_path, const struct si
 
 int cmd_diff(int argc, char **argv)
 {
-    const char *json_path = NULL;
-    int quiet = 0;
+    struct diff_args a = {0};
     char err[512];
-    int rc = parse_args(argc, argv, &json_path, &quiet);
+    int rc = parse_args(argc, argv, &a);
     if (rc != CLI_PARSE_OK)
         return cli_parse_exit(rc);
+    const char *json_path = a.json;
 
     struct side s[2];
     memset(s, 0, sizeof(s));
@@ -312,7 +324,7 @@ int cmd_diff(int argc, char **argv)
         cli_error("diff", "out of memory");
         goto out;
     }
-    if (!quiet)
+    if (!a.quiet)
         print_diff(stdout, s, fns, nfns);
     status = WL_EXIT_OK;
     if (json_path && write_diff(&af, json_path, s, fns, nfns) < 0)

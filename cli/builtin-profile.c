@@ -33,10 +33,7 @@ enum { OPT_NO_STACKS = 1000, OPT_FOLDED, OPT_SPEEDSCOPE, OPT_HTML, OPT_PID, OPT_
 /* The command line, parsed. */
 struct profile_args {
     wl_profile_opts opts;       /* hz, seed, grace */
-    const char *json;           /* -o FILE */
-    const char *html;           /* --html FILE */
-    const char *folded;         /* --folded FILE */
-    const char *speedscope;     /* --speedscope FILE */
+    struct profile_paths out;   /* -o, --html, --folded, --speedscope FILE */
     int quiet;                  /* -q */
     int no_stacks;              /* --no-stacks */
     int sort_total;             /* --sort total */
@@ -44,11 +41,6 @@ struct profile_args {
     double duration;            /* --duration S */
     int children;               /* --children */
     char **cmd;                 /* COMMAND [ARGS...], NULL-terminated */
-};
-
-/* Every output's temporary, opened before the command runs. */
-struct profile_outputs {
-    wl_atomic_file json, html, folded, speedscope;
 };
 
 static void usage(FILE *f)
@@ -145,15 +137,16 @@ static int parse_grace(const char *v, double *grace_s)
 }
 
 /* One option c with value v (optarg) into *a. Returns a CLI_PARSE_* code. */
-static int parse_option(char **argv, int c, const char *v, struct profile_args *a)
+static int parse_option(char **argv, int c, const char *v, void *ctx)
 {
+    struct profile_args *a = ctx;
     int rc = 0;
     switch (c) {
     case 'F':
         rc = parse_hz(v, &a->opts.hz);
         break;
     case 'o':
-        a->json = v;
+        a->out.json = v;
         break;
     case 'q':
         a->quiet = 1;
@@ -165,13 +158,13 @@ static int parse_option(char **argv, int c, const char *v, struct profile_args *
         a->no_stacks = 1;
         break;
     case OPT_FOLDED:
-        a->folded = v;
+        a->out.folded = v;
         break;
     case OPT_SPEEDSCOPE:
-        a->speedscope = v;
+        a->out.speedscope = v;
         break;
     case OPT_HTML:
-        a->html = v;
+        a->out.html = v;
         break;
     case 'p':
         a->pids = v;
@@ -213,15 +206,10 @@ static int parse_args(int argc, char **argv, struct profile_args *a)
         {"grace", required_argument, NULL, OPT_GRACE},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
-    opterr = 0;
-    int c;
     /* '+': stop at the first non-option, so the command's own flags pass through. */
-    while ((c = getopt_long(argc, argv, "+:F:o:qhp:d:", longopts, NULL)) != -1) {
-        int rc = parse_option(argv, c, optarg, a);
-        if (rc != CLI_PARSE_OK)
-            return rc;
-    }
+    int rc = cli_parse_options(argc, argv, "+:F:o:qhp:d:", longopts, parse_option, a);
+    if (rc != CLI_PARSE_OK)
+        return rc;
     a->cmd = optind < argc ? argv + optind : NULL;
     return CLI_PARSE_OK;
 }
@@ -239,15 +227,14 @@ static int profile_pids(const struct profile_args *a)
     }
     struct profile_pid_args pa = {
         .pids = a->pids, .duration = a->duration, .children = a->children, .opts = a->opts,
-        .json = a->json, .folded = a->folded, .speedscope = a->speedscope, .html = a->html,
-        .quiet = a->quiet, .no_stacks = a->no_stacks,
+        .out = a->out, .quiet = a->quiet, .no_stacks = a->no_stacks,
     };
     return cmd_profile_pid(&pa);
 }
 
 /* ---- open outputs ---- */
 
-static void outputs_abort(struct profile_outputs *o)
+void cli_profile_abort(struct profile_outputs *o)
 {
     wl_atomic_abort(&o->json);
     wl_atomic_abort(&o->html);
@@ -255,35 +242,45 @@ static void outputs_abort(struct profile_outputs *o)
     wl_atomic_abort(&o->speedscope);
 }
 
-/* Every output checked together, then opened: a bad path fails before any
- * work. Returns 0 or the exit code (after one line). */
-static int open_outputs(const struct profile_args *a, struct profile_outputs *o)
+int cli_profile_check(const struct profile_paths *p)
+{
+    wl_outputs outs = {0};
+    wl_outputs_add(&outs, "--json", p->json);
+    wl_outputs_add(&outs, "--folded", p->folded);
+    wl_outputs_add(&outs, "--speedscope", p->speedscope);
+    wl_outputs_add(&outs, "--html", p->html);
+    return cli_check_outputs("profile", &outs);
+}
+
+int cli_profile_open(struct profile_outputs *o, const struct profile_paths *p)
 {
     char err[512];
-    wl_outputs outs = {0};
-    wl_outputs_add(&outs, "--json", a->json);
-    wl_outputs_add(&outs, "--folded", a->folded);
-    wl_outputs_add(&outs, "--speedscope", a->speedscope);
-    wl_outputs_add(&outs, "--html", a->html);
-    if (cli_check_outputs("profile", &outs) < 0)
-        return WL_EXIT_USAGE;
-    if (a->no_stacks && (a->folded || a->speedscope)) {
-        cli_error("profile", "%s needs the stack sampler: it cannot be written with --no-stacks",
-                  a->folded ? "--folded" : "--speedscope");
-        return WL_EXIT_USAGE;
-    }
-    if (cli_stacks_outputs_possible(a->folded, a->speedscope) < 0)
-        return WL_EXIT_FAILURE;
     memset(o, 0, sizeof(*o));
-    if ((a->json && wl_atomic_open(&o->json, a->json, err, sizeof(err)) < 0) ||
-        (a->html && wl_atomic_open(&o->html, a->html, err, sizeof(err)) < 0) ||
-        (a->folded && wl_atomic_open(&o->folded, a->folded, err, sizeof(err)) < 0) ||
-        (a->speedscope && wl_atomic_open(&o->speedscope, a->speedscope, err, sizeof(err)) < 0)) {
+    if ((p->json && wl_atomic_open(&o->json, p->json, err, sizeof(err)) < 0) ||
+        (p->html && wl_atomic_open(&o->html, p->html, err, sizeof(err)) < 0) ||
+        (p->folded && wl_atomic_open(&o->folded, p->folded, err, sizeof(err)) < 0) ||
+        (p->speedscope && wl_atomic_open(&o->speedscope, p->speedscope, err, sizeof(err)) < 0)) {
         cli_error("profile", "%s", err);
-        outputs_abort(o);
+        cli_profile_abort(o);
         return WL_EXIT_FAILURE;
     }
     return 0;
+}
+
+/* Every output checked, then opened: a bad path fails before any work.
+ * Returns 0 or the exit code (after one line). */
+static int open_outputs(const struct profile_args *a, struct profile_outputs *o)
+{
+    if (cli_profile_check(&a->out) < 0)
+        return WL_EXIT_USAGE;
+    if (a->no_stacks && (a->out.folded || a->out.speedscope)) {
+        cli_error("profile", "%s needs the stack sampler: it cannot be written with --no-stacks",
+                  a->out.folded ? "--folded" : "--speedscope");
+        return WL_EXIT_USAGE;
+    }
+    if (cli_stacks_outputs_possible(a->out.folded, a->out.speedscope) < 0)
+        return WL_EXIT_FAILURE;
+    return cli_profile_open(o, &a->out);
 }
 
 /* ---- run ---- */
@@ -307,8 +304,8 @@ static int run_command(const struct profile_args *a, struct profile_outputs *o, 
                        cli_stacks *st, int *stacks_status)
 {
     cli_stacks_init(st);
-    if (cli_stacks_begin(st, a->no_stacks, a->folded, a->speedscope, a->cmd[0], a->opts.hz) < 0) {
-        outputs_abort(o);
+    if (cli_stacks_begin(st, a->no_stacks, a->out.folded, a->out.speedscope, a->cmd[0], a->opts.hz) < 0) {
+        cli_profile_abort(o);
         return WL_EXIT_FAILURE;
     }
     int rc = wl_profile_command(a->cmd, &a->opts, prof);
@@ -320,7 +317,7 @@ static int run_command(const struct profile_args *a, struct profile_outputs *o, 
     if (rc == 0)
         return 0;
     cli_stacks_free(st);
-    outputs_abort(o);
+    cli_profile_abort(o);
     return not_run(a->cmd[0], rc);
 }
 
@@ -357,31 +354,30 @@ static void print_summary(const struct profile_args *a, const struct profile_res
     wl_report_print_details(stderr, &r->prof, color, width);
 }
 
-/* Commits --json and --html (both aborted on failure). Returns 0 or
- * WL_EXIT_FAILURE. */
-static int write_report(const struct profile_args *a, struct profile_outputs *o,
-                        const struct profile_result *r)
+int cli_profile_write(struct profile_outputs *o, const struct profile_paths *p,
+                      const wl_profile *prof, const json_t *stack_sections, const wl_verdict *v)
 {
     char err[512];
     int status = 0;
-    if (!a->json && !a->html)
+    if (!p->json && !p->html)
         return 0;
-    json_t *root = wl_report_to_json(&r->prof);
-    if (root && r->stack_sections)
-        json_object_update(root, r->stack_sections);
-    if (root && r->classified && wl_verdict_to_report(&r->verdict, root) < 0) {
+    json_t *root = wl_report_to_json(prof);
+    if (root && stack_sections)
+        json_object_update(root, (json_t *)stack_sections); /* copies the references */
+    if (root && v && wl_verdict_to_report(v, root) < 0) {
         json_decref(root);
         root = NULL;
     }
-    if (root && a->html && wl_atomic_commit_html(&o->html, root, err, sizeof(err)) < 0) {
+    if (root && p->html && wl_atomic_commit_html(&o->html, root, err, sizeof(err)) < 0) {
         cli_error("profile", "%s", err);
         status = WL_EXIT_FAILURE;
     }
     if (!root) {
-        cli_error("profile", "cannot write %s: out of memory", a->json ? a->json : a->html);
-        outputs_abort(o);
+        cli_error("profile", "cannot write %s: out of memory", p->json ? p->json : p->html);
+        wl_atomic_abort(&o->json);
+        wl_atomic_abort(&o->html);
         status = WL_EXIT_FAILURE;
-    } else if (a->json && wl_atomic_commit_json(&o->json, root, err, sizeof(err)) < 0) {
+    } else if (p->json && wl_atomic_commit_json(&o->json, root, err, sizeof(err)) < 0) {
         cli_error("profile", "%s", err);
         status = WL_EXIT_FAILURE;
     }
@@ -427,7 +423,8 @@ int cmd_profile(int argc, char **argv)
     if (!a.quiet)
         print_summary(&a, &r);
     int status = exit_status(&r.prof, stacks_status);
-    if (write_report(&a, &o, &r) != 0)
+    if (cli_profile_write(&o, &a.out, &r.prof, r.stack_sections,
+                          r.classified ? &r.verdict : NULL) != 0)
         status = WL_EXIT_FAILURE;
     json_decref(r.stack_sections);
     wl_verdict_free(&r.verdict);

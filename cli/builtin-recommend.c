@@ -71,8 +71,9 @@ struct recommend_args {
 };
 
 /* One option c with value v into *a. Returns a CLI_PARSE_* code. */
-static int parse_option(char **argv, int c, const char *v, struct recommend_args *a)
+static int parse_option(char **argv, int c, const char *v, void *ctx)
 {
+    struct recommend_args *a = ctx;
     int rc = 0;
     switch (c) {
     case OPT_IO:
@@ -113,14 +114,9 @@ static int parse_args(int argc, char **argv, struct recommend_args *a)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
-        int rc = parse_option(argv, c, optarg, a);
-        if (rc != CLI_PARSE_OK)
-            return rc;
-    }
+    int rc = cli_parse_options(argc, argv, ":o:qh", longopts, parse_option, a);
+    if (rc != CLI_PARSE_OK)
+        return rc;
     if (cli_one_report("recommend", argc, argv, &a->path) != CLI_PARSE_OK)
         return CLI_PARSE_ERROR;
     wl_outputs paths = {0};

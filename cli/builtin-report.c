@@ -80,11 +80,38 @@ static int parse_roots(const char *v, int *roots_none)
     return CLI_PARSE_OK;
 }
 
+enum { OPT_HTML = 256, OPT_FOLDED, OPT_ROOTS, OPT_SPEEDSCOPE };
+
+/* One option c with value v into *ctx (a struct report_args). Returns a
+ * CLI_PARSE_* code. */
+static int parse_option(char **argv, int c, const char *v, void *ctx)
+{
+    struct report_args *a = ctx;
+    switch (c) {
+    case OPT_HTML:
+        a->out[OUT_HTML] = v;
+        break;
+    case OPT_FOLDED:
+        a->out[OUT_FOLDED] = v;
+        break;
+    case OPT_SPEEDSCOPE:
+        a->out[OUT_SPEEDSCOPE] = v;
+        break;
+    case OPT_ROOTS:
+        return parse_roots(v, &a->roots_none);
+    case 'q':
+        a->quiet = 1;
+        break;
+    default:
+        return cli_option_rest("report", argv, c, usage);
+    }
+    return CLI_PARSE_OK;
+}
+
 /* The options and the one REPORT.json; no output may be the report or
  * share a path with another ("-" included). Returns a CLI_PARSE_* code. */
 static int parse_args(int argc, char **argv, struct report_args *a)
 {
-    enum { OPT_HTML = 256, OPT_FOLDED, OPT_ROOTS, OPT_SPEEDSCOPE };
     static const struct option longopts[] = {
         {"html", required_argument, NULL, OPT_HTML},
         {"folded", required_argument, NULL, OPT_FOLDED},
@@ -94,19 +121,7 @@ static int parse_args(int argc, char **argv, struct report_args *a)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
-    opterr = 0;
-    int c, rc = CLI_PARSE_OK;
-    while (rc == CLI_PARSE_OK && (c = getopt_long(argc, argv, ":qh", longopts, NULL)) != -1) {
-        if (c == OPT_HTML || c == OPT_FOLDED || c == OPT_SPEEDSCOPE)
-            a->out[c == OPT_HTML ? OUT_HTML : c == OPT_FOLDED ? OUT_FOLDED : OUT_SPEEDSCOPE] = optarg;
-        else if (c == OPT_ROOTS)
-            rc = parse_roots(optarg, &a->roots_none);
-        else if (c == 'q')
-            a->quiet = 1;
-        else
-            rc = cli_option_rest("report", argv, c, usage);
-    }
+    int rc = cli_parse_options(argc, argv, ":qh", longopts, parse_option, a);
     if (rc == CLI_PARSE_OK)
         rc = cli_one_report("report", argc, argv, &a->path);
     if (rc != CLI_PARSE_OK)
@@ -181,26 +196,6 @@ static int write_html(struct report_state *s)
     return 0;
 }
 
-/* --folded or --speedscope (out) from the report's stack table. 0 or -1. */
-static int write_stacks(const struct report_args *a, struct report_state *s, int out)
-{
-    char err[512];
-    wl_atomic_file *af = &s->af[out];
-    const char *name = s->prof.argv && s->prof.argv[0] ? s->prof.argv[0] : a->path;
-    int rc = out == OUT_FOLDED ? cli_stacks_write_folded(&s->st, af->f, a->roots_none)
-                               : cli_stacks_write_speedscope(&s->st, af->f, name);
-    if (rc < 0) {
-        cli_error("report", "cannot write %s: %s", a->out[out], strerror(-rc));
-        wl_atomic_abort(af);
-        return -1;
-    }
-    if (wl_atomic_commit(af, err, sizeof(err)) < 0) {
-        cli_error("report", "%s", err);
-        return -1;
-    }
-    return 0;
-}
-
 static void state_free(struct report_state *s)
 {
     for (int i = 0; i < NOUT; i++)
@@ -227,9 +222,13 @@ int cmd_report(int argc, char **argv)
         status = WL_EXIT_OK;
         if (a.out[OUT_HTML] && write_html(&s) < 0)
             status = WL_EXIT_FAILURE;
-        for (int i = OUT_FOLDED; i < NOUT; i++)
-            if (a.out[i] && write_stacks(&a, &s, i) < 0)
-                status = WL_EXIT_FAILURE;
+        const char *name = s.prof.argv && s.prof.argv[0] ? s.prof.argv[0] : a.path;
+        int folded = a.roots_none ? CLI_STACKS_FOLDED_PLAIN : CLI_STACKS_FOLDED;
+        if (cli_stacks_export(&s.st, "report", &s.af[OUT_FOLDED], folded, name) < 0)
+            status = WL_EXIT_FAILURE;
+        if (cli_stacks_export(&s.st, "report", &s.af[OUT_SPEEDSCOPE], CLI_STACKS_SPEEDSCOPE,
+                              name) < 0)
+            status = WL_EXIT_FAILURE;
     }
     state_free(&s);
     return status;

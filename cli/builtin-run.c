@@ -384,8 +384,9 @@ static int parse_slurm_option(int c, const char *v, run_args *a)
 }
 
 /* One option c with value v into *a, by group. Returns a CLI_PARSE_* code. */
-static int parse_option(char **argv, int c, const char *v, run_args *a)
+static int parse_option(char **argv, int c, const char *v, void *ctx)
 {
+    run_args *a = ctx;
     int rc = parse_what_option(c, v, a);
     if (rc == OPT_NOT_MINE)
         rc = parse_how_option(c, v, a);
@@ -496,16 +497,11 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"arg-file", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
-    opterr = 0;
     a->o.executor = WL_RUN_AUTO;
-    int c;
     /* '+': options stop at COMMAND, whose own options are its business. */
-    while ((c = getopt_long(argc, argv, "+:e:w:j:l:p:n:o:d:a:kqh", longopts, NULL)) != -1) {
-        int rc = parse_option(argv, c, optarg, a);
-        if (rc != CLI_PARSE_OK)
-            return rc;
-    }
+    int rc = cli_parse_options(argc, argv, "+:e:w:j:l:p:n:o:d:a:kqh", longopts, parse_option, a);
+    if (rc != CLI_PARSE_OK)
+        return rc;
     if (check_mode(argc, argv, a) != CLI_PARSE_OK || check_options(a) != CLI_PARSE_OK ||
         check_executor_options(a) != CLI_PARSE_OK)
         return CLI_PARSE_ERROR;

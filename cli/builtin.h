@@ -26,15 +26,47 @@ int cmd_samples(int argc, char **argv);
 int cmd_worker(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 
-/* `wlprof profile --pid` (builtin-profile-pid.c), after option parsing. */
+#include "wlprof/classify.h"
 #include "wlprof/profile.h"
 #include "wlprof/report.h"
+
+/* ---- `wlprof profile`'s outputs, either mode (builtin-profile.c) ---- */
+
+/* The output paths (NULL: not asked for). */
+struct profile_paths {
+    const char *json, *html, *folded, *speedscope;
+};
+
+/* Their temporaries, opened before anything runs. */
+struct profile_outputs {
+    wl_atomic_file json, html, folded, speedscope;
+};
+
+/* Checks the paths together (cli_check_outputs). Returns 0, or -1 after
+ * one line (a usage error). */
+int cli_profile_check(const struct profile_paths *p);
+
+/* Opens each given path's temporary into *o. Returns 0, or
+ * WL_EXIT_FAILURE after one line when one cannot be made (none is then
+ * left open). */
+int cli_profile_open(struct profile_outputs *o, const struct profile_paths *p);
+
+/* Aborts every temporary in *o (safe on any, committed or not). */
+void cli_profile_abort(struct profile_outputs *o);
+
+/* Commits --json and --html: the report of prof, with stack_sections
+ * ("functions" and "stacks", borrowed, or NULL) and the verdict v (NULL:
+ * none). Both are aborted on failure. Returns 0 or WL_EXIT_FAILURE. */
+int cli_profile_write(struct profile_outputs *o, const struct profile_paths *p,
+                      const wl_profile *prof, const json_t *stack_sections, const wl_verdict *v);
+
+/* `wlprof profile --pid` (builtin-profile-pid.c), after option parsing. */
 struct profile_pid_args {
-    const char *pids;       /* "PID[,PID...]" */
-    double duration;        /* seconds, 0: until Ctrl-C or exit */
+    const char *pids;         /* "PID[,PID...]" */
+    double duration;          /* seconds, 0: until Ctrl-C or exit */
     int children;
-    wl_profile_opts opts;   /* hz, seed */
-    const char *json, *folded, *speedscope, *html;
+    wl_profile_opts opts;     /* hz, seed */
+    struct profile_paths out; /* -o, --html, --folded, --speedscope */
     int quiet, no_stacks;
 };
 int cmd_profile_pid(const struct profile_pid_args *a);
@@ -60,6 +92,17 @@ static inline int cli_parse_exit(int parsed)
  * (CLI_PARSE_HELP); anything else is a bad option, reported as one line by
  * cli_bad_option (CLI_PARSE_ERROR). */
 int cli_option_rest(const char *cmd, char **argv, int c, void (*print_usage)(FILE *f));
+
+/* Parses the options of a subcommand (argv[0] is its name) with
+ * getopt_long -- opterr off: errors are reported by the command, one line
+ * each -- handing each to one(argv, c, optarg, ctx), which returns a
+ * CLI_PARSE_* code (cli_option_rest for what it does not know). Stops at the
+ * first that is not CLI_PARSE_OK and returns it; the operands start at
+ * optind afterwards. */
+struct option;
+typedef int cli_option_fn(char **argv, int c, const char *v, void *ctx);
+int cli_parse_options(int argc, char **argv, const char *shortopts,
+                      const struct option *longopts, cli_option_fn *one, void *ctx);
 
 /* Parses a positive number no larger than max; 0 on success. */
 int cli_parse_positive(const char *s, double max, double *out);

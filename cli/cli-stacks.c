@@ -42,37 +42,32 @@ int cli_stacks_begin(cli_stacks *s, int off, const char *folded, const char *spe
     return 0;
 }
 
-static int speedscope_fn(const wl_stacks *s, FILE *f, const char *name)
-{
-    return wl_stacks_write_speedscope(s, f, name);
-}
-
-static int folded_fn(const wl_stacks *s, FILE *f, const char *name)
-{
-    (void)name;
-    return wl_stacks_write_folded(s, f);
-}
-
-/* Writes one stacks output into its already-open temporary and commits it.
- * Returns 0 or WL_EXIT_FAILURE. */
-static int stacks_output(wl_atomic_file *af, const wl_stacks *st, const char *name,
-                         int (*fn)(const wl_stacks *, FILE *, const char *))
+int cli_stacks_save(const char *cmd, wl_atomic_file *af, const wl_stacks *st, int format,
+                    const char *name)
 {
     char err[512];
     if (!af->f)
         return 0;
-    const char *path = af->path;
-    int rc = fn(st, af->f, name);
+    int rc = format == CLI_STACKS_SPEEDSCOPE ? wl_stacks_write_speedscope(st, af->f, name)
+             : wl_stacks_write_folded_roots(st, af->f, format == CLI_STACKS_FOLDED_PLAIN
+                                                           ? WL_FOLDED_ROOTS_NONE
+                                                           : WL_FOLDED_ROOTS_THREAD);
     if (rc < 0) {
-        cli_error("profile", "cannot write %s: %s", path, strerror(-rc));
+        cli_error(cmd, "cannot write %s: %s", af->path, strerror(-rc));
         wl_atomic_abort(af);
-        return WL_EXIT_FAILURE;
+        return -1;
     }
     if (wl_atomic_commit(af, err, sizeof(err)) < 0) {
-        cli_error("profile", "%s", err);
-        return WL_EXIT_FAILURE;
+        cli_error(cmd, "%s", err);
+        return -1;
     }
     return 0;
+}
+
+int cli_stacks_export(const cli_stacks *s, const char *cmd, wl_atomic_file *af, int format,
+                      const char *name)
+{
+    return cli_stacks_save(cmd, af, &s->st, format, name);
 }
 
 /* No process took the agent (e.g. the command exec'd a static program):
@@ -108,8 +103,10 @@ int cli_stacks_end(cli_stacks *s, wl_atomic_file *folded, wl_atomic_file *speeds
         fprintf(stderr, "wlprof: no stack samples were recorded (the command ran too briefly, "
                         "or exec'd a program that cannot take the agent): the stacks output is "
                         "empty\n");
-    int status = stacks_output(folded, &s->st, name, folded_fn);
-    if (stacks_output(speedscope, &s->st, name, speedscope_fn))
+    int status = 0;
+    if (cli_stacks_save("profile", folded, &s->st, CLI_STACKS_FOLDED, name) < 0)
+        status = WL_EXIT_FAILURE;
+    if (cli_stacks_save("profile", speedscope, &s->st, CLI_STACKS_SPEEDSCOPE, name) < 0)
         status = WL_EXIT_FAILURE;
     return status;
 }
@@ -141,15 +138,4 @@ void cli_stacks_print_table(const cli_stacks *s, FILE *f)
 {
     if (s->have)
         wl_stacks_print_table(&s->st, f, 10);
-}
-
-int cli_stacks_write_folded(const cli_stacks *s, FILE *f, int roots_none)
-{
-    return wl_stacks_write_folded_roots(&s->st, f,
-                                        roots_none ? WL_FOLDED_ROOTS_NONE : WL_FOLDED_ROOTS_THREAD);
-}
-
-int cli_stacks_write_speedscope(const cli_stacks *s, FILE *f, const char *name)
-{
-    return wl_stacks_write_speedscope(&s->st, f, name);
 }

@@ -21,6 +21,13 @@
 #include "builtin.h"
 #include "wlprof/report.h"
 
+/* What a stacks output is written as (cli_stacks_export, cli_stacks_save). */
+enum {
+    CLI_STACKS_FOLDED,       /* folded, lines from "process PID;thread TID;" */
+    CLI_STACKS_FOLDED_PLAIN, /* folded, lines from the outermost frame */
+    CLI_STACKS_SPEEDSCOPE,   /* a speedscope profile */
+};
+
 #ifdef WL_HAVE_STACKS
 #include "wlprof/stacks.h"
 
@@ -71,11 +78,15 @@ int cli_stacks_from_report(cli_stacks *s, const json_t *root, const char *path, 
 /* `report`: the function table on f, when the report has stacks. */
 void cli_stacks_print_table(const cli_stacks *s, FILE *f);
 
-/* `report`: folded stacks (roots_none: lines start at the outermost frame,
- * else "process PID;thread TID;") or a speedscope profile named name, into
- * f. Return 0 or -errno. */
-int cli_stacks_write_folded(const cli_stacks *s, FILE *f, int roots_none);
-int cli_stacks_write_speedscope(const cli_stacks *s, FILE *f, const char *name);
+/* Writes st in format (CLI_STACKS_*; speedscope's profile named name)
+ * into af's open temporary and commits it; an af not open is left alone.
+ * Returns 0, or -1 after one line for cmd (af then aborted). */
+int cli_stacks_save(const char *cmd, wl_atomic_file *af, const wl_stacks *st, int format,
+                    const char *name);
+
+/* cli_stacks_save of what s holds (`report`: the report's stack table). */
+int cli_stacks_export(const cli_stacks *s, const char *cmd, wl_atomic_file *af, int format,
+                      const char *name);
 
 #else /* built without the stack agent */
 
@@ -148,16 +159,15 @@ static inline void cli_stacks_print_table(const cli_stacks *s, FILE *f)
     (void)s, (void)f;
 }
 
-static inline int cli_stacks_write_folded(const cli_stacks *s, FILE *f, int roots_none)
+static inline int cli_stacks_export(const cli_stacks *s, const char *cmd, wl_atomic_file *af,
+                                    int format, const char *name)
 {
-    (void)s, (void)f, (void)roots_none;
-    return -ENOTSUP;
-}
-
-static inline int cli_stacks_write_speedscope(const cli_stacks *s, FILE *f, const char *name)
-{
-    (void)s, (void)f, (void)name;
-    return -ENOTSUP;
+    (void)s, (void)format, (void)name;
+    if (!af->f)
+        return 0;
+    cli_error(cmd, "cannot write %s: %s", af->path, strerror(ENOTSUP));
+    wl_atomic_abort(af);
+    return -1;
 }
 
 #endif /* WL_HAVE_STACKS */

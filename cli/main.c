@@ -78,6 +78,20 @@ int cli_option_rest(const char *cmd, char **argv, int c, void (*print_usage)(FIL
     return CLI_PARSE_ERROR;
 }
 
+int cli_parse_options(int argc, char **argv, const char *shortopts,
+                      const struct option *longopts, cli_option_fn *one, void *ctx)
+{
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        int rc = one(argv, c, optarg, ctx);
+        if (rc != CLI_PARSE_OK)
+            return rc;
+    }
+    return CLI_PARSE_OK;
+}
+
 int cli_parse_positive(const char *s, double max, double *out)
 {
     char *end;

@@ -1,6 +1,7 @@
 /*
  * test_cli.c -- the output rules hold for every subcommand (report, diff,
- * recommend and run's inputs here; profile's in tests/reliability): two
+ * recommend, profile --pid and run's inputs here; profile's own in
+ * tests/reliability): two
  * outputs on one path -- stdout ("-", /dev/stdout, /dev/fd/1) included --
  * or an output on an input is a usage error (exit 2, one line, nothing
  * written or run); one output on stdout or a FIFO is written through.
@@ -187,6 +188,33 @@ START_TEST(test_run_output_on_its_arg_file_is_refused)
 }
 END_TEST
 
+/* `wlprof profile --pid`: its outputs follow the same rules as with a
+ * command -- refused before attaching, nothing written. */
+START_TEST(test_profile_pid_refuses_two_outputs_on_one_file)
+{
+    const char *dir = tu_tmpdir();
+    char out[PATH_MAX], args[LINE_MAX_];
+    snprintf(out, sizeof(out), "%s/same.json", dir);
+    char *sleeper[] = {"sleep", "60", NULL};
+    pid_t pid = tu_spawn(sleeper, -1);
+    const char *forms[] = {"profile -q --pid %d --duration 0.2 -o '%s' --folded '%s'",
+                           "profile -q --pid %d --duration 0.2 --html - --speedscope '%s%s'"};
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        const char *err;
+        if (i == 0)
+            snprintf(args, sizeof(args), forms[i], (int)pid, out, out);
+        else
+            snprintf(args, sizeof(args), forms[i], (int)pid, "/dev/", "stdout");
+        ck_assert_int_eq(wlprof(dir, args, &err), 2);
+        ck_assert_msg(strstr(err, "same file") && count_lines(err) == 1, "'%s' said: %s", args,
+                      err);
+        ck_assert_msg(access(out, F_OK) != 0, "'%s' wrote an output", args);
+    }
+    kill(pid, SIGKILL);
+    tu_wait(pid, 10);
+}
+END_TEST
+
 /* ---- one output on stdout or a FIFO ---- */
 
 START_TEST(test_one_output_on_stdout_is_written)
@@ -253,6 +281,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_stdout_on_the_input_report_is_refused);
     tcase_add_test(tc, test_output_on_an_input_under_another_name_is_refused);
     tcase_add_test(tc, test_run_output_on_its_arg_file_is_refused);
+    tcase_add_test(tc, test_profile_pid_refuses_two_outputs_on_one_file);
     tcase_add_test(tc, test_one_output_on_stdout_is_written);
     tcase_add_test(tc, test_one_output_on_a_fifo_is_written);
     suite_add_tcase(s, tc);
