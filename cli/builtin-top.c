@@ -36,16 +36,9 @@
 #include <unistd.h>
 
 #include "builtin.h"
+#include "cli-rstacks.h"
 #include "wlprof/attach.h"
 #include "wlprof/profile.h"
-#ifdef WL_HAVE_RSTACKS
-#include "wlprof/rstacks.h"
-#else
-typedef struct wl_rstacks_func {
-    const char *name, *module;
-    double cpu_s, wait_s;
-} wl_rstacks_func;
-#endif
 
 #define MAX_LINES 512
 #define LINE_MAX_COLS 512
@@ -145,14 +138,21 @@ static double prev_thread_cpu(const struct view *v, int tid)
     return 0;
 }
 
-/* Builds the lines of one refresh for a width x height screen (height 0:
- * as many as needed, for the plain snapshots). */
-static void build_view(struct view *v, const wl_profile *p, const wl_rstacks_func *funcs,
-                       size_t nfuncs, int width, int height, bool exited)
+/* One refresh's figures: the snapshot p, the one before (q, NULL at the
+ * first), the interval between them, and how the rows are shared out. */
+struct frame {
+    const wl_profile *p, *q;
+    double dt;              /* seconds since q */
+    int width, height;      /* height 0: as many rows as needed */
+    int nwait_rows, nfunc_rows, nthread_rows;
+};
+
+/* The title and the split of the last interval and since the start. */
+static void build_split(struct view *v, const struct frame *fr, bool exited)
 {
-    v->nlines = 0;
-    const wl_profile *q = v->have_prev ? &v->prev : NULL;
-    double dt = p->wall_s - (q ? q->wall_s : 0);
+    const wl_profile *p = fr->p, *q = fr->q;
+    int width = fr->width;
+    double dt = fr->dt;
     double d_run = p->running_s - (q ? q->running_s : 0);
     double d_wait = p->waiting_s - (q ? q->waiting_s : 0);
     double d_rq = p->runqueue_s - (q ? q->runqueue_s : 0);
@@ -181,16 +181,12 @@ static void build_view(struct view *v, const wl_profile *p, const wl_rstacks_fun
     add_line(v, width, " waiting       %6.1f%%      %6.1f%%", pct(d_wait, dt), pct(p->waiting_s, span));
     add_line(v, width, " run queue     %6.1f%%      %6.1f%%      (runnable, no CPU free)", pct(d_rq, dt),
              pct(p->runqueue_s, span));
+}
 
-    /* which rows go to which table */
-    int extra = height > 24 ? height - 24 : 0;
-    int nwait_rows = height ? 3 + extra / 6 : 5;
-    int nthread_rows = height ? 3 + extra / 4 : 5;
-    int nfunc_rows = height ? height - 6 - (1 + nwait_rows) - 1 - (1 + nthread_rows) - 1 : 10;
-    if (nfunc_rows < 1)
-        nfunc_rows = 1;
-
-    /* waits, by kind, most in the last interval first */
+/* Waits, by kind, most in the last interval first. */
+static void build_waits(struct view *v, const struct frame *fr)
+{
+    const wl_profile *p = fr->p, *q = fr->q;
     struct { double d, t; int k; } kinds[WL_WAIT_KIND_COUNT];
     int nk = 0;
     for (int k = 0; k < WL_WAIT_KIND_COUNT; k++) {
@@ -206,13 +202,13 @@ static void build_view(struct view *v, const wl_profile *p, const wl_rstacks_fun
             kinds[j] = kinds[j - 1];
             kinds[j - 1] = tmp;
         }
-    add_line(v, width, "WAITS (all threads blocked)  last     total  where");
-    for (int i = 0; i < nwait_rows; i++) {
+    add_line(v, fr->width, "WAITS (all threads blocked)  last     total  where");
+    for (int i = 0; i < fr->nwait_rows; i++) {
         if (i >= nk) {
             if (i == 0)
-                add_line(v, width, " (none yet)");
-            else if (height)
-                add_line(v, width, "%s", ""); /* rows keep their place on a terminal */
+                add_line(v, fr->width, " (none yet)");
+            else if (fr->height)
+                add_line(v, fr->width, "%s", ""); /* rows keep their place on a terminal */
             continue;
         }
         const char *call = "", *chan = "";
@@ -222,11 +218,17 @@ static void build_view(struct view *v, const wl_profile *p, const wl_rstacks_fun
                 chan = p->waits[w].wchan;
                 break;
             }
-        add_line(v, width, " %-18s %6.1f%%  %7.2f s  %s%s%s%s", wl_wait_kind_name(kinds[i].k),
-                 pct(kinds[i].d, dt), kinds[i].t, call, chan[0] ? " (" : "", chan, chan[0] ? ")" : "");
+        add_line(v, fr->width, " %-18s %6.1f%%  %7.2f s  %s%s%s%s", wl_wait_kind_name(kinds[i].k),
+                 pct(kinds[i].d, fr->dt), kinds[i].t, call, chan[0] ? " (" : "", chan,
+                 chan[0] ? ")" : "");
     }
+}
 
-    /* functions by self time */
+/* Functions by self time, in the view's sort. */
+static void build_functions(struct view *v, const struct frame *fr, const wl_rstacks_func *funcs,
+                            size_t nfuncs)
+{
+    int width = fr->width;
     int name_w = width - 52;
     if (name_w < 12)
         name_w = 12;
@@ -236,39 +238,43 @@ static void build_view(struct view *v, const wl_profile *p, const wl_rstacks_fun
              "waiting", "CPU all", "wait all", "module");
     if (!funcs || nfuncs == 0) {
         add_line(v, width, " %s", v->stacks_note ? v->stacks_note : "(no samples yet)");
-        for (int i = 1; height && i < nfunc_rows; i++)
+        for (int i = 1; fr->height && i < fr->nfunc_rows; i++)
             add_line(v, width, "%s", "");
-    } else {
-        struct func_row *rows = calloc(nfuncs, sizeof(*rows));
-        size_t nr = 0;
-        for (size_t i = 0; rows && i < nfuncs; i++) {
-            double pc = i < v->nfprev ? v->fcpu_prev[i] : 0;
-            double pw = i < v->nfprev ? v->fwait_prev[i] : 0;
-            rows[nr++] = (struct func_row){funcs[i].name, funcs[i].module, funcs[i].cpu_s - pc,
-                                           funcs[i].wait_s - pw, funcs[i].cpu_s, funcs[i].wait_s};
-        }
-        cmp_rows_sort = v->sort;
-        if (nr > 1)
-            qsort(rows, nr, sizeof(*rows), cmp_rows);
-        for (int i = 0; i < nfunc_rows; i++) {
-            if ((size_t)i >= nr) {
-                if (height)
-                    add_line(v, width, "%s", "");
-                continue;
-            }
-            const struct func_row *r = &rows[i];
-            /* many threads blocked in one function: thread-seconds per
-             * second, above 100 %; keep the column 7 wide */
-            double pw = pct(r->wait_d, dt), pc = pct(r->cpu_d, dt);
-            add_line(v, width, " %-*.*s %6.*f%% %6.*f%% %7.2f s %7.2f s  %s", name_w, name_w,
-                     r->name, pc >= 999.5 ? 0 : 1, pc, pw >= 999.5 ? 0 : 1, pw, r->cpu_t,
-                     r->wait_t, r->module);
-        }
-        free(rows);
+        return;
     }
+    struct func_row *rows = calloc(nfuncs, sizeof(*rows));
+    size_t nr = 0;
+    for (size_t i = 0; rows && i < nfuncs; i++) {
+        double pc = i < v->nfprev ? v->fcpu_prev[i] : 0;
+        double pw = i < v->nfprev ? v->fwait_prev[i] : 0;
+        rows[nr++] = (struct func_row){funcs[i].name, funcs[i].module, funcs[i].cpu_s - pc,
+                                       funcs[i].wait_s - pw, funcs[i].cpu_s, funcs[i].wait_s};
+    }
+    cmp_rows_sort = v->sort;
+    if (nr > 1)
+        qsort(rows, nr, sizeof(*rows), cmp_rows);
+    for (int i = 0; i < fr->nfunc_rows; i++) {
+        if ((size_t)i >= nr) {
+            if (fr->height)
+                add_line(v, width, "%s", "");
+            continue;
+        }
+        const struct func_row *r = &rows[i];
+        /* many threads blocked in one function: thread-seconds per
+         * second, above 100 %; keep the column 7 wide */
+        double pw = pct(r->wait_d, fr->dt), pc = pct(r->cpu_d, fr->dt);
+        add_line(v, width, " %-*.*s %6.*f%% %6.*f%% %7.2f s %7.2f s  %s", name_w, name_w,
+                 r->name, pc >= 999.5 ? 0 : 1, pc, pw >= 999.5 ? 0 : 1, pw, r->cpu_t,
+                 r->wait_t, r->module);
+    }
+    free(rows);
+}
 
-    /* busiest threads in the last interval */
-    add_line(v, width, "THREADS     tid comm               CPU   CPU all  mostly waits on");
+/* The busiest threads in the last interval. */
+static void build_threads(struct view *v, const struct frame *fr)
+{
+    const wl_profile *p = fr->p;
+    add_line(v, fr->width, "THREADS     tid comm               CPU   CPU all  mostly waits on");
     double (*order)[2] = calloc(p->nthreads ? p->nthreads : 1, sizeof(*order));
     for (size_t i = 0; order && i < p->nthreads; i++) {
         const wl_thread_stat *t = &p->threads[i];
@@ -277,20 +283,42 @@ static void build_view(struct view *v, const wl_profile *p, const wl_rstacks_fun
     }
     if (order && p->nthreads > 1)
         qsort(order, p->nthreads, sizeof(*order), cmp_thread_rows);
-    for (int i = 0; i < nthread_rows; i++) {
+    for (int i = 0; i < fr->nthread_rows; i++) {
         if (!order || (size_t)i >= p->nthreads) {
-            if (height)
-                add_line(v, width, "%s", "");
+            if (fr->height)
+                add_line(v, fr->width, "%s", "");
             continue;
         }
         const wl_thread_stat *t = &p->threads[(size_t)order[i][1]];
-        add_line(v, width, " %11d %-16.16s %6.1f%% %7.2f s  %s%s%s", t->tid, t->comm,
-                 pct(order[i][0], dt), t->user_s + t->sys_s,
+        add_line(v, fr->width, " %11d %-16.16s %6.1f%% %7.2f s  %s%s%s", t->tid, t->comm,
+                 pct(order[i][0], fr->dt), t->user_s + t->sys_s,
                  t->nwaits ? wl_wait_kind_name(t->waits[0].kind) : "-", t->nwaits ? " " : "",
                  t->nwaits ? (t->waits[0].syscall[0] ? t->waits[0].syscall : t->waits[0].wchan)
                            : "");
     }
     free(order);
+}
+
+/* Builds the lines of one refresh for a width x height screen (height 0:
+ * as many as needed, for the plain snapshots). */
+static void build_view(struct view *v, const wl_profile *p, const wl_rstacks_func *funcs,
+                       size_t nfuncs, int width, int height, bool exited)
+{
+    v->nlines = 0;
+    struct frame fr = {.p = p, .q = v->have_prev ? &v->prev : NULL, .width = width,
+                       .height = height};
+    fr.dt = p->wall_s - (fr.q ? fr.q->wall_s : 0);
+    /* which rows go to which table */
+    int extra = height > 24 ? height - 24 : 0;
+    fr.nwait_rows = height ? 3 + extra / 6 : 5;
+    fr.nthread_rows = height ? 3 + extra / 4 : 5;
+    fr.nfunc_rows = height ? height - 6 - (1 + fr.nwait_rows) - 1 - (1 + fr.nthread_rows) - 1 : 10;
+    if (fr.nfunc_rows < 1)
+        fr.nfunc_rows = 1;
+    build_split(v, &fr, exited);
+    build_waits(v, &fr);
+    build_functions(v, &fr, funcs, nfuncs);
+    build_threads(v, &fr);
     if (v->pause_mean_us > 0)
         add_line(v, width, "stacks: one thread stopped at a time, %.0f us per stop on average",
                  v->pause_mean_us);
@@ -413,7 +441,63 @@ static void usage(FILE *f)
 
 enum { OPT_NO_STACKS = 1000 };
 
-int cmd_top(int argc, char **argv)
+/* ---- parse ---- */
+
+/* The command line, parsed. */
+struct top_args {
+    double delay;      /* -d S */
+    double hz;         /* -F N */
+    double iterations; /* -n N, 0: until the end */
+    int pid;           /* -p PID, 0: run cmd */
+    int no_stacks;     /* --no-stacks */
+    char **cmd;        /* COMMAND [ARGS...] when no --pid */
+};
+
+static int parse_pid(const char *v, int *pid)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (end == v || *end || n <= 0 || n > 0x7fffffff) {
+        cli_error("top", "--pid takes a process id, not '%s'", v);
+        return CLI_PARSE_ERROR;
+    }
+    *pid = (int)n;
+    return CLI_PARSE_OK;
+}
+
+/* One option c with value v into *ctx (a struct top_args). Returns a
+ * CLI_PARSE_* code. */
+static int parse_option(char **argv, int c, const char *v, void *ctx)
+{
+    struct top_args *a = ctx;
+    switch (c) {
+    case 'p':
+        return parse_pid(v, &a->pid);
+    case 'd':
+        if (cli_parse_positive(v, 3600, &a->delay) == 0 && a->delay >= 0.05)
+            return CLI_PARSE_OK;
+        cli_error("top", "--delay must be between 0.05 and 3600 seconds, not '%s'", v);
+        return CLI_PARSE_ERROR;
+    case 'n':
+        if (cli_parse_positive(v, 1e9, &a->iterations) == 0)
+            return CLI_PARSE_OK;
+        cli_error("top", "--iterations must be a positive number, not '%s'", v);
+        return CLI_PARSE_ERROR;
+    case 'F':
+        if (cli_parse_positive(v, 10000, &a->hz) == 0)
+            return CLI_PARSE_OK;
+        cli_error("top", "--hz must be a number above 0 and at most 10000, not '%s'", v);
+        return CLI_PARSE_ERROR;
+    case OPT_NO_STACKS:
+        a->no_stacks = 1;
+        return CLI_PARSE_OK;
+    default:
+        return cli_option_rest("top", argv, c, usage);
+    }
+}
+
+/* The options, then --pid or COMMAND. Returns a CLI_PARSE_* code. */
+static int parse_args(int argc, char **argv, struct top_args *a)
 {
     static const struct option longopts[] = {
         {"pid", required_argument, NULL, 'p'},       {"delay", required_argument, NULL, 'd'},
@@ -421,244 +505,263 @@ int cmd_top(int argc, char **argv)
         {"no-stacks", no_argument, NULL, OPT_NO_STACKS}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    double delay = 1.0, hz = 100.0, iterations = 0;
-    int pid = 0, no_stacks = 0;
-    char err[512], why[512];
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "+:p:d:n:F:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'p': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (end == optarg || *end || v <= 0 || v > 0x7fffffff) {
-                cli_error("top", "--pid takes a process id, not '%s'", optarg);
-                return WL_EXIT_USAGE;
-            }
-            pid = (int)v;
-            break;
-        }
-        case 'd':
-            if (cli_parse_positive(optarg, 3600, &delay) < 0 || delay < 0.05) {
-                cli_error("top", "--delay must be between 0.05 and 3600 seconds, not '%s'", optarg);
-                return WL_EXIT_USAGE;
-            }
-            break;
-        case 'n':
-            if (cli_parse_positive(optarg, 1e9, &iterations) < 0) {
-                cli_error("top", "--iterations must be a positive number, not '%s'", optarg);
-                return WL_EXIT_USAGE;
-            }
-            break;
-        case 'F':
-            if (cli_parse_positive(optarg, 10000, &hz) < 0) {
-                cli_error("top", "--hz must be a number above 0 and at most 10000, not '%s'",
-                          optarg);
-                return WL_EXIT_USAGE;
-            }
-            break;
-        case OPT_NO_STACKS:
-            no_stacks = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            return WL_EXIT_OK;
-        default:
-            cli_bad_option("top", argv, c);
-            return WL_EXIT_USAGE;
-        }
-    }
-    if (pid && optind < argc) {
+    *a = (struct top_args){.delay = 1.0, .hz = 100.0};
+    int rc = cli_parse_options(argc, argv, "+:p:d:n:F:h", longopts, parse_option, a);
+    if (rc != CLI_PARSE_OK)
+        return rc;
+    if (a->pid && optind < argc) {
         cli_error("top", "give either --pid or a command, not both");
-        return WL_EXIT_USAGE;
+        return CLI_PARSE_ERROR;
     }
-    if (!pid && optind >= argc) {
+    if (!a->pid && optind >= argc) {
         cli_error("top", "no program given (usage: wlprof top --pid PID | -- COMMAND)");
-        return WL_EXIT_USAGE;
+        return CLI_PARSE_ERROR;
     }
-    bool tty = isatty(0) && isatty(1);
-    if (pid) {
-        if (wl_attach_check_pid(&pid, why, sizeof(why)) < 0) {
-            cli_error("top", "%s", why);
-            return WL_EXIT_FAILURE;
-        }
-        if (why[0])
-            fprintf(stderr, "wlprof: %s\n", why);
-    }
+    a->cmd = argv + optind;
+    return CLI_PARSE_OK;
+}
 
-    wl_attach_opts ao = {.hz = hz};
-    const char *stacks_note = NULL;
-    static char note_buf[512];
-#ifdef WL_HAVE_RSTACKS
-    wl_rstacks *rs = NULL;
-    if (!no_stacks) {
-        note_buf[0] = '\0';
-        if (!pid || wl_rstacks_probe(pid, note_buf, sizeof(note_buf)) == 0)
-            wl_rstacks_new(&rs, hz, note_buf, sizeof(note_buf));
-        if (note_buf[0]) {
-            fprintf(stderr, "wlprof: %s\n", note_buf);
-            stacks_note = note_buf; /* the view says it too: the screen hides stderr */
-        }
-        if (rs)
-            wl_rstacks_hook(rs, &ao);
-    } else {
-        stacks_note = "(stacks off: --no-stacks)";
-    }
-#else
-    stacks_note = "(this wlprof was built without libunwind-ptrace: no stacks)";
-#endif
+/* ---- start ---- */
 
-    struct sigaction sa, old[6];
-    const int sigs[6] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP, SIGPIPE};
+/* One `wlprof top` while it runs. */
+struct top {
+    const struct top_args *a;
+    bool tty;                 /* stdin and stdout are a terminal: the live screen */
+    wl_attach *sess;
+    cli_rstacks rs;
+    struct sigaction old[6];  /* the handlers before ours */
+    struct view *v;
+    struct term term;
+    int width, height;
+    bool quit, gone;          /* leave the loop; the program has exited */
+    unsigned long shown;      /* refreshes shown */
+    double next;              /* when the next refresh is due (session seconds) */
+    const wl_rstacks_func *funcs;
+    size_t nfuncs;
+};
+
+static char note_buf[512]; /* the view's stacks note, when it is a message */
+static const int top_sigs[6] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH, SIGTSTP, SIGPIPE};
+
+/* Ours for the signals top handles (SIGPIPE only without a terminal), or
+ * back to the old ones (restore). */
+static void top_signals(struct top *t, bool restore)
+{
+    struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    ev_any = ev_quit = ev_winch = ev_tstp = 0;
     for (int i = 0; i < 6; i++)
-        if (i < 5 || !tty)
-            sigaction(sigs[i], &sa, &old[i]);
+        if (i < 5 || !t->tty)
+            sigaction(top_sigs[i], restore ? &t->old[i] : &sa, restore ? NULL : &t->old[i]);
+}
 
-    wl_attach *sess;
-    int rc = pid ? wl_attach_begin(&sess, &pid, 1, &ao, err, sizeof(err))
-                 : wl_attach_spawn(&sess, argv + optind, tty, &ao, err, sizeof(err));
+/* Arms the stacks reader for pid (0: the command top starts) unless
+ * --no-stacks. Returns what the view says instead of functions while there
+ * are none (NULL: "no samples yet"). */
+static const char *arm_stacks(struct top *t, int pid, wl_attach_opts *ao)
+{
+    const struct top_args *a = t->a;
+    int rc = cli_rstacks_begin(&t->rs, &pid, pid ? 1 : 0, a->no_stacks, a->hz, ao, note_buf,
+                               sizeof(note_buf));
+    if (rc == -ENOTSUP)
+        return "(this wlprof was built without libunwind-ptrace: no stacks)";
+    if (a->no_stacks)
+        return "(stacks off: --no-stacks)";
+    if (!note_buf[0])
+        return NULL;
+    fprintf(stderr, "wlprof: %s\n", note_buf);
+    return note_buf; /* the view says it too: the screen hides stderr */
+}
+
+/* Checks the pid, arms the stacks and attaches to the pid or starts the
+ * command. Returns 0, or the exit code after one line (nothing left to
+ * undo). */
+static int top_start(struct top *t)
+{
+    const struct top_args *a = t->a;
+    char err[512], why[512];
+    int pid = a->pid;
+    if (pid && wl_attach_check_pid(&pid, why, sizeof(why)) < 0) {
+        cli_error("top", "%s", why);
+        return WL_EXIT_FAILURE;
+    }
+    if (pid && why[0])
+        fprintf(stderr, "wlprof: %s\n", why);
+    wl_attach_opts ao = {.hz = a->hz};
+    const char *stacks_note = arm_stacks(t, pid, &ao);
+    ev_any = ev_quit = ev_winch = ev_tstp = 0;
+    top_signals(t, false);
+    int rc = pid ? wl_attach_begin(&t->sess, &pid, 1, &ao, err, sizeof(err))
+                 : wl_attach_spawn(&t->sess, a->cmd, t->tty, &ao, err, sizeof(err));
     if (rc < 0) {
-        for (int i = 0; i < 6; i++)
-            if (i < 5 || !tty)
-                sigaction(sigs[i], &old[i], NULL);
-#ifdef WL_HAVE_RSTACKS
-        wl_rstacks_free(rs);
-#endif
+        top_signals(t, true);
+        cli_rstacks_free(&t->rs);
         cli_error("top", "%s", err);
         return rc == -ENOENT ? WL_EXIT_NOTFOUND : rc == -EACCES ? WL_EXIT_NOEXEC : WL_EXIT_FAILURE;
     }
-
-    struct term term = {0};
-    struct view *v = calloc(1, sizeof(*v));
-    if (!v) {
+    t->v = calloc(1, sizeof(*t->v));
+    if (!t->v) {
         cli_error("top", "out of memory");
         return WL_EXIT_FAILURE;
     }
-    v->stacks_note = stacks_note;
-    if (tty)
-        term_enter(&term);
-    int width = 80, height = 0;
-    if (tty)
-        term_size(&width, &height);
-    bool quit = false, gone = false;
-    unsigned long shown = 0;
-    double next = delay;
-    const wl_rstacks_func *funcs = NULL;
-    size_t nfuncs = 0;
-    while (!quit) {
-        wl_attach_why w = wl_attach_run(sess, next, &ev_any, tty ? 0 : -1);
-        bool redraw = false, advance = false;
-        if (w == WL_ATTACH_GONE) {
-            gone = true;
-            advance = true;
-        } else if (w == WL_ATTACH_DEADLINE) {
-            advance = true;
-        }
-        if (ev_quit)
-            quit = true;
-        if (ev_winch) {
-            ev_winch = 0;
-            if (tty)
-                term_size(&width, &height);
-            redraw = true;
-        }
-        if (ev_tstp) {
-            ev_tstp = 0;
-            term_leave(&term);
-            kill(getpid(), SIGSTOP); /* back here on fg (SIGCONT) */
-            if (tty) {
-                term_enter(&term);
-                term_size(&width, &height);
-            }
-            redraw = true;
-        }
-        ev_any = 0;
-        if (w == WL_ATTACH_WOKEN) {
-            char keys[32];
-            ssize_t n = read(0, keys, sizeof(keys));
-            if (n == 0)
-                quit = true; /* the terminal went away */
-            for (ssize_t i = 0; i < n; i++) {
-                if (keys[i] == 'q' || keys[i] == 'Q')
-                    quit = true;
-                else if (keys[i] == 's' || keys[i] == 'S') {
-                    v->sort = (v->sort + 1) % SORT_COUNT;
-                    redraw = true;
-                }
-            }
-        }
-        if (!advance && !redraw && !gone)
-            continue;
-        wl_profile snap;
-        if (wl_attach_snapshot(sess, &snap) != 0)
-            break;
-#ifdef WL_HAVE_RSTACKS
-        if (rs) {
-            wl_rstacks_stats st;
-            wl_rstacks_get_stats(rs, &st);
-            if (st.refused && !v->stacks_note) {
-                snprintf(note_buf, sizeof(note_buf), "(%s)", wl_rstacks_notice(rs));
-                v->stacks_note = note_buf;
-            }
-            v->pause_mean_us = st.stops ? 1e6 * st.pause_total_s / (double)st.stops : 0;
-            if (wl_rstacks_functions(rs, &funcs, &nfuncs) != 0)
-                nfuncs = 0;
-        }
-#endif
-        if (advance || !v->have_prev) {
-            build_view(v, &snap, funcs, nfuncs, width, tty ? height : 0, gone);
-            remember(v, &snap, funcs, nfuncs);
-            shown++;
-            next = wl_attach_elapsed(sess) + delay;
-        } else {
-            /* a redraw keeps the interval: rebuild against the one before */
-            wl_profile keep = v->prev;
-            build_view(v, &snap, funcs, nfuncs, width, tty ? height : 0, gone);
-            v->prev = keep;
-            wl_profile_free(&snap);
-        }
-        if (tty)
-            draw_tty(v, height);
-        else if (advance)
-            draw_plain(v, stdout);
-        if (gone || (iterations > 0 && shown >= (unsigned long)iterations))
-            quit = true;
-    }
-    term_leave(&term);
-    if (tty && v->nlines)
-        draw_plain(v, stdout); /* the last view stays on the normal screen */
+    t->v->stacks_note = stacks_note;
+    return 0;
+}
 
+/* ---- the loop ---- */
+
+/* Ctrl-Z: leaves the screen, stops, and comes back on fg (SIGCONT). */
+static void suspend(struct top *t)
+{
+    term_leave(&t->term);
+    kill(getpid(), SIGSTOP);
+    if (t->tty) {
+        term_enter(&t->term);
+        term_size(&t->width, &t->height);
+    }
+}
+
+/* What the signals and keys since the last wake-up ask for: t->quit, a
+ * new sort. Returns whether the view must be redrawn. */
+static bool handle_events(struct top *t, wl_attach_why w)
+{
+    bool redraw = false;
+    if (ev_quit)
+        t->quit = true;
+    if (ev_winch) {
+        ev_winch = 0;
+        if (t->tty)
+            term_size(&t->width, &t->height);
+        redraw = true;
+    }
+    if (ev_tstp) {
+        ev_tstp = 0;
+        suspend(t);
+        redraw = true;
+    }
+    ev_any = 0;
+    if (w != WL_ATTACH_WOKEN)
+        return redraw;
+    char keys[32];
+    ssize_t n = read(0, keys, sizeof(keys));
+    if (n == 0)
+        t->quit = true; /* the terminal went away */
+    for (ssize_t i = 0; i < n; i++) {
+        if (keys[i] == 'q' || keys[i] == 'Q') {
+            t->quit = true;
+        } else if (keys[i] == 's' || keys[i] == 'S') {
+            t->v->sort = (t->v->sort + 1) % SORT_COUNT;
+            redraw = true;
+        }
+    }
+    return redraw;
+}
+
+/* Takes a snapshot and shows it: a new interval (advance), or the last one
+ * again (a redraw). Returns -1 when the session has no snapshot to give. */
+static int refresh(struct top *t, bool advance)
+{
+    struct view *v = t->v;
+    wl_profile snap;
+    if (wl_attach_snapshot(t->sess, &snap) != 0)
+        return -1;
+    const char *refused = NULL;
+    cli_rstacks_poll(&t->rs, &t->funcs, &t->nfuncs, &v->pause_mean_us, &refused);
+    if (refused && !v->stacks_note) {
+        snprintf(note_buf, sizeof(note_buf), "(%s)", refused);
+        v->stacks_note = note_buf;
+    }
+    int height = t->tty ? t->height : 0;
+    if (advance || !v->have_prev) {
+        build_view(v, &snap, t->funcs, t->nfuncs, t->width, height, t->gone);
+        remember(v, &snap, t->funcs, t->nfuncs);
+        t->shown++;
+        t->next = wl_attach_elapsed(t->sess) + t->a->delay;
+    } else {
+        /* a redraw keeps the interval: rebuild against the one before */
+        wl_profile keep = v->prev;
+        build_view(v, &snap, t->funcs, t->nfuncs, t->width, height, t->gone);
+        v->prev = keep;
+        wl_profile_free(&snap);
+    }
+    if (t->tty)
+        draw_tty(v, t->height);
+    else if (advance)
+        draw_plain(v, stdout);
+    return 0;
+}
+
+/* Samples and refreshes until q, a signal, the program's exit or
+ * --iterations. */
+static void watch(struct top *t)
+{
+    if (t->tty) {
+        term_enter(&t->term);
+        term_size(&t->width, &t->height);
+    }
+    t->next = t->a->delay;
+    while (!t->quit) {
+        wl_attach_why w = wl_attach_run(t->sess, t->next, &ev_any, t->tty ? 0 : -1);
+        bool advance = w == WL_ATTACH_GONE || w == WL_ATTACH_DEADLINE;
+        if (w == WL_ATTACH_GONE)
+            t->gone = true;
+        bool redraw = handle_events(t, w);
+        if (!advance && !redraw && !t->gone)
+            continue;
+        if (refresh(t, advance) < 0)
+            break;
+        if (t->gone || (t->a->iterations > 0 && t->shown >= (unsigned long)t->a->iterations))
+            t->quit = true;
+    }
+    term_leave(&t->term);
+    if (t->tty && t->v->nlines)
+        draw_plain(t->v, stdout); /* the last view stays on the normal screen */
+}
+
+/* ---- stop ---- */
+
+/* Stops a command top started, ends the session and releases everything.
+ * Returns top's exit status. */
+static int top_stop(struct top *t)
+{
     int status = WL_EXIT_OK;
-    if (!gone && wl_attach_signal_child(sess, SIGTERM) == 0)
-        gone = false; /* we asked it to stop: its status is not top's */
-    else if (gone && !pid)
+    if (!t->gone && wl_attach_signal_child(t->sess, SIGTERM) == 0)
+        t->gone = false; /* we asked it to stop: its status is not top's */
+    else if (t->gone && !t->a->pid)
         status = -1; /* the command ended by itself: its status */
     wl_profile final;
-    if (wl_attach_end(sess, &final) == 0) {
+    if (wl_attach_end(t->sess, &final) == 0) {
         if (status < 0)
             status = final.exit_status >= 0 ? final.exit_status : WL_EXIT_OK;
         wl_profile_free(&final);
     } else if (status < 0) {
         status = WL_EXIT_FAILURE;
     }
-#ifdef WL_HAVE_RSTACKS
-    wl_rstacks_free(rs);
-#endif
+    cli_rstacks_free(&t->rs);
+    struct view *v = t->v;
     if (v->have_prev)
         wl_profile_free(&v->prev);
     free(v->tprev);
     free(v->fcpu_prev);
     free(v->fwait_prev);
     free(v);
-    for (int i = 0; i < 6; i++)
-        if (i < 5 || !tty)
-            sigaction(sigs[i], &old[i], NULL);
+    top_signals(t, true);
     if (status == WL_EXIT_OK && (ev_quit == SIGTERM || ev_quit == SIGHUP))
         status = 128 + ev_quit;
     return status;
+}
+
+int cmd_top(int argc, char **argv)
+{
+    struct top_args a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc != CLI_PARSE_OK)
+        return cli_parse_exit(rc);
+    struct top t = {.a = &a, .tty = isatty(0) && isatty(1), .width = 80};
+    rc = top_start(&t);
+    if (rc != 0)
+        return rc;
+    watch(&t);
+    return top_stop(&t);
 }
