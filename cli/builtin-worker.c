@@ -36,7 +36,69 @@ static void usage(FILE *f)
                "  WLPROF_TOKEN         the run's secret (environment only)\n");
 }
 
-int cmd_worker(int argc, char **argv)
+/* The command line, parsed into the worker's options. */
+struct worker_args {
+    wl_run_worker_opts o;
+    const char *connect; /* --connect HOST:PORT */
+    char host[256];      /* its HOST */
+    char node[256];      /* --node NAME, "" until defaulted */
+};
+
+/* One option c with value v into *ctx (a struct worker_args). Returns a
+ * CLI_PARSE_* code. */
+static int parse_option(char **argv, int c, const char *v, void *ctx)
+{
+    struct worker_args *a = ctx;
+    double n;
+    switch (c) {
+    case 'c':
+        a->connect = v;
+        break;
+    case 's':
+        if (cli_parse_positive(v, 1024, &n) < 0 || n != (unsigned)n) {
+            cli_error("worker", "--slots must be a whole number from 1 to 1024, not '%s'", v);
+            return CLI_PARSE_ERROR;
+        }
+        a->o.slots = (unsigned)n;
+        break;
+    case 'L':
+        a->o.lib = v;
+        break;
+    case 'T':
+        a->o.task = v;
+        break;
+    case 'N':
+        snprintf(a->node, sizeof(a->node), "%s", v);
+        break;
+    default:
+        return cli_option_rest("worker", argv, c, usage);
+    }
+    return CLI_PARSE_OK;
+}
+
+/* --connect HOST:PORT into a->o.host and a->o.port. Returns a CLI_PARSE_*
+ * code. */
+static int parse_connect(struct worker_args *a)
+{
+    double port;
+    const char *colon = a->connect ? strrchr(a->connect, ':') : NULL;
+    if (!colon || colon == a->connect || (size_t)(colon - a->connect) >= sizeof(a->host)) {
+        cli_error("worker", "--connect HOST:PORT is needed");
+        return CLI_PARSE_ERROR;
+    }
+    memcpy(a->host, a->connect, (size_t)(colon - a->connect));
+    if (cli_parse_positive(colon + 1, 65535, &port) < 0 || port != (int)port) {
+        cli_error("worker", "bad port in --connect '%s'", a->connect);
+        return CLI_PARSE_ERROR;
+    }
+    a->o.host = a->host;
+    a->o.port = (int)port;
+    return CLI_PARSE_OK;
+}
+
+/* The options, then what the environment gives: the token, the node's
+ * name. Returns a CLI_PARSE_* code. */
+static int parse_args(int argc, char **argv, struct worker_args *a)
 {
     static const struct option longopts[] = {
         {"connect", required_argument, NULL, 'c'}, {"slots", required_argument, NULL, 's'},
@@ -44,80 +106,43 @@ int cmd_worker(int argc, char **argv)
         {"node", required_argument, NULL, 'N'},    {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    wl_run_worker_opts o = {0};
-    char host[256] = "";
-    char node[256] = "";
-    char err[1024] = "";
-    const char *connect = NULL;
-    double v;
-    int c;
-
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            connect = optarg;
-            break;
-        case 's':
-            if (cli_parse_positive(optarg, 1024, &v) < 0 || v != (unsigned)v) {
-                cli_error("worker", "--slots must be a whole number from 1 to 1024, not '%s'",
-                          optarg);
-                return WL_EXIT_USAGE;
-            }
-            o.slots = (unsigned)v;
-            break;
-        case 'L':
-            o.lib = optarg;
-            break;
-        case 'T':
-            o.task = optarg;
-            break;
-        case 'N':
-            snprintf(node, sizeof(node), "%s", optarg);
-            break;
-        case 'h':
-            usage(stdout);
-            return WL_EXIT_OK;
-        default:
-            cli_bad_option("worker", argv, c);
-            return WL_EXIT_USAGE;
-        }
-    }
+    int rc = cli_parse_options(argc, argv, ":h", longopts, parse_option, a);
+    if (rc != CLI_PARSE_OK)
+        return rc;
     if (optind < argc) {
         cli_error("worker", "unexpected argument '%s' (see --help)", argv[optind]);
-        return WL_EXIT_USAGE;
+        return CLI_PARSE_ERROR;
     }
-    const char *colon = connect ? strrchr(connect, ':') : NULL;
-    if (!colon || colon == connect || (size_t)(colon - connect) >= sizeof(host)) {
-        cli_error("worker", "--connect HOST:PORT is needed");
-        return WL_EXIT_USAGE;
-    }
-    memcpy(host, connect, (size_t)(colon - connect));
-    if (cli_parse_positive(colon + 1, 65535, &v) < 0 || v != (int)v) {
-        cli_error("worker", "bad port in --connect '%s'", connect);
-        return WL_EXIT_USAGE;
-    }
-    o.host = host;
-    o.port = (int)v;
-    if (!!o.lib != !!o.task) {
+    if (parse_connect(a) != CLI_PARSE_OK)
+        return CLI_PARSE_ERROR;
+    if (!!a->o.lib != !!a->o.task) {
         cli_error("worker", "--lib and --task go together");
-        return WL_EXIT_USAGE;
+        return CLI_PARSE_ERROR;
     }
-    o.token = getenv("WLPROF_TOKEN");
-    if (!o.token || !*o.token) {
+    a->o.token = getenv("WLPROF_TOKEN");
+    if (!a->o.token || !*a->o.token) {
         cli_error("worker", "WLPROF_TOKEN is not set (the coordinator's srun sets it)");
-        return WL_EXIT_USAGE;
+        return CLI_PARSE_ERROR;
     }
-    if (!node[0]) {
+    if (!a->node[0]) {
         const char *n = getenv("SLURMD_NODENAME");
         if (n && *n)
-            snprintf(node, sizeof(node), "%s", n);
+            snprintf(a->node, sizeof(a->node), "%s", n);
         else
-            gethostname(node, sizeof(node) - 1);
+            gethostname(a->node, sizeof(a->node) - 1);
     }
-    o.node = node;
-    if (wl_run_worker(&o, err, sizeof(err)) < 0) {
+    a->o.node = a->node;
+    return CLI_PARSE_OK;
+}
+
+int cmd_worker(int argc, char **argv)
+{
+    struct worker_args a = {0};
+    char err[1024] = "";
+    int rc = parse_args(argc, argv, &a);
+    if (rc != CLI_PARSE_OK)
+        return cli_parse_exit(rc);
+    if (wl_run_worker(&a.o, err, sizeof(err)) < 0) {
         cli_error(NULL, "%s", err);
         return WL_EXIT_FAILURE;
     }
