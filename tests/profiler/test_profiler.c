@@ -129,7 +129,9 @@ START_TEST(test_profile_fsync_writer_waits_on_disk)
     ck_assert_int_eq(PROFILE(tu_path("tests/targets/prof_fsync"), dir, "1"), 0);
     json_t *r = tu_load_json(report_path);
     ck_assert_str_eq(top_wait_kind(r), "disk");
-    ck_assert_double_ge(tu_num(r, "time.waiting_s"), 0.25);
+    /* the target ran until it had been blocked in fsync for 1 s by its own
+     * schedstat, so half of that is a floor any load leaves standing */
+    ck_assert_double_ge(tu_num(r, "time.waiting_s"), 0.5);
     ck_assert_double_ge(tu_num(r, "waits.by_kind.disk.seconds"),
                         0.8 * tu_num(r, "time.waiting_s"));
     json_decref(r);

@@ -1,11 +1,37 @@
 /* prof_fsync DIR [SECONDS]: appends 4 KiB blocks to a file in DIR and
- * fsyncs after each, for SECONDS (default 1): a disk-bound writer. */
+ * fsyncs after each, until it has been blocked in fsync for SECONDS
+ * (default 1; at most 30 s of wall time): a disk-bound writer.
+ *
+ * "Blocked" is the target's own ground truth, the time inside fsync less
+ * the CPU it used there and the run-queue wait it had there (schedstat):
+ * on a loaded machine or a fast disk a fixed wall time of fsyncs may block
+ * for only a fraction of it, so the test's floor would measure the disk. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+static double clock_s(clockid_t clk)
+{
+    struct timespec t;
+    clock_gettime(clk, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Run-queue wait of this thread so far, s (0 without schedstat). */
+static double runq_s(void)
+{
+    unsigned long long run = 0, wait = 0;
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (f) {
+        if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+            wait = 0;
+        fclose(f);
+    }
+    return (double)wait * 1e-9;
+}
 
 int main(int argc, char **argv)
 {
@@ -23,16 +49,24 @@ int main(int argc, char **argv)
     }
     char block[4096];
     memset(block, 'x', sizeof(block));
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double start = clock_s(CLOCK_MONOTONIC), blocked = 0;
     do {
-        if (write(fd, block, sizeof(block)) != (ssize_t)sizeof(block) || fsync(fd) != 0) {
-            perror("write/fsync");
+        if (write(fd, block, sizeof(block)) != (ssize_t)sizeof(block)) {
+            perror("write");
             return 1;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    } while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9 < seconds);
+        double w0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID), q0 = runq_s();
+        if (fsync(fd) != 0) {
+            perror("fsync");
+            return 1;
+        }
+        double q1 = runq_s(), c1 = clock_s(CLOCK_THREAD_CPUTIME_ID), w1 = clock_s(CLOCK_MONOTONIC);
+        double b = (w1 - w0) - (c1 - c0) - (q1 - q0);
+        if (b > 0)
+            blocked += b;
+    } while (blocked < seconds && clock_s(CLOCK_MONOTONIC) - start < 30);
     close(fd);
     unlink(path);
+    printf("blocked in fsync %.3f s\n", blocked);
     return 0;
 }
