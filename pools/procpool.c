@@ -771,24 +771,20 @@ static void worker_reaped(wl_pworker *w, int wstatus, int known)
 static void on_sigchld(uv_signal_t *h, int signum)
 {
     wl_ppool *pool = h->data;
-    wl_qnode *n = pool->workers_.next;
+    wl_pworker *w;
 
+    (void)signum;
     /* SIGCHLD coalesces: look at every worker, not just one. */
-    while (n != &pool->workers_) {
-        wl_pworker *w = WORKER_OF(n);
-        wl_qnode *next = n->next;
+    FOR_EACH_WORKER_SAFE(w, pool) {
         int wstatus = 0;
         pid_t r;
-        if (w->remote) { /* not our child */
-            n = next;
+        if (w->remote) /* not our child */
             continue;
-        }
         r = waitpid(w->pid, &wstatus, WNOHANG);
         if (r == w->pid)
             worker_reaped(w, wstatus, 1);
         else if (r < 0 && errno == ECHILD)
             worker_reaped(w, 0, 0);
-        n = next;
     }
     pool_dispatch(pool);
     pool_maybe_close(pool);
@@ -979,6 +975,39 @@ static void pool_maybe_close(wl_ppool *pool)
     }
 }
 
+/* The state every pool starts from: zeroed, its queues empty. */
+static void pool_reset(uv_loop_t *loop, wl_ppool *pool)
+{
+    memset(pool, 0, sizeof(*pool));
+    wl__q_init(&pool->queue_);
+    wl__q_init(&pool->deferredq_);
+    wl__q_init(&pool->workers_);
+    pool->loop_ = loop;
+}
+
+/* Initialises the four handles every pool has, none started and none
+ * keeping the loop alive but the kill timer (while it runs): deferred_,
+ * kill_timer_, spin_, sigchld_. Returns 0 or uv_async_init's error (then
+ * nothing needs closing). */
+static int pool_init_handles(wl_ppool *pool)
+{
+    int err = uv_async_init(pool->loop_, &pool->deferred_, on_deferred);
+    if (err)
+        return err;
+    pool->deferred_.data = pool;
+    uv_unref((uv_handle_t *)&pool->deferred_);
+    uv_timer_init(pool->loop_, &pool->kill_timer_);
+    pool->kill_timer_.data = pool;
+    uv_idle_init(pool->loop_, &pool->spin_);
+    pool->spin_.data = pool;
+    uv_unref((uv_handle_t *)&pool->spin_); /* never keeps the loop alive */
+    uv_signal_init(pool->loop_, &pool->sigchld_);
+    pool->sigchld_.data = pool;
+    uv_unref((uv_handle_t *)&pool->sigchld_);
+    pool->handles_ = 4;
+    return 0;
+}
+
 int wl_ppool_init(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts)
 {
     unsigned workers = opts && opts->workers ? opts->workers : wl__online_cpus();
@@ -986,35 +1015,17 @@ int wl_ppool_init(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts)
 
     if (!loop || !pool)
         return -EINVAL;
-    memset(pool, 0, sizeof(*pool));
-    wl__q_init(&pool->queue_);
-    wl__q_init(&pool->deferredq_);
-    wl__q_init(&pool->workers_);
-    pool->loop_ = loop;
+    pool_reset(loop, pool);
     pool->target_ = workers;
     pool->max_jobs_ = opts ? opts->max_jobs_per_worker : 0;
     pool->timeout_ms_ = opts ? opts->job_timeout_ms : 0;
-    err = uv_async_init(loop, &pool->deferred_, on_deferred);
+    err = pool_init_handles(pool);
     if (err)
         return err;
-    pool->deferred_.data = pool;
-    uv_unref((uv_handle_t *)&pool->deferred_);
-    pool->handles_++;
-    uv_timer_init(loop, &pool->kill_timer_);
-    pool->kill_timer_.data = pool;
-    pool->handles_++;
-    uv_idle_init(loop, &pool->spin_);
-    pool->spin_.data = pool;
-    uv_unref((uv_handle_t *)&pool->spin_); /* never keeps the loop alive */
-    pool->handles_++;
-    uv_signal_init(loop, &pool->sigchld_);
-    pool->sigchld_.data = pool;
-    pool->handles_++;
     /* Watch SIGCHLD before the first fork, so no death goes unseen. */
     err = uv_signal_start(&pool->sigchld_, on_sigchld, SIGCHLD);
     if (err)
         goto close_handles;
-    uv_unref((uv_handle_t *)&pool->sigchld_);
     for (unsigned i = 0; i < workers; i++) {
         err = worker_spawn(pool);
         if (err)
@@ -1424,11 +1435,7 @@ int wl_ppool_init_remote(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *o
     tlen = strlen(ro->token);
     if (tlen < 16 || tlen > 255 || ro->port < 0 || ro->port > 65535)
         return -EINVAL;
-    memset(pool, 0, sizeof(*pool));
-    wl__q_init(&pool->queue_);
-    wl__q_init(&pool->deferredq_);
-    wl__q_init(&pool->workers_);
-    pool->loop_ = loop;
+    pool_reset(loop, pool);
     pool->remote_ = 1;
     pool->timeout_ms_ = opts ? opts->job_timeout_ms : 0;
     pool->heartbeat_timeout_ms_ =
@@ -1443,24 +1450,20 @@ int wl_ppool_init_remote(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *o
         pool->token_ = NULL;
         return err;
     }
-    uv_async_init(loop, &pool->deferred_, on_deferred);
-    pool->deferred_.data = pool;
-    uv_unref((uv_handle_t *)&pool->deferred_);
-    uv_timer_init(loop, &pool->kill_timer_);
-    pool->kill_timer_.data = pool;
-    uv_idle_init(loop, &pool->spin_);
-    pool->spin_.data = pool;
-    uv_unref((uv_handle_t *)&pool->spin_);
-    uv_signal_init(loop, &pool->sigchld_); /* never started: no children */
-    pool->sigchld_.data = pool;
-    uv_unref((uv_handle_t *)&pool->sigchld_);
+    err = pool_init_handles(pool); /* sigchld_ never started: no children */
+    if (err) {
+        close(pool->listen_fd_);
+        free(pool->token_);
+        pool->token_ = NULL;
+        return err;
+    }
     uv_poll_init(loop, &pool->listen_, pool->listen_fd_);
     pool->listen_.data = pool;
     uv_unref((uv_handle_t *)&pool->listen_);
     uv_timer_init(loop, &pool->heartbeat_);
     pool->heartbeat_.data = pool;
     uv_unref((uv_handle_t *)&pool->heartbeat_);
-    pool->handles_ = 6;
+    pool->handles_ += 2;
     uv_poll_start(&pool->listen_, UV_READABLE, on_listen);
     uv_timer_start(&pool->heartbeat_, on_heartbeat, 1000, 1000);
     return 0;
