@@ -11,8 +11,8 @@
  *            head a sentinel wl_qnode), header-only; used by scheduler/ and
  *            pools/ (procpool.c, threadpool.c).
  *
- * Not here yet: the atomic output files (reports/atomic.c, see
- * docs/architecture.md).
+ * Also in wl_util, with a public header of its own: the atomic output
+ * files and one command's output rules (atomic.c, wlprof/outputs.h).
  */
 #ifndef WL_UTIL_H
 #define WL_UTIL_H

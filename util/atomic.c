@@ -27,18 +27,22 @@
  * The temporary is made before the profiled command starts: an unwritable
  * path fails fast.
  *
+ * JSON and HTML writers into these files are reports/' (json.c, html.c):
+ * this file needs nothing but libc.
+ *
  * wl_outputs: a command registers every output (and input) path it was
  * given and checks them together, so two outputs on one file, or an output
  * that would overwrite an input, are refused before any work.
  */
 
-#include "wlprof/report.h"
+#include "wlprof/outputs.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -188,7 +192,7 @@ static void af_clear(wl_atomic_file *af)
 {
     free(af->path);
     free(af->tmp_path);
-    free(af->target);
+    free(af->target_);
     if (af->dir_open_)
         close(af->dirfd_);
     memset(af, 0, sizeof(*af));
@@ -303,8 +307,8 @@ int wl_atomic_open(wl_atomic_file *af, const char *path, char *err, size_t errle
     int rc = resolve_path(path, &r);
     if (rc < 0)
         return open_fail(af, rc, err, errlen);
-    af->target = strdup(r.final);
-    if (!af->target)
+    af->target_ = strdup(r.final);
+    if (!af->target_)
         return open_fail(af, -ENOMEM, err, errlen);
 
     if (r.kind == AF_DIRECT && r.fd >= 0) {
@@ -353,8 +357,8 @@ int wl_atomic_open(wl_atomic_file *af, const char *path, char *err, size_t errle
 /* Names the anonymous file in dirfd and renames it over base. */
 static int link_tmpfile(wl_atomic_file *af)
 {
-    const char *base = strrchr(af->target, '/');
-    base = base ? base + 1 : af->target;
+    const char *base = strrchr(af->target_, '/');
+    base = base ? base + 1 : af->target_;
     char proc[64];
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fileno(af->f));
     unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(uintptr_t)af;
@@ -382,7 +386,7 @@ static int link_tmpfile(wl_atomic_file *af)
  * reader comes, like a shell's `> fifo`). */
 static int copy_to_fifo(wl_atomic_file *af)
 {
-    int out = open(af->target, O_WRONLY | O_CLOEXEC);
+    int out = open(af->target_, O_WRONLY | O_CLOEXEC);
     if (out < 0)
         return -errno;
     int in = fileno(af->f);
@@ -441,7 +445,7 @@ int wl_atomic_commit(wl_atomic_file *af, char *err, size_t errlen)
     if (fclose(af->f) != 0 && rc == 0)
         rc = -errno;
     af->f = NULL;
-    if (rc == 0 && af->mode_ == AF_NAMED && rename(af->tmp_path, af->target) != 0)
+    if (rc == 0 && af->mode_ == AF_NAMED && rename(af->tmp_path, af->target_) != 0)
         rc = -errno;
     if (rc < 0) {
         snprintf(err, errlen, "cannot write %s: %s", af->path, strerror(-rc));
@@ -460,26 +464,6 @@ void wl_atomic_abort(wl_atomic_file *af)
     if (af->tmp_path)
         unlink(af->tmp_path);
     af_clear(af);
-}
-
-int wl_atomic_commit_json(wl_atomic_file *af, const json_t *root, char *err, size_t errlen)
-{
-    if (json_dumpf(root, af->f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
-        fputc('\n', af->f) == EOF) {
-        snprintf(err, errlen, "cannot write %s: %s", af->path, strerror(errno));
-        wl_atomic_abort(af);
-        return -EIO;
-    }
-    return wl_atomic_commit(af, err, errlen);
-}
-
-int wl_json_write_atomic(const char *path, const json_t *root, char *err, size_t errlen)
-{
-    wl_atomic_file af;
-    int rc = wl_atomic_open(&af, path, err, errlen);
-    if (rc < 0)
-        return rc;
-    return wl_atomic_commit_json(&af, root, err, errlen);
 }
 
 /* ---- one command's paths, checked together ---- */
