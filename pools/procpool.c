@@ -536,8 +536,8 @@ static int worker_assign(wl_pworker *w, wl_ppool_req *req)
 
     if (wl__bytes_reserve(&w->obuf, req->frame_len_))
         return -ENOMEM;
-    wl_frame_get_hdr(req->frame_, &len, &aux);
-    wl_frame_put_hdr(req->frame_, len, (aux & 0xffu) | slot << 8);
+    wl__ppool_msg_get_hdr(req->frame_, &len, &aux);
+    wl__ppool_msg_put_hdr(req->frame_, len, (aux & 0xffu) | slot << 8);
     __atomic_store_n(&w->ctl->slot[slot], WL_SLOT_SENT, __ATOMIC_RELEASE);
     memcpy(w->obuf.data + w->obuf.len, req->frame_, req->frame_len_);
     w->obuf.len += req->frame_len_;
@@ -613,30 +613,30 @@ static void worker_read(wl_pworker *w)
         ssize_t n;
         size_t room;
 
-        while (w->rbuf.len - off >= WL_FRAME_HDR) {
+        while (w->rbuf.len - off >= WL_PPOOL_MSG_HDR) {
             uint32_t len = 0;
             uint32_t aux = 0;
             int32_t code;
-            wl_frame_get_hdr(w->rbuf.data + off, &len, &aux);
+            wl__ppool_msg_get_hdr(w->rbuf.data + off, &len, &aux);
             code = (int32_t)aux;
             if (w->remote && code > 0 && len <= WL_REMOTE_HELLO_MAX) {
                 /* a control frame: heartbeat, or the hello */
-                if (w->rbuf.len - off < WL_FRAME_HDR + len)
+                if (w->rbuf.len - off < WL_PPOOL_MSG_HDR + len)
                     break;
-                if (code == WL_FRAME_HELLO && w->state == W_HELLO) {
-                    if (remote_hello(w, w->rbuf.data + off + WL_FRAME_HDR, len) < 0) {
+                if (code == WL_PPOOL_MSG_HELLO && w->state == W_HELLO) {
+                    if (remote_hello(w, w->rbuf.data + off + WL_PPOOL_MSG_HDR, len) < 0) {
                         w->rbuf.len = 0;
                         return;
                     }
-                } else if (code != WL_FRAME_HEARTBEAT || w->state == W_HELLO) {
+                } else if (code != WL_PPOOL_MSG_HEARTBEAT || w->state == W_HELLO) {
                     remote_lost(w, "protocol error");
                     w->rbuf.len = 0;
                     return;
                 }
-                off += WL_FRAME_HDR + len;
+                off += WL_PPOOL_MSG_HDR + len;
                 continue;
             }
-            if (len > WL_FRAME_MAX || w->rcount == 0 || w->state == W_HELLO) {
+            if (len > WL_PPOOL_MSG_MAX || w->rcount == 0 || w->state == W_HELLO) {
                 /* protocol broken: replace it */
                 if (w->remote) {
                     remote_lost(w, "protocol error");
@@ -647,10 +647,10 @@ static void worker_read(wl_pworker *w)
                 w->rbuf.len = 0;
                 return;
             }
-            if (w->rbuf.len - off < WL_FRAME_HDR + len)
+            if (w->rbuf.len - off < WL_PPOOL_MSG_HDR + len)
                 break;
-            worker_reply(w, w->rbuf.data + off + WL_FRAME_HDR, len, (int32_t)aux);
-            off += WL_FRAME_HDR + len;
+            worker_reply(w, w->rbuf.data + off + WL_PPOOL_MSG_HDR, len, (int32_t)aux);
+            off += WL_PPOOL_MSG_HDR + len;
             if (w->state == W_KILLED || w->detached) {
                 w->rbuf.len = 0;
                 return;
@@ -1068,7 +1068,7 @@ static int submit_frame(wl_ppool *pool, wl_ppool_req *req, const char *name, con
     name_len = strlen(name);
     if (name_len == 0 || name_len > WL_PPOOL_NAME_MAX)
         return -ENAMETOOLONG;
-    if (inlen > WL_FRAME_MAX - name_len)
+    if (inlen > WL_PPOOL_MSG_MAX - name_len)
         return -EMSGSIZE;
     if (pool->serving_ == 0 && !pool->remote_) {
         worker_top_up(pool);
@@ -1078,14 +1078,14 @@ static int submit_frame(wl_ppool *pool, wl_ppool_req *req, const char *name, con
     body = name_len + inlen;
     memset(req, 0, offsetof(wl_ppool_req, pool_)); /* public fields only */
     req->data = NULL;
-    req->frame_ = malloc(WL_FRAME_HDR + body);
+    req->frame_ = malloc(WL_PPOOL_MSG_HDR + body);
     if (!req->frame_)
         return -ENOMEM;
-    wl_frame_put_hdr(req->frame_, (uint32_t)body, (uint32_t)name_len);
-    memcpy(req->frame_ + WL_FRAME_HDR, name, name_len);
+    wl__ppool_msg_put_hdr(req->frame_, (uint32_t)body, (uint32_t)name_len);
+    memcpy(req->frame_ + WL_PPOOL_MSG_HDR, name, name_len);
     if (inlen)
-        memcpy(req->frame_ + WL_FRAME_HDR + name_len, in, inlen);
-    req->frame_len_ = WL_FRAME_HDR + body;
+        memcpy(req->frame_ + WL_PPOOL_MSG_HDR + name_len, in, inlen);
+    req->frame_len_ = WL_PPOOL_MSG_HDR + body;
     req->pool_ = pool;
     req->done_ = done;
     req->worker_ = NULL;
@@ -1236,7 +1236,7 @@ unsigned wl_ppool_serving(const wl_ppool *pool)
 /* ---- remote workers ---------------------------------------------------
  *
  * A remote pool listens on TCP. A connection becomes a wl_pworker in state
- * W_HELLO; its first frame must be the hello (WL_FRAME_HELLO: token, node,
+ * W_HELLO; its first frame must be the hello (WL_PPOOL_MSG_HELLO: token, node,
  * pid) with the pool's token, else it is dropped. From then on it is a
  * worker like a forked one, except: its window is one job (slot_revoke
  * cannot take back a job sent over the network), it is "reaped" when its
@@ -1299,9 +1299,9 @@ static int remote_hello(wl_pworker *w, const uint8_t *body, uint32_t len)
     w->pid = pid < end ? (pid_t)strtol(pid, NULL, 10) : 0;
     /* the ack: the worker waits for it before serving (a refused token
      * is an EOF instead) */
-    if (wl__bytes_reserve(&w->obuf, WL_FRAME_HDR) == 0) {
-        wl_frame_put_hdr(w->obuf.data + w->obuf.len, 0, WL_FRAME_HELLO);
-        w->obuf.len += WL_FRAME_HDR;
+    if (wl__bytes_reserve(&w->obuf, WL_PPOOL_MSG_HDR) == 0) {
+        wl__ppool_msg_put_hdr(w->obuf.data + w->obuf.len, 0, WL_PPOOL_MSG_HELLO);
+        w->obuf.len += WL_PPOOL_MSG_HDR;
         worker_flush(w);
     }
     w->state = W_IDLE;
