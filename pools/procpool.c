@@ -771,20 +771,24 @@ static void worker_reaped(wl_pworker *w, int wstatus, int known)
 static void on_sigchld(uv_signal_t *h, int signum)
 {
     wl_ppool *pool = h->data;
-    wl_pworker *w;
+    wl_qnode *n = pool->workers_.next;
 
-    (void)signum;
     /* SIGCHLD coalesces: look at every worker, not just one. */
-    FOR_EACH_WORKER_SAFE(w, pool) {
+    while (n != &pool->workers_) {
+        wl_pworker *w = WORKER_OF(n);
+        wl_qnode *next = n->next;
         int wstatus = 0;
         pid_t r;
-        if (w->remote) /* not our child */
+        if (w->remote) { /* not our child */
+            n = next;
             continue;
+        }
         r = waitpid(w->pid, &wstatus, WNOHANG);
         if (r == w->pid)
             worker_reaped(w, wstatus, 1);
         else if (r < 0 && errno == ECHILD)
             worker_reaped(w, 0, 0);
+        n = next;
     }
     pool_dispatch(pool);
     pool_maybe_close(pool);

@@ -45,6 +45,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* One line (or two) per CPython struct, so a version's entry reads against
+ * the headers struct by struct: */
+/* clang-format off */
 static const wl_py_layout layouts[] = {
     {.minor = 11,
      /* _PyRuntime, PyInterpreterState */
@@ -93,6 +96,7 @@ static const wl_py_layout layouts[] = {
      .uni_length = 16, .uni_state = 32, .uni_ascii_data = 40, .uni_compact_data = 56,
      .bytes_size = 16, .bytes_sval = 32},
 };
+/* clang-format on */
 
 #define MAX_THREADS_WALKED 4096
 #define MAX_INTERPS_WALKED 64
