@@ -1,7 +1,9 @@
 /*
  * testutil.h -- helpers shared by the Check suites: locating built
- * programs, running a command with a deadline, temporary directories and
- * reading JSON reports. Header-only so every suite is self-contained.
+ * programs, running a command with a deadline (its output into files),
+ * reading files, temporary directories and reading JSON reports.
+ * Header-only so every suite is self-contained. Hand-made profiles for
+ * the classifier and report suites are fake_profile.h's.
  */
 #ifndef WL_TESTUTIL_H
 #define WL_TESTUTIL_H
@@ -85,6 +87,54 @@ static inline int tu_wait(pid_t pid, double timeout)
 static inline int tu_run(char *const argv[], double timeout)
 {
     return tu_wait(tu_spawn(argv, -1), timeout);
+}
+
+/* Runs argv (a path, or a name looked up in PATH) with stdin from
+ * /dev/null and stdout/stderr into the files out/err (created or
+ * truncated; NULL: /dev/null), waiting up to timeout seconds (tu_wait).
+ * COLUMNS is unset in the child, so text output is as wide as for a pipe
+ * whatever terminal ctest was started from. */
+static inline int tu_run_to(char *const argv[], const char *out, const char *err, double timeout)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        int o = out ? open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+        int e = err ? open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+        if (null < 0 || o < 0 || e < 0)
+            _exit(126);
+        dup2(null, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        unsetenv("COLUMNS");
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return tu_wait(pid, timeout);
+}
+
+/* Lines in s (its newlines). */
+static inline int tu_count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* A text file's first MiB, NUL-terminated, in a buffer that the next call
+ * (from the same file of tests) reuses. Fails the test when path cannot be
+ * opened. */
+static inline char *tu_slurp(const char *path)
+{
+    static char buf[1 << 20];
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
 }
 
 /* A fresh temporary directory under the build tree (same file system as

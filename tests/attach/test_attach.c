@@ -26,9 +26,9 @@ typedef struct target {
     int in;   /* write end of its stdin: closing it ends the target */
 } target;
 
-/* Starts attach_crunch with a pipe on stdin (args: extra argv) and waits
- * for its "ready" line. */
-static target start_crunch(const char *cycles)
+/* Starts attach_crunch with a pipe on stdin and up to three arguments (a
+ * NULL ends them), and waits for its "ready" line. */
+static target start_crunch_args(const char *a1, const char *a2, const char *a3)
 {
     int in[2], out[2];
     ck_assert_int_eq(pipe(in), 0);
@@ -42,7 +42,7 @@ static target start_crunch(const char *cycles)
         close(in[1]);
         close(out[0]);
         const char *path = tu_path(CRUNCH);
-        execl(path, path, cycles, (char *)NULL);
+        execl(path, path, a1, a2, a3, (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -53,6 +53,11 @@ static target start_crunch(const char *cycles)
     close(out[0]);
     t.in = in[1];
     return t;
+}
+
+static target start_crunch(const char *cycles)
+{
+    return start_crunch_args(cycles, NULL, NULL);
 }
 
 /* Ends the target (EOF on stdin) and returns its exit status. */
@@ -72,37 +77,7 @@ static int run_wlprof(const char *const *args, const char *errpath)
     for (; args[n - 1] && n < 31; n++)
         argv[n] = (char *)args[n - 1];
     argv[n] = NULL;
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(err, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return tu_wait(pid, 120);
-}
-
-static char *slurp(const char *path)
-{
-    static char buf[65536];
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
+    return tu_run_to(argv, NULL, errpath, 120);
 }
 
 /* A field of /proc/PID/status ("State", "TracerPid"), as text. */
@@ -155,7 +130,7 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
     const char *args[] = {"profile", "--pid", pidbuf, "--duration", "2", "-o", report,
                           "--folded", folded, NULL};
     int rc = run_wlprof(args, errp);
-    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, slurp(errp));
+    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(errp));
 
     /* detached and running: not stopped, not traced */
     ck_assert_int_eq(kill(t.pid, 0), 0);
@@ -184,7 +159,7 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
                   "computing %.3f of computing + sleeping (cpu %.3f s, sleep %.3f s, wall %.3f s, "
                   "run queue %.3f s)", busy, cpu, sleep, wall, runq);
     /* stacks: crunch_loop holds the CPU (cpu_now and the vdso inside it) */
-    ck_assert_msg(tu_get(r, "stacks") != NULL, "no stacks; wlprof said: %s", slurp(errp));
+    ck_assert_msg(tu_get(r, "stacks") != NULL, "no stacks; wlprof said: %s", tu_slurp(errp));
     double in_crunch = func_cpu(r, "crunch_loop", "total");
     double stacks_cpu = tu_num(r, "stacks.user_s") + tu_num(r, "stacks.sys_s");
     ck_assert_msg(stacks_cpu > 0.5 * cpu, "stacks hold %.3f of %.3f s CPU", stacks_cpu, cpu);
@@ -193,8 +168,8 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
     ck_assert_msg(tu_num(r, "profiler.stack_pauses") > 0, "no stop counted");
     ck_assert_msg(tu_num(r, "profiler.pause_max_s") < 0.5, "a pause of %.3f s",
                   tu_num(r, "profiler.pause_max_s"));
-    ck_assert_msg(strstr(slurp(folded), "crunch_loop") != NULL, "folded has no crunch_loop");
-    ck_assert_msg(strstr(slurp(errp), "(attached to pid"), "summary: %s", slurp(errp));
+    ck_assert_msg(strstr(tu_slurp(folded), "crunch_loop") != NULL, "folded has no crunch_loop");
+    ck_assert_msg(strstr(tu_slurp(errp), "(attached to pid"), "summary: %s", tu_slurp(errp));
     json_decref(r);
     /* exit 0 means none of its sleeps saw EINTR */
     ck_assert_int_eq(finish_crunch(&t), 0);
@@ -210,30 +185,11 @@ START_TEST(test_attach_cpu_is_not_blamed_on_the_sleep)
     char report[1200], errp[1200], pidbuf[16];
     snprintf(report, sizeof(report), "%s/r.json", dir);
     snprintf(errp, sizeof(errp), "%s/err", dir);
-    int in[2], out[2];
-    ck_assert_int_eq(pipe(in), 0);
-    ck_assert_int_eq(pipe(out), 0);
-    target t = {0};
-    t.pid = fork();
-    if (t.pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        const char *path = tu_path(CRUNCH);
-        execl(path, path, "-1", "0.3", "1", (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    char buf[16];
-    ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0);
-    close(out[0]);
-    t.in = in[1];
+    target t = start_crunch_args("-1", "0.3", "1");
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
     const char *args[] = {"profile", "-q", "--pid", pidbuf, "-d", "2", "-o", report, NULL};
     int rc = run_wlprof(args, errp);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(errp));
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, tu_slurp(errp));
     json_t *r = tu_load_json(report);
     double stacks_cpu = tu_num(r, "stacks.user_s") + tu_num(r, "stacks.sys_s");
     double in_sleep = func_cpu(r, "clock_nanosleep", "self") + func_cpu(r, "__nanosleep", "self");
@@ -264,7 +220,7 @@ START_TEST(test_attach_ends_when_target_exits)
                           "-o", report, NULL};
     double t0 = tu_now();
     int rc = run_wlprof(args, errp);
-    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, slurp(errp));
+    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(errp));
     ck_assert_msg(tu_now() - t0 < 50, "wlprof waited for --duration");
     json_t *r = tu_load_json(report);
     ck_assert_msg(tu_num(r, "time.wall_s") < 50, "wall %.1f", tu_num(r, "time.wall_s"));
@@ -348,7 +304,7 @@ START_TEST(test_attach_children_follows_descendants)
         const char *args[] = {"profile", "-q", "--no-stacks", "--pid", pidbuf, "-d", "0.8",
                               "-o", report, with ? "--children" : NULL, NULL};
         int rc = run_wlprof(args, errp);
-        ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, slurp(errp));
+        ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(errp));
         json_t *r = tu_load_json(report);
         double cpu = tu_num(r, "time.user_s") + tu_num(r, "time.sys_s");
         size_t nprocs = json_array_size(tu_get(r, "processes"));
@@ -396,7 +352,7 @@ START_TEST(test_attach_children_that_come_and_go_keep_their_stacks)
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)sh);
     const char *args[] = {"profile", "-q", "--children", "--pid", pidbuf, "-o", report, NULL};
     int rc = run_wlprof(args, errp);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
     ck_assert_msg(strstr(msg, "cannot trace") == NULL, "%s", msg);
     json_t *r = tu_load_json(report);
@@ -418,9 +374,9 @@ static void expect_refusal(const char *pid, int want, const char *needle)
     snprintf(errp, sizeof(errp), "%s/err", dir);
     const char *args[] = {"profile", "--pid", pid, "-d", "0.2", NULL};
     int rc = run_wlprof(args, errp);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     ck_assert_msg(rc == want, "pid %s: exit %d, want %d (%s)", pid, rc, want, msg);
-    ck_assert_msg(count_lines(msg) == 1, "pid %s: not one line: %s", pid, msg);
+    ck_assert_msg(tu_count_lines(msg) == 1, "pid %s: not one line: %s", pid, msg);
     ck_assert_msg(strstr(msg, needle) != NULL, "pid %s: '%s' lacks '%s'", pid, msg, needle);
 }
 
@@ -503,8 +459,8 @@ START_TEST(test_attach_own_pid_is_refused)
     snprintf(cmd, sizeof(cmd), "exec '%s' profile --pid $$ 2>'%s'", tu_env("WLPROF"), errp);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     ck_assert_int_eq(tu_run(argv, 60), 1);
-    const char *msg = slurp(errp);
-    ck_assert_msg(strstr(msg, "wlprof itself") && count_lines(msg) == 1, "%s", msg);
+    const char *msg = tu_slurp(errp);
+    ck_assert_msg(strstr(msg, "wlprof itself") && tu_count_lines(msg) == 1, "%s", msg);
 }
 END_TEST
 
@@ -576,9 +532,9 @@ START_TEST(test_attach_thread_id_profiles_its_process)
     snprintf(tidbuf, sizeof(tidbuf), "%d", tid);
     const char *args[] = {"profile", "-q", "--pid", tidbuf, "-d", "0.3", "-o", report, NULL};
     int rc = run_wlprof(args, errp);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
-    ck_assert_msg(strstr(msg, "is a thread of process") && count_lines(msg) == 1, "%s", msg);
+    ck_assert_msg(strstr(msg, "is a thread of process") && tu_count_lines(msg) == 1, "%s", msg);
     json_t *r = tu_load_json(report);
     ck_assert_int_eq((int)tu_num(r, "target.pid"), (int)p);
     ck_assert_int_eq((int)tu_num(r, "sampling.max_threads"), 4);
@@ -618,7 +574,7 @@ START_TEST(test_attach_other_users_process_without_privileges)
         _exit(127);
     }
     int rc = tu_wait(w, 60);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     unlink(errp);
     if (rc == 127) { /* nobody cannot reach the build tree */
         fprintf(stderr, "test_attach_other_users_process: wlprof not executable as nobody\n");
@@ -645,9 +601,9 @@ START_TEST(test_attach_traced_target_falls_back_to_proc)
     snprintf(buf, sizeof(buf), "%d", (int)t.pid);
     const char *args[] = {"profile", "-q", "--pid", buf, "-d", "0.5", "-o", report, NULL};
     int rc = run_wlprof(args, errp);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
-    ck_assert_msg(strstr(msg, "already traced") && count_lines(msg) == 1, "%s", msg);
+    ck_assert_msg(strstr(msg, "already traced") && tu_count_lines(msg) == 1, "%s", msg);
     json_t *r = tu_load_json(report);
     ck_assert_ptr_null(tu_get(r, "functions"));
     ck_assert_msg(tu_num(r, "time.user_s") > 0, "no CPU seen");
@@ -708,7 +664,7 @@ START_TEST(test_top_without_tty_prints_snapshots)
              tu_env("WLPROF"), tu_path(CRUNCH), outp);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     ck_assert_int_eq(tu_run(argv, 120), 0);
-    const char *out = slurp(outp);
+    const char *out = tu_slurp(outp);
     ck_assert_msg(count_of(out, "wlprof top - pid") == 3, "%s", out);
     ck_assert_msg(strstr(out, "crunch_loop") && strstr(out, " sleep "), "%s", out);
     ck_assert_msg(widest_line(out) <= 80, "a line of %d columns", widest_line(out));
@@ -806,14 +762,14 @@ START_TEST(test_top_bad_input)
     snprintf(errp, sizeof(errp), "%s/err", dir);
     const char *a1[] = {"top", "--pid", "1", NULL};
     ck_assert_int_eq(run_wlprof(a1, errp), 1);
-    ck_assert_msg(count_lines(slurp(errp)) == 1, "%s", slurp(errp));
+    ck_assert_msg(tu_count_lines(tu_slurp(errp)) == 1, "%s", tu_slurp(errp));
     const char *a2[] = {"top", NULL};
     ck_assert_int_eq(run_wlprof(a2, errp), 2);
     const char *a3[] = {"top", "-d", "0", "--", "true", NULL};
     ck_assert_int_eq(run_wlprof(a3, errp), 2);
     const char *a4[] = {"top", "--", "/nonexistent/prog", NULL};
     ck_assert_int_eq(run_wlprof(a4, errp), 127);
-    ck_assert_msg(count_lines(slurp(errp)) == 1, "%s", slurp(errp));
+    ck_assert_msg(tu_count_lines(tu_slurp(errp)) == 1, "%s", tu_slurp(errp));
 }
 END_TEST
 

@@ -21,6 +21,7 @@
 #include <ftw.h>
 
 #include "schema_check.h"
+#include "fake_profile.h"
 #include "testutil.h"
 #include "wlprof/classify.h"
 #include "wlprof/report.h"
@@ -52,80 +53,6 @@ static void fake_shares(wl_profile *p, double wall, double user, double sys, dou
     p->max_threads = 1;
 }
 
-static wl_wait_stat *push_wait(wl_wait_stat **arr, size_t *n, wl_wait_kind kind,
-                               const char *wchan, const char *sc, double seconds)
-{
-    wl_wait_stat *grown = realloc(*arr, (*n + 1) * sizeof(**arr));
-    ck_assert_ptr_nonnull(grown);
-    *arr = grown;
-    wl_wait_stat *w = &grown[(*n)++];
-    memset(w, 0, sizeof(*w));
-    w->kind = kind;
-    snprintf(w->wchan, sizeof(w->wchan), "%s", wchan);
-    snprintf(w->syscall, sizeof(w->syscall), "%s", sc);
-    w->seconds = seconds;
-    w->samples = (uint64_t)llround(seconds * 100);
-    return w;
-}
-
-/* Program-level wait reason; call in most-first order, like the profiler. */
-static void fake_wait(wl_profile *p, wl_wait_kind kind, const char *wchan, const char *sc,
-                      double seconds)
-{
-    push_wait(&p->waits, &p->nwaits, kind, wchan, sc, seconds);
-    p->wait_kind_s[kind] += seconds;
-    p->wait_kind_samples[kind] += (uint64_t)llround(seconds * 100);
-}
-
-static wl_thread_stat *fake_thread(wl_profile *p, int tid, const char *comm, double cpu_s)
-{
-    wl_thread_stat *grown = realloc(p->threads, (p->nthreads + 1) * sizeof(*grown));
-    ck_assert_ptr_nonnull(grown);
-    p->threads = grown;
-    wl_thread_stat *t = &grown[p->nthreads++];
-    memset(t, 0, sizeof(*t));
-    t->pid = 1000;
-    t->tid = tid;
-    snprintf(t->comm, sizeof(t->comm), "%s", comm);
-    t->user_s = cpu_s;
-    t->cpu_s = cpu_s;
-    t->running_s = cpu_s;
-    return t;
-}
-
-static void fake_thread_wait(wl_thread_stat *t, wl_wait_kind kind, const char *sc,
-                             double seconds)
-{
-    push_wait(&t->waits, &t->nwaits, kind, "", sc, seconds);
-    t->waiting_s += seconds;
-}
-
-static void fake_free(wl_profile *p)
-{
-    for (size_t i = 0; i < p->nthreads; i++)
-        free(p->threads[i].waits);
-    free(p->threads);
-    free(p->waits);
-    memset(p, 0, sizeof(*p));
-}
-
-/* Whether any reason contains needle. */
-static int reasons_have(const wl_verdict *v, const char *needle)
-{
-    for (size_t i = 0; i < v->nreasons; i++)
-        if (strstr(v->reasons[i], needle))
-            return 1;
-    return 0;
-}
-
-static wl_classify_opts opts_cores(int cores)
-{
-    wl_classify_opts o;
-    memset(&o, 0, sizeof(o));
-    o.cores = cores;
-    return o;
-}
-
 /* `sleep 1`: almost all waiting, in clock_nanosleep. */
 static void fake_sleep(wl_profile *p)
 {
@@ -140,7 +67,7 @@ START_TEST(test_classifier_sleep_is_io_bound_on_a_thread_pool)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_sleep(&p);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert_int_eq(v.kind, WL_KIND_IO_BOUND);
@@ -164,7 +91,7 @@ START_TEST(test_classifier_epoll_waits_choose_a_coroutine_loop)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     o.concurrency = 100;
     fake_shares(&p, 1.2, 0.03, 0.02, 0.95, 1, 120);
     fake_wait(&p, WL_WAIT_POLL, "do_epoll_wait", "epoll_wait", 1.05);
@@ -185,7 +112,7 @@ START_TEST(test_classifier_fsync_waits_stay_on_threads)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 2.0, 0.02, 0.10, 0.88, 1, 200);
     fake_wait(&p, WL_WAIT_DISK, "jbd2_log_wait_commit", "fdatasync", 1.0);
     fake_wait(&p, WL_WAIT_DISK, "folio_wait_bit", "fdatasync", 0.6);
@@ -210,7 +137,7 @@ START_TEST(test_classifier_single_thread_cpu_goes_to_a_process_pool_per_core)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(4);
+    wl_classify_opts o = fake_opts_cores(4);
     fake_shares(&p, 1.0, 0.97, 0.02, 0.01, 1, 100);
     fake_thread(&p, 1000, "primes", 0.99);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -238,7 +165,7 @@ START_TEST(test_classifier_system_cpu_without_waiting_is_computing)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.41, 0.57, 0.02, 1, 100);
     fake_thread(&p, 1000, "dd", 0.98);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -265,7 +192,7 @@ START_TEST(test_classifier_says_when_already_using_several_cores)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.96, 0.02, 0.02, 1.95, 100);
     fake_thread(&p, 1001, "hasher", 0.97);
     fake_thread(&p, 1002, "hasher", 0.94);
@@ -288,7 +215,7 @@ START_TEST(test_classifier_download_then_compute_is_split)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.6, 0.48, 0.02, 0.50, 1, 160);
     fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.8);
     fake_thread(&p, 1000, "download", 0.8);
@@ -316,7 +243,7 @@ START_TEST(test_classifier_ignores_coordination_waits_beside_io)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.05, 0.05, 0.90, 1, 100);
     fake_wait(&p, WL_WAIT_LOCK, "futex_wait_queue", "futex", 0.5);
     fake_wait(&p, WL_WAIT_POLL, "do_epoll_wait", "epoll_wait", 0.4);
@@ -332,7 +259,7 @@ START_TEST(test_classifier_lock_only_waits_are_named)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.05, 0.05, 0.90, 1, 100);
     fake_wait(&p, WL_WAIT_LOCK, "futex_wait_queue", "futex", 0.9);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -351,7 +278,7 @@ START_TEST(test_classifier_thresholds_are_overridable)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.40, 0.0, 0.60, 1, 100);
     fake_wait(&p, WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 0.6);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -379,13 +306,13 @@ START_TEST(test_classifier_rejects_bad_options_and_empty_profiles)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_sleep(&p);
     o.io_threshold = 1.5;
     ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
-    o = opts_cores(-1);
+    o = fake_opts_cores(-1);
     ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
-    o = opts_cores(2);
+    o = fake_opts_cores(2);
     o.serial_fraction = 1;
     ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
     wl_verdict_free(&v); /* left empty on error: still safe */
@@ -402,7 +329,7 @@ START_TEST(test_classifier_without_samples_uses_exact_totals)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 0.004, 0.95, 0.05, 0.0, 1, 0);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(!v.from_samples);
@@ -421,7 +348,7 @@ START_TEST(test_classifier_confidence_grows_with_margin_and_samples)
     wl_verdict near;
     wl_verdict far;
     wl_verdict few;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.30, 0.0, 0.70, 1, 100);
     fake_wait(&p, WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 0.7);
     ck_assert_int_eq(wl_classify(&p, &o, &near), 0);
@@ -447,7 +374,7 @@ START_TEST(test_classifier_predictions_follow_the_model)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     o.concurrency = 10;
     o.max_threads = 8;
     o.serial_fraction = 0.1;
@@ -476,7 +403,7 @@ START_TEST(test_classifier_thread_pool_size_follows_wait_to_compute_ratio)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.25, 0.0, 0.75, 1, 100);
     fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.75);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -516,7 +443,7 @@ START_TEST(test_classifier_detects_blocking_call_inside_the_event_loop)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_loop_program(&p, 0.2, 0.05, 0.4);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(v.pitfall.detected);
@@ -536,7 +463,7 @@ START_TEST(test_classifier_detects_cpu_burst_inside_the_event_loop)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_loop_program(&p, 0.02, 0.25, 0.4);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(v.pitfall.detected);
@@ -552,7 +479,7 @@ START_TEST(test_classifier_no_pitfall_without_a_loop_or_long_stalls)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     /* Long stalls but the thread never polls: not an event loop. */
     fake_loop_program(&p, 0.3, 0.3, 0.01);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -579,7 +506,7 @@ START_TEST(test_classifier_json_has_classification_and_recommendation)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_loop_program(&p, 0.2, 0.05, 0.4);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     json_t *report = json_object();
@@ -613,7 +540,7 @@ START_TEST(test_classifier_prints_reasons_and_recommendation)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     char *buf = NULL;
     size_t len = 0;
     fake_sleep(&p);
@@ -649,7 +576,7 @@ START_TEST(test_classifier_names_functions_per_side_from_stack_sections)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.6, 0.48, 0.02, 0.50, 1, 160);
     fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.8);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -759,7 +686,7 @@ START_TEST(test_classifier_recorded_report_reclassifies_as_labelled)
     ck_assert_msg(wl_report_load(path, &root, err, sizeof(err)) == 0, "%s", err);
     ck_assert_msg(wl_report_from_json(root, &p, err, sizeof(err)) == 0, "%s: %s", file, err);
     /* The recorded machine's cores, so sizes do not depend on this one. */
-    wl_classify_opts o = opts_cores((int)tu_num(root, "recommendation.model.cores"));
+    wl_classify_opts o = fake_opts_cores((int)tu_num(root, "recommendation.model.cores"));
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
 
     ck_assert_msg(strcmp(wl_kind_name(v.kind), kind) == 0 &&
@@ -838,24 +765,6 @@ static const corpus_case corpus[] = {
 };
 enum { NCORPUS = sizeof(corpus) / sizeof(corpus[0]) };
 
-/* Runs argv with stdout to /dev/null and stderr into err_path (may be NULL:
- * /dev/null too). Returns the shell-style exit status. */
-static int run_capture(char *const argv[], const char *err_path, double timeout)
-{
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        int err = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600) : null;
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(err, 2);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return tu_wait(pid, timeout);
-}
-
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     return remove(path);
@@ -867,24 +776,9 @@ static void remove_tmpdir(const char *dir)
     nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    static char buf[8192];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static const json_t *jget(const json_t *root, const char *dotted)
 {
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%s", dotted);
-    const json_t *v = root;
-    for (char *save, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
-        v = json_object_get(v, tok);
+    const json_t *v = tu_get(root, dotted);
     ck_assert_msg(v != NULL, "report has nothing at %s", dotted);
     return v;
 }
@@ -951,7 +845,7 @@ static void check_labelled(char *const target[], const char *dir, const char *ki
     for (int i = 0; target[i] && n < 15; i++)
         argv[n++] = target[i];
     argv[n] = NULL;
-    ck_assert_int_eq(run_capture(argv, NULL, 120), 0);
+    ck_assert_int_eq(tu_run_to(argv, NULL, NULL, 120), 0);
 
     json_t *r = tu_load_json(report);
     check_schema(r);
@@ -975,7 +869,7 @@ static void check_labelled(char *const target[], const char *dir, const char *ki
     check_function(r, "wait", wait_fn);
 
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
-    ck_assert_int_eq(run_capture(rec, NULL, 60), 0);
+    ck_assert_int_eq(tu_run_to(rec, NULL, NULL, 60), 0);
     json_t *r2 = tu_load_json(again);
     check_schema(r2);
     ck_assert_str_eq(tu_str(r2, "classification.kind"), got_kind);
@@ -1064,8 +958,8 @@ static int recommend(const char *dir, char **err, const char *a1, const char *a2
     snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
     char *argv[] = {(char *)tu_env("WLPROF"), "recommend", (char *)a1, (char *)a2, (char *)a3,
                     NULL};
-    int st = run_capture(argv, errpath, 30);
-    *err = slurp(errpath);
+    int st = tu_run_to(argv, NULL, errpath, 30);
+    *err = tu_slurp(errpath);
     return st;
 }
 
@@ -1126,7 +1020,7 @@ START_TEST(test_classifier_recommend_applies_thresholds)
     snprintf(again, sizeof(again), "%s/again.json", dir);
     char *prof[] = {(char *)tu_env("WLPROF"), "profile", "-q", "-o", report, "--",
                     (char *)tu_path("tests/targets/corpus_download_process"), NULL};
-    ck_assert_int_eq(run_capture(prof, NULL, 120), 0);
+    ck_assert_int_eq(tu_run_to(prof, NULL, NULL, 120), 0);
     json_t *r = tu_load_json(report);
     ck_assert_str_eq(tu_str(r, "classification.kind"), "mixed");
     double io = tu_num(r, "classification.io_score");
@@ -1137,7 +1031,7 @@ START_TEST(test_classifier_recommend_applies_thresholds)
     snprintf(thr, sizeof(thr), "%.3f", io - 0.05 > 0.01 ? io - 0.05 : 0.01);
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "--io-threshold", thr,
                    "-o",  again, report, NULL};
-    ck_assert_int_eq(run_capture(rec, NULL, 30), 0);
+    ck_assert_int_eq(tu_run_to(rec, NULL, NULL, 30), 0);
     json_t *r2 = tu_load_json(again);
     ck_assert_str_eq(tu_str(r2, "classification.kind"), "io_bound");
     ck_assert(fabs(tu_num(r2, "classification.thresholds.io_threshold") - atof(thr)) < 1e-6);
