@@ -139,12 +139,26 @@ static inline char *tu_slurp(const char *path)
 
 /* A fresh temporary directory under the build tree (same file system as
  * the tests' outputs, and a real disk for fsync tests). */
+static char tu__dir[1024];
 static inline const char *tu_tmpdir(void)
 {
-    static char dir[1024];
-    snprintf(dir, sizeof(dir), "%s/tmp-test-XXXXXX", tu_env("WL_BUILD_DIR"));
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
+    snprintf(tu__dir, sizeof(tu__dir), "%s/tmp-test-XXXXXX", tu_env("WL_BUILD_DIR"));
+    ck_assert_ptr_nonnull(mkdtemp(tu__dir));
+    return tu__dir;
+}
+
+/* The path of name in the latest tu_tmpdir() (which must have been made):
+ * tu_file("r.json"). The buffers rotate, 64 of them: a test (a process of
+ * its own in Check's fork mode) may hold 64 such paths at once, and a
+ * later tu_tmpdir() -- a helper's own directory -- leaves them alone. */
+static inline const char *tu_file(const char *name)
+{
+    static char bufs[64][1200];
+    static int next;
+    ck_assert_msg(tu__dir[0], "tu_file before tu_tmpdir");
+    char *b = bufs[next++ % 64];
+    snprintf(b, sizeof(bufs[0]), "%s/%s", tu__dir, name);
+    return b;
 }
 
 /* Points TMPDIR at a directory of this build for the suite's lifetime:

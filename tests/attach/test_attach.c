@@ -120,11 +120,11 @@ static double func_cpu(const json_t *report, const char *name, const char *which
  * in crunch_loop and sleeps 50 ms, which then finishes normally. */
 START_TEST(test_attach_two_seconds_to_crunch_loop)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], folded[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(folded, sizeof(folded), "%s/f.txt", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *folded = tu_file("f.txt");
+    const char *errp = tu_file("err");
     target t = start_crunch(NULL);
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
     const char *args[] = {"profile", "--pid", pidbuf, "--duration", "2", "-o", report,
@@ -181,10 +181,10 @@ END_TEST
  * is not a CPU sample, so the CPU goes to crunch_loop, not to the sleep. */
 START_TEST(test_attach_cpu_is_not_blamed_on_the_sleep)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *errp = tu_file("err");
     target t = start_crunch_args("-1", "0.3", "1");
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
     const char *args[] = {"profile", "-q", "--pid", pidbuf, "-d", "2", "-o", report, NULL};
@@ -208,10 +208,10 @@ END_TEST
  * with it, well before --duration. */
 START_TEST(test_attach_ends_when_target_exits)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *errp = tu_file("err");
     target t = start_crunch("4"); /* about 0.4 s */
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
     /* The test is its parent and reaps it only after wlprof is done: the
@@ -235,9 +235,9 @@ END_TEST
  * is untouched. SIGTERM too, with 128+15. */
 static void stop_with(int sig, int want)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
     target t = start_crunch(NULL);
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
     int err[2];
@@ -283,10 +283,10 @@ END_TEST
  * alone is profiled (and it computes nothing). */
 START_TEST(test_attach_children_follows_descendants)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *errp = tu_file("err");
     int out[2];
     ck_assert_int_eq(pipe(out), 0);
     pid_t sh = fork();
@@ -329,10 +329,10 @@ END_TEST
  * is not mistaken for a refusal, every process gets its stacks. */
 START_TEST(test_attach_children_that_come_and_go_keep_their_stacks)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *errp = tu_file("err");
     int out[2];
     ck_assert_int_eq(pipe(out), 0);
     pid_t sh = fork();
@@ -369,9 +369,8 @@ END_TEST
 
 static void expect_refusal(const char *pid, int want, const char *needle)
 {
-    const char *dir = tu_tmpdir();
-    char errp[1200];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    const char *errp = tu_file("err");
     const char *args[] = {"profile", "--pid", pid, "-d", "0.2", NULL};
     int rc = run_wlprof(args, errp);
     const char *msg = tu_slurp(errp);
@@ -453,9 +452,9 @@ END_TEST
 START_TEST(test_attach_own_pid_is_refused)
 {
     /* sh execs wlprof, so $$ is wlprof's own pid */
-    const char *dir = tu_tmpdir();
-    char errp[1200], cmd[4400];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    char cmd[4400];
+    const char *errp = tu_file("err");
     snprintf(cmd, sizeof(cmd), "exec '%s' profile --pid $$ 2>'%s'", tu_env("WLPROF"), errp);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     ck_assert_int_eq(tu_run(argv, 60), 1);
@@ -525,10 +524,10 @@ START_TEST(test_attach_thread_id_profiles_its_process)
             tid = atoi(de->d_name);
     closedir(d);
     ck_assert_int_gt(tid, 0);
-    const char *dir = tu_tmpdir();
-    char errp[1200], report[1200], tidbuf[16];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
-    snprintf(report, sizeof(report), "%s/r.json", dir);
+    tu_tmpdir();
+    char tidbuf[16];
+    const char *errp = tu_file("err");
+    const char *report = tu_file("r.json");
     snprintf(tidbuf, sizeof(tidbuf), "%d", tid);
     const char *args[] = {"profile", "-q", "--pid", tidbuf, "-d", "0.3", "-o", report, NULL};
     int rc = run_wlprof(args, errp);
@@ -594,10 +593,10 @@ START_TEST(test_attach_traced_target_falls_back_to_proc)
 {
     target t = start_crunch(NULL);
     ck_assert_int_eq(ptrace(PTRACE_SEIZE, t.pid, NULL, NULL), 0);
-    const char *dir = tu_tmpdir();
-    char errp[1200], report[1200], buf[16];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
-    snprintf(report, sizeof(report), "%s/r.json", dir);
+    tu_tmpdir();
+    char buf[16];
+    const char *errp = tu_file("err");
+    const char *report = tu_file("r.json");
     snprintf(buf, sizeof(buf), "%d", (int)t.pid);
     const char *args[] = {"profile", "-q", "--pid", buf, "-d", "0.5", "-o", report, NULL};
     int rc = run_wlprof(args, errp);
@@ -657,9 +656,9 @@ static int count_of(const char *s, const char *needle)
 /* Without a terminal: one plain snapshot per interval, 80 columns. */
 START_TEST(test_top_without_tty_prints_snapshots)
 {
-    const char *dir = tu_tmpdir();
-    char outp[1200], cmd[4400];
-    snprintf(outp, sizeof(outp), "%s/out", dir);
+    tu_tmpdir();
+    char cmd[4400];
+    const char *outp = tu_file("out");
     snprintf(cmd, sizeof(cmd), "'%s' top -d 0.5 -n 3 -- '%s' 1000 </dev/null >'%s' 2>&1",
              tu_env("WLPROF"), tu_path(CRUNCH), outp);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
@@ -757,9 +756,8 @@ END_TEST
 
 START_TEST(test_top_bad_input)
 {
-    const char *dir = tu_tmpdir();
-    char errp[1200];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    const char *errp = tu_file("err");
     const char *a1[] = {"top", "--pid", "1", NULL};
     ck_assert_int_eq(run_wlprof(a1, errp), 1);
     ck_assert_msg(tu_count_lines(tu_slurp(errp)) == 1, "%s", tu_slurp(errp));
