@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,16 @@ static inline int tu_run_to(char *const argv[], const char *out, const char *err
         _exit(127);
     }
     return tu_wait(pid, timeout);
+}
+
+/* The next number of Marsaglia's xorshift64 generator (state *x, never
+ * 0): test inputs that are varied but the same every run. */
+static inline uint64_t tu_xorshift64(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
 }
 
 /* Lines in s (its newlines). */

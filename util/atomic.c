@@ -214,6 +214,19 @@ static int open_fail(wl_atomic_file *af, int rc, char *err, size_t errlen)
     return rc;
 }
 
+/* Wraps fd (ours: closed on failure) in af->f, to be written as mode
+ * (AF_*) says. Returns 0 or -ENOMEM. */
+static int af_adopt(wl_atomic_file *af, int fd, int mode)
+{
+    af->f = fdopen(fd, "w");
+    if (!af->f) {
+        close(fd);
+        return -ENOMEM;
+    }
+    af->mode_ = mode;
+    return 0;
+}
+
 static int open_direct_fd(wl_atomic_file *af, int fd)
 {
     int fl = fcntl(fd, F_GETFL);
@@ -224,13 +237,7 @@ static int open_direct_fd(wl_atomic_file *af, int fd)
     int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (copy < 0)
         return -errno;
-    af->f = fdopen(copy, "w");
-    if (!af->f) {
-        close(copy);
-        return -ENOMEM;
-    }
-    af->mode_ = AF_DIRECT;
-    return 0;
+    return af_adopt(af, copy, AF_DIRECT);
 }
 
 /* An anonymous file in the destination's directory, when the file system
@@ -254,13 +261,7 @@ static int open_tmpfile(wl_atomic_file *af, mode_t mode)
         close(fd);
         return -EOPNOTSUPP;
     }
-    af->f = fdopen(fd, "w");
-    if (!af->f) {
-        close(fd);
-        return -ENOMEM;
-    }
-    af->mode_ = AF_TMPFILE;
-    return 0;
+    return af_adopt(af, fd, AF_TMPFILE);
 #else
     (void)af;
     (void)mode;
@@ -283,13 +284,7 @@ static int open_named(wl_atomic_file *af, const char *final, mode_t mode)
         return -e;
     }
     fchmod(fd, mode); /* mkstemp makes 0600; a report is an ordinary file */
-    af->f = fdopen(fd, "w");
-    if (!af->f) {
-        close(fd);
-        return -ENOMEM;
-    }
-    af->mode_ = AF_NAMED;
-    return 0;
+    return af_adopt(af, fd, AF_NAMED);
 }
 
 int wl_atomic_open(wl_atomic_file *af, const char *path, char *err, size_t errlen)
@@ -468,22 +463,24 @@ void wl_atomic_abort(wl_atomic_file *af)
 
 /* ---- one command's paths, checked together ---- */
 
-void wl_outputs_add(wl_outputs *o, const char *option, const char *path)
+/* Past WL_OUTPUTS_MAX only the count grows: wl_outputs_check refuses. */
+static void outputs_push(wl_outputs *o, const char *option, const char *path, bool input)
 {
     if (!path)
         return;
     if (o->n < WL_OUTPUTS_MAX)
-        o->use[o->n] = (struct wl_output_use){option, path, false};
+        o->use[o->n] = (struct wl_output_use){option, path, input};
     o->n++;
+}
+
+void wl_outputs_add(wl_outputs *o, const char *option, const char *path)
+{
+    outputs_push(o, option, path, false);
 }
 
 void wl_outputs_add_input(wl_outputs *o, const char *option, const char *path)
 {
-    if (!path)
-        return;
-    if (o->n < WL_OUTPUTS_MAX)
-        o->use[o->n] = (struct wl_output_use){option, path, true};
-    o->n++;
+    outputs_push(o, option, path, true);
 }
 
 /* Identity of what a path writes to or reads from: a file's device and

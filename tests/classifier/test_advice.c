@@ -512,13 +512,9 @@ START_TEST(test_advice_gzip_single_stream)
     FILE *f = fopen(input, "w");
     ck_assert_ptr_nonnull(f);
     /* Compressible but not trivial: a few seconds of deflate at -9. */
-    unsigned long x = 88172645463325252UL;
-    for (int i = 0; i < 24 * 1024 * 1024; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        fputc("abcdefgh"[x % 8] + (i % 61 == 0), f);
-    }
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 24 * 1024 * 1024; i++)
+        fputc("abcdefgh"[tu_xorshift64(&x) % 8] + (i % 61 == 0), f);
     fclose(f);
     char *target[] = {"gzip", "-9", "-c", input, NULL};
     json_t *r = profile_and_recommend(target, dir, "gzip");

@@ -922,12 +922,8 @@ START_TEST(test_classifier_real_sha256sum_is_computing)
     static uint64_t block[1 << 16];
     uint64_t x = 88172645463325252ULL;
     for (int round = 0; round < 381; round++) {
-        for (size_t i = 0; i < sizeof(block) / sizeof(block[0]); i++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            block[i] = x;
-        }
+        for (size_t i = 0; i < sizeof(block) / sizeof(block[0]); i++)
+            block[i] = tu_xorshift64(&x);
         ck_assert_uint_eq(fwrite(block, sizeof(block), 1, f), 1);
     }
     ck_assert_int_eq(fclose(f), 0);
