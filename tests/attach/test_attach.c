@@ -279,6 +279,31 @@ START_TEST(test_attach_sigterm_ends_profile_with_status_143)
 }
 END_TEST
 
+/* Starts `sh -c script` with $0 the crunch target, stdin /dev/null (a
+ * crunch with a cycle count runs them whatever its stdin) and stdout a
+ * pipe, and waits for the first thing it writes. *out: the pipe's read end
+ * (the caller closes it). */
+static pid_t start_shell(const char *script, int *out)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t sh = fork();
+    ck_assert_int_ge(sh, 0);
+    if (sh == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(p[1], 1);
+        close(p[0]);
+        execl("/bin/sh", "sh", "-c", script, tu_path(CRUNCH), (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char buf[16];
+    ck_assert_int_gt(read(p[0], buf, sizeof(buf)), 0);
+    *out = p[0];
+    return sh;
+}
+
 /* --children finds the computing child of a shell; without it the shell
  * alone is profiled (and it computes nothing). */
 START_TEST(test_attach_children_follows_descendants)
@@ -287,18 +312,8 @@ START_TEST(test_attach_children_follows_descendants)
     char pidbuf[16];
     const char *report = tu_file("r.json");
     const char *errp = tu_file("err");
-    int out[2];
-    ck_assert_int_eq(pipe(out), 0);
-    pid_t sh = fork();
-    if (sh == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        execl("/bin/sh", "sh", "-c", "\"$0\" 25 & wait", tu_path(CRUNCH), (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    char buf[16];
-    ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0); /* the child is running */
+    int out;
+    pid_t sh = start_shell("\"$0\" 25 & wait", &out); /* the child is running */
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)sh);
     for (int with = 0; with < 2; with++) {
         const char *args[] = {"profile", "-q", "--no-stacks", "--pid", pidbuf, "-d", "0.8",
@@ -321,7 +336,7 @@ START_TEST(test_attach_children_follows_descendants)
         json_decref(r);
     }
     ck_assert_int_eq(tu_wait(sh, 60), 0);
-    close(out[0]);
+    close(out);
 }
 END_TEST
 
@@ -333,22 +348,9 @@ START_TEST(test_attach_children_that_come_and_go_keep_their_stacks)
     char pidbuf[16];
     const char *report = tu_file("r.json");
     const char *errp = tu_file("err");
-    int out[2];
-    ck_assert_int_eq(pipe(out), 0);
-    pid_t sh = fork();
-    if (sh == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0); /* attach_crunch runs 2 cycles, whatever its stdin */
-        dup2(out[1], 1);
-        close(out[0]);
-        execl("/bin/sh", "sh", "-c",
-              "echo go; for i in 1 2 3 4 5 6 7 8 9 10; do \"$0\" 2 >/dev/null; done",
-              tu_path(CRUNCH), (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    char buf[16];
-    ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0);
+    int out;
+    pid_t sh =
+        start_shell("echo go; for i in 1 2 3 4 5 6 7 8 9 10; do \"$0\" 2 >/dev/null; done", &out);
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)sh);
     const char *args[] = {"profile", "-q", "--children", "--pid", pidbuf, "-o", report, NULL};
     int rc = run_wlprof(args, errp);
@@ -361,7 +363,7 @@ START_TEST(test_attach_children_that_come_and_go_keep_their_stacks)
     ck_assert_msg(func_cpu(r, "crunch_loop", "total") > 0, "no crunch_loop in the stacks");
     json_decref(r);
     ck_assert_int_eq(tu_wait(sh, 60), 0);
-    close(out[0]);
+    close(out);
 }
 END_TEST
 
