@@ -125,6 +125,29 @@ static inline uint64_t tu_xorshift64(uint64_t *x)
     return *x;
 }
 
+/* Writes text to path (created or truncated). */
+static inline void tu_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Lines in the file at path (its newlines); 0 when it does not exist. */
+static inline int tu_file_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    int c;
+    if (!f)
+        return 0;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
 /* Lines in s (its newlines). */
 static inline int tu_count_lines(const char *s)
 {
