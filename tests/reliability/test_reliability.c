@@ -572,8 +572,8 @@ START_TEST(test_same_path_twice_is_a_usage_error)
     snprintf(before, sizeof(before), "%s", tu_slurp(rep));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ck_assert_int_eq(run_err((char *const *)cases[i].argv, dir, &err), 2);
-        ck_assert_msg(strstr(err, cases[i].needle) && tu_count_lines(err) == 1,
-                      "case %zu said: %s", i, err);
+        ck_assert_msg(strstr(err, cases[i].needle) && tu_count_lines(err) == 1, "case %zu said: %s",
+                      i, err);
         ck_assert_msg(access(marker, F_OK) != 0, "case %zu ran the command", i);
         ck_assert_msg(access(a, F_OK) != 0, "case %zu wrote an output", i);
     }
@@ -614,7 +614,8 @@ START_TEST(test_stacks_output_that_cannot_be_produced_is_an_error)
     char *none[] = {(char *)tu_env("WLPROF"), "profile", "-q", "--folded", folded, "--", "touch",
                     marker, NULL};
     ck_assert_int_eq(run_err(none, dir, &err), 1);
-    ck_assert_msg(strstr(err, "without stack sampling") && tu_count_lines(err) == 1, "said: %s", err);
+    ck_assert_msg(strstr(err, "without stack sampling") && tu_count_lines(err) == 1, "said: %s",
+                  err);
     ck_assert_int_ne(access(marker, F_OK), 0);
     (void)stat_prog;
     (void)rep;
@@ -711,7 +712,6 @@ START_TEST(test_recommend_refuses_reports_over_the_size_limit)
     char *argv[] = {(char *)tu_env("WLPROF"), "recommend", path, NULL};
     ck_assert_int_eq(run_err(argv, dir, &msg), 1);
     ck_assert_msg(strstr(msg, "256 MiB") && tu_count_lines(msg) == 1, "said: %s", msg);
-
 }
 END_TEST
 
