@@ -205,12 +205,7 @@ static int open_fail(wl_atomic_file *af, int rc, char *err, size_t errlen)
     else
         snprintf(err, errlen, "cannot write %s: %s", af->path ? af->path : "output",
                  strerror(-rc));
-    if (af->f)
-        fclose(af->f);
-    af->f = NULL;
-    if (af->tmp_path)
-        unlink(af->tmp_path);
-    af_clear(af);
+    wl_atomic_abort(af);
     return rc;
 }
 
