@@ -2,7 +2,8 @@
  * fake_profile.h -- hand-made profiles for the suites that test what is
  * made of a profile (the classifier's verdicts, the advice, the reports)
  * without running anything. Header-only, like testutil.h; the arrays are
- * grown with realloc and released by fake_free.
+ * grown with realloc, so a fake is an ordinary profile: wl_profile_free
+ * releases it.
  *
  * A program-level wait reason (fake_wait) adds to the per-kind sums as the
  * profiler does; a thread's (fake_thread_wait) adds to its waiting time.
@@ -84,17 +85,6 @@ static inline void fake_process(wl_profile *p, const char *comm)
     p->nprocs = 1;
     p->procs[0].pid = 1000;
     snprintf(p->procs[0].comm, sizeof(p->procs[0].comm), "%s", comm);
-}
-
-/* Frees what the fake_* calls allocated and zeroes *p. */
-static inline void fake_free(wl_profile *p)
-{
-    for (size_t i = 0; i < p->nthreads; i++)
-        free(p->threads[i].waits);
-    free(p->threads);
-    free(p->waits);
-    free(p->procs);
-    memset(p, 0, sizeof(*p));
 }
 
 /* Classifier options with every default but the core count. */

@@ -94,7 +94,7 @@ START_TEST(test_advice_two_sequential_sleeps_predict_at_most_their_longest)
     ck_assert(fabs(v.model.critical_path_s - (1.0 + 0.05 * 1.5)) < 0.01);
     check_best_or_said(&v);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -115,7 +115,7 @@ START_TEST(test_advice_single_stream_compute_gains_nothing_from_threads)
     ck_assert(v.batch[WL_EXEC_PROCESS_POOL].speedup > 1.7);
     check_best_or_said(&v);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -134,7 +134,7 @@ START_TEST(test_advice_one_cpu_run_and_one_wait_predict_at_most_two)
     check_all_at_most(&v, 2.0);
     check_best_or_said(&v);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -170,7 +170,7 @@ START_TEST(test_advice_gil_threads_go_to_processes)
     ck_assert(v.predicted[WL_EXEC_PROCESS_POOL].speedup > 1.5);
     check_best_or_said(&v);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
     /* Without the GIL kind (futex waits), a CPython target's threads still
      * never compute in parallel. */
     fake_gil_threads(&p, false);
@@ -179,7 +179,7 @@ START_TEST(test_advice_gil_threads_go_to_processes)
     ck_assert(!reasons_have(&v, "C code without shared state"));
     ck_assert(v.predicted[WL_EXEC_THREAD_POOL].speedup <= 1.3);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -198,7 +198,7 @@ START_TEST(test_advice_gil_waiting_is_cpu_demand_not_waiting)
     ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
     ck_assert_uint_eq(v.ncalls, 0);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -235,7 +235,7 @@ START_TEST(test_advice_pitfall_only_on_a_loop_thread_after_it_waited)
     ck_assert_str_eq(v.pitfall.call, "clock_nanosleep");
     ck_assert_str_eq(v.pitfall.evidence, "readiness");
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -290,7 +290,7 @@ START_TEST(test_advice_pitfall_names_the_python_function_and_call)
     json_decref(c);
     json_decref(r);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -334,7 +334,7 @@ START_TEST(test_advice_idle_pool_threads_are_not_advice)
     check_all_at_most(&v, 1.1);
     json_decref(r);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 

@@ -83,7 +83,7 @@ START_TEST(test_classifier_sleep_is_io_bound_on_a_thread_pool)
     ck_assert(v.confidence > 0.8);
     ck_assert(!v.pitfall.detected);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -104,7 +104,7 @@ START_TEST(test_classifier_epoll_waits_choose_a_coroutine_loop)
     ck_assert_uint_eq(v.ncalls, 0);
     ck_assert(reasons_have(&v, "multiplexes"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -129,7 +129,7 @@ START_TEST(test_classifier_fsync_waits_stay_on_threads)
     ck_assert(reasons_have(&v, "no readiness-based form"));
     ck_assert(!reasons_have(&v, "non-blocking"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -154,7 +154,7 @@ START_TEST(test_classifier_single_thread_cpu_goes_to_a_process_pool_per_core)
     ck_assert(reasons_have(&v, "threads equally"));
     ck_assert(!reasons_have(&v, "already runs in parallel"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -176,7 +176,7 @@ START_TEST(test_classifier_system_cpu_without_waiting_is_computing)
     ck_assert(reasons_have(&v, "system CPU is computing too"));
     wl_verdict_free(&v);
     /* With real waiting beside it, system CPU sides with the waiting. */
-    fake_free(&p);
+    wl_profile_free(&p);
     fake_shares(&p, 1.0, 0.02, 0.50, 0.48, 1, 100);
     fake_wait(&p, WL_WAIT_DISK, "jbd2_log_wait_commit", "fdatasync", 0.48);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -184,7 +184,7 @@ START_TEST(test_classifier_system_cpu_without_waiting_is_computing)
     ck_assert_int_eq(v.kind, WL_KIND_IO_BOUND);
     ck_assert(fabs(v.io_score - 0.98) < 1e-9);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -207,7 +207,7 @@ START_TEST(test_classifier_says_when_already_using_several_cores)
     ck_assert(v.predicted[WL_EXEC_COROUTINE].speedup < 0.6);
     ck_assert_uint_eq(v.ncompute_side, 2);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -233,7 +233,7 @@ START_TEST(test_classifier_download_then_compute_is_split)
     ck_assert(split > v.predicted[WL_EXEC_PROCESS_POOL].speedup);
     ck_assert(split > v.predicted[WL_EXEC_COROUTINE].speedup);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -251,7 +251,7 @@ START_TEST(test_classifier_ignores_coordination_waits_beside_io)
     ck_assert_int_eq(v.executor, WL_EXEC_COROUTINE);
     ck_assert(v.multiplexed > 0.99);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -268,7 +268,7 @@ START_TEST(test_classifier_lock_only_waits_are_named)
     ck_assert_str_eq(v.calls[0].syscall, "futex");
     ck_assert(reasons_have(&v, "locks or children"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -298,7 +298,7 @@ START_TEST(test_classifier_thresholds_are_overridable)
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -316,7 +316,7 @@ START_TEST(test_classifier_rejects_bad_options_and_empty_profiles)
     o.serial_fraction = 1;
     ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
     wl_verdict_free(&v); /* left empty on error: still safe */
-    fake_free(&p);
+    wl_profile_free(&p);
 
     memset(&p, 0, sizeof(p));
     ck_assert_int_eq(wl_classify(&p, NULL, &v), -ENODATA);
@@ -338,7 +338,7 @@ START_TEST(test_classifier_without_samples_uses_exact_totals)
     ck_assert(reasons_have(&v, "exact totals"));
     ck_assert(reasons_have(&v, "confidence reduced"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -352,7 +352,7 @@ START_TEST(test_classifier_confidence_grows_with_margin_and_samples)
     fake_shares(&p, 1.0, 0.30, 0.0, 0.70, 1, 100);
     fake_wait(&p, WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 0.7);
     ck_assert_int_eq(wl_classify(&p, &o, &near), 0);
-    fake_free(&p);
+    wl_profile_free(&p);
     fake_sleep(&p);
     ck_assert_int_eq(wl_classify(&p, &o, &far), 0);
     p.ticks = 5;
@@ -364,7 +364,7 @@ START_TEST(test_classifier_confidence_grows_with_margin_and_samples)
     wl_verdict_free(&near);
     wl_verdict_free(&far);
     wl_verdict_free(&few);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -394,7 +394,7 @@ START_TEST(test_classifier_predictions_follow_the_model)
     for (int e = 0; e < WL_EXEC_COUNT; e++)
         ck_assert(fabs(v.predicted[e].speedup - v.batch[e].speedup) < 1e-9);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -410,7 +410,7 @@ START_TEST(test_classifier_thread_pool_size_follows_wait_to_compute_ratio)
     ck_assert_int_eq(v.executor, WL_EXEC_THREAD_POOL);
     ck_assert_int_eq(v.suggested_workers, 8); /* 2 * (1 + 0.75/0.25) */
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -455,7 +455,7 @@ START_TEST(test_classifier_detects_blocking_call_inside_the_event_loop)
     ck_assert_str_eq(v.pitfall.calls[0].syscall, "clock_nanosleep");
     ck_assert(reasons_have(&v, "blocking call inside the event loop"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -471,7 +471,7 @@ START_TEST(test_classifier_detects_cpu_burst_inside_the_event_loop)
     ck_assert(v.pitfall.bursts);
     ck_assert(reasons_have(&v, "CPU burst inside the event loop"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -485,7 +485,7 @@ START_TEST(test_classifier_no_pitfall_without_a_loop_or_long_stalls)
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(!v.pitfall.detected);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
     /* An event loop whose stalls stay short. */
     fake_loop_program(&p, 0.05, 0.05, 0.4);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -496,7 +496,7 @@ START_TEST(test_classifier_no_pitfall_without_a_loop_or_long_stalls)
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(v.pitfall.detected);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -532,7 +532,7 @@ START_TEST(test_classifier_json_has_classification_and_recommendation)
     }
     json_decref(report);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -554,7 +554,7 @@ START_TEST(test_classifier_prints_reasons_and_recommendation)
     ck_assert(strstr(buf, "  - dominant wait: sleep") != NULL);
     free(buf);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -624,7 +624,7 @@ START_TEST(test_classifier_names_functions_per_side_from_stack_sections)
     json_decref(bare);
     json_decref(report);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
