@@ -195,19 +195,19 @@ int wl_stacks_session_begin(wl_stacks_session *s, const char *cmd, double hz, ch
         s->dir[0] = '\0';
         return err;
     }
-    s->lock_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (s->lock_fd >= 0 && flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0) {
-        s->locked = true;
-    } else if (s->lock_fd >= 0) {
-        close(s->lock_fd);
+    s->lock_fd_ = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->lock_fd_ >= 0 && flock(s->lock_fd_, LOCK_EX | LOCK_NB) == 0) {
+        s->locked_ = true;
+    } else if (s->lock_fd_ >= 0) {
+        close(s->lock_fd_);
     }
-    s->saved_preload = save_env("LD_PRELOAD");
-    s->saved_dir = save_env("WLPROF_AGENT_DIR");
-    s->saved_hz = save_env("WLPROF_AGENT_HZ");
-    s->saved_asan = save_env("ASAN_OPTIONS");
+    s->saved_preload_ = save_env("LD_PRELOAD");
+    s->saved_dir_ = save_env("WLPROF_AGENT_DIR");
+    s->saved_hz_ = save_env("WLPROF_AGENT_HZ");
+    s->saved_asan_ = save_env("ASAN_OPTIONS");
     char buf[3 * PATH_MAX];
-    if (s->saved_preload && *s->saved_preload)
-        snprintf(buf, sizeof(buf), "%s:%s", agent, s->saved_preload);
+    if (s->saved_preload_ && *s->saved_preload_)
+        snprintf(buf, sizeof(buf), "%s:%s", agent, s->saved_preload_);
     else
         snprintf(buf, sizeof(buf), "%s", agent);
     setenv("LD_PRELOAD", buf, 1);
@@ -217,8 +217,9 @@ int wl_stacks_session_begin(wl_stacks_session *s, const char *cmd, double hz, ch
     if (t.asan) {
         /* An ASan target wants its runtime first in the library list; the
          * agent is not instrumented and does not mind coming first. */
-        snprintf(buf, sizeof(buf), "%s%sverify_asan_link_order=0", s->saved_asan ? s->saved_asan : "",
-                 s->saved_asan && *s->saved_asan ? ":" : "");
+        snprintf(buf, sizeof(buf), "%s%sverify_asan_link_order=0",
+                 s->saved_asan_ ? s->saved_asan_ : "",
+                 s->saved_asan_ && *s->saved_asan_ ? ":" : "");
         setenv("ASAN_OPTIONS", buf, 1);
     }
     s->active = true;
@@ -227,14 +228,14 @@ int wl_stacks_session_begin(wl_stacks_session *s, const char *cmd, double hz, ch
 
 void wl_stacks_session_restore_env(wl_stacks_session *s)
 {
-    if (!s->active || s->env_restored)
+    if (!s->active || s->env_restored_)
         return;
-    restore_env("LD_PRELOAD", s->saved_preload);
-    restore_env("WLPROF_AGENT_DIR", s->saved_dir);
-    restore_env("WLPROF_AGENT_HZ", s->saved_hz);
-    restore_env("ASAN_OPTIONS", s->saved_asan);
-    s->saved_preload = s->saved_dir = s->saved_hz = s->saved_asan = NULL;
-    s->env_restored = true;
+    restore_env("LD_PRELOAD", s->saved_preload_);
+    restore_env("WLPROF_AGENT_DIR", s->saved_dir_);
+    restore_env("WLPROF_AGENT_HZ", s->saved_hz_);
+    restore_env("ASAN_OPTIONS", s->saved_asan_);
+    s->saved_preload_ = s->saved_dir_ = s->saved_hz_ = s->saved_asan_ = NULL;
+    s->env_restored_ = true;
 }
 
 int wl_stacks_session_end(wl_stacks_session *s, wl_stacks *out)
@@ -245,9 +246,9 @@ int wl_stacks_session_end(wl_stacks_session *s, wl_stacks *out)
     wl_stacks_session_restore_env(s);
     int err = wl_stacks_read(s->dir, out);
     wl_stacks_remove_dir(s->dir);
-    if (s->locked)
-        close(s->lock_fd);
-    s->locked = false;
+    if (s->locked_)
+        close(s->lock_fd_);
+    s->locked_ = false;
     s->active = false;
     return err;
 }

@@ -27,7 +27,6 @@
 #include <string.h>
 
 #include "stacks_internal.h"
-#include "wlprof/report.h"
 
 const char *wl__call_wait_kind(const char *call)
 {

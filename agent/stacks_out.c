@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "wlprof/report.h"
+#include "wlprof/outputs.h"
 #include "wlprof/stacks.h"
 #include "stacks_internal.h"
 

@@ -83,7 +83,7 @@ int wl_to_thread(wl_tpool *pool, wl_tpool_fn fn, void *arg, void **result)
     if (err)
         goto free_op;
     err = wl_waiter_wait(&op->w);
-    if (op->w.status == 0 && result) /* fn ran: hand its value back */
+    if (op->w.status_ == 0 && result) /* fn ran: hand its value back */
         *result = op->req.result;
 free_op:
     free(op);

@@ -1,9 +1,11 @@
 /*
  * pools/internal.h -- what the process pool's parent side (procpool.c) and
- * worker side (worker.c) share: the frame format and the worker entry.
+ * worker side (worker.c) share: the message format and the worker entry.
  *
- * Frames (both directions, native byte order: both ends are the same
- * binary on the same machine):
+ * Messages (both directions, native byte order: both ends are the same
+ * binary on the same machine). Called "messages", wl__ppool_msg_*, so they
+ * are not taken for stack frames (wl_frame, wlprof/stacks.h) or for the
+ * agent's stack files (agent/wire.h, WL_WIRE_*):
  *
  *   +---------+---------+---------------------------+
  *   | u32 len | u32 aux | body: len bytes           |
@@ -16,7 +18,7 @@
  * A worker has up to WL_PPOOL_WINDOW jobs in flight, answered in order.
  * Each in-flight job owns one slot of a control block shared with that
  * worker (MAP_SHARED, set up before the fork). The parent sets the slot to
- * SENT before writing the frame; the worker atomically exchanges it to
+ * SENT before writing the message; the worker atomically exchanges it to
  * RUNNING just before it starts the job and skips the job (reply
  * -ECANCELED) if it finds CANCELLED. The parent takes back a job that has
  * not started by a compare-and-swap SENT -> CANCELLED: when that succeeds
@@ -33,17 +35,17 @@
 #include "wlprof/pools.h"
 #include "util/util.h" /* wl__bytes_reserve, wl__mono_ns, wl__q_* */
 
-#define WL_FRAME_HDR 8u
-#define WL_FRAME_MAX (1u << 30) /* body limit, both directions */
+#define WL_PPOOL_MSG_HDR 8u
+#define WL_PPOOL_MSG_MAX (1u << 30) /* body limit, both directions */
 #define WL_PPOOL_NAME_MAX 63u
 
-static inline void wl_frame_put_hdr(uint8_t *p, uint32_t len, uint32_t aux)
+static inline void wl__ppool_msg_put_hdr(uint8_t *p, uint32_t len, uint32_t aux)
 {
     memcpy(p, &len, sizeof(len));
     memcpy(p + 4, &aux, sizeof(aux));
 }
 
-static inline void wl_frame_get_hdr(const uint8_t *p, uint32_t *len, uint32_t *aux)
+static inline void wl__ppool_msg_get_hdr(const uint8_t *p, uint32_t *len, uint32_t *aux)
 {
     memcpy(len, p, sizeof(*len));
     memcpy(aux, p + 4, sizeof(*aux));
@@ -67,19 +69,19 @@ unsigned wl__online_cpus(void);
  * returns. */
 void wl__ppool_worker_main(int fd, pid_t parent, wl__pctl *ctl) __attribute__((noreturn));
 
-/* The serving loop itself: runs job frames from fd in order and replies,
+/* The serving loop itself: runs job messages from fd in order and replies,
  * until EOF (0) or a broken stream (negative errno). */
 int wl__ppool_serve(int fd, wl__pctl *ctl);
-/* Sends one frame (header + len body bytes) whole, serialised with the
+/* Sends one message (header + len body bytes) whole, serialised with the
  * replies. Returns 0, or -1 when the peer is gone. */
-int wl__ppool_send_frame(int fd, uint32_t len, uint32_t aux, const void *body);
+int wl__ppool_send_msg(int fd, uint32_t len, uint32_t aux, const void *body);
 /* 1 while a job function runs in this worker. */
 int wl__ppool_job_running(void);
 
-/* Control frames of remote workers (worker -> pool). Replies carry a
+/* Control messages of remote workers (worker -> pool). Replies carry a
  * status <= 0 in aux; these carry a positive code, so the two never mix. */
-#define WL_FRAME_HEARTBEAT 1u /* len 0: "still here", every second */
-#define WL_FRAME_HELLO 2u     /* body: "token\0node\0pid\0": first frame */
+#define WL_PPOOL_MSG_HEARTBEAT 1u /* len 0: "still here", every second */
+#define WL_PPOOL_MSG_HELLO 2u     /* body: "token\0node\0pid\0": first message */
 #define WL_REMOTE_HELLO_MAX 512u
 
 #endif

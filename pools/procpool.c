@@ -536,8 +536,8 @@ static int worker_assign(wl_pworker *w, wl_ppool_req *req)
 
     if (wl__bytes_reserve(&w->obuf, req->frame_len_))
         return -ENOMEM;
-    wl_frame_get_hdr(req->frame_, &len, &aux);
-    wl_frame_put_hdr(req->frame_, len, (aux & 0xffu) | slot << 8);
+    wl__ppool_msg_get_hdr(req->frame_, &len, &aux);
+    wl__ppool_msg_put_hdr(req->frame_, len, (aux & 0xffu) | slot << 8);
     __atomic_store_n(&w->ctl->slot[slot], WL_SLOT_SENT, __ATOMIC_RELEASE);
     memcpy(w->obuf.data + w->obuf.len, req->frame_, req->frame_len_);
     w->obuf.len += req->frame_len_;
@@ -613,30 +613,30 @@ static void worker_read(wl_pworker *w)
         ssize_t n;
         size_t room;
 
-        while (w->rbuf.len - off >= WL_FRAME_HDR) {
+        while (w->rbuf.len - off >= WL_PPOOL_MSG_HDR) {
             uint32_t len = 0;
             uint32_t aux = 0;
             int32_t code;
-            wl_frame_get_hdr(w->rbuf.data + off, &len, &aux);
+            wl__ppool_msg_get_hdr(w->rbuf.data + off, &len, &aux);
             code = (int32_t)aux;
             if (w->remote && code > 0 && len <= WL_REMOTE_HELLO_MAX) {
                 /* a control frame: heartbeat, or the hello */
-                if (w->rbuf.len - off < WL_FRAME_HDR + len)
+                if (w->rbuf.len - off < WL_PPOOL_MSG_HDR + len)
                     break;
-                if (code == WL_FRAME_HELLO && w->state == W_HELLO) {
-                    if (remote_hello(w, w->rbuf.data + off + WL_FRAME_HDR, len) < 0) {
+                if (code == WL_PPOOL_MSG_HELLO && w->state == W_HELLO) {
+                    if (remote_hello(w, w->rbuf.data + off + WL_PPOOL_MSG_HDR, len) < 0) {
                         w->rbuf.len = 0;
                         return;
                     }
-                } else if (code != WL_FRAME_HEARTBEAT || w->state == W_HELLO) {
+                } else if (code != WL_PPOOL_MSG_HEARTBEAT || w->state == W_HELLO) {
                     remote_lost(w, "protocol error");
                     w->rbuf.len = 0;
                     return;
                 }
-                off += WL_FRAME_HDR + len;
+                off += WL_PPOOL_MSG_HDR + len;
                 continue;
             }
-            if (len > WL_FRAME_MAX || w->rcount == 0 || w->state == W_HELLO) {
+            if (len > WL_PPOOL_MSG_MAX || w->rcount == 0 || w->state == W_HELLO) {
                 /* protocol broken: replace it */
                 if (w->remote) {
                     remote_lost(w, "protocol error");
@@ -647,10 +647,10 @@ static void worker_read(wl_pworker *w)
                 w->rbuf.len = 0;
                 return;
             }
-            if (w->rbuf.len - off < WL_FRAME_HDR + len)
+            if (w->rbuf.len - off < WL_PPOOL_MSG_HDR + len)
                 break;
-            worker_reply(w, w->rbuf.data + off + WL_FRAME_HDR, len, (int32_t)aux);
-            off += WL_FRAME_HDR + len;
+            worker_reply(w, w->rbuf.data + off + WL_PPOOL_MSG_HDR, len, (int32_t)aux);
+            off += WL_PPOOL_MSG_HDR + len;
             if (w->state == W_KILLED || w->detached) {
                 w->rbuf.len = 0;
                 return;
@@ -979,6 +979,39 @@ static void pool_maybe_close(wl_ppool *pool)
     }
 }
 
+/* The state every pool starts from: zeroed, its queues empty. */
+static void pool_reset(uv_loop_t *loop, wl_ppool *pool)
+{
+    memset(pool, 0, sizeof(*pool));
+    wl__q_init(&pool->queue_);
+    wl__q_init(&pool->deferredq_);
+    wl__q_init(&pool->workers_);
+    pool->loop_ = loop;
+}
+
+/* Initialises the four handles every pool has, none started and none
+ * keeping the loop alive but the kill timer (while it runs): deferred_,
+ * kill_timer_, spin_, sigchld_. Returns 0 or uv_async_init's error (then
+ * nothing needs closing). */
+static int pool_init_handles(wl_ppool *pool)
+{
+    int err = uv_async_init(pool->loop_, &pool->deferred_, on_deferred);
+    if (err)
+        return err;
+    pool->deferred_.data = pool;
+    uv_unref((uv_handle_t *)&pool->deferred_);
+    uv_timer_init(pool->loop_, &pool->kill_timer_);
+    pool->kill_timer_.data = pool;
+    uv_idle_init(pool->loop_, &pool->spin_);
+    pool->spin_.data = pool;
+    uv_unref((uv_handle_t *)&pool->spin_); /* never keeps the loop alive */
+    uv_signal_init(pool->loop_, &pool->sigchld_);
+    pool->sigchld_.data = pool;
+    uv_unref((uv_handle_t *)&pool->sigchld_);
+    pool->handles_ = 4;
+    return 0;
+}
+
 int wl_ppool_init(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts)
 {
     unsigned workers = opts && opts->workers ? opts->workers : wl__online_cpus();
@@ -986,35 +1019,17 @@ int wl_ppool_init(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *opts)
 
     if (!loop || !pool)
         return -EINVAL;
-    memset(pool, 0, sizeof(*pool));
-    wl__q_init(&pool->queue_);
-    wl__q_init(&pool->deferredq_);
-    wl__q_init(&pool->workers_);
-    pool->loop_ = loop;
+    pool_reset(loop, pool);
     pool->target_ = workers;
     pool->max_jobs_ = opts ? opts->max_jobs_per_worker : 0;
     pool->timeout_ms_ = opts ? opts->job_timeout_ms : 0;
-    err = uv_async_init(loop, &pool->deferred_, on_deferred);
+    err = pool_init_handles(pool);
     if (err)
         return err;
-    pool->deferred_.data = pool;
-    uv_unref((uv_handle_t *)&pool->deferred_);
-    pool->handles_++;
-    uv_timer_init(loop, &pool->kill_timer_);
-    pool->kill_timer_.data = pool;
-    pool->handles_++;
-    uv_idle_init(loop, &pool->spin_);
-    pool->spin_.data = pool;
-    uv_unref((uv_handle_t *)&pool->spin_); /* never keeps the loop alive */
-    pool->handles_++;
-    uv_signal_init(loop, &pool->sigchld_);
-    pool->sigchld_.data = pool;
-    pool->handles_++;
     /* Watch SIGCHLD before the first fork, so no death goes unseen. */
     err = uv_signal_start(&pool->sigchld_, on_sigchld, SIGCHLD);
     if (err)
         goto close_handles;
-    uv_unref((uv_handle_t *)&pool->sigchld_);
     for (unsigned i = 0; i < workers; i++) {
         err = worker_spawn(pool);
         if (err)
@@ -1057,7 +1072,7 @@ static int submit_frame(wl_ppool *pool, wl_ppool_req *req, const char *name, con
     name_len = strlen(name);
     if (name_len == 0 || name_len > WL_PPOOL_NAME_MAX)
         return -ENAMETOOLONG;
-    if (inlen > WL_FRAME_MAX - name_len)
+    if (inlen > WL_PPOOL_MSG_MAX - name_len)
         return -EMSGSIZE;
     if (pool->serving_ == 0 && !pool->remote_) {
         worker_top_up(pool);
@@ -1067,14 +1082,14 @@ static int submit_frame(wl_ppool *pool, wl_ppool_req *req, const char *name, con
     body = name_len + inlen;
     memset(req, 0, offsetof(wl_ppool_req, pool_)); /* public fields only */
     req->data = NULL;
-    req->frame_ = malloc(WL_FRAME_HDR + body);
+    req->frame_ = malloc(WL_PPOOL_MSG_HDR + body);
     if (!req->frame_)
         return -ENOMEM;
-    wl_frame_put_hdr(req->frame_, (uint32_t)body, (uint32_t)name_len);
-    memcpy(req->frame_ + WL_FRAME_HDR, name, name_len);
+    wl__ppool_msg_put_hdr(req->frame_, (uint32_t)body, (uint32_t)name_len);
+    memcpy(req->frame_ + WL_PPOOL_MSG_HDR, name, name_len);
     if (inlen)
-        memcpy(req->frame_ + WL_FRAME_HDR + name_len, in, inlen);
-    req->frame_len_ = WL_FRAME_HDR + body;
+        memcpy(req->frame_ + WL_PPOOL_MSG_HDR + name_len, in, inlen);
+    req->frame_len_ = WL_PPOOL_MSG_HDR + body;
     req->pool_ = pool;
     req->done_ = done;
     req->worker_ = NULL;
@@ -1225,7 +1240,7 @@ unsigned wl_ppool_serving(const wl_ppool *pool)
 /* ---- remote workers ---------------------------------------------------
  *
  * A remote pool listens on TCP. A connection becomes a wl_pworker in state
- * W_HELLO; its first frame must be the hello (WL_FRAME_HELLO: token, node,
+ * W_HELLO; its first frame must be the hello (WL_PPOOL_MSG_HELLO: token, node,
  * pid) with the pool's token, else it is dropped. From then on it is a
  * worker like a forked one, except: its window is one job (slot_revoke
  * cannot take back a job sent over the network), it is "reaped" when its
@@ -1288,9 +1303,9 @@ static int remote_hello(wl_pworker *w, const uint8_t *body, uint32_t len)
     w->pid = pid < end ? (pid_t)strtol(pid, NULL, 10) : 0;
     /* the ack: the worker waits for it before serving (a refused token
      * is an EOF instead) */
-    if (wl__bytes_reserve(&w->obuf, WL_FRAME_HDR) == 0) {
-        wl_frame_put_hdr(w->obuf.data + w->obuf.len, 0, WL_FRAME_HELLO);
-        w->obuf.len += WL_FRAME_HDR;
+    if (wl__bytes_reserve(&w->obuf, WL_PPOOL_MSG_HDR) == 0) {
+        wl__ppool_msg_put_hdr(w->obuf.data + w->obuf.len, 0, WL_PPOOL_MSG_HELLO);
+        w->obuf.len += WL_PPOOL_MSG_HDR;
         worker_flush(w);
     }
     w->state = W_IDLE;
@@ -1424,11 +1439,7 @@ int wl_ppool_init_remote(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *o
     tlen = strlen(ro->token);
     if (tlen < 16 || tlen > 255 || ro->port < 0 || ro->port > 65535)
         return -EINVAL;
-    memset(pool, 0, sizeof(*pool));
-    wl__q_init(&pool->queue_);
-    wl__q_init(&pool->deferredq_);
-    wl__q_init(&pool->workers_);
-    pool->loop_ = loop;
+    pool_reset(loop, pool);
     pool->remote_ = 1;
     pool->timeout_ms_ = opts ? opts->job_timeout_ms : 0;
     pool->heartbeat_timeout_ms_ =
@@ -1443,24 +1454,20 @@ int wl_ppool_init_remote(uv_loop_t *loop, wl_ppool *pool, const wl_ppool_opts *o
         pool->token_ = NULL;
         return err;
     }
-    uv_async_init(loop, &pool->deferred_, on_deferred);
-    pool->deferred_.data = pool;
-    uv_unref((uv_handle_t *)&pool->deferred_);
-    uv_timer_init(loop, &pool->kill_timer_);
-    pool->kill_timer_.data = pool;
-    uv_idle_init(loop, &pool->spin_);
-    pool->spin_.data = pool;
-    uv_unref((uv_handle_t *)&pool->spin_);
-    uv_signal_init(loop, &pool->sigchld_); /* never started: no children */
-    pool->sigchld_.data = pool;
-    uv_unref((uv_handle_t *)&pool->sigchld_);
+    err = pool_init_handles(pool); /* sigchld_ never started: no children */
+    if (err) {
+        close(pool->listen_fd_);
+        free(pool->token_);
+        pool->token_ = NULL;
+        return err;
+    }
     uv_poll_init(loop, &pool->listen_, pool->listen_fd_);
     pool->listen_.data = pool;
     uv_unref((uv_handle_t *)&pool->listen_);
     uv_timer_init(loop, &pool->heartbeat_);
     pool->heartbeat_.data = pool;
     uv_unref((uv_handle_t *)&pool->heartbeat_);
-    pool->handles_ = 6;
+    pool->handles_ += 2;
     uv_poll_start(&pool->listen_, UV_READABLE, on_listen);
     uv_timer_start(&pool->heartbeat_, on_heartbeat, 1000, 1000);
     return 0;

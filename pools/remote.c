@@ -15,7 +15,7 @@
  * fresh process. The node keeps serving its share of the batch.
  *
  * Liveness both ways: each serving process has a heartbeat thread that
- * sends WL_FRAME_HEARTBEAT every second (the pool drops a worker silent for
+ * sends WL_PPOOL_MSG_HEARTBEAT every second (the pool drops a worker silent for
  * its heartbeat timeout: a node that vanished without closing its
  * sockets), and that watches the socket for the pool's end (POLLRDHUP).
  * When the pool goes away mid-job -- it closed the connection to cancel or
@@ -119,7 +119,7 @@ static void *heartbeat_main(void *arg)
         if (n < 0 && errno == EINTR)
             continue;
         if (n == 0) {
-            if (wl__ppool_send_frame(hb->fd, 0, WL_FRAME_HEARTBEAT, NULL) == 0)
+            if (wl__ppool_send_msg(hb->fd, 0, WL_PPOOL_MSG_HEARTBEAT, NULL) == 0)
                 continue;
         }
         /* The pool's end closed (or the socket broke). Idle, the job loop
@@ -141,7 +141,7 @@ static void *heartbeat_main(void *arg)
  * or nothing within 30 s). */
 static int read_ack(int fd)
 {
-    uint8_t hdr[WL_FRAME_HDR];
+    uint8_t hdr[WL_PPOOL_MSG_HDR];
     size_t got = 0;
 
     while (got < sizeof(hdr)) {
@@ -158,8 +158,8 @@ static int read_ack(int fd)
     }
     uint32_t len = 0;
     uint32_t aux = 0;
-    wl_frame_get_hdr(hdr, &len, &aux);
-    return len == 0 && aux == WL_FRAME_HELLO ? 0 : -1;
+    wl__ppool_msg_get_hdr(hdr, &len, &aux);
+    return len == 0 && aux == WL_PPOOL_MSG_HELLO ? 0 : -1;
 }
 
 /* One serving process: connect, hello, serve. Never returns. */
@@ -184,7 +184,7 @@ static void serve_connection(const wl_ppool_worker_opts *o, pid_t supervisor)
                  (int)getpid());
     if (n < 0 || (size_t)n + 1 > sizeof(hello))
         _exit(EXIT_NO_CONNECT);
-    if (wl__ppool_send_frame(fd, (uint32_t)n + 1, WL_FRAME_HELLO, hello) < 0)
+    if (wl__ppool_send_msg(fd, (uint32_t)n + 1, WL_PPOOL_MSG_HELLO, hello) < 0)
         _exit(EXIT_NO_CONNECT);
     if (read_ack(fd) < 0)
         _exit(EXIT_NO_CONNECT); /* token refused */

@@ -9,18 +9,18 @@
  * Data layout (everything below guarded by pool->mu_, except the staged
  * list, which only the loop thread touches):
  *
- *   submit ──► head_ … tail_   pending FIFO, doubly linked (cancel unlinks)
+ *   submit ──► queue_          pending FIFO (util's wl__q_*: cancel unlinks)
  *     │           │ a thread pops the head
  *     │           ▼
  *     │        running (on a pool thread, outside the lock)
  *     │           │
  *     │           ▼
- *     │  done_head_ … done_tail_   finished or cancelled, waiting for the loop
+ *     │     doneq_             finished or cancelled, waiting for the loop
  *     │           │ one uv_async_t; async_pending_ makes the wakeups
  *     │           ▼ coalesce: only the first job of a batch sends it
  *     │        done_cb on the loop thread (outside the lock)
  *     │           │ a done_cb that submits again (the usual pattern)
- *     └── staged_head_ … staged_tail_: jobs submitted while a batch of
+ *     └── stagedq_: jobs submitted while a batch of
  *                 completions is delivered; appended to the FIFO in one
  *                 lock hold when the batch ends (or every STAGE_FLUSH jobs)
  *
@@ -69,6 +69,8 @@
 
 enum { REQ_QUEUED = 1, REQ_RUNNING, REQ_DONE, REQ_FINISHED, REQ_STAGED };
 
+#define REQ_OF(n) wl__q_data(n, wl_tpool_req, qnode_)
+
 #define TPOOL_DEFAULT_QUEUE 65536u
 #define STAGE_FLUSH 64u /* staged jobs wait for at most this many done_cbs */
 #define WAKE_BATCH 16   /* threads signalled after unlocking; more under the lock */
@@ -93,35 +95,16 @@ static int done_push_locked(wl_tpool *pool, wl_tpool_req *req, int status)
 {
     req->state_ = REQ_DONE;
     req->status_ = status;
-    req->next_ = NULL;
-    if (pool->done_tail_)
-        pool->done_tail_->next_ = req;
-    else
-        pool->done_head_ = req;
-    pool->done_tail_ = req;
+    wl__q_push(&pool->doneq_, &req->qnode_);
     if (pool->async_pending_)
         return 0;
     pool->async_pending_ = 1;
     return 1;
 }
 
-/* Unlinks req from a doubly linked list (the FIFO or the staged list). */
-static void list_unlink(wl_tpool_req **head, wl_tpool_req **tail, wl_tpool_req *req)
-{
-    if (req->prev_)
-        req->prev_->next_ = req->next_;
-    else
-        *head = req->next_;
-    if (req->next_)
-        req->next_->prev_ = req->prev_;
-    else
-        *tail = req->prev_;
-    req->next_ = req->prev_ = NULL;
-}
-
 static void queue_unlink_locked(wl_tpool *pool, wl_tpool_req *req)
 {
-    list_unlink(&pool->head_, &pool->tail_, req);
+    wl__q_remove(&req->qnode_);
     pool->queued_--;
 }
 
@@ -134,8 +117,8 @@ static void *tpool_thread_main(void *arg)
     pthread_mutex_lock(&pool->mu_);
     pool->waking_--; /* counted when started */
     for (;;) {
-        wl_tpool_req *req = pool->head_;
-        if (req) {
+        if (!wl__q_empty(&pool->queue_)) {
+            wl_tpool_req *req = REQ_OF(pool->queue_.next);
             queue_unlink_locked(pool, req);
             req->state_ = REQ_RUNNING;
             pthread_mutex_unlock(&pool->mu_);
@@ -243,19 +226,12 @@ static void kick_locked(wl_tpool *pool, wake_list *wl)
 /* Moves the staged jobs to the FIFO in one lock hold (loop thread). */
 static void stage_flush_locked(wl_tpool *pool, wake_list *wl)
 {
-    wl_tpool_req *req = pool->staged_head_;
-    if (!req)
+    if (wl__q_empty(&pool->stagedq_))
         return;
-    for (wl_tpool_req *r = req; r; r = r->next_)
-        r->state_ = REQ_QUEUED;
-    req->prev_ = pool->tail_;
-    if (pool->tail_)
-        pool->tail_->next_ = req;
-    else
-        pool->head_ = req;
-    pool->tail_ = pool->staged_tail_;
+    for (wl_qnode *n = pool->stagedq_.next; n != &pool->stagedq_; n = n->next)
+        REQ_OF(n)->state_ = REQ_QUEUED;
+    wl__q_splice(&pool->queue_, &pool->stagedq_);
     pool->queued_ += pool->staged_;
-    pool->staged_head_ = pool->staged_tail_ = NULL;
     pool->staged_ = 0;
     kick_locked(pool, wl);
 }
@@ -306,26 +282,26 @@ static void maybe_finish_close(wl_tpool *pool)
 static void on_async(uv_async_t *h)
 {
     wl_tpool *pool = h->data;
-    wl_tpool_req *req;
+    wl_qnode batch;
 
     pthread_mutex_lock(&pool->mu_);
-    req = pool->done_head_;
-    pool->done_head_ = pool->done_tail_ = NULL;
+    wl__q_move(&pool->doneq_, &batch);
     pool->async_pending_ = 0;
     pthread_mutex_unlock(&pool->mu_);
 
     pool->delivering_ = 1;
-    while (req) {
-        wl_tpool_req *next = req->next_; /* done_cb may free req */
+    /* Walked without unlinking: a delivered req's links are stale until it
+     * is submitted again (which relinks it), and nothing reads them. */
+    for (wl_qnode *n = batch.next, *next; n != &batch; n = next) {
+        wl_tpool_req *req = REQ_OF(n);
+        next = n->next; /* done_cb may free or resubmit req */
         req->state_ = REQ_FINISHED;
-        req->next_ = NULL;
         pool->outstanding_--;
         if (pool->outstanding_ == 0 && !pool->closing_)
             uv_unref((uv_handle_t *)&pool->async_);
         req->done_(req, req->status_);
         if (pool->staged_ >= STAGE_FLUSH)
             stage_flush(pool);
-        req = next;
     }
     pool->delivering_ = 0;
     stage_flush(pool);
@@ -343,6 +319,9 @@ int wl_tpool_init(uv_loop_t *loop, wl_tpool *pool, const wl_tpool_opts *opts)
     pool->loop_ = loop;
     pool->max_threads_ = max_threads;
     pool->max_queue_ = opts && opts->max_queue ? opts->max_queue : TPOOL_DEFAULT_QUEUE;
+    wl__q_init(&pool->queue_);
+    wl__q_init(&pool->doneq_);
+    wl__q_init(&pool->stagedq_);
     pool->threads_ = calloc(max_threads, sizeof(*pool->threads_));
     if (!pool->threads_)
         return -ENOMEM;
@@ -388,7 +367,6 @@ int wl_tpool_submit(wl_tpool *pool, wl_tpool_req *req, wl_tpool_fn fn, void *arg
     req->done_ = done;
     req->result = NULL;
     req->status_ = 0;
-    req->next_ = NULL;
     if (pool->closing_) /* loop-thread state: no lock needed */
         return -ESHUTDOWN;
     if (pool->delivering_ && pool->nthreads_ > 0) {
@@ -398,12 +376,7 @@ int wl_tpool_submit(wl_tpool *pool, wl_tpool_req *req, wl_tpool_fn fn, void *arg
         if (__atomic_load_n(&pool->queued_, __ATOMIC_RELAXED) + pool->staged_ >= pool->max_queue_)
             return -EAGAIN;
         req->state_ = REQ_STAGED;
-        req->prev_ = pool->staged_tail_;
-        if (pool->staged_tail_)
-            pool->staged_tail_->next_ = req;
-        else
-            pool->staged_head_ = req;
-        pool->staged_tail_ = req;
+        wl__q_push(&pool->stagedq_, &req->qnode_);
         pool->staged_++;
         goto accepted;
     }
@@ -420,12 +393,7 @@ int wl_tpool_submit(wl_tpool *pool, wl_tpool_req *req, wl_tpool_fn fn, void *arg
             goto unlock;
     }
     req->state_ = REQ_QUEUED;
-    req->prev_ = pool->tail_;
-    if (pool->tail_)
-        pool->tail_->next_ = req;
-    else
-        pool->head_ = req;
-    pool->tail_ = req;
+    wl__q_push(&pool->queue_, &req->qnode_);
     pool->queued_++;
     kick_locked(pool, &wl);
 unlock:
@@ -448,7 +416,7 @@ int wl_tpool_cancel(wl_tpool_req *req)
         return -EINVAL;
     pool = req->pool_;
     if (req->state_ == REQ_STAGED) { /* loop thread: only it touches the staged list */
-        list_unlink(&pool->staged_head_, &pool->staged_tail_, req);
+        wl__q_remove(&req->qnode_);
         pool->staged_--;
         pthread_mutex_lock(&pool->mu_);
         if (done_push_locked(pool, req, -ECANCELED))
@@ -480,8 +448,8 @@ int wl_tpool_close(wl_tpool *pool, wl_pool_close_mode mode, wl_tpool_close_cb cl
     stage_flush_locked(pool, &wl); /* staged jobs are queued jobs */
     pool->stopping_ = 1;
     if (mode == WL_POOL_CLOSE_CANCEL) {
-        while (pool->head_) {
-            wl_tpool_req *req = pool->head_;
+        while (!wl__q_empty(&pool->queue_)) {
+            wl_tpool_req *req = REQ_OF(pool->queue_.next);
             queue_unlink_locked(pool, req);
             done_push_locked(pool, req, -ECANCELED);
         }

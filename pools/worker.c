@@ -175,14 +175,14 @@ static int run_job(const uint8_t *body, uint32_t len, uint32_t name_len, wl_byte
 
 /* Writes one whole frame (header + body) under send_mu. Returns 0, or -1
  * when the peer is gone. */
-int wl__ppool_send_frame(int fd, uint32_t len, uint32_t aux, const void *body)
+int wl__ppool_send_msg(int fd, uint32_t len, uint32_t aux, const void *body)
 {
-    uint8_t hdr[WL_FRAME_HDR];
+    uint8_t hdr[WL_PPOOL_MSG_HDR];
     struct iovec iov[2];
     struct msghdr msg;
     int ret = 0;
 
-    wl_frame_put_hdr(hdr, len, aux);
+    wl__ppool_msg_put_hdr(hdr, len, aux);
     iov[0].iov_base = hdr;
     iov[0].iov_len = sizeof(hdr);
     iov[1].iov_base = (void *)body;
@@ -217,11 +217,11 @@ static int send_reply(int fd, int status, const wl_bytes *out)
 {
     size_t len = out->len;
 
-    if (len > WL_FRAME_MAX) {
+    if (len > WL_PPOOL_MSG_MAX) {
         status = -EMSGSIZE;
         len = 0;
     }
-    return wl__ppool_send_frame(fd, (uint32_t)len, (uint32_t)status, out->data);
+    return wl__ppool_send_msg(fd, (uint32_t)len, (uint32_t)status, out->data);
 }
 
 static void worker_detach_from_parent(int *fd, pid_t parent)
@@ -256,22 +256,22 @@ int wl__ppool_serve(int fd, wl__pctl *ctl)
     int ret = 0;
 
     for (;;) {
-        size_t need = WL_FRAME_HDR;
+        size_t need = WL_PPOOL_MSG_HDR;
         ssize_t n;
 
         /* Run every complete frame buffered, in order. */
-        while (in.len - off >= WL_FRAME_HDR) {
+        while (in.len - off >= WL_PPOOL_MSG_HDR) {
             uint32_t len = 0;
             uint32_t aux = 0;
             uint32_t slot;
             int status;
 
-            wl_frame_get_hdr(in.data + off, &len, &aux);
-            if (len > WL_FRAME_MAX) {
+            wl__ppool_msg_get_hdr(in.data + off, &len, &aux);
+            if (len > WL_PPOOL_MSG_MAX) {
                 ret = -EPROTO;
                 goto out;
             }
-            need = WL_FRAME_HDR + len;
+            need = WL_PPOOL_MSG_HDR + len;
             if (in.len - off < need)
                 break;
             slot = aux >> 8;
@@ -285,13 +285,13 @@ int wl__ppool_serve(int fd, wl__pctl *ctl)
                 status = -ECANCELED; /* taken back before it started */
             } else {
                 __atomic_store_n(&job_running, 1, __ATOMIC_RELEASE);
-                status = run_job(in.data + off + WL_FRAME_HDR, len, aux & 0xffu, &out);
+                status = run_job(in.data + off + WL_PPOOL_MSG_HDR, len, aux & 0xffu, &out);
                 __atomic_store_n(&job_running, 0, __ATOMIC_RELEASE);
             }
             if (send_reply(fd, status, &out) < 0)
                 goto out; /* parent gone */
             off += need;
-            need = WL_FRAME_HDR;
+            need = WL_PPOOL_MSG_HDR;
         }
         if (off) {
             memmove(in.data, in.data + off, in.len - off);

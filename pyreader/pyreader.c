@@ -45,95 +45,58 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* One line (or two) per CPython struct, so a version's entry reads against
+ * the headers struct by struct: */
+/* clang-format off */
 static const wl_py_layout layouts[] = {
     {.minor = 11,
-     .rt_interp_head = 40,
-     .rt_gil = 360,
-     .gil_size = 208,
-     .interp_next = 0,
-     .interp_threads_head = 16,
-     .ts_next = 8,
-     .ts_thread_id = 152,
-     .ts_native_thread_id = 160,
-     .ts_cframe = 56,
-     .cur_frame = 8,
-     .fr_code = 32,
-     .fr_previous = 48,
-     .fr_instr = 56,
-     .fr_owner = 69,
-     .fr_is_entry = 68,
-     .owner_cstack = -1,
-     .fr_size = 72,
-     .co_filename = 112,
-     .co_qualname = 128,
-     .co_firstlineno = 72,
-     .co_linetable = 136,
-     .co_code = 184,
-     .uni_length = 16,
-     .uni_state = 32,
-     .uni_ascii_data = 48,
-     .uni_compact_data = 72,
-     .bytes_size = 16,
-     .bytes_sval = 32},
+     /* _PyRuntime, PyInterpreterState */
+     .rt_interp_head = 40, .rt_gil = 360, .gil_size = 208,
+     .interp_next = 0, .interp_threads_head = 16,
+     /* PyThreadState (and 3.11/3.12's _PyCFrame) */
+     .ts_next = 8, .ts_thread_id = 152, .ts_native_thread_id = 160, .ts_cframe = 56, .cur_frame = 8,
+     /* _PyInterpreterFrame */
+     .fr_code = 32, .fr_previous = 48, .fr_instr = 56, .fr_owner = 69,
+     .fr_is_entry = 68, .owner_cstack = -1, .fr_size = 72,
+     /* PyCodeObject */
+     .co_filename = 112, .co_qualname = 128, .co_firstlineno = 72,
+     .co_linetable = 136, .co_code = 184,
+     /* str (PyASCIIObject, PyCompactUnicodeObject) and bytes */
+     .uni_length = 16, .uni_state = 32, .uni_ascii_data = 48, .uni_compact_data = 72,
+     .bytes_size = 16, .bytes_sval = 32},
     {.minor = 12,
-     .rt_interp_head = 40,
-     .rt_gil = 77432,
-     .gil_size = 208,
-     .interp_next = 0,
-     .interp_threads_head = 72,
-     .ts_next = 8,
-     .ts_thread_id = 136,
-     .ts_native_thread_id = 144,
-     .ts_cframe = 56,
-     .cur_frame = 0,
-     .fr_code = 0,
-     .fr_previous = 8,
-     .fr_instr = 56,
-     .fr_owner = 70,
-     .fr_is_entry = -1,
-     .owner_cstack = 3,
-     .fr_size = 72,
-     .co_filename = 112,
-     .co_qualname = 128,
-     .co_firstlineno = 68,
-     .co_linetable = 136,
-     .co_code = 192,
-     .uni_length = 16,
-     .uni_state = 32,
-     .uni_ascii_data = 40,
-     .uni_compact_data = 56,
-     .bytes_size = 16,
-     .bytes_sval = 32},
+     /* _PyRuntime, PyInterpreterState */
+     .rt_interp_head = 40, .rt_gil = 77432, .gil_size = 208,
+     .interp_next = 0, .interp_threads_head = 72,
+     /* PyThreadState (and 3.11/3.12's _PyCFrame) */
+     .ts_next = 8, .ts_thread_id = 136, .ts_native_thread_id = 144, .ts_cframe = 56, .cur_frame = 0,
+     /* _PyInterpreterFrame */
+     .fr_code = 0, .fr_previous = 8, .fr_instr = 56, .fr_owner = 70,
+     .fr_is_entry = -1, .owner_cstack = 3, .fr_size = 72,
+     /* PyCodeObject */
+     .co_filename = 112, .co_qualname = 128, .co_firstlineno = 68,
+     .co_linetable = 136, .co_code = 192,
+     /* str (PyASCIIObject, PyCompactUnicodeObject) and bytes */
+     .uni_length = 16, .uni_state = 32, .uni_ascii_data = 40, .uni_compact_data = 56,
+     .bytes_size = 16, .bytes_sval = 32},
     {.minor = 13,
-     .rt_interp_head = 632,
-     .rt_gil = 96104,
-     .gil_size = 208,
-     .interp_next = 7264,
-     .interp_threads_head = 7344,
-     .ts_next = 8,
-     .ts_thread_id = 152,
-     .ts_native_thread_id = 160,
-     .ts_cframe = -1,
-     .cur_frame = 72,
-     .fr_code = 0,
-     .fr_previous = 8,
-     .fr_instr = 56,
-     .fr_owner = 70,
-     .fr_is_entry = -1,
-     .owner_cstack = 3,
-     .fr_size = 72,
-     .co_filename = 112,
-     .co_qualname = 128,
-     .co_firstlineno = 68,
-     .co_linetable = 136,
-     .co_code = 200,
-     .uni_length = 16,
-     .uni_state = 32,
-     .uni_ascii_data = 40,
-     .uni_compact_data = 56,
-     .bytes_size = 16,
-     .bytes_sval = 32},
+     /* _PyRuntime, PyInterpreterState */
+     .rt_interp_head = 632, .rt_gil = 96104, .gil_size = 208,
+     .interp_next = 7264, .interp_threads_head = 7344,
+     /* PyThreadState (and 3.11/3.12's _PyCFrame) */
+     .ts_next = 8, .ts_thread_id = 152, .ts_native_thread_id = 160,
+     .ts_cframe = -1, .cur_frame = 72,
+     /* _PyInterpreterFrame */
+     .fr_code = 0, .fr_previous = 8, .fr_instr = 56, .fr_owner = 70,
+     .fr_is_entry = -1, .owner_cstack = 3, .fr_size = 72,
+     /* PyCodeObject */
+     .co_filename = 112, .co_qualname = 128, .co_firstlineno = 68,
+     .co_linetable = 136, .co_code = 200,
+     /* str (PyASCIIObject, PyCompactUnicodeObject) and bytes */
+     .uni_length = 16, .uni_state = 32, .uni_ascii_data = 40, .uni_compact_data = 56,
+     .bytes_size = 16, .bytes_sval = 32},
 };
+/* clang-format on */
 
 #define MAX_THREADS_WALKED 4096
 #define MAX_INTERPS_WALKED 64
@@ -168,15 +131,28 @@ static uint64_t read_ptr(const wl_py_target *t, uint64_t addr)
 
 /* ---- threads and frames (async-signal-safe) ---- */
 
-int wl_py_thread_is(const wl_py_target *t, uint64_t tstate, int tid, uint64_t pthread_id)
+/* A thread state's two ids in one read: its pthread_t (thread_id) and
+ * its kernel tid (native_thread_id), adjacent in every layout. Returns 0
+ * or -EFAULT. */
+static int read_thread_ids(const wl_py_target *t, uint64_t tstate, uint64_t *pthread_id,
+                           int64_t *tid)
 {
     const wl_py_layout *L = t->lay;
     unsigned char b[16];
-    /* thread_id and native_thread_id are adjacent in every layout */
-    if (!L || wl_py_read(t, tstate + L->ts_thread_id, b, 16) != 0)
+    if (wl_py_read(t, tstate + L->ts_thread_id, b, 16) != 0)
+        return -EFAULT;
+    *pthread_id = get_u64(b, 0);
+    *tid = (int64_t)get_u64(b, L->ts_native_thread_id - L->ts_thread_id);
+    return 0;
+}
+
+int wl_py_thread_is(const wl_py_target *t, uint64_t tstate, int tid, uint64_t pthread_id)
+{
+    uint64_t pt;
+    int64_t native;
+    if (!t->lay || read_thread_ids(t, tstate, &pt, &native) != 0)
         return 0;
-    return (int64_t)get_u64(b, L->ts_native_thread_id - L->ts_thread_id) == tid ||
-           (pthread_id && get_u64(b, 0) == pthread_id);
+    return native == tid || (pthread_id && pt == pthread_id);
 }
 
 uint64_t wl_py_find_thread(const wl_py_target *t, int tid, uint64_t pthread_id)
@@ -189,12 +165,13 @@ uint64_t wl_py_find_thread(const wl_py_target *t, int tid, uint64_t pthread_id)
     for (int i = 0; interp && i < MAX_INTERPS_WALKED; i++) {
         uint64_t ts = read_ptr(t, interp + L->interp_threads_head);
         for (int j = 0; ts && j < MAX_THREADS_WALKED; j++) {
-            unsigned char b[16];
-            if (wl_py_read(t, ts + L->ts_thread_id, b, 16) != 0)
+            uint64_t pt;
+            int64_t native;
+            if (read_thread_ids(t, ts, &pt, &native) != 0)
                 break;
-            if ((int64_t)get_u64(b, L->ts_native_thread_id - L->ts_thread_id) == tid)
+            if (native == tid)
                 return ts;
-            if (pthread_id && get_u64(b, 0) == pthread_id && !by_pthread)
+            if (pthread_id && pt == pthread_id && !by_pthread)
                 by_pthread = ts;
             ts = read_ptr(t, ts + L->ts_next);
         }
@@ -315,11 +292,21 @@ static int read_str(const wl_py_target *t, uint64_t obj, char *dst, size_t cap)
     return 0;
 }
 
+/* The head of a code object, up to and including co_linetable, into b
+ * (256 bytes: every layout's co_linetable + 8 fits). Returns 0 or
+ * -EFAULT. */
+static int read_code_head(const wl_py_target *t, uint64_t addr, unsigned char b[256])
+{
+    if (!t->lay || wl_py_read(t, addr, b, t->lay->co_linetable + 8) != 0)
+        return -EFAULT;
+    return 0;
+}
+
 int wl_py_code_ident(const wl_py_target *t, uint64_t addr, uint64_t ident[4])
 {
     const wl_py_layout *L = t->lay;
     unsigned char b[256];
-    if (!L || wl_py_read(t, addr, b, L->co_linetable + 8) != 0)
+    if (read_code_head(t, addr, b) != 0)
         return -EFAULT;
     ident[0] = get_u64(b, 8); /* ob_type */
     ident[1] = get_u64(b, L->co_filename);
@@ -335,7 +322,7 @@ int wl_py_code_read(const wl_py_target *t, uint64_t addr, uint8_t *lt, size_t lt
     unsigned char b[256];
     memset(out, 0, sizeof(*out));
     out->linetable = lt;
-    if (!L || wl_py_read(t, addr, b, L->co_linetable + 8) != 0)
+    if (read_code_head(t, addr, b) != 0)
         return -EFAULT;
     /* A freed and reused object, or (3.13) a frame running something else,
      * is not described. */

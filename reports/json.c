@@ -1,5 +1,6 @@
 /*
- * json.c -- the profile <-> JSON report mapping (schema wlprof.report/1).
+ * json.c -- the profile <-> JSON report mapping (schema WL_REPORT_SCHEMA,
+ * wlprof/profile.h), and JSON into atomic output files.
  *
  * Numeric fields are described once, in tables of (object, key, offset,
  * type), and both directions walk the same tables: a field added to a table
@@ -647,4 +648,26 @@ int wl_report_load(const char *path, json_t **root_out, char *err, size_t errlen
     }
     *root_out = root;
     return 0;
+}
+
+/* ---- JSON into an atomic output file (wlprof/outputs.h) ---- */
+
+int wl_atomic_commit_json(wl_atomic_file *af, const json_t *root, char *err, size_t errlen)
+{
+    if (json_dumpf(root, af->f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
+        fputc('\n', af->f) == EOF) {
+        snprintf(err, errlen, "cannot write %s: %s", af->path, strerror(errno));
+        wl_atomic_abort(af);
+        return -EIO;
+    }
+    return wl_atomic_commit(af, err, errlen);
+}
+
+int wl_json_write_atomic(const char *path, const json_t *root, char *err, size_t errlen)
+{
+    wl_atomic_file af;
+    int rc = wl_atomic_open(&af, path, err, errlen);
+    if (rc < 0)
+        return rc;
+    return wl_atomic_commit_json(&af, root, err, errlen);
 }

@@ -117,7 +117,7 @@ static inline void wl__ctx_resume(void **save_sp, void *load_sp)
 /* ---- tasks ---- */
 enum {
     WL__T_NEW = 0, /* spawned, never resumed */
-    WL__T_READY,   /* in loop->ready */
+    WL__T_READY,   /* in loop->ready_ */
     WL__T_RUNNING,
     WL__T_WAITING, /* suspended in wl_waiter_wait or a yield */
     WL__T_DONE,
@@ -131,9 +131,9 @@ enum {
 enum { WL__W_IDLE = 0, WL__W_WAITING, WL__W_WOKEN };
 
 struct wl_task {
-    wl_qnode node;         /* loop->ready, or a semaphore's waiter queue */
-    wl_qnode all;          /* loop->tasks while unfinished */
-    wl_qnode gnode;        /* group->members */
+    wl_qnode node;  /* loop->ready_, or a semaphore's waiter queue */
+    wl_qnode all;   /* loop->tasks_ while unfinished */
+    wl_qnode gnode; /* group->members_ */
     wl_loop *loop;
     void *sp;              /* saved stack pointer while not running */
     wl__stack *stack;      /* dedicated stack, NULL in copy-stack mode / before start */

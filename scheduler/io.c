@@ -40,7 +40,7 @@ static void sleep_cancel(wl_waiter *w)
 {
     wl_task *t = w->data;
     uv_timer_stop(&t->sleep_timer);
-    wl_waiter_wake(w, w->reason);
+    wl_waiter_wake(w, w->reason_);
 }
 
 int wl_sleep(uint64_t ms)
@@ -49,7 +49,7 @@ int wl_sleep(uint64_t ms)
     if (!t)
         return UV_EINVAL;
     if (!t->sleep_timer_init) {
-        uv_timer_init(t->loop->uv, &t->sleep_timer);
+        uv_timer_init(t->loop->uv_, &t->sleep_timer);
         t->sleep_timer.data = t;
         t->sleep_timer_init = 1;
     }
@@ -57,7 +57,7 @@ int wl_sleep(uint64_t ms)
     wl_waiter_init(w);
     w->cancel = sleep_cancel;
     w->data = t;
-    uv_timer_start(&t->sleep_timer, on_sleep_timer, wl__timer_delay(t->loop->uv, ms), 0);
+    uv_timer_start(&t->sleep_timer, on_sleep_timer, wl__timer_delay(t->loop->uv_, ms), 0);
     return wl_waiter_wait(w);
 }
 
@@ -104,9 +104,9 @@ static ssize_t fs_finish(fs_op *op, int start_rc)
     ssize_t rc = start_rc;
     if (start_rc == 0) {
         wl_waiter_wait(&op->w);
-        rc = op->w.reason ? op->w.reason : (ssize_t)op->req.result;
+        rc = op->w.reason_ ? op->w.reason_ : (ssize_t)op->req.result;
         /* an open that completed although we were interrupted: don't leak */
-        if (op->w.reason && op->req.fs_type == UV_FS_OPEN && op->req.result >= 0) {
+        if (op->w.reason_ && op->req.fs_type == UV_FS_OPEN && op->req.result >= 0) {
             uv_fs_t c;
             uv_fs_close(NULL, &c, (uv_file)op->req.result, NULL);
             uv_fs_req_cleanup(&c);
@@ -123,7 +123,7 @@ int wl_fs_open(const char *path, int flags, int mode)
     int rc = fs_op_new(NULL, 0, &op);
     if (rc)
         return rc;
-    rc = uv_fs_open(wl__current->loop->uv, &op->req, path, flags, mode, on_fs_done);
+    rc = uv_fs_open(wl__current->loop->uv_, &op->req, path, flags, mode, on_fs_done);
     return (int)fs_finish(op, rc);
 }
 
@@ -134,7 +134,7 @@ ssize_t wl_fs_read(int fd, void *buf, size_t len, int64_t offset)
     if (rc)
         return rc;
     uv_buf_t b = uv_buf_init(buf, (unsigned)len);
-    rc = uv_fs_read(wl__current->loop->uv, &op->req, fd, &b, 1, offset < 0 ? -1 : offset,
+    rc = uv_fs_read(wl__current->loop->uv_, &op->req, fd, &b, 1, offset < 0 ? -1 : offset,
                     on_fs_done);
     return fs_finish(op, rc);
 }
@@ -146,7 +146,7 @@ ssize_t wl_fs_write(int fd, const void *buf, size_t len, int64_t offset)
     if (rc)
         return rc;
     uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-    rc = uv_fs_write(wl__current->loop->uv, &op->req, fd, &b, 1, offset < 0 ? -1 : offset,
+    rc = uv_fs_write(wl__current->loop->uv_, &op->req, fd, &b, 1, offset < 0 ? -1 : offset,
                      on_fs_done);
     return fs_finish(op, rc);
 }
@@ -157,7 +157,7 @@ int wl_fs_fsync(int fd)
     int rc = fs_op_new(NULL, 0, &op);
     if (rc)
         return rc;
-    rc = uv_fs_fsync(wl__current->loop->uv, &op->req, fd, on_fs_done);
+    rc = uv_fs_fsync(wl__current->loop->uv_, &op->req, fd, on_fs_done);
     return (int)fs_finish(op, rc);
 }
 
@@ -167,8 +167,8 @@ int wl_fs_close(int fd)
     int rc = fs_op_new(NULL, 0, &op);
     if (rc)
         return rc;
-    op->w.nointr = 1; /* the descriptor must really be closed */
-    rc = uv_fs_close(wl__current->loop->uv, &op->req, fd, on_fs_done);
+    op->w.nointr_ = 1; /* the descriptor must really be closed */
+    rc = uv_fs_close(wl__current->loop->uv_, &op->req, fd, on_fs_done);
     return (int)fs_finish(op, rc);
 }
 
@@ -200,7 +200,7 @@ int wl_getaddrinfo(const char *node, const char *service, const struct addrinfo 
     op->w.cancel = req_cancel;
     op->w.data = &op->req;
     op->req.data = op;
-    rc = uv_getaddrinfo(wl__current->loop->uv, &op->req, on_gai_done, node, service, hints);
+    rc = uv_getaddrinfo(wl__current->loop->uv_, &op->req, on_gai_done, node, service, hints);
     if (rc == 0) {
         rc = wl_waiter_wait(&op->w);
         if (rc == 0)
@@ -230,7 +230,7 @@ void wl_close(uv_handle_t *handle)
     }
     wl_waiter *w = &t->self_wait;
     wl_waiter_init(w);
-    w->nointr = 1;
+    w->nointr_ = 1;
     handle->data = w;
     uv_close(handle, on_handle_closed);
     wl_waiter_wait(w);
@@ -277,10 +277,10 @@ int wl_tcp_connect(uv_tcp_t *tcp, const struct sockaddr *addr)
         return UV_ENOMEM;
     op->w.cancel = connect_cancel;
     op->w.data = op;
-    op->closed.nointr = 1;
+    op->closed.nointr_ = 1;
     op->tcp = tcp;
     op->req.data = op;
-    rc = uv_tcp_init(wl__current->loop->uv, tcp);
+    rc = uv_tcp_init(wl__current->loop->uv_, tcp);
     if (rc)
         goto out_free;
     rc = uv_tcp_connect(&op->req, tcp, addr, on_connected);
@@ -321,7 +321,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void read_cancel(wl_waiter *w)
 {
     uv_read_stop(w->data);
-    wl_waiter_wake(w, w->reason);
+    wl_waiter_wake(w, w->reason_);
 }
 
 ssize_t wl_read(uv_stream_t *stream, void *buf, size_t len)
@@ -391,12 +391,12 @@ static void on_connection(uv_stream_t *server, int status)
 {
     wl_listener *l = server->data;
     if (status < 0)
-        l->error = status;
+        l->error_ = status;
     else
-        l->pending++;
-    if (l->waiter) {
-        wl_waiter *w = l->waiter;
-        l->waiter = NULL;
+        l->pending_++;
+    if (l->waiter_) {
+        wl_waiter *w = l->waiter_;
+        l->waiter_ = NULL;
         wl_waiter_wake(w, 0);
     }
 }
@@ -409,7 +409,7 @@ int wl_listen(wl_listener *l, const struct sockaddr *addr, int backlog)
     if (wl__on_shared_stack(wl__current->loop, l, sizeof(*l)))
         return UV_EINVAL;
     memset(l, 0, sizeof(*l));
-    rc = uv_tcp_init(wl__current->loop->uv, &l->tcp);
+    rc = uv_tcp_init(wl__current->loop->uv_, &l->tcp);
     if (rc)
         return rc;
     l->tcp.data = l;
@@ -436,8 +436,8 @@ int wl_listener_port(wl_listener *l)
 static void accept_cancel(wl_waiter *w)
 {
     wl_listener *l = w->data;
-    l->waiter = NULL;
-    wl_waiter_wake(w, w->reason);
+    l->waiter_ = NULL;
+    wl_waiter_wake(w, w->reason_);
 }
 
 int wl_accept(wl_listener *l, uv_tcp_t *client)
@@ -445,25 +445,25 @@ int wl_accept(wl_listener *l, uv_tcp_t *client)
     wl_task *t = wl__current;
     if (!t)
         return UV_EINVAL;
-    while (l->pending == 0 && l->error == 0) {
-        if (l->waiter)
+    while (l->pending_ == 0 && l->error_ == 0) {
+        if (l->waiter_)
             return UV_EBUSY;
         wl_waiter *w = &t->self_wait;
         wl_waiter_init(w);
         w->cancel = accept_cancel;
         w->data = l;
-        l->waiter = w;
+        l->waiter_ = w;
         int rc = wl_waiter_wait(w);
         if (rc)
             return rc;
     }
-    if (l->pending == 0) {
-        int err = l->error;
-        l->error = 0;
+    if (l->pending_ == 0) {
+        int err = l->error_;
+        l->error_ = 0;
         return err;
     }
-    l->pending--;
-    int rc = uv_tcp_init(t->loop->uv, client);
+    l->pending_--;
+    int rc = uv_tcp_init(t->loop->uv_, client);
     if (rc)
         return rc;
     rc = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)client);
@@ -474,9 +474,9 @@ int wl_accept(wl_listener *l, uv_tcp_t *client)
 
 void wl_listener_close(wl_listener *l)
 {
-    if (l->waiter) { /* a task blocked in wl_accept: like libuv, abort it */
-        wl_waiter *w = l->waiter;
-        l->waiter = NULL;
+    if (l->waiter_) { /* a task blocked in wl_accept: like libuv, abort it */
+        wl_waiter *w = l->waiter_;
+        l->waiter_ = NULL;
         wl_waiter_wake(w, UV_ECANCELED);
     }
     wl_close((uv_handle_t *)&l->tcp);

@@ -4,7 +4,7 @@
  *
  * Control flow. The thread that calls uv_run() is the "scheduler context".
  * Tasks run on their own stacks. A task gives control back only by
- * suspending (wl__suspend: switch to loop->sched_sp), and the scheduler
+ * suspending (wl__suspend: switch to loop->sched_sp_), and the scheduler
  * gives it to a task only in drain(), called from two libuv handles:
  *
  *   uv_run iteration:  timers -> idle: drain() -> poll for I/O -> check: drain()
@@ -53,27 +53,27 @@ __thread wl_task *wl__current;
 
 static const wl__stack *task_stack(const wl_task *t)
 {
-    return t->stack ? t->stack : t->loop->shared;
+    return t->stack ? t->stack : t->loop->shared_;
 }
 
 /* Task side: give control back to the scheduler; returns when resumed. */
 void wl__suspend(wl_task *t)
 {
     wl_loop *loop = t->loop;
-    ASAN_START(&t->asan_fake, loop->sched_stack_lo, loop->sched_stack_size);
-    wl__ctx_switch(&t->sp, loop->sched_sp);
-    ASAN_FINISH(t->asan_fake, &loop->sched_stack_lo, &loop->sched_stack_size);
+    ASAN_START(&t->asan_fake, loop->sched_stack_lo_, loop->sched_stack_size_);
+    wl__ctx_switch(&t->sp, loop->sched_sp_);
+    ASAN_FINISH(t->asan_fake, &loop->sched_stack_lo_, &loop->sched_stack_size_);
 }
 
 static void task_entry(void *arg)
 {
     wl_task *t = arg;
     wl_loop *loop = t->loop;
-    ASAN_FINISH(NULL, &loop->sched_stack_lo, &loop->sched_stack_size);
+    ASAN_FINISH(NULL, &loop->sched_stack_lo_, &loop->sched_stack_size_);
     t->status = t->fn(t->arg, &t->result);
     t->state = WL__T_DONE;
-    ASAN_START(NULL, loop->sched_stack_lo, loop->sched_stack_size);
-    wl__ctx_switch(&t->sp, loop->sched_sp);
+    ASAN_START(NULL, loop->sched_stack_lo_, loop->sched_stack_size_);
+    wl__ctx_switch(&t->sp, loop->sched_sp_);
     abort(); /* a finished context is never resumed */
 }
 
@@ -84,11 +84,11 @@ static void task_finish(wl_task *t);
 static int task_start(wl_loop *loop, wl_task *t)
 {
     char *hi;
-    if (loop->opts.shared_stack) {
+    if (loop->opts_.shared_stack) {
         int rc = wl__shared_stack_enter(loop, t);
         if (rc)
             return rc;
-        hi = ((wl__stack *)loop->shared)->hi;
+        hi = ((wl__stack *)loop->shared_)->hi;
     } else {
         int rc = wl__stack_get(loop, &t->stack);
         if (rc)
@@ -101,14 +101,14 @@ static int task_start(wl_loop *loop, wl_task *t)
 
 static void report_slow(wl_loop *loop, wl_task *t, double secs)
 {
-    if (loop->opts.on_slow) {
-        loop->opts.on_slow(loop, t->name, secs, loop->opts.on_slow_data);
+    if (loop->opts_.on_slow) {
+        loop->opts_.on_slow(loop, t->name, secs, loop->opts_.on_slow_data);
         return;
     }
     fprintf(stderr,
             "wl_scheduler: task '%s' blocked the event loop for %.3f s (watchdog threshold "
             "%.3f s): it called something blocking instead of awaiting\n",
-            t->name, secs, (double)loop->opts.watchdog_ms / 1e3);
+            t->name, secs, (double)loop->opts_.watchdog_ms / 1e3);
 }
 
 /* Scheduler side: run t until it suspends or finishes. */
@@ -122,7 +122,7 @@ static void resume(wl_loop *loop, wl_task *t)
             task_finish(t);
             return;
         }
-    } else if (__builtin_expect(loop->opts.shared_stack != 0, 0)) {
+    } else if (__builtin_expect(loop->opts_.shared_stack != 0, 0)) {
         if (wl__shared_stack_enter(loop, t) != 0) {
             /* cannot save the current owner: retry on a later iteration */
             wl__make_ready(t);
@@ -130,17 +130,17 @@ static void resume(wl_loop *loop, wl_task *t)
         }
     }
     wl_task *prev = wl__current;
-    uint64_t t0 = __builtin_expect(loop->opts.watchdog_ms != 0, 0) ? uv_hrtime() : 0;
+    uint64_t t0 = __builtin_expect(loop->opts_.watchdog_ms != 0, 0) ? uv_hrtime() : 0;
     wl__current = t;
     t->state = WL__T_RUNNING;
     const wl__stack *s = task_stack(t);
-    ASAN_START(&loop->sched_fake, s->lo, (size_t)(s->hi - s->lo));
-    wl__ctx_resume(&loop->sched_sp, t->sp);
-    ASAN_FINISH(loop->sched_fake, NULL, NULL);
+    ASAN_START(&loop->sched_fake_, s->lo, (size_t)(s->hi - s->lo));
+    wl__ctx_resume(&loop->sched_sp_, t->sp);
+    ASAN_FINISH(loop->sched_fake_, NULL, NULL);
     wl__current = prev;
-    if (__builtin_expect(loop->opts.watchdog_ms != 0, 0)) {
+    if (__builtin_expect(loop->opts_.watchdog_ms != 0, 0)) {
         double secs = (double)(uv_hrtime() - t0) / 1e9;
-        if (secs * 1e3 > (double)loop->opts.watchdog_ms)
+        if (secs * 1e3 > (double)loop->opts_.watchdog_ms)
             report_slow(loop, t, secs);
     }
     if (__builtin_expect(t->state == WL__T_DONE, 0))
@@ -149,14 +149,14 @@ static void resume(wl_loop *loop, wl_task *t)
 
 static void drain(wl_loop *loop)
 {
-    for (int n = 0; n < DRAIN_BUDGET && !wl__q_empty(&loop->ready); n++) {
-        wl_task *t = wl__q_data(loop->ready.next, wl_task, node);
+    for (int n = 0; n < DRAIN_BUDGET && !wl__q_empty(&loop->ready_); n++) {
+        wl_task *t = wl__q_data(loop->ready_.next, wl_task, node);
         wl__q_remove(&t->node);
         resume(loop, t);
     }
-    if (wl__q_empty(&loop->ready) && loop->idle_active) {
-        uv_idle_stop(&loop->idle);
-        loop->idle_active = 0;
+    if (wl__q_empty(&loop->ready_) && loop->idle_active_) {
+        uv_idle_stop(&loop->idle_);
+        loop->idle_active_ = 0;
     }
 }
 
@@ -174,10 +174,10 @@ void wl__make_ready(wl_task *t)
 {
     wl_loop *loop = t->loop;
     t->state = WL__T_READY;
-    wl__q_push(&loop->ready, &t->node);
-    if (__builtin_expect(!loop->idle_active, 0)) {
-        uv_idle_start(&loop->idle, on_idle);
-        loop->idle_active = 1;
+    wl__q_push(&loop->ready_, &t->node);
+    if (__builtin_expect(!loop->idle_active_, 0)) {
+        uv_idle_start(&loop->idle_, on_idle);
+        loop->idle_active_ = 1;
     }
 }
 
@@ -196,7 +196,7 @@ void wl__task_release(wl_task *t)
         return;
     if (!(t->flags & (WL__F_DETACHED | WL__F_REAPED)))
         return;
-    t->loop->nrecords--;
+    t->loop->nrecords_--;
     free(t->save);
     free(t);
 }
@@ -210,20 +210,20 @@ static void task_finish(wl_task *t)
         wl__stack_put(loop, t->stack);
         t->stack = NULL;
     }
-    if (loop->shared && ((wl__stack *)loop->shared)->owner == t)
-        ((wl__stack *)loop->shared)->owner = NULL;
+    if (loop->shared_ && ((wl__stack *)loop->shared_)->owner == t)
+        ((wl__stack *)loop->shared_)->owner = NULL;
     free(t->save);
     t->save = NULL;
     t->save_len = t->save_cap = 0;
     wl__q_remove(&t->all);
-    loop->ntasks--;
+    loop->ntasks_--;
     if (t->sleep_timer_init) {
         t->pending_closes++;
         uv_close((uv_handle_t *)&t->sleep_timer, on_record_handle_closed);
     }
     wl__timeouts_close(t);
-    if (t == loop->main || (loop->stopping && loop->ntasks == 0))
-        uv_stop(loop->uv);
+    if (t == loop->main_ || (loop->stopping_ && loop->ntasks_ == 0))
+        uv_stop(loop->uv_);
     wl__task_finished_hooks(t);
     wl__task_release(t);
 }
@@ -235,45 +235,45 @@ int wl_loop_init(wl_loop *loop, uv_loop_t *uv, const wl_loop_options *opts)
     int rc;
     memset(loop, 0, sizeof(*loop));
     if (opts)
-        loop->opts = *opts;
-    if (!loop->opts.stack_size)
-        loop->opts.stack_size = 256 * 1024;
-    if (loop->opts.stack_size < 16 * 1024)
-        loop->opts.stack_size = 16 * 1024;
-    if (!loop->opts.stack_pool_max)
-        loop->opts.stack_pool_max = 64;
-    wl__q_init(&loop->ready);
-    wl__q_init(&loop->tasks);
+        loop->opts_ = *opts;
+    if (!loop->opts_.stack_size)
+        loop->opts_.stack_size = 256 * 1024;
+    if (loop->opts_.stack_size < 16 * 1024)
+        loop->opts_.stack_size = 16 * 1024;
+    if (!loop->opts_.stack_pool_max)
+        loop->opts_.stack_pool_max = 64;
+    wl__q_init(&loop->ready_);
+    wl__q_init(&loop->tasks_);
     if (uv) {
-        loop->uv = uv;
+        loop->uv_ = uv;
     } else {
-        rc = uv_loop_init(&loop->own_uv);
+        rc = uv_loop_init(&loop->own_uv_);
         if (rc)
             return rc;
-        loop->uv = &loop->own_uv;
-        loop->owns_uv = 1;
+        loop->uv_ = &loop->own_uv_;
+        loop->owns_uv_ = 1;
     }
-    if (!loop->opts.no_overflow_handler) {
+    if (!loop->opts_.no_overflow_handler) {
         rc = wl__overflow_handler_install();
         if (rc)
             goto fail_uv;
     }
-    if (loop->opts.shared_stack) {
+    if (loop->opts_.shared_stack) {
         rc = wl__shared_stack_create(loop);
         if (rc)
             goto fail_uv;
     }
-    uv_idle_init(loop->uv, &loop->idle);
-    loop->idle.data = loop;
-    uv_check_init(loop->uv, &loop->check);
-    loop->check.data = loop;
-    uv_check_start(&loop->check, on_check);
-    uv_unref((uv_handle_t *)&loop->check);
+    uv_idle_init(loop->uv_, &loop->idle_);
+    loop->idle_.data = loop;
+    uv_check_init(loop->uv_, &loop->check_);
+    loop->check_.data = loop;
+    uv_check_start(&loop->check_, on_check);
+    uv_unref((uv_handle_t *)&loop->check_);
     return 0;
 
 fail_uv:
-    if (loop->owns_uv)
-        uv_loop_close(&loop->own_uv);
+    if (loop->owns_uv_)
+        uv_loop_close(&loop->own_uv_);
     return rc;
 }
 
@@ -284,19 +284,19 @@ static void on_loop_handle_closed(uv_handle_t *h)
 
 int wl_loop_close(wl_loop *loop)
 {
-    if (loop->ntasks > 0)
+    if (loop->ntasks_ > 0)
         return UV_EBUSY;
     /* finished tasks nobody consumed: their handles are owned by nobody */
-    uv_close((uv_handle_t *)&loop->idle, on_loop_handle_closed);
-    uv_close((uv_handle_t *)&loop->check, on_loop_handle_closed);
-    uv_run(loop->uv, UV_RUN_NOWAIT);
+    uv_close((uv_handle_t *)&loop->idle_, on_loop_handle_closed);
+    uv_close((uv_handle_t *)&loop->check_, on_loop_handle_closed);
+    uv_run(loop->uv_, UV_RUN_NOWAIT);
     wl__stack_pool_drain(loop);
-    if (loop->shared) {
-        wl__stack_unmap(loop->shared);
-        loop->shared = NULL;
+    if (loop->shared_) {
+        wl__stack_unmap(loop->shared_);
+        loop->shared_ = NULL;
     }
-    if (loop->owns_uv) {
-        int rc = uv_loop_close(&loop->own_uv);
+    if (loop->owns_uv_) {
+        int rc = uv_loop_close(&loop->own_uv_);
         if (rc)
             return rc;
     }
@@ -305,7 +305,7 @@ int wl_loop_close(wl_loop *loop)
 
 uv_loop_t *wl_loop_uv(wl_loop *loop)
 {
-    return loop->uv;
+    return loop->uv_;
 }
 
 /* Runs the uv loop until done() holds or nothing can happen any more.
@@ -313,10 +313,10 @@ uv_loop_t *wl_loop_uv(wl_loop *loop)
 static int run_until(wl_loop *loop, int (*done)(wl_loop *))
 {
     while (!done(loop)) {
-        int alive = uv_run(loop->uv, UV_RUN_DEFAULT);
+        int alive = uv_run(loop->uv_, UV_RUN_DEFAULT);
         if (done(loop))
             break;
-        if (!alive && wl__q_empty(&loop->ready))
+        if (!alive && wl__q_empty(&loop->ready_))
             return -EDEADLK;
     }
     return 0;
@@ -324,17 +324,17 @@ static int run_until(wl_loop *loop, int (*done)(wl_loop *))
 
 static int main_done(wl_loop *loop)
 {
-    return loop->main == NULL || loop->main->state == WL__T_DONE;
+    return loop->main_ == NULL || loop->main_->state == WL__T_DONE;
 }
 
 static int all_done(wl_loop *loop)
 {
-    return loop->ntasks == 0;
+    return loop->ntasks_ == 0;
 }
 
 static void cancel_all(wl_loop *loop)
 {
-    for (wl_qnode *n = loop->tasks.next; n != &loop->tasks;) {
+    for (wl_qnode *n = loop->tasks_.next; n != &loop->tasks_;) {
         wl_task *t = wl__q_data(n, wl_task, all);
         n = n->next; /* cancelling never frees a record synchronously */
         wl_task_cancel(t);
@@ -346,13 +346,13 @@ int wl_run(wl_loop *loop, const char *name, wl_task_fn fn, void *arg, void **res
     wl_task *t;
     if (result)
         *result = NULL;
-    if (loop->main || (wl__current && wl__current->loop == loop))
+    if (loop->main_ || (wl__current && wl__current->loop == loop))
         return UV_EINVAL;
     int rc = wl_spawn(&t, loop, name ? name : "main", fn, arg);
     if (rc)
         return rc;
     t->flags |= WL__F_AWAITED;
-    loop->main = t;
+    loop->main_ = t;
     int stuck = run_until(loop, main_done);
     if (stuck) {
         /* the main task waits for something that cannot happen: cancel
@@ -360,11 +360,11 @@ int wl_run(wl_loop *loop, const char *name, wl_task_fn fn, void *arg, void **res
         cancel_all(loop);
         run_until(loop, main_done);
     }
-    loop->stopping = 1;
+    loop->stopping_ = 1;
     cancel_all(loop);
     run_until(loop, all_done);
-    loop->stopping = 0;
-    loop->main = NULL;
+    loop->stopping_ = 0;
+    loop->main_ = NULL;
     rc = stuck ? stuck : t->status;
     if (t->state == WL__T_DONE) {
         if (result && !stuck)
@@ -379,9 +379,9 @@ int wl_run(wl_loop *loop, const char *name, wl_task_fn fn, void *arg, void **res
 
 int wl_loop_run(wl_loop *loop)
 {
-    loop->stopping = 1;
+    loop->stopping_ = 1;
     int rc = run_until(loop, all_done);
-    loop->stopping = 0;
+    loop->stopping_ = 0;
     return rc;
 }
 
@@ -403,9 +403,9 @@ int wl_spawn(wl_task **out, wl_loop *loop, const char *name, wl_task_fn fn, void
     t->arg = arg;
     snprintf(t->name, sizeof(t->name), "%s", name ? name : "task");
     wl__q_init(&t->gnode);
-    wl__q_push(&loop->tasks, &t->all);
-    loop->ntasks++;
-    loop->nrecords++;
+    wl__q_push(&loop->tasks_, &t->all);
+    loop->ntasks_++;
+    loop->nrecords_++;
     if (out)
         *out = t;
     else
@@ -484,9 +484,9 @@ void wl_waiter_init(wl_waiter *w)
 
 void wl__interrupt(wl_waiter *w, int reason)
 {
-    if (w->nointr || w->state != WL__W_WAITING || w->reason)
+    if (w->nointr_ || w->state_ != WL__W_WAITING || w->reason_)
         return;
-    w->reason = reason;
+    w->reason_ = reason;
     if (w->cancel)
         w->cancel(w);
 }
@@ -498,31 +498,31 @@ int wl_waiter_wait(wl_waiter *w)
         return UV_EINVAL;
     if (wl__on_shared_stack(t->loop, w, sizeof(*w)))
         return UV_EINVAL;
-    if (w->state != WL__W_WOKEN) {
-        w->task = t;
-        w->state = WL__W_WAITING;
+    if (w->state_ != WL__W_WOKEN) {
+        w->task_ = t;
+        w->state_ = WL__W_WAITING;
         t->waiting = w;
         int why = wl__pending_interrupt(t);
         if (why)
             wl__interrupt(w, why);
-        while (w->state == WL__W_WAITING) {
+        while (w->state_ == WL__W_WAITING) {
             t->state = WL__T_WAITING;
             wl__suspend(t);
         }
         t->waiting = NULL;
     }
-    return w->reason ? w->reason : w->status;
+    return w->reason_ ? w->reason_ : w->status_;
 }
 
 void wl_waiter_wake(wl_waiter *w, int status)
 {
-    if (w->state == WL__W_WOKEN)
+    if (w->state_ == WL__W_WOKEN)
         return; /* a second wake for one wait is ignored */
-    int was_waiting = w->state == WL__W_WAITING;
-    w->status = status;
-    w->state = WL__W_WOKEN;
-    if (was_waiting && w->task->state == WL__T_WAITING)
-        wl__make_ready(w->task);
+    int was_waiting = w->state_ == WL__W_WAITING;
+    w->status_ = status;
+    w->state_ = WL__W_WOKEN;
+    if (was_waiting && w->task_->state == WL__T_WAITING)
+        wl__make_ready(w->task_);
 }
 
 const char *wl_strerror(int err)

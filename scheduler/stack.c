@@ -89,20 +89,20 @@ void wl__stack_unmap(wl__stack *s)
 
 int wl__stack_get(wl_loop *loop, wl__stack **out)
 {
-    wl__stack *s = loop->stack_pool;
+    wl__stack *s = loop->stack_pool_;
     if (s) {
-        loop->stack_pool = s->next;
-        loop->stack_pool_len--;
+        loop->stack_pool_ = s->next;
+        loop->stack_pool_len_--;
         s->next = NULL;
         *out = s;
         return 0;
     }
-    return stack_map(loop->opts.stack_size, out);
+    return stack_map(loop->opts_.stack_size, out);
 }
 
 void wl__stack_put(wl_loop *loop, wl__stack *s)
 {
-    if (loop->stack_pool_len >= loop->opts.stack_pool_max) {
+    if (loop->stack_pool_len_ >= loop->opts_.stack_pool_max) {
         wl__stack_unmap(s);
         return;
     }
@@ -110,33 +110,33 @@ void wl__stack_put(wl_loop *loop, wl__stack *s)
     /* frames of the finished task may have left redzones behind */
     __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
 #endif
-    s->next = loop->stack_pool;
-    loop->stack_pool = s;
-    loop->stack_pool_len++;
+    s->next = loop->stack_pool_;
+    loop->stack_pool_ = s;
+    loop->stack_pool_len_++;
 }
 
 void wl__stack_pool_drain(wl_loop *loop)
 {
-    while (loop->stack_pool) {
-        wl__stack *s = loop->stack_pool;
-        loop->stack_pool = s->next;
+    while (loop->stack_pool_) {
+        wl__stack *s = loop->stack_pool_;
+        loop->stack_pool_ = s->next;
         wl__stack_unmap(s);
     }
-    loop->stack_pool_len = 0;
+    loop->stack_pool_len_ = 0;
 }
 
 int wl__shared_stack_create(wl_loop *loop)
 {
     wl__stack *s = NULL;
-    int rc = stack_map(loop->opts.stack_size, &s);
+    int rc = stack_map(loop->opts_.stack_size, &s);
     if (rc == 0)
-        loop->shared = s;
+        loop->shared_ = s;
     return rc;
 }
 
 bool wl__on_shared_stack(const wl_loop *loop, const void *p, size_t len)
 {
-    const wl__stack *s = loop->shared;
+    const wl__stack *s = loop->shared_;
     const char *c = p;
     return s && c < s->hi && c + len > s->lo;
 }
@@ -161,7 +161,7 @@ static void copy_stack_bytes(void *dst, const void *src, size_t n)
 
 int wl__shared_stack_enter(wl_loop *loop, wl_task *t)
 {
-    wl__stack *s = loop->shared;
+    wl__stack *s = loop->shared_;
     if (s->owner == t)
         return 0;
     wl_task *o = s->owner;
@@ -236,7 +236,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
     const char *addr = si ? si->si_addr : NULL;
     wl__stack *s = NULL;
     if (t)
-        s = t->stack ? t->stack : t->loop->shared;
+        s = t->stack ? t->stack : t->loop->shared_;
     if (s && addr >= s->map && addr < s->lo) {
         char msg[256];
         int n = snprintf(msg, sizeof(msg),

@@ -46,7 +46,7 @@ static int await_task(wl_task *t, int *status, void **result)
         w->data = t;
         t->awaiter = w;
         int rc = wl_waiter_wait(w);
-        why = w->reason;
+        why = w->reason_;
         (void)rc;
     }
     *status = t->status;
@@ -118,16 +118,16 @@ void wl__task_finished_hooks(wl_task *t)
     }
     wl_group *g = t->group;
     if (g) {
-        g->live--;
-        if (t->status != 0 && t->status != WL_ECANCELED && !g->failed) {
-            g->failed = 1;
-            g->first_error = t->status;
-            for (wl_qnode *n = g->members.next; n != &g->members; n = n->next)
+        g->live_--;
+        if (t->status != 0 && t->status != WL_ECANCELED && !g->failed_) {
+            g->failed_ = 1;
+            g->first_error_ = t->status;
+            for (wl_qnode *n = g->members_.next; n != &g->members_; n = n->next)
                 wl_task_cancel(wl__q_data(n, wl_task, gnode));
         }
-        if (g->live == 0 && g->waiter) {
-            wl_waiter *w = g->waiter;
-            g->waiter = NULL;
+        if (g->live_ == 0 && g->waiter_) {
+            wl_waiter *w = g->waiter_;
+            g->waiter_ = NULL;
             wl_waiter_wake(w, 0);
         }
     }
@@ -138,8 +138,8 @@ void wl__task_finished_hooks(wl_task *t)
 void wl_group_init(wl_group *g, wl_loop *loop)
 {
     memset(g, 0, sizeof(*g));
-    g->loop = loop ? loop : wl_task_loop();
-    wl__q_init(&g->members);
+    g->loop_ = loop ? loop : wl_task_loop();
+    wl__q_init(&g->members_);
 }
 
 int wl_group_spawn(wl_group *g, wl_task **out, const char *name, wl_task_fn fn, void *arg)
@@ -147,14 +147,14 @@ int wl_group_spawn(wl_group *g, wl_task **out, const char *name, wl_task_fn fn, 
     wl_task *t;
     if (out)
         *out = NULL;
-    int rc = wl_spawn(&t, g->loop, name, fn, arg);
+    int rc = wl_spawn(&t, g->loop_, name, fn, arg);
     if (rc)
         return rc;
     t->group = g;
     t->flags |= WL__F_AWAITED;
-    wl__q_push(&g->members, &t->gnode);
-    g->live++;
-    if (g->failed)
+    wl__q_push(&g->members_, &t->gnode);
+    g->live_++;
+    if (g->failed_)
         wl_task_cancel(t);
     if (out)
         *out = t;
@@ -164,7 +164,7 @@ int wl_group_spawn(wl_group *g, wl_task **out, const char *name, wl_task_fn fn, 
 static void group_cancel(wl_waiter *w)
 {
     wl_group *g = w->data;
-    for (wl_qnode *n = g->members.next; n != &g->members; n = n->next)
+    for (wl_qnode *n = g->members_.next; n != &g->members_; n = n->next)
         wl_task_cancel(wl__q_data(n, wl_task, gnode));
 }
 
@@ -174,37 +174,37 @@ int wl_group_wait(wl_group *g)
     int why = 0;
     if (!cur || wl__on_shared_stack(cur->loop, g, sizeof(*g)))
         return UV_EINVAL;
-    if (g->live > 0) {
+    if (g->live_ > 0) {
         wl_waiter *w = &cur->self_wait;
         wl_waiter_init(w);
         w->cancel = group_cancel;
         w->data = g;
-        g->waiter = w;
+        g->waiter_ = w;
         wl_waiter_wait(w);
-        why = w->reason;
+        why = w->reason_;
     }
-    while (!wl__q_empty(&g->members)) {
-        wl_task *t = wl__q_data(g->members.next, wl_task, gnode);
+    while (!wl__q_empty(&g->members_)) {
+        wl_task *t = wl__q_data(g->members_.next, wl_task, gnode);
         wl__q_remove(&t->gnode);
         t->group = NULL;
         t->flags |= WL__F_REAPED;
         wl__task_release(t);
     }
-    return why ? why : g->first_error;
+    return why ? why : g->first_error_;
 }
 
 /* ---- semaphores ---- */
 
 void wl_sem_init(wl_sem *s, long count)
 {
-    s->count = count;
-    wl__q_init(&s->waiters);
+    s->count_ = count;
+    wl__q_init(&s->waiters_);
 }
 
 static void sem_cancel(wl_waiter *w)
 {
-    wl__q_remove(&w->task->node);
-    wl_waiter_wake(w, w->reason);
+    wl__q_remove(&w->task_->node);
+    wl_waiter_wake(w, w->reason_);
 }
 
 int wl_sem_acquire(wl_sem *s)
@@ -215,26 +215,26 @@ int wl_sem_acquire(wl_sem *s)
     int why = wl__pending_interrupt(cur);
     if (why)
         return why;
-    if (s->count > 0 && wl__q_empty(&s->waiters)) {
-        s->count--;
+    if (s->count_ > 0 && wl__q_empty(&s->waiters_)) {
+        s->count_--;
         return 0;
     }
     wl_waiter *w = &cur->self_wait;
     wl_waiter_init(w);
     w->cancel = sem_cancel;
     w->data = s;
-    w->task = cur;
-    wl__q_push(&s->waiters, &cur->node);
+    w->task_ = cur;
+    wl__q_push(&s->waiters_, &cur->node);
     return wl_waiter_wait(w); /* 0: release handed us its unit */
 }
 
 void wl_sem_release(wl_sem *s)
 {
-    if (wl__q_empty(&s->waiters)) {
-        s->count++;
+    if (wl__q_empty(&s->waiters_)) {
+        s->count_++;
         return;
     }
-    wl_task *t = wl__q_data(s->waiters.next, wl_task, node);
+    wl_task *t = wl__q_data(s->waiters_.next, wl_task, node);
     wl__q_remove(&t->node);
     wl_waiter_wake(&t->self_wait, 0);
 }
@@ -255,9 +255,9 @@ static void on_timeout(uv_timer_t *h)
 static void timeouts_rearm(wl_task *t)
 {
     uint64_t next = 0;
-    for (wl_timeout *s = t->timeouts; s; s = s->outer)
-        if (s->deadline > t->tmo_fired && (next == 0 || s->deadline < next))
-            next = s->deadline;
+    for (wl_timeout *s = t->timeouts; s; s = s->outer_)
+        if (s->deadline_ > t->tmo_fired && (next == 0 || s->deadline_ < next))
+            next = s->deadline_;
     if (next == t->tmo_armed)
         return;
     t->tmo_armed = next;
@@ -265,8 +265,8 @@ static void timeouts_rearm(wl_task *t)
         uv_timer_stop(t->tmo_timer);
         return;
     }
-    uv_update_time(t->loop->uv); /* deadlines are absolute: from now, not the turn's start */
-    uint64_t now = uv_now(t->loop->uv);
+    uv_update_time(t->loop->uv_); /* deadlines are absolute: from now, not the turn's start */
+    uint64_t now = uv_now(t->loop->uv_);
     uv_timer_start(t->tmo_timer, on_timeout, next > now ? next - now : 0, 0);
 }
 
@@ -279,15 +279,15 @@ int wl_timeout_enter(wl_timeout *to, uint64_t ms)
         t->tmo_timer = malloc(sizeof(*t->tmo_timer));
         if (!t->tmo_timer)
             return UV_ENOMEM;
-        uv_timer_init(t->loop->uv, t->tmo_timer);
+        uv_timer_init(t->loop->uv_, t->tmo_timer);
         t->tmo_timer->data = t;
     }
-    uint64_t delay = wl__timer_delay(t->loop->uv, ms);
-    to->deadline = uv_now(t->loop->uv) + delay;
-    if (to->deadline == 0)
-        to->deadline = 1;
-    to->expired = 0;
-    to->outer = t->timeouts;
+    uint64_t delay = wl__timer_delay(t->loop->uv_, ms);
+    to->deadline_ = uv_now(t->loop->uv_) + delay;
+    if (to->deadline_ == 0)
+        to->deadline_ = 1;
+    to->expired_ = 0;
+    to->outer_ = t->timeouts;
     t->timeouts = to;
     timeouts_rearm(t);
     return 0;
@@ -298,17 +298,17 @@ int wl_timeout_exit(wl_timeout *to)
     wl_task *t = wl__current;
     if (!t || t->timeouts != to)
         return UV_EINVAL;
-    to->expired = t->tmo_fired && to->deadline <= t->tmo_fired;
-    t->timeouts = to->outer;
+    to->expired_ = t->tmo_fired && to->deadline_ <= t->tmo_fired;
+    t->timeouts = to->outer_;
     /* the interrupt stays pending only while an expired scope is open */
     int still = 0;
-    for (wl_timeout *s = t->timeouts; s; s = s->outer)
-        if (t->tmo_fired && s->deadline <= t->tmo_fired)
+    for (wl_timeout *s = t->timeouts; s; s = s->outer_)
+        if (t->tmo_fired && s->deadline_ <= t->tmo_fired)
             still = 1;
     if (!still)
         t->tmo_fired = 0;
     timeouts_rearm(t);
-    return to->expired ? WL_ETIMEDOUT : 0;
+    return to->expired_ ? WL_ETIMEDOUT : 0;
 }
 
 static void on_tmo_timer_closed(uv_handle_t *h)

@@ -1,7 +1,9 @@
 /*
  * testutil.h -- helpers shared by the Check suites: locating built
- * programs, running a command with a deadline, temporary directories and
- * reading JSON reports. Header-only so every suite is self-contained.
+ * programs, running a command with a deadline (its output into files),
+ * reading files, temporary directories and reading JSON reports.
+ * Header-only so every suite is self-contained. Hand-made profiles for
+ * the classifier and report suites are fake_profile.h's.
  */
 #ifndef WL_TESTUTIL_H
 #define WL_TESTUTIL_H
@@ -11,6 +13,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,14 +90,109 @@ static inline int tu_run(char *const argv[], double timeout)
     return tu_wait(tu_spawn(argv, -1), timeout);
 }
 
+/* Runs argv (a path, or a name looked up in PATH) with stdin from
+ * /dev/null and stdout/stderr into the files out/err (created or
+ * truncated; NULL: /dev/null), waiting up to timeout seconds (tu_wait).
+ * COLUMNS is unset in the child, so text output is as wide as for a pipe
+ * whatever terminal ctest was started from. */
+static inline int tu_run_to(char *const argv[], const char *out, const char *err, double timeout)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        int o = out ? open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+        int e = err ? open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+        if (null < 0 || o < 0 || e < 0)
+            _exit(126);
+        dup2(null, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        unsetenv("COLUMNS");
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return tu_wait(pid, timeout);
+}
+
+/* The next number of Marsaglia's xorshift64 generator (state *x, never
+ * 0): test inputs that are varied but the same every run. */
+static inline uint64_t tu_xorshift64(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Writes text to path (created or truncated). */
+static inline void tu_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Lines in the file at path (its newlines); 0 when it does not exist. */
+static inline int tu_file_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    int c;
+    if (!f)
+        return 0;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Lines in s (its newlines). */
+static inline int tu_count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* A text file's first MiB, NUL-terminated, in a buffer that the next call
+ * (from the same file of tests) reuses. Fails the test when path cannot be
+ * opened. */
+static inline char *tu_slurp(const char *path)
+{
+    static char buf[1 << 20];
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
 /* A fresh temporary directory under the build tree (same file system as
  * the tests' outputs, and a real disk for fsync tests). */
+static char tu__dir[1024];
 static inline const char *tu_tmpdir(void)
 {
-    static char dir[1024];
-    snprintf(dir, sizeof(dir), "%s/tmp-test-XXXXXX", tu_env("WL_BUILD_DIR"));
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    return dir;
+    snprintf(tu__dir, sizeof(tu__dir), "%s/tmp-test-XXXXXX", tu_env("WL_BUILD_DIR"));
+    ck_assert_ptr_nonnull(mkdtemp(tu__dir));
+    return tu__dir;
+}
+
+/* The path of name in the latest tu_tmpdir() (which must have been made):
+ * tu_file("r.json"). The buffers rotate, 64 of them: a test (a process of
+ * its own in Check's fork mode) may hold 64 such paths at once, and a
+ * later tu_tmpdir() -- a helper's own directory -- leaves them alone. */
+static inline const char *tu_file(const char *name)
+{
+    static char bufs[64][1200];
+    static int next;
+    ck_assert_msg(tu__dir[0], "tu_file before tu_tmpdir");
+    char *b = bufs[next++ % 64];
+    snprintf(b, sizeof(bufs[0]), "%s/%s", tu__dir, name);
+    return b;
 }
 
 /* Points TMPDIR at a directory of this build for the suite's lifetime:

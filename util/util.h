@@ -9,11 +9,10 @@
  *   bytes    wl__bytes_reserve (room in a wl_bytes)
  *   queues   wl__q_*: the one intrusive doubly linked queue (circular, the
  *            head a sentinel wl_qnode), header-only; used by scheduler/ and
- *            pools/procpool.c. pools/threadpool.c still links its jobs by
- *            hand (it was being optimised in parallel): move it here next.
+ *            pools/ (procpool.c, threadpool.c).
  *
- * Not here yet: the atomic output files (reports/atomic.c, see
- * docs/architecture.md).
+ * Also in wl_util, with a public header of its own: the atomic output
+ * files and one command's output rules (atomic.c, wlprof/outputs.h).
  */
 #ifndef WL_UTIL_H
 #define WL_UTIL_H
@@ -81,6 +80,25 @@ static inline void wl__q_remove(wl_qnode *n)
     n->next->prev = n->prev;
     n->prev = n;
     n->next = n;
+}
+/* Moves every node of from, in order, to the tail of q; from is left
+ * empty. O(1). */
+static inline void wl__q_splice(wl_qnode *q, wl_qnode *from)
+{
+    if (from->next == from)
+        return;
+    from->next->prev = q->prev;
+    q->prev->next = from->next;
+    from->prev->next = q;
+    q->prev = from->prev;
+    wl__q_init(from);
+}
+/* Makes to (uninitialised or empty) the queue from was; from is left
+ * empty. */
+static inline void wl__q_move(wl_qnode *from, wl_qnode *to)
+{
+    wl__q_init(to);
+    wl__q_splice(to, from);
 }
 /* The first node of q, or NULL when q is empty. */
 static inline wl_qnode *wl__q_first(const wl_qnode *q)

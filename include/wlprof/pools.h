@@ -75,8 +75,7 @@ struct wl_tpool_req {
     wl_tpool_fn fn_;
     void *arg_;
     wl_tpool_done_cb done_;
-    wl_tpool_req *next_; /* pending queue (doubly linked) or done list */
-    wl_tpool_req *prev_;
+    wl_qnode qnode_; /* in pool_->queue_, ->stagedq_ or ->doneq_ */
     int state_;
     int status_;
 };
@@ -96,13 +95,10 @@ struct wl_tpool {
     unsigned max_queue_;
     unsigned queued_;
     unsigned outstanding_; /* submitted, done_cb not yet run */
-    wl_tpool_req *head_;   /* pending FIFO */
-    wl_tpool_req *tail_;
-    wl_tpool_req *done_head_; /* finished, waiting for the loop */
-    wl_tpool_req *done_tail_;
-    wl_tpool_req *staged_head_; /* submitted from a done_cb, loop thread only */
-    wl_tpool_req *staged_tail_;
-    unsigned staged_;
+    wl_qnode queue_;       /* pending FIFO (wl_tpool_req.qnode_) */
+    wl_qnode doneq_;       /* finished, waiting for the loop */
+    wl_qnode stagedq_;     /* submitted from a done_cb, loop thread only */
+    unsigned staged_;      /* jobs in stagedq_ */
     unsigned waking_;          /* threads signalled or started, not yet looking for work */
     unsigned long wakeups_;    /* parked threads signalled, ever */
     int delivering_;           /* on_async is running done_cbs */

@@ -1,7 +1,10 @@
 /*
  * wlprof/report.h -- profile reports: JSON (schema WL_REPORT_SCHEMA of
  * wlprof/profile.h, reading the older ones too; see docs/report-schema.md),
- * terminal text, and atomic file output.
+ * terminal text, the HTML page, and writing them into atomic output files
+ * (wlprof/outputs.h: included here, where its declarations were before, so
+ * callers that wrote files through this header still build; for files
+ * alone include wlprof/outputs.h).
  *
  * JSON follows jansson's ownership rules: functions named *_to_json return
  * a new reference the caller must json_decref(); *_from_json borrow their
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <jansson.h>
 #include "wlprof/common.h"
+#include "wlprof/outputs.h"
 #include "wlprof/profile.h"
 
 #ifdef __cplusplus
@@ -43,31 +47,6 @@ WL_API int wl_report_from_json(const json_t *root, wl_profile *out, char *err, s
  * naming the file. Values out of range are wl_report_from_json's to refuse. */
 WL_API int wl_report_load(const char *path, json_t **root_out, char *err, size_t errlen);
 
-/* An output file, written by the rules in reports/atomic.c: "-" is stdout;
- * descriptors (/dev/fd/N, /proc/self/fd/N), devices and FIFOs are written
- * directly; symlinks are followed and the file they lead to -- like any
- * regular file -- is written atomically: an anonymous temporary (O_TMPFILE,
- * or a named one where that is unsupported) beside the destination, made
- * up front (so an unwritable path fails before any work), put in place on
- * commit, gone on abort or when the process is killed. */
-typedef struct wl_atomic_file {
-    char *path;     /* destination as given */
-    char *tmp_path; /* the named temporary beside it (fallback only), or NULL */
-    FILE *f;        /* open for writing */
-    char *target;   /* what the symlinks lead to (internal) */
-    int mode_;      /* how it is written (internal) */
-    int dirfd_;     /* the target's directory (internal) */
-    bool dir_open_; /* dirfd_ is open (internal) */
-} wl_atomic_file;
-
-/* Creates the temporary. Returns 0 or a negative errno (err says why). */
-WL_API int wl_atomic_open(wl_atomic_file *af, const char *path, char *err, size_t errlen);
-/* Flushes, fsyncs and renames into place. Returns 0 or a negative errno;
- * on failure the temporary is removed and the destination untouched. */
-WL_API int wl_atomic_commit(wl_atomic_file *af, char *err, size_t errlen);
-/* Removes the temporary. Safe after commit and on a zeroed struct. */
-WL_API void wl_atomic_abort(wl_atomic_file *af);
-
 /* Writes root as indented JSON (and a newline) into af's temporary, then
  * commits it. Returns 0 or a negative errno; on failure err says "cannot
  * write PATH: why" and the temporary is removed. Either way af is done with
@@ -89,26 +68,6 @@ WL_API int wl_report_write_html(FILE *f, const json_t *root);
  * err says "cannot write PATH: why" and the temporary is removed. Either
  * way af is done with. */
 WL_API int wl_atomic_commit_html(wl_atomic_file *af, const json_t *root, char *err, size_t errlen);
-
-/* All output (and input) paths of one command, checked together before
- * any is opened: two outputs on one file (after following symlinks and
- * descriptors: "-" and /dev/stdout are one), or an output that is also an
- * input, is a usage error. Any number of outputs may go to /dev/null.
- * Paths are borrowed; NULL paths are ignored. */
-#define WL_OUTPUTS_MAX 16
-typedef struct wl_outputs {
-    size_t n;
-    struct wl_output_use {
-        const char *option; /* as typed: "-o", "--folded", "--commands" */
-        const char *path;
-        bool input;
-    } use[WL_OUTPUTS_MAX];
-} wl_outputs;
-
-WL_API void wl_outputs_add(wl_outputs *o, const char *option, const char *path);
-WL_API void wl_outputs_add_input(wl_outputs *o, const char *option, const char *path);
-/* Returns 0, or -EINVAL with a one-line reason naming both options. */
-WL_API int wl_outputs_check(const wl_outputs *o, char *err, size_t errlen);
 
 /* Prints the human summary: wall, CPU and waiting split with a bar, top
  * wait reasons, busiest threads, processes, the profiler's own cost.

@@ -66,7 +66,9 @@ extern "C" {
 /* A job function: the blocking or async form of a task (see above). */
 typedef int (*wl_job_fn)(const wl_bytes *in, wl_bytes *out);
 
-/* One task: a name and its forms (at least one non-NULL). Borrowed. */
+/* One task: a name and its forms (at least one non-NULL). Borrowed. The
+ * definition of what each job runs -- not a wl_task, which is a running
+ * coroutine of wlprof/sched.h (the _def says so). */
 typedef struct wl_task_def {
     const char *name;
     wl_job_fn blocking; /* NAME */

@@ -67,7 +67,9 @@ extern "C" {
 #define WL_ETIMEDOUT UV_ETIMEDOUT
 
 typedef struct wl_loop wl_loop;
-typedef struct wl_task wl_task; /* opaque; owned by the loop */
+/* A running coroutine (asyncio's Task); opaque, owned by the loop. Not
+ * wlprof/run.h's wl_task_def, which defines a task of a batch. */
+typedef struct wl_task wl_task;
 typedef struct wl_waiter wl_waiter;
 
 /* A task body. Returns its status (0 or a negative error code) and may set
@@ -88,29 +90,31 @@ typedef struct wl_loop_options {
     int no_overflow_handler;  /* 1 = do not install the SIGSEGV guard-page reporter */
 } wl_loop_options;
 
-/* Caller-allocated; every field is private. */
+/* Caller-allocated; every field but data is private (the libuv loop is
+ * wl_loop_uv's). */
 struct wl_loop {
-    void *data;               /* public: for the user */
-    uv_loop_t *uv;            /* the libuv loop everything runs on */
-    uv_loop_t own_uv;         /* used when wl_loop_init was given no loop */
-    int owns_uv;
-    wl_loop_options opts;
-    uv_idle_t idle;           /* active while tasks are ready: poll does not block */
-    int idle_active;          /* mirror of uv_is_active(&idle), read on every wake */
-    uv_check_t check;         /* drains tasks readied by I/O callbacks */
-    wl_qnode ready;           /* tasks to resume, FIFO */
-    wl_qnode tasks;           /* every live (unfinished) task */
-    size_t ntasks;            /* live tasks */
-    size_t nrecords;          /* task records not yet freed */
-    void *sched_sp;           /* saved stack pointer of the scheduler context */
-    void *stack_pool;         /* free dedicated stacks */
-    unsigned stack_pool_len;
-    void *shared;             /* the shared stack (copy-stack mode) */
-    wl_task *main;            /* task run by wl_run */
-    int stopping;
-    const void *sched_stack_lo; /* scheduler stack bounds, for ASan fiber switches */
-    size_t sched_stack_size;
-    void *sched_fake;
+    void *data; /* for the user */
+    /* private: see scheduler/loop.c */
+    uv_loop_t *uv_;    /* the libuv loop everything runs on */
+    uv_loop_t own_uv_; /* used when wl_loop_init was given no loop */
+    int owns_uv_;
+    wl_loop_options opts_;
+    uv_idle_t idle_;   /* active while tasks are ready: poll does not block */
+    int idle_active_;  /* mirror of uv_is_active(&idle_), read on every wake */
+    uv_check_t check_; /* drains tasks readied by I/O callbacks */
+    wl_qnode ready_;   /* tasks to resume, FIFO */
+    wl_qnode tasks_;   /* every live (unfinished) task */
+    size_t ntasks_;    /* live tasks */
+    size_t nrecords_;  /* task records not yet freed */
+    void *sched_sp_;   /* saved stack pointer of the scheduler context */
+    void *stack_pool_; /* free dedicated stacks */
+    unsigned stack_pool_len_;
+    void *shared_;  /* the shared stack (copy-stack mode) */
+    wl_task *main_; /* task run by wl_run */
+    int stopping_;
+    const void *sched_stack_lo_; /* scheduler stack bounds, for ASan fiber switches */
+    size_t sched_stack_size_;
+    void *sched_fake_;
 };
 
 /* Generic suspension primitive: the base of every await, here and in other
@@ -121,11 +125,11 @@ struct wl_waiter {
     void (*cancel)(wl_waiter *w); /* called if the wait is interrupted; may be NULL */
     void *data;                   /* for the user (e.g. the operation state) */
     /* private */
-    wl_task *task;
-    int status;
-    int reason; /* 0, WL_ECANCELED or WL_ETIMEDOUT once interrupted */
-    int state;
-    int nointr;
+    wl_task *task_;
+    int status_;
+    int reason_; /* 0, WL_ECANCELED or WL_ETIMEDOUT once interrupted */
+    int state_;
+    int nointr_;
 };
 
 /* ---- loops ------------------------------------------------------------- */
@@ -231,9 +235,9 @@ WL_API void wl_waiter_wake(wl_waiter *w, int status);
 
 typedef struct wl_timeout {
     /* private */
-    struct wl_timeout *outer;
-    uint64_t deadline; /* uv_now() milliseconds */
-    int expired;
+    struct wl_timeout *outer_;
+    uint64_t deadline_; /* uv_now() milliseconds */
+    int expired_;
 } wl_timeout;
 
 /* Opens a timeout scope of ms milliseconds for the current task (nestable):
@@ -249,12 +253,12 @@ WL_API int wl_timeout_exit(wl_timeout *t);
 
 typedef struct wl_group {
     /* private */
-    wl_loop *loop;
-    wl_qnode members;
-    size_t live;
-    int first_error;
-    int failed;
-    wl_waiter *waiter;
+    wl_loop *loop_;
+    wl_qnode members_;
+    size_t live_;
+    int first_error_;
+    int failed_;
+    wl_waiter *waiter_;
 } wl_group;
 
 WL_API void wl_group_init(wl_group *g, wl_loop *loop /* NULL = current */);
@@ -274,8 +278,8 @@ WL_API int wl_group_wait(wl_group *g);
 
 typedef struct wl_sem {
     /* private */
-    long count;
-    wl_qnode waiters; /* FIFO of waiting tasks */
+    long count_;
+    wl_qnode waiters_; /* FIFO of waiting tasks */
 } wl_sem;
 
 WL_API void wl_sem_init(wl_sem *s, long count);
@@ -316,9 +320,9 @@ WL_API void wl_close(uv_handle_t *handle);
 typedef struct wl_listener {
     uv_tcp_t tcp;
     /* private */
-    int pending;
-    int error;
-    wl_waiter *waiter;
+    int pending_;
+    int error_;
+    wl_waiter *waiter_;
 } wl_listener;
 
 /* Initialises, binds and listens on the current loop. Returns 0 or an error

@@ -192,12 +192,13 @@ WL_API int wl_agent_inspect_target(const char *path, wl_agent_target *out);
 
 /* A `wlprof profile` run with the agent injected (agent/session.c). */
 typedef struct wl_stacks_session {
-    bool active;          /* the agent will be preloaded into the command */
-    bool env_restored;
-    char dir[4096];       /* private directory the agent writes to */
-    char *saved_preload, *saved_dir, *saved_hz, *saved_asan; /* caller's env */
-    bool locked;          /* lock_fd holds flock(dir): the directory is in use */
-    int lock_fd;
+    bool active;    /* the agent will be preloaded into the command */
+    char dir[4096]; /* the session's own directory the agent writes to */
+    /* private: see agent/session.c */
+    bool env_restored_;
+    char *saved_preload_, *saved_dir_, *saved_hz_, *saved_asan_; /* caller's env */
+    bool locked_; /* lock_fd_ holds flock(dir): the directory is in use */
+    int lock_fd_;
 } wl_stacks_session;
 
 /* Prepares to run cmd (argv[0], PATH-searched) with the agent at hz: when

@@ -26,9 +26,9 @@ typedef struct target {
     int in;   /* write end of its stdin: closing it ends the target */
 } target;
 
-/* Starts attach_crunch with a pipe on stdin (args: extra argv) and waits
- * for its "ready" line. */
-static target start_crunch(const char *cycles)
+/* Starts attach_crunch with a pipe on stdin and up to three arguments (a
+ * NULL ends them), and waits for its "ready" line. */
+static target start_crunch_args(const char *a1, const char *a2, const char *a3)
 {
     int in[2], out[2];
     ck_assert_int_eq(pipe(in), 0);
@@ -42,7 +42,7 @@ static target start_crunch(const char *cycles)
         close(in[1]);
         close(out[0]);
         const char *path = tu_path(CRUNCH);
-        execl(path, path, cycles, (char *)NULL);
+        execl(path, path, a1, a2, a3, (char *)NULL);
         _exit(127);
     }
     close(in[0]);
@@ -53,6 +53,11 @@ static target start_crunch(const char *cycles)
     close(out[0]);
     t.in = in[1];
     return t;
+}
+
+static target start_crunch(const char *cycles)
+{
+    return start_crunch_args(cycles, NULL, NULL);
 }
 
 /* Ends the target (EOF on stdin) and returns its exit status. */
@@ -72,37 +77,7 @@ static int run_wlprof(const char *const *args, const char *errpath)
     for (; args[n - 1] && n < 31; n++)
         argv[n] = (char *)args[n - 1];
     argv[n] = NULL;
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        int err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(err, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return tu_wait(pid, 120);
-}
-
-static char *slurp(const char *path)
-{
-    static char buf[65536];
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
+    return tu_run_to(argv, NULL, errpath, 120);
 }
 
 /* A field of /proc/PID/status ("State", "TracerPid"), as text. */
@@ -145,17 +120,17 @@ static double func_cpu(const json_t *report, const char *name, const char *which
  * in crunch_loop and sleeps 50 ms, which then finishes normally. */
 START_TEST(test_attach_two_seconds_to_crunch_loop)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], folded[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(folded, sizeof(folded), "%s/f.txt", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *folded = tu_file("f.txt");
+    const char *errp = tu_file("err");
     target t = start_crunch(NULL);
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
     const char *args[] = {"profile", "--pid", pidbuf, "--duration", "2", "-o", report,
                           "--folded", folded, NULL};
     int rc = run_wlprof(args, errp);
-    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, slurp(errp));
+    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(errp));
 
     /* detached and running: not stopped, not traced */
     ck_assert_int_eq(kill(t.pid, 0), 0);
@@ -184,7 +159,7 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
                   "computing %.3f of computing + sleeping (cpu %.3f s, sleep %.3f s, wall %.3f s, "
                   "run queue %.3f s)", busy, cpu, sleep, wall, runq);
     /* stacks: crunch_loop holds the CPU (cpu_now and the vdso inside it) */
-    ck_assert_msg(tu_get(r, "stacks") != NULL, "no stacks; wlprof said: %s", slurp(errp));
+    ck_assert_msg(tu_get(r, "stacks") != NULL, "no stacks; wlprof said: %s", tu_slurp(errp));
     double in_crunch = func_cpu(r, "crunch_loop", "total");
     double stacks_cpu = tu_num(r, "stacks.user_s") + tu_num(r, "stacks.sys_s");
     ck_assert_msg(stacks_cpu > 0.5 * cpu, "stacks hold %.3f of %.3f s CPU", stacks_cpu, cpu);
@@ -193,8 +168,8 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
     ck_assert_msg(tu_num(r, "profiler.stack_pauses") > 0, "no stop counted");
     ck_assert_msg(tu_num(r, "profiler.pause_max_s") < 0.5, "a pause of %.3f s",
                   tu_num(r, "profiler.pause_max_s"));
-    ck_assert_msg(strstr(slurp(folded), "crunch_loop") != NULL, "folded has no crunch_loop");
-    ck_assert_msg(strstr(slurp(errp), "(attached to pid"), "summary: %s", slurp(errp));
+    ck_assert_msg(strstr(tu_slurp(folded), "crunch_loop") != NULL, "folded has no crunch_loop");
+    ck_assert_msg(strstr(tu_slurp(errp), "(attached to pid"), "summary: %s", tu_slurp(errp));
     json_decref(r);
     /* exit 0 means none of its sleeps saw EINTR */
     ck_assert_int_eq(finish_crunch(&t), 0);
@@ -206,34 +181,15 @@ END_TEST
  * is not a CPU sample, so the CPU goes to crunch_loop, not to the sleep. */
 START_TEST(test_attach_cpu_is_not_blamed_on_the_sleep)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
-    int in[2], out[2];
-    ck_assert_int_eq(pipe(in), 0);
-    ck_assert_int_eq(pipe(out), 0);
-    target t = {0};
-    t.pid = fork();
-    if (t.pid == 0) {
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        close(in[1]);
-        close(out[0]);
-        const char *path = tu_path(CRUNCH);
-        execl(path, path, "-1", "0.3", "1", (char *)NULL);
-        _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    char buf[16];
-    ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0);
-    close(out[0]);
-    t.in = in[1];
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *errp = tu_file("err");
+    target t = start_crunch_args("-1", "0.3", "1");
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
     const char *args[] = {"profile", "-q", "--pid", pidbuf, "-d", "2", "-o", report, NULL};
     int rc = run_wlprof(args, errp);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, slurp(errp));
+    ck_assert_msg(rc == 0, "exit %d: %s", rc, tu_slurp(errp));
     json_t *r = tu_load_json(report);
     double stacks_cpu = tu_num(r, "stacks.user_s") + tu_num(r, "stacks.sys_s");
     double in_sleep = func_cpu(r, "clock_nanosleep", "self") + func_cpu(r, "__nanosleep", "self");
@@ -252,10 +208,10 @@ END_TEST
  * with it, well before --duration. */
 START_TEST(test_attach_ends_when_target_exits)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *errp = tu_file("err");
     target t = start_crunch("4"); /* about 0.4 s */
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
     /* The test is its parent and reaps it only after wlprof is done: the
@@ -264,7 +220,7 @@ START_TEST(test_attach_ends_when_target_exits)
                           "-o", report, NULL};
     double t0 = tu_now();
     int rc = run_wlprof(args, errp);
-    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, slurp(errp));
+    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(errp));
     ck_assert_msg(tu_now() - t0 < 50, "wlprof waited for --duration");
     json_t *r = tu_load_json(report);
     ck_assert_msg(tu_num(r, "time.wall_s") < 50, "wall %.1f", tu_num(r, "time.wall_s"));
@@ -279,9 +235,9 @@ END_TEST
  * is untouched. SIGTERM too, with 128+15. */
 static void stop_with(int sig, int want)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
     target t = start_crunch(NULL);
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
     int err[2];
@@ -323,32 +279,47 @@ START_TEST(test_attach_sigterm_ends_profile_with_status_143)
 }
 END_TEST
 
+/* Starts `sh -c script` with $0 the crunch target, stdin /dev/null (a
+ * crunch with a cycle count runs them whatever its stdin) and stdout a
+ * pipe, and waits for the first thing it writes. *out: the pipe's read end
+ * (the caller closes it). */
+static pid_t start_shell(const char *script, int *out)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t sh = fork();
+    ck_assert_int_ge(sh, 0);
+    if (sh == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(p[1], 1);
+        close(p[0]);
+        execl("/bin/sh", "sh", "-c", script, tu_path(CRUNCH), (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char buf[16];
+    ck_assert_int_gt(read(p[0], buf, sizeof(buf)), 0);
+    *out = p[0];
+    return sh;
+}
+
 /* --children finds the computing child of a shell; without it the shell
  * alone is profiled (and it computes nothing). */
 START_TEST(test_attach_children_follows_descendants)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
-    int out[2];
-    ck_assert_int_eq(pipe(out), 0);
-    pid_t sh = fork();
-    if (sh == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        execl("/bin/sh", "sh", "-c", "\"$0\" 25 & wait", tu_path(CRUNCH), (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    char buf[16];
-    ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0); /* the child is running */
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *errp = tu_file("err");
+    int out;
+    pid_t sh = start_shell("\"$0\" 25 & wait", &out); /* the child is running */
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)sh);
     for (int with = 0; with < 2; with++) {
         const char *args[] = {"profile", "-q", "--no-stacks", "--pid", pidbuf, "-d", "0.8",
                               "-o", report, with ? "--children" : NULL, NULL};
         int rc = run_wlprof(args, errp);
-        ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, slurp(errp));
+        ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(errp));
         json_t *r = tu_load_json(report);
         double cpu = tu_num(r, "time.user_s") + tu_num(r, "time.sys_s");
         size_t nprocs = json_array_size(tu_get(r, "processes"));
@@ -365,7 +336,7 @@ START_TEST(test_attach_children_follows_descendants)
         json_decref(r);
     }
     ck_assert_int_eq(tu_wait(sh, 60), 0);
-    close(out[0]);
+    close(out);
 }
 END_TEST
 
@@ -373,30 +344,17 @@ END_TEST
  * is not mistaken for a refusal, every process gets its stacks. */
 START_TEST(test_attach_children_that_come_and_go_keep_their_stacks)
 {
-    const char *dir = tu_tmpdir();
-    char report[1200], errp[1200], pidbuf[16];
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    snprintf(errp, sizeof(errp), "%s/err", dir);
-    int out[2];
-    ck_assert_int_eq(pipe(out), 0);
-    pid_t sh = fork();
-    if (sh == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0); /* attach_crunch runs 2 cycles, whatever its stdin */
-        dup2(out[1], 1);
-        close(out[0]);
-        execl("/bin/sh", "sh", "-c",
-              "echo go; for i in 1 2 3 4 5 6 7 8 9 10; do \"$0\" 2 >/dev/null; done",
-              tu_path(CRUNCH), (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    char buf[16];
-    ck_assert_int_gt(read(out[0], buf, sizeof(buf)), 0);
+    tu_tmpdir();
+    char pidbuf[16];
+    const char *report = tu_file("r.json");
+    const char *errp = tu_file("err");
+    int out;
+    pid_t sh =
+        start_shell("echo go; for i in 1 2 3 4 5 6 7 8 9 10; do \"$0\" 2 >/dev/null; done", &out);
     snprintf(pidbuf, sizeof(pidbuf), "%d", (int)sh);
     const char *args[] = {"profile", "-q", "--children", "--pid", pidbuf, "-o", report, NULL};
     int rc = run_wlprof(args, errp);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
     ck_assert_msg(strstr(msg, "cannot trace") == NULL, "%s", msg);
     json_t *r = tu_load_json(report);
@@ -405,7 +363,7 @@ START_TEST(test_attach_children_that_come_and_go_keep_their_stacks)
     ck_assert_msg(func_cpu(r, "crunch_loop", "total") > 0, "no crunch_loop in the stacks");
     json_decref(r);
     ck_assert_int_eq(tu_wait(sh, 60), 0);
-    close(out[0]);
+    close(out);
 }
 END_TEST
 
@@ -413,14 +371,13 @@ END_TEST
 
 static void expect_refusal(const char *pid, int want, const char *needle)
 {
-    const char *dir = tu_tmpdir();
-    char errp[1200];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    const char *errp = tu_file("err");
     const char *args[] = {"profile", "--pid", pid, "-d", "0.2", NULL};
     int rc = run_wlprof(args, errp);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     ck_assert_msg(rc == want, "pid %s: exit %d, want %d (%s)", pid, rc, want, msg);
-    ck_assert_msg(count_lines(msg) == 1, "pid %s: not one line: %s", pid, msg);
+    ck_assert_msg(tu_count_lines(msg) == 1, "pid %s: not one line: %s", pid, msg);
     ck_assert_msg(strstr(msg, needle) != NULL, "pid %s: '%s' lacks '%s'", pid, msg, needle);
 }
 
@@ -497,14 +454,14 @@ END_TEST
 START_TEST(test_attach_own_pid_is_refused)
 {
     /* sh execs wlprof, so $$ is wlprof's own pid */
-    const char *dir = tu_tmpdir();
-    char errp[1200], cmd[4400];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    char cmd[4400];
+    const char *errp = tu_file("err");
     snprintf(cmd, sizeof(cmd), "exec '%s' profile --pid $$ 2>'%s'", tu_env("WLPROF"), errp);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     ck_assert_int_eq(tu_run(argv, 60), 1);
-    const char *msg = slurp(errp);
-    ck_assert_msg(strstr(msg, "wlprof itself") && count_lines(msg) == 1, "%s", msg);
+    const char *msg = tu_slurp(errp);
+    ck_assert_msg(strstr(msg, "wlprof itself") && tu_count_lines(msg) == 1, "%s", msg);
 }
 END_TEST
 
@@ -569,16 +526,16 @@ START_TEST(test_attach_thread_id_profiles_its_process)
             tid = atoi(de->d_name);
     closedir(d);
     ck_assert_int_gt(tid, 0);
-    const char *dir = tu_tmpdir();
-    char errp[1200], report[1200], tidbuf[16];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
-    snprintf(report, sizeof(report), "%s/r.json", dir);
+    tu_tmpdir();
+    char tidbuf[16];
+    const char *errp = tu_file("err");
+    const char *report = tu_file("r.json");
     snprintf(tidbuf, sizeof(tidbuf), "%d", tid);
     const char *args[] = {"profile", "-q", "--pid", tidbuf, "-d", "0.3", "-o", report, NULL};
     int rc = run_wlprof(args, errp);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
-    ck_assert_msg(strstr(msg, "is a thread of process") && count_lines(msg) == 1, "%s", msg);
+    ck_assert_msg(strstr(msg, "is a thread of process") && tu_count_lines(msg) == 1, "%s", msg);
     json_t *r = tu_load_json(report);
     ck_assert_int_eq((int)tu_num(r, "target.pid"), (int)p);
     ck_assert_int_eq((int)tu_num(r, "sampling.max_threads"), 4);
@@ -618,7 +575,7 @@ START_TEST(test_attach_other_users_process_without_privileges)
         _exit(127);
     }
     int rc = tu_wait(w, 60);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     unlink(errp);
     if (rc == 127) { /* nobody cannot reach the build tree */
         fprintf(stderr, "test_attach_other_users_process: wlprof not executable as nobody\n");
@@ -638,16 +595,16 @@ START_TEST(test_attach_traced_target_falls_back_to_proc)
 {
     target t = start_crunch(NULL);
     ck_assert_int_eq(ptrace(PTRACE_SEIZE, t.pid, NULL, NULL), 0);
-    const char *dir = tu_tmpdir();
-    char errp[1200], report[1200], buf[16];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
-    snprintf(report, sizeof(report), "%s/r.json", dir);
+    tu_tmpdir();
+    char buf[16];
+    const char *errp = tu_file("err");
+    const char *report = tu_file("r.json");
     snprintf(buf, sizeof(buf), "%d", (int)t.pid);
     const char *args[] = {"profile", "-q", "--pid", buf, "-d", "0.5", "-o", report, NULL};
     int rc = run_wlprof(args, errp);
-    const char *msg = slurp(errp);
+    const char *msg = tu_slurp(errp);
     ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
-    ck_assert_msg(strstr(msg, "already traced") && count_lines(msg) == 1, "%s", msg);
+    ck_assert_msg(strstr(msg, "already traced") && tu_count_lines(msg) == 1, "%s", msg);
     json_t *r = tu_load_json(report);
     ck_assert_ptr_null(tu_get(r, "functions"));
     ck_assert_msg(tu_num(r, "time.user_s") > 0, "no CPU seen");
@@ -701,14 +658,14 @@ static int count_of(const char *s, const char *needle)
 /* Without a terminal: one plain snapshot per interval, 80 columns. */
 START_TEST(test_top_without_tty_prints_snapshots)
 {
-    const char *dir = tu_tmpdir();
-    char outp[1200], cmd[4400];
-    snprintf(outp, sizeof(outp), "%s/out", dir);
+    tu_tmpdir();
+    char cmd[4400];
+    const char *outp = tu_file("out");
     snprintf(cmd, sizeof(cmd), "'%s' top -d 0.5 -n 3 -- '%s' 1000 </dev/null >'%s' 2>&1",
              tu_env("WLPROF"), tu_path(CRUNCH), outp);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     ck_assert_int_eq(tu_run(argv, 120), 0);
-    const char *out = slurp(outp);
+    const char *out = tu_slurp(outp);
     ck_assert_msg(count_of(out, "wlprof top - pid") == 3, "%s", out);
     ck_assert_msg(strstr(out, "crunch_loop") && strstr(out, " sleep "), "%s", out);
     ck_assert_msg(widest_line(out) <= 80, "a line of %d columns", widest_line(out));
@@ -801,19 +758,18 @@ END_TEST
 
 START_TEST(test_top_bad_input)
 {
-    const char *dir = tu_tmpdir();
-    char errp[1200];
-    snprintf(errp, sizeof(errp), "%s/err", dir);
+    tu_tmpdir();
+    const char *errp = tu_file("err");
     const char *a1[] = {"top", "--pid", "1", NULL};
     ck_assert_int_eq(run_wlprof(a1, errp), 1);
-    ck_assert_msg(count_lines(slurp(errp)) == 1, "%s", slurp(errp));
+    ck_assert_msg(tu_count_lines(tu_slurp(errp)) == 1, "%s", tu_slurp(errp));
     const char *a2[] = {"top", NULL};
     ck_assert_int_eq(run_wlprof(a2, errp), 2);
     const char *a3[] = {"top", "-d", "0", "--", "true", NULL};
     ck_assert_int_eq(run_wlprof(a3, errp), 2);
     const char *a4[] = {"top", "--", "/nonexistent/prog", NULL};
     ck_assert_int_eq(run_wlprof(a4, errp), 127);
-    ck_assert_msg(count_lines(slurp(errp)) == 1, "%s", slurp(errp));
+    ck_assert_msg(tu_count_lines(tu_slurp(errp)) == 1, "%s", tu_slurp(errp));
 }
 END_TEST
 

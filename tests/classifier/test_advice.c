@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fake_profile.h"
 #include "testutil.h"
 #include "wlprof/classify.h"
 #include "wlprof/report.h"
@@ -50,82 +51,6 @@ static void fake_run(wl_profile *p, double wall, double cpu, double wait_s)
     p->wait_frac = 1 - run;
     p->cores_busy = cpu / wall;
     p->max_threads = 1;
-}
-
-static void fake_wait(wl_profile *p, wl_wait_kind kind, const char *sc, double seconds)
-{
-    p->waits = realloc(p->waits, (p->nwaits + 1) * sizeof(*p->waits));
-    ck_assert_ptr_nonnull(p->waits);
-    wl_wait_stat *w = &p->waits[p->nwaits++];
-    memset(w, 0, sizeof(*w));
-    w->kind = kind;
-    snprintf(w->syscall, sizeof(w->syscall), "%s", sc);
-    w->seconds = seconds;
-    w->samples = (uint64_t)llround(seconds * 100);
-    p->wait_kind_s[kind] += seconds;
-    p->wait_kind_samples[kind] += w->samples;
-}
-
-static wl_thread_stat *fake_thread(wl_profile *p, int tid, double cpu_s)
-{
-    p->threads = realloc(p->threads, (p->nthreads + 1) * sizeof(*p->threads));
-    ck_assert_ptr_nonnull(p->threads);
-    wl_thread_stat *t = &p->threads[p->nthreads++];
-    memset(t, 0, sizeof(*t));
-    t->pid = 1000;
-    t->tid = tid;
-    snprintf(t->comm, sizeof(t->comm), "t%d", tid);
-    t->user_s = t->cpu_s = t->running_s = cpu_s;
-    t->loop_first_s = -1;
-    return t;
-}
-
-static void fake_thread_wait(wl_thread_stat *t, wl_wait_kind kind, const char *sc, double s)
-{
-    t->waits = realloc(t->waits, (t->nwaits + 1) * sizeof(*t->waits));
-    ck_assert_ptr_nonnull(t->waits);
-    wl_wait_stat *w = &t->waits[t->nwaits++];
-    memset(w, 0, sizeof(*w));
-    w->kind = kind;
-    snprintf(w->syscall, sizeof(w->syscall), "%s", sc);
-    w->seconds = s;
-    w->samples = (uint64_t)llround(s * 100);
-    t->waiting_s += s;
-}
-
-static void fake_process(wl_profile *p, const char *comm)
-{
-    p->procs = calloc(1, sizeof(*p->procs));
-    ck_assert_ptr_nonnull(p->procs);
-    p->nprocs = 1;
-    p->procs[0].pid = 1000;
-    snprintf(p->procs[0].comm, sizeof(p->procs[0].comm), "%s", comm);
-}
-
-static void fake_free(wl_profile *p)
-{
-    for (size_t i = 0; i < p->nthreads; i++)
-        free(p->threads[i].waits);
-    free(p->threads);
-    free(p->waits);
-    free(p->procs);
-    memset(p, 0, sizeof(*p));
-}
-
-static int reasons_have(const wl_verdict *v, const char *needle)
-{
-    for (size_t i = 0; i < v->nreasons; i++)
-        if (strstr(v->reasons[i], needle))
-            return 1;
-    return 0;
-}
-
-static wl_classify_opts cores2(void)
-{
-    wl_classify_opts o;
-    memset(&o, 0, sizeof(o));
-    o.cores = 2;
-    return o;
 }
 
 /* The recommended executor has the best prediction for this program, or a
@@ -152,10 +77,10 @@ START_TEST(test_advice_two_sequential_sleeps_predict_at_most_their_longest)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = cores2();
+    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 1.5, 0.002, 1.49);
-    fake_wait(&p, WL_WAIT_SLEEP, "clock_nanosleep", 1.49);
-    wl_thread_stat *t = fake_thread(&p, 1000, 0.002);
+    fake_wait(&p, WL_WAIT_SLEEP, "", "clock_nanosleep", 1.49);
+    wl_thread_stat *t = fake_thread(&p, 1000, NULL, 0.002);
     fake_thread_wait(t, WL_WAIT_SLEEP, "clock_nanosleep", 1.49);
     t->longest_wait_s = 1.0;
     snprintf(t->longest_wait_syscall, sizeof(t->longest_wait_syscall), "clock_nanosleep");
@@ -169,7 +94,7 @@ START_TEST(test_advice_two_sequential_sleeps_predict_at_most_their_longest)
     ck_assert(fabs(v.model.critical_path_s - (1.0 + 0.05 * 1.5)) < 0.01);
     check_best_or_said(&v);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -178,9 +103,9 @@ START_TEST(test_advice_single_stream_compute_gains_nothing_from_threads)
     /* gzip of one file: one thread computing 2 s without a wait. */
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = cores2();
+    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 2.0, 1.98, 0.0);
-    wl_thread_stat *t = fake_thread(&p, 1000, 1.98);
+    wl_thread_stat *t = fake_thread(&p, 1000, NULL, 1.98);
     t->longest_cpu_run_s = 1.97;
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert_int_eq(v.executor, WL_EXEC_PROCESS_POOL);
@@ -190,7 +115,7 @@ START_TEST(test_advice_single_stream_compute_gains_nothing_from_threads)
     ck_assert(v.batch[WL_EXEC_PROCESS_POOL].speedup > 1.7);
     check_best_or_said(&v);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -198,10 +123,10 @@ START_TEST(test_advice_one_cpu_run_and_one_wait_predict_at_most_two)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = cores2();
+    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 2.0, 1.0, 1.0);
-    fake_wait(&p, WL_WAIT_SLEEP, "nanosleep", 1.0);
-    wl_thread_stat *t = fake_thread(&p, 1000, 1.0);
+    fake_wait(&p, WL_WAIT_SLEEP, "", "nanosleep", 1.0);
+    wl_thread_stat *t = fake_thread(&p, 1000, NULL, 1.0);
     fake_thread_wait(t, WL_WAIT_SLEEP, "nanosleep", 1.0);
     t->longest_cpu_run_s = 1.0;
     t->longest_wait_s = 1.0;
@@ -209,7 +134,7 @@ START_TEST(test_advice_one_cpu_run_and_one_wait_predict_at_most_two)
     check_all_at_most(&v, 2.0);
     check_best_or_said(&v);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -220,7 +145,7 @@ static void fake_gil_threads(wl_profile *p, bool gil_kind)
     fake_process(p, "python3");
     p->max_threads = 5;
     for (int i = 0; i < 4; i++) {
-        wl_thread_stat *t = fake_thread(p, 1001 + i, 0.5);
+        wl_thread_stat *t = fake_thread(p, 1001 + i, NULL, 0.5);
         fake_thread_wait(t, gil_kind ? WL_WAIT_GIL : WL_WAIT_LOCK, "futex", 1.1);
         fake_thread_wait(t, WL_WAIT_OTHER, "", 0.4);
         t->longest_cpu_run_s = 0.005;
@@ -231,7 +156,7 @@ START_TEST(test_advice_gil_threads_go_to_processes)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = cores2();
+    wl_classify_opts o = fake_opts_cores(2);
     fake_gil_threads(&p, true);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
@@ -245,7 +170,7 @@ START_TEST(test_advice_gil_threads_go_to_processes)
     ck_assert(v.predicted[WL_EXEC_PROCESS_POOL].speedup > 1.5);
     check_best_or_said(&v);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
     /* Without the GIL kind (futex waits), a CPython target's threads still
      * never compute in parallel. */
     fake_gil_threads(&p, false);
@@ -254,7 +179,7 @@ START_TEST(test_advice_gil_threads_go_to_processes)
     ck_assert(!reasons_have(&v, "C code without shared state"));
     ck_assert(v.predicted[WL_EXEC_THREAD_POOL].speedup <= 1.3);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -263,17 +188,17 @@ START_TEST(test_advice_gil_waiting_is_cpu_demand_not_waiting)
     /* Ticks where nothing ran but GIL waiters: demand, moved to computing. */
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = cores2();
+    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 2.0, 1.5, 0.5);
     fake_process(&p, "python3");
-    fake_wait(&p, WL_WAIT_GIL, "futex", 0.5);
+    fake_wait(&p, WL_WAIT_GIL, "", "futex", 0.5);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(v.wait_share < 0.01);
     ck_assert(v.user_share > 0.99);
     ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
     ck_assert_uint_eq(v.ncalls, 0);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -281,18 +206,18 @@ START_TEST(test_advice_pitfall_only_on_a_loop_thread_after_it_waited)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = cores2();
+    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 1.5, 0.4, 1.0);
-    fake_wait(&p, WL_WAIT_SLEEP, "clock_nanosleep", 0.6);
-    fake_wait(&p, WL_WAIT_POLL, "epoll_wait", 0.4);
+    fake_wait(&p, WL_WAIT_SLEEP, "", "clock_nanosleep", 0.6);
+    fake_wait(&p, WL_WAIT_POLL, "", "epoll_wait", 0.4);
     /* A worker thread that sleeps long but never waited in a readiness call,
      * and a loop thread whose long stretches were all before its first
      * epoll_wait (start-up: the profiler reports none inside the loop). */
-    wl_thread_stat *w = fake_thread(&p, 1001, 0.1);
+    wl_thread_stat *w = fake_thread(&p, 1001, NULL, 0.1);
     fake_thread_wait(w, WL_WAIT_SLEEP, "clock_nanosleep", 0.6);
     w->longest_block_s = 0.6;
     w->longest_burst_s = 0.3;
-    wl_thread_stat *l = fake_thread(&p, 1000, 0.3);
+    wl_thread_stat *l = fake_thread(&p, 1000, NULL, 0.3);
     fake_thread_wait(l, WL_WAIT_POLL, "epoll_wait", 0.4);
     snprintf(l->loop_evidence, sizeof(l->loop_evidence), "readiness");
     l->loop_first_s = 0.3;
@@ -310,7 +235,7 @@ START_TEST(test_advice_pitfall_only_on_a_loop_thread_after_it_waited)
     ck_assert_str_eq(v.pitfall.call, "clock_nanosleep");
     ck_assert_str_eq(v.pitfall.evidence, "readiness");
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -327,11 +252,11 @@ START_TEST(test_advice_pitfall_names_the_python_function_and_call)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = cores2();
+    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 1.3, 0.05, 1.2);
     fake_process(&p, "python3");
-    fake_wait(&p, WL_WAIT_SLEEP, "clock_nanosleep", 1.2);
-    wl_thread_stat *l = fake_thread(&p, 1000, 0.05);
+    fake_wait(&p, WL_WAIT_SLEEP, "", "clock_nanosleep", 1.2);
+    wl_thread_stat *l = fake_thread(&p, 1000, NULL, 0.05);
     fake_thread_wait(l, WL_WAIT_SLEEP, "clock_nanosleep", 1.2);
     snprintf(l->loop_evidence, sizeof(l->loop_evidence), "epoll_fd");
     l->loop_first_s = 0.05;
@@ -365,7 +290,7 @@ START_TEST(test_advice_pitfall_names_the_python_function_and_call)
     json_decref(c);
     json_decref(r);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -375,16 +300,16 @@ START_TEST(test_advice_idle_pool_threads_are_not_advice)
      * workers parked in uv_cond_wait. */
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = cores2();
+    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 1.08, 0.07, 1.0);
     fake_process(&p, "node");
-    fake_wait(&p, WL_WAIT_POLL, "epoll_pwait", 1.0);
-    wl_thread_stat *l = fake_thread(&p, 1000, 0.07);
+    fake_wait(&p, WL_WAIT_POLL, "", "epoll_pwait", 1.0);
+    wl_thread_stat *l = fake_thread(&p, 1000, NULL, 0.07);
     fake_thread_wait(l, WL_WAIT_POLL, "epoll_pwait", 1.0);
     l->longest_wait_s = 1.0;
     snprintf(l->longest_wait_syscall, sizeof(l->longest_wait_syscall), "epoll_pwait");
     for (int i = 0; i < 4; i++) {
-        wl_thread_stat *t = fake_thread(&p, 1001 + i, 0.0);
+        wl_thread_stat *t = fake_thread(&p, 1001 + i, NULL, 0.0);
         fake_thread_wait(t, WL_WAIT_LOCK, "futex", 1.05);
         t->longest_block_s = 1.05;
     }
@@ -409,7 +334,7 @@ START_TEST(test_advice_idle_pool_threads_are_not_advice)
     check_all_at_most(&v, 1.1);
     json_decref(r);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -445,22 +370,6 @@ START_TEST(test_advice_runtime_frames_and_readiness_calls)
 END_TEST
 
 /* ---- the labelled corpus, end to end ----------------------------------------- */
-
-static int run_quiet(char *const argv[], double timeout)
-{
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 1);
-        if (!getenv("WL_TEST_VERBOSE"))
-            dup2(null, 2);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return tu_wait(pid, timeout);
-}
 
 /* Two processes spinning on the CPUs, as on a loaded machine. */
 typedef struct load {
@@ -506,10 +415,10 @@ static json_t *profile_and_recommend(char *const target[], const char *dir, cons
     for (int i = 0; target[i] && n < 23; i++)
         argv[n++] = target[i];
     argv[n] = NULL;
-    ck_assert_int_eq(run_quiet(argv, 180), 0);
+    ck_assert_int_eq(tu_run(argv, 180), 0);
     json_t *r = tu_load_json(report);
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
-    ck_assert_int_eq(run_quiet(rec, 60), 0);
+    ck_assert_int_eq(tu_run(rec, 60), 0);
     json_t *r2 = tu_load_json(again);
     ck_assert_str_eq(tu_str(r2, "classification.kind"), tu_str(r, "classification.kind"));
     ck_assert_str_eq(tu_str(r2, "recommendation.executor"), tu_str(r, "recommendation.executor"));
@@ -603,13 +512,9 @@ START_TEST(test_advice_gzip_single_stream)
     FILE *f = fopen(input, "w");
     ck_assert_ptr_nonnull(f);
     /* Compressible but not trivial: a few seconds of deflate at -9. */
-    unsigned long x = 88172645463325252UL;
-    for (int i = 0; i < 24 * 1024 * 1024; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        fputc("abcdefgh"[x % 8] + (i % 61 == 0), f);
-    }
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 24 * 1024 * 1024; i++)
+        fputc("abcdefgh"[tu_xorshift64(&x) % 8] + (i % 61 == 0), f);
     fclose(f);
     char *target[] = {"gzip", "-9", "-c", input, NULL};
     json_t *r = profile_and_recommend(target, dir, "gzip");
@@ -790,36 +695,6 @@ START_TEST(test_advice_python_gil_threads)
 }
 END_TEST
 
-/* Runs argv with stdout and stderr into files; returns the exit status. */
-static int run_to_files(char *const argv[], const char *out, const char *err)
-{
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDONLY);
-        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(null, 0);
-        dup2(o, 1);
-        dup2(e, 2);
-        unsetenv("COLUMNS");
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return tu_wait(pid, 120);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 START_TEST(test_advice_text_output_fits_and_leads_with_the_verdict)
 {
     const char *dir = tu_tmpdir();
@@ -829,8 +704,8 @@ START_TEST(test_advice_text_output_fits_and_leads_with_the_verdict)
     snprintf(report, sizeof(report), "%s/r.json", dir);
     char *argv[] = {(char *)tu_env("WLPROF"), "profile", "-o", report, "--",
                     (char *)tu_path("tests/targets/advice_output"), NULL};
-    ck_assert_int_eq(run_to_files(argv, out, err), 0);
-    char *text = slurp(err);
+    ck_assert_int_eq(tu_run_to(argv, out, err, 120), 0);
+    char *text = tu_slurp(err);
     /* Every line fits 80 columns (not a terminal: no wider width). */
     for (char *line = text; *line;) {
         size_t n = strcspn(line, "\n");
@@ -869,22 +744,22 @@ START_TEST(test_advice_text_output_fits_and_leads_with_the_verdict)
     /* --sort total is the inclusive order; anything else is a usage error. */
     char *total[] = {(char *)tu_env("WLPROF"), "profile", "--sort", "total", "--",
                      (char *)tu_path("tests/targets/advice_output"), NULL};
-    ck_assert_int_eq(run_to_files(total, out, err), 0);
+    ck_assert_int_eq(tu_run_to(total, out, err, 120), 0);
     if (stacks)
-        ck_assert_ptr_nonnull(strstr(slurp(err), "  functions by total time"));
+        ck_assert_ptr_nonnull(strstr(tu_slurp(err), "  functions by total time"));
     char *bad[] = {(char *)tu_env("WLPROF"), "profile", "--sort", "size", "--", "true", NULL};
-    ck_assert_int_eq(run_to_files(bad, out, err), 2);
-    ck_assert_ptr_nonnull(strstr(slurp(err), "--sort"));
+    ck_assert_int_eq(tu_run_to(bad, out, err, 120), 2);
+    ck_assert_ptr_nonnull(strstr(tu_slurp(err), "--sort"));
 
     /* `wlprof help profile` is `wlprof profile --help`. */
     char *help1[] = {(char *)tu_env("WLPROF"), "help", "profile", NULL};
     char *help2[] = {(char *)tu_env("WLPROF"), "profile", "--help", NULL};
-    ck_assert_int_eq(run_to_files(help1, out, err), 0);
+    ck_assert_int_eq(tu_run_to(help1, out, err, 120), 0);
     static char first[65536];
-    snprintf(first, sizeof(first), "%s", slurp(out));
+    snprintf(first, sizeof(first), "%s", tu_slurp(out));
     ck_assert_ptr_nonnull(strstr(first, "usage: wlprof profile"));
-    ck_assert_int_eq(run_to_files(help2, out, err), 0);
-    ck_assert_str_eq(first, slurp(out));
+    ck_assert_int_eq(tu_run_to(help2, out, err, 120), 0);
+    ck_assert_str_eq(first, tu_slurp(out));
 }
 END_TEST
 
@@ -896,11 +771,11 @@ START_TEST(test_advice_run_reports_prediction_beside_achieved)
     snprintf(out, sizeof(out), "%s/out", dir);
     snprintf(err, sizeof(err), "%s/err", dir);
     char *argv[] = {(char *)tu_env("WLPROF"), "run", "--sample", "sleep", "--jobs", "10", NULL};
-    ck_assert_int_eq(run_to_files(argv, out, err), 0);
+    ck_assert_int_eq(tu_run_to(argv, out, err, 120), 0);
     char text[65536 * 2];
-    snprintf(text, sizeof(text), "%s", slurp(out));
+    snprintf(text, sizeof(text), "%s", tu_slurp(out));
     size_t n = strlen(text);
-    snprintf(text + n, sizeof(text) - n, "%s", slurp(err));
+    snprintf(text + n, sizeof(text) - n, "%s", tu_slurp(err));
     const char *line = strstr(text, "  predicted ");
     ck_assert_msg(line != NULL, "no prediction in:\n%s", text);
     double predicted = 0, achieved = 0;

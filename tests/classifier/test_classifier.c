@@ -21,6 +21,7 @@
 #include <ftw.h>
 
 #include "schema_check.h"
+#include "fake_profile.h"
 #include "testutil.h"
 #include "wlprof/classify.h"
 #include "wlprof/report.h"
@@ -52,80 +53,6 @@ static void fake_shares(wl_profile *p, double wall, double user, double sys, dou
     p->max_threads = 1;
 }
 
-static wl_wait_stat *push_wait(wl_wait_stat **arr, size_t *n, wl_wait_kind kind,
-                               const char *wchan, const char *sc, double seconds)
-{
-    wl_wait_stat *grown = realloc(*arr, (*n + 1) * sizeof(**arr));
-    ck_assert_ptr_nonnull(grown);
-    *arr = grown;
-    wl_wait_stat *w = &grown[(*n)++];
-    memset(w, 0, sizeof(*w));
-    w->kind = kind;
-    snprintf(w->wchan, sizeof(w->wchan), "%s", wchan);
-    snprintf(w->syscall, sizeof(w->syscall), "%s", sc);
-    w->seconds = seconds;
-    w->samples = (uint64_t)llround(seconds * 100);
-    return w;
-}
-
-/* Program-level wait reason; call in most-first order, like the profiler. */
-static void fake_wait(wl_profile *p, wl_wait_kind kind, const char *wchan, const char *sc,
-                      double seconds)
-{
-    push_wait(&p->waits, &p->nwaits, kind, wchan, sc, seconds);
-    p->wait_kind_s[kind] += seconds;
-    p->wait_kind_samples[kind] += (uint64_t)llround(seconds * 100);
-}
-
-static wl_thread_stat *fake_thread(wl_profile *p, int tid, const char *comm, double cpu_s)
-{
-    wl_thread_stat *grown = realloc(p->threads, (p->nthreads + 1) * sizeof(*grown));
-    ck_assert_ptr_nonnull(grown);
-    p->threads = grown;
-    wl_thread_stat *t = &grown[p->nthreads++];
-    memset(t, 0, sizeof(*t));
-    t->pid = 1000;
-    t->tid = tid;
-    snprintf(t->comm, sizeof(t->comm), "%s", comm);
-    t->user_s = cpu_s;
-    t->cpu_s = cpu_s;
-    t->running_s = cpu_s;
-    return t;
-}
-
-static void fake_thread_wait(wl_thread_stat *t, wl_wait_kind kind, const char *sc,
-                             double seconds)
-{
-    push_wait(&t->waits, &t->nwaits, kind, "", sc, seconds);
-    t->waiting_s += seconds;
-}
-
-static void fake_free(wl_profile *p)
-{
-    for (size_t i = 0; i < p->nthreads; i++)
-        free(p->threads[i].waits);
-    free(p->threads);
-    free(p->waits);
-    memset(p, 0, sizeof(*p));
-}
-
-/* Whether any reason contains needle. */
-static int reasons_have(const wl_verdict *v, const char *needle)
-{
-    for (size_t i = 0; i < v->nreasons; i++)
-        if (strstr(v->reasons[i], needle))
-            return 1;
-    return 0;
-}
-
-static wl_classify_opts opts_cores(int cores)
-{
-    wl_classify_opts o;
-    memset(&o, 0, sizeof(o));
-    o.cores = cores;
-    return o;
-}
-
 /* `sleep 1`: almost all waiting, in clock_nanosleep. */
 static void fake_sleep(wl_profile *p)
 {
@@ -140,7 +67,7 @@ START_TEST(test_classifier_sleep_is_io_bound_on_a_thread_pool)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_sleep(&p);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert_int_eq(v.kind, WL_KIND_IO_BOUND);
@@ -156,7 +83,7 @@ START_TEST(test_classifier_sleep_is_io_bound_on_a_thread_pool)
     ck_assert(v.confidence > 0.8);
     ck_assert(!v.pitfall.detected);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -164,7 +91,7 @@ START_TEST(test_classifier_epoll_waits_choose_a_coroutine_loop)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     o.concurrency = 100;
     fake_shares(&p, 1.2, 0.03, 0.02, 0.95, 1, 120);
     fake_wait(&p, WL_WAIT_POLL, "do_epoll_wait", "epoll_wait", 1.05);
@@ -177,7 +104,7 @@ START_TEST(test_classifier_epoll_waits_choose_a_coroutine_loop)
     ck_assert_uint_eq(v.ncalls, 0);
     ck_assert(reasons_have(&v, "multiplexes"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -185,7 +112,7 @@ START_TEST(test_classifier_fsync_waits_stay_on_threads)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 2.0, 0.02, 0.10, 0.88, 1, 200);
     fake_wait(&p, WL_WAIT_DISK, "jbd2_log_wait_commit", "fdatasync", 1.0);
     fake_wait(&p, WL_WAIT_DISK, "folio_wait_bit", "fdatasync", 0.6);
@@ -202,7 +129,7 @@ START_TEST(test_classifier_fsync_waits_stay_on_threads)
     ck_assert(reasons_have(&v, "no readiness-based form"));
     ck_assert(!reasons_have(&v, "non-blocking"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -210,7 +137,7 @@ START_TEST(test_classifier_single_thread_cpu_goes_to_a_process_pool_per_core)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(4);
+    wl_classify_opts o = fake_opts_cores(4);
     fake_shares(&p, 1.0, 0.97, 0.02, 0.01, 1, 100);
     fake_thread(&p, 1000, "primes", 0.99);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -227,7 +154,7 @@ START_TEST(test_classifier_single_thread_cpu_goes_to_a_process_pool_per_core)
     ck_assert(reasons_have(&v, "threads equally"));
     ck_assert(!reasons_have(&v, "already runs in parallel"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -238,7 +165,7 @@ START_TEST(test_classifier_system_cpu_without_waiting_is_computing)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.41, 0.57, 0.02, 1, 100);
     fake_thread(&p, 1000, "dd", 0.98);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -249,7 +176,7 @@ START_TEST(test_classifier_system_cpu_without_waiting_is_computing)
     ck_assert(reasons_have(&v, "system CPU is computing too"));
     wl_verdict_free(&v);
     /* With real waiting beside it, system CPU sides with the waiting. */
-    fake_free(&p);
+    wl_profile_free(&p);
     fake_shares(&p, 1.0, 0.02, 0.50, 0.48, 1, 100);
     fake_wait(&p, WL_WAIT_DISK, "jbd2_log_wait_commit", "fdatasync", 0.48);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -257,7 +184,7 @@ START_TEST(test_classifier_system_cpu_without_waiting_is_computing)
     ck_assert_int_eq(v.kind, WL_KIND_IO_BOUND);
     ck_assert(fabs(v.io_score - 0.98) < 1e-9);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -265,7 +192,7 @@ START_TEST(test_classifier_says_when_already_using_several_cores)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.96, 0.02, 0.02, 1.95, 100);
     fake_thread(&p, 1001, "hasher", 0.97);
     fake_thread(&p, 1002, "hasher", 0.94);
@@ -280,7 +207,7 @@ START_TEST(test_classifier_says_when_already_using_several_cores)
     ck_assert(v.predicted[WL_EXEC_COROUTINE].speedup < 0.6);
     ck_assert_uint_eq(v.ncompute_side, 2);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -288,7 +215,7 @@ START_TEST(test_classifier_download_then_compute_is_split)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.6, 0.48, 0.02, 0.50, 1, 160);
     fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.8);
     fake_thread(&p, 1000, "download", 0.8);
@@ -306,7 +233,7 @@ START_TEST(test_classifier_download_then_compute_is_split)
     ck_assert(split > v.predicted[WL_EXEC_PROCESS_POOL].speedup);
     ck_assert(split > v.predicted[WL_EXEC_COROUTINE].speedup);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -316,7 +243,7 @@ START_TEST(test_classifier_ignores_coordination_waits_beside_io)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.05, 0.05, 0.90, 1, 100);
     fake_wait(&p, WL_WAIT_LOCK, "futex_wait_queue", "futex", 0.5);
     fake_wait(&p, WL_WAIT_POLL, "do_epoll_wait", "epoll_wait", 0.4);
@@ -324,7 +251,7 @@ START_TEST(test_classifier_ignores_coordination_waits_beside_io)
     ck_assert_int_eq(v.executor, WL_EXEC_COROUTINE);
     ck_assert(v.multiplexed > 0.99);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -332,7 +259,7 @@ START_TEST(test_classifier_lock_only_waits_are_named)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.05, 0.05, 0.90, 1, 100);
     fake_wait(&p, WL_WAIT_LOCK, "futex_wait_queue", "futex", 0.9);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -341,7 +268,7 @@ START_TEST(test_classifier_lock_only_waits_are_named)
     ck_assert_str_eq(v.calls[0].syscall, "futex");
     ck_assert(reasons_have(&v, "locks or children"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -351,7 +278,7 @@ START_TEST(test_classifier_thresholds_are_overridable)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.40, 0.0, 0.60, 1, 100);
     fake_wait(&p, WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 0.6);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -371,7 +298,7 @@ START_TEST(test_classifier_thresholds_are_overridable)
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -379,17 +306,17 @@ START_TEST(test_classifier_rejects_bad_options_and_empty_profiles)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_sleep(&p);
     o.io_threshold = 1.5;
     ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
-    o = opts_cores(-1);
+    o = fake_opts_cores(-1);
     ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
-    o = opts_cores(2);
+    o = fake_opts_cores(2);
     o.serial_fraction = 1;
     ck_assert_int_eq(wl_classify(&p, &o, &v), -EINVAL);
     wl_verdict_free(&v); /* left empty on error: still safe */
-    fake_free(&p);
+    wl_profile_free(&p);
 
     memset(&p, 0, sizeof(p));
     ck_assert_int_eq(wl_classify(&p, NULL, &v), -ENODATA);
@@ -402,7 +329,7 @@ START_TEST(test_classifier_without_samples_uses_exact_totals)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 0.004, 0.95, 0.05, 0.0, 1, 0);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(!v.from_samples);
@@ -411,7 +338,7 @@ START_TEST(test_classifier_without_samples_uses_exact_totals)
     ck_assert(reasons_have(&v, "exact totals"));
     ck_assert(reasons_have(&v, "confidence reduced"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -421,11 +348,11 @@ START_TEST(test_classifier_confidence_grows_with_margin_and_samples)
     wl_verdict near;
     wl_verdict far;
     wl_verdict few;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.30, 0.0, 0.70, 1, 100);
     fake_wait(&p, WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 0.7);
     ck_assert_int_eq(wl_classify(&p, &o, &near), 0);
-    fake_free(&p);
+    wl_profile_free(&p);
     fake_sleep(&p);
     ck_assert_int_eq(wl_classify(&p, &o, &far), 0);
     p.ticks = 5;
@@ -437,7 +364,7 @@ START_TEST(test_classifier_confidence_grows_with_margin_and_samples)
     wl_verdict_free(&near);
     wl_verdict_free(&far);
     wl_verdict_free(&few);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -447,7 +374,7 @@ START_TEST(test_classifier_predictions_follow_the_model)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     o.concurrency = 10;
     o.max_threads = 8;
     o.serial_fraction = 0.1;
@@ -467,7 +394,7 @@ START_TEST(test_classifier_predictions_follow_the_model)
     for (int e = 0; e < WL_EXEC_COUNT; e++)
         ck_assert(fabs(v.predicted[e].speedup - v.batch[e].speedup) < 1e-9);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -476,14 +403,14 @@ START_TEST(test_classifier_thread_pool_size_follows_wait_to_compute_ratio)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.0, 0.25, 0.0, 0.75, 1, 100);
     fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.75);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert_int_eq(v.executor, WL_EXEC_THREAD_POOL);
     ck_assert_int_eq(v.suggested_workers, 8); /* 2 * (1 + 0.75/0.25) */
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -516,7 +443,7 @@ START_TEST(test_classifier_detects_blocking_call_inside_the_event_loop)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_loop_program(&p, 0.2, 0.05, 0.4);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(v.pitfall.detected);
@@ -528,7 +455,7 @@ START_TEST(test_classifier_detects_blocking_call_inside_the_event_loop)
     ck_assert_str_eq(v.pitfall.calls[0].syscall, "clock_nanosleep");
     ck_assert(reasons_have(&v, "blocking call inside the event loop"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -536,7 +463,7 @@ START_TEST(test_classifier_detects_cpu_burst_inside_the_event_loop)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_loop_program(&p, 0.02, 0.25, 0.4);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(v.pitfall.detected);
@@ -544,7 +471,7 @@ START_TEST(test_classifier_detects_cpu_burst_inside_the_event_loop)
     ck_assert(v.pitfall.bursts);
     ck_assert(reasons_have(&v, "CPU burst inside the event loop"));
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -552,13 +479,13 @@ START_TEST(test_classifier_no_pitfall_without_a_loop_or_long_stalls)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     /* Long stalls but the thread never polls: not an event loop. */
     fake_loop_program(&p, 0.3, 0.3, 0.01);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(!v.pitfall.detected);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
     /* An event loop whose stalls stay short. */
     fake_loop_program(&p, 0.05, 0.05, 0.4);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -569,7 +496,7 @@ START_TEST(test_classifier_no_pitfall_without_a_loop_or_long_stalls)
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     ck_assert(v.pitfall.detected);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -579,7 +506,7 @@ START_TEST(test_classifier_json_has_classification_and_recommendation)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_loop_program(&p, 0.2, 0.05, 0.4);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
     json_t *report = json_object();
@@ -605,7 +532,7 @@ START_TEST(test_classifier_json_has_classification_and_recommendation)
     }
     json_decref(report);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -613,7 +540,7 @@ START_TEST(test_classifier_prints_reasons_and_recommendation)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     char *buf = NULL;
     size_t len = 0;
     fake_sleep(&p);
@@ -627,7 +554,7 @@ START_TEST(test_classifier_prints_reasons_and_recommendation)
     ck_assert(strstr(buf, "  - dominant wait: sleep") != NULL);
     free(buf);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -649,7 +576,7 @@ START_TEST(test_classifier_names_functions_per_side_from_stack_sections)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = opts_cores(2);
+    wl_classify_opts o = fake_opts_cores(2);
     fake_shares(&p, 1.6, 0.48, 0.02, 0.50, 1, 160);
     fake_wait(&p, WL_WAIT_NETWORK, "sk_wait_data", "recvfrom", 0.8);
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
@@ -697,7 +624,7 @@ START_TEST(test_classifier_names_functions_per_side_from_stack_sections)
     json_decref(bare);
     json_decref(report);
     wl_verdict_free(&v);
-    fake_free(&p);
+    wl_profile_free(&p);
 }
 END_TEST
 
@@ -759,7 +686,7 @@ START_TEST(test_classifier_recorded_report_reclassifies_as_labelled)
     ck_assert_msg(wl_report_load(path, &root, err, sizeof(err)) == 0, "%s", err);
     ck_assert_msg(wl_report_from_json(root, &p, err, sizeof(err)) == 0, "%s: %s", file, err);
     /* The recorded machine's cores, so sizes do not depend on this one. */
-    wl_classify_opts o = opts_cores((int)tu_num(root, "recommendation.model.cores"));
+    wl_classify_opts o = fake_opts_cores((int)tu_num(root, "recommendation.model.cores"));
     ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
 
     ck_assert_msg(strcmp(wl_kind_name(v.kind), kind) == 0 &&
@@ -838,24 +765,6 @@ static const corpus_case corpus[] = {
 };
 enum { NCORPUS = sizeof(corpus) / sizeof(corpus[0]) };
 
-/* Runs argv with stdout to /dev/null and stderr into err_path (may be NULL:
- * /dev/null too). Returns the shell-style exit status. */
-static int run_capture(char *const argv[], const char *err_path, double timeout)
-{
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        int err = err_path ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600) : null;
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(err, 2);
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    return tu_wait(pid, timeout);
-}
-
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
     return remove(path);
@@ -867,24 +776,9 @@ static void remove_tmpdir(const char *dir)
     nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    static char buf[8192];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static const json_t *jget(const json_t *root, const char *dotted)
 {
-    char buf[256];
-    snprintf(buf, sizeof(buf), "%s", dotted);
-    const json_t *v = root;
-    for (char *save, *tok = strtok_r(buf, ".", &save); tok; tok = strtok_r(NULL, ".", &save))
-        v = json_object_get(v, tok);
+    const json_t *v = tu_get(root, dotted);
     ck_assert_msg(v != NULL, "report has nothing at %s", dotted);
     return v;
 }
@@ -951,7 +845,7 @@ static void check_labelled(char *const target[], const char *dir, const char *ki
     for (int i = 0; target[i] && n < 15; i++)
         argv[n++] = target[i];
     argv[n] = NULL;
-    ck_assert_int_eq(run_capture(argv, NULL, 120), 0);
+    ck_assert_int_eq(tu_run_to(argv, NULL, NULL, 120), 0);
 
     json_t *r = tu_load_json(report);
     check_schema(r);
@@ -975,7 +869,7 @@ static void check_labelled(char *const target[], const char *dir, const char *ki
     check_function(r, "wait", wait_fn);
 
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
-    ck_assert_int_eq(run_capture(rec, NULL, 60), 0);
+    ck_assert_int_eq(tu_run_to(rec, NULL, NULL, 60), 0);
     json_t *r2 = tu_load_json(again);
     check_schema(r2);
     ck_assert_str_eq(tu_str(r2, "classification.kind"), got_kind);
@@ -1028,12 +922,8 @@ START_TEST(test_classifier_real_sha256sum_is_computing)
     static uint64_t block[1 << 16];
     uint64_t x = 88172645463325252ULL;
     for (int round = 0; round < 381; round++) {
-        for (size_t i = 0; i < sizeof(block) / sizeof(block[0]); i++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            block[i] = x;
-        }
+        for (size_t i = 0; i < sizeof(block) / sizeof(block[0]); i++)
+            block[i] = tu_xorshift64(&x);
         ck_assert_uint_eq(fwrite(block, sizeof(block), 1, f), 1);
     }
     ck_assert_int_eq(fclose(f), 0);
@@ -1064,8 +954,8 @@ static int recommend(const char *dir, char **err, const char *a1, const char *a2
     snprintf(errpath, sizeof(errpath), "%s/stderr.txt", dir);
     char *argv[] = {(char *)tu_env("WLPROF"), "recommend", (char *)a1, (char *)a2, (char *)a3,
                     NULL};
-    int st = run_capture(argv, errpath, 30);
-    *err = slurp(errpath);
+    int st = tu_run_to(argv, NULL, errpath, 30);
+    *err = tu_slurp(errpath);
     return st;
 }
 
@@ -1126,7 +1016,7 @@ START_TEST(test_classifier_recommend_applies_thresholds)
     snprintf(again, sizeof(again), "%s/again.json", dir);
     char *prof[] = {(char *)tu_env("WLPROF"), "profile", "-q", "-o", report, "--",
                     (char *)tu_path("tests/targets/corpus_download_process"), NULL};
-    ck_assert_int_eq(run_capture(prof, NULL, 120), 0);
+    ck_assert_int_eq(tu_run_to(prof, NULL, NULL, 120), 0);
     json_t *r = tu_load_json(report);
     ck_assert_str_eq(tu_str(r, "classification.kind"), "mixed");
     double io = tu_num(r, "classification.io_score");
@@ -1137,7 +1027,7 @@ START_TEST(test_classifier_recommend_applies_thresholds)
     snprintf(thr, sizeof(thr), "%.3f", io - 0.05 > 0.01 ? io - 0.05 : 0.01);
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "--io-threshold", thr,
                    "-o",  again, report, NULL};
-    ck_assert_int_eq(run_capture(rec, NULL, 30), 0);
+    ck_assert_int_eq(tu_run_to(rec, NULL, NULL, 30), 0);
     json_t *r2 = tu_load_json(again);
     ck_assert_str_eq(tu_str(r2, "classification.kind"), "io_bound");
     ck_assert(fabs(tu_num(r2, "classification.thresholds.io_threshold") - atof(thr)) < 1e-6);

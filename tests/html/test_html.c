@@ -98,10 +98,9 @@ END_TEST
 
 START_TEST(test_report_prints_summary_functions_and_recommendation)
 {
-    const char *dir = tu_tmpdir();
-    char json[4096], out[4096];
-    snprintf(json, sizeof(json), "%s/r.json", dir);
-    snprintf(out, sizeof(out), "%s/out.txt", dir);
+    tu_tmpdir();
+    const char *json = tu_file("r.json");
+    const char *out = tu_file("out.txt");
     profile_alternate(json, 6, 50, NULL);
     ck_assert_int_eq(sh("'%s' report '%s' >'%s' 2>&1", tu_env("WLPROF"), json, out), 0);
     char *text = slurp(out, NULL);
@@ -120,12 +119,11 @@ END_TEST
 
 START_TEST(test_report_reexports_folded_with_roots_and_wait_leaves)
 {
-    const char *dir = tu_tmpdir();
-    char json[4096], folded[4096], plain[4096], html[4096];
-    snprintf(json, sizeof(json), "%s/r.json", dir);
-    snprintf(folded, sizeof(folded), "%s/f.txt", dir);
-    snprintf(plain, sizeof(plain), "%s/plain.txt", dir);
-    snprintf(html, sizeof(html), "%s/r.html", dir);
+    tu_tmpdir();
+    const char *json = tu_file("r.json");
+    const char *folded = tu_file("f.txt");
+    const char *plain = tu_file("plain.txt");
+    const char *html = tu_file("r.html");
     profile_alternate(json, 5, 40, NULL);
     ck_assert_int_eq(sh("'%s' report -q --folded '%s' --html '%s' '%s'", tu_env("WLPROF"), folded, html, json), 0);
     ck_assert_int_eq(sh("'%s' report -q --folded '%s' --folded-roots=none '%s'", tu_env("WLPROF"), plain, json), 0);
@@ -172,11 +170,10 @@ END_TEST
 START_TEST(test_report_refuses_bad_outputs_and_says_what_an_old_report_lacks)
 {
     const char *dir = tu_tmpdir();
-    char json[4096], old[4096], out[4096], err[4096];
-    snprintf(json, sizeof(json), "%s/r.json", dir);
-    snprintf(old, sizeof(old), "%s/old.json", dir);
-    snprintf(out, sizeof(out), "%s/out.folded", dir);
-    snprintf(err, sizeof(err), "%s/err.txt", dir);
+    const char *json = tu_file("r.json");
+    const char *old = tu_file("old.json");
+    const char *out = tu_file("out.folded");
+    const char *err = tu_file("err.txt");
     profile_alternate(json, 2, 20, NULL);
     /* an output on the input's path, or two on one path: usage errors */
     ck_assert_int_eq(sh("'%s' report -q --html '%s' '%s' 2>/dev/null", tu_env("WLPROF"), json, json), 2);
@@ -272,11 +269,11 @@ static void check_speedscope(const char *path, int pid)
 
 START_TEST(test_speedscope_is_evented_per_thread_in_time_order)
 {
-    const char *dir = tu_tmpdir();
-    char json[4096], speed[4096], again[4096], extra[4200];
-    snprintf(json, sizeof(json), "%s/r.json", dir);
-    snprintf(speed, sizeof(speed), "%s/s.json", dir);
-    snprintf(again, sizeof(again), "%s/s2.json", dir);
+    tu_tmpdir();
+    char extra[4200];
+    const char *json = tu_file("r.json");
+    const char *speed = tu_file("s.json");
+    const char *again = tu_file("s2.json");
     snprintf(extra, sizeof(extra), "--speedscope '%s'", speed);
     profile_alternate(json, 6, 50, extra);
     json_t *r = tu_load_json(json);
@@ -294,10 +291,9 @@ START_TEST(test_speedscope_names_processes_by_what_they_exec)
     /* sh forks and execs the target: the process carries the target's
      * name, not the shell's */
     const char *dir = tu_tmpdir();
-    char json[4096], speed[4096], out[4096];
-    snprintf(json, sizeof(json), "%s/r.json", dir);
-    snprintf(speed, sizeof(speed), "%s/s.json", dir);
-    snprintf(out, sizeof(out), "%s/f.txt", dir);
+    const char *json = tu_file("r.json");
+    const char *speed = tu_file("s.json");
+    const char *out = tu_file("f.txt");
     ck_assert_int_eq(sh("TMPDIR='%s' ASAN_OPTIONS=verify_asan_link_order=0 '%s' profile -q -o '%s' --speedscope '%s' "
                         "--folded '%s' -- /bin/sh -c '%s 3 30; true'",
                         dir, tu_env("WLPROF"), json, speed, out, tu_path("tests/targets/html_alternate")),
@@ -323,11 +319,10 @@ END_TEST
 START_TEST(test_diff_shows_the_change_in_waiting)
 {
     const char *dir = tu_tmpdir();
-    char a[4096], b[4096], out[4096], dj[4096];
-    snprintf(a, sizeof(a), "%s/a.json", dir);
-    snprintf(b, sizeof(b), "%s/b.json", dir);
-    snprintf(out, sizeof(out), "%s/diff.txt", dir);
-    snprintf(dj, sizeof(dj), "%s/diff.json", dir);
+    const char *a = tu_file("a.json");
+    const char *b = tu_file("b.json");
+    const char *out = tu_file("diff.txt");
+    const char *dj = tu_file("diff.json");
     profile_alternate(a, 6, 80, NULL);
     profile_alternate(b, 6, 5, NULL);
     ck_assert_int_eq(sh("'%s' diff -o '%s' '%s' '%s' >'%s'", tu_env("WLPROF"), dj, a, b, out), 0);
@@ -418,8 +413,7 @@ END_TEST
 START_TEST(test_profile_html_bad_path_fails_before_running)
 {
     const char *dir = tu_tmpdir();
-    char marker[4096];
-    snprintf(marker, sizeof(marker), "%s/ran", dir);
+    const char *marker = tu_file("ran");
     ck_assert_int_eq(sh("'%s' profile -q --html '%s/no/such/dir/r.html' -- touch '%s' 2>/dev/null", tu_env("WLPROF"), dir,
                         marker),
                      1);

@@ -21,8 +21,7 @@
 static char *render_url(const char *page, const char *fragment)
 {
     const char *dir = tu_tmpdir();
-    char dom[4096];
-    snprintf(dom, sizeof(dom), "%s/dom.html", dir);
+    const char *dom = tu_file("dom.html");
     int rc = sh("timeout 170 " CHROMIUM " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
                 "--disable-background-networking --disable-component-update --disable-sync "
                 "--disable-dev-shm-usage --user-data-dir='%s/profile' --window-size=1400,2000 "
@@ -86,10 +85,10 @@ static void assert_no_errors(const char *dom)
 
 START_TEST(test_chromium_draws_timeline_flame_graph_and_verdict)
 {
-    const char *dir = tu_tmpdir();
-    char json[4096], page[4096], extra[4200];
-    snprintf(json, sizeof(json), "%s/r.json", dir);
-    snprintf(page, sizeof(page), "%s/r.html", dir);
+    tu_tmpdir();
+    char extra[4200];
+    const char *json = tu_file("r.json");
+    const char *page = tu_file("r.html");
     snprintf(extra, sizeof(extra), "--html '%s'", page);
     profile_alternate(json, 10, 50, extra);
     json_t *r = tu_load_json(json);
@@ -146,10 +145,10 @@ END_TEST
  * #focus, #t0/#t1) so the same code paths run here. */
 START_TEST(test_chromium_flame_toggles_search_zoom_and_timeline_zoom)
 {
-    const char *dir = tu_tmpdir();
-    char json[4096], page[4096], extra[4200], tag[65536];
-    snprintf(json, sizeof(json), "%s/r.json", dir);
-    snprintf(page, sizeof(page), "%s/r.html", dir);
+    tu_tmpdir();
+    char extra[4200], tag[65536];
+    const char *json = tu_file("r.json");
+    const char *page = tu_file("r.html");
     snprintf(extra, sizeof(extra), "--html '%s'", page);
     profile_alternate(json, 6, 50, extra);
 
@@ -246,7 +245,7 @@ static const char *corpus_report(void)
 START_TEST(test_chromium_renders_old_and_stackless_reports)
 {
     const char *dir = tu_tmpdir();
-    char page[4096], json[4096];
+    char page[4096];
     snprintf(page, sizeof(page), "%s/old.html", dir);
     ck_assert_int_eq(sh("'%s' report -q --html '%s' '%s'", tu_env("WLPROF"), page,
                         corpus_report()),
@@ -257,7 +256,7 @@ START_TEST(test_chromium_renders_old_and_stackless_reports)
     ck_assert_ptr_nonnull(strstr(dom, "has no timeline"));
     ck_assert_ptr_nonnull(strstr(dom, "class=\"frame ")); /* its top stacks */
     free(dom);
-    snprintf(json, sizeof(json), "%s/r.json", dir);
+    const char *json = tu_file("r.json");
     snprintf(page, sizeof(page), "%s/nostacks.html", dir);
     ck_assert_int_eq(sh("'%s' profile -q --no-stacks -o '%s' --html '%s' -- sleep 0.2", tu_env("WLPROF"), json, page), 0);
     dom = render(page);

@@ -2,14 +2,17 @@
  * parts.c -- a user of the installed profile model, report, classifier and
  * pools (wlprof::profile, ::report, ::classify, ::pools): classifies a
  * hand-made profile that waits 90 % of its wall time, round-trips it
- * through the JSON report, and appends to a wl_bytes. Prints the verdict's
- * executor; exits non-zero on any failure.
+ * through the JSON report, appends to a wl_bytes, and has the output rules
+ * (wlprof/outputs.h) refuse two outputs on one file.
+ * Prints the verdict's executor; exits non-zero on any failure.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <wlprof/bytes.h>
 #include <wlprof/classify.h>
+#include <wlprof/outputs.h>
 #include <wlprof/pools.h>
 #include <wlprof/profile.h>
 #include <wlprof/report.h>
@@ -44,6 +47,13 @@ int main(void)
     printf("kind=%s wait=%.2f poll=%d\n", wl_kind_name(v.kind), back.wait_frac,
            wl_is_readiness_call("epoll_wait"));
     wl_bytes_free(&b);
+    wl_outputs outs = {0};
+    wl_outputs_add(&outs, "-o", "-");
+    wl_outputs_add(&outs, "--json", "/dev/stdout");
+    if (wl_outputs_check(&outs, err, sizeof(err)) != -EINVAL) {
+        fprintf(stderr, "parts: \"-\" and /dev/stdout were not refused as one output\n");
+        return 1;
+    }
     wl_verdict_free(&v);
     wl_profile_free(&back);
     wl_profile_free(&p);

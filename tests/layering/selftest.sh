@@ -51,5 +51,9 @@ reset; printf 'wl_classifier wl_model wl_profiler\n' >"$tmp/links"
 expect_fail "a sideways link (classifier -> profiler)" 'wl_classifier (classifier, rank 2) links wl_profiler'
 reset; printf 'wl_scheduler wl_pools\n' >"$tmp/links"
 expect_fail "an upward link" 'upward'
+reset; mk t/model/profile.c '#include "wlprof/outputs.h"'
+sh "$check" "$tmp/t" "$tmp/links" >/dev/null || fail "the atomic output files are not util's (rank 0): $(sh "$check" "$tmp/t" "$tmp/links" 2>&1)"
+reset; mk t/include/wlprof/outputs.h '#include "wlprof/report.h"'
+expect_fail "the output files' header using reports" 'include/wlprof/outputs.h:1: util (rank 0)'
 echo "layering_selftest: ok"
 echo "1 passed, 0 failed"

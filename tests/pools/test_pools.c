@@ -511,19 +511,6 @@ static int fn_append(const void *in, size_t inlen, wl_bytes *out)
     return 0;
 }
 
-static int count_lines(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    int c;
-    if (!f)
-        return 0;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
-
 static int fn_sum(json_t *args, json_t **result)
 {
     json_int_t sum = 0;
@@ -961,7 +948,7 @@ START_TEST(test_ppool_crash_requeues_the_jobs_sent_but_not_started)
         ck_assert_int_eq(after[i].done, 1);
         ck_assert_int_ne(after[i].req.worker_pid, crash.req.worker_pid);
     }
-    ck_assert_int_eq(count_lines(counter), 5); /* each ran exactly once */
+    ck_assert_int_eq(tu_file_lines(counter), 5); /* each ran exactly once */
     ck_assert_uint_eq(wl_ppool_respawns(&pool), 1);
     unlink(counter);
     ppool_close_and_run(&loop, &pool, WL_POOL_CLOSE_WAIT);
@@ -995,7 +982,7 @@ START_TEST(test_ppool_cancelled_job_sent_ahead_never_runs_and_worker_lives)
         ck_assert_int_eq(jobs[i].status, i % 2 ? 0 : -ECANCELED);
     }
     ck_assert_str_eq(jobs[0].req.error, "cancelled before it started");
-    ck_assert_int_eq(count_lines(counter), 3); /* only the uncancelled ran */
+    ck_assert_int_eq(tu_file_lines(counter), 3); /* only the uncancelled ran */
     ck_assert_str_eq(last.out, "last");
     /* taken back without killing the worker that held them */
     ck_assert_int_eq(last.req.worker_pid, slow.req.worker_pid);

@@ -177,12 +177,22 @@ START_TEST(test_remote_workers_serve_jobs_and_exit_when_the_pool_closes)
         ck_assert_str_eq(jobs[i].out, want);
         ck_assert(strcmp(jobs[i].node, "nodeA") == 0 || strcmp(jobs[i].node, "nodeB") == 0);
     }
+    int ran_a = 0, ran_b = 0;
+    for (int i = 0; i < 40; i++) {
+        ran_a += strcmp(jobs[i].node, "nodeA") == 0;
+        ran_b += strcmp(jobs[i].node, "nodeB") == 0;
+    }
     pool_close(&loop, &pool);
-    /* EOF on every connection: the supervisors end normally */
+    /* EOF on every connection: a supervisor that served ends normally. One
+     * that served nothing may have connected only after the batch was done
+     * and the pool gone (seen once under ASan on a loaded machine: the
+     * other node ran all 40), and then says it could not connect. */
     int ws = wait_exit(w1);
-    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    ck_assert_msg(WIFEXITED(ws) && (WEXITSTATUS(ws) == 0 || ran_a == 0),
+                  "nodeA ran %d jobs and exited with status %#x", ran_a, ws);
     ws = wait_exit(w2);
-    ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    ck_assert_msg(WIFEXITED(ws) && (WEXITSTATUS(ws) == 0 || ran_b == 0),
+                  "nodeB ran %d jobs and exited with status %#x", ran_b, ws);
     /* Three connections were offered (two slots + one); a late one may find
      * the batch done and the pool closed, so only the first is certain. */
     ck_assert_int_ge(workers_joined, 1);

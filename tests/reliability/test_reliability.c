@@ -46,25 +46,6 @@ static pid_t spawn_with(char *const argv[], const spawn_io *io)
     return pid;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 static int count_entries(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
@@ -398,7 +379,7 @@ START_TEST(test_live_agent_directory_is_not_swept)
     char *other[] = {(char *)tu_env("WLPROF"), "profile", "-q", "--", "true", NULL};
     ck_assert_int_eq(tu_wait(spawn_with(other, &io), 60), 0);
     ck_assert_int_eq(tu_wait(pid, 60), 0);
-    ck_assert_msg(count_lines(read_file(folded)) > 0, "the first run lost its stacks");
+    ck_assert_msg(tu_count_lines(tu_slurp(folded)) > 0, "the first run lost its stacks");
 }
 END_TEST
 
@@ -415,7 +396,7 @@ START_TEST(test_relative_tmpdir_keeps_the_stacks)
                     "sh", "-c", cmd, NULL};
     spawn_io io = {-1, -1, dir, "rel"};
     ck_assert_int_eq(tu_wait(spawn_with(argv, &io), 60), 0);
-    ck_assert_msg(count_lines(read_file(folded)) > 0, "no stacks with TMPDIR=rel");
+    ck_assert_msg(tu_count_lines(tu_slurp(folded)) > 0, "no stacks with TMPDIR=rel");
     ck_assert_int_eq(count_entries(rel, NULL), 0);
 }
 END_TEST
@@ -549,7 +530,7 @@ static int run_err(char *const argv[], const char *dir, const char **err)
     spawn_io io = {-1, fd, NULL, NULL};
     int rc = tu_wait(spawn_with(argv, &io), 60);
     close(fd);
-    *err = read_file(path);
+    *err = tu_slurp(path);
     return rc;
 }
 
@@ -588,17 +569,17 @@ START_TEST(test_same_path_twice_is_a_usage_error)
     char *mk[] = {(char *)wl, "profile", "-q", "-o", rep, "--", "true", NULL};
     ck_assert_int_eq(tu_wait(spawn_with(mk, NULL), 60), 0);
     static char before[1 << 20];
-    snprintf(before, sizeof(before), "%s", read_file(rep));
+    snprintf(before, sizeof(before), "%s", tu_slurp(rep));
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         ck_assert_int_eq(run_err((char *const *)cases[i].argv, dir, &err), 2);
-        ck_assert_msg(strstr(err, cases[i].needle) && count_lines(err) == 1,
-                      "case %zu said: %s", i, err);
+        ck_assert_msg(strstr(err, cases[i].needle) && tu_count_lines(err) == 1, "case %zu said: %s",
+                      i, err);
         ck_assert_msg(access(marker, F_OK) != 0, "case %zu ran the command", i);
         ck_assert_msg(access(a, F_OK) != 0, "case %zu wrote an output", i);
     }
     char expect[PATH_MAX + 16];
     snprintf(expect, sizeof(expect), "touch %s\n", marker);
-    ck_assert_str_eq(read_file(cmds), expect);
+    ck_assert_str_eq(tu_slurp(cmds), expect);
 }
 END_TEST
 
@@ -623,7 +604,7 @@ START_TEST(test_stacks_output_that_cannot_be_produced_is_an_error)
     char *off[] = {(char *)tu_env("WLPROF"), "profile", "-q", "--no-stacks", "--folded", folded,
                    "--", "touch", marker, NULL};
     ck_assert_int_eq(run_err(off, dir, &err), 2);
-    ck_assert_msg(strstr(err, "--no-stacks") && count_lines(err) == 1, "said: %s", err);
+    ck_assert_msg(strstr(err, "--no-stacks") && tu_count_lines(err) == 1, "said: %s", err);
     ck_assert_int_ne(access(marker, F_OK), 0);
     ck_assert_int_ne(access(folded, F_OK), 0);
 
@@ -633,7 +614,8 @@ START_TEST(test_stacks_output_that_cannot_be_produced_is_an_error)
     char *none[] = {(char *)tu_env("WLPROF"), "profile", "-q", "--folded", folded, "--", "touch",
                     marker, NULL};
     ck_assert_int_eq(run_err(none, dir, &err), 1);
-    ck_assert_msg(strstr(err, "without stack sampling") && count_lines(err) == 1, "said: %s", err);
+    ck_assert_msg(strstr(err, "without stack sampling") && tu_count_lines(err) == 1, "said: %s",
+                  err);
     ck_assert_int_ne(access(marker, F_OK), 0);
     (void)stat_prog;
     (void)rep;
@@ -642,7 +624,7 @@ START_TEST(test_stacks_output_that_cannot_be_produced_is_an_error)
     char *stat_run[] = {(char *)tu_env("WLPROF"), "profile", "-q", "-o", rep, "--speedscope",
                         folded, "--", (char *)stat_prog, NULL};
     ck_assert_int_eq(run_err(stat_run, dir, &err), 1);
-    ck_assert_msg(strstr(err, "statically linked") && count_lines(err) == 1, "said: %s", err);
+    ck_assert_msg(strstr(err, "statically linked") && tu_count_lines(err) == 1, "said: %s", err);
     ck_assert_int_ne(access(folded, F_OK), 0);
     ck_assert_int_ne(access(rep, F_OK), 0); /* failed before it ran */
 }
@@ -686,7 +668,7 @@ START_TEST(test_recommend_refuses_values_out_of_range)
         json_object_set_new(json_object_get(r, cases[i].object), cases[i].key, cases[i].value);
         ck_assert_int_eq(json_dump_file(r, path, 0), 0);
         ck_assert_int_eq(run_err(argv, dir, &err), 1);
-        ck_assert_msg(strstr(err, cases[i].needle) && count_lines(err) == 1, "case %zu said: %s",
+        ck_assert_msg(strstr(err, cases[i].needle) && tu_count_lines(err) == 1, "case %zu said: %s",
                       i, err);
         json_decref(r);
     }
@@ -697,14 +679,14 @@ START_TEST(test_recommend_refuses_values_out_of_range)
     json_object_set_new(reason, "seconds", json_real(-2));
     ck_assert_int_eq(json_dump_file(r, path, 0), 0);
     ck_assert_int_eq(run_err(argv, dir, &err), 1);
-    ck_assert_msg(strstr(err, "wait reason") && count_lines(err) == 1, "said: %s", err);
+    ck_assert_msg(strstr(err, "wait reason") && tu_count_lines(err) == 1, "said: %s", err);
     json_decref(r);
     r = json_deep_copy(good);
     json_object_set_new(json_array_get(json_object_get(r, "threads"), 0), "cpu_s",
                         json_real(-1));
     ck_assert_int_eq(json_dump_file(r, path, 0), 0);
     ck_assert_int_eq(run_err(argv, dir, &err), 1);
-    ck_assert_msg(strstr(err, "thread.cpu_s") && count_lines(err) == 1, "said: %s", err);
+    ck_assert_msg(strstr(err, "thread.cpu_s") && tu_count_lines(err) == 1, "said: %s", err);
     json_decref(r);
     json_decref(good);
 }
@@ -729,8 +711,7 @@ START_TEST(test_recommend_refuses_reports_over_the_size_limit)
     const char *msg;
     char *argv[] = {(char *)tu_env("WLPROF"), "recommend", path, NULL};
     ck_assert_int_eq(run_err(argv, dir, &msg), 1);
-    ck_assert_msg(strstr(msg, "256 MiB") && count_lines(msg) == 1, "said: %s", msg);
-
+    ck_assert_msg(strstr(msg, "256 MiB") && tu_count_lines(msg) == 1, "said: %s", msg);
 }
 END_TEST
 

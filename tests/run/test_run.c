@@ -57,14 +57,6 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 typedef struct fixture {
     char dir[4096];
     char out[4200], err[4200], json[4200], in[4200];
@@ -229,7 +221,7 @@ START_TEST(test_run_commands_sha256sum_runs_at_about_one_per_core)
         size_t len = strlen(list);
         snprintf(list + len, sizeof(list) - len, "sha256sum %s\n", path);
     }
-    write_file(fx.in, list);
+    tu_write_file(fx.in, list);
     char *argv[] = {(char *)tu_env("WLPROF"), "run", "--commands", fx.in, "--json", fx.json,
                     NULL};
     int st = run_to(argv, fx.out, fx.err, 120);
@@ -286,7 +278,7 @@ START_TEST(test_run_commands_output_dir_keeps_per_job_files)
     char path[4400];
     fx_init(&fx);
     snprintf(outdir, sizeof(outdir), "%s/jobs", fx.dir);
-    write_file(fx.in, "echo one\necho two >&2\n");
+    tu_write_file(fx.in, "echo one\necho two >&2\n");
     char *argv[] = {(char *)tu_env("WLPROF"), "run", "--commands", fx.in, "--output-dir",
                     outdir, "--quiet", NULL};
     ck_assert_int_eq(run_to(argv, fx.out, fx.err, 30), 0);
@@ -302,7 +294,7 @@ START_TEST(test_run_missing_command_fails_127_others_go_on)
 {
     fixture fx;
     fx_init(&fx);
-    write_file(fx.in, "true\nno-such-command-wlprof-xyz\necho fine\ntrue\n");
+    tu_write_file(fx.in, "true\nno-such-command-wlprof-xyz\necho fine\ntrue\n");
     char *argv[] = {(char *)tu_env("WLPROF"), "run", "--commands", fx.in, "--json", fx.json,
                     NULL};
     ck_assert_int_eq(run_to(argv, fx.out, fx.err, 30), 1);
@@ -322,7 +314,7 @@ START_TEST(test_run_fail_fast_cancels_the_rest)
 {
     fixture fx;
     fx_init(&fx);
-    write_file(fx.in, "sleep 0.2; exit 3\nsleep 20\nsleep 20\nsleep 20\nsleep 20\n");
+    tu_write_file(fx.in, "sleep 0.2; exit 3\nsleep 20\nsleep 20\nsleep 20\nsleep 20\n");
     char *argv[] = {(char *)tu_env("WLPROF"), "run", "--commands", fx.in, "--workers", "2",
                     "--fail-fast", "--json", fx.json, "--quiet", NULL};
     double t0 = tu_now();
@@ -430,7 +422,7 @@ START_TEST(test_run_bad_input_is_one_clear_line)
 
     char empty[4300];
     snprintf(empty, sizeof(empty), "%s/empty.jsonl", fx.dir);
-    write_file(empty, "\n\n");
+    tu_write_file(empty, "\n\n");
     char *emptyv[] = {w, "run", "--lib", (char *)lib(), "--task", "sample_sleep", "--inputs",
                       empty, NULL};
     expect_error(emptyv, 1, "no inputs");
@@ -443,7 +435,7 @@ START_TEST(test_run_malformed_jsonl_line_stops_or_is_skipped)
 {
     fixture fx;
     fx_init(&fx);
-    write_file(fx.in, "{\"ms\": 1}\n{\"ms\": 2}\n{\"ms\": oops\n{\"ms\": 3}\n");
+    tu_write_file(fx.in, "{\"ms\": 1}\n{\"ms\": 2}\n{\"ms\": oops\n{\"ms\": 3}\n");
     char *w = (char *)tu_env("WLPROF");
     char *stop[] = {w, "run", "--lib", (char *)lib(), "--task", "sample_sleep", "--inputs",
                     fx.in, NULL};
@@ -464,7 +456,7 @@ START_TEST(test_run_failing_task_jobs_are_listed_and_exit_nonzero)
     fixture fx;
     fx_init(&fx);
     /* A string is valid JSON but not what sample_sleep takes. */
-    write_file(fx.in, "{\"ms\": 10}\n\"not an object\"\n{\"ms\": 10}\n{\"ms\": 10}\n");
+    tu_write_file(fx.in, "{\"ms\": 10}\n\"not an object\"\n{\"ms\": 10}\n{\"ms\": 10}\n");
     json_t *r = run_task(&fx, "sample_sleep", "--pilot=1", 1);
     ck_assert_int_eq((int)tu_num(r, "totals.failed"), 1);
     ck_assert_int_eq((int)tu_num(r, "totals.ok"), 3);

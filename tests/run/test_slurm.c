@@ -27,14 +27,6 @@
 
 static char slurm_local[4096];
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
 static int count_prefix(const char *dir, const char *prefix)
 {
     DIR *d = opendir(dir);
@@ -45,19 +37,6 @@ static int count_prefix(const char *dir, const char *prefix)
     while ((e = readdir(d)))
         n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
     closedir(d);
-    return n;
-}
-
-static int lines_in(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    int c;
-    if (!f)
-        return 0;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
     return n;
 }
 
@@ -192,7 +171,7 @@ START_TEST(test_slurm_lost_node_fails_or_requeues_only_its_jobs)
         if (strcmp(st, "ok") == 0) {
             ok++;
             /* ran to its end exactly once, on the node the report names */
-            ck_assert_int_eq(lines_in(done), 1);
+            ck_assert_int_eq(tu_file_lines(done), 1);
         } else {
             ck_assert_str_eq(st, "failed");
             ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "error")), "lost"));
@@ -226,7 +205,7 @@ START_TEST(test_slurm_sigint_cancels_the_step_and_writes_the_report)
         snprintf(line, sizeof(line), "touch %s/started.%d; exec sleep 4%d\n", marks, i, i);
         strcat(text, line);
     }
-    write_file(cmds, text);
+    tu_write_file(cmds, text);
     char *extra[] = {"--commands", cmds, "--workers", "4", NULL};
     pid_t run = start_run(report, extra);
     double end = tu_now() + 120;

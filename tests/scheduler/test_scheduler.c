@@ -277,7 +277,7 @@ static int main_waiter_cancel(void *arg, void **result)
     ck_assert_int_eq(wl_task_cancel(t), 0);
     ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
     ck_assert_int_eq(op->cancels, 1);           /* hook called once */
-    ck_assert_int_eq(op->w.status, WL_ECANCELED); /* what the hook's wake said */
+    ck_assert_int_eq(op->w.status_, WL_ECANCELED); /* what the hook's wake said */
     ck_assert(now_ms() - t0 < 2500);              /* cut short: not its 5 s */
     free(op);
     return 0;
@@ -345,7 +345,7 @@ static int main_waiter_uncancellable(void *arg, void **result)
     op->woken = 1;
     wl_waiter_wake(&op->w, 0);
     ck_assert_int_eq(wl_await(t, NULL), WL_ECANCELED);
-    ck_assert_int_eq(op->w.status, 0); /* whose status is kept */
+    ck_assert_int_eq(op->w.status_, 0); /* whose status is kept */
     free(op);
     return 0;
 }
@@ -370,7 +370,7 @@ static int main_loop_of_task(void *arg, void **result)
 {
     wl_loop *loop = arg;
     ck_assert_ptr_eq(wl_task_loop(), loop);
-    ck_assert_ptr_eq(wl_loop_uv(wl_task_loop()), loop->uv);
+    ck_assert_ptr_eq(wl_loop_uv(wl_task_loop()), loop->uv_);
     ck_assert_str_eq(wl_task_name(wl_task_current()), "main");
     return 0;
 }

@@ -109,6 +109,53 @@ START_TEST(test_queue_push_front_remove_keep_order)
 }
 END_TEST
 
+/* Walks q backwards too: splice and move must leave both directions
+ * consistent. */
+static int order_back(wl_qnode *q, int *out, int max)
+{
+    int n = 0;
+    for (wl_qnode *p = q->prev; p != q && n < max; p = p->prev)
+        out[n++] = wl__q_data(p, item, node)->v;
+    return n;
+}
+
+START_TEST(test_queue_splice_and_move_keep_order_and_empty_the_source)
+{
+    wl_qnode a, b, c;
+    item it[5] = {{1, {0}}, {2, {0}}, {3, {0}}, {4, {0}}, {5, {0}}};
+    int got[8];
+    wl__q_init(&a);
+    wl__q_init(&b);
+    wl__q_splice(&a, &b); /* both empty: nothing happens */
+    ck_assert(wl__q_empty(&a) && wl__q_empty(&b));
+    wl__q_push(&a, &it[0].node);
+    wl__q_push(&a, &it[1].node); /* a: 1 2 */
+    wl__q_splice(&a, &b);        /* an empty source leaves a as it was */
+    ck_assert_int_eq(order(&a, got, 8), 2);
+    wl__q_push(&b, &it[2].node);
+    wl__q_push(&b, &it[3].node);
+    wl__q_push(&b, &it[4].node); /* b: 3 4 5 */
+    wl__q_splice(&a, &b);        /* a: 1 2 3 4 5, b empty */
+    ck_assert(wl__q_empty(&b));
+    ck_assert_int_eq(order(&a, got, 8), 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(got[i], i + 1);
+    ck_assert_int_eq(order_back(&a, got, 8), 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(got[i], 5 - i);
+    wl__q_move(&a, &c); /* c takes all, a empty */
+    ck_assert(wl__q_empty(&a));
+    ck_assert_int_eq(order(&c, got, 8), 5);
+    ck_assert_int_eq(order_back(&c, got, 8), 5);
+    ck_assert_int_eq(got[0], 5);
+    wl__q_remove(&it[4].node); /* the tail of a moved queue unlinks cleanly */
+    ck_assert_ptr_eq(c.prev, &it[3].node);
+    ck_assert_ptr_eq(it[3].node.next, &c);
+    wl__q_move(&a, &b); /* moving an empty queue gives an empty queue */
+    ck_assert(wl__q_empty(&b));
+}
+END_TEST
+
 START_TEST(test_bytes_grow_and_free)
 {
     wl_bytes b = {0};
@@ -158,6 +205,7 @@ static Suite *util_suite(void)
     tcase_add_test(t, test_parse_count_range_errors_are_erange);
     tcase_add_test(t, test_cli_count_options_share_the_convention);
     tcase_add_test(t, test_queue_push_front_remove_keep_order);
+    tcase_add_test(t, test_queue_splice_and_move_keep_order_and_empty_the_source);
     tcase_add_test(t, test_bytes_grow_and_free);
     tcase_add_test(t, test_time_helpers_agree);
     suite_add_tcase(s, t);

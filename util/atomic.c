@@ -27,18 +27,22 @@
  * The temporary is made before the profiled command starts: an unwritable
  * path fails fast.
  *
+ * JSON and HTML writers into these files are reports/' (json.c, html.c):
+ * this file needs nothing but libc.
+ *
  * wl_outputs: a command registers every output (and input) path it was
  * given and checks them together, so two outputs on one file, or an output
  * that would overwrite an input, are refused before any work.
  */
 
-#include "wlprof/report.h"
+#include "wlprof/outputs.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -188,7 +192,7 @@ static void af_clear(wl_atomic_file *af)
 {
     free(af->path);
     free(af->tmp_path);
-    free(af->target);
+    free(af->target_);
     if (af->dir_open_)
         close(af->dirfd_);
     memset(af, 0, sizeof(*af));
@@ -201,13 +205,21 @@ static int open_fail(wl_atomic_file *af, int rc, char *err, size_t errlen)
     else
         snprintf(err, errlen, "cannot write %s: %s", af->path ? af->path : "output",
                  strerror(-rc));
-    if (af->f)
-        fclose(af->f);
-    af->f = NULL;
-    if (af->tmp_path)
-        unlink(af->tmp_path);
-    af_clear(af);
+    wl_atomic_abort(af);
     return rc;
+}
+
+/* Wraps fd (ours: closed on failure) in af->f, to be written as mode
+ * (AF_*) says. Returns 0 or -ENOMEM. */
+static int af_adopt(wl_atomic_file *af, int fd, int mode)
+{
+    af->f = fdopen(fd, "w");
+    if (!af->f) {
+        close(fd);
+        return -ENOMEM;
+    }
+    af->mode_ = mode;
+    return 0;
 }
 
 static int open_direct_fd(wl_atomic_file *af, int fd)
@@ -220,13 +232,7 @@ static int open_direct_fd(wl_atomic_file *af, int fd)
     int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (copy < 0)
         return -errno;
-    af->f = fdopen(copy, "w");
-    if (!af->f) {
-        close(copy);
-        return -ENOMEM;
-    }
-    af->mode_ = AF_DIRECT;
-    return 0;
+    return af_adopt(af, copy, AF_DIRECT);
 }
 
 /* An anonymous file in the destination's directory, when the file system
@@ -250,13 +256,7 @@ static int open_tmpfile(wl_atomic_file *af, mode_t mode)
         close(fd);
         return -EOPNOTSUPP;
     }
-    af->f = fdopen(fd, "w");
-    if (!af->f) {
-        close(fd);
-        return -ENOMEM;
-    }
-    af->mode_ = AF_TMPFILE;
-    return 0;
+    return af_adopt(af, fd, AF_TMPFILE);
 #else
     (void)af;
     (void)mode;
@@ -279,13 +279,7 @@ static int open_named(wl_atomic_file *af, const char *final, mode_t mode)
         return -e;
     }
     fchmod(fd, mode); /* mkstemp makes 0600; a report is an ordinary file */
-    af->f = fdopen(fd, "w");
-    if (!af->f) {
-        close(fd);
-        return -ENOMEM;
-    }
-    af->mode_ = AF_NAMED;
-    return 0;
+    return af_adopt(af, fd, AF_NAMED);
 }
 
 int wl_atomic_open(wl_atomic_file *af, const char *path, char *err, size_t errlen)
@@ -303,8 +297,8 @@ int wl_atomic_open(wl_atomic_file *af, const char *path, char *err, size_t errle
     int rc = resolve_path(path, &r);
     if (rc < 0)
         return open_fail(af, rc, err, errlen);
-    af->target = strdup(r.final);
-    if (!af->target)
+    af->target_ = strdup(r.final);
+    if (!af->target_)
         return open_fail(af, -ENOMEM, err, errlen);
 
     if (r.kind == AF_DIRECT && r.fd >= 0) {
@@ -353,8 +347,8 @@ int wl_atomic_open(wl_atomic_file *af, const char *path, char *err, size_t errle
 /* Names the anonymous file in dirfd and renames it over base. */
 static int link_tmpfile(wl_atomic_file *af)
 {
-    const char *base = strrchr(af->target, '/');
-    base = base ? base + 1 : af->target;
+    const char *base = strrchr(af->target_, '/');
+    base = base ? base + 1 : af->target_;
     char proc[64];
     snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fileno(af->f));
     unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(uintptr_t)af;
@@ -382,7 +376,7 @@ static int link_tmpfile(wl_atomic_file *af)
  * reader comes, like a shell's `> fifo`). */
 static int copy_to_fifo(wl_atomic_file *af)
 {
-    int out = open(af->target, O_WRONLY | O_CLOEXEC);
+    int out = open(af->target_, O_WRONLY | O_CLOEXEC);
     if (out < 0)
         return -errno;
     int in = fileno(af->f);
@@ -441,7 +435,7 @@ int wl_atomic_commit(wl_atomic_file *af, char *err, size_t errlen)
     if (fclose(af->f) != 0 && rc == 0)
         rc = -errno;
     af->f = NULL;
-    if (rc == 0 && af->mode_ == AF_NAMED && rename(af->tmp_path, af->target) != 0)
+    if (rc == 0 && af->mode_ == AF_NAMED && rename(af->tmp_path, af->target_) != 0)
         rc = -errno;
     if (rc < 0) {
         snprintf(err, errlen, "cannot write %s: %s", af->path, strerror(-rc));
@@ -462,44 +456,26 @@ void wl_atomic_abort(wl_atomic_file *af)
     af_clear(af);
 }
 
-int wl_atomic_commit_json(wl_atomic_file *af, const json_t *root, char *err, size_t errlen)
-{
-    if (json_dumpf(root, af->f, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0 ||
-        fputc('\n', af->f) == EOF) {
-        snprintf(err, errlen, "cannot write %s: %s", af->path, strerror(errno));
-        wl_atomic_abort(af);
-        return -EIO;
-    }
-    return wl_atomic_commit(af, err, errlen);
-}
-
-int wl_json_write_atomic(const char *path, const json_t *root, char *err, size_t errlen)
-{
-    wl_atomic_file af;
-    int rc = wl_atomic_open(&af, path, err, errlen);
-    if (rc < 0)
-        return rc;
-    return wl_atomic_commit_json(&af, root, err, errlen);
-}
-
 /* ---- one command's paths, checked together ---- */
 
-void wl_outputs_add(wl_outputs *o, const char *option, const char *path)
+/* Past WL_OUTPUTS_MAX only the count grows: wl_outputs_check refuses. */
+static void outputs_push(wl_outputs *o, const char *option, const char *path, bool input)
 {
     if (!path)
         return;
     if (o->n < WL_OUTPUTS_MAX)
-        o->use[o->n] = (struct wl_output_use){option, path, false};
+        o->use[o->n] = (struct wl_output_use){option, path, input};
     o->n++;
+}
+
+void wl_outputs_add(wl_outputs *o, const char *option, const char *path)
+{
+    outputs_push(o, option, path, false);
 }
 
 void wl_outputs_add_input(wl_outputs *o, const char *option, const char *path)
 {
-    if (!path)
-        return;
-    if (o->n < WL_OUTPUTS_MAX)
-        o->use[o->n] = (struct wl_output_use){option, path, true};
-    o->n++;
+    outputs_push(o, option, path, true);
 }
 
 /* Identity of what a path writes to or reads from: a file's device and
