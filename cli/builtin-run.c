@@ -652,7 +652,7 @@ typedef struct run_state {
     char err[1024];         /* why the batch could not run */
 } run_state;
 
-/* Every output and input checked together (reports/atomic.c's rules), then
+/* Every output and input checked together (util/atomic.c's rules), then
  * --json's temporary opened. Returns 0 or the exit code (after one line). */
 static int open_report(const run_args *a, run_state *s)
 {
