@@ -925,21 +925,28 @@ static int parent_of(int pid)
     return close_paren ? atoi(close_paren + 4) : -1; /* ") S PPID" */
 }
 
-/* Whether the thread is runnable right now (state R). */
-static bool thread_runnable(int pid, int tid)
+/* The state letter of thread tid of pid (stat's third field), or 0 when
+ * the thread is gone. */
+static char thread_state(int pid, int tid)
 {
     char path[96], buf[512];
     snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return false;
+        return 0;
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0)
-        return false;
+        return 0;
     buf[n] = '\0';
     char *cp = strrchr(buf, ')');
-    return cp && cp[1] == ' ' && cp[2] == 'R';
+    return cp && cp[1] == ' ' ? cp[2] : 0;
+}
+
+/* Whether the thread is runnable right now (state R). */
+static bool thread_runnable(int pid, int tid)
+{
+    return thread_state(pid, tid) == 'R';
 }
 
 /* Whether the stop came at the end of a wait, not in computing: in the
@@ -1095,18 +1102,8 @@ static int ask_sample(wl_rstacks *r, const struct rthread *t)
 /* Whether thread tid of pid still exists and has not exited. */
 static bool thread_alive(int pid, int tid)
 {
-    char path[96], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    char *cp = strrchr(buf, ')');
-    return cp && cp[1] == ' ' && cp[2] != 'Z' && cp[2] != 'X';
+    char st = thread_state(pid, tid);
+    return st && st != 'Z' && st != 'X';
 }
 
 /* Counts a done slot's pause and unwinds its copy. Returns the frames. */
