@@ -32,7 +32,7 @@
  * and its tree keep running, reparented to init (or the nearest subreaper),
  * exactly as if wlprof had never been there (like time(1)).
  */
-#include "wlprof/profile.h"
+#include "wlprof/profiler.h"
 
 #include <errno.h>
 #include <math.h>

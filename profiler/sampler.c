@@ -40,6 +40,7 @@
 #include "procfs.h"
 #include "timeline.h"
 #include "waitkind.h"
+#include "waitlist.h"
 
 struct thread_track {
     int pid;
@@ -187,27 +188,12 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* Adds dt seconds to the (kind, wchan, syscall) entry of a reason list. */
+/* Adds dt seconds to the (kind, wchan, syscall) entry of a reason list;
+ * out of memory, the reason is lost and sampling goes on. */
 static void add_wait(wl_wait_stat **arr, size_t *n, size_t *cap, const blocked_obs *o,
                      double seconds)
 {
-    for (size_t i = 0; i < *n; i++) {
-        wl_wait_stat *w = &(*arr)[i];
-        if (w->kind == o->kind && strcmp(w->wchan, o->wchan) == 0 &&
-            strcmp(w->syscall, o->syscall) == 0) {
-            w->samples++;
-            w->seconds += seconds;
-            return;
-        }
-    }
-    if (grow((void **)arr, cap, *n + 1, sizeof(**arr)) < 0)
-        return; /* out of memory: lose this reason, keep sampling */
-    wl_wait_stat *w = &(*arr)[(*n)++];
-    w->kind = o->kind;
-    snprintf(w->wchan, sizeof(w->wchan), "%s", o->wchan);
-    snprintf(w->syscall, sizeof(w->syscall), "%s", o->syscall);
-    w->samples = 1;
-    w->seconds = seconds;
+    (void)wl__waits_add(arr, n, cap, o->kind, o->wchan, o->syscall, seconds);
 }
 
 static proc_track *adopt_proc(sampler *s, const proc_stat *st, double now);
@@ -1122,9 +1108,8 @@ static void scale_waits(wl_wait_stat **arr, size_t *n, size_t *cap, double total
         for (size_t i = 0; i < *n; i++)
             (*arr)[i].seconds *= total / sum;
     } else if (total > 1e-4) {
-        blocked_obs unknown = {.kind = WL_WAIT_OTHER};
-        add_wait(arr, n, cap, &unknown, total);
-        (*arr)[*n - 1].samples = 0;
+        if (wl__waits_add(arr, n, cap, WL_WAIT_OTHER, "", "", total) == 0)
+            (*arr)[*n - 1].samples = 0;
     }
 }
 
@@ -1135,12 +1120,6 @@ static int cmp_thread_cpu(const void *a, const void *b)
     if (cx != cy)
         return cx < cy ? 1 : -1;
     return (x->waiting_s < y->waiting_s) - (x->waiting_s > y->waiting_s);
-}
-
-static int cmp_wait_seconds(const void *a, const void *b)
-{
-    const wl_wait_stat *x = a, *y = b;
-    return (x->seconds < y->seconds) - (x->seconds > y->seconds);
 }
 
 int sampler_finish(sampler *s, wl_profile *p)
@@ -1162,16 +1141,12 @@ int sampler_finish(sampler *s, wl_profile *p)
     memset(&s->timeline, 0, sizeof(s->timeline));
 
     scale_waits(&s->waits, &s->nwaits, &s->cap_waits, s->waiting_s);
-    if (s->nwaits > 1)
-        qsort(s->waits, s->nwaits, sizeof(*s->waits), cmp_wait_seconds);
+    wl__waits_sort(s->waits, s->nwaits);
     p->waits = s->waits;
     p->nwaits = s->nwaits;
     s->waits = NULL;
     s->nwaits = s->cap_waits = 0;
-    for (size_t i = 0; i < p->nwaits; i++) {
-        p->wait_kind_s[p->waits[i].kind] += p->waits[i].seconds;
-        p->wait_kind_samples[p->waits[i].kind] += p->waits[i].samples;
-    }
+    wl__waits_sum_kinds(p->waits, p->nwaits, p->wait_kind_s, p->wait_kind_samples);
 
     p->threads = calloc(s->nthreads ? s->nthreads : 1, sizeof(*p->threads));
     p->procs = calloc(s->nprocs ? s->nprocs : 1, sizeof(*p->procs));
@@ -1209,8 +1184,7 @@ int sampler_finish(sampler *s, wl_profile *p)
         o->longest_wait_s = t->longest_wait_s;
         memcpy(o->longest_wait_syscall, t->longest_wait_syscall, sizeof(o->longest_wait_syscall));
         scale_waits(&t->waits, &t->nwaits, &t->cap_waits, t->waiting_s);
-        if (t->nwaits > 1)
-            qsort(t->waits, t->nwaits, sizeof(*t->waits), cmp_wait_seconds);
+        wl__waits_sort(t->waits, t->nwaits);
         o->waits = t->waits;
         o->nwaits = t->nwaits;
         t->waits = NULL;

@@ -30,7 +30,7 @@
 #include <jansson.h>
 
 #include "wlprof/common.h"
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <jansson.h>
 #include "wlprof/common.h"
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 #ifdef __cplusplus
 extern "C" {
