@@ -573,7 +573,7 @@ static int reason_waiting_side(const wl_profile *p, const wl_classify_opts *o,
     if (m->coordination_only)
         REASON("it only waits on locks or children: the waits stand behind shared state, "
                "more threads help only if the work is independent");
-    else if (calls_have_async_form(v->calls, v->ncalls))
+    else if (v->loop_can_wait)
         REASON("move them onto a thread pool of %d, or rewrite them non-blocking on a "
                "coroutine loop (they have a readiness-based form)",
                workers);
@@ -702,6 +702,9 @@ int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *o
         if (rc < 0)
             goto fail;
     }
+    out->loop_can_wait = out->kind != WL_KIND_CPU_BOUND &&
+                         (wait_side == WL_EXEC_COROUTINE ||
+                          calls_have_async_form(out->calls, out->ncalls));
     if (out->executor == WL_EXEC_PROCESS_POOL || out->executor == WL_EXEC_SPLIT) {
         rc = collect_compute_side(p, out);
         if (rc < 0)

@@ -145,8 +145,24 @@ void run__result_count(wl_run_result *r);
 
 /* Picks executor and workers for the main phase from the verdict (or the
  * user's options) and writes r->executor, r->workers, r->reason. njobs:
- * jobs left for the main phase. */
+ * jobs left for the main phase. The executor is the classifier's, adapted
+ * to the task's forms (run__adapt_executor); commands run as processes. */
 void run__choose(wl_run_result *r, const wl_run_opts *o, size_t njobs);
+
+/* Which rule of choose.c's adaptation table applied. */
+typedef enum run_adaptation {
+    RUN_ADAPT_AS_IS = 0,          /* the verdict's executor, unchanged */
+    RUN_ADAPT_ON_LOOP,            /* waits a loop can wait on + an async form */
+    RUN_ADAPT_ONLY_ASYNC,         /* no blocking form: the loop is all there is */
+    RUN_ADAPT_NO_ASYNC,           /* waits for a loop, but no async form: threads */
+    RUN_ADAPT_WAITS_NEED_THREADS, /* an async form, but waits no loop can wait on */
+    RUN_ADAPT_SPLIT_ON_THREADS    /* a split, but a task is one function */
+} run_adaptation;
+
+/* The executor a task with these forms runs for verdict v (the classifier
+ * decided; this only maps its decision onto the forms), and why. */
+wl_executor run__adapt_executor(const wl_verdict *v, bool has_async, bool has_blocking,
+                                run_adaptation *why);
 
 /* ---- progress ---- */
 
