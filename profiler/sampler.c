@@ -833,37 +833,41 @@ static void thread_running(sampler *s, thread_track *t, int tid, unsigned tl_sta
     call_thread_hook(s, t, 'R', NULL);
 }
 
+/* A stretch in one call (cur, in call cur_call): it grows by dt while the
+ * thread stays in the same call, starts again in another, and is over
+ * (0) when `ends`; the longest one is kept in *longest / longest_call.
+ * The call names are char[24]. */
+static void stretch_add(double *cur, char *cur_call, double *longest, char *longest_call,
+                        int ends, const char *call, double dt)
+{
+    if (ends) {
+        *cur = 0;
+    } else if (*cur > 0 && strcmp(cur_call, call) == 0) {
+        *cur += dt;
+    } else {
+        *cur = dt;
+        snprintf(cur_call, 24, "%s", call);
+    }
+    if (*cur > *longest) {
+        *longest = *cur;
+        memcpy(longest_call, cur_call, 24);
+    }
+}
+
 /* A blocked thread's stretches in one call, and the longest of each: the
  * blocked stretch (an event loop idling in a readiness wait is not
  * "blocking") and the one-call wait (coordination -- locks, the GIL,
  * children -- left out: it stands behind someone else's work). */
 static void track_stretches(thread_track *t, const blocked_obs *o, double dt)
 {
-    if (o->kind == WL_WAIT_POLL) {
-        t->block_s = 0;
-    } else if (t->block_s > 0 && strcmp(t->block_syscall, o->syscall) == 0) {
-        t->block_s += dt;
-    } else {
-        t->block_s = dt;
-        snprintf(t->block_syscall, sizeof(t->block_syscall), "%s", o->syscall);
-    }
-    if (t->block_s > t->longest_block_s) {
-        t->longest_block_s = t->block_s;
-        snprintf(t->longest_block_syscall, sizeof(t->longest_block_syscall), "%s",
-                 t->block_syscall);
-    }
-    if (o->kind == WL_WAIT_LOCK || o->kind == WL_WAIT_GIL || o->kind == WL_WAIT_CHILD) {
-        t->wait_s_now = 0;
-    } else if (t->wait_s_now > 0 && strcmp(t->wait_syscall, o->syscall) == 0) {
-        t->wait_s_now += dt;
-    } else {
-        t->wait_s_now = dt;
-        snprintf(t->wait_syscall, sizeof(t->wait_syscall), "%s", o->syscall);
-    }
-    if (t->wait_s_now > t->longest_wait_s) {
-        t->longest_wait_s = t->wait_s_now;
-        memcpy(t->longest_wait_syscall, t->wait_syscall, sizeof(t->longest_wait_syscall));
-    }
+    _Static_assert(sizeof(t->block_syscall) == 24 && sizeof(t->longest_block_syscall) == 24 &&
+                       sizeof(t->wait_syscall) == 24 && sizeof(t->longest_wait_syscall) == 24,
+                   "stretch_add's call names are char[24]");
+    stretch_add(&t->block_s, t->block_syscall, &t->longest_block_s, t->longest_block_syscall,
+                o->kind == WL_WAIT_POLL, o->syscall, dt);
+    stretch_add(&t->wait_s_now, t->wait_syscall, &t->longest_wait_s, t->longest_wait_syscall,
+                o->kind == WL_WAIT_LOCK || o->kind == WL_WAIT_GIL || o->kind == WL_WAIT_CHILD,
+                o->syscall, dt);
 }
 
 /* A blocked thread's tick: why it waits (a futex inside CPython's GIL
