@@ -265,7 +265,8 @@ typedef struct wl_profile {
     double pause_max_s;     /* the longest single stop */
 
     /* SIGINT/SIGTERM/SIGHUP/SIGQUIT the profiler itself received while the
-     * target ran (the first one), 0 when none; see wl_profile_command. */
+     * target ran (the first one), 0 when none; see wl_profile_command
+     * (wlprof/profiler.h). */
     int signal_received;
 } wl_profile;
 
