@@ -573,7 +573,7 @@ static int reason_waiting_side(const wl_profile *p, const wl_classify_opts *o,
     if (m->coordination_only)
         REASON("it only waits on locks or children: the waits stand behind shared state, "
                "more threads help only if the work is independent");
-    else if (calls_have_async_form(v->calls, v->ncalls))
+    else if (v->loop_can_wait)
         REASON("move them onto a thread pool of %d, or rewrite them non-blocking on a "
                "coroutine loop (they have a readiness-based form)",
                workers);
@@ -643,6 +643,112 @@ static int reason_pitfall(wl_verdict *v)
 
 /* ---- entry point --------------------------------------------------------- */
 
+/* The decision: the waiting side (a loop when the program already
+ * multiplexes, else threads), the speed-up model's inputs, and the
+ * executor and its size for the kind (out->kind). The waiting side's
+ * executor and size go to *wait_side and *wait_workers. */
+static void decide_executor(const wl_profile *p, const wl_classify_opts *o, const wait_mix *m,
+                            wl_verdict *out, wl_executor *wait_side, int *wait_workers)
+{
+    out->multiplexed = m->poll_s + m->blocking_s > 0 ? m->poll_s / (m->poll_s + m->blocking_s) : 0;
+    *wait_side = out->multiplexed >= o->multiplex_share ? WL_EXEC_COROUTINE : WL_EXEC_THREAD_POOL;
+
+    /* The model's run leaves out run-queue time: the machine's other load
+     * (or more busy threads than cores) is nothing an executor of this
+     * program changes, and on-CPU runs are measured without it. */
+    double busy_wall = p->wall_s;
+    if (out->from_samples && p->sampled_s > 0)
+        busy_wall = p->wall_s * fmin(1.0, (p->running_s + p->waiting_s) / p->sampled_s);
+    out->model.wall_s = busy_wall;
+    out->model.wait_s = out->wait_share * busy_wall;
+    out->model.cpu_s = p->user_s + p->sys_s;
+    out->model.cpython = is_cpython(p);
+    measure_threads(p, out);
+    int threads = cls__thread_pool_size(&out->model, o);
+    *wait_workers = *wait_side == WL_EXEC_COROUTINE ? o->concurrency : threads;
+
+    switch (out->kind) {
+    case WL_KIND_IO_BOUND:
+        out->executor = *wait_side;
+        out->suggested_workers = *wait_workers;
+        break;
+    case WL_KIND_CPU_BOUND:
+        out->executor = WL_EXEC_PROCESS_POOL;
+        out->suggested_workers = o->cores;
+        break;
+    default:
+        out->executor = WL_EXEC_SPLIT;
+        out->suggested_workers = o->cores;
+        out->wait_side = *wait_side;
+        out->wait_side_workers = *wait_workers;
+        break;
+    }
+}
+
+/* What the decision moves: the blocking calls (and whether a loop could
+ * wait on them), the computing side, the event-loop pitfall, and the
+ * confidence. Returns 0 or -ENOMEM. */
+static int collect_evidence(const wl_profile *p, const wl_classify_opts *o, const wait_mix *m,
+                            wl_executor wait_side, wl_verdict *out)
+{
+    int rc;
+    if (out->executor != WL_EXEC_PROCESS_POOL && out->executor != WL_EXEC_COROUTINE) {
+        rc = collect_blocking_calls(p, m, out);
+        if (rc < 0)
+            return rc;
+    }
+    out->loop_can_wait = out->kind != WL_KIND_CPU_BOUND &&
+                         (wait_side == WL_EXEC_COROUTINE ||
+                          calls_have_async_form(out->calls, out->ncalls));
+    if (out->executor == WL_EXEC_PROCESS_POOL || out->executor == WL_EXEC_SPLIT) {
+        rc = collect_compute_side(p, out);
+        if (rc < 0)
+            return rc;
+    }
+    rc = detect_pitfall(p, o, &out->pitfall);
+    if (rc < 0)
+        return rc;
+    out->confidence = confidence(out, p, o);
+    return 0;
+}
+
+/* The sentences with the numbers used, side by side as the kind has them,
+ * then the predictions, the pitfall and a low sample count. Returns 0 or
+ * -ENOMEM. */
+static int add_reasons(const wl_profile *p, const wl_classify_opts *o, const wait_mix *m,
+                       wl_executor wait_side, int wait_workers, wl_verdict *out)
+{
+    int rc = reason_shares(p, o, out);
+    if (rc == 0 && out->kind != WL_KIND_CPU_BOUND) {
+        rc = reason_waiting_side(p, o, m, wait_side, wait_workers, out);
+        if (rc == 0 && out->sys_share > out->wait_share && out->kind == WL_KIND_IO_BOUND)
+            rc = cls__strv_addf(&out->reasons, &out->nreasons,
+                                "system CPU (%.1f%%) outweighs waiting (%.1f%%): the kernel "
+                                "work itself runs in parallel only on several threads",
+                                100 * out->sys_share, 100 * out->wait_share);
+    }
+    if (rc == 0 && out->kind != WL_KIND_IO_BOUND)
+        rc = reason_computing_side(p, o, out);
+    if (rc == 0 && out->kind == WL_KIND_MIXED) {
+        char side[160];
+        snprintf(side, sizeof(side), "%s", out->ncompute_side ? out->compute_side[0] : "-");
+        rc = cls__strv_addf(&out->reasons, &out->nreasons,
+                            "split: the waiting side on a %s of %d, the computing side (%s) "
+                            "on %d processes",
+                            wait_side == WL_EXEC_COROUTINE ? "coroutine loop" : "thread pool",
+                            wait_workers, side, o->cores);
+    }
+    if (rc == 0)
+        rc = cls__prediction_reasons(out);
+    if (rc == 0)
+        rc = reason_pitfall(out);
+    if (rc == 0 && (!out->from_samples || p->ticks < (uint64_t)o->min_ticks))
+        rc = cls__strv_addf(&out->reasons, &out->nreasons,
+                            "only %llu samples (full confidence from %d): confidence reduced",
+                            (unsigned long long)p->ticks, o->min_ticks);
+    return rc;
+}
+
 int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *out)
 {
     wl_classify_opts o;
@@ -661,104 +767,14 @@ int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *o
     out->kind = decide_kind(out, &o);
 
     measure_waits(p, &m);
-    out->multiplexed = m.poll_s + m.blocking_s > 0 ? m.poll_s / (m.poll_s + m.blocking_s) : 0;
-    wl_executor wait_side =
-        out->multiplexed >= o.multiplex_share ? WL_EXEC_COROUTINE : WL_EXEC_THREAD_POOL;
-
-    /* The model's run leaves out run-queue time: the machine's other load
-     * (or more busy threads than cores) is nothing an executor of this
-     * program changes, and on-CPU runs are measured without it. */
-    double busy_wall = p->wall_s;
-    if (out->from_samples && p->sampled_s > 0)
-        busy_wall = p->wall_s * fmin(1.0, (p->running_s + p->waiting_s) / p->sampled_s);
-    out->model.wall_s = busy_wall;
-    out->model.wait_s = out->wait_share * busy_wall;
-    out->model.cpu_s = p->user_s + p->sys_s;
-    out->model.cpython = is_cpython(p);
-    measure_threads(p, out);
-    int threads = cls__thread_pool_size(&out->model, &o);
-    int wait_workers = wait_side == WL_EXEC_COROUTINE ? o.concurrency : threads;
-
-    switch (out->kind) {
-    case WL_KIND_IO_BOUND:
-        out->executor = wait_side;
-        out->suggested_workers = wait_workers;
-        break;
-    case WL_KIND_CPU_BOUND:
-        out->executor = WL_EXEC_PROCESS_POOL;
-        out->suggested_workers = o.cores;
-        break;
-    default:
-        out->executor = WL_EXEC_SPLIT;
-        out->suggested_workers = o.cores;
-        out->wait_side = wait_side;
-        out->wait_side_workers = wait_workers;
-        break;
-    }
+    wl_executor wait_side;
+    int wait_workers;
+    decide_executor(p, &o, &m, out, &wait_side, &wait_workers);
     cls__predict(&out->model, &o, out);
-
-    if (out->executor != WL_EXEC_PROCESS_POOL && out->executor != WL_EXEC_COROUTINE) {
-        rc = collect_blocking_calls(p, &m, out);
-        if (rc < 0)
-            goto fail;
-    }
-    if (out->executor == WL_EXEC_PROCESS_POOL || out->executor == WL_EXEC_SPLIT) {
-        rc = collect_compute_side(p, out);
-        if (rc < 0)
-            goto fail;
-    }
-    rc = detect_pitfall(p, &o, &out->pitfall);
+    rc = collect_evidence(p, &o, &m, wait_side, out);
+    if (rc == 0)
+        rc = add_reasons(p, &o, &m, wait_side, wait_workers, out);
     if (rc < 0)
-        goto fail;
-    out->confidence = confidence(out, p, &o);
-
-    rc = reason_shares(p, &o, out);
-    if (rc < 0)
-        goto fail;
-    if (out->kind != WL_KIND_CPU_BOUND) {
-        rc = reason_waiting_side(p, &o, &m, wait_side, wait_workers, out);
-        if (rc < 0)
-            goto fail;
-        if (out->sys_share > out->wait_share && out->kind == WL_KIND_IO_BOUND)
-            rc = cls__strv_addf(&out->reasons, &out->nreasons,
-                                "system CPU (%.1f%%) outweighs waiting (%.1f%%): the kernel "
-                                "work itself runs in parallel only on several threads",
-                                100 * out->sys_share, 100 * out->wait_share);
-        if (rc < 0)
-            goto fail;
-    }
-    if (out->kind != WL_KIND_IO_BOUND) {
-        rc = reason_computing_side(p, &o, out);
-        if (rc < 0)
-            goto fail;
-    }
-    if (out->kind == WL_KIND_MIXED) {
-        char side[160];
-        snprintf(side, sizeof(side), "%s", out->ncompute_side ? out->compute_side[0] : "-");
-        rc = cls__strv_addf(&out->reasons, &out->nreasons,
-                            "split: the waiting side on a %s of %d, the computing side (%s) "
-                            "on %d processes",
-                            wait_side == WL_EXEC_COROUTINE ? "coroutine loop" : "thread pool",
-                            wait_workers, side, o.cores);
-        if (rc < 0)
-            goto fail;
-    }
-    rc = cls__prediction_reasons(out);
-    if (rc < 0)
-        goto fail;
-    rc = reason_pitfall(out);
-    if (rc < 0)
-        goto fail;
-    if (!out->from_samples || p->ticks < (uint64_t)o.min_ticks) {
-        rc = cls__strv_addf(&out->reasons, &out->nreasons,
-                            "only %llu samples (full confidence from %d): confidence reduced",
-                            (unsigned long long)p->ticks, o.min_ticks);
-        if (rc < 0)
-            goto fail;
-    }
-    return 0;
-
-fail:
-    wl_verdict_free(out);
+        wl_verdict_free(out);
     return rc;
 }

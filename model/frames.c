@@ -10,7 +10,7 @@
  */
 #include <string.h>
 
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 static const char *const runtime_exact[] = {
     "_start", "__libc_start_main", "__libc_start_call_main", "__libc_start_main_impl",

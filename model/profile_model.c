@@ -4,7 +4,7 @@
  * the profiler that fills a profile, the report reader that loads one and
  * the runner's pilot; no process, file or clock here.
  */
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -10,7 +10,7 @@
  */
 #include <stddef.h>
 
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 #if defined(__x86_64__)
 static const char *const names[] = {

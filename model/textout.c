@@ -10,7 +10,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 int wl_text_width(FILE *f)
 {

@@ -5,7 +5,7 @@
  * The profiler groups such calls as WL_WAIT_POLL and the classifier leaves
  * them out of its function tables, from this one list.
  */
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 #include <string.h>
 

@@ -35,6 +35,7 @@
 #include "procfs.h"
 #include "sampler.h"
 #include "ticking.h"
+#include "util/util.h"
 
 #define HZ_DEFAULT 100.0
 #define HZ_MAX 10000.0
@@ -198,7 +199,7 @@ static int session_new(wl_attach **out, const wl_attach_opts *opts, char *err, s
     a->seed = opts && opts->seed ? opts->seed : (unsigned)time(NULL) ^ (unsigned)getpid();
     struct timeval real0;
     gettimeofday(&real0, NULL);
-    a->started_at = tv_s(real0);
+    a->started_at = wl__tv_s(real0);
     getrusage(RUSAGE_SELF, &a->self0);
     *out = a;
     return 0;
@@ -270,7 +271,7 @@ int wl_attach_begin(wl_attach **out, const int *pids, size_t npids, const wl_att
     int rc = session_new(&a, opts, err, errlen);
     if (rc < 0)
         return rc;
-    a->t0 = mono_now();
+    a->t0 = wl__mono_s();
     rc = sampler_init(&a->s, pids[0], 0);
     if (rc < 0) {
         snprintf(err, errlen, "out of memory");
@@ -316,7 +317,7 @@ int wl_attach_spawn(wl_attach **out, char *const argv[], bool quiet_stdio,
     posix_spawnattr_setsigmask(&attr, &empty);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    a->t0 = mono_now();
+    a->t0 = wl__mono_s();
     pid_t pid;
     rc = -posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -446,10 +447,10 @@ wl_attach_why wl_attach_run(wl_attach *a, double until, const volatile sig_atomi
 {
     for (;;) {
         if (stop && *stop) {
-            a->end = mono_now();
+            a->end = wl__mono_s();
             return WL_ATTACH_STOPPED;
         }
-        double now = mono_now();
+        double now = wl__mono_s();
         if (all_gone(a)) {
             a->end = a->end > 0 ? a->end : now;
             return WL_ATTACH_GONE;
@@ -472,7 +473,7 @@ wl_attach_why wl_attach_run(wl_attach *a, double until, const volatile sig_atomi
             for (size_t k = 0; k < npfd; k++)
                 pfd[k].revents = 0;
         }
-        now = mono_now();
+        now = wl__mono_s();
         check_roots(a, pfd, npfd);
         reap_child(a, now);
         if (all_gone(a)) {
@@ -508,7 +509,7 @@ wl_attach_why wl_attach_run(wl_attach *a, double until, const volatile sig_atomi
 
 double wl_attach_elapsed(const wl_attach *a)
 {
-    return mono_now() - a->t0;
+    return wl__mono_s() - a->t0;
 }
 
 int wl_attach_pid(const wl_attach *a)
@@ -552,7 +553,7 @@ static int fill_profile(wl_attach *a, wl_profile *out, bool final)
         wl_profile_free(out);
         return rc;
     }
-    double end = final && a->end > 0 ? a->end : mono_now();
+    double end = final && a->end > 0 ? a->end : wl__mono_s();
     out->wall_s = end - a->t0;
     for (size_t i = 0; i < out->nprocs; i++) {
         out->user_s += out->procs[i].user_s;
@@ -589,8 +590,8 @@ static int fill_profile(wl_attach *a, wl_profile *out, bool final)
     out->started_at = a->started_at;
     struct rusage self1;
     getrusage(RUSAGE_SELF, &self1);
-    out->self_user_s = tv_s(self1.ru_utime) - tv_s(a->self0.ru_utime);
-    out->self_sys_s = tv_s(self1.ru_stime) - tv_s(a->self0.ru_stime);
+    out->self_user_s = wl__tv_s(self1.ru_utime) - wl__tv_s(a->self0.ru_utime);
+    out->self_sys_s = wl__tv_s(self1.ru_stime) - wl__tv_s(a->self0.ru_stime);
     out->late_ticks = a->late_ticks;
     out->missed_ticks = a->missed_ticks;
     out->max_lateness_s = a->max_lateness_s;
@@ -606,7 +607,7 @@ int wl_attach_snapshot(wl_attach *a, wl_profile *out)
 int wl_attach_end(wl_attach *a, wl_profile *out)
 {
     if (a->end <= 0)
-        a->end = mono_now();
+        a->end = wl__mono_s();
     if (a->child && !a->child_reaped) {
         /* The caller signalled it: wait for it like a shell would. */
         procfs_io(a->child, &a->roots[0].io1);

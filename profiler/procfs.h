@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 typedef struct proc_stat {
     int pid;

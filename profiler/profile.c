@@ -32,7 +32,7 @@
  * and its tree keep running, reparented to init (or the nearest subreaper),
  * exactly as if wlprof had never been there (like time(1)).
  */
-#include "wlprof/profile.h"
+#include "wlprof/profiler.h"
 
 #include <errno.h>
 #include <math.h>
@@ -219,87 +219,109 @@ static int spawn_target(char *const argv[], pid_t *pid)
     return -rc;
 }
 
-int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profile *out)
+/* What a run changes in the whole process, and puts back afterwards: the
+ * child-subreaper flag, the handlers of the forwarded signals and an
+ * ignored SIGCHLD. */
+typedef struct saved_signals {
+    int was_subreaper;
+    struct sigaction forwarded[NFORWARDED];
+    struct sigaction chld;
+} saved_signals;
+
+/* Becomes a child subreaper, forwards the signals (forward_signal) and
+ * takes SIGCHLD's default for the run; the old state goes into *sv. */
+static void signals_take(saved_signals *sv)
 {
-    memset(out, 0, sizeof(*out));
-    if (!argv || !argv[0] || !argv[0][0])
-        return -EINVAL;
-    double hz = opts && opts->hz != 0 ? opts->hz : WL_HZ_DEFAULT;
-    if (!(hz > 0) || hz > WL_HZ_MAX || isnan(hz))
-        return -EINVAL;
-    unsigned seed = opts && opts->seed ? opts->seed : (unsigned)time(NULL) ^ (unsigned)getpid();
-    double interval = 1.0 / hz;
-
-    int rc = 0;
-    struct rusage self0, self1, kids0, kids1, ru;
-    getrusage(RUSAGE_SELF, &self0);
-    getrusage(RUSAGE_CHILDREN, &kids0);
-
-    int was_subreaper = 0;
-    prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
+    sv->was_subreaper = 0;
+    prctl(PR_GET_CHILD_SUBREAPER, &sv->was_subreaper);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     first_signal = 0;
-    struct sigaction sa, old_sa[NFORWARDED];
+    struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = forward_signal;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < NFORWARDED; i++)
-        sigaction(forwarded_signals[i], &sa, &old_sa[i]);
+        sigaction(forwarded_signals[i], &sa, &sv->forwarded[i]);
     /* With SIGCHLD ignored the kernel reaps children itself and their exit
      * status and rusage are lost: take the default for the run. */
-    struct sigaction chld_default, old_chld;
+    struct sigaction chld_default;
     memset(&chld_default, 0, sizeof(chld_default));
     chld_default.sa_handler = SIG_DFL;
-    sigaction(SIGCHLD, NULL, &old_chld);
-    if (old_chld.sa_handler == SIG_IGN)
+    sigaction(SIGCHLD, NULL, &sv->chld);
+    if (sv->chld.sa_handler == SIG_IGN)
         sigaction(SIGCHLD, &chld_default, NULL);
+}
 
+/* Undoes signals_take. */
+static void signals_restore(const saved_signals *sv)
+{
+    forward_pid = 0;
+    first_signal = 0;
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaction(forwarded_signals[i], &sv->forwarded[i], NULL);
+    if (sv->chld.sa_handler == SIG_IGN)
+        sigaction(SIGCHLD, &sv->chld, NULL);
+    prctl(PR_SET_CHILD_SUBREAPER, sv->was_subreaper);
+}
+
+/* One profiled run, from the spawn to the final reap. */
+typedef struct profile_run {
+    sampler s;
+    pid_t pid;        /* the target, the direct child */
+    int pidfd;        /* readable once it exited; -1 when unavailable */
+    double t0;        /* monotonic seconds at the spawn */
+    double interval;  /* mean seconds between ticks */
+    unsigned seed;    /* interval jitter state */
+    stop_state stop;  /* shutting the tree down after a signal */
+} profile_run;
+
+/* Copies argv into out, spawns the target and starts its sampler. Returns
+ * 0, or a negative errno with nothing left running (out owns what it got). */
+static int target_start(profile_run *pr, char *const argv[], wl_profile *out)
+{
     out->argv = copy_argv(argv, &out->argc);
-    if (!out->argv) {
-        rc = -ENOMEM;
-        goto restore_signals;
-    }
-
+    if (!out->argv)
+        return -ENOMEM;
     struct timeval real0;
     gettimeofday(&real0, NULL);
-    double t0 = wl__mono_s();
-    pid_t pid;
-    rc = spawn_target(argv, &pid);
+    pr->t0 = wl__mono_s();
+    int rc = spawn_target(argv, &pr->pid);
     if (rc < 0)
-        goto restore_signals;
-    forward_pid = pid;
-    out->pid = pid;
-    out->hz = hz;
+        return rc;
+    forward_pid = pr->pid;
+    out->pid = pr->pid;
     out->started_at = wl__tv_s(real0);
-    out->mono_start_s = t0;
-
-    sampler s;
-    rc = sampler_init(&s, pid, t0);
+    out->mono_start_s = pr->t0;
+    rc = sampler_init(&pr->s, pr->pid, pr->t0);
     if (rc < 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        goto restore_signals;
+        kill(pr->pid, SIGKILL);
+        waitpid(pr->pid, NULL, 0);
+        return rc;
     }
-    int pidfd = open_pidfd(pid);
+    pr->pidfd = open_pidfd(pr->pid);
+    return 0;
+}
 
-    double grace = opts && opts->grace_s != 0 ? opts->grace_s : WL_GRACE_DEFAULT_S;
-    stop_state stop = {.grace_s = grace < 0 ? 0 : grace};
-    double last = t0;
-    double next = t0 + interval * jitter(&seed);
-    double t_exit;
+/* Samples the tree at jittered intervals until the target exits (leaving
+ * it a zombie), counting late and missed ticks in out; after a signal,
+ * shuts the tree down (stop_tree). Returns the monotonic time of the exit. */
+static double tick_loop(profile_run *pr, wl_profile *out)
+{
+    double interval = pr->interval;
+    double last = pr->t0;
+    double next = pr->t0 + interval * jitter(&pr->seed);
     for (;;) {
-        wait_until(pidfd, stop.signal && !stop.killed && stop.kill_at < next ? stop.kill_at : next);
+        const stop_state *st = &pr->stop;
+        wait_until(pr->pidfd, st->signal && !st->killed && st->kill_at < next ? st->kill_at : next);
         double now = wl__mono_s();
-        stop_tree(&stop, &s, pid, now, t0);
-        int exited = reap_children(&s, pid, now - t0, &out->maxrss_kb);
-        if (exited) {
-            t_exit = now;
+        stop_tree(&pr->stop, &pr->s, pr->pid, now, pr->t0);
+        if (reap_children(&pr->s, pr->pid, now - pr->t0, &out->maxrss_kb)) {
             /* The last stretch since the previous tick still counts. */
             if (now - last > interval * 0.05)
-                sampler_tick(&s, now - t0, now - last);
-            break;
+                sampler_tick(&pr->s, now - pr->t0, now - last);
+            return now;
         }
         if (now < next)
             continue; /* woken early by a spurious ppoll return */
@@ -308,28 +330,37 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
             out->late_ticks++;
         if (late > out->max_lateness_s)
             out->max_lateness_s = late;
-        sampler_tick(&s, now - t0, now - last);
+        sampler_tick(&pr->s, now - pr->t0, now - last);
         last = now;
         if (late > interval) {
             out->missed_ticks += (uint64_t)(late / interval);
             next = now;
         }
-        next += interval * jitter(&seed);
+        next += interval * jitter(&pr->seed);
     }
-    forward_pid = 0;
-    if (pidfd >= 0)
-        close(pidfd);
+}
 
-    /* The target is a zombie now: its io still reads, then reap it. */
-    procfs_io(pid, &out->io);
-    sampler_process_final_io(&s, pid);
+/* The target exited at t_exit: reads its io while it is a zombie, reaps it
+ * and the orphans that already exited, after a signal waits until the
+ * whole tree is gone (drain_tree), and fills the wall time, peak RSS and
+ * exit status. */
+static void target_reap(profile_run *pr, double t_exit, wl_profile *out)
+{
+    forward_pid = 0;
+    if (pr->pidfd >= 0)
+        close(pr->pidfd);
+    pr->pidfd = -1;
+
+    procfs_io(pr->pid, &out->io);
+    sampler_process_final_io(&pr->s, pr->pid);
     int status = 0;
+    struct rusage ru;
     pid_t reaped;
-    while ((reaped = wait4(pid, &status, 0, &ru)) < 0 && errno == EINTR)
+    while ((reaped = wait4(pr->pid, &status, 0, &ru)) < 0 && errno == EINTR)
         ;
-    out->wall_s = t_exit - t0;
-    if (reaped == pid) {
-        sampler_process_exited(&s, pid, status, &ru, out->wall_s);
+    out->wall_s = t_exit - pr->t0;
+    if (reaped == pr->pid) {
+        sampler_process_exited(&pr->s, pr->pid, status, &ru, out->wall_s);
         /* wait4's peak covers the target and every descendant it reaped;
          * orphans reaped here are added in reap_children. RUSAGE_CHILDREN
          * would also remember children of earlier runs in this process. */
@@ -338,9 +369,9 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
     } else {
         status = W_EXITCODE(255, 0); /* cannot happen unless someone else reaped it */
     }
-    reap_children(&s, -1, out->wall_s, &out->maxrss_kb); /* orphans that already exited */
+    reap_children(&pr->s, -1, out->wall_s, &out->maxrss_kb); /* orphans that already exited */
     if (first_signal)
-        drain_tree(&stop, &s, t0, out);
+        drain_tree(&pr->stop, &pr->s, pr->t0, out);
 
     if (WIFEXITED(status)) {
         out->exit_code = WEXITSTATUS(status);
@@ -349,33 +380,63 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
         out->term_signal = WTERMSIG(status);
         out->core_dumped = WCOREDUMP(status) != 0;
     }
+}
 
+/* The whole tree's exact totals (the growth of RUSAGE_CHILDREN since
+ * kids0) and the profiler's own cost (of RUSAGE_SELF since self0). */
+static void add_rusage_totals(wl_profile *out, const struct rusage *self0,
+                              const struct rusage *kids0)
+{
+    struct rusage self1, kids1;
     getrusage(RUSAGE_CHILDREN, &kids1);
     getrusage(RUSAGE_SELF, &self1);
-    out->user_s = wl__tv_s(kids1.ru_utime) - wl__tv_s(kids0.ru_utime);
-    out->sys_s = wl__tv_s(kids1.ru_stime) - wl__tv_s(kids0.ru_stime);
-    out->minflt = kids1.ru_minflt - kids0.ru_minflt;
-    out->majflt = kids1.ru_majflt - kids0.ru_majflt;
-    out->nvcsw = kids1.ru_nvcsw - kids0.ru_nvcsw;
-    out->nivcsw = kids1.ru_nivcsw - kids0.ru_nivcsw;
-    out->inblock = kids1.ru_inblock - kids0.ru_inblock;
-    out->oublock = kids1.ru_oublock - kids0.ru_oublock;
-    out->self_user_s = wl__tv_s(self1.ru_utime) - wl__tv_s(self0.ru_utime);
-    out->self_sys_s = wl__tv_s(self1.ru_stime) - wl__tv_s(self0.ru_stime);
+    out->user_s = wl__tv_s(kids1.ru_utime) - wl__tv_s(kids0->ru_utime);
+    out->sys_s = wl__tv_s(kids1.ru_stime) - wl__tv_s(kids0->ru_stime);
+    out->minflt = kids1.ru_minflt - kids0->ru_minflt;
+    out->majflt = kids1.ru_majflt - kids0->ru_majflt;
+    out->nvcsw = kids1.ru_nvcsw - kids0->ru_nvcsw;
+    out->nivcsw = kids1.ru_nivcsw - kids0->ru_nivcsw;
+    out->inblock = kids1.ru_inblock - kids0->ru_inblock;
+    out->oublock = kids1.ru_oublock - kids0->ru_oublock;
+    out->self_user_s = wl__tv_s(self1.ru_utime) - wl__tv_s(self0->ru_utime);
+    out->self_sys_s = wl__tv_s(self1.ru_stime) - wl__tv_s(self0->ru_stime);
+}
 
-    rc = sampler_finish(&s, out);
-    sampler_free(&s);
-    if (rc == 0)
-        wl_profile_derive(out);
+int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profile *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!argv || !argv[0] || !argv[0][0])
+        return -EINVAL;
+    double hz = opts && opts->hz != 0 ? opts->hz : WL_HZ_DEFAULT;
+    if (!(hz > 0) || hz > WL_HZ_MAX || isnan(hz))
+        return -EINVAL;
+    double grace = opts && opts->grace_s != 0 ? opts->grace_s : WL_GRACE_DEFAULT_S;
+    profile_run pr = {
+        .pidfd = -1,
+        .interval = 1.0 / hz,
+        .seed = opts && opts->seed ? opts->seed : (unsigned)time(NULL) ^ (unsigned)getpid(),
+        .stop = {.grace_s = grace < 0 ? 0 : grace},
+    };
+    out->hz = hz;
 
-restore_signals:
-    forward_pid = 0;
-    first_signal = 0;
-    for (size_t i = 0; i < NFORWARDED; i++)
-        sigaction(forwarded_signals[i], &old_sa[i], NULL);
-    if (old_chld.sa_handler == SIG_IGN)
-        sigaction(SIGCHLD, &old_chld, NULL);
-    prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
+    struct rusage self0, kids0;
+    getrusage(RUSAGE_SELF, &self0);
+    getrusage(RUSAGE_CHILDREN, &kids0);
+    saved_signals saved;
+    signals_take(&saved);
+
+    int rc = target_start(&pr, argv, out);
+    if (rc == 0) {
+        double t_exit = tick_loop(&pr, out);
+        target_reap(&pr, t_exit, out);
+        add_rusage_totals(out, &self0, &kids0);
+        rc = sampler_finish(&pr.s, out);
+        sampler_free(&pr.s);
+        if (rc == 0)
+            wl_profile_derive(out);
+    }
+
+    signals_restore(&saved);
     if (rc < 0)
         wl_profile_free(out);
     return rc;

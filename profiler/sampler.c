@@ -40,6 +40,7 @@
 #include "procfs.h"
 #include "timeline.h"
 #include "waitkind.h"
+#include "waitlist.h"
 
 struct thread_track {
     int pid;
@@ -187,27 +188,12 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
-/* Adds dt seconds to the (kind, wchan, syscall) entry of a reason list. */
+/* Adds dt seconds to the (kind, wchan, syscall) entry of a reason list;
+ * out of memory, the reason is lost and sampling goes on. */
 static void add_wait(wl_wait_stat **arr, size_t *n, size_t *cap, const blocked_obs *o,
                      double seconds)
 {
-    for (size_t i = 0; i < *n; i++) {
-        wl_wait_stat *w = &(*arr)[i];
-        if (w->kind == o->kind && strcmp(w->wchan, o->wchan) == 0 &&
-            strcmp(w->syscall, o->syscall) == 0) {
-            w->samples++;
-            w->seconds += seconds;
-            return;
-        }
-    }
-    if (grow((void **)arr, cap, *n + 1, sizeof(**arr)) < 0)
-        return; /* out of memory: lose this reason, keep sampling */
-    wl_wait_stat *w = &(*arr)[(*n)++];
-    w->kind = o->kind;
-    snprintf(w->wchan, sizeof(w->wchan), "%s", o->wchan);
-    snprintf(w->syscall, sizeof(w->syscall), "%s", o->syscall);
-    w->samples = 1;
-    w->seconds = seconds;
+    (void)wl__waits_add(arr, n, cap, o->kind, o->wchan, o->syscall, seconds);
 }
 
 static proc_track *adopt_proc(sampler *s, const proc_stat *st, double now);
@@ -808,6 +794,144 @@ static void call_thread_hook(sampler *s, const thread_track *t, char state, cons
 
 /* Step 2 for one process: observe its threads. Returns 0, or -ENOENT when
  * the process is gone. */
+/* Reads thread tid's stat into *ts: through its kept-open file when it is
+ * tracked, else (or when that file is stale) by path. Returns 0, or -ESRCH
+ * when it cannot be read (counted as a read error). */
+static int read_thread_stat(sampler *s, int pid, int tid, proc_stat *ts)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+    thread_track *known = live_thread(s, pid, tid);
+    int rc = known ? procfs_stat_cached(&known->f_stat, path, ts, &s->fd_budget) : -ESRCH;
+    if (rc == 0 && ts->starttime != known->starttime)
+        rc = -ESRCH; /* cannot happen through an open file; be safe */
+    if (rc < 0 && known)
+        thread_release(s, known); /* stale: read by path below */
+    if (rc < 0 && procfs_stat(path, ts) < 0) {
+        s->read_errors++;
+        return -ESRCH;
+    }
+    return 0;
+}
+
+/* A runnable thread's tick: its timeline state (tl_state), its computing
+ * burst (CPU time only: waiting on a run queue is the machine's contention,
+ * not the program computing); a run ends its blocked stretches. */
+static void thread_running(sampler *s, thread_track *t, int tid, unsigned tl_state, double on,
+                           double queued, double dt, tick_obs *obs, double now)
+{
+    timeline_observe(&s->timeline, (size_t)(t - s->threads), t->pid, tid, tl_state, NULL, NULL);
+    obs->nrunning++;
+    t->samples_running++;
+    t->burst_s += on;
+    if (t->burst_s > t->longest_burst_s)
+        t->longest_burst_s = t->burst_s;
+    t->block_s = 0;
+    t->wait_s_now = 0;
+    track_runs_and_loop(t, t->pid, tid, on, queued, dt, 0, NULL, now);
+    tick_add_share(obs, t, on, queued, dt);
+    call_thread_hook(s, t, 'R', NULL);
+}
+
+/* A stretch in one call (cur, in call cur_call): it grows by dt while the
+ * thread stays in the same call, starts again in another, and is over
+ * (0) when `ends`; the longest one is kept in *longest / longest_call.
+ * The call names are char[24]. */
+static void stretch_add(double *cur, char *cur_call, double *longest, char *longest_call,
+                        int ends, const char *call, double dt)
+{
+    if (ends) {
+        *cur = 0;
+    } else if (*cur > 0 && strcmp(cur_call, call) == 0) {
+        *cur += dt;
+    } else {
+        *cur = dt;
+        snprintf(cur_call, 24, "%s", call);
+    }
+    if (*cur > *longest) {
+        *longest = *cur;
+        memcpy(longest_call, cur_call, 24);
+    }
+}
+
+/* A blocked thread's stretches in one call, and the longest of each: the
+ * blocked stretch (an event loop idling in a readiness wait is not
+ * "blocking") and the one-call wait (coordination -- locks, the GIL,
+ * children -- left out: it stands behind someone else's work). */
+static void track_stretches(thread_track *t, const blocked_obs *o, double dt)
+{
+    _Static_assert(sizeof(t->block_syscall) == 24 && sizeof(t->longest_block_syscall) == 24 &&
+                       sizeof(t->wait_syscall) == 24 && sizeof(t->longest_wait_syscall) == 24,
+                   "stretch_add's call names are char[24]");
+    stretch_add(&t->block_s, t->block_syscall, &t->longest_block_s, t->longest_block_syscall,
+                o->kind == WL_WAIT_POLL, o->syscall, dt);
+    stretch_add(&t->wait_s_now, t->wait_syscall, &t->longest_wait_s, t->longest_wait_syscall,
+                o->kind == WL_WAIT_LOCK || o->kind == WL_WAIT_GIL || o->kind == WL_WAIT_CHILD,
+                o->syscall, dt);
+}
+
+/* A blocked thread's tick: why it waits (a futex inside CPython's GIL
+ * state is the interpreter lock), kept in the tick's list of blocked
+ * threads for the attribution, and its stretches. */
+static void thread_blocked(sampler *s, proc_track *p, thread_track *t, int tid, char state,
+                           double on, double queued, double dt, tick_obs *obs, double now)
+{
+    t->burst_s = 0;
+    blocked_obs local, *o = &local;
+    if (grow((void **)&obs->blocked, &obs->cap_blocked, obs->nblocked + 1,
+             sizeof(*obs->blocked)) == 0)
+        o = &obs->blocked[obs->nblocked++];
+    uint64_t futex_word;
+    observe_blocked(p->pid, tid, state, o, &futex_word);
+    if (o->kind == WL_WAIT_LOCK && futex_word &&
+        pygil_is_gil(&s->pygil, p->pid, p->starttime, p->comm, futex_word))
+        o->kind = WL_WAIT_GIL;
+    timeline_observe(&s->timeline, (size_t)(t - s->threads), p->pid, tid,
+                     WL_TL_WAIT + (unsigned)o->kind, o->syscall, o->wchan);
+    if (o->kind == WL_WAIT_GIL)
+        t->gil = 1;
+    tick_add_share(obs, t, on, queued, dt);
+    t->samples_waiting++;
+    /* Weights only: sampler_finish scales each thread's reasons to its
+     * measured waiting seconds. */
+    add_wait(&t->waits, &t->nwaits, &t->cap_waits, o, dt);
+    track_stretches(t, o, dt);
+    check_silent_loop(s, p, t, o, now);
+    track_runs_and_loop(t, p->pid, tid, on, queued, dt, 1, o, now);
+    call_thread_hook(s, t, state, o);
+}
+
+/* One live thread of p in this tick, its stat just read into *ts. Returns
+ * 1 when it was observed, 0 when it could not be tracked. */
+static int observe_thread(sampler *s, proc_track *p, int tid, const proc_stat *ts, double now,
+                          double dt, tick_obs *obs)
+{
+    thread_track *t = find_or_add_thread(s, p->pid, ts, now);
+    if (!t)
+        return 0;
+    memcpy(t->comm, ts->comm, sizeof(t->comm));
+    uint64_t du = ts->utime - t->utime, ds = ts->stime - t->stime; /* for the timeline */
+    t->utime = ts->utime;
+    t->stime = ts->stime;
+    t->last_seen = now;
+    t->last_tick = s->tick;
+    int first = t->samples_running + t->samples_waiting == 0;
+    double on0 = t->running_s, rq0 = t->runq_s;
+    double on, queued;
+    thread_time_split(s, t, p->pid, tid, ts->state, first, dt, obs, &on, &queued);
+    s->thread_samples++;
+    obs->nthreads++;
+    if (ts->state == 'R') {
+        unsigned tl_state = t->runq_s - rq0 > t->running_s - on0 ? WL_TL_RUNQUEUE
+                            : ds > du                            ? WL_TL_SYSTEM
+                                                                 : WL_TL_USER;
+        thread_running(s, t, tid, tl_state, on, queued, dt, obs, now);
+    } else {
+        thread_blocked(s, p, t, tid, ts->state, on, queued, dt, obs, now);
+    }
+    return 1;
+}
+
 static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_obs *obs)
 {
     char path[96];
@@ -846,109 +970,15 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
             continue;
         int tid = atoi(de->d_name);
         proc_stat ts;
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", p->pid, tid);
-        thread_track *known = live_thread(s, p->pid, tid);
-        int rc = known ? procfs_stat_cached(&known->f_stat, path, &ts, &s->fd_budget) : -ESRCH;
-        if (rc == 0 && ts.starttime != known->starttime)
-            rc = -ESRCH; /* cannot happen through an open file; be safe */
-        if (rc < 0 && known)
-            thread_release(s, known); /* stale: read by path below */
-        if (rc < 0 && procfs_stat(path, &ts) < 0) {
-            s->read_errors++;
+        if (read_thread_stat(s, p->pid, tid, &ts) < 0)
             continue;
-        }
         if (ts.state == 'Z' || ts.state == 'X')
             continue;
         /* The stack agent's writer thread (agent/agent.c) works for us, not
          * for the target: its sleeps must not become the target's waits. */
         if (strcmp(ts.comm, "wlprof-agent") == 0)
             continue;
-        thread_track *t = find_or_add_thread(s, p->pid, &ts, now);
-        if (!t)
-            continue;
-        nseen++;
-        memcpy(t->comm, ts.comm, sizeof(t->comm));
-        uint64_t du = ts.utime - t->utime, ds = ts.stime - t->stime; /* for the timeline */
-        t->utime = ts.utime;
-        t->stime = ts.stime;
-        t->last_seen = now;
-        t->last_tick = s->tick;
-        int first = t->samples_running + t->samples_waiting == 0;
-        double on0 = t->running_s, rq0 = t->runq_s;
-        double on, queued;
-        thread_time_split(s, t, p->pid, tid, ts.state, first, dt, obs, &on, &queued);
-        size_t slot = (size_t)(t - s->threads);
-        s->thread_samples++;
-        obs->nthreads++;
-        if (ts.state == 'R') {
-            unsigned tl_state = t->runq_s - rq0 > t->running_s - on0 ? WL_TL_RUNQUEUE
-                                : ds > du                            ? WL_TL_SYSTEM
-                                                                     : WL_TL_USER;
-            timeline_observe(&s->timeline, slot, p->pid, tid, tl_state, NULL, NULL);
-            obs->nrunning++;
-            t->samples_running++;
-            /* a burst is CPU time: waiting on a run queue is the
-             * machine's contention, not the program computing */
-            t->burst_s += on;
-            if (t->burst_s > t->longest_burst_s)
-                t->longest_burst_s = t->burst_s;
-            t->block_s = 0;
-            t->wait_s_now = 0;
-            track_runs_and_loop(t, p->pid, tid, on, queued, dt, 0, NULL, now);
-            tick_add_share(obs, t, on, queued, dt);
-            call_thread_hook(s, t, ts.state, NULL);
-            continue;
-        }
-        t->burst_s = 0;
-        blocked_obs local, *o = &local;
-        if (grow((void **)&obs->blocked, &obs->cap_blocked, obs->nblocked + 1,
-                 sizeof(*obs->blocked)) == 0)
-            o = &obs->blocked[obs->nblocked++];
-        uint64_t futex_word;
-        observe_blocked(p->pid, tid, ts.state, o, &futex_word);
-        /* A futex inside CPython's GIL state: the interpreter lock. */
-        if (o->kind == WL_WAIT_LOCK && futex_word &&
-            pygil_is_gil(&s->pygil, p->pid, p->starttime, p->comm, futex_word))
-            o->kind = WL_WAIT_GIL;
-        timeline_observe(&s->timeline, slot, p->pid, tid, WL_TL_WAIT + (unsigned)o->kind, o->syscall,
-                         o->wchan);
-        if (o->kind == WL_WAIT_GIL)
-            t->gil = 1;
-        tick_add_share(obs, t, on, queued, dt);
-        t->samples_waiting++;
-        /* Weights only: sampler_finish scales each thread's reasons to its
-         * measured waiting seconds. */
-        add_wait(&t->waits, &t->nwaits, &t->cap_waits, o, dt);
-        /* A blocked stretch continues while the thread stays in the same
-         * call; an event loop idling in epoll is not "blocking". */
-        if (o->kind == WL_WAIT_POLL) {
-            t->block_s = 0;
-        } else if (t->block_s > 0 && strcmp(t->block_syscall, o->syscall) == 0) {
-            t->block_s += dt;
-        } else {
-            t->block_s = dt;
-            snprintf(t->block_syscall, sizeof(t->block_syscall), "%s", o->syscall);
-        }
-        if (t->block_s > t->longest_block_s) {
-            t->longest_block_s = t->block_s;
-            snprintf(t->longest_block_syscall, sizeof(t->longest_block_syscall), "%s",
-                     t->block_syscall);
-        }
-        if (o->kind == WL_WAIT_LOCK || o->kind == WL_WAIT_GIL || o->kind == WL_WAIT_CHILD) {
-            t->wait_s_now = 0;
-        } else if (t->wait_s_now > 0 && strcmp(t->wait_syscall, o->syscall) == 0) {
-            t->wait_s_now += dt;
-        } else {
-            t->wait_s_now = dt;
-            snprintf(t->wait_syscall, sizeof(t->wait_syscall), "%s", o->syscall);
-        }
-        if (t->wait_s_now > t->longest_wait_s) {
-            t->longest_wait_s = t->wait_s_now;
-            memcpy(t->longest_wait_syscall, t->wait_syscall, sizeof(t->longest_wait_syscall));
-        }
-        check_silent_loop(s, p, t, o, now);
-        track_runs_and_loop(t, p->pid, tid, on, queued, dt, 1, o, now);
-        call_thread_hook(s, t, ts.state, o);
+        nseen += (uint32_t)observe_thread(s, p, tid, &ts, now, dt, obs);
     }
     p->threads_this_tick = nseen;
     if (fresh)
@@ -1122,9 +1152,8 @@ static void scale_waits(wl_wait_stat **arr, size_t *n, size_t *cap, double total
         for (size_t i = 0; i < *n; i++)
             (*arr)[i].seconds *= total / sum;
     } else if (total > 1e-4) {
-        blocked_obs unknown = {.kind = WL_WAIT_OTHER};
-        add_wait(arr, n, cap, &unknown, total);
-        (*arr)[*n - 1].samples = 0;
+        if (wl__waits_add(arr, n, cap, WL_WAIT_OTHER, "", "", total) == 0)
+            (*arr)[*n - 1].samples = 0;
     }
 }
 
@@ -1135,12 +1164,6 @@ static int cmp_thread_cpu(const void *a, const void *b)
     if (cx != cy)
         return cx < cy ? 1 : -1;
     return (x->waiting_s < y->waiting_s) - (x->waiting_s > y->waiting_s);
-}
-
-static int cmp_wait_seconds(const void *a, const void *b)
-{
-    const wl_wait_stat *x = a, *y = b;
-    return (x->seconds < y->seconds) - (x->seconds > y->seconds);
 }
 
 int sampler_finish(sampler *s, wl_profile *p)
@@ -1162,16 +1185,12 @@ int sampler_finish(sampler *s, wl_profile *p)
     memset(&s->timeline, 0, sizeof(s->timeline));
 
     scale_waits(&s->waits, &s->nwaits, &s->cap_waits, s->waiting_s);
-    if (s->nwaits > 1)
-        qsort(s->waits, s->nwaits, sizeof(*s->waits), cmp_wait_seconds);
+    wl__waits_sort(s->waits, s->nwaits);
     p->waits = s->waits;
     p->nwaits = s->nwaits;
     s->waits = NULL;
     s->nwaits = s->cap_waits = 0;
-    for (size_t i = 0; i < p->nwaits; i++) {
-        p->wait_kind_s[p->waits[i].kind] += p->waits[i].seconds;
-        p->wait_kind_samples[p->waits[i].kind] += p->waits[i].samples;
-    }
+    wl__waits_sum_kinds(p->waits, p->nwaits, p->wait_kind_s, p->wait_kind_samples);
 
     p->threads = calloc(s->nthreads ? s->nthreads : 1, sizeof(*p->threads));
     p->procs = calloc(s->nprocs ? s->nprocs : 1, sizeof(*p->procs));
@@ -1209,8 +1228,7 @@ int sampler_finish(sampler *s, wl_profile *p)
         o->longest_wait_s = t->longest_wait_s;
         memcpy(o->longest_wait_syscall, t->longest_wait_syscall, sizeof(o->longest_wait_syscall));
         scale_waits(&t->waits, &t->nwaits, &t->cap_waits, t->waiting_s);
-        if (t->nwaits > 1)
-            qsort(t->waits, t->nwaits, sizeof(*t->waits), cmp_wait_seconds);
+        wl__waits_sort(t->waits, t->nwaits);
         o->waits = t->waits;
         o->nwaits = t->nwaits;
         t->waits = NULL;

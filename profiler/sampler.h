@@ -15,7 +15,7 @@
 #include "pygil.h"
 #include "wlprof/attach.h"
 #include "procfs.h"
-#include "wlprof/profile.h"
+#include "wlprof/profiler.h"
 
 typedef struct thread_track thread_track;
 typedef struct proc_track proc_track;

@@ -1,7 +1,8 @@
 /*
- * ticking.h -- the clock, interval jitter and pidfd shared by the two
- * sampling loops (profile.c runs a command, attach.c attaches). Internal
- * to the profiler; header-only because each is a few lines.
+ * ticking.h -- interval jitter and the pidfd shared by the two sampling
+ * loops (profile.c runs a command, attach.c attaches); the clock is util's
+ * (wl__mono_s, wl__tv_s). Internal to the profiler; header-only because
+ * each is a few lines.
  */
 #ifndef WL_PROFILER_TICKING_H
 #define WL_PROFILER_TICKING_H
@@ -12,18 +13,6 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
-
-static inline double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static inline double tv_s(struct timeval tv)
-{
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
-}
 
 /* xorshift32 in [0.5, 1.5): cheap, seeded, good enough to de-alias
  * sampling (a fixed rate aliases with periodic work). */

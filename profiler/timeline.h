@@ -6,7 +6,7 @@
 #define WL_PROFILER_TIMELINE_H
 
 #include <stddef.h>
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 /* Starts a tick at time now (seconds since the start). Returns 0, or -1
  * when the timeline is full (WL_TIMELINE_MAX_TICKS) or out of memory: the

@@ -4,7 +4,7 @@
 #ifndef WL_PROFILER_WAITKIND_H
 #define WL_PROFILER_WAITKIND_H
 
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 /* Name of syscall nr on this architecture ("read"), or NULL if unknown. */
 const char *waitkind_syscall_name(long nr);

@@ -5,7 +5,7 @@
 #define WL_REPORTS_REPORT_INTERNAL_H
 
 #include <jansson.h>
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 /* The report's "timeline" section for tl (timeline_json.c). Returns a new
  * reference, or NULL when out of memory. */

@@ -494,64 +494,63 @@ static void live_remove(cmd_run *cr, cmd_job *j)
         j->next->prev = j->prev;
 }
 
-/* Spawns command i and waits for it. Returns its shell-style status (>= 0)
- * or a negative error when it could not be started; *err says why. */
-static int run_command(cmd_run *cr, size_t i, int *ended_by, char *err, size_t errlen)
+/* The child's stdout and stderr for the job on input line `line`: files
+ * in --output-dir, else pipes (rd: our ends). files[] holds what the child
+ * writes to (wr[]), for the caller to close. Returns 0 or a negative errno
+ * with err set. */
+static int open_job_outputs(cmd_run *cr, int line, int files[2], int rd[2], int wr[2], char *err,
+                            size_t errlen)
 {
-    cmd_job *j = calloc(1, sizeof(*j));
-    wl_waiter *w = malloc(sizeof(*w));
-    int files[2] = {-1, -1};
-    int line = cr->r->jobs[i].line;
-    int rc;
-
-    *ended_by = END_NORMAL;
-    if (!j || !w) {
-        free(j);
-        free(w);
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    j->cr = cr;
-    j->i = i;
-    int wr[2] = {-1, -1}; /* the child's stdout and stderr */
-    int rd[2] = {-1, -1};
     for (int s = 0; s < 2; s++) {
         if (cr->o->output_dir) {
             files[s] = open_job_file(cr->o->output_dir, line, s == 0 ? "out" : "err");
             if (files[s] < 0) {
-                rc = files[s];
                 snprintf(err, errlen, "cannot create %s/%d.%s: %s", cr->o->output_dir, line,
-                         s == 0 ? "out" : "err", strerror(-rc));
-                goto close_files;
+                         s == 0 ? "out" : "err", strerror(-files[s]));
+                return files[s];
             }
             wr[s] = files[s];
         } else {
             int p[2];
             if (pipe2(p, O_CLOEXEC) < 0) {
-                rc = -errno;
+                int rc = -errno;
                 snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
-                goto close_files;
+                return rc;
             }
             rd[s] = p[0];
             wr[s] = files[s] = p[1];
         }
     }
-    j->pid = spawn_job(cr->cmds[i], wr[0], wr[1]);
+    return 0;
+}
+
+/* Spawns command j->i under /bin/sh writing to wr[] and opens a pidfd on
+ * it. Returns 0, or a negative errno with err set and nothing left running. */
+static int job_spawn(cmd_run *cr, cmd_job *j, const int wr[2], char *err, size_t errlen)
+{
+    j->pid = spawn_job(cr->cmds[j->i], wr[0], wr[1]);
     if (j->pid < 0) {
-        rc = j->pid;
-        snprintf(err, errlen, "cannot start /bin/sh: %s", strerror(-rc));
-        goto close_files;
+        snprintf(err, errlen, "cannot start /bin/sh: %s", strerror(-j->pid));
+        return j->pid;
     }
     j->spawned = 1;
     j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
     if (j->pidfd < 0) {
-        rc = -errno;
+        int rc = -errno;
         snprintf(err, errlen, "cannot watch /bin/sh: pidfd_open: %s", strerror(errno));
         kill(-j->pid, SIGKILL);
         waitpid(j->pid, NULL, 0);
         run__guard_remove(j->pid);
-        goto close_files;
+        return rc;
     }
+    return 0;
+}
+
+/* Puts the running job on the loop: its output pipes (taking our ends rd[]
+ * and closing the child's, files[]), its --timeout, its exit, and w to
+ * wait on; stops it at once when a signal came while it was spawned. */
+static void job_watch(cmd_run *cr, cmd_job *j, wl_waiter *w, int files[2], int rd[2])
+{
     for (int s = 0; s < 2 && !cr->o->output_dir; s++) {
         close(files[s]); /* the child's end */
         files[s] = -1;
@@ -579,14 +578,40 @@ static int run_command(cmd_run *cr, size_t i, int *ended_by, char *err, size_t e
         job_stop(j, cr->r->signal, END_CANCEL);
     for (int s = 0; s < 2 && !cr->o->output_dir; s++)
         uv_read_start((uv_stream_t *)&j->pipes[s], on_alloc, on_read);
-    /* Woken when every handle has closed, even when cancelled (--halt now:
-     * on_cancel stopped the job first). */
-    wl_waiter_wait(w);
-    live_remove(cr, j);
-    *ended_by = j->ended_by;
-    rc = j->status;
+}
 
-close_files:
+/* Spawns command i and waits for it. Returns its shell-style status (>= 0)
+ * or a negative error when it could not be started; *err says why. */
+static int run_command(cmd_run *cr, size_t i, int *ended_by, char *err, size_t errlen)
+{
+    cmd_job *j = calloc(1, sizeof(*j));
+    wl_waiter *w = malloc(sizeof(*w));
+    int files[2] = {-1, -1};
+    int wr[2] = {-1, -1}; /* the child's stdout and stderr */
+    int rd[2] = {-1, -1};
+    int rc;
+
+    *ended_by = END_NORMAL;
+    if (!j || !w) {
+        free(j);
+        free(w);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    j->cr = cr;
+    j->i = i;
+    rc = open_job_outputs(cr, cr->r->jobs[i].line, files, rd, wr, err, errlen);
+    if (rc == 0)
+        rc = job_spawn(cr, j, wr, err, errlen);
+    if (rc == 0) {
+        job_watch(cr, j, w, files, rd);
+        /* Woken when every handle has closed, even when cancelled (--halt
+         * now: on_cancel stopped the job first). */
+        wl_waiter_wait(w);
+        live_remove(cr, j);
+        *ended_by = j->ended_by;
+        rc = j->status;
+    }
     for (int s = 0; s < 2; s++) {
         if (files[s] >= 0)
             close(files[s]);
@@ -964,23 +989,19 @@ static int run_pilot(cmd_run *cr, size_t npilot, char *err, size_t errlen)
     return 0;
 }
 
-int wl_run_commands(char *const *cmds, const int *lines, size_t n, const wl_run_opts *opts,
-                    wl_run_result *out, char *err, size_t errlen)
+/* Fills cr and out's jobs for the n commands (skipped ones marked), checks
+ * the options and makes the output directory. Returns 0 or a negative
+ * errno with err set; cr is commands_free's to release either way. */
+static int commands_prepare(cmd_run *cr, char *const *cmds, const int *lines, size_t n,
+                            const wl_run_opts *opts, wl_run_result *out, char *err,
+                            size_t errlen)
 {
-    cmd_run *cr = calloc(1, sizeof(*cr));
-    int rc = run__result_init(out, WL_RUN_COMMANDS, n, "commands");
-    if (!cr || rc < 0) {
-        free(cr);
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
     cr->order = calloc(n ? n : 1, sizeof(*cr->order));
     cr->held = calloc(n ? n : 1, sizeof(*cr->held));
     cr->printable = calloc(n ? n : 1, sizeof(*cr->printable));
     if (!cr->order || !cr->held || !cr->printable) {
         snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-        goto free_run;
+        return -ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         out->jobs[i].line = lines[i];
@@ -992,13 +1013,12 @@ int wl_run_commands(char *const *cmds, const int *lines, size_t n, const wl_run_
     }
     if (opts->workers < 0 || opts->limit < 0) {
         snprintf(err, errlen, "--workers and --limit must be at least 1");
-        rc = -EINVAL;
-        goto free_run;
+        return -EINVAL;
     }
     if (opts->output_dir && mkdir(opts->output_dir, 0755) < 0 && errno != EEXIST) {
-        rc = -errno;
+        int rc = -errno;
         snprintf(err, errlen, "cannot create %s: %s", opts->output_dir, strerror(errno));
-        goto free_run;
+        return rc;
     }
     cr->cmds = cmds;
     cr->o = opts;
@@ -1010,41 +1030,39 @@ int wl_run_commands(char *const *cmds, const int *lines, size_t n, const wl_run_
     gettimeofday(&tv, NULL);
     cr->epoch0 = (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
     run__progress_init(&cr->prog, opts, out, cr->t0);
-    if (opts->handle_signals && run__signals_install() < 0) {
-        snprintf(err, errlen, "cannot install the signal handlers: %s", strerror(errno));
-        rc = -EIO;
-        goto free_run;
-    }
-    run__guard_start();
+    return 0;
+}
 
+/* How many commands the pilot runs: --pilot, none with --workers (or
+ * --pilot < 0), else the default; at most the commands there are. */
+static size_t pilot_count(const cmd_run *cr)
+{
+    const wl_run_opts *opts = cr->o;
     size_t npilot = opts->pilot > 0     ? (size_t)opts->pilot
                     : opts->pilot < 0   ? 0
                     : opts->workers > 0 ? 0
                                         : RUN_DEFAULT_PILOT_COMMANDS;
-    if (npilot > cr->norder)
-        npilot = cr->norder;
-    if (npilot > 0) {
-        rc = run_pilot(cr, npilot, err, errlen);
-        if (rc < 0)
-            goto stop_guard;
-    }
-    run__choose(out, opts, cr->norder - out->pilot_jobs);
-    if (npilot > 0)
-        run__progress_note(&cr->prog, "pilot: %.2f s, %s -> %d at once", out->pilot_wall_s,
-                           out->have_verdict ? wl_kind_name(out->verdict.kind) : "unclassified",
-                           out->workers);
+    return npilot > cr->norder ? cr->norder : npilot;
+}
 
-    rc = uv_loop_init(&cr->uv);
+/* Runs the commands the pilot left, r->workers at once, on a coroutine
+ * loop of its own that also watches for signals; fills the phase's wall
+ * times. Returns 0 or a negative errno with err set. */
+static int commands_main_phase(cmd_run *cr, char *err, size_t errlen)
+{
+    wl_run_result *out = cr->r;
+    int rc = uv_loop_init(&cr->uv);
     if (rc < 0) {
         snprintf(err, errlen, "cannot create the event loop: %s", uv_strerror(rc));
-        goto stop_guard;
+        return rc;
     }
     rc = wl_loop_init(&cr->loop, &cr->uv, NULL);
     if (rc < 0) {
         snprintf(err, errlen, "cannot create the coroutine loop: %s", wl_strerror(rc));
-        goto close_uv;
+        uv_loop_close(&cr->uv);
+        return rc;
     }
-    if (opts->handle_signals &&
+    if (cr->o->handle_signals &&
         uv_poll_init(&cr->uv, &cr->sigpoll, run__signals_fd()) == 0) {
         cr->sigpoll.data = cr;
         uv_poll_start(&cr->sigpoll, UV_READABLE, on_signal);
@@ -1062,20 +1080,17 @@ int wl_run_commands(char *const *cmds, const int *lines, size_t n, const wl_run_
         out->signal = run__sig_first;
     out->main_wall_s = run__now() - main_t0;
     out->total_wall_s = run__now() - cr->t0;
-    rc = 0;
     if (cr->have_sigpoll)
         uv_close((uv_handle_t *)&cr->sigpoll, NULL);
     wl_loop_close(&cr->loop);
     uv_run(&cr->uv, UV_RUN_DEFAULT);
-close_uv:
     uv_loop_close(&cr->uv);
-stop_guard:
-    flush_all_output(cr);
-    fflush(cr->out);
-    fflush(cr->err);
-    run__guard_stop();
-free_run:
-    run__result_count(out);
+    return 0;
+}
+
+/* Releases what cr holds for its n commands, and cr. */
+static void commands_free(cmd_run *cr, size_t n)
+{
     if (cr->held)
         for (size_t i = 0; i < n; i++) {
             for (int k = 0; k < 2; k++) {
@@ -1089,5 +1104,48 @@ free_run:
     free(cr->printable);
     free(cr->order);
     free(cr);
+}
+
+int wl_run_commands(char *const *cmds, const int *lines, size_t n, const wl_run_opts *opts,
+                    wl_run_result *out, char *err, size_t errlen)
+{
+    cmd_run *cr = calloc(1, sizeof(*cr));
+    int rc = run__result_init(out, WL_RUN_COMMANDS, n, "commands");
+    if (!cr || rc < 0) {
+        free(cr);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    rc = commands_prepare(cr, cmds, lines, n, opts, out, err, errlen);
+    if (rc < 0)
+        goto free_run;
+    if (opts->handle_signals && run__signals_install() < 0) {
+        snprintf(err, errlen, "cannot install the signal handlers: %s", strerror(errno));
+        rc = -EIO;
+        goto free_run;
+    }
+    run__guard_start();
+
+    size_t npilot = pilot_count(cr);
+    if (npilot > 0) {
+        rc = run_pilot(cr, npilot, err, errlen);
+        if (rc < 0)
+            goto stop_guard;
+    }
+    run__choose(out, opts, cr->norder - out->pilot_jobs);
+    if (npilot > 0)
+        run__progress_note(&cr->prog, "pilot: %.2f s, %s -> %d at once", out->pilot_wall_s,
+                           out->have_verdict ? wl_kind_name(out->verdict.kind) : "unclassified",
+                           out->workers);
+    rc = commands_main_phase(cr, err, errlen);
+
+stop_guard:
+    flush_all_output(cr);
+    fflush(cr->out);
+    fflush(cr->err);
+    run__guard_stop();
+free_run:
+    run__result_count(out);
+    commands_free(cr, n);
     return rc;
 }

@@ -103,37 +103,31 @@ int run__nul_error(const char *path, int lineno, char *err, size_t errlen);
 
 /* Samples the main thread of each worker process running a pilot job, from
  * a helper thread: its /proc state, wait channel and syscall every
- * interval. The CPU figures and job-seconds are the caller's to fill (from
- * wait4's rusage and the jobs' wall times). Caller-allocated. */
+ * interval, tallied by the profiler (wl_thread_tally). The CPU figures and
+ * job-seconds are the caller's to fill (from wait4's rusage and the jobs'
+ * wall times). Caller-allocated. */
 typedef struct run_sampler {
     pthread_t thread;
     pid_t tid;             /* the first worker sampled (the profile's thread) */
     atomic_int pids[RUN_PILOT_SLOTS]; /* > 0: sample it */
     atomic_int stop;
     double interval_s;
-    uint64_t ticks;
-    uint64_t running;
-    struct run_wait {
-        wl_wait_kind kind;
-        char wchan[48];
-        char syscall[24];
-        uint64_t samples;
-    } waits[32];
-    size_t nwaits;
+    wl_thread_tally tally; /* the helper thread's until stopped */
     double t0, t1;         /* wall, at start and stop */
     double job_s;          /* the jobs' wall seconds, summed (0: t1 - t0) */
-    double cpu0, cpu1;
-    double user0, user1, sys0, sys1;
-    long nvcsw0, nvcsw1, nivcsw0, nivcsw1;
+    double user_s, sys_s;  /* the workers' exact CPU, from wait4 */
+    double cpu_s;          /* exact on-CPU seconds; 0: user_s + sys_s */
+    long nvcsw, nivcsw;
 } run_sampler;
 
 int run__sampler_start_proc(run_sampler *s);
 /* Slot's process (<= 0: nothing to sample there now). */
 void run__sampler_follow(run_sampler *s, int slot, pid_t pid);
 void run__sampler_stop_proc(run_sampler *s);
-/* Fills *p (zeroed first; owned by the caller) from the sampler. label
- * becomes argv[0]. */
-int run__sampler_profile(const run_sampler *s, const char *label, wl_profile *p);
+/* Fills *p (zeroed first; owned by the caller) from the stopped sampler
+ * through the profiler (wl_profile_from_tally), and releases the tally.
+ * label becomes argv[0]. Returns 0 or -ENOMEM. */
+int run__sampler_profile(run_sampler *s, const char *label, wl_profile *p);
 
 /* ---- bookkeeping ---- */
 
@@ -151,8 +145,24 @@ void run__result_count(wl_run_result *r);
 
 /* Picks executor and workers for the main phase from the verdict (or the
  * user's options) and writes r->executor, r->workers, r->reason. njobs:
- * jobs left for the main phase. */
+ * jobs left for the main phase. The executor is the classifier's, adapted
+ * to the task's forms (run__adapt_executor); commands run as processes. */
 void run__choose(wl_run_result *r, const wl_run_opts *o, size_t njobs);
+
+/* Which rule of choose.c's adaptation table applied. */
+typedef enum run_adaptation {
+    RUN_ADAPT_AS_IS = 0,          /* the verdict's executor, unchanged */
+    RUN_ADAPT_ON_LOOP,            /* waits a loop can wait on + an async form */
+    RUN_ADAPT_ONLY_ASYNC,         /* no blocking form: the loop is all there is */
+    RUN_ADAPT_NO_ASYNC,           /* waits for a loop, but no async form: threads */
+    RUN_ADAPT_WAITS_NEED_THREADS, /* an async form, but waits no loop can wait on */
+    RUN_ADAPT_SPLIT_ON_THREADS    /* a split, but a task is one function */
+} run_adaptation;
+
+/* The executor a task with these forms runs for verdict v (the classifier
+ * decided; this only maps its decision onto the forms), and why. */
+wl_executor run__adapt_executor(const wl_verdict *v, bool has_async, bool has_blocking,
+                                run_adaptation *why);
 
 /* ---- progress ---- */
 

@@ -514,11 +514,11 @@ int run__pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, con
     r->pilot_job_s = c.s.job_s;
 
     /* The workers' exact CPU figures, from wait4. */
-    c.s.user1 = c.tot.user;
-    c.s.sys1 = c.tot.sys;
-    c.s.cpu1 = c.tot.user + c.tot.sys;
-    c.s.nvcsw1 = c.tot.nvcsw;
-    c.s.nivcsw1 = c.tot.nivcsw;
+    c.s.user_s = c.tot.user;
+    c.s.sys_s = c.tot.sys;
+    c.s.cpu_s = c.tot.user + c.tot.sys;
+    c.s.nvcsw = c.tot.nvcsw;
+    c.s.nivcsw = c.tot.nivcsw;
     char label[128];
     snprintf(label, sizeof(label), "pilot of task %s", task->name);
     rc = run__sampler_profile(&c.s, label, &r->profile);

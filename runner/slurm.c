@@ -650,38 +650,24 @@ static void on_worker(wl_ppool *pool, const char *node, int pid, int joined)
     }
 }
 
-static int start_workers(slurm_run *s, const char *host)
+/* A fresh random token the workers must present (32 hex digits). */
+static int make_token(slurm_run *s, char token[33])
 {
-    const wl_slurm_opts *so = s->so;
-    uv_process_options_t po;
-    uv_stdio_container_t stdio[3];
-    char token[33];
     unsigned char rnd[16];
-    char jobid[48], nodes[32], ntasks[32], tpn[32], connect[300], slots[32];
-    char tokenenv[64];
-    char *args[24];
-    int tasks_per_node = so->ntasks_per_node > 0 ? so->ntasks_per_node : 1;
-    int k = 0;
-    int rc;
-
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
         snprintf(s->err, sizeof(s->err), "cannot make a token: %s", strerror(errno));
         return -errno;
     }
     for (int i = 0; i < 16; i++)
         snprintf(token + 2 * i, 3, "%02x", rnd[i]);
-    wl_ppool_remote_opts ro = {.host = host, .token = token, .worker_cb = on_worker};
-    wl_ppool_opts popts = {0};
-    rc = wl_ppool_init_remote(&s->loop, &s->pool, &popts, &ro);
-    if (rc < 0) {
-        snprintf(s->err, sizeof(s->err), "cannot listen on %s: %s", host, strerror(-rc));
-        return rc;
-    }
-    s->pool.data = s;
-    s->pool_open = 1;
-    /* slots per worker process: enough for --limit over the whole step */
+    return 0;
+}
+
+/* Serving slots per worker process: enough for --limit over the whole step,
+ * at least one per allocated core; and the connections to expect. */
+static void size_slots(slurm_run *s, int procs)
+{
     int limit = s->o->limit > 0 ? s->o->limit : RUN_DEFAULT_LIMIT;
-    int procs = s->nodes * tasks_per_node;
     int per_core = (s->cpus + procs - 1) / procs;
     s->slots = (limit + procs - 1) / procs;
     if (s->slots < per_core)
@@ -691,54 +677,78 @@ static int start_workers(slurm_run *s, const char *host)
     if (s->slots < 1)
         s->slots = 1;
     s->expected = procs * s->slots;
+}
 
-    snprintf(jobid, sizeof(jobid), "--jobid=%s", s->jobid);
-    snprintf(nodes, sizeof(nodes), "--nodes=%d", s->nodes);
-    snprintf(ntasks, sizeof(ntasks), "--ntasks=%d", procs);
-    snprintf(tpn, sizeof(tpn), "--ntasks-per-node=%d", tasks_per_node);
-    snprintf(connect, sizeof(connect), "%s:%d", host, wl_ppool_remote_port(&s->pool));
-    snprintf(slots, sizeof(slots), "%d", s->slots);
-    args[k++] = "srun";
-    args[k++] = jobid;
-    args[k++] = nodes;
-    args[k++] = ntasks;
-    args[k++] = tpn;
-    args[k++] = "--no-kill";          /* a lost node must not end the step */
-    args[k++] = "--kill-on-bad-exit=0";
-    args[k++] = "--job-name=wlprof-workers";
-    args[k++] = (char *)so->self;
-    args[k++] = "worker";
-    args[k++] = "--connect";
-    args[k++] = connect;
-    args[k++] = "--slots";
-    args[k++] = slots;
+/* srun's command line for the worker step, with the buffers it points to. */
+typedef struct srun_cmd {
+    char jobid[48], nodes[32], ntasks[32], tpn[32], connect[300], slots[32];
+    char *args[24];
+} srun_cmd;
+
+static void srun_args(const slurm_run *s, const char *host, int procs, int tasks_per_node,
+                      srun_cmd *c)
+{
+    const wl_slurm_opts *so = s->so;
+    int k = 0;
+    snprintf(c->jobid, sizeof(c->jobid), "--jobid=%s", s->jobid);
+    snprintf(c->nodes, sizeof(c->nodes), "--nodes=%d", s->nodes);
+    snprintf(c->ntasks, sizeof(c->ntasks), "--ntasks=%d", procs);
+    snprintf(c->tpn, sizeof(c->tpn), "--ntasks-per-node=%d", tasks_per_node);
+    snprintf(c->connect, sizeof(c->connect), "%s:%d", host, wl_ppool_remote_port(&s->pool));
+    snprintf(c->slots, sizeof(c->slots), "%d", s->slots);
+    c->args[k++] = "srun";
+    c->args[k++] = c->jobid;
+    c->args[k++] = c->nodes;
+    c->args[k++] = c->ntasks;
+    c->args[k++] = c->tpn;
+    c->args[k++] = "--no-kill"; /* a lost node must not end the step */
+    c->args[k++] = "--kill-on-bad-exit=0";
+    c->args[k++] = "--job-name=wlprof-workers";
+    c->args[k++] = (char *)so->self;
+    c->args[k++] = "worker";
+    c->args[k++] = "--connect";
+    c->args[k++] = c->connect;
+    c->args[k++] = "--slots";
+    c->args[k++] = c->slots;
     if (s->r->mode == WL_RUN_TASKS) {
-        args[k++] = "--lib";
-        args[k++] = (char *)so->lib;
-        args[k++] = "--task";
-        args[k++] = (char *)so->task;
+        c->args[k++] = "--lib";
+        c->args[k++] = (char *)so->lib;
+        c->args[k++] = "--task";
+        c->args[k++] = (char *)so->task;
     }
-    args[k] = NULL;
+    c->args[k] = NULL;
+}
 
-    /* the token goes through srun's environment only */
+/* Our environment with WLPROF_TOKEN=token (in tokenenv, the caller's)
+ * instead of any inherited one: the token goes through srun's environment
+ * only. The array is the caller's to free, NULL when out of memory. */
+static char **env_with_token(const char *token, char *tokenenv, size_t len)
+{
     size_t nenv = 0;
     while (environ[nenv])
         nenv++;
     char **env = calloc(nenv + 2, sizeof(*env));
     if (!env)
-        return -ENOMEM;
+        return NULL;
     size_t e = 0;
     for (size_t i = 0; i < nenv; i++)
         if (strncmp(environ[i], "WLPROF_TOKEN=", 13) != 0)
             env[e++] = environ[i];
-    snprintf(tokenenv, sizeof(tokenenv), "WLPROF_TOKEN=%s", token);
+    snprintf(tokenenv, len, "WLPROF_TOKEN=%s", token);
     env[e++] = tokenenv;
     env[e] = NULL;
+    return env;
+}
 
+/* Starts srun with args and env; its own words go to stderr. */
+static int spawn_srun(slurm_run *s, char **args, char **env)
+{
+    uv_process_options_t po;
+    uv_stdio_container_t stdio[3];
     memset(&po, 0, sizeof(po));
     stdio[0].flags = UV_IGNORE;
     stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = STDERR_FILENO; /* srun's own words go to stderr */
+    stdio[1].data.fd = STDERR_FILENO;
     stdio[2].flags = UV_INHERIT_FD;
     stdio[2].data.fd = STDERR_FILENO;
     po.file = "srun";
@@ -748,14 +758,45 @@ static int start_workers(slurm_run *s, const char *host)
     po.stdio = stdio;
     po.stdio_count = 3;
     s->srun.data = s;
-    rc = uv_spawn(&s->loop, &s->srun, &po);
-    free(env);
+    int rc = uv_spawn(&s->loop, &s->srun, &po);
     if (rc < 0) {
         snprintf(s->err, sizeof(s->err), "cannot run srun: %s", uv_strerror(rc));
         return rc;
     }
     s->srun_alive = 1;
     return 0;
+}
+
+/* Listens for the workers on host (a remote process pool) and starts them
+ * as one srun step inside the allocation. */
+static int start_workers(slurm_run *s, const char *host)
+{
+    int tasks_per_node = s->so->ntasks_per_node > 0 ? s->so->ntasks_per_node : 1;
+    int procs = s->nodes * tasks_per_node;
+    char token[33];
+    int rc = make_token(s, token);
+    if (rc < 0)
+        return rc;
+    wl_ppool_remote_opts ro = {.host = host, .token = token, .worker_cb = on_worker};
+    wl_ppool_opts popts = {0};
+    rc = wl_ppool_init_remote(&s->loop, &s->pool, &popts, &ro);
+    if (rc < 0) {
+        snprintf(s->err, sizeof(s->err), "cannot listen on %s: %s", host, strerror(-rc));
+        return rc;
+    }
+    s->pool.data = s;
+    s->pool_open = 1;
+    size_slots(s, procs);
+
+    srun_cmd cmd;
+    srun_args(s, host, procs, tasks_per_node, &cmd);
+    char tokenenv[64];
+    char **env = env_with_token(token, tokenenv, sizeof(tokenenv));
+    if (!env)
+        return -ENOMEM;
+    rc = spawn_srun(s, cmd.args, env);
+    free(env);
+    return rc;
 }
 
 static int run_batch(slurm_run *s)

@@ -323,6 +323,122 @@ static int start_pool(task_run *tr, char *err, size_t errlen)
     return rc;
 }
 
+/* The loop the run lives on: libuv's, the coroutine loop on it, the
+ * signal watch (with handle_signals) and the grace timer. Returns 0, or a
+ * negative errno with err set and nothing left open. */
+static int tasks_open_loop(task_run *tr, char *err, size_t errlen)
+{
+    int rc = uv_loop_init(&tr->uv);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot create the event loop: %s", wl_strerror(rc));
+        return rc;
+    }
+    rc = wl_loop_init(&tr->loop, &tr->uv, NULL);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot create the coroutine loop: %s", wl_strerror(rc));
+        uv_loop_close(&tr->uv);
+        return rc;
+    }
+    if (tr->o->handle_signals) {
+        int fd = run__signals_install();
+        if (fd >= 0 && uv_poll_init(&tr->uv, &tr->sigpoll, fd) == 0) {
+            tr->sigpoll.data = tr;
+            uv_poll_start(&tr->sigpoll, UV_READABLE, on_signal);
+            uv_unref((uv_handle_t *)&tr->sigpoll);
+            tr->have_sigpoll = 1;
+        }
+    }
+    uv_timer_init(&tr->uv, &tr->grace);
+    tr->grace.data = tr;
+    uv_unref((uv_handle_t *)&tr->grace);
+    tr->have_grace = 1;
+    return 0;
+}
+
+/* Undoes tasks_open_loop once nothing else runs on the loop. */
+static void tasks_close_loop(task_run *tr)
+{
+    if (tr->have_sigpoll)
+        uv_close((uv_handle_t *)&tr->sigpoll, NULL);
+    if (tr->have_grace)
+        uv_close((uv_handle_t *)&tr->grace, NULL);
+    wl_loop_close(&tr->loop);
+    uv_run(&tr->uv, UV_RUN_DEFAULT);
+    uv_loop_close(&tr->uv);
+}
+
+/* Pilot jobs: only for auto (a user's choice needs no measurement) unless
+ * asked for explicitly; at most the n jobs there are. */
+static size_t task_pilot_count(const wl_run_opts *opts, size_t n)
+{
+    size_t npilot = opts->pilot > 0                 ? (size_t)opts->pilot
+                    : opts->pilot < 0               ? 0
+                    : opts->executor == WL_RUN_AUTO ? RUN_DEFAULT_PILOT_TASKS
+                                                    : 0;
+    return npilot > n ? n : npilot;
+}
+
+/* Runs npilot jobs in worker processes (run__pilot_tasks), counts them in
+ * the progress and the failures, then chooses the main phase's executor
+ * and size (run__choose). Returns 0 or a negative errno with err set. */
+static int tasks_pilot_and_choose(task_run *tr, size_t npilot, char *err, size_t errlen)
+{
+    wl_run_result *out = tr->r;
+    if (npilot > 0) {
+        run__progress_note(&tr->prog, "pilot: %zu job%s in worker processes, the first alone",
+                           npilot, npilot == 1 ? "" : "s");
+        int rc = run__pilot_tasks(tr->task, tr->in, npilot, tr->o, out, tr->t0, &tr->stop, err,
+                                  errlen);
+        if (rc < 0)
+            return rc;
+        for (size_t i = 0; i < out->pilot_jobs; i++)
+            if (out->jobs[i].state != WL_JOB_CANCELLED)
+                run__progress_job(&tr->prog, out->jobs[i].state == WL_JOB_OK);
+        for (size_t i = 0; i < out->pilot_jobs; i++)
+            if (out->jobs[i].state != WL_JOB_OK && out->jobs[i].state != WL_JOB_CANCELLED)
+                tr->failures++;
+    }
+    run__choose(out, tr->o, tr->in->n - out->pilot_jobs);
+    if (npilot > 0) {
+        run__progress_note(&tr->prog, "pilot: %zu jobs in %.2f s (%.2f jobs/s), %s -> %s, %d at once",
+                           out->pilot_jobs, out->pilot_wall_s,
+                           out->pilot_wall_s > 0 ? (double)out->pilot_jobs / out->pilot_wall_s : 0,
+                           out->have_verdict ? wl_kind_name(out->verdict.kind) : "unclassified",
+                           wl_executor_name((wl_executor)out->executor), out->workers);
+    }
+    return 0;
+}
+
+/* The jobs after the pilot's on the chosen executor, unless a signal or
+ * --halt stopped the run; then closes the pools. Fills the phase's wall
+ * times. Returns 0 or a negative errno (the pool did not start) with err
+ * set. */
+static int tasks_main_phase(task_run *tr, char *err, size_t errlen)
+{
+    wl_run_result *out = tr->r;
+    double main_t0 = run__now();
+    if (run__sig_first && tr->o->handle_signals && !out->signal)
+        out->signal = run__sig_first; /* came between the pilot and now */
+    if (!tr->stop && !out->signal && out->pilot_jobs < tr->in->n) {
+        int rc = start_pool(tr, err, errlen);
+        if (rc < 0)
+            return rc;
+        tr->next = out->pilot_jobs;
+        tr->end = tr->in->n;
+        run__progress_start(&tr->prog, &tr->uv);
+        wl_run(&tr->loop, "main", main_task, tr, NULL);
+        run__progress_stop(&tr->prog);
+    }
+    out->main_wall_s = run__now() - main_t0;
+    out->total_wall_s = run__now() - tr->t0;
+    if (tr->have_tpool)
+        wl_tpool_close(&tr->tpool, WL_POOL_CLOSE_CANCEL, NULL);
+    if (tr->have_ppool)
+        wl_ppool_close(&tr->ppool, WL_POOL_CLOSE_CANCEL, NULL);
+    uv_run(&tr->uv, UV_RUN_DEFAULT);
+    return 0;
+}
+
 int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_opts *opts,
                  wl_run_result *out, char *err, size_t errlen)
 {
@@ -351,91 +467,13 @@ int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_
     tr->r = out;
     tr->t0 = run__now();
     run__progress_init(&tr->prog, opts, out, tr->t0);
-    rc = uv_loop_init(&tr->uv);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot create the event loop: %s", wl_strerror(rc));
+    rc = tasks_open_loop(tr, err, errlen);
+    if (rc < 0)
         goto free_run;
-    }
-    rc = wl_loop_init(&tr->loop, &tr->uv, NULL);
-    if (rc < 0) {
-        snprintf(err, errlen, "cannot create the coroutine loop: %s", wl_strerror(rc));
-        goto close_uv;
-    }
-
-    /* Pilot: only for auto (a user's choice needs no measurement) unless
-     * asked for explicitly. */
-    size_t npilot = opts->pilot > 0    ? (size_t)opts->pilot
-                    : opts->pilot < 0  ? 0
-                    : opts->executor == WL_RUN_AUTO ? RUN_DEFAULT_PILOT_TASKS
-                                                    : 0;
-    if (npilot > inputs->n)
-        npilot = inputs->n;
-    if (opts->handle_signals) {
-        int fd = run__signals_install();
-        if (fd >= 0 && uv_poll_init(&tr->uv, &tr->sigpoll, fd) == 0) {
-            tr->sigpoll.data = tr;
-            uv_poll_start(&tr->sigpoll, UV_READABLE, on_signal);
-            uv_unref((uv_handle_t *)&tr->sigpoll);
-            tr->have_sigpoll = 1;
-        }
-    }
-    uv_timer_init(&tr->uv, &tr->grace);
-    tr->grace.data = tr;
-    uv_unref((uv_handle_t *)&tr->grace);
-    tr->have_grace = 1;
-    if (npilot > 0) {
-        run__progress_note(&tr->prog, "pilot: %zu job%s in worker processes, the first alone",
-                           npilot, npilot == 1 ? "" : "s");
-        rc = run__pilot_tasks(task, inputs, npilot, opts, out, tr->t0, &tr->stop, err, errlen);
-        if (rc < 0)
-            goto close_loop;
-        for (size_t i = 0; i < out->pilot_jobs; i++)
-            if (out->jobs[i].state != WL_JOB_CANCELLED)
-                run__progress_job(&tr->prog, out->jobs[i].state == WL_JOB_OK);
-        for (size_t i = 0; i < out->pilot_jobs; i++)
-            if (out->jobs[i].state != WL_JOB_OK && out->jobs[i].state != WL_JOB_CANCELLED)
-                tr->failures++;
-    }
-    run__choose(out, opts, inputs->n - out->pilot_jobs);
-    if (npilot > 0) {
-        run__progress_note(&tr->prog, "pilot: %zu jobs in %.2f s (%.2f jobs/s), %s -> %s, %d at once",
-                           out->pilot_jobs, out->pilot_wall_s,
-                           out->pilot_wall_s > 0 ? (double)out->pilot_jobs / out->pilot_wall_s : 0,
-                           out->have_verdict ? wl_kind_name(out->verdict.kind) : "unclassified",
-                           wl_executor_name((wl_executor)out->executor), out->workers);
-    }
-
-    double main_t0 = run__now();
-    if (run__sig_first && opts->handle_signals && !out->signal)
-        out->signal = run__sig_first; /* came between the pilot and now */
-    if (!tr->stop && !out->signal && out->pilot_jobs < inputs->n) {
-        rc = start_pool(tr, err, errlen);
-        if (rc < 0)
-            goto close_loop;
-        tr->next = out->pilot_jobs;
-        tr->end = inputs->n;
-        run__progress_start(&tr->prog, &tr->uv);
-        wl_run(&tr->loop, "main", main_task, tr, NULL);
-        run__progress_stop(&tr->prog);
-    }
-    out->main_wall_s = run__now() - main_t0;
-    out->total_wall_s = run__now() - tr->t0;
-    rc = 0;
-
-    if (tr->have_tpool)
-        wl_tpool_close(&tr->tpool, WL_POOL_CLOSE_CANCEL, NULL);
-    if (tr->have_ppool)
-        wl_ppool_close(&tr->ppool, WL_POOL_CLOSE_CANCEL, NULL);
-    uv_run(&tr->uv, UV_RUN_DEFAULT);
-close_loop:
-    if (tr->have_sigpoll)
-        uv_close((uv_handle_t *)&tr->sigpoll, NULL);
-    if (tr->have_grace)
-        uv_close((uv_handle_t *)&tr->grace, NULL);
-    wl_loop_close(&tr->loop);
-    uv_run(&tr->uv, UV_RUN_DEFAULT);
-close_uv:
-    uv_loop_close(&tr->uv);
+    rc = tasks_pilot_and_choose(tr, task_pilot_count(opts, inputs->n), err, errlen);
+    if (rc == 0)
+        rc = tasks_main_phase(tr, err, errlen);
+    tasks_close_loop(tr);
 free_run:
     run__result_count(out);
     free(tr);

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #include "wlprof/common.h"
-#include "wlprof/profile.h"
+#include "wlprof/profiler.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -30,7 +30,7 @@
 #include <jansson.h>
 
 #include "wlprof/common.h"
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -144,6 +144,12 @@ typedef struct wl_verdict {
                                 the process count (computing side) */
     wl_executor wait_side;   /* split only: COROUTINE or THREAD_POOL for the waits */
     int wait_side_workers;   /* split only: its size */
+    bool loop_can_wait;      /* the waits could sit on a coroutine loop: the
+                                program already multiplexes, or every blocking
+                                call to move has a readiness-based form
+                                (sockets, pipes, terminals, timers) -- so a job
+                                with an async form runs on the loop even when
+                                the executor is a thread pool (wlprof run) */
 
     /* the measured shares the decision used (of wall time) */
     double user_share;

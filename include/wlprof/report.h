@@ -18,7 +18,7 @@
 #include <jansson.h>
 #include "wlprof/common.h"
 #include "wlprof/outputs.h"
-#include "wlprof/profile.h"
+#include "wlprof/profile_model.h"
 
 #ifdef __cplusplus
 extern "C" {

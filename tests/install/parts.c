@@ -2,9 +2,10 @@
  * parts.c -- a user of the installed profile model, report, classifier and
  * pools (wlprof::profile, ::report, ::classify, ::pools): classifies a
  * hand-made profile that waits 90 % of its wall time, round-trips it
- * through the JSON report, appends to a wl_bytes, and has the output rules
- * (wlprof/outputs.h) refuse two outputs on one file.
- * Prints the verdict's executor; exits non-zero on any failure.
+ * through the JSON report, builds a profile from samples of its own
+ * (wl_thread_tally, the profiler's side of profile.h), appends to a
+ * wl_bytes, and has the output rules (wlprof/outputs.h) refuse two outputs
+ * on one file. Prints the verdict's executor; exits non-zero on any failure.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +42,16 @@ int main(void)
         fprintf(stderr, "parts: classify failed\n");
         return 1;
     }
+    /* The profiler's side of profile.h: a profile from one's own samples. */
+    wl_thread_tally t = {0};
+    wl_thread_now asleep = {.state = 'S', .kind = WL_WAIT_SLEEP};
+    wl_tally_totals m = {.label = "parts", .interval_s = 0.01, .wall_s = 1};
+    wl_profile own;
+    if (wl_thread_tally_add(&t, &asleep) < 0 || wl_profile_from_tally(&t, &m, &own) < 0 ||
+        own.wait_frac != 1 || own.waits[0].kind != WL_WAIT_SLEEP)
+        return 1;
+    wl_thread_tally_free(&t);
+    wl_profile_free(&own);
     wl_bytes b = {0};
     if (wl_bytes_append(&b, "ok", 2) < 0 || b.len != 2)
         return 1;

@@ -10,13 +10,15 @@ fail() { echo "layering_selftest: $*" >&2; exit 1; }
 mk() { mkdir -p "$(dirname "$tmp/$1")"; printf '%s\n' "$2" >"$tmp/$1"; }
 reset() {
     rm -rf "$tmp/t"; mkdir -p "$tmp/t/include/wlprof"
-    for h in common bytes profile classify report stacks sched pools run; do
+    for h in common bytes profile_model profiler profile classify report stacks sched pools run; do
         mk "t/include/wlprof/$h.h" '#include "wlprof/common.h"'
     done
     mk t/include/wlprof/common.h '/* bottom */'
     mk t/util/util.h '#include "wlprof/common.h"'
-    mk t/model/profile.c '#include "wlprof/profile.h"
+    mk t/model/profile.c '#include "wlprof/profile_model.h"
 #include "util/util.h"'
+    mk t/classifier/classify.c '#include "wlprof/classify.h"
+#include "wlprof/profile_model.h"'
     mk t/pools/internal.h '#include "wlprof/pools.h"'
     mk t/pools/procpool.c '#include "internal.h"
 #include "wlprof/sched.h"
@@ -41,8 +43,12 @@ reset; mk t/model/profile.c '#include "wlprof/sched.h"'
 expect_fail "a sideways include" 'sideways'
 reset; mk t/util/util.h '#include "wlprof/pools.h"'
 expect_fail "util using pools" 'util/util.h:1: util (rank 0)'
-reset; mk t/include/wlprof/profile.h '#include "wlprof/run.h"'
-expect_fail "a public header including upward" 'include/wlprof/profile.h:1: model'
+reset; mk t/include/wlprof/profile_model.h '#include "wlprof/run.h"'
+expect_fail "a public header including upward" 'include/wlprof/profile_model.h:1: model'
+reset; mk t/classifier/classify.c '#include "wlprof/profile.h"'
+expect_fail "the classifier taking the profiler's header" 'classifier/classify.c:1: classifier (rank 2) includes "wlprof/profile.h" of profiler (rank 2): sideways'
+reset; mk t/model/profile.c '#include "wlprof/profiler.h"'
+expect_fail "the model taking the profiler's header" 'model/profile.c:1: model (rank 1) includes "wlprof/profiler.h" of profiler (rank 2): upward'
 reset; mk t/pools/procpool.c '#include "../runner/internal.h"'
 expect_fail "a relative path to another module" 'not found beside it'
 reset; mk t/include/wlprof/newthing.h '/* nobody owns me */'
