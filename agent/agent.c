@@ -8,7 +8,7 @@
  * How it is loaded
  *   `wlprof profile` puts the .so in LD_PRELOAD and names a directory in
  *   WLPROF_AGENT_DIR; the constructor starts sampling when that is set. A
- *   program may instead link the .so and call wlprof_agent_start/stop (the
+ *   program may instead link the .so and call wl_agent_start/stop (the
  *   in-process API in wl_agent does), in which case the constructor stays
  *   dormant. Children inherit the environment, so exec'd images load the
  *   agent again and write their own file.
@@ -165,7 +165,7 @@ static int self_range_cb(struct dl_phdr_info *info, size_t sz, void *arg)
     return 0;
 }
 
-int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
+int wl_agent_start(const char *dir, double hz, double wait_threshold_s)
 {
     if (!dir || !*dir || hz <= 0 || hz > 100000)
         return -EINVAL;
@@ -174,7 +174,7 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
     wl__t.inside++;
     init_once();
     Dl_info di;
-    if (!wl__agent.self_hi && dladdr((void *)wlprof_agent_start, &di))
+    if (!wl__agent.self_hi && dladdr((void *)wl_agent_start, &di))
         dl_iterate_phdr(self_range_cb, &di);
     snprintf(wl__agent.dir, sizeof(wl__agent.dir), "%s", dir);
     ssize_t n = readlink("/proc/self/exe", wl__agent.exe, sizeof(wl__agent.exe) - 1);
@@ -247,7 +247,7 @@ int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
     return 0;
 }
 
-int wlprof_agent_stop(void)
+int wl_agent_stop(void)
 {
     if (!atomic_load(&wl__g.active))
         return -EINVAL;
@@ -273,14 +273,35 @@ int wlprof_agent_stop(void)
     return 0;
 }
 
-int wlprof_agent_active(void)
+int wl_agent_active(void)
 {
     return atomic_load(&wl__g.active);
 }
 
-const char *wlprof_agent_file(void)
+const char *wl_agent_file(void)
 {
     return atomic_load(&wl__g.active) ? wl__agent.path : NULL;
+}
+
+/* The deprecated names (wlprof/agent.h): one release of grace. */
+int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s)
+{
+    return wl_agent_start(dir, hz, wait_threshold_s);
+}
+
+int wlprof_agent_stop(void)
+{
+    return wl_agent_stop();
+}
+
+int wlprof_agent_active(void)
+{
+    return wl_agent_active();
+}
+
+const char *wlprof_agent_file(void)
+{
+    return wl_agent_file();
 }
 
 __attribute__((constructor)) static void agent_ctor(void)
@@ -295,7 +316,7 @@ __attribute__((constructor)) static void agent_ctor(void)
     if (!(hz > 0 && hz <= 100000))
         hz = 100.0;
     double wait_us = wait_s ? strtod(wait_s, NULL) : 100.0;
-    int err = wlprof_agent_start(dir, hz, wait_us > 0 ? wait_us * 1e-6 : 100e-6);
+    int err = wl_agent_start(dir, hz, wait_us > 0 ? wait_us * 1e-6 : 100e-6);
     if (err)
         notice(dir, -err);
     else

@@ -385,7 +385,29 @@ START_TEST(test_inprocess_region)
     wl_stacks_free(&st);
     ck_assert_int_eq(wlprof_profile_stop(&st), -EINVAL);
     /* nothing recorded after stop */
+    ck_assert_int_eq(wl_agent_active(), 0);
+}
+END_TEST
+
+/* The old names of the agent's control functions still work, for one
+ * release, and are the same functions underneath. */
+START_TEST(test_deprecated_agent_names_still_work)
+{
+    const char *dir = tu_tmpdir();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    ck_assert_int_eq(wlprof_agent_start(dir, 100, 0), 0);
+    ck_assert_int_eq(wlprof_agent_active(), 1);
+    ck_assert_int_eq(wl_agent_active(), 1);
+    ck_assert_int_eq(wl_agent_start(dir, 100, 0), -EBUSY);
+    ck_assert_ptr_nonnull(wlprof_agent_file());
+    ck_assert_ptr_eq(wlprof_agent_file(), wl_agent_file());
+    ck_assert(strncmp(wl_agent_file(), dir, strlen(dir)) == 0);
+    ck_assert_int_eq(wlprof_agent_stop(), 0);
     ck_assert_int_eq(wlprof_agent_active(), 0);
+    ck_assert_int_eq(wlprof_agent_stop(), -EINVAL);
+#pragma GCC diagnostic pop
+    ck_assert_int_eq(wl_stacks_remove_dir(dir), 0);
 }
 END_TEST
 
@@ -405,6 +427,7 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, test_cli_profile_writes_stacks);
     tcase_add_test(tc, test_cli_no_stacks_and_static_targets);
     tcase_add_test(tc, test_inprocess_region);
+    tcase_add_test(tc, test_deprecated_agent_names_still_work);
     suite_add_tcase(s, tc);
     return s;
 }
