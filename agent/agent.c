@@ -94,6 +94,7 @@
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/single_threaded.h>
 
 #include "agent_core.h"
 #include "pyagent.h"
@@ -103,7 +104,7 @@ struct wl_agent_state wl__agent;
 struct wl_agent_hot wl__g;
 __thread struct wl_thread_hot wl__t __attribute__((tls_model("initial-exec")));
 
-static void notice(const char *what, int err)
+void wl__notice(const char *what, int err)
 {
     /* The one line the agent may print; raw write so stdio state is untouched. */
     char buf[512];
@@ -145,7 +146,7 @@ static void init_once(void)
 static int self_range_cb(struct dl_phdr_info *info, size_t sz, void *arg)
 {
     (void)sz;
-    Dl_info *di = arg;
+    uintptr_t self = (uintptr_t)arg;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -157,7 +158,7 @@ static int self_range_cb(struct dl_phdr_info *info, size_t sz, void *arg)
         if (a + ph->p_memsz > hi)
             hi = a + ph->p_memsz;
     }
-    if ((uintptr_t)di->dli_fbase >= lo && (uintptr_t)di->dli_fbase < hi) {
+    if (self >= lo && self < hi) {
         wl__agent.self_lo = lo;
         wl__agent.self_hi = hi;
         return 1;
@@ -165,17 +166,44 @@ static int self_range_cb(struct dl_phdr_info *info, size_t sz, void *arg)
     return 0;
 }
 
-int wl_agent_start(const char *dir, double hz, double wait_threshold_s)
+/* Whether this image may run CPython: a loaded object (the executable
+ * included) whose base name says python, as the frame reader's probe
+ * requires. Saves the probe's read of /proc/self/maps in every other
+ * process (a shell script's commands). */
+static int python_cb(struct dl_phdr_info *info, size_t sz, void *arg)
+{
+    (void)sz;
+    (void)arg;
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    const char *base = strrchr(name, '/');
+    return strstr(base ? base + 1 : name, "python") != NULL;
+}
+
+static int maybe_python(void)
+{
+    const char *base = strrchr(wl__agent.exe, '/');
+    if (strstr(base ? base + 1 : wl__agent.exe, "python"))
+        return 1;
+    return dl_iterate_phdr(python_cb, NULL);
+}
+
+/* Starts recording. lazy (the preloaded constructor): what only a process
+ * that records something needs -- its file, the module list, libunwind's
+ * first-use set-up (then done by the first unwind) -- waits until it does
+ * (wire.h: a process that records nothing leaves no file). */
+static int start(const char *dir, double hz, double wait_threshold_s, int lazy)
 {
     if (!dir || !*dir || hz <= 0 || hz > 100000)
         return -EINVAL;
     if (atomic_load(&wl__g.active))
         return -EBUSY;
+    if (lazy && access(dir, W_OK | X_OK) != 0)
+        return -errno; /* the file will be made later: fail now, as eager start would */
     wl__t.inside++;
     init_once();
-    Dl_info di;
-    if (!wl__agent.self_hi && dladdr((void *)wl_agent_start, &di))
-        dl_iterate_phdr(self_range_cb, &di);
+    if (!wl__agent.self_hi)
+        dl_iterate_phdr(self_range_cb, (void *)(uintptr_t)self_range_cb);
+    wl__agent.lazy = lazy;
     snprintf(wl__agent.dir, sizeof(wl__agent.dir), "%s", dir);
     ssize_t n = readlink("/proc/self/exe", wl__agent.exe, sizeof(wl__agent.exe) - 1);
     wl__agent.exe[n > 0 ? n : 0] = '\0';
@@ -188,16 +216,21 @@ int wl_agent_start(const char *dir, double hz, double wait_threshold_s)
     wl__clock_init();
     if (!wl__agent.py_probed) {
         wl__agent.py_probed = 1;
-        wl__py_agent_init(); /* once per image: the interpreter stays where it is */
+        if (maybe_python())
+            wl__py_agent_init(); /* once per image: the interpreter stays where it is */
     }
-    int err = wl__open_file();
+    int err = wl__begin_image();
     if (err) {
         wl__t.inside--;
         return err;
     }
-    /* Warm libunwind's caches outside any signal handler. */
-    void *warm[8];
-    unw_backtrace(warm, 8);
+    if (!lazy) {
+        /* Warm libunwind's caches outside any signal handler. Lazy: the
+         * first unwind does it (~0.2-0.4 ms), as it already did for every
+         * thread but this one -- most short processes never unwind. */
+        void *warm[8];
+        unw_backtrace(warm, 8);
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -216,7 +249,8 @@ int wl_agent_start(const char *dir, double hz, double wait_threshold_s)
     struct wl_slot *mine = wl__register_self();
     if (mine && wl__agent.key_ok)
         pthread_setspecific(wl__agent.key, mine); /* its exit, too, may be the last */
-    DIR *d = opendir("/proc/self/task");
+    /* glibc: no thread was ever created, so there is none to find. */
+    DIR *d = __libc_single_threaded ? NULL : opendir("/proc/self/task");
     if (d) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
@@ -236,15 +270,22 @@ int wl_agent_start(const char *dir, double hz, double wait_threshold_s)
         closedir(d);
     }
     /* Before the writer exists: only the target's own threads count. */
-    atomic_store(&wl__g.direct_syscalls, d && others == 0);
+    atomic_store(&wl__g.direct_syscalls, (d || __libc_single_threaded) && others == 0);
     wl__interpose_direct_changed();
-    lock_drain();
-    wl__emit_modules(0);
-    wl__out_flush();
-    unlock_drain();
+    if (wl__agent.file_open) {
+        lock_drain();
+        wl__emit_modules(0);
+        wl__out_flush();
+        unlock_drain();
+    }
     wl__writer_start();
     wl__t.inside--;
     return 0;
+}
+
+int wl_agent_start(const char *dir, double hz, double wait_threshold_s)
+{
+    return start(dir, hz, wait_threshold_s, 0);
 }
 
 int wl_agent_stop(void)
@@ -255,7 +296,7 @@ int wl_agent_stop(void)
         return -EINVAL;
     wl__t.inside++;
     wl__stop_timers();
-    for (int i = 0; i < WL_MAX_SLOTS; i++)
+    for (int i = 0; i < wl__slots_used(); i++)
         wl__timer_teardown(&wl__slots[i]);
     atomic_store(&wl__agent.writer_stop, 1);
     if (wl__agent.writer_running)
@@ -264,7 +305,7 @@ int wl_agent_stop(void)
     lock_drain();
     wl__drain_all_locked(1);
     atomic_store(&wl__g.active, 0);
-    for (int i = 0; i < WL_MAX_SLOTS; i++)
+    for (int i = 0; i < wl__slots_used(); i++)
         atomic_store(&wl__slots[i].state, SLOT_FREE);
     atomic_store(&wl__agent.live_threads, 0);
     atomic_fetch_add(&wl__g.gen, 1);
@@ -280,7 +321,7 @@ int wl_agent_active(void)
 
 const char *wl_agent_file(void)
 {
-    return atomic_load(&wl__g.active) ? wl__agent.path : NULL;
+    return atomic_load(&wl__g.active) && wl__agent.file_open ? wl__agent.path : NULL;
 }
 
 /* The deprecated names (wlprof/agent.h): one release of grace. */
@@ -316,9 +357,9 @@ __attribute__((constructor)) static void agent_ctor(void)
     if (!(hz > 0 && hz <= 100000))
         hz = 100.0;
     double wait_us = wait_s ? strtod(wait_s, NULL) : 100.0;
-    int err = wl_agent_start(dir, hz, wait_us > 0 ? wait_us * 1e-6 : 100e-6);
+    int err = start(dir, hz, wait_us > 0 ? wait_us * 1e-6 : 100e-6, 1);
     if (err)
-        notice(dir, -err);
+        wl__notice(dir, -err);
     else
         wl__agent.preloaded = 1;
     errno = saved;

@@ -77,6 +77,11 @@ struct wl_agent_state {
     _Atomic int writer_private_fds; /* the writer left the shared fd table */
     _Atomic int live_threads;    /* threads registered by wl__register_self, not yet exited */
     _Atomic int writer_stop;
+    _Atomic unsigned slots_hwm;  /* slots [0, hwm) were ever claimed: loops stop there */
+    int lazy;                   /* preloaded: the file is made by the first drain with records */
+    int file_open;              /* this image's file exists (path) */
+    int tallied;                /* this image, empty, is in the tally file */
+    uint64_t start_ns;          /* CLOCK_MONOTONIC when this image started recording */
     unsigned long long mod_adds, mod_subs; /* dl_iterate_phdr change counters */
     int mods_written;
     unsigned cycles;
@@ -104,6 +109,12 @@ extern struct wl_slot wl__slots[WL_MAX_SLOTS] WL_AGENT_HIDDEN;
 extern atomic_flag wl__drain_lock WL_AGENT_HIDDEN;
 
 /* ---- small helpers (async-signal-safe) ---- */
+
+/* Slots to look at: those ever claimed (untouched ones cost page faults). */
+static inline int wl__slots_used(void)
+{
+    return (int)atomic_load_explicit(&wl__agent.slots_hwm, memory_order_acquire);
+}
 
 static inline uint64_t ts_ns(const struct timespec *ts)
 {
@@ -183,6 +194,11 @@ static inline struct wl_slot *current_slot(void)
     return wl__current_slot_slow();
 }
 
+/* ---- agent.c ---- */
+
+/* The one line the agent may print: "stacks disabled" for what (errno err). */
+void wl__notice(const char *what, int err) WL_AGENT_HIDDEN;
+
 /* ---- slots.c ---- */
 
 /* Claims a free slot for thread tid (its ring emptied), or NULL. */
@@ -217,6 +233,9 @@ void wl__drain_all(int final) WL_AGENT_HIDDEN;
 void wl__last_thread_exit(int counted) WL_AGENT_HIDDEN;
 void wl__writer_start(void) WL_AGENT_HIDDEN;
 int wl__open_file(void) WL_AGENT_HIDDEN;
+/* A new process image starts recording (start, fork child): its pid and
+ * start time; the file now, or (lazy) when it first has records. */
+int wl__begin_image(void) WL_AGENT_HIDDEN;
 
 /* ---- lifecycle.c ---- */
 

@@ -80,7 +80,8 @@ void wl__atfork_child(void)
     if (!atomic_load(&wl__g.active))
         return;
     struct wl_slot *mine = wl__t.slot;
-    for (int i = 0; i < WL_MAX_SLOTS; i++) {
+    int used = wl__slots_used();
+    for (int i = 0; i < used; i++) {
         struct wl_slot *s = &wl__slots[i];
         atomic_store(&s->has_timer, 0); /* timers are not inherited */
         if (s != mine)
@@ -90,7 +91,7 @@ void wl__atfork_child(void)
     wl__agent.writer_running = 0;
     wl__py_agent_after_fork();
     atomic_store(&wl__agent.live_threads, mine ? 1 : 0); /* the forking thread only */
-    if (wl__open_file() != 0) {
+    if (wl__begin_image() != 0) {
         atomic_store(&wl__agent.cpu_on, 0);
         atomic_store(&wl__g.active, 0);
         return;

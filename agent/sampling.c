@@ -207,7 +207,8 @@ int wl__agent_sampling(void)
 void wl__stop_timers(void)
 {
     atomic_store(&wl__agent.cpu_on, 0);
-    for (int i = 0; i < WL_MAX_SLOTS; i++) {
+    int used = wl__slots_used();
+    for (int i = 0; i < used; i++) {
         struct wl_slot *s = &wl__slots[i];
         if (atomic_load(&s->has_timer))
             wl__timer_arm(s, 0);

@@ -29,6 +29,9 @@ struct wl_slot *wl__slot_claim(int tid)
             }
             s->ring = m;
         }
+        unsigned hwm = atomic_load(&wl__agent.slots_hwm);
+        while (hwm < (unsigned)i + 1 && !atomic_compare_exchange_weak(&wl__agent.slots_hwm, &hwm, (unsigned)i + 1))
+            ;
         s->tid = tid;
         atomic_store(&s->head, 0);
         atomic_store(&s->tail, 0);
@@ -100,7 +103,8 @@ struct wl_slot *wl__current_slot_slow(void)
     int saved = errno;
     int tid = sys_gettid();
     errno = saved;
-    for (int i = 0; i < WL_MAX_SLOTS; i++) {
+    int used = wl__slots_used();
+    for (int i = 0; i < used; i++) {
         struct wl_slot *s = &wl__slots[i];
         if (atomic_load(&s->state) == SLOT_LIVE && s->tid == tid) {
             wl__t.slot = s;

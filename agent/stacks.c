@@ -1033,6 +1033,37 @@ static int remove_one_file(const char *path, void *ctx)
     return 0;
 }
 
+/* The images that recorded nothing (wire.h, WL_WIRE_TALLY_FILE): each
+ * counts as a process and its start as a candidate for t0, unless a file
+ * of the same image was read too. A missing tally is no error. */
+static void read_tally(struct builder *b, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/" WL_WIRE_TALLY_FILE, dir);
+    unsigned char *buf;
+    size_t len;
+    if (read_whole(path, &buf, &len) != 0) {
+        free(buf);
+        return;
+    }
+    for (size_t off = 0; off + sizeof(wl_wire_empty) <= len; off += sizeof(wl_wire_empty)) {
+        wl_wire_empty e;
+        memcpy(&e, buf + off, sizeof(e));
+        int seen = 0;
+        for (size_t i = 0; i < b->nimages && !seen; i++)
+            seen = b->images[i].pid == e.pid && b->images[i].start_ns == e.start_mono_ns;
+        if (seen)
+            continue;
+        b->out->processes++;
+        double start = (double)e.start_mono_ns * 1e-9;
+        if (b->out->t0_mono_s <= 0 || start < b->out->t0_mono_s)
+            b->out->t0_mono_s = start;
+    }
+    if (len % sizeof(wl_wire_empty))
+        b->out->bad_records++;
+    free(buf);
+}
+
 int wl_stacks_read(const char *dir, wl_stacks *out)
 {
     memset(out, 0, sizeof(*out));
@@ -1044,6 +1075,7 @@ int wl_stacks_read(const char *dir, wl_stacks *out)
     int err = each_agent_file(dir, read_one_file, &b);
     if (err)
         goto out_builder;
+    read_tally(&b, dir);
     err = symbolize_frames(&b);
     if (err)
         goto out_builder;
@@ -1088,6 +1120,9 @@ int wl_stacks_remove_dir(const char *dir)
     int err = each_agent_file(dir, remove_one_file, NULL);
     if (err)
         return err;
+    char tally[4096];
+    snprintf(tally, sizeof(tally), "%s/" WL_WIRE_TALLY_FILE, dir);
+    unlink(tally);
     return rmdir(dir) == 0 ? 0 : -errno;
 }
 

@@ -29,6 +29,14 @@
  *
  * The same record layout is used inside the per-thread rings, so draining a
  * ring is a copy.
+ *
+ * An image started by the preloaded agent that records nothing (most short
+ * processes: a shell's /bin/true never takes a sample) makes no file of its
+ * own: creating, reading and removing one cost more than the process. It
+ * appends one wl_wire_empty to DIR/WL_WIRE_TALLY_FILE instead (O_APPEND,
+ * one write), so the reader still counts every image and its start time.
+ * An image identified there (pid, start_mono_ns) that also has a file (an
+ * exec that failed, then samples) counts once.
  */
 #ifndef WL_AGENT_WIRE_H
 #define WL_AGENT_WIRE_H
@@ -72,6 +80,14 @@ enum wl_wire_call {
 #undef WL_WIRE_CALL_ENUM
     WL_CALL_COUNT
 };
+
+#define WL_WIRE_TALLY_FILE "empty-images.wlt"
+
+typedef struct wl_wire_empty {
+    int32_t pid;
+    uint32_t pad;
+    uint64_t start_mono_ns; /* as wl_wire_header's */
+} wl_wire_empty;
 
 typedef struct wl_wire_header {
     char magic[8];        /* WL_WIRE_MAGIC, not NUL-terminated */

@@ -179,11 +179,69 @@ static void drain_slot(struct wl_slot *s, int refresh_name)
 }
 
 /* Drains every ring to the file. Caller holds wl__drain_lock. */
+/* Whether any ring has something for the file: records or a drop. */
+static int anything_to_write(void)
+{
+    int used = wl__slots_used();
+    for (int i = 0; i < used; i++) {
+        struct wl_slot *s = &wl__slots[i];
+        int st = atomic_load(&s->state);
+        if ((st == SLOT_LIVE || st == SLOT_EXITED) &&
+            (atomic_load_explicit(&s->head, memory_order_acquire) != atomic_load(&s->tail) ||
+             atomic_load(&s->dropped) != s->dropped_sent))
+            return 1;
+    }
+    return 0;
+}
+
+/* A lazy image with no file yet: exited threads' slots are free again. */
+static void free_exited_slots(void)
+{
+    int used = wl__slots_used();
+    for (int i = 0; i < used; i++)
+        if (atomic_load(&wl__slots[i].state) == SLOT_EXITED)
+            atomic_store(&wl__slots[i].state, SLOT_FREE);
+}
+
+/* The final flush of an image that recorded nothing: one entry in the
+ * tally file (wire.h), once per image. */
+static void tally_empty_image(void)
+{
+    if (wl__agent.tallied)
+        return;
+    wl__agent.tallied = 1;
+    char path[sizeof(wl__agent.dir) + 32];
+    snprintf(path, sizeof(path), "%s/" WL_WIRE_TALLY_FILE, wl__agent.dir);
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    wl_wire_empty e = {.pid = wl__agent.pid, .pad = 0, .start_mono_ns = wl__agent.start_ns};
+    (void)!syscall(SYS_write, fd, &e, sizeof(e));
+    syscall(SYS_close, fd);
+}
+
 void wl__drain_all_locked(int final)
 {
+    if (!wl__agent.file_open) {
+        if (!anything_to_write()) {
+            free_exited_slots();
+            if (final)
+                tally_empty_image();
+            return;
+        }
+        int err = wl__open_file();
+        if (err) {
+            /* The directory went away or filled up: nothing can be kept. */
+            wl__notice(wl__agent.dir, -err);
+            atomic_store(&wl__agent.cpu_on, 0);
+            atomic_store(&wl__g.active, 0);
+            return;
+        }
+    }
     int refresh = final || (++wl__agent.cycles % WL_NAME_REFRESH_CYCLES) == 0;
     wl__emit_modules(1);
-    for (int i = 0; i < WL_MAX_SLOTS; i++)
+    int used = wl__slots_used();
+    for (int i = 0; i < used; i++)
         drain_slot(&wl__slots[i], refresh);
     wl__out_flush();
 }
@@ -334,7 +392,6 @@ void wl__writer_start(void)
 int wl__open_file(void)
 {
     static unsigned seq;
-    wl__agent.pid = getpid();
     for (int attempt = 0; attempt < 100; attempt++) {
         snprintf(wl__agent.path, sizeof(wl__agent.path), "%s/" WL_WIRE_FILE_PREFIX "%d-%llu-%u" WL_WIRE_FILE_SUFFIX,
                  wl__agent.dir, wl__agent.pid, (unsigned long long)mono_ns(), seq++);
@@ -351,14 +408,24 @@ int wl__open_file(void)
         h.ppid = getppid();
         h.hz = wl__agent.hz;
         h.wait_threshold_s = (double)wl__g.threshold_ns * 1e-9;
-        h.start_mono_ns = mono_ns();
+        h.start_mono_ns = wl__agent.start_ns;
         memcpy(h.exe, wl__agent.exe, sizeof(h.exe));
         ssize_t w = syscall(SYS_write, fd, &h, sizeof(h));
         int err = w == (ssize_t)sizeof(h) ? 0 : (w < 0 ? -errno : -EIO);
         syscall(SYS_close, fd);
         wl__agent.mods_written = 0;
+        wl__agent.file_open = err == 0;
         wl__py_agent_new_file();
         return err;
     }
     return -EEXIST;
+}
+
+int wl__begin_image(void)
+{
+    wl__agent.pid = getpid();
+    wl__agent.start_ns = mono_ns();
+    wl__agent.file_open = 0;
+    wl__agent.tallied = 0;
+    return wl__agent.lazy ? 0 : wl__open_file();
 }
