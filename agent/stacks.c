@@ -250,12 +250,10 @@ static int frame_is_eval(struct builder *b, uint32_t id)
     if (rf->path != NO_MODULE && rf->path != PY_MODULE) {
         if (!b->sym)
             b->sym = wl__sym_new();
-        char *func = NULL, *file = NULL;
-        int line;
-        if (b->sym && wl__sym_lookup(b->sym, b->paths[rf->path], rf->rel, &func, &file, &line) == 0)
+        char *func = NULL; /* the name is all this needs: no line information read */
+        if (b->sym && wl__sym_name(b->sym, b->paths[rf->path], rf->rel, &func) == 0)
             yes = func && strcmp(func, EVAL_FUNC) == 0;
         free(func);
-        free(file);
     }
     b->is_eval[id] = (int8_t)yes;
     return yes;
@@ -714,18 +712,28 @@ static int is_agent_file(const char *name)
 
 /* ---- pass 2 ---- */
 
+/* Pass 2: every raw frame gets its function name; file and line only the
+ * frames some stack still holds. The others (interpreter frames a Python
+ * merge replaced) are never printed, and their lines could cost loading a
+ * module's DWARF. */
 static int symbolize_frames(struct builder *b)
 {
     wl_stacks *o = b->out;
-    wl_symbolizer *sym = wl__sym_new();
+    wl_symbolizer *sym = b->sym ? b->sym : wl__sym_new(); /* pass 1's has the names it read */
+    b->sym = NULL;
     if (!sym)
         return -ENOMEM;
     int err = 0;
+    uint8_t *used = calloc(b->nraw ? b->nraw : 1, 1);
     o->frames = calloc(b->nraw ? b->nraw : 1, sizeof(*o->frames));
-    if (!o->frames) {
+    if (!o->frames || !used) {
         err = -ENOMEM;
         goto out_sym;
     }
+    for (size_t si = 0; si < o->nstacks; si++)
+        for (uint32_t k = 0; k < o->stacks[si].nframes; k++)
+            if (o->stacks[si].frames[k] < b->nraw)
+                used[o->stacks[si].frames[k]] = 1;
     o->nframes = b->nraw;
     for (size_t i = 0; i < b->nraw; i++) {
         wl_frame *f = &o->frames[i];
@@ -752,7 +760,8 @@ static int symbolize_frames(struct builder *b)
             const char *path = b->paths[b->raw[i].path];
             const char *base = strrchr(path, '/');
             f->module = strdup(base ? base + 1 : path);
-            err = wl__sym_lookup(sym, path, b->raw[i].rel, &f->func, &f->file, &f->line);
+            err = used[i] ? wl__sym_lookup(sym, path, b->raw[i].rel, &f->func, &f->file, &f->line)
+                          : wl__sym_name(sym, path, b->raw[i].rel, &f->func);
             if (err)
                 goto out_sym;
         }
@@ -762,6 +771,7 @@ static int symbolize_frames(struct builder *b)
         }
     }
 out_sym:
+    free(used);
     wl__sym_free(sym);
     return err;
 }
