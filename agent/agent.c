@@ -13,6 +13,19 @@
  *   dormant. Children inherit the environment, so exec'd images load the
  *   agent again and write their own file.
  *
+ * What a short process costs
+ *   Preloaded, the agent is in every process of the tree, and most live a
+ *   millisecond (a shell's commands). Started from the constructor it is
+ *   lazy: the image's file, its module list and libunwind's first-use
+ *   set-up wait until the image records something; it only announces
+ *   itself in the directory's tally (wire.h), so it is still counted. Per
+ *   /bin/true in a shell loop (loaded 2-core KVM guest, whole-tree CPU):
+ *   1.46 ms before, 0.57 ms after; what remains is mostly the loader
+ *   mapping and relocating libunwind (+liblzma) and libm (~0.2 ms) and
+ *   the writer thread (~0.08 ms). Both could wait too only with a safe
+ *   point in normal context to start them from, which a process that
+ *   only computes never offers (a signal handler cannot create a thread).
+ *
  * On-CPU sampling
  *   Every registered thread owns a POSIX timer on its own CPU clock that
  *   sends SIGPROF to that thread only (SIGEV_THREAD_ID). A CPU clock only

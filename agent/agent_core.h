@@ -80,7 +80,6 @@ struct wl_agent_state {
     _Atomic unsigned slots_hwm;  /* slots [0, hwm) were ever claimed: loops stop there */
     int lazy;                   /* preloaded: the file is made by the first drain with records */
     int file_open;              /* this image's file exists (path) */
-    int tallied;                /* this image, empty, is in the tally file */
     uint64_t start_ns;          /* CLOCK_MONOTONIC when this image started recording */
     unsigned long long mod_adds, mod_subs; /* dl_iterate_phdr change counters */
     int mods_written;

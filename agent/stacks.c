@@ -1043,9 +1043,10 @@ static int remove_one_file(const char *path, void *ctx)
     return 0;
 }
 
-/* The images that recorded nothing (wire.h, WL_WIRE_TALLY_FILE): each
- * counts as a process and its start as a candidate for t0, unless a file
- * of the same image was read too. A missing tally is no error. */
+/* The images the preloaded agent announced at their start (wire.h,
+ * WL_WIRE_TALLY_FILE): each counts as a process and its start as a
+ * candidate for t0, unless a file of the same image was read too (one with
+ * records has both). A missing tally is no error. */
 static void read_tally(struct builder *b, const char *dir)
 {
     char path[4096];

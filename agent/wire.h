@@ -30,13 +30,14 @@
  * The same record layout is used inside the per-thread rings, so draining a
  * ring is a copy.
  *
- * An image started by the preloaded agent that records nothing (most short
- * processes: a shell's /bin/true never takes a sample) makes no file of its
- * own: creating, reading and removing one cost more than the process. It
- * appends one wl_wire_empty to DIR/WL_WIRE_TALLY_FILE instead (O_APPEND,
- * one write), so the reader still counts every image and its start time.
- * An image identified there (pid, start_mono_ns) that also has a file (an
- * exec that failed, then samples) counts once.
+ * An image started by the preloaded agent makes its file only when it
+ * first has records to put there: most short processes (a shell's
+ * /bin/true) never take a sample, and creating, reading and removing a
+ * file cost more than the process. So that every image is still counted,
+ * with its start time, each appends one wl_wire_empty to
+ * DIR/WL_WIRE_TALLY_FILE when it starts (O_APPEND, one write: it counts
+ * even when killed). The reader counts the images of the tally and of the
+ * files, each (pid, start_mono_ns) once.
  */
 #ifndef WL_AGENT_WIRE_H
 #define WL_AGENT_WIRE_H

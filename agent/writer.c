@@ -203,13 +203,11 @@ static void free_exited_slots(void)
             atomic_store(&wl__slots[i].state, SLOT_FREE);
 }
 
-/* The final flush of an image that recorded nothing: one entry in the
- * tally file (wire.h), once per image. */
-static void tally_empty_image(void)
+/* A lazy image announces itself in the tally file (wire.h) when it starts:
+ * one O_APPEND write, so it is counted even when it records nothing or is
+ * killed before its final flush. */
+static void tally_image(void)
 {
-    if (wl__agent.tallied)
-        return;
-    wl__agent.tallied = 1;
     char path[sizeof(wl__agent.dir) + 32];
     snprintf(path, sizeof(path), "%s/" WL_WIRE_TALLY_FILE, wl__agent.dir);
     int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -225,8 +223,6 @@ void wl__drain_all_locked(int final)
     if (!wl__agent.file_open) {
         if (!anything_to_write()) {
             free_exited_slots();
-            if (final)
-                tally_empty_image();
             return;
         }
         int err = wl__open_file();
@@ -426,6 +422,8 @@ int wl__begin_image(void)
     wl__agent.pid = getpid();
     wl__agent.start_ns = mono_ns();
     wl__agent.file_open = 0;
-    wl__agent.tallied = 0;
-    return wl__agent.lazy ? 0 : wl__open_file();
+    if (!wl__agent.lazy)
+        return wl__open_file();
+    tally_image();
+    return 0;
 }

@@ -45,7 +45,9 @@ WL_API int wl_agent_stop(void);
 /* 1 while recording. */
 WL_API int wl_agent_active(void);
 
-/* Path of the file being written (borrowed, valid until stop), or NULL. */
+/* Path of the file being written (borrowed, valid until stop), or NULL
+ * (also while the preloaded agent's process has recorded nothing yet: its
+ * file is made when first needed). */
 WL_API const char *wl_agent_file(void);
 
 /* The four above under their old names, deprecated in 0.1 and removed in

@@ -13,7 +13,8 @@
  *    and a one-line notice for a statically linked target;
  *  - the in-process API profiles a region of the calling program;
  *  - a process image that records nothing leaves no file of its own, yet
- *    is counted (the tally file), once even when it also has a file.
+ *    is counted (the tally file), also when killed, and once when it has a
+ *    file too.
  */
 #include <check.h>
 #include <dirent.h>
@@ -462,8 +463,29 @@ START_TEST(test_images_without_records_leave_no_file)
 }
 END_TEST
 
-/* An image both in the tally and with a file (its exec failed after the
- * final flush, then it recorded) counts once; the tally's others count. */
+/* An image killed before it recorded anything (no destructor, no final
+ * flush) is still counted. */
+START_TEST(test_killed_image_without_records_is_counted)
+{
+    const char *dir = tu_tmpdir();
+    setenv("LD_PRELOAD", tu_path("libwlprof-agent.so"), 1);
+    setenv("WLPROF_AGENT_DIR", dir, 1);
+    char *argv[] = {"/bin/sh", "-c", "kill -KILL $$", NULL};
+    int rc = tu_run(argv, 60);
+    unsetenv("LD_PRELOAD");
+    unsetenv("WLPROF_AGENT_DIR");
+    ck_assert_int_ne(rc, 0);
+    ck_assert_int_eq(count_agent_files(dir), 0);
+    wl_stacks st;
+    ck_assert_int_eq(wl_stacks_read(dir, &st), 0);
+    ck_assert_uint_eq(st.processes, 1);
+    wl_stacks_free(&st);
+    ck_assert_int_eq(wl_stacks_remove_dir(dir), 0);
+}
+END_TEST
+
+/* An image both in the tally and with a file (it recorded something)
+ * counts once; the tally's others count. */
 START_TEST(test_tally_and_file_of_one_image_count_once)
 {
     const char *dir = tu_tmpdir();
@@ -516,6 +538,7 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, test_deprecated_agent_names_still_work);
     tcase_add_test(tc, test_images_without_records_leave_no_file);
     tcase_add_test(tc, test_tally_and_file_of_one_image_count_once);
+    tcase_add_test(tc, test_killed_image_without_records_is_counted);
     suite_add_tcase(s, tc);
     return s;
 }
