@@ -64,6 +64,7 @@ struct wl_slot {
 struct wl_agent_state {
     _Atomic int cpu_on;         /* SIGPROF handler is ours and timers run */
     int pid;                    /* process whose state this is */
+    int ppid;                   /* its parent when the image started */
     int preloaded;              /* started from the environment */
     double hz;
     uint64_t mean_ns;           /* mean sampling interval */

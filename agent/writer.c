@@ -178,7 +178,6 @@ static void drain_slot(struct wl_slot *s, int refresh_name)
         atomic_store(&s->state, SLOT_FREE);
 }
 
-/* Drains every ring to the file. Caller holds wl__drain_lock. */
 /* Whether any ring has something for the file: records or a drop. */
 static int anything_to_write(void)
 {
@@ -218,6 +217,8 @@ static void tally_image(void)
     syscall(SYS_close, fd);
 }
 
+/* Drains every ring to the file (made now when lazy and first needed).
+ * Caller holds wl__drain_lock. */
 void wl__drain_all_locked(int final)
 {
     if (!wl__agent.file_open) {
@@ -401,7 +402,7 @@ int wl__open_file(void)
         memcpy(h.magic, WL_WIRE_MAGIC, 8);
         h.version = WL_WIRE_VERSION;
         h.pid = wl__agent.pid;
-        h.ppid = getppid();
+        h.ppid = wl__agent.ppid;
         h.hz = wl__agent.hz;
         h.wait_threshold_s = (double)wl__g.threshold_ns * 1e-9;
         h.start_mono_ns = wl__agent.start_ns;
@@ -420,6 +421,7 @@ int wl__open_file(void)
 int wl__begin_image(void)
 {
     wl__agent.pid = getpid();
+    wl__agent.ppid = getppid(); /* a lazy file may come after a reparenting */
     wl__agent.start_ns = mono_ns();
     wl__agent.file_open = 0;
     if (!wl__agent.lazy)
