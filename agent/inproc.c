@@ -18,7 +18,7 @@ static char region_dir[4096];
 
 int wlprof_profile_start(const wlprof_profile_opts *opts)
 {
-    if (region_dir[0] || wlprof_agent_active())
+    if (region_dir[0] || wl_agent_active())
         return -EBUSY;
     const char *tmp = getenv("TMPDIR");
     snprintf(region_dir, sizeof(region_dir), "%s/wlprof-region-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -29,7 +29,7 @@ int wlprof_profile_start(const wlprof_profile_opts *opts)
     }
     double hz = opts && opts->hz > 0 ? opts->hz : 100.0;
     double wait = opts && opts->wait_threshold_s > 0 ? opts->wait_threshold_s : 0;
-    int err = wlprof_agent_start(region_dir, hz, wait);
+    int err = wl_agent_start(region_dir, hz, wait);
     if (err) {
         wl_stacks_remove_dir(region_dir);
         region_dir[0] = '\0';
@@ -42,7 +42,7 @@ int wlprof_profile_stop(wl_stacks *out)
     memset(out, 0, sizeof(*out));
     if (!region_dir[0])
         return -EINVAL;
-    int err = wlprof_agent_stop();
+    int err = wl_agent_stop();
     if (err == 0)
         err = wl_stacks_read(region_dir, out);
     wl_stacks_remove_dir(region_dir);

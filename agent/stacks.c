@@ -250,12 +250,10 @@ static int frame_is_eval(struct builder *b, uint32_t id)
     if (rf->path != NO_MODULE && rf->path != PY_MODULE) {
         if (!b->sym)
             b->sym = wl__sym_new();
-        char *func = NULL, *file = NULL;
-        int line;
-        if (b->sym && wl__sym_lookup(b->sym, b->paths[rf->path], rf->rel, &func, &file, &line) == 0)
+        char *func = NULL; /* the name is all this needs: no line information read */
+        if (b->sym && wl__sym_name(b->sym, b->paths[rf->path], rf->rel, &func) == 0)
             yes = func && strcmp(func, EVAL_FUNC) == 0;
         free(func);
-        free(file);
     }
     b->is_eval[id] = (int8_t)yes;
     return yes;
@@ -714,18 +712,28 @@ static int is_agent_file(const char *name)
 
 /* ---- pass 2 ---- */
 
+/* Pass 2: every raw frame gets its function name; file and line only the
+ * frames some stack still holds. The others (interpreter frames a Python
+ * merge replaced) are never printed, and their lines could cost loading a
+ * module's DWARF. */
 static int symbolize_frames(struct builder *b)
 {
     wl_stacks *o = b->out;
-    wl_symbolizer *sym = wl__sym_new();
+    wl_symbolizer *sym = b->sym ? b->sym : wl__sym_new(); /* pass 1's has the names it read */
+    b->sym = NULL;
     if (!sym)
         return -ENOMEM;
     int err = 0;
+    uint8_t *used = calloc(b->nraw ? b->nraw : 1, 1);
     o->frames = calloc(b->nraw ? b->nraw : 1, sizeof(*o->frames));
-    if (!o->frames) {
+    if (!o->frames || !used) {
         err = -ENOMEM;
         goto out_sym;
     }
+    for (size_t si = 0; si < o->nstacks; si++)
+        for (uint32_t k = 0; k < o->stacks[si].nframes; k++)
+            if (o->stacks[si].frames[k] < b->nraw)
+                used[o->stacks[si].frames[k]] = 1;
     o->nframes = b->nraw;
     for (size_t i = 0; i < b->nraw; i++) {
         wl_frame *f = &o->frames[i];
@@ -752,7 +760,8 @@ static int symbolize_frames(struct builder *b)
             const char *path = b->paths[b->raw[i].path];
             const char *base = strrchr(path, '/');
             f->module = strdup(base ? base + 1 : path);
-            err = wl__sym_lookup(sym, path, b->raw[i].rel, &f->func, &f->file, &f->line);
+            err = used[i] ? wl__sym_lookup(sym, path, b->raw[i].rel, &f->func, &f->file, &f->line)
+                          : wl__sym_name(sym, path, b->raw[i].rel, &f->func);
             if (err)
                 goto out_sym;
         }
@@ -762,6 +771,7 @@ static int symbolize_frames(struct builder *b)
         }
     }
 out_sym:
+    free(used);
     wl__sym_free(sym);
     return err;
 }
@@ -1033,6 +1043,38 @@ static int remove_one_file(const char *path, void *ctx)
     return 0;
 }
 
+/* The images the preloaded agent announced at their start (wire.h,
+ * WL_WIRE_TALLY_FILE): each counts as a process and its start as a
+ * candidate for t0, unless a file of the same image was read too (one with
+ * records has both). A missing tally is no error. */
+static void read_tally(struct builder *b, const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/" WL_WIRE_TALLY_FILE, dir);
+    unsigned char *buf;
+    size_t len;
+    if (read_whole(path, &buf, &len) != 0) {
+        free(buf);
+        return;
+    }
+    for (size_t off = 0; off + sizeof(wl_wire_empty) <= len; off += sizeof(wl_wire_empty)) {
+        wl_wire_empty e;
+        memcpy(&e, buf + off, sizeof(e));
+        int seen = 0;
+        for (size_t i = 0; i < b->nimages && !seen; i++)
+            seen = b->images[i].pid == e.pid && b->images[i].start_ns == e.start_mono_ns;
+        if (seen)
+            continue;
+        b->out->processes++;
+        double start = (double)e.start_mono_ns * 1e-9;
+        if (b->out->t0_mono_s <= 0 || start < b->out->t0_mono_s)
+            b->out->t0_mono_s = start;
+    }
+    if (len % sizeof(wl_wire_empty))
+        b->out->bad_records++;
+    free(buf);
+}
+
 int wl_stacks_read(const char *dir, wl_stacks *out)
 {
     memset(out, 0, sizeof(*out));
@@ -1044,6 +1086,7 @@ int wl_stacks_read(const char *dir, wl_stacks *out)
     int err = each_agent_file(dir, read_one_file, &b);
     if (err)
         goto out_builder;
+    read_tally(&b, dir);
     err = symbolize_frames(&b);
     if (err)
         goto out_builder;
@@ -1088,6 +1131,9 @@ int wl_stacks_remove_dir(const char *dir)
     int err = each_agent_file(dir, remove_one_file, NULL);
     if (err)
         return err;
+    char tally[4096];
+    snprintf(tally, sizeof(tally), "%s/" WL_WIRE_TALLY_FILE, dir);
+    unlink(tally);
     return rmdir(dir) == 0 ? 0 : -errno;
 }
 

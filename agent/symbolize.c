@@ -46,6 +46,7 @@ struct sym_entry {
     char *func; /* NULL: the module has no name for it */
     char *file;
     int line;
+    int lines;  /* file and line were looked up (0: the name only, so far) */
 };
 
 /* A function's extent, for addresses no run has looked up yet in a module
@@ -119,8 +120,8 @@ static void cache_store(struct sym_module *m)
                     m->ranges[i].func);
     for (size_t i = 0; i < m->nents; i++) {
         const struct sym_entry *e = &m->ents[i];
-        if (!cacheable(e->func) || !cacheable(e->file))
-            continue;
+        if (!e->lines || !cacheable(e->func) || !cacheable(e->file))
+            continue; /* a name-only entry would read as "no line" next run */
         fprintf(f, "%" PRIx64 "\t%d\t%s\t%s\n", e->rel, e->line, e->func ? e->func : "-",
                 e->file ? e->file : "-");
     }
@@ -219,7 +220,7 @@ static int add_entry(struct sym_module *m, uint64_t rel, char *func, char *file,
         return r;
     if (r == 1)
         return 1; /* already there (a duplicate line in the file) */
-    m->ents[m->nents++] = (struct sym_entry){rel, func, file, line};
+    m->ents[m->nents++] = (struct sym_entry){rel, func, file, line, 1};
     return 0;
 }
 
@@ -380,7 +381,7 @@ static struct sym_module *module_for(wl_symbolizer *s, const char *path)
 }
 
 /* What the module says about rel, straight from libdw. */
-static int resolve(struct sym_module *m, uint64_t rel, char **name, char **file, int *line)
+static int resolve_name(struct sym_module *m, uint64_t rel, char **name)
 {
     GElf_Off off;
     GElf_Sym sym;
@@ -395,6 +396,13 @@ static int resolve(struct sym_module *m, uint64_t rel, char **name, char **file,
         if (sym.st_size > 0 && off < sym.st_size && m->cache_path && !range_find(m, rel))
             add_range(m, rel - off, sym.st_size, *name); /* best effort */
     }
+    return 0;
+}
+
+/* File and line of rel. The first call in a module with DWARF loads it
+ * (libdw inflates compressed debug sections: tens of ms for a big one). */
+static int resolve_line(struct sym_module *m, uint64_t rel, char **file, int *line)
+{
     if (m->nodwarf)
         return 0;
     Dwfl_Line *l = dwfl_module_getsrc(m->mod, (Dwarf_Addr)rel);
@@ -414,8 +422,8 @@ static int resolve(struct sym_module *m, uint64_t rel, char **name, char **file,
     return 0;
 }
 
-int wl__sym_lookup(wl_symbolizer *s, const char *path, uint64_t rel, char **func, char **file,
-                   int *line)
+static int lookup(wl_symbolizer *s, const char *path, uint64_t rel, char **func, char **file,
+                  int *line, int want_line)
 {
     *func = NULL;
     *file = NULL;
@@ -432,13 +440,19 @@ int wl__sym_lookup(wl_symbolizer *s, const char *path, uint64_t rel, char **func
         if (r == 0) { /* new key, index nents: resolve it now */
             struct sym_entry *e = &m->ents[m->nents++];
             e->rel = rel;
-            const struct sym_range *known = m->nodwarf ? range_find(m, rel) : NULL;
-            if (known) /* a function a past run named, in a module without lines */
+            e->lines = 0;
+            const struct sym_range *known = m->nodwarf || !want_line ? range_find(m, rel) : NULL;
+            if (known) /* a function a past run named */
                 e->func = strdup(known->func);
-            if (known ? !e->func : resolve(m, rel, &e->func, &e->file, &e->line) != 0)
+            if (known ? !e->func : resolve_name(m, rel, &e->func) != 0)
                 return -ENOMEM; /* what was filled is freed with the module */
         }
-        const struct sym_entry *e = &m->ents[idx];
+        struct sym_entry *e = &m->ents[idx];
+        if (want_line && !e->lines) {
+            e->lines = 1;
+            if (resolve_line(m, rel, &e->file, &e->line) != 0)
+                return -ENOMEM;
+        }
         name = e->func;
         if (e->file) {
             *file = strdup(e->file);
@@ -468,4 +482,19 @@ int wl__sym_lookup(wl_symbolizer *s, const char *path, uint64_t rel, char **func
         return -ENOMEM;
     }
     return 0;
+}
+
+int wl__sym_lookup(wl_symbolizer *s, const char *path, uint64_t rel, char **func, char **file,
+                   int *line)
+{
+    return lookup(s, path, rel, func, file, line, 1);
+}
+
+int wl__sym_name(wl_symbolizer *s, const char *path, uint64_t rel, char **func)
+{
+    char *file = NULL;
+    int line;
+    int err = lookup(s, path, rel, func, &file, &line, 0);
+    free(file); /* set when an earlier lookup read the line */
+    return err;
 }

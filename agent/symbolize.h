@@ -20,6 +20,10 @@ void wl__sym_free(wl_symbolizer *s);
 int wl__sym_lookup(wl_symbolizer *s, const char *path, uint64_t rel, char **func, char **file,
                    int *line);
 
+/* The function name only, as wl__sym_lookup gives it, without reading
+ * line information (which, for a module with DWARF, means loading it). */
+int wl__sym_name(wl_symbolizer *s, const char *path, uint64_t rel, char **func);
+
 /* The demangled form of a C++ symbol (malloc'ed), or NULL when name is
  * not a mangled C++ name or no demangler is available. */
 char *wl__demangle(const char *name);

@@ -29,6 +29,15 @@
  *
  * The same record layout is used inside the per-thread rings, so draining a
  * ring is a copy.
+ *
+ * An image started by the preloaded agent makes its file only when it
+ * first has records to put there: most short processes (a shell's
+ * /bin/true) never take a sample, and creating, reading and removing a
+ * file cost more than the process. So that every image is still counted,
+ * with its start time, each appends one wl_wire_empty to
+ * DIR/WL_WIRE_TALLY_FILE when it starts (O_APPEND, one write: it counts
+ * even when killed). The reader counts the images of the tally and of the
+ * files, each (pid, start_mono_ns) once.
  */
 #ifndef WL_AGENT_WIRE_H
 #define WL_AGENT_WIRE_H
@@ -72,6 +81,14 @@ enum wl_wire_call {
 #undef WL_WIRE_CALL_ENUM
     WL_CALL_COUNT
 };
+
+#define WL_WIRE_TALLY_FILE "empty-images.wlt"
+
+typedef struct wl_wire_empty {
+    int32_t pid;
+    uint32_t pad;
+    uint64_t start_mono_ns; /* as wl_wire_header's */
+} wl_wire_empty;
 
 typedef struct wl_wire_header {
     char magic[8];        /* WL_WIRE_MAGIC, not NUL-terminated */

@@ -36,17 +36,32 @@ extern "C" {
  * 100 us) are recorded with their stacks. Returns 0, -EINVAL for bad
  * arguments, -EBUSY when already recording, or the errno of creating the
  * file. Called by the constructor when WLPROF_AGENT_DIR is set. */
-WL_API int wlprof_agent_start(const char *dir, double hz, double wait_threshold_s);
+WL_API int wl_agent_start(const char *dir, double hz, double wait_threshold_s);
 
 /* Stops recording, flushes everything to the file and disarms all timers.
  * Returns 0, or -EINVAL when not recording (or called in a forked child). */
-WL_API int wlprof_agent_stop(void);
+WL_API int wl_agent_stop(void);
 
 /* 1 while recording. */
-WL_API int wlprof_agent_active(void);
+WL_API int wl_agent_active(void);
 
-/* Path of the file being written (borrowed, valid until stop), or NULL. */
-WL_API const char *wlprof_agent_file(void);
+/* Path of the file being written (borrowed, valid until stop), or NULL
+ * (also while the preloaded agent's process has recorded nothing yet: its
+ * file is made when first needed). */
+WL_API const char *wl_agent_file(void);
+
+/* The four above under their old names, deprecated in 0.1 and removed in
+ * the next release: thin wrappers, same behaviour. */
+#if defined(__GNUC__) || defined(__clang__)
+#define WL_AGENT_DEPRECATED(new_name) __attribute__((deprecated("use " #new_name)))
+#else
+#define WL_AGENT_DEPRECATED(new_name)
+#endif
+WL_API WL_AGENT_DEPRECATED(wl_agent_start) int wlprof_agent_start(const char *dir, double hz,
+                                                                  double wait_threshold_s);
+WL_API WL_AGENT_DEPRECATED(wl_agent_stop) int wlprof_agent_stop(void);
+WL_API WL_AGENT_DEPRECATED(wl_agent_active) int wlprof_agent_active(void);
+WL_API WL_AGENT_DEPRECATED(wl_agent_file) const char *wlprof_agent_file(void);
 
 /* ---- in-process API (wl_agent) ---- */
 

@@ -11,9 +11,13 @@
  *    at a call site the agent samples because it rarely blocks;
  *  - `wlprof profile` wires it: --folded/--speedscope/--json, --no-stacks,
  *    and a one-line notice for a statically linked target;
- *  - the in-process API profiles a region of the calling program.
+ *  - the in-process API profiles a region of the calling program;
+ *  - a process image that records nothing leaves no file of its own, yet
+ *    is counted (the tally file), also when killed, and once when it has a
+ *    file too.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +30,7 @@
 #include "wlprof/agent.h"
 #include "wlprof/profile.h"
 #include "wlprof/stacks.h"
+#include "wire.h"
 
 /* Runs argv with the agent preloaded, recording into a fresh directory at
  * hz; fills *st from it. Returns the program's exit status. */
@@ -385,7 +390,132 @@ START_TEST(test_inprocess_region)
     wl_stacks_free(&st);
     ck_assert_int_eq(wlprof_profile_stop(&st), -EINVAL);
     /* nothing recorded after stop */
+    ck_assert_int_eq(wl_agent_active(), 0);
+}
+END_TEST
+
+/* The old names of the agent's control functions still work, for one
+ * release, and are the same functions underneath. */
+START_TEST(test_deprecated_agent_names_still_work)
+{
+    const char *dir = tu_tmpdir();
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    ck_assert_int_eq(wlprof_agent_start(dir, 100, 0), 0);
+    ck_assert_int_eq(wlprof_agent_active(), 1);
+    ck_assert_int_eq(wl_agent_active(), 1);
+    ck_assert_int_eq(wl_agent_start(dir, 100, 0), -EBUSY);
+    ck_assert_ptr_nonnull(wlprof_agent_file());
+    ck_assert_ptr_eq(wlprof_agent_file(), wl_agent_file());
+    ck_assert(strncmp(wl_agent_file(), dir, strlen(dir)) == 0);
+    ck_assert_int_eq(wlprof_agent_stop(), 0);
     ck_assert_int_eq(wlprof_agent_active(), 0);
+    ck_assert_int_eq(wlprof_agent_stop(), -EINVAL);
+#pragma GCC diagnostic pop
+    ck_assert_int_eq(wl_stacks_remove_dir(dir), 0);
+}
+END_TEST
+
+static int count_agent_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += strncmp(e->d_name, WL_WIRE_FILE_PREFIX, strlen(WL_WIRE_FILE_PREFIX)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* sh execs /bin/true: two images, neither runs long enough for a sample
+ * (the first comes after >= 5 ms of CPU at 100 Hz) nor makes a blocking
+ * call, so neither may cost a file -- both are in the tally, and counted. */
+START_TEST(test_images_without_records_leave_no_file)
+{
+    const char *dir = tu_tmpdir();
+    setenv("LD_PRELOAD", tu_path("libwlprof-agent.so"), 1);
+    setenv("WLPROF_AGENT_DIR", dir, 1);
+    setenv("WLPROF_AGENT_HZ", "100", 1);
+    char *argv[] = {"/bin/sh", "-c", "exec /bin/true", NULL};
+    int rc = tu_run(argv, 60);
+    unsetenv("LD_PRELOAD");
+    unsetenv("WLPROF_AGENT_DIR");
+    unsetenv("WLPROF_AGENT_HZ");
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(count_agent_files(dir), 0);
+    char tally[2048];
+    snprintf(tally, sizeof(tally), "%s/" WL_WIRE_TALLY_FILE, dir);
+    FILE *f = fopen(tally, "rb");
+    ck_assert_ptr_nonnull(f);
+    wl_wire_empty e[3];
+    ck_assert_uint_eq(fread(e, sizeof(e[0]), 3, f), 2);
+    fclose(f);
+    ck_assert_int_eq(e[0].pid, e[1].pid); /* exec keeps the pid */
+    ck_assert(e[1].start_mono_ns > e[0].start_mono_ns);
+    wl_stacks st;
+    ck_assert_int_eq(wl_stacks_read(dir, &st), 0);
+    ck_assert_uint_eq(st.processes, 2);
+    ck_assert_uint_eq(st.samples, 0);
+    ck_assert_double_eq_tol(st.t0_mono_s, (double)e[0].start_mono_ns * 1e-9, 1e-6);
+    wl_stacks_free(&st);
+    ck_assert_int_eq(wl_stacks_remove_dir(dir), 0); /* the tally goes too */
+}
+END_TEST
+
+/* An image killed before it recorded anything (no destructor, no final
+ * flush) is still counted. */
+START_TEST(test_killed_image_without_records_is_counted)
+{
+    const char *dir = tu_tmpdir();
+    setenv("LD_PRELOAD", tu_path("libwlprof-agent.so"), 1);
+    setenv("WLPROF_AGENT_DIR", dir, 1);
+    char *argv[] = {"/bin/sh", "-c", "kill -KILL $$", NULL};
+    int rc = tu_run(argv, 60);
+    unsetenv("LD_PRELOAD");
+    unsetenv("WLPROF_AGENT_DIR");
+    ck_assert_int_ne(rc, 0);
+    ck_assert_int_eq(count_agent_files(dir), 0);
+    wl_stacks st;
+    ck_assert_int_eq(wl_stacks_read(dir, &st), 0);
+    ck_assert_uint_eq(st.processes, 1);
+    wl_stacks_free(&st);
+    ck_assert_int_eq(wl_stacks_remove_dir(dir), 0);
+}
+END_TEST
+
+/* An image both in the tally and with a file (it recorded something)
+ * counts once; the tally's others count. */
+START_TEST(test_tally_and_file_of_one_image_count_once)
+{
+    const char *dir = tu_tmpdir();
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/" WL_WIRE_FILE_PREFIX "123-1-0" WL_WIRE_FILE_SUFFIX, dir);
+    wl_wire_header h;
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, WL_WIRE_MAGIC, 8);
+    h.version = WL_WIRE_VERSION;
+    h.pid = 123;
+    h.hz = 100;
+    h.start_mono_ns = 5000000000ull;
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(&h, sizeof(h), 1, f), 1);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/" WL_WIRE_TALLY_FILE, dir);
+    wl_wire_empty e[2] = {{.pid = 123, .start_mono_ns = 5000000000ull},
+                          {.pid = 124, .start_mono_ns = 4000000000ull}};
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(e, sizeof(e[0]), 2, f), 2);
+    fclose(f);
+    wl_stacks st;
+    ck_assert_int_eq(wl_stacks_read(dir, &st), 0);
+    ck_assert_uint_eq(st.processes, 2);
+    ck_assert_double_eq_tol(st.t0_mono_s, 4.0, 1e-9);
+    ck_assert_uint_eq(st.bad_records, 0);
+    wl_stacks_free(&st);
+    ck_assert_int_eq(wl_stacks_remove_dir(dir), 0);
 }
 END_TEST
 
@@ -405,6 +535,10 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, test_cli_profile_writes_stacks);
     tcase_add_test(tc, test_cli_no_stacks_and_static_targets);
     tcase_add_test(tc, test_inprocess_region);
+    tcase_add_test(tc, test_deprecated_agent_names_still_work);
+    tcase_add_test(tc, test_images_without_records_leave_no_file);
+    tcase_add_test(tc, test_tally_and_file_of_one_image_count_once);
+    tcase_add_test(tc, test_killed_image_without_records_is_counted);
     suite_add_tcase(s, tc);
     return s;
 }

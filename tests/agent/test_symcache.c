@@ -2,12 +2,15 @@
  * test_symcache.c -- the symboliser's per-build-id cache (agent/symbolize.c):
  * a run writes what it resolved, the next run answers from the file
  * without asking libdw (proved by editing the file), a file with another
- * header is ignored, and WLPROF_SYMCACHE=0 writes nothing. Each test is
+ * header is ignored, WLPROF_SYMCACHE=0 writes nothing, and a name-only
+ * lookup (what the reader asks for frames it does not print) leaves no
+ * entry that would later read as "no line". Each test is
  * its own forked process (the cache directory is read once per process).
  */
 #include <check.h>
 #include <dirent.h>
 #include <dlfcn.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,11 @@
 __attribute__((noinline)) int symcache_probe(int x)
 {
     return x * 3 + 1;
+}
+
+__attribute__((noinline)) int symcache_other(int x)
+{
+    return x * 5 + 2;
 }
 
 static char exe[4096];
@@ -144,6 +152,51 @@ START_TEST(test_cache_off_writes_nothing)
 }
 END_TEST
 
+START_TEST(test_name_only_lookup_caches_no_line)
+{
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s", tu_tmpdir());
+    setenv("WLPROF_SYMCACHE_DIR", dir, 1);
+    locate();
+    Dl_info di;
+    ck_assert(dladdr((void *)symcache_other, &di));
+    uint64_t other_rel = (uint64_t)((uintptr_t)symcache_other - (uintptr_t)di.dli_fbase);
+    wl_symbolizer *s = wl__sym_new();
+    char *func, *file;
+    int other_line;
+    /* Whether this build has line information at all (another function). */
+    ck_assert_int_eq(wl__sym_lookup(s, exe, other_rel, &func, &file, &other_line), 0);
+    free(func);
+    free(file);
+    ck_assert_int_eq(wl__sym_name(s, exe, probe_rel, &func), 0);
+    ck_assert_str_eq(func, "symcache_probe");
+    free(func);
+    wl__sym_free(s); /* writes the cache: symcache_other's entry, not the probe's */
+    const char *path = cache_file(dir);
+    ck_assert_str_ne(path, "");
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char want[32], line[8192];
+    snprintf(want, sizeof(want), "%" PRIx64 "\t", probe_rel);
+    while (fgets(line, sizeof(line), f))
+        ck_assert_msg(strncmp(line, want, strlen(want)) != 0, "name-only entry cached: %s", line);
+    fclose(f);
+    /* A later full lookup still finds the probe's line, as one for the
+     * other function did. */
+    s = wl__sym_new();
+    int probe_line;
+    ck_assert_int_eq(wl__sym_lookup(s, exe, probe_rel, &func, &file, &probe_line), 0);
+    ck_assert_str_eq(func, "symcache_probe");
+    ck_assert_int_eq(probe_line > 0, other_line > 0);
+    ck_assert_int_eq(file != NULL, other_line > 0);
+    free(func);
+    free(file);
+    wl__sym_free(s);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *symcache_suite(void)
 {
     Suite *s = suite_create("symcache");
@@ -151,6 +204,7 @@ static Suite *symcache_suite(void)
     tcase_add_test(tc, test_second_run_answers_from_the_cache);
     tcase_add_test(tc, test_other_header_is_ignored);
     tcase_add_test(tc, test_cache_off_writes_nothing);
+    tcase_add_test(tc, test_name_only_lookup_caches_no_line);
     suite_add_tcase(s, tc);
     return s;
 }
