@@ -245,22 +245,48 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
 
 /* ---- I/O ---- */
 
-/* The plain I/O calls are what syscall-heavy programs make millions of
+/* ---- The fast I/O path ----
+ *
+ * The plain I/O calls are what syscall-heavy programs make millions of
  * times a second, so each is two functions: the exported one does only the
- * untimed fast path (a few loads, the countdown, the system call) and
- * calls an out-of-line twin to time the call. Kept apart, the fast path
- * needs no stack frame and no callee-saved registers.
+ * untimed fast path and calls an out-of-line twin (name##_timed) for
+ * everything else. Kept apart, the fast path needs no stack frame and no
+ * callee-saved registers.
+ *
+ * The fast path's countdown is a word of its own per function and thread,
+ * wl__t.fast[ix] = (call site << 16) | calls left untimed: one load, one
+ * subtraction and one unsigned compare tell "same site as last time and
+ * countdown not spent", with no hashing, then one store and the system
+ * call. Everything else moved off it, into the twin:
+ *  - whether the agent records at all (wl__g.active) and whether this is
+ *    agent code or a call nested in a timed one (wl__t.inside): a
+ *    countdown is only ever handed out by the twin after those checks, and
+ *    letting an untimed call through untimed is right in every state (the
+ *    worst an agent-internal or post-stop call does is spend one count of
+ *    its site's countdown, i.e. shift which call gets timed);
+ *  - the site sampler itself (wl_site, agent_internal.h): the twin lends
+ *    the site's countdown to the word when another site called last (and
+ *    gives the previous site's remaining count back), times the call when
+ *    the countdown is spent, and lends the sampler's next countdown after.
+ *    So the sampling decisions -- which calls are timed, their weights,
+ *    pinning a site that blocked -- are exactly those of wl__wait_untimed
+ *    and wl__site_next, only the bookkeeping moved.
+ * A countdown fits 16 bits: the sampler's geometric gap has mean <= 64
+ * (WL_SITE_MAX_PERIOD), P(gap > 65535) < e^-1000; larger gaps are capped.
+ * User addresses fit 48 bits, so the tag (pc << 16) names the site.
  *
  * Measured with callgrind on `dd bs=64` (user-space instructions per
- * wrapped call, the agent at 100 Hz, startup subtracted): glibc's own read
- * 7; the agent before this layout 119 (two clock reads on a site pinned by
- * a preemption, syscall() through the PLT, a full frame); 36 with the
- * kernel's voluntary-switch test (sites stay sampled), inline system calls
- * and the frameless fast path; 31 with one mode load instead of three
- * checks. The trade-off kept: every call still goes through the site's
- * sampler, so a call that blocks is timed exactly once its site has
- * blocked (no per-fd classification that a descriptor reused behind our
- * back -- fclose() closes inside glibc -- could make wrong). */
+ * wrapped call, on-CPU sampling off, waits filtered out so no site pins,
+ * startup subtracted; glibc's own read is 7): the first interposers 119
+ * (two clock reads on a site pinned by a preemption, syscall() through
+ * the PLT, a full frame); 36 with the kernel's voluntary-switch test (sites
+ * stay sampled), inline system calls and the frameless fast path; 31 with
+ * one mode load instead of three checks (29.6 net over glibc's read,
+ * counting the sampled timed calls); with the countdown word: see
+ * FAST_IO_MEASURED below. The trade-off kept: every call still goes
+ * through its site's sampler, so a call that blocks is timed exactly once
+ * its site has blocked (no per-fd classification that a descriptor reused
+ * behind our back -- fclose() closes inside glibc -- could make wrong). */
 /* A fast call's mode, one load on the fast path instead of three (resolved?
  * glibc's? process still single-threaded?): */
 enum { FAST_UNRESOLVED = 0, FAST_DIRECT, FAST_GLIBC, FAST_OTHER };
@@ -270,6 +296,12 @@ enum { FAST_UNRESOLVED = 0, FAST_DIRECT, FAST_GLIBC, FAST_OTHER };
 #else
 #define FAST_CAN_DIRECT 0
 #endif
+
+enum { FAST_IX_read, FAST_IX_write, FAST_IX_readv, FAST_IX_writev, FAST_IX_pread, FAST_IX_pread64,
+       FAST_IX_pwrite, FAST_IX_pwrite64, FAST_IX_COUNT };
+_Static_assert(FAST_IX_COUNT <= WL_FAST_FNS, "wl_thread_hot.fast[] too small");
+
+#define FAST_SKIP_MASK 0xffffull
 
 static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode, const char *name)
 {
@@ -281,6 +313,59 @@ static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode,
     __atomic_store_n(mode, m, __ATOMIC_RELEASE);
 }
 
+/* The fast path's test: the word names pc and has calls left. Subtracting
+ * the tag leaves the count when the tags match, and otherwise a multiple
+ * of 2^16 plus the other site's count, so count - 1 < 0xffff holds exactly
+ * for "this site, count >= 1". */
+static inline __attribute__((always_inline)) int fast_hit(uint64_t w, uintptr_t pc)
+{
+    return w - ((uint64_t)pc << 16) - 1 < FAST_SKIP_MASK;
+}
+
+/* Hands site pc's countdown, from its sampler, to word *h (the previous
+ * site's remaining count goes back to its own sampler). */
+static inline uint64_t fast_lend(uint64_t *h, uintptr_t pc)
+{
+    uint64_t w = *h;
+    if (w) {
+        uintptr_t old = (uintptr_t)(w >> 16);
+        struct wl_site *eo = wl__site_of(old);
+        if (eo->pc == old)
+            eo->skip = (uint32_t)(w & FAST_SKIP_MASK);
+    }
+    struct wl_site *e = wl__site_of(pc);
+    uint64_t skip = 0;
+    if (e->pc == pc) {
+        skip = e->skip < FAST_SKIP_MASK ? e->skip : FAST_SKIP_MASK;
+        e->skip = 0;
+    }
+    return *h = ((uint64_t)pc << 16) | skip;
+}
+
+/* The twin's decision for a call from pc that missed the fast path: 1 to
+ * time it. Spends the countdown otherwise (0). */
+static __attribute__((noinline)) int fast_pick(uint64_t *h, uintptr_t pc)
+{
+    if (!atomic_load_explicit(&wl__g.active, memory_order_relaxed) || wl__t.inside)
+        return 0;
+    uint64_t w = *h;
+    if ((w & ~FAST_SKIP_MASK) != (uint64_t)pc << 16)
+        w = fast_lend(h, pc);
+    if (w & FAST_SKIP_MASK) {
+        *h = w - 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* After timing a call from pc: its sampler's next countdown goes to the
+ * word (wl__wait_end drew it, or pinned the site: 0). */
+static __attribute__((noinline)) void fast_settle(uint64_t *h, uintptr_t pc)
+{
+    *h = 0; /* pc's own sampler holds everything again */
+    fast_lend(h, pc);
+}
+
 #define UNPAREN(...) __VA_ARGS__
 #define FAST_IO(name, call, P, A, S)                                                            \
     static __typeof__(name) *real_##name;                                                       \
@@ -290,17 +375,19 @@ static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode,
         return __atomic_load_n(&mode_##name, __ATOMIC_RELAXED) == FAST_DIRECT ? (ssize_t)S      \
                                                                               : real_##name A;  \
     }                                                                                           \
-    /* The whole path: resolution on first use, then timing when picked. */                    \
+    /* The whole path: resolution on first use, the sampler, timing. */                        \
     static __attribute__((noinline)) ssize_t name##_timed(uintptr_t pc_, UNPAREN P)             \
     {                                                                                           \
         if (!__atomic_load_n(&mode_##name, __ATOMIC_ACQUIRE))                                   \
             resolve_fast((void **)&real_##name, &mode_##name, #name);                           \
-        if (wl__wait_untimed(pc_))                                                              \
+        uint64_t *h_ = &wl__t.fast[FAST_IX_##name];                                             \
+        if (!fast_pick(h_, pc_))                                                                \
             return name##_issue A;                                                              \
         wl_wait_ctx ctx_;                                                                       \
         wl__wait_begin_picked(&ctx_, pc_);                                                      \
         ssize_t r_ = name##_issue A;                                                            \
         wl__wait_end(&ctx_, WL_CALL_##call);                                                    \
+        fast_settle(h_, pc_);                                                                   \
         return r_;                                                                              \
     }                                                                                           \
     /* Only tail calls off the fast path: no frame, no saved registers. */                     \
@@ -308,10 +395,17 @@ static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode,
     {                                                                                           \
         uintptr_t pc_ = (uintptr_t)__builtin_return_address(0);                                 \
         int m_ = __atomic_load_n(&mode_##name, __ATOMIC_ACQUIRE);                               \
-        if (__builtin_expect(m_ == FAST_DIRECT, 1) && __builtin_expect(wl__wait_untimed(pc_), 1)) \
-            return (ssize_t)S;                                                                  \
-        if (m_ > FAST_DIRECT && wl__wait_untimed(pc_))                                          \
+        uint64_t *h_ = &wl__t.fast[FAST_IX_##name];                                             \
+        uint64_t w_ = *h_;                                                                      \
+        if (__builtin_expect(m_ == FAST_DIRECT, 1)) {                                           \
+            if (__builtin_expect(fast_hit(w_, pc_), 1)) {                                       \
+                *h_ = w_ - 1;                                                                   \
+                return (ssize_t)S;                                                              \
+            }                                                                                   \
+        } else if (m_ != FAST_UNRESOLVED && fast_hit(w_, pc_)) {                                \
+            *h_ = w_ - 1;                                                                       \
             return real_##name A;                                                               \
+        }                                                                                       \
         return name##_timed(pc_, UNPAREN A);                                                    \
     }
 
