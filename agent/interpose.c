@@ -276,17 +276,33 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
  * User addresses fit 48 bits, so the tag (pc << 16) names the site.
  *
  * Measured with callgrind on `dd bs=64` (user-space instructions per
- * wrapped call, on-CPU sampling off, waits filtered out so no site pins,
- * startup subtracted; glibc's own read is 7): the first interposers 119
- * (two clock reads on a site pinned by a preemption, syscall() through
- * the PLT, a full frame); 36 with the kernel's voluntary-switch test (sites
- * stay sampled), inline system calls and the frameless fast path; 31 with
- * one mode load instead of three checks (29.6 net over glibc's read,
- * counting the sampled timed calls); with the countdown word: see
- * FAST_IO_MEASURED below. The trade-off kept: every call still goes
- * through its site's sampler, so a call that blocks is timed exactly once
- * its site has blocked (no per-fd classification that a descriptor reused
- * behind our back -- fclose() closes inside glibc -- could make wrong). */
+ * wrapped call; glibc's own read is 7): the first interposers 119 (two
+ * clock reads on a site pinned by a preemption, syscall() through the PLT,
+ * a full frame); 36 with the kernel's voluntary-switch test (sites stay
+ * sampled), inline system calls and the frameless fast path; 31 with one
+ * mode load instead of three checks; 19 with the countdown word. Net of
+ * glibc's read and counting the sampled timed calls (~250 instructions
+ * and two counter reads each, one call in 64 at the cap), dd's user-space
+ * instructions per call rose by 30.6 with the 31-instruction path and by
+ * 18.0 with this one (dd's own loop and libc: 96.5 per call; same-run
+ * baseline: `valgrind --tool=callgrind` of 100 k and 300 k iterations,
+ * startup cancelled by the difference, WLPROF_AGENT_HZ=0.001 and
+ * WLPROF_AGENT_WAIT_US=1e12 so no sample is taken and no site pins --
+ * under valgrind its serialised threads switch voluntarily, which would
+ * pin dd's read site). At ~150 ns per dd call on the 2-vCPU guest, where
+ * instructions right after a system call run at well under one per cycle,
+ * each instruction is worth ~0.2-0.3 % of dd's time.
+ *
+ * What was not done, and why: sampling per function instead of per site
+ * (no tag test: 3 instructions less) would pin every read of a program
+ * once one read site blocked; folding the mode into the word (2 less)
+ * would leave a thread issuing raw system calls for up to a countdown
+ * after another thread was created behind our back (glibc-internal
+ * threads do not pass our pthread_create). The trade-off kept: every call
+ * still goes through its site's sampler, so a call that blocks is timed
+ * exactly once its site has blocked (no per-fd classification that a
+ * descriptor reused behind our back -- fclose() closes inside glibc --
+ * could make wrong). */
 /* A fast call's mode, one load on the fast path instead of three (resolved?
  * glibc's? process still single-threaded?): */
 enum { FAST_UNRESOLVED = 0, FAST_DIRECT, FAST_GLIBC, FAST_OTHER };
