@@ -44,7 +44,7 @@
 
 #define ROUNDS BENCH_REPS      /* the Python rows */
 #define ROUNDS_MAX 11          /* the paired CPU-bound and dd rows */
-#define ROUND_BUDGET_S 20.0    /* per paired section: no new round after this */
+#define ROUND_BUDGET_S 18.0    /* per paired section: no new round after this */
 #define SPIN_ITERS 100000000L  /* ~0.65 s on the 2-vCPU guest */
 #define PYTHON "/usr/bin/python3"
 #define PY_PRIMES_LIMIT "500000"
