@@ -8,7 +8,7 @@
  *    agent records the caller's stack when the call blocked longer than the
  *    threshold. Arguments, results and errno pass through untouched.
  *    read/write/readv/writev/pread/pwrite, which syscall-heavy programs
- *    make millions of times a second, have a fast path of their own (19
+ *    make millions of times a second, have a fast path of their own (17
  *    instructions when untimed: "The fast I/O path" below, with what it
  *    costs per call, measured, and the trade-offs taken).
  *    The sleep and poll families are never restarted after a signal handler
@@ -262,6 +262,8 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
  * subtraction and one unsigned compare tell "same site as last time and
  * countdown not spent", with no hashing, then one store and the system
  * call. Everything else moved off it, into the twin:
+ *  - the function's mode (direct system call or the next definition): the
+ *    word carries it (FAST_VIA_REAL), set by the twin when it lends;
  *  - whether the agent records at all (wl__g.active) and whether this is
  *    agent code or a call nested in a timed one (wl__t.inside): a
  *    countdown is only ever handed out by the twin after those checks, and
@@ -284,29 +286,28 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
  * clock reads on a site pinned by a preemption, syscall() through the PLT,
  * a full frame); 36 with the kernel's voluntary-switch test (sites stay
  * sampled), inline system calls and the frameless fast path; 31 with one
- * mode load instead of three checks; 19 with the countdown word. Net of
- * glibc's read and counting the sampled timed calls (~250 instructions
- * and two counter reads each, one call in 64 at the cap), dd's user-space
- * instructions per call rose by 30.6 with the 31-instruction path and by
- * 18.0 with this one (dd's own loop and libc: 96.5 per call; same-run
- * baseline: `valgrind --tool=callgrind` of 100 k and 300 k iterations,
- * startup cancelled by the difference, WLPROF_AGENT_HZ=0.001 and
- * WLPROF_AGENT_WAIT_US=1e12 so no sample is taken and no site pins --
- * under valgrind its serialised threads switch voluntarily, which would
- * pin dd's read site). At ~150 ns per dd call on the 2-vCPU guest, where
- * instructions right after a system call run at well under one per cycle,
- * each instruction is worth ~0.2-0.3 % of dd's time.
+ * mode load instead of three checks; 19 with the countdown word; 17 with
+ * the way of issuing the call in the word too (FAST_VIA_REAL) instead of
+ * a mode load. Per call over glibc's read, counting the sampled timed
+ * calls (~250 instructions and two counter reads each, one call in 64 at
+ * the cap) and the warm-up: 29.0 with the 31-instruction path, 15.4 now
+ * (dd's own loop and libc: 96.5 per call). Same-run figures, from the
+ * wrapper's functions in `valgrind --tool=callgrind` of 300 k iterations,
+ * WLPROF_AGENT_HZ=0.001 and WLPROF_AGENT_WAIT_US=1e12 so no sample is
+ * taken and no site pins (valgrind serialises threads, so calls there
+ * switch voluntarily and would pin dd's read site). At ~150 ns per dd call
+ * on the 2-vCPU guest, where the instructions right after a system call
+ * run at well under one per cycle, each one is worth ~0.2-0.3 % of dd.
  *
  * What was not done, and why: sampling per function instead of per site
  * (no tag test: 3 instructions less) would pin every read of a program
- * once one read site blocked; folding the mode into the word (2 less)
- * would leave a thread issuing raw system calls for up to a countdown
- * after another thread was created behind our back (glibc-internal
- * threads do not pass our pthread_create). The trade-off kept: every call
- * still goes through its site's sampler, so a call that blocks is timed
- * exactly once its site has blocked (no per-fd classification that a
- * descriptor reused behind our back -- fclose() closes inside glibc --
- * could make wrong). */
+ * once one read site blocked; a larger cap than 64 calls per timed call
+ * (-3.5 instructions per call at 256) would see the first block at a site
+ * that had been quick for long with probability 1/256. The trade-off kept:
+ * every call still goes through its site's sampler, so a call that blocks
+ * is timed exactly once its site has blocked (no per-fd classification
+ * that a descriptor reused behind our back -- fclose() closes inside
+ * glibc -- could make wrong). */
 /* A fast call's mode, one load on the fast path instead of three (resolved?
  * glibc's? process still single-threaded?): */
 enum { FAST_UNRESOLVED = 0, FAST_DIRECT, FAST_GLIBC, FAST_OTHER };
@@ -322,6 +323,18 @@ enum { FAST_IX_read, FAST_IX_write, FAST_IX_readv, FAST_IX_writev, FAST_IX_pread
 _Static_assert(FAST_IX_COUNT <= WL_FAST_FNS, "wl_thread_hot.fast[] too small");
 
 #define FAST_SKIP_MASK 0xffffull
+/* Set in a word lent while its function went to the next definition
+ * (FAST_GLIBC, FAST_OTHER); clear: lent while FAST_DIRECT. So the fast path
+ * reads no mode: the word says how to issue the call. Tags (pc << 16) stay
+ * below this bit for user addresses. Direct calls end (pthread_create,
+ * pthread_cancel) in the target's only thread, which sets the bit in its
+ * own words then (wl__interpose_direct_changed; test: agent_cost's
+ * cancellable read). The one difference from a global mode: a thread glibc
+ * starts internally (timer_create's SIGEV_THREAD helper), which never went
+ * through our pthread_create and so already made direct calls beside the
+ * target, keeps them for up to its countdown after the target's first
+ * thread, instead of none. */
+#define FAST_VIA_REAL (1ull << 63)
 
 static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode, const char *name)
 {
@@ -333,22 +346,28 @@ static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode,
     __atomic_store_n(mode, m, __ATOMIC_RELEASE);
 }
 
-/* The fast path's test: the word names pc and has calls left. Subtracting
- * the tag leaves the count when the tags match, and otherwise a multiple
- * of 2^16 plus the other site's count, so count - 1 < 0xffff holds exactly
- * for "this site, count >= 1". */
-static inline __attribute__((always_inline)) int fast_hit(uint64_t w, uintptr_t pc)
+/* The fast path's test: the word names pc (lent for a direct system call
+ * when via is 0, for the next definition when via is FAST_VIA_REAL) and has
+ * calls left. Subtracting the tag leaves the count when the tags match,
+ * and otherwise a multiple of 2^16 plus the other site's count, so
+ * count - 1 < 0xffff holds exactly for "this site, this way, count >= 1". */
+static inline __attribute__((always_inline)) int fast_hit(uint64_t w, uintptr_t pc, uint64_t via)
 {
-    return w - ((uint64_t)pc << 16) - 1 < FAST_SKIP_MASK;
+    return w - ((uint64_t)pc << 16) - 1 - via < FAST_SKIP_MASK;
+}
+
+static inline uint64_t fast_via(const int *mode)
+{
+    return __atomic_load_n(mode, __ATOMIC_ACQUIRE) == FAST_DIRECT ? 0 : FAST_VIA_REAL;
 }
 
 /* Hands site pc's countdown, from its sampler, to word *h (the previous
  * site's remaining count goes back to its own sampler). */
-static inline uint64_t fast_lend(uint64_t *h, uintptr_t pc)
+static inline uint64_t fast_lend(uint64_t *h, uintptr_t pc, uint64_t via)
 {
     uint64_t w = *h;
     if (w) {
-        uintptr_t old = (uintptr_t)(w >> 16);
+        uintptr_t old = (uintptr_t)((w & ~FAST_VIA_REAL) >> 16);
         struct wl_site *eo = wl__site_of(old);
         if (eo->pc == old)
             eo->skip = (uint32_t)(w & FAST_SKIP_MASK);
@@ -359,18 +378,19 @@ static inline uint64_t fast_lend(uint64_t *h, uintptr_t pc)
         skip = e->skip < FAST_SKIP_MASK ? e->skip : FAST_SKIP_MASK;
         e->skip = 0;
     }
-    return *h = ((uint64_t)pc << 16) | skip;
+    return *h = via | ((uint64_t)pc << 16) | skip;
 }
 
 /* The twin's decision for a call from pc that missed the fast path: 1 to
  * time it. Spends the countdown otherwise (0). */
-static __attribute__((noinline)) int fast_pick(uint64_t *h, uintptr_t pc)
+static __attribute__((noinline)) int fast_pick(uint64_t *h, uintptr_t pc, const int *mode)
 {
     if (!atomic_load_explicit(&wl__g.active, memory_order_relaxed) || wl__t.inside)
         return 0;
+    uint64_t via = fast_via(mode);
     uint64_t w = *h;
-    if ((w & ~FAST_SKIP_MASK) != (uint64_t)pc << 16)
-        w = fast_lend(h, pc);
+    if ((w & ~FAST_SKIP_MASK) != (via | (uint64_t)pc << 16))
+        w = fast_lend(h, pc, via);
     if (w & FAST_SKIP_MASK) {
         *h = w - 1;
         return 0;
@@ -380,10 +400,10 @@ static __attribute__((noinline)) int fast_pick(uint64_t *h, uintptr_t pc)
 
 /* After timing a call from pc: its sampler's next countdown goes to the
  * word (wl__wait_end drew it, or pinned the site: 0). */
-static __attribute__((noinline)) void fast_settle(uint64_t *h, uintptr_t pc)
+static __attribute__((noinline)) void fast_settle(uint64_t *h, uintptr_t pc, const int *mode)
 {
     *h = 0; /* pc's own sampler holds everything again */
-    fast_lend(h, pc);
+    fast_lend(h, pc, fast_via(mode));
 }
 
 #define UNPAREN(...) __VA_ARGS__
@@ -401,30 +421,28 @@ static __attribute__((noinline)) void fast_settle(uint64_t *h, uintptr_t pc)
         if (!__atomic_load_n(&mode_##name, __ATOMIC_ACQUIRE))                                   \
             resolve_fast((void **)&real_##name, &mode_##name, #name);                           \
         uint64_t *h_ = &wl__t.fast[FAST_IX_##name];                                             \
-        if (!fast_pick(h_, pc_))                                                                \
+        if (!fast_pick(h_, pc_, &mode_##name))                                                  \
             return name##_issue A;                                                              \
         wl_wait_ctx ctx_;                                                                       \
         wl__wait_begin_picked(&ctx_, pc_);                                                      \
         ssize_t r_ = name##_issue A;                                                            \
         wl__wait_end(&ctx_, WL_CALL_##call);                                                    \
-        fast_settle(h_, pc_);                                                                   \
+        fast_settle(h_, pc_, &mode_##name);                                                     \
         return r_;                                                                              \
     }                                                                                           \
     /* Only tail calls off the fast path: no frame, no saved registers. */                     \
     WL_AGENT_EXPORT ssize_t name(UNPAREN P)                                                     \
     {                                                                                           \
         uintptr_t pc_ = (uintptr_t)__builtin_return_address(0);                                 \
-        int m_ = __atomic_load_n(&mode_##name, __ATOMIC_ACQUIRE);                               \
         uint64_t *h_ = &wl__t.fast[FAST_IX_##name];                                             \
         uint64_t w_ = *h_;                                                                      \
-        if (__builtin_expect(m_ == FAST_DIRECT, 1)) {                                           \
-            if (__builtin_expect(fast_hit(w_, pc_), 1)) {                                       \
-                *h_ = w_ - 1;                                                                   \
-                return (ssize_t)S;                                                              \
-            }                                                                                   \
-        } else if (m_ != FAST_UNRESOLVED && fast_hit(w_, pc_)) {                                \
+        if (__builtin_expect(fast_hit(w_, pc_, 0), 1)) {                                        \
             *h_ = w_ - 1;                                                                       \
-            return real_##name A;                                                               \
+            return (ssize_t)S;                                                                  \
+        }                                                                                       \
+        if (fast_hit(w_, pc_, FAST_VIA_REAL)) {                                                 \
+            *h_ = w_ - 1;                                                                       \
+            return real_##name A;                                                           \
         }                                                                                       \
         return name##_timed(pc_, UNPAREN A);                                                    \
     }
@@ -452,6 +470,15 @@ void wl__interpose_direct_changed(void)
         if (m == (on ? FAST_GLIBC : FAST_DIRECT))
             __atomic_store_n(fast_modes[i], on ? FAST_DIRECT : FAST_GLIBC, __ATOMIC_RELEASE);
     }
+    /* The words say how to issue the call (FAST_VIA_REAL): while direct
+     * calls were allowed this thread was the target's only one, so its own
+     * words are the only direct ones; from now on they go to glibc. (Words
+     * lent through glibc while direct calls become allowed stay so until
+     * lent again: slower, never wrong.) */
+    if (!on)
+        for (int i = 0; i < FAST_IX_COUNT; i++)
+            if (wl__t.fast[i])
+                wl__t.fast[i] |= FAST_VIA_REAL;
 }
 
 WL_AGENT_EXPORT int fsync(int fd)

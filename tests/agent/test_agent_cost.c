@@ -8,6 +8,9 @@
  *    exactly (the program measures them itself);
  *  - two call sites of read() taking turns (interpose.c's one countdown
  *    word per function changes hands) keep that exactness;
+ *  - a read that the agent issued as a direct system call while the target
+ *    was single-threaded is glibc's cancellable read again once the target
+ *    starts a thread (the countdown word says which, FAST_VIA_REAL);
  *  - the writer thread keeps no copy of the target's descriptors: a
  *    closed stdout pipe reads EOF at once;
  *  - a process whose last thread leaves through pthread_exit still ends
@@ -135,6 +138,32 @@ START_TEST(test_sites_taking_turns_stay_exact)
 }
 END_TEST
 
+/* The main thread reads /dev/zero 3000 times through one site (direct
+ * system calls: single-threaded), starts a thread, then reads a silent
+ * pipe through the same site; the thread cancels it. Only glibc's read is
+ * a cancellation point, so the cancel ends that read iff the agent's word
+ * for the site followed pthread_create. */
+START_TEST(test_read_is_cancellable_after_pthread_create)
+{
+    char dir[1024], out[1100];
+    snprintf(dir, sizeof(dir), "%s", tu_tmpdir());
+    snprintf(out, sizeof(out), "%s/cancel.txt", tu_tmpdir());
+    char *argv[] = {(char *)tu_path("tests/targets/agent_cancel_read"), out, NULL};
+    agent_env(dir, "100");
+    int rc = tu_run(argv, 120);
+    agent_env_clear();
+    wl_stacks_remove_dir(dir);
+    char buf[32] = "";
+    FILE *f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    unlink(out);
+    ck_assert_str_eq(buf, "cancelled\n");
+    ck_assert_int_eq(rc, 0);
+}
+END_TEST
+
 START_TEST(test_closed_stdout_reads_eof_at_once)
 {
     const char *dir = tu_tmpdir();
@@ -223,6 +252,7 @@ static Suite *agent_cost_suite(void)
     tcase_add_test(tc, test_preempted_quick_calls_are_not_waits);
     tcase_add_test(tc, test_blocking_pipe_read_still_exact);
     tcase_add_test(tc, test_sites_taking_turns_stay_exact);
+    tcase_add_test(tc, test_read_is_cancellable_after_pthread_create);
     tcase_add_test(tc, test_closed_stdout_reads_eof_at_once);
     tcase_add_test(tc, test_last_thread_pthread_exit_flushes_stdio);
     suite_add_tcase(s, tc);
