@@ -64,9 +64,18 @@ struct wl_site {
 #define WL_SITES 32                /* per thread, direct-mapped by pc */
 #define WL_SITE_PROMOTE 16
 
+/* Fast I/O functions (interpose.c FAST_IO) with a countdown word of their
+ * own in wl_thread_hot.fast[]. */
+#define WL_FAST_FNS 8
+
 /* Per-thread state read on every call (and by the SIGPROF handler, which
  * runs on the same thread). */
 struct wl_thread_hot {
+    /* Per fast I/O function: (pc << 16) | skip of the call site that called
+     * it last, so its untimed path is one load, one subtraction and one
+     * compare, with no hashing (interpose.c, "The fast I/O path"); 0: none.
+     * While a site's countdown lives here its wl_site.skip is 0. */
+    uint64_t fast[WL_FAST_FNS];
     struct wl_slot *slot;          /* this thread's slot for generation gen */
     unsigned gen;                  /* wl__g.gen slot was looked up for */
     int inside;                    /* in agent code or in an interposed call */
@@ -122,6 +131,13 @@ struct wl_slot *wl__current_slot_slow(void) WL_AGENT_HIDDEN;
 void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed) WL_AGENT_HIDDEN;
 void wl__site_next(struct wl_site *e) WL_AGENT_HIDDEN;
 
+/* The sampler of call site pc on this thread (direct-mapped: may name
+ * another site, or none). */
+static inline __attribute__((always_inline)) struct wl_site *wl__site_of(uintptr_t pc)
+{
+    return &wl__t.sites[(pc ^ (pc >> 7)) % WL_SITES];
+}
+
 /* The untimed fast path, first thing in every interposer: 1 when this call
  * is not to be timed (agent off, agent code or a nested call, or the
  * site's sampler lets it through: the countdown is spent here). Then the
@@ -131,7 +147,7 @@ static inline __attribute__((always_inline)) int wl__wait_untimed(uintptr_t pc)
 {
     if (__builtin_expect(!atomic_load_explicit(&wl__g.active, memory_order_relaxed) || wl__t.inside, 0))
         return 1;
-    struct wl_site *e = &wl__t.sites[(pc ^ (pc >> 7)) % WL_SITES];
+    struct wl_site *e = wl__site_of(pc);
     if (__builtin_expect(e->pc == pc && e->skip, 1)) {
         e->skip--;
         return 1;
@@ -143,7 +159,7 @@ static inline __attribute__((always_inline)) int wl__wait_untimed(uintptr_t pc)
 static inline __attribute__((always_inline)) void wl__wait_begin_picked(wl_wait_ctx *c, uintptr_t pc)
 {
     c->slot = NULL;
-    struct wl_site *e = &wl__t.sites[(pc ^ (pc >> 7)) % WL_SITES];
+    struct wl_site *e = wl__site_of(pc);
     if (e->pc != pc) {
         e->pc = pc;
         e->skip = 0;

@@ -7,6 +7,10 @@
  *  - blocking calls (read ... waitpid): timed with wl__wait_begin/end; the
  *    agent records the caller's stack when the call blocked longer than the
  *    threshold. Arguments, results and errno pass through untouched.
+ *    read/write/readv/writev/pread/pwrite, which syscall-heavy programs
+ *    make millions of times a second, have a fast path of their own (17
+ *    instructions when untimed: "The fast I/O path" below, with what it
+ *    costs per call, measured, and the trade-offs taken).
  *    The sleep and poll families are never restarted after a signal handler
  *    (signal(7)), so SIGPROF is blocked for their duration: a CPU-clock
  *    signal that became pending just as the thread went to sleep can then
@@ -245,22 +249,65 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
 
 /* ---- I/O ---- */
 
-/* The plain I/O calls are what syscall-heavy programs make millions of
+/* ---- The fast I/O path ----
+ *
+ * The plain I/O calls are what syscall-heavy programs make millions of
  * times a second, so each is two functions: the exported one does only the
- * untimed fast path (a few loads, the countdown, the system call) and
- * calls an out-of-line twin to time the call. Kept apart, the fast path
- * needs no stack frame and no callee-saved registers.
+ * untimed fast path and calls an out-of-line twin (name##_timed) for
+ * everything else. Kept apart, the fast path needs no stack frame and no
+ * callee-saved registers.
+ *
+ * The fast path's countdown is a word of its own per function and thread,
+ * wl__t.fast[ix] = (call site << 16) | calls left untimed: one load, one
+ * subtraction and one unsigned compare tell "same site as last time and
+ * countdown not spent", with no hashing, then one store and the system
+ * call. Everything else moved off it, into the twin:
+ *  - the function's mode (direct system call or the next definition): the
+ *    word carries it (FAST_VIA_REAL), set by the twin when it lends;
+ *  - whether the agent records at all (wl__g.active) and whether this is
+ *    agent code or a call nested in a timed one (wl__t.inside): a
+ *    countdown is only ever handed out by the twin after those checks, and
+ *    letting an untimed call through untimed is right in every state (the
+ *    worst an agent-internal or post-stop call does is spend one count of
+ *    its site's countdown, i.e. shift which call gets timed);
+ *  - the site sampler itself (wl_site, agent_internal.h): the twin lends
+ *    the site's countdown to the word when another site called last (and
+ *    gives the previous site's remaining count back), times the call when
+ *    the countdown is spent, and lends the sampler's next countdown after.
+ *    So the sampling decisions -- which calls are timed, their weights,
+ *    pinning a site that blocked -- are exactly those of wl__wait_untimed
+ *    and wl__site_next, only the bookkeeping moved.
+ * A countdown fits 16 bits: the sampler's geometric gap has mean <= 64
+ * (WL_SITE_MAX_PERIOD), P(gap > 65535) < e^-1000; larger gaps are capped.
+ * User addresses fit 48 bits, so the tag (pc << 16) names the site.
  *
  * Measured with callgrind on `dd bs=64` (user-space instructions per
- * wrapped call, the agent at 100 Hz, startup subtracted): glibc's own read
- * 7; the agent before this layout 119 (two clock reads on a site pinned by
- * a preemption, syscall() through the PLT, a full frame); 36 with the
- * kernel's voluntary-switch test (sites stay sampled), inline system calls
- * and the frameless fast path; 31 with one mode load instead of three
- * checks. The trade-off kept: every call still goes through the site's
- * sampler, so a call that blocks is timed exactly once its site has
- * blocked (no per-fd classification that a descriptor reused behind our
- * back -- fclose() closes inside glibc -- could make wrong). */
+ * wrapped call; glibc's own read is 7): the first interposers 119 (two
+ * clock reads on a site pinned by a preemption, syscall() through the PLT,
+ * a full frame); 36 with the kernel's voluntary-switch test (sites stay
+ * sampled), inline system calls and the frameless fast path; 31 with one
+ * mode load instead of three checks; 19 with the countdown word; 17 with
+ * the way of issuing the call in the word too (FAST_VIA_REAL) instead of
+ * a mode load. Per call over glibc's read, counting the sampled timed
+ * calls (~250 instructions and two counter reads each, one call in 64 at
+ * the cap) and the warm-up: 29.0 with the 31-instruction path, 15.0 now
+ * (dd's own loop and libc: 96.5 per call). Same-run figures, from the
+ * wrapper's functions in `valgrind --tool=callgrind` of 300 k iterations,
+ * WLPROF_AGENT_HZ=0.001 and WLPROF_AGENT_WAIT_US=1e12 so no sample is
+ * taken and no site pins (valgrind serialises threads, so calls there
+ * switch voluntarily and would pin dd's read site). At ~150 ns per dd call
+ * on the 2-vCPU guest, where the instructions right after a system call
+ * run at well under one per cycle, each one is worth ~0.2-0.3 % of dd.
+ *
+ * What was not done, and why: sampling per function instead of per site
+ * (no tag test: 3 instructions less) would pin every read of a program
+ * once one read site blocked; a larger cap than 64 calls per timed call
+ * (-3.5 instructions per call at 256) would see the first block at a site
+ * that had been quick for long with probability 1/256. The trade-off kept:
+ * every call still goes through its site's sampler, so a call that blocks
+ * is timed exactly once its site has blocked (no per-fd classification
+ * that a descriptor reused behind our back -- fclose() closes inside
+ * glibc -- could make wrong). */
 /* A fast call's mode, one load on the fast path instead of three (resolved?
  * glibc's? process still single-threaded?): */
 enum { FAST_UNRESOLVED = 0, FAST_DIRECT, FAST_GLIBC, FAST_OTHER };
@@ -270,6 +317,24 @@ enum { FAST_UNRESOLVED = 0, FAST_DIRECT, FAST_GLIBC, FAST_OTHER };
 #else
 #define FAST_CAN_DIRECT 0
 #endif
+
+enum { FAST_IX_read, FAST_IX_write, FAST_IX_readv, FAST_IX_writev, FAST_IX_pread, FAST_IX_pread64,
+       FAST_IX_pwrite, FAST_IX_pwrite64, FAST_IX_COUNT };
+_Static_assert(FAST_IX_COUNT <= WL_FAST_FNS, "wl_thread_hot.fast[] too small");
+
+#define FAST_SKIP_MASK 0xffffull
+/* Set in a word lent while its function went to the next definition
+ * (FAST_GLIBC, FAST_OTHER); clear: lent while FAST_DIRECT. So the fast path
+ * reads no mode: the word says how to issue the call. Tags (pc << 16) stay
+ * below this bit for user addresses. Direct calls end (pthread_create,
+ * pthread_cancel) in the target's only thread, which sets the bit in its
+ * own words then (wl__interpose_direct_changed; test: agent_cost's
+ * cancellable read). The one difference from a global mode: a thread glibc
+ * starts internally (timer_create's SIGEV_THREAD helper), which never went
+ * through our pthread_create and so already made direct calls beside the
+ * target, keeps them for up to its countdown after the target's first
+ * thread, instead of none. */
+#define FAST_VIA_REAL (1ull << 63)
 
 static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode, const char *name)
 {
@@ -281,6 +346,66 @@ static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode,
     __atomic_store_n(mode, m, __ATOMIC_RELEASE);
 }
 
+/* The fast path's test: the word names pc (lent for a direct system call
+ * when via is 0, for the next definition when via is FAST_VIA_REAL) and has
+ * calls left. Subtracting the tag leaves the count when the tags match,
+ * and otherwise a multiple of 2^16 plus the other site's count, so
+ * count - 1 < 0xffff holds exactly for "this site, this way, count >= 1". */
+static inline __attribute__((always_inline)) int fast_hit(uint64_t w, uintptr_t pc, uint64_t via)
+{
+    return w - ((uint64_t)pc << 16) - 1 - via < FAST_SKIP_MASK;
+}
+
+static inline uint64_t fast_via(const int *mode)
+{
+    return __atomic_load_n(mode, __ATOMIC_ACQUIRE) == FAST_DIRECT ? 0 : FAST_VIA_REAL;
+}
+
+/* Hands site pc's countdown, from its sampler, to word *h (the previous
+ * site's remaining count goes back to its own sampler). */
+static inline uint64_t fast_lend(uint64_t *h, uintptr_t pc, uint64_t via)
+{
+    uint64_t w = *h;
+    if (w) {
+        uintptr_t old = (uintptr_t)((w & ~FAST_VIA_REAL) >> 16);
+        struct wl_site *eo = wl__site_of(old);
+        if (eo->pc == old)
+            eo->skip = (uint32_t)(w & FAST_SKIP_MASK);
+    }
+    struct wl_site *e = wl__site_of(pc);
+    uint64_t skip = 0;
+    if (e->pc == pc) {
+        skip = e->skip < FAST_SKIP_MASK ? e->skip : FAST_SKIP_MASK;
+        e->skip = 0;
+    }
+    return *h = via | ((uint64_t)pc << 16) | skip;
+}
+
+/* The twin's decision for a call from pc that missed the fast path: 1 to
+ * time it. Spends the countdown otherwise (0). */
+static inline __attribute__((always_inline)) int fast_pick(uint64_t *h, uintptr_t pc, const int *mode)
+{
+    if (!atomic_load_explicit(&wl__g.active, memory_order_relaxed) || wl__t.inside)
+        return 0;
+    uint64_t via = fast_via(mode);
+    uint64_t w = *h;
+    if ((w & ~FAST_SKIP_MASK) != (via | (uint64_t)pc << 16))
+        w = fast_lend(h, pc, via);
+    if (w & FAST_SKIP_MASK) {
+        *h = w - 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* After timing a call from pc: its sampler's next countdown goes to the
+ * word (wl__wait_end drew it, or pinned the site: 0). */
+static inline __attribute__((always_inline)) void fast_settle(uint64_t *h, uintptr_t pc, const int *mode)
+{
+    *h = 0; /* pc's own sampler holds everything again */
+    fast_lend(h, pc, fast_via(mode));
+}
+
 #define UNPAREN(...) __VA_ARGS__
 #define FAST_IO(name, call, P, A, S)                                                            \
     static __typeof__(name) *real_##name;                                                       \
@@ -290,28 +415,35 @@ static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode,
         return __atomic_load_n(&mode_##name, __ATOMIC_RELAXED) == FAST_DIRECT ? (ssize_t)S      \
                                                                               : real_##name A;  \
     }                                                                                           \
-    /* The whole path: resolution on first use, then timing when picked. */                    \
+    /* The whole path: resolution on first use, the sampler, timing. */                        \
     static __attribute__((noinline)) ssize_t name##_timed(uintptr_t pc_, UNPAREN P)             \
     {                                                                                           \
         if (!__atomic_load_n(&mode_##name, __ATOMIC_ACQUIRE))                                   \
             resolve_fast((void **)&real_##name, &mode_##name, #name);                           \
-        if (wl__wait_untimed(pc_))                                                              \
+        uint64_t *h_ = &wl__t.fast[FAST_IX_##name];                                             \
+        if (!fast_pick(h_, pc_, &mode_##name))                                                  \
             return name##_issue A;                                                              \
         wl_wait_ctx ctx_;                                                                       \
         wl__wait_begin_picked(&ctx_, pc_);                                                      \
         ssize_t r_ = name##_issue A;                                                            \
         wl__wait_end(&ctx_, WL_CALL_##call);                                                    \
+        fast_settle(h_, pc_, &mode_##name);                                                     \
         return r_;                                                                              \
     }                                                                                           \
     /* Only tail calls off the fast path: no frame, no saved registers. */                     \
     WL_AGENT_EXPORT ssize_t name(UNPAREN P)                                                     \
     {                                                                                           \
         uintptr_t pc_ = (uintptr_t)__builtin_return_address(0);                                 \
-        int m_ = __atomic_load_n(&mode_##name, __ATOMIC_ACQUIRE);                               \
-        if (__builtin_expect(m_ == FAST_DIRECT, 1) && __builtin_expect(wl__wait_untimed(pc_), 1)) \
+        uint64_t *h_ = &wl__t.fast[FAST_IX_##name];                                             \
+        uint64_t w_ = *h_;                                                                      \
+        if (__builtin_expect(fast_hit(w_, pc_, 0), 1)) {                                        \
+            *h_ = w_ - 1;                                                                       \
             return (ssize_t)S;                                                                  \
-        if (m_ > FAST_DIRECT && wl__wait_untimed(pc_))                                          \
-            return real_##name A;                                                               \
+        }                                                                                       \
+        if (fast_hit(w_, pc_, FAST_VIA_REAL)) {                                                 \
+            *h_ = w_ - 1;                                                                       \
+            return real_##name A;                                                           \
+        }                                                                                       \
         return name##_timed(pc_, UNPAREN A);                                                    \
     }
 
@@ -338,6 +470,15 @@ void wl__interpose_direct_changed(void)
         if (m == (on ? FAST_GLIBC : FAST_DIRECT))
             __atomic_store_n(fast_modes[i], on ? FAST_DIRECT : FAST_GLIBC, __ATOMIC_RELEASE);
     }
+    /* The words say how to issue the call (FAST_VIA_REAL): while direct
+     * calls were allowed this thread was the target's only one, so its own
+     * words are the only direct ones; from now on they go to glibc. (Words
+     * lent through glibc while direct calls become allowed stay so until
+     * lent again: slower, never wrong.) */
+    if (!on)
+        for (int i = 0; i < FAST_IX_COUNT; i++)
+            if (wl__t.fast[i])
+                wl__t.fast[i] |= FAST_VIA_REAL;
 }
 
 WL_AGENT_EXPORT int fsync(int fd)

@@ -110,6 +110,50 @@ static inline void bench_row2(const char *name, bench_stat ours, bench_stat base
     }
 }
 
+/* Paired rounds: round i ran the baseline and ours back to back, so
+ * ratio_i = base_i / ours_i cancels what the machine did to both (load,
+ * frequency) and the figure is the median of those ratios, with their
+ * spread. The medians of ours and the baseline are printed for reference;
+ * "noisy" follows the ratios' spread, which is the figure's own. */
+static inline bench_stat bench_paired_ratio(const double *ours, const double *base, int n)
+{
+    double r[64];
+    if (n > 64)
+        n = 64;
+    for (int i = 0; i < n; i++)
+        r[i] = ours[i] > 0 ? base[i] / ours[i] : 0;
+    return bench_stats(r, n);
+}
+
+static inline void bench_row_paired(const char *name, bench_stat ours, bench_stat base, const char *unit,
+                                    const char *baseline_name, bench_stat ratio, const char *target, int met)
+{
+    char so[16], sb[16], sr[16];
+    int noisy = bench_noisy(ratio.spread_pct);
+    bench_spread_str(so, sizeof(so), ours.spread_pct);
+    bench_spread_str(sb, sizeof(sb), base.spread_pct);
+    bench_spread_str(sr, sizeof(sr), ratio.spread_pct);
+    printf("%-56s %10.4g %7s %-8s %10.4g %7s %-24s %7.3fx  %-18s %s%s (paired, ratio spread %s)\n", name,
+           ours.median, so, unit, base.median, sb, baseline_name, ratio.median, target, met ? "ok" : "MISSED",
+           noisy ? " noisy" : "", sr);
+    fflush(stdout);
+    const char *path = getenv("WL_BENCH_JSON");
+    if (path && *path) {
+        FILE *f = fopen(path, "a");
+        if (f) {
+            fprintf(f,
+                    "{\"name\":\"%s\",\"ours\":%.6g,\"unit\":\"%s\",\"baseline\":%.6g,"
+                    "\"baseline_name\":\"%s\",\"ratio\":%.4g,\"ratio_spread_pct\":%.3g,\"paired\":true,"
+                    "\"spread_pct\":%.3g,\"baseline_spread_pct\":%.3g,\"reps\":%d,\"noisy\":%s,"
+                    "\"target\":\"%s\",\"met\":%s}\n",
+                    name, ours.median, unit, base.median, baseline_name, ratio.median, ratio.spread_pct,
+                    ours.spread_pct, base.spread_pct, ours.n, noisy ? "true" : "false", target,
+                    met ? "true" : "false");
+            fclose(f);
+        }
+    }
+}
+
 /* The older row shape: ours' spread only, the baseline's unknown. Not
  * inlined: callers' maybe-uninitialized analysis stays as it was. */
 static __attribute__((noinline, unused)) void bench_row(const char *name, double ours, double baseline, const char *unit,

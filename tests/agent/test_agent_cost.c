@@ -6,6 +6,11 @@
  *    on a machine where the target shares its CPU with a spinner;
  *  - a blocking read on a pipe and a blocking sleep are still timed
  *    exactly (the program measures them itself);
+ *  - two call sites of read() taking turns (interpose.c's one countdown
+ *    word per function changes hands) keep that exactness;
+ *  - a read that the agent issued as a direct system call while the target
+ *    was single-threaded is glibc's cancellable read again once the target
+ *    starts a thread (the countdown word says which, FAST_VIA_REAL);
  *  - the writer thread keeps no copy of the target's descriptors: a
  *    closed stdout pipe reads EOF at once;
  *  - a process whose last thread leaves through pthread_exit still ends
@@ -99,6 +104,66 @@ START_TEST(test_blocking_pipe_read_still_exact)
 }
 END_TEST
 
+/* Two read() sites taking turns: 500 quick /dev/zero reads, then one pipe
+ * read that blocks ~2 ms until a child (told to go just before) writes.
+ * The pipe site blocked, so every one of its reads must be timed although
+ * the quick site took the function's countdown word in between: the
+ * agent's total matches the program's own, the quick site waits nothing. */
+START_TEST(test_sites_taking_turns_stay_exact)
+{
+    char dir[1024], out[1100];
+    snprintf(dir, sizeof(dir), "%s", tu_tmpdir());
+    snprintf(out, sizeof(out), "%s/twosites.txt", tu_tmpdir());
+    char *argv[] = {(char *)tu_path("tests/targets/agent_twosites"), out, NULL};
+    agent_env(dir, "100");
+    int rc = tu_run(argv, 120);
+    agent_env_clear();
+    ck_assert_int_eq(rc, 0);
+    wl_stacks st;
+    ck_assert_int_eq(wl_stacks_read(dir, &st), 0);
+    ck_assert_int_eq(wl_stacks_remove_dir(dir), 0);
+    double measured = 0;
+    FILE *f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "blocked %lf", &measured), 1);
+    fclose(f);
+    unlink(out);
+    ck_assert_msg(measured > 0.1, "program measured %.3f s", measured);
+    double got = func_wait(&st, "agent_turn_pipe_reads");
+    ck_assert_msg(got > 0.9 * measured && got < 1.1 * measured, "pipe site: agent %.4f s, program %.4f s",
+                  got, measured);
+    double quick = func_wait(&st, "agent_quick_zero_reads");
+    ck_assert_msg(quick < 0.02, "quick site recorded %.4f s of waiting", quick);
+    wl_stacks_free(&st);
+}
+END_TEST
+
+/* The main thread reads /dev/zero 3000 times through one site (direct
+ * system calls: single-threaded), starts a thread, then reads a silent
+ * pipe through the same site; the thread cancels it. Only glibc's read is
+ * a cancellation point, so the cancel ends that read iff the agent's word
+ * for the site followed pthread_create. */
+START_TEST(test_read_is_cancellable_after_pthread_create)
+{
+    char dir[1024], out[1100];
+    snprintf(dir, sizeof(dir), "%s", tu_tmpdir());
+    snprintf(out, sizeof(out), "%s/cancel.txt", tu_tmpdir());
+    char *argv[] = {(char *)tu_path("tests/targets/agent_cancel_read"), out, NULL};
+    agent_env(dir, "100");
+    int rc = tu_run(argv, 120);
+    agent_env_clear();
+    wl_stacks_remove_dir(dir);
+    char buf[32] = "";
+    FILE *f = fopen(out, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    unlink(out);
+    ck_assert_str_eq(buf, "cancelled\n");
+    ck_assert_int_eq(rc, 0);
+}
+END_TEST
+
 START_TEST(test_closed_stdout_reads_eof_at_once)
 {
     const char *dir = tu_tmpdir();
@@ -186,6 +251,8 @@ static Suite *agent_cost_suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, test_preempted_quick_calls_are_not_waits);
     tcase_add_test(tc, test_blocking_pipe_read_still_exact);
+    tcase_add_test(tc, test_sites_taking_turns_stay_exact);
+    tcase_add_test(tc, test_read_is_cancellable_after_pthread_create);
     tcase_add_test(tc, test_closed_stdout_reads_eof_at_once);
     tcase_add_test(tc, test_last_thread_pthread_exit_flushes_stdio);
     suite_add_tcase(s, tc);
