@@ -1,5 +1,5 @@
 /*
- * inproc.c -- wlprof_profile_start/stop: the agent driven from inside the
+ * inproc.c -- wl_agent_region_start/stop: the agent driven from inside the
  * program (library wl_agent). Start makes a private directory under
  * $TMPDIR and starts libwlprof-agent.so recording into it; stop flushes,
  * reads and symbolises the files (wl_stacks_read) and removes them.
@@ -16,7 +16,7 @@
 
 static char region_dir[4096];
 
-int wlprof_profile_start(const wlprof_profile_opts *opts)
+int wl_agent_region_start(const wl_agent_region_opts *opts)
 {
     if (region_dir[0] || wl_agent_active())
         return -EBUSY;
@@ -37,7 +37,7 @@ int wlprof_profile_start(const wlprof_profile_opts *opts)
     return err;
 }
 
-int wlprof_profile_stop(wl_stacks *out)
+int wl_agent_region_stop(wl_stacks *out)
 {
     memset(out, 0, sizeof(*out));
     if (!region_dir[0])
@@ -49,3 +49,17 @@ int wlprof_profile_stop(wl_stacks *out)
     region_dir[0] = '\0';
     return err;
 }
+
+/* The old names (include/wlprof/agent.h): thin wrappers for one release. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+int wlprof_profile_start(const wl_agent_region_opts *opts)
+{
+    return wl_agent_region_start(opts);
+}
+
+int wlprof_profile_stop(wl_stacks *out)
+{
+    return wl_agent_region_stop(out);
+}
+#pragma GCC diagnostic pop

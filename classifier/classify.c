@@ -312,7 +312,7 @@ static int collect_compute_side(const wl_profile *p, wl_verdict *v)
         double cpu = t->user_s + t->sys_s;
         if (total <= 0 || cpu < NAME_MIN_SHARE * total)
             continue;
-        int rc = cls__strv_addf(&v->compute_side, &v->ncompute_side,
+        int rc = wl__cls_strv_addf(&v->compute_side, &v->ncompute_side,
                                 "thread %d '%s' (pid %d): %.2f s CPU", t->tid, t->comm, t->pid,
                                 cpu);
         if (rc < 0)
@@ -498,7 +498,7 @@ static double confidence(const wl_verdict *v, const wl_profile *p, const wl_clas
 
 #define REASON(...)                                                      \
     do {                                                                 \
-        int rc_ = cls__strv_addf(&v->reasons, &v->nreasons, __VA_ARGS__); \
+        int rc_ = wl__cls_strv_addf(&v->reasons, &v->nreasons, __VA_ARGS__); \
         if (rc_ < 0)                                                     \
             return rc_;                                                  \
     } while (0)
@@ -664,7 +664,7 @@ static void decide_executor(const wl_profile *p, const wl_classify_opts *o, cons
     out->model.cpu_s = p->user_s + p->sys_s;
     out->model.cpython = is_cpython(p);
     measure_threads(p, out);
-    int threads = cls__thread_pool_size(&out->model, o);
+    int threads = wl__cls_thread_pool_size(&out->model, o);
     *wait_workers = *wait_side == WL_EXEC_COROUTINE ? o->concurrency : threads;
 
     switch (out->kind) {
@@ -722,7 +722,7 @@ static int add_reasons(const wl_profile *p, const wl_classify_opts *o, const wai
     if (rc == 0 && out->kind != WL_KIND_CPU_BOUND) {
         rc = reason_waiting_side(p, o, m, wait_side, wait_workers, out);
         if (rc == 0 && out->sys_share > out->wait_share && out->kind == WL_KIND_IO_BOUND)
-            rc = cls__strv_addf(&out->reasons, &out->nreasons,
+            rc = wl__cls_strv_addf(&out->reasons, &out->nreasons,
                                 "system CPU (%.1f%%) outweighs waiting (%.1f%%): the kernel "
                                 "work itself runs in parallel only on several threads",
                                 100 * out->sys_share, 100 * out->wait_share);
@@ -732,18 +732,18 @@ static int add_reasons(const wl_profile *p, const wl_classify_opts *o, const wai
     if (rc == 0 && out->kind == WL_KIND_MIXED) {
         char side[160];
         snprintf(side, sizeof(side), "%s", out->ncompute_side ? out->compute_side[0] : "-");
-        rc = cls__strv_addf(&out->reasons, &out->nreasons,
+        rc = wl__cls_strv_addf(&out->reasons, &out->nreasons,
                             "split: the waiting side on a %s of %d, the computing side (%s) "
                             "on %d processes",
                             wait_side == WL_EXEC_COROUTINE ? "coroutine loop" : "thread pool",
                             wait_workers, side, o->cores);
     }
     if (rc == 0)
-        rc = cls__prediction_reasons(out);
+        rc = wl__cls_prediction_reasons(out);
     if (rc == 0)
         rc = reason_pitfall(out);
     if (rc == 0 && (!out->from_samples || p->ticks < (uint64_t)o->min_ticks))
-        rc = cls__strv_addf(&out->reasons, &out->nreasons,
+        rc = wl__cls_strv_addf(&out->reasons, &out->nreasons,
                             "only %llu samples (full confidence from %d): confidence reduced",
                             (unsigned long long)p->ticks, o->min_ticks);
     return rc;
@@ -770,7 +770,7 @@ int wl_classify(const wl_profile *p, const wl_classify_opts *opts, wl_verdict *o
     wl_executor wait_side;
     int wait_workers;
     decide_executor(p, &o, &m, out, &wait_side, &wait_workers);
-    cls__predict(&out->model, &o, out);
+    wl__cls_predict(&out->model, &o, out);
     rc = collect_evidence(p, &o, &m, wait_side, out);
     if (rc == 0)
         rc = add_reasons(p, &o, &m, wait_side, wait_workers, out);

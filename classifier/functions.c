@@ -86,7 +86,7 @@ static const char *const coordination_calls[] = {
     "sem_wait", "waitpid", "wait", "wait4", "waitid", "system", "futex", "gil",
 };
 
-bool cls__is_coordination_call(const char *call)
+bool wl__cls_is_coordination_call(const char *call)
 {
     for (size_t i = 0; call && i < sizeof(coordination_calls) / sizeof(coordination_calls[0]);
          i++)
@@ -203,7 +203,7 @@ static int collect_wait(const json_t *top, wl_verdict *v)
         /* An event loop idling, a pool worker parked for work, a thread
          * waiting for another: nothing to move. */
         if (wl_is_readiness_call(call) || stack_is_idle(frames) ||
-            (cls__is_coordination_call(call) && !coord))
+            (wl__cls_is_coordination_call(call) && !coord))
             continue;
         const json_t *leaf = user_frame(frames);
         if (!leaf)
@@ -248,7 +248,7 @@ static int refine_model(const json_t *top, wl_verdict *v)
         const json_t *frames = json_object_get(s, "frames");
         double n = num(s, "waits"), w = num(s, "wait_s");
         if (!call || n <= 0 || w <= 0 || stack_is_idle(frames) ||
-            cls__is_coordination_call(call) || wl_is_readiness_call(call))
+            wl__cls_is_coordination_call(call) || wl_is_readiness_call(call))
             continue;
         sites++;
         if (w / n > longest) {
@@ -269,7 +269,7 @@ static int refine_model(const json_t *top, wl_verdict *v)
                  "no blocking call besides readiness waits (one wait for all a loop has in "
                  "flight) and coordination");
         m->from_stacks = true;
-        return cls__prediction_reasons(v);
+        return wl__cls_prediction_reasons(v);
     }
     /* An event loop's readiness waits wait for whatever comes first of all
      * it has in flight: consecutive ones are one wait, as the sampler saw
@@ -289,8 +289,8 @@ static int refine_model(const json_t *top, wl_verdict *v)
         snprintf(m->independent, sizeof(m->independent),
                  "each blocking call made once: calls at different sites taken as independent "
                  "(an upper bound)");
-    cls__predict(m, &v->used, v);
-    return cls__prediction_reasons(v);
+    wl__cls_predict(m, &v->used, v);
+    return wl__cls_prediction_reasons(v);
 }
 
 /* Python spelling of a libc call made under a Python frame. */
@@ -326,7 +326,7 @@ static int name_pitfall(const json_t *top, wl_verdict *v)
         const char *call = json_string_value(json_object_get(s, "call"));
         double w;
         if (pf->blocks)
-            w = call && !wl_is_readiness_call(call) && !cls__is_coordination_call(call)
+            w = call && !wl_is_readiness_call(call) && !wl__cls_is_coordination_call(call)
                     ? num(s, "wait_s") / fmax(1, num(s, "waits"))
                     : 0;
         else
@@ -352,12 +352,12 @@ static int name_pitfall(const json_t *top, wl_verdict *v)
     if (pf->file[0])
         snprintf(where, sizeof(where), " (%s:%d)", pf->file, pf->line);
     if (pf->blocks)
-        return cls__strv_addf(&v->reasons, &v->nreasons,
+        return wl__cls_strv_addf(&v->reasons, &v->nreasons,
                               "the blocking call in the loop: %s%s calls %s; use the loop's "
                               "non-blocking form (asyncio.sleep, an awaitable read) or move it "
                               "to a thread (asyncio.to_thread)",
                               pf->function, where, pf->call[0] ? pf->call : "?");
-    return cls__strv_addf(&v->reasons, &v->nreasons,
+    return wl__cls_strv_addf(&v->reasons, &v->nreasons,
                           "the burst in the loop: %s%s computes between two waits; run it in "
                           "a process pool (loop.run_in_executor)",
                           pf->function, where);
@@ -385,13 +385,13 @@ int wl_verdict_add_functions(wl_verdict *v, const json_t *report)
     wl_executor wait_exec = v->executor == WL_EXEC_SPLIT ? v->wait_side : v->executor;
     if (wants_compute && v->ncompute_functions > 0) {
         format_funcs(v->compute_functions, v->ncompute_functions, list, sizeof(list));
-        rc = cls__strv_addf(&v->reasons, &v->nreasons, "to the process pool: %s", list);
+        rc = wl__cls_strv_addf(&v->reasons, &v->nreasons, "to the process pool: %s", list);
         if (rc < 0)
             return rc;
     }
     if (v->nwait_functions > 0 && v->kind != WL_KIND_CPU_BOUND) {
         format_funcs(v->wait_functions, v->nwait_functions, list, sizeof(list));
-        rc = cls__strv_addf(&v->reasons, &v->nreasons, "%s: %s",
+        rc = wl__cls_strv_addf(&v->reasons, &v->nreasons, "%s: %s",
                             wait_exec == WL_EXEC_COROUTINE
                                 ? "blocking calls to make non-blocking on the loop"
                                 : "to the thread pool",

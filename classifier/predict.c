@@ -71,7 +71,7 @@ static void predict_one(const wl_model *m, const wl_classify_opts *o, shape s, i
 /* The classic sizing rule for a pool mixing waiting and computing:
  * threads = cores * (1 + wait/compute), so that every core stays busy while
  * the other threads wait; at least the cores, at most max_threads. */
-int cls__thread_pool_size(const wl_model *m, const wl_classify_opts *o)
+int wl__cls_thread_pool_size(const wl_model *m, const wl_classify_opts *o)
 {
     double per_core;
     if (m->cpu_s <= 0)
@@ -86,9 +86,9 @@ int cls__thread_pool_size(const wl_model *m, const wl_classify_opts *o)
     return (int)n;
 }
 
-void cls__predict(const wl_model *m, const wl_classify_opts *o, wl_verdict *v)
+void wl__cls_predict(const wl_model *m, const wl_classify_opts *o, wl_verdict *v)
 {
-    int threads = cls__thread_pool_size(m, o);
+    int threads = wl__cls_thread_pool_size(m, o);
     int thread_cpu = m->cpython ? 1 : threads < o->cores ? threads : o->cores;
     /* A split's waiting side is whatever classify chose (loop or threads). */
     int flight = v->wait_side_workers > 0 ? v->wait_side_workers : o->concurrency;
@@ -141,7 +141,7 @@ static const char *why_not_best(wl_executor rec, wl_executor best)
            "(above)";
 }
 
-int cls__prediction_reasons(wl_verdict *v)
+int wl__cls_prediction_reasons(wl_verdict *v)
 {
     /* Drop the previous statement of the predictions, remembering where
      * it stood. */

@@ -69,7 +69,7 @@ int wl_executor_parse(const char *name)
     return parse_name(executor_names, WL_EXEC_COUNT, name);
 }
 
-int cls__strv_addf(char ***v, size_t *n, const char *fmt, ...)
+int wl__cls_strv_addf(char ***v, size_t *n, const char *fmt, ...)
 {
     char *s = NULL;
     va_list ap;
@@ -88,7 +88,7 @@ int cls__strv_addf(char ***v, size_t *n, const char *fmt, ...)
     return 0;
 }
 
-void cls__strv_free(char ***v, size_t *n)
+void wl__cls_strv_free(char ***v, size_t *n)
 {
     for (size_t i = 0; i < *n; i++)
         free((*v)[i]);
@@ -105,8 +105,8 @@ void wl_verdict_free(wl_verdict *v)
     free(v->pitfall.calls);
     free(v->compute_functions);
     free(v->wait_functions);
-    cls__strv_free(&v->compute_side, &v->ncompute_side);
-    cls__strv_free(&v->reasons, &v->nreasons);
+    wl__cls_strv_free(&v->compute_side, &v->ncompute_side);
+    wl__cls_strv_free(&v->reasons, &v->nreasons);
     memset(v, 0, sizeof(*v));
 }
 

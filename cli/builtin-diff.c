@@ -44,7 +44,7 @@ static const char *const part_keys[4] = {"user", "system", "runqueue", "waiting"
 static int load_side(struct side *s, const char *path)
 {
     s->path = path;
-    if (cli_load_report("diff", path, &s->root, &s->p) < 0)
+    if (wl__cli_load_report("diff", path, &s->root, &s->p) < 0)
         return -1;
     s->classified = wl_classify(&s->p, NULL, &s->v) == 0;
     double covered = s->p.running_s + s->p.waiting_s;
@@ -252,7 +252,7 @@ static int parse_option(char **argv, int c, const char *v, void *ctx)
     else if (c == 'q')
         a->quiet = 1;
     else
-        return cli_option_rest("diff", argv, c, usage);
+        return wl__cli_option_rest("diff", argv, c, usage);
     return CLI_PARSE_OK;
 }
 
@@ -266,18 +266,18 @@ static int parse_args(int argc, char **argv, struct diff_args *a)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int rc = cli_parse_options(argc, argv, ":o:qh", longopts, parse_option, a);
+    int rc = wl__cli_parse_options(argc, argv, ":o:qh", longopts, parse_option, a);
     if (rc != CLI_PARSE_OK)
         return rc;
     if (argc - optind != 2) {
-        cli_error("diff", "two reports needed (usage: wlprof diff [OPTIONS] BEFORE.json AFTER.json)");
+        wl__cli_error("diff", "two reports needed (usage: wlprof diff [OPTIONS] BEFORE.json AFTER.json)");
         return CLI_PARSE_ERROR;
     }
     wl_outputs paths = {0};
     wl_outputs_add_input(&paths, "BEFORE", argv[optind]);
     wl_outputs_add_input(&paths, "AFTER", argv[optind + 1]);
     wl_outputs_add(&paths, "--json", a->json);
-    return cli_check_outputs("diff", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+    return wl__cli_check_outputs("diff", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
 }
 
 /* Writes the comparison as JSON into af (opened before). 0 or -1. */
@@ -288,10 +288,10 @@ static int write_diff(wl_atomic_file *af, const char *json_path, const struct si
     int rc = 0;
     json_t *doc = diff_json(s, fns, nfns);
     if (!doc) {
-        cli_error("diff", "cannot write %s: out of memory", json_path);
+        wl__cli_error("diff", "cannot write %s: out of memory", json_path);
         rc = -1;
     } else if (wl_atomic_commit_json(af, doc, err, sizeof(err)) < 0) {
-        cli_error("diff", "%s", err);
+        wl__cli_error("diff", "%s", err);
         rc = -1;
     }
     json_decref(doc);
@@ -314,14 +314,14 @@ int cmd_diff(int argc, char **argv)
     size_t nfns = 0;
     int status = WL_EXIT_FAILURE;
     if (json_path && wl_atomic_open(&af, json_path, err, sizeof(err)) < 0) {
-        cli_error("diff", "%s", err);
+        wl__cli_error("diff", "%s", err);
         return WL_EXIT_FAILURE;
     }
     if (load_side(&s[0], argv[optind]) < 0 || load_side(&s[1], argv[optind + 1]) < 0)
         goto out;
     fns = function_deltas(s, &nfns);
     if (!fns) {
-        cli_error("diff", "out of memory");
+        wl__cli_error("diff", "out of memory");
         goto out;
     }
     if (!a.quiet)

@@ -63,12 +63,12 @@ static int check_pids(const char *arg, int *pids)
     char err[512], why[512];
     int npids = parse_pids(arg, pids, err, sizeof(err));
     if (npids < 0) {
-        cli_error("profile", "%s", err);
+        wl__cli_error("profile", "%s", err);
         return -WL_EXIT_USAGE;
     }
     for (int i = 0; i < npids; i++) {
         if (wl_attach_check_pid(&pids[i], why, sizeof(why)) < 0) {
-            cli_error("profile", "%s", why);
+            wl__cli_error("profile", "%s", why);
             return -WL_EXIT_FAILURE;
         }
         if (why[0])
@@ -83,7 +83,7 @@ static void arm_stacks(const struct profile_pid_args *a, const int *pids, int np
                        wl_attach_opts *ao, cli_rstacks *r)
 {
     char notice[512];
-    int rc = cli_rstacks_begin(r, pids, npids, a->no_stacks, ao->hz > 0 ? ao->hz : 100.0, ao,
+    int rc = wl__cli_rstacks_begin(r, pids, npids, a->no_stacks, ao->hz > 0 ? ao->hz : 100.0, ao,
                                notice, sizeof(notice));
     if (rc == -ENOTSUP && !a->no_stacks)
         fprintf(stderr, "wlprof: this wlprof was built without libunwind-ptrace: no stacks "
@@ -130,8 +130,8 @@ static int attach_and_wait(const struct profile_pid_args *a, const int *pids, in
  * stderr. */
 static void print_summary(const wl_profile *prof, const cli_rstacks *r, const wl_verdict *v)
 {
-    wl_report_print_text(stderr, prof, cli_use_color(stderr));
-    cli_rstacks_print(r, stderr);
+    wl_report_print_text(stderr, prof, wl__cli_use_color(stderr));
+    wl__cli_rstacks_print(r, stderr);
     if (v) {
         fputc('\n', stderr);
         wl_verdict_print(stderr, v);
@@ -148,22 +148,22 @@ int cmd_profile_pid(const struct profile_pid_args *a)
     int npids = check_pids(a->pids, pids);
     if (npids < 0)
         return -npids;
-    if (cli_profile_check(&a->out) < 0)
+    if (wl__cli_profile_check(&a->out) < 0)
         return WL_EXIT_USAGE;
-    int rc = cli_profile_open(&o, &a->out);
+    int rc = wl__cli_profile_open(&o, &a->out);
     if (rc != 0)
         return rc;
 
     wl_attach_opts ao = {.hz = a->opts.hz, .seed = a->opts.seed, .children = a->children != 0};
     arm_stacks(a, pids, npids, &ao, &r);
     rc = attach_and_wait(a, pids, npids, &ao, &prof, err, sizeof(err));
-    json_t *stack_sections = cli_rstacks_finish(&r, rc == 0, &prof);
+    json_t *stack_sections = wl__cli_rstacks_finish(&r, rc == 0, &prof);
     int status = WL_EXIT_OK;
     if (rc == 0)
-        status = cli_rstacks_save(&r, &o.folded, &o.speedscope,
+        status = wl__cli_rstacks_save(&r, &o.folded, &o.speedscope,
                                   prof.argv && prof.argv[0] ? prof.argv[0] : "pid");
     if (rc < 0) {
-        cli_error("profile", "%s", err);
+        wl__cli_error("profile", "%s", err);
         status = WL_EXIT_FAILURE;
         goto out;
     }
@@ -174,15 +174,15 @@ int cmd_profile_pid(const struct profile_pid_args *a)
         wl_verdict_add_functions(&verdict, stack_sections);
     if (!a->quiet)
         print_summary(&prof, &r, classified ? &verdict : NULL);
-    if (cli_profile_write(&o, &a->out, &prof, stack_sections, classified ? &verdict : NULL) != 0)
+    if (wl__cli_profile_write(&o, &a->out, &prof, stack_sections, classified ? &verdict : NULL) != 0)
         status = WL_EXIT_FAILURE;
     wl_verdict_free(&verdict);
     if (status == WL_EXIT_OK && (stop_signal == SIGTERM || stop_signal == SIGHUP))
         status = 128 + stop_signal;
 out:
-    cli_profile_abort(&o);
+    wl__cli_profile_abort(&o);
     json_decref(stack_sections);
     wl_profile_free(&prof);
-    cli_rstacks_free(&r);
+    wl__cli_rstacks_free(&r);
     return status;
 }

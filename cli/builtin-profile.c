@@ -89,17 +89,17 @@ static void usage(FILE *f)
 
 static int parse_hz(const char *v, double *hz)
 {
-    if (cli_parse_positive(v, HZ_MAX, hz) == 0)
+    if (wl__cli_parse_positive(v, HZ_MAX, hz) == 0)
         return 0;
-    cli_error("profile", "--hz must be a number above 0 and at most %.0f, not '%s'", HZ_MAX, v);
+    wl__cli_error("profile", "--hz must be a number above 0 and at most %.0f, not '%s'", HZ_MAX, v);
     return -1;
 }
 
 static int parse_seed(const char *v, unsigned *seed)
 {
     double d;
-    if (cli_parse_positive(v, 4294967295.0, &d) < 0) {
-        cli_error("profile", "--seed must be a positive integer, not '%s'", v);
+    if (wl__cli_parse_positive(v, 4294967295.0, &d) < 0) {
+        wl__cli_error("profile", "--seed must be a positive integer, not '%s'", v);
         return -1;
     }
     *seed = (unsigned)d;
@@ -108,16 +108,16 @@ static int parse_seed(const char *v, unsigned *seed)
 
 static int parse_duration(const char *v, double *duration)
 {
-    if (cli_parse_positive(v, 1e7, duration) == 0)
+    if (wl__cli_parse_positive(v, 1e7, duration) == 0)
         return 0;
-    cli_error("profile", "--duration must be a number of seconds above 0, not '%s'", v);
+    wl__cli_error("profile", "--duration must be a number of seconds above 0, not '%s'", v);
     return -1;
 }
 
 static int parse_sort(const char *v, int *sort_total)
 {
     if (strcmp(v, "self") != 0 && strcmp(v, "total") != 0) {
-        cli_error("profile", "--sort must be 'self' or 'total', not '%s'", v);
+        wl__cli_error("profile", "--sort must be 'self' or 'total', not '%s'", v);
         return -1;
     }
     *sort_total = strcmp(v, "total") == 0;
@@ -129,7 +129,7 @@ static int parse_grace(const char *v, double *grace_s)
     char *end;
     double g = strtod(v, &end);
     if (end == v || *end || !(g >= 0 && g <= 86400)) {
-        cli_error("profile", "--grace must be seconds from 0 to 86400, not '%s'", v);
+        wl__cli_error("profile", "--grace must be seconds from 0 to 86400, not '%s'", v);
         return -1;
     }
     *grace_s = g > 0 ? g : -1; /* -1: no grace at all */
@@ -182,7 +182,7 @@ static int parse_option(char **argv, int c, const char *v, void *ctx)
         rc = parse_grace(v, &a->opts.grace_s);
         break;
     default:
-        return cli_option_rest("profile", argv, c, usage);
+        return wl__cli_option_rest("profile", argv, c, usage);
     }
     return rc < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
 }
@@ -207,7 +207,7 @@ static int parse_args(int argc, char **argv, struct profile_args *a)
         {NULL, 0, NULL, 0},
     };
     /* '+': stop at the first non-option, so the command's own flags pass through. */
-    int rc = cli_parse_options(argc, argv, "+:F:o:qhp:d:", longopts, parse_option, a);
+    int rc = wl__cli_parse_options(argc, argv, "+:F:o:qhp:d:", longopts, parse_option, a);
     if (rc != CLI_PARSE_OK)
         return rc;
     a->cmd = optind < argc ? argv + optind : NULL;
@@ -218,11 +218,11 @@ static int parse_args(int argc, char **argv, struct profile_args *a)
 static int profile_pids(const struct profile_args *a)
 {
     if (!a->pids) {
-        cli_error("profile", "--duration and --children need --pid");
+        wl__cli_error("profile", "--duration and --children need --pid");
         return WL_EXIT_USAGE;
     }
     if (a->cmd) {
-        cli_error("profile", "give either --pid or a command, not both");
+        wl__cli_error("profile", "give either --pid or a command, not both");
         return WL_EXIT_USAGE;
     }
     struct profile_pid_args pa = {
@@ -234,7 +234,7 @@ static int profile_pids(const struct profile_args *a)
 
 /* ---- open outputs ---- */
 
-void cli_profile_abort(struct profile_outputs *o)
+void wl__cli_profile_abort(struct profile_outputs *o)
 {
     wl_atomic_abort(&o->json);
     wl_atomic_abort(&o->html);
@@ -242,17 +242,17 @@ void cli_profile_abort(struct profile_outputs *o)
     wl_atomic_abort(&o->speedscope);
 }
 
-int cli_profile_check(const struct profile_paths *p)
+int wl__cli_profile_check(const struct profile_paths *p)
 {
     wl_outputs outs = {0};
     wl_outputs_add(&outs, "--json", p->json);
     wl_outputs_add(&outs, "--folded", p->folded);
     wl_outputs_add(&outs, "--speedscope", p->speedscope);
     wl_outputs_add(&outs, "--html", p->html);
-    return cli_check_outputs("profile", &outs);
+    return wl__cli_check_outputs("profile", &outs);
 }
 
-int cli_profile_open(struct profile_outputs *o, const struct profile_paths *p)
+int wl__cli_profile_open(struct profile_outputs *o, const struct profile_paths *p)
 {
     char err[512];
     memset(o, 0, sizeof(*o));
@@ -260,8 +260,8 @@ int cli_profile_open(struct profile_outputs *o, const struct profile_paths *p)
         (p->html && wl_atomic_open(&o->html, p->html, err, sizeof(err)) < 0) ||
         (p->folded && wl_atomic_open(&o->folded, p->folded, err, sizeof(err)) < 0) ||
         (p->speedscope && wl_atomic_open(&o->speedscope, p->speedscope, err, sizeof(err)) < 0)) {
-        cli_error("profile", "%s", err);
-        cli_profile_abort(o);
+        wl__cli_error("profile", "%s", err);
+        wl__cli_profile_abort(o);
         return WL_EXIT_FAILURE;
     }
     return 0;
@@ -271,16 +271,16 @@ int cli_profile_open(struct profile_outputs *o, const struct profile_paths *p)
  * Returns 0 or the exit code (after one line). */
 static int open_outputs(const struct profile_args *a, struct profile_outputs *o)
 {
-    if (cli_profile_check(&a->out) < 0)
+    if (wl__cli_profile_check(&a->out) < 0)
         return WL_EXIT_USAGE;
     if (a->no_stacks && (a->out.folded || a->out.speedscope)) {
-        cli_error("profile", "%s needs the stack sampler: it cannot be written with --no-stacks",
+        wl__cli_error("profile", "%s needs the stack sampler: it cannot be written with --no-stacks",
                   a->out.folded ? "--folded" : "--speedscope");
         return WL_EXIT_USAGE;
     }
     if (cli_stacks_outputs_possible(a->out.folded, a->out.speedscope) < 0)
         return WL_EXIT_FAILURE;
-    return cli_profile_open(o, &a->out);
+    return wl__cli_profile_open(o, &a->out);
 }
 
 /* ---- run ---- */
@@ -289,10 +289,10 @@ static int open_outputs(const struct profile_args *a, struct profile_outputs *o)
 static int not_run(const char *cmd, int rc)
 {
     if (rc == -ENOENT) {
-        cli_error("profile", "cannot run '%s': command not found", cmd);
+        wl__cli_error("profile", "cannot run '%s': command not found", cmd);
         return WL_EXIT_NOTFOUND;
     }
-    cli_error("profile", "cannot run '%s': %s", cmd, strerror(-rc));
+    wl__cli_error("profile", "cannot run '%s': %s", cmd, strerror(-rc));
     return rc == -EACCES || rc == -ENOEXEC || rc == -EISDIR ? WL_EXIT_NOEXEC : WL_EXIT_FAILURE;
 }
 
@@ -303,9 +303,9 @@ static int not_run(const char *cmd, int rc)
 static int run_command(const struct profile_args *a, struct profile_outputs *o, wl_profile *prof,
                        cli_stacks *st, int *stacks_status)
 {
-    cli_stacks_init(st);
-    if (cli_stacks_begin(st, a->no_stacks, a->out.folded, a->out.speedscope, a->cmd[0], a->opts.hz) < 0) {
-        cli_profile_abort(o);
+    wl__cli_stacks_init(st);
+    if (wl__cli_stacks_begin(st, a->no_stacks, a->out.folded, a->out.speedscope, a->cmd[0], a->opts.hz) < 0) {
+        wl__cli_profile_abort(o);
         return WL_EXIT_FAILURE;
     }
     int rc = wl_profile_command(a->cmd, &a->opts, prof);
@@ -313,11 +313,11 @@ static int run_command(const struct profile_args *a, struct profile_outputs *o, 
         wl_atomic_abort(&o->folded);
         wl_atomic_abort(&o->speedscope);
     }
-    *stacks_status = cli_stacks_end(st, &o->folded, &o->speedscope, a->cmd[0]);
+    *stacks_status = wl__cli_stacks_end(st, &o->folded, &o->speedscope, a->cmd[0]);
     if (rc == 0)
         return 0;
-    cli_stacks_free(st);
-    cli_profile_abort(o);
+    wl__cli_stacks_free(st);
+    wl__cli_profile_abort(o);
     return not_run(a->cmd[0], rc);
 }
 
@@ -335,7 +335,7 @@ struct profile_result {
 static void classify(struct profile_result *r)
 {
     r->classified = wl_classify(&r->prof, NULL, &r->verdict) == 0;
-    r->stack_sections = cli_stacks_sections(&r->stacks);
+    r->stack_sections = wl__cli_stacks_sections(&r->stacks);
     if (r->classified && r->stack_sections)
         wl_verdict_add_functions(&r->verdict, r->stack_sections); /* no names if out of memory */
 }
@@ -344,17 +344,17 @@ static void classify(struct profile_result *r)
  * functions; the measurements behind them after. On stderr. */
 static void print_summary(const struct profile_args *a, const struct profile_result *r)
 {
-    int color = cli_use_color(stderr);
+    int color = wl__cli_use_color(stderr);
     int width = wl_text_width(stderr);
     fflush(stdout);
     wl_report_print_summary(stderr, &r->prof, color, width);
     if (r->classified)
         wl_verdict_print(stderr, &r->verdict);
-    cli_stacks_print_functions(&r->stacks, stderr, a->sort_total, width);
+    wl__cli_stacks_print_functions(&r->stacks, stderr, a->sort_total, width);
     wl_report_print_details(stderr, &r->prof, color, width);
 }
 
-int cli_profile_write(struct profile_outputs *o, const struct profile_paths *p,
+int wl__cli_profile_write(struct profile_outputs *o, const struct profile_paths *p,
                       const wl_profile *prof, const json_t *stack_sections, const wl_verdict *v)
 {
     char err[512];
@@ -369,16 +369,16 @@ int cli_profile_write(struct profile_outputs *o, const struct profile_paths *p,
         root = NULL;
     }
     if (root && p->html && wl_atomic_commit_html(&o->html, root, err, sizeof(err)) < 0) {
-        cli_error("profile", "%s", err);
+        wl__cli_error("profile", "%s", err);
         status = WL_EXIT_FAILURE;
     }
     if (!root) {
-        cli_error("profile", "cannot write %s: out of memory", p->json ? p->json : p->html);
+        wl__cli_error("profile", "cannot write %s: out of memory", p->json ? p->json : p->html);
         wl_atomic_abort(&o->json);
         wl_atomic_abort(&o->html);
         status = WL_EXIT_FAILURE;
     } else if (p->json && wl_atomic_commit_json(&o->json, root, err, sizeof(err)) < 0) {
-        cli_error("profile", "%s", err);
+        wl__cli_error("profile", "%s", err);
         status = WL_EXIT_FAILURE;
     }
     json_decref(root);
@@ -410,7 +410,7 @@ int cmd_profile(int argc, char **argv)
     if (a.pids || a.duration > 0 || a.children)
         return profile_pids(&a);
     if (!a.cmd) {
-        cli_error("profile", "no command given (usage: wlprof profile [OPTIONS] -- COMMAND)");
+        wl__cli_error("profile", "no command given (usage: wlprof profile [OPTIONS] -- COMMAND)");
         return WL_EXIT_USAGE;
     }
     rc = open_outputs(&a, &o);
@@ -423,12 +423,12 @@ int cmd_profile(int argc, char **argv)
     if (!a.quiet)
         print_summary(&a, &r);
     int status = exit_status(&r.prof, stacks_status);
-    if (cli_profile_write(&o, &a.out, &r.prof, r.stack_sections,
+    if (wl__cli_profile_write(&o, &a.out, &r.prof, r.stack_sections,
                           r.classified ? &r.verdict : NULL) != 0)
         status = WL_EXIT_FAILURE;
     json_decref(r.stack_sections);
     wl_verdict_free(&r.verdict);
     wl_profile_free(&r.prof);
-    cli_stacks_free(&r.stacks);
+    wl__cli_stacks_free(&r.stacks);
     return status;
 }

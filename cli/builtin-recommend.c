@@ -50,8 +50,8 @@ static void usage(FILE *f)
 /* Parses a share in (0, 1] for option `name`. */
 static int parse_share(const char *name, const char *s, double *out)
 {
-    if (cli_parse_positive(s, 1.0, out) < 0) {
-        cli_error("recommend", "%s must be a number above 0 and at most 1, not '%s'", name, s);
+    if (wl__cli_parse_positive(s, 1.0, out) < 0) {
+        wl__cli_error("recommend", "%s must be a number above 0 and at most 1, not '%s'", name, s);
         return -EINVAL;
     }
     return 0;
@@ -59,7 +59,7 @@ static int parse_share(const char *name, const char *s, double *out)
 
 static int parse_count(const char *name, const char *s, int *out)
 {
-    return cli_parse_count("recommend", name, s, 1, (long)WORKERS_MAX, out);
+    return wl__cli_parse_count("recommend", name, s, 1, (long)WORKERS_MAX, out);
 }
 
 /* The command line, parsed. */
@@ -95,7 +95,7 @@ static int parse_option(char **argv, int c, const char *v, void *ctx)
         a->quiet = 1;
         break;
     default:
-        return cli_option_rest("recommend", argv, c, usage);
+        return wl__cli_option_rest("recommend", argv, c, usage);
     }
     return rc < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
 }
@@ -114,15 +114,15 @@ static int parse_args(int argc, char **argv, struct recommend_args *a)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int rc = cli_parse_options(argc, argv, ":o:qh", longopts, parse_option, a);
+    int rc = wl__cli_parse_options(argc, argv, ":o:qh", longopts, parse_option, a);
     if (rc != CLI_PARSE_OK)
         return rc;
-    if (cli_one_report("recommend", argc, argv, &a->path) != CLI_PARSE_OK)
+    if (wl__cli_one_report("recommend", argc, argv, &a->path) != CLI_PARSE_OK)
         return CLI_PARSE_ERROR;
     wl_outputs paths = {0};
     wl_outputs_add_input(&paths, "REPORT", a->path);
     wl_outputs_add(&paths, "--json", a->json);
-    return cli_check_outputs("recommend", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+    return wl__cli_check_outputs("recommend", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
 }
 
 /* Classifies the report's profile with the options' thresholds and names
@@ -132,12 +132,12 @@ static int classify(const struct recommend_args *a, const wl_profile *prof, cons
 {
     int rc = wl_classify(prof, &a->opts, v);
     if (rc < 0) {
-        cli_error("recommend", "%s: cannot classify: %s", a->path,
+        wl__cli_error("recommend", "%s: cannot classify: %s", a->path,
                   rc == -ENODATA ? "the report covers no time" : strerror(-rc));
         return -1;
     }
     if (wl_verdict_add_functions(v, root) < 0) {
-        cli_error("recommend", "out of memory");
+        wl__cli_error("recommend", "out of memory");
         return -1;
     }
     return 0;
@@ -149,11 +149,11 @@ static int write_report(const char *json_path, json_t *root, const wl_verdict *v
 {
     char err[512];
     if (wl_verdict_to_report(v, root) < 0) {
-        cli_error("recommend", "out of memory");
+        wl__cli_error("recommend", "out of memory");
         return -1;
     }
     if (wl_json_write_atomic(json_path, root, err, sizeof(err)) < 0) {
-        cli_error("recommend", "%s", err);
+        wl__cli_error("recommend", "%s", err);
         return -1;
     }
     return 0;
@@ -168,7 +168,7 @@ int cmd_recommend(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc != CLI_PARSE_OK)
         return cli_parse_exit(rc);
-    if (cli_load_report("recommend", a.path, &root, &prof) < 0)
+    if (wl__cli_load_report("recommend", a.path, &root, &prof) < 0)
         return WL_EXIT_FAILURE;
 
     int status = WL_EXIT_FAILURE;

@@ -73,7 +73,7 @@ static void usage(FILE *f)
 static int parse_roots(const char *v, int *roots_none)
 {
     if (strcmp(v, "none") != 0 && strcmp(v, "thread") != 0) {
-        cli_error("report", "--folded-roots must be 'thread' or 'none', not '%s'", v);
+        wl__cli_error("report", "--folded-roots must be 'thread' or 'none', not '%s'", v);
         return CLI_PARSE_ERROR;
     }
     *roots_none = strcmp(v, "none") == 0;
@@ -103,7 +103,7 @@ static int parse_option(char **argv, int c, const char *v, void *ctx)
         a->quiet = 1;
         break;
     default:
-        return cli_option_rest("report", argv, c, usage);
+        return wl__cli_option_rest("report", argv, c, usage);
     }
     return CLI_PARSE_OK;
 }
@@ -121,16 +121,16 @@ static int parse_args(int argc, char **argv, struct report_args *a)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int rc = cli_parse_options(argc, argv, ":qh", longopts, parse_option, a);
+    int rc = wl__cli_parse_options(argc, argv, ":qh", longopts, parse_option, a);
     if (rc == CLI_PARSE_OK)
-        rc = cli_one_report("report", argc, argv, &a->path);
+        rc = wl__cli_one_report("report", argc, argv, &a->path);
     if (rc != CLI_PARSE_OK)
         return rc;
     wl_outputs paths = {0};
     wl_outputs_add_input(&paths, "REPORT", a->path);
     for (int i = 0; i < NOUT; i++)
         wl_outputs_add(&paths, out_opt[i], a->out[i]);
-    return cli_check_outputs("report", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
+    return wl__cli_check_outputs("report", &paths) < 0 ? CLI_PARSE_ERROR : CLI_PARSE_OK;
 }
 
 /* ---- load, open, classify ---- */
@@ -141,14 +141,14 @@ static int parse_args(int argc, char **argv, struct report_args *a)
 static int load_and_open(const struct report_args *a, struct report_state *s)
 {
     char err[512];
-    if (cli_load_report("report", a->path, &s->root, &s->prof) < 0)
+    if (wl__cli_load_report("report", a->path, &s->root, &s->prof) < 0)
         return -1;
-    if (cli_stacks_from_report(&s->st, s->root, a->path,
+    if (wl__cli_stacks_from_report(&s->st, s->root, a->path,
                                a->out[OUT_FOLDED] || a->out[OUT_SPEEDSCOPE]) < 0)
         return -1;
     for (int i = 0; i < NOUT; i++)
         if (a->out[i] && wl_atomic_open(&s->af[i], a->out[i], err, sizeof(err)) < 0) {
-            cli_error("report", "%s", err);
+            wl__cli_error("report", "%s", err);
             return -1;
         }
     return 0;
@@ -160,7 +160,7 @@ static int classify(struct report_state *s)
 {
     s->classified = wl_classify(&s->prof, NULL, &s->v) == 0;
     if (s->classified && wl_verdict_add_functions(&s->v, s->root) < 0) {
-        cli_error("report", "out of memory");
+        wl__cli_error("report", "out of memory");
         return -1;
     }
     return 0;
@@ -171,8 +171,8 @@ static int classify(struct report_state *s)
 /* The summary as `wlprof profile` printed it, on stdout. */
 static void print_summary(const struct report_state *s)
 {
-    wl_report_print_text(stdout, &s->prof, cli_use_color(stdout));
-    cli_stacks_print_table(&s->st, stdout);
+    wl_report_print_text(stdout, &s->prof, wl__cli_use_color(stdout));
+    wl__cli_stacks_print_table(&s->st, stdout);
     if (s->classified) {
         fputc('\n', stdout);
         wl_verdict_print(stdout, &s->v);
@@ -190,7 +190,7 @@ static int write_html(struct report_state *s)
     if (s->classified && !json_object_get(s->root, "classification"))
         wl_verdict_to_report(&s->v, s->root);
     if (wl_atomic_commit_html(&s->af[OUT_HTML], s->root, err, sizeof(err)) < 0) {
-        cli_error("report", "%s", err);
+        wl__cli_error("report", "%s", err);
         return -1;
     }
     return 0;
@@ -200,7 +200,7 @@ static void state_free(struct report_state *s)
 {
     for (int i = 0; i < NOUT; i++)
         wl_atomic_abort(&s->af[i]);
-    cli_stacks_free(&s->st);
+    wl__cli_stacks_free(&s->st);
     wl_verdict_free(&s->v);
     wl_profile_free(&s->prof);
     json_decref(s->root);
@@ -214,7 +214,7 @@ int cmd_report(int argc, char **argv)
     if (rc != CLI_PARSE_OK)
         return cli_parse_exit(rc);
 
-    cli_stacks_init(&s.st);
+    wl__cli_stacks_init(&s.st);
     int status = WL_EXIT_FAILURE;
     if (load_and_open(&a, &s) == 0 && classify(&s) == 0) {
         if (!a.quiet)
@@ -224,9 +224,9 @@ int cmd_report(int argc, char **argv)
             status = WL_EXIT_FAILURE;
         const char *name = s.prof.argv && s.prof.argv[0] ? s.prof.argv[0] : a.path;
         int folded = a.roots_none ? CLI_STACKS_FOLDED_PLAIN : CLI_STACKS_FOLDED;
-        if (cli_stacks_export(&s.st, "report", &s.af[OUT_FOLDED], folded, name) < 0)
+        if (wl__cli_stacks_export(&s.st, "report", &s.af[OUT_FOLDED], folded, name) < 0)
             status = WL_EXIT_FAILURE;
-        if (cli_stacks_export(&s.st, "report", &s.af[OUT_SPEEDSCOPE], CLI_STACKS_SPEEDSCOPE,
+        if (wl__cli_stacks_export(&s.st, "report", &s.af[OUT_SPEEDSCOPE], CLI_STACKS_SPEEDSCOPE,
                               name) < 0)
             status = WL_EXIT_FAILURE;
     }

@@ -100,13 +100,13 @@ static void usage(FILE *f)
 
 static int parse_count(const char *opt, const char *s, int min, int *out)
 {
-    return cli_parse_count("run", opt, s, min, WL_CLI_COUNT_UNBOUNDED, out);
+    return wl__cli_parse_count("run", opt, s, min, WL_CLI_COUNT_UNBOUNDED, out);
 }
 
 static int parse_seconds(const char *opt, const char *s, double *out)
 {
-    if (cli_parse_positive(s, 1e7, out) < 0) {
-        cli_error("run", "%s must be a positive number of seconds, not '%s'", opt, s);
+    if (wl__cli_parse_positive(s, 1e7, out) < 0) {
+        wl__cli_error("run", "%s must be a positive number of seconds, not '%s'", opt, s);
         return -1;
     }
     return 0;
@@ -137,7 +137,7 @@ static int parse_halt(const char *s, wl_run_opts *o)
             return 0;
         }
     }
-    cli_error("run", "--halt must be never, now,fail=N or soon,fail=N (N >= 1), not '%s'", s);
+    wl__cli_error("run", "--halt must be never, now,fail=N or soon,fail=N (N >= 1), not '%s'", s);
     return -1;
 }
 
@@ -185,31 +185,31 @@ static int parse_template(int argc, char **argv, int i, run_args *a)
         for (i++; i < argc && strcmp(argv[i], ":::") && strcmp(argv[i], "::::"); i++)
             a->nargs++;
         if (a->nargs == 0) {
-            cli_error("run", "::: needs at least one argument");
+            wl__cli_error("run", "::: needs at least one argument");
             return -1;
         }
     } else if (i < argc) {
         if (i + 2 != argc) {
-            cli_error("run", ":::: takes one FILE");
+            wl__cli_error("run", ":::: takes one FILE");
             return -1;
         }
         if (a->arg_file) {
-            cli_error("run", "give one source of arguments (-a FILE, ::: or :::: FILE)");
+            wl__cli_error("run", "give one source of arguments (-a FILE, ::: or :::: FILE)");
             return -1;
         }
         a->arg_file = argv[i + 1];
         i += 2;
     }
     if (i < argc) {
-        cli_error("run", "give one source of arguments (-a FILE, ::: or :::: FILE)");
+        wl__cli_error("run", "give one source of arguments (-a FILE, ::: or :::: FILE)");
         return -1;
     }
     if (a->args && a->arg_file) {
-        cli_error("run", "give one source of arguments (-a FILE, ::: or :::: FILE)");
+        wl__cli_error("run", "give one source of arguments (-a FILE, ::: or :::: FILE)");
         return -1;
     }
     if (!a->args && !a->arg_file) {
-        cli_error("run", "COMMAND needs arguments: ::: ARG..., :::: FILE or -a FILE");
+        wl__cli_error("run", "COMMAND needs arguments: ::: ARG..., :::: FILE or -a FILE");
         return -1;
     }
     return 0;
@@ -235,7 +235,7 @@ static int parse_executor(const char *v, run_args *a)
     else if (strcmp(v, "slurm") == 0)
         a->slurm = true;
     else {
-        cli_error("run", "--executor must be auto, coroutine, thread, process or slurm, not '%s'",
+        wl__cli_error("run", "--executor must be auto, coroutine, thread, process or slurm, not '%s'",
                   v);
         return OPT_BAD;
     }
@@ -395,7 +395,7 @@ static int parse_option(char **argv, int c, const char *v, void *ctx)
     if (rc == OPT_NOT_MINE)
         rc = parse_slurm_option(c, v, a);
     if (rc == OPT_NOT_MINE)
-        return cli_option_rest("run", argv, c, usage);
+        return wl__cli_option_rest("run", argv, c, usage);
     return rc == OPT_BAD ? CLI_PARSE_ERROR : CLI_PARSE_OK;
 }
 
@@ -404,7 +404,7 @@ static int parse_option(char **argv, int c, const char *v, void *ctx)
 static int check_mode(int argc, char **argv, run_args *a)
 {
     if (optind < argc && (a->lib || a->task || a->inputs || a->commands || a->sample)) {
-        cli_error("run", "unexpected argument '%s' (see --help)", argv[optind]);
+        wl__cli_error("run", "unexpected argument '%s' (see --help)", argv[optind]);
         return CLI_PARSE_ERROR;
     }
     if (optind < argc && parse_template(argc, argv, optind, a) < 0)
@@ -415,7 +415,7 @@ static int check_mode(int argc, char **argv, run_args *a)
     }
     int modes = (a->lib || a->task || a->inputs) + !!a->commands + !!a->sample + a->have_template;
     if (modes != 1) {
-        cli_error("run", "give exactly one of --lib/--task/--inputs, --commands, --sample or "
+        wl__cli_error("run", "give exactly one of --lib/--task/--inputs, --commands, --sample or "
                          "COMMAND ::: ARG...");
         return CLI_PARSE_ERROR;
     }
@@ -445,7 +445,7 @@ static int check_options(const run_args *a)
     else if (a->o.output_dir && !cmd_mode)
         bad = "--output-dir only applies to --commands";
     if (bad)
-        cli_error("run", "%s", bad);
+        wl__cli_error("run", "%s", bad);
     return bad ? CLI_PARSE_ERROR : CLI_PARSE_OK;
 }
 
@@ -467,7 +467,7 @@ static int check_executor_options(const run_args *a)
         bad = "--executor applies to tasks; commands always run as processes (use --workers to "
               "fix their number)";
     if (bad)
-        cli_error("run", "%s", bad);
+        wl__cli_error("run", "%s", bad);
     return bad ? CLI_PARSE_ERROR : CLI_PARSE_OK;
 }
 
@@ -499,7 +499,7 @@ static int parse_args(int argc, char **argv, run_args *a)
     };
     a->o.executor = WL_RUN_AUTO;
     /* '+': options stop at COMMAND, whose own options are its business. */
-    int rc = cli_parse_options(argc, argv, "+:e:w:j:l:p:n:o:d:a:kqh", longopts, parse_option, a);
+    int rc = wl__cli_parse_options(argc, argv, "+:e:w:j:l:p:n:o:d:a:kqh", longopts, parse_option, a);
     if (rc != CLI_PARSE_OK)
         return rc;
     if (check_mode(argc, argv, a) != CLI_PARSE_OK || check_options(a) != CLI_PARSE_OK ||
@@ -516,14 +516,14 @@ static int prepare_slurm(run_args *a, char *self, size_t selflen, char *lib, siz
 {
     ssize_t n = readlink("/proc/self/exe", self, selflen - 1);
     if (n <= 0) {
-        cli_error("run", "cannot find wlprof's own path: %s", strerror(errno));
+        wl__cli_error("run", "cannot find wlprof's own path: %s", strerror(errno));
         return -1;
     }
     self[n] = '\0';
     a->so.self = self;
     if (a->lib) {
         if (!realpath(a->lib, lib)) {
-            cli_error("run", "cannot open %s: %s", a->lib, strerror(errno));
+            wl__cli_error("run", "cannot open %s: %s", a->lib, strerror(errno));
             return -1;
         }
         (void)liblen;
@@ -558,14 +558,14 @@ static int write_report(wl_atomic_file *out, const char *path, const wl_run_resu
     char err[512];
     json_t *root = wl_run_report_json(r);
     if (!root) {
-        cli_error("run", "cannot write %s: out of memory", path);
+        wl__cli_error("run", "cannot write %s: out of memory", path);
         wl_atomic_abort(out);
         return -1;
     }
     int rc = wl_atomic_commit_json(out, root, err, sizeof(err));
     json_decref(root);
     if (rc < 0) {
-        cli_error("run", "%s", err);
+        wl__cli_error("run", "%s", err);
         return -1;
     }
     return 0;
@@ -663,10 +663,10 @@ static int open_report(const run_args *a, run_state *s)
     wl_outputs_add_input(&paths, "--arg-file", a->arg_file);
     wl_outputs_add_input(&paths, "--inputs", a->inputs);
     wl_outputs_add_input(&paths, "--lib", a->lib);
-    if (cli_check_outputs("run", &paths) < 0)
+    if (wl__cli_check_outputs("run", &paths) < 0)
         return WL_EXIT_USAGE;
     if (a->json && wl_atomic_open(&s->report, a->json, s->err, sizeof(s->err)) < 0) {
-        cli_error("run", "%s", s->err);
+        wl__cli_error("run", "%s", s->err);
         return WL_EXIT_FAILURE;
     }
     return 0;
@@ -706,7 +706,7 @@ static int load_sample(const run_args *a, run_state *s, int *exit_now)
 {
     s->sample = wl_sample_find(a->sample);
     if (!s->sample) {
-        cli_error("run", "no sample named '%s' (see 'wlprof samples')", a->sample);
+        wl__cli_error("run", "no sample named '%s' (see 'wlprof samples')", a->sample);
         *exit_now = WL_EXIT_USAGE;
         return 0;
     }
@@ -791,7 +791,7 @@ static int run_state_free(const run_args *a, run_state *s, int status)
     free(s->lines);
     free(s->skip);
     if (s->joblog && fclose(s->joblog) != 0 && status == WL_EXIT_OK) {
-        cli_error("run", "cannot write %s: %s", a->joblog, strerror(errno));
+        wl__cli_error("run", "cannot write %s: %s", a->joblog, strerror(errno));
         status = WL_EXIT_FAILURE;
     }
     return status;
@@ -819,7 +819,7 @@ int cmd_run(int argc, char **argv)
         if (exit_now >= 0)
             status = exit_now;
         else if (rc < 0)
-            cli_error("run", "%s", s.err);
+            wl__cli_error("run", "%s", s.err);
         else
             status = finish(&a, &s);
     }

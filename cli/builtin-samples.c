@@ -18,7 +18,7 @@ int cmd_samples(int argc, char **argv)
         return WL_EXIT_OK;
     }
     if (argc > 1) {
-        cli_error("samples", "takes no arguments (see --help)");
+        wl__cli_error("samples", "takes no arguments (see --help)");
         return WL_EXIT_USAGE;
     }
     size_t n;

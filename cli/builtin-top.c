@@ -458,7 +458,7 @@ static int parse_pid(const char *v, int *pid)
     char *end;
     long n = strtol(v, &end, 10);
     if (end == v || *end || n <= 0 || n > 0x7fffffff) {
-        cli_error("top", "--pid takes a process id, not '%s'", v);
+        wl__cli_error("top", "--pid takes a process id, not '%s'", v);
         return CLI_PARSE_ERROR;
     }
     *pid = (int)n;
@@ -474,25 +474,25 @@ static int parse_option(char **argv, int c, const char *v, void *ctx)
     case 'p':
         return parse_pid(v, &a->pid);
     case 'd':
-        if (cli_parse_positive(v, 3600, &a->delay) == 0 && a->delay >= 0.05)
+        if (wl__cli_parse_positive(v, 3600, &a->delay) == 0 && a->delay >= 0.05)
             return CLI_PARSE_OK;
-        cli_error("top", "--delay must be between 0.05 and 3600 seconds, not '%s'", v);
+        wl__cli_error("top", "--delay must be between 0.05 and 3600 seconds, not '%s'", v);
         return CLI_PARSE_ERROR;
     case 'n':
-        if (cli_parse_positive(v, 1e9, &a->iterations) == 0)
+        if (wl__cli_parse_positive(v, 1e9, &a->iterations) == 0)
             return CLI_PARSE_OK;
-        cli_error("top", "--iterations must be a positive number, not '%s'", v);
+        wl__cli_error("top", "--iterations must be a positive number, not '%s'", v);
         return CLI_PARSE_ERROR;
     case 'F':
-        if (cli_parse_positive(v, 10000, &a->hz) == 0)
+        if (wl__cli_parse_positive(v, 10000, &a->hz) == 0)
             return CLI_PARSE_OK;
-        cli_error("top", "--hz must be a number above 0 and at most 10000, not '%s'", v);
+        wl__cli_error("top", "--hz must be a number above 0 and at most 10000, not '%s'", v);
         return CLI_PARSE_ERROR;
     case OPT_NO_STACKS:
         a->no_stacks = 1;
         return CLI_PARSE_OK;
     default:
-        return cli_option_rest("top", argv, c, usage);
+        return wl__cli_option_rest("top", argv, c, usage);
     }
 }
 
@@ -506,15 +506,15 @@ static int parse_args(int argc, char **argv, struct top_args *a)
         {NULL, 0, NULL, 0},
     };
     *a = (struct top_args){.delay = 1.0, .hz = 100.0};
-    int rc = cli_parse_options(argc, argv, "+:p:d:n:F:h", longopts, parse_option, a);
+    int rc = wl__cli_parse_options(argc, argv, "+:p:d:n:F:h", longopts, parse_option, a);
     if (rc != CLI_PARSE_OK)
         return rc;
     if (a->pid && optind < argc) {
-        cli_error("top", "give either --pid or a command, not both");
+        wl__cli_error("top", "give either --pid or a command, not both");
         return CLI_PARSE_ERROR;
     }
     if (!a->pid && optind >= argc) {
-        cli_error("top", "no program given (usage: wlprof top --pid PID | -- COMMAND)");
+        wl__cli_error("top", "no program given (usage: wlprof top --pid PID | -- COMMAND)");
         return CLI_PARSE_ERROR;
     }
     a->cmd = argv + optind;
@@ -562,7 +562,7 @@ static void top_signals(struct top *t, bool restore)
 static const char *arm_stacks(struct top *t, int pid, wl_attach_opts *ao)
 {
     const struct top_args *a = t->a;
-    int rc = cli_rstacks_begin(&t->rs, &pid, pid ? 1 : 0, a->no_stacks, a->hz, ao, note_buf,
+    int rc = wl__cli_rstacks_begin(&t->rs, &pid, pid ? 1 : 0, a->no_stacks, a->hz, ao, note_buf,
                                sizeof(note_buf));
     if (rc == -ENOTSUP)
         return "(this wlprof was built without libunwind-ptrace: no stacks)";
@@ -583,7 +583,7 @@ static int top_start(struct top *t)
     char err[512], why[512];
     int pid = a->pid;
     if (pid && wl_attach_check_pid(&pid, why, sizeof(why)) < 0) {
-        cli_error("top", "%s", why);
+        wl__cli_error("top", "%s", why);
         return WL_EXIT_FAILURE;
     }
     if (pid && why[0])
@@ -596,13 +596,13 @@ static int top_start(struct top *t)
                  : wl_attach_spawn(&t->sess, a->cmd, t->tty, &ao, err, sizeof(err));
     if (rc < 0) {
         top_signals(t, true);
-        cli_rstacks_free(&t->rs);
-        cli_error("top", "%s", err);
+        wl__cli_rstacks_free(&t->rs);
+        wl__cli_error("top", "%s", err);
         return rc == -ENOENT ? WL_EXIT_NOTFOUND : rc == -EACCES ? WL_EXIT_NOEXEC : WL_EXIT_FAILURE;
     }
     t->v = calloc(1, sizeof(*t->v));
     if (!t->v) {
-        cli_error("top", "out of memory");
+        wl__cli_error("top", "out of memory");
         return WL_EXIT_FAILURE;
     }
     t->v->stacks_note = stacks_note;
@@ -667,7 +667,7 @@ static int refresh(struct top *t, bool advance)
     if (wl_attach_snapshot(t->sess, &snap) != 0)
         return -1;
     const char *refused = NULL;
-    cli_rstacks_poll(&t->rs, &t->funcs, &t->nfuncs, &v->pause_mean_us, &refused);
+    wl__cli_rstacks_poll(&t->rs, &t->funcs, &t->nfuncs, &v->pause_mean_us, &refused);
     if (refused && !v->stacks_note) {
         snprintf(note_buf, sizeof(note_buf), "(%s)", refused);
         v->stacks_note = note_buf;
@@ -738,7 +738,7 @@ static int top_stop(struct top *t)
     } else if (status < 0) {
         status = WL_EXIT_FAILURE;
     }
-    cli_rstacks_free(&t->rs);
+    wl__cli_rstacks_free(&t->rs);
     struct view *v = t->v;
     if (v->have_prev)
         wl_profile_free(&v->prev);

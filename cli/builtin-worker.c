@@ -55,8 +55,8 @@ static int parse_option(char **argv, int c, const char *v, void *ctx)
         a->connect = v;
         break;
     case 's':
-        if (cli_parse_positive(v, 1024, &n) < 0 || n != (unsigned)n) {
-            cli_error("worker", "--slots must be a whole number from 1 to 1024, not '%s'", v);
+        if (wl__cli_parse_positive(v, 1024, &n) < 0 || n != (unsigned)n) {
+            wl__cli_error("worker", "--slots must be a whole number from 1 to 1024, not '%s'", v);
             return CLI_PARSE_ERROR;
         }
         a->o.slots = (unsigned)n;
@@ -71,7 +71,7 @@ static int parse_option(char **argv, int c, const char *v, void *ctx)
         snprintf(a->node, sizeof(a->node), "%s", v);
         break;
     default:
-        return cli_option_rest("worker", argv, c, usage);
+        return wl__cli_option_rest("worker", argv, c, usage);
     }
     return CLI_PARSE_OK;
 }
@@ -83,12 +83,12 @@ static int parse_connect(struct worker_args *a)
     double port;
     const char *colon = a->connect ? strrchr(a->connect, ':') : NULL;
     if (!colon || colon == a->connect || (size_t)(colon - a->connect) >= sizeof(a->host)) {
-        cli_error("worker", "--connect HOST:PORT is needed");
+        wl__cli_error("worker", "--connect HOST:PORT is needed");
         return CLI_PARSE_ERROR;
     }
     memcpy(a->host, a->connect, (size_t)(colon - a->connect));
-    if (cli_parse_positive(colon + 1, 65535, &port) < 0 || port != (int)port) {
-        cli_error("worker", "bad port in --connect '%s'", a->connect);
+    if (wl__cli_parse_positive(colon + 1, 65535, &port) < 0 || port != (int)port) {
+        wl__cli_error("worker", "bad port in --connect '%s'", a->connect);
         return CLI_PARSE_ERROR;
     }
     a->o.host = a->host;
@@ -106,22 +106,22 @@ static int parse_args(int argc, char **argv, struct worker_args *a)
         {"node", required_argument, NULL, 'N'},    {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int rc = cli_parse_options(argc, argv, ":h", longopts, parse_option, a);
+    int rc = wl__cli_parse_options(argc, argv, ":h", longopts, parse_option, a);
     if (rc != CLI_PARSE_OK)
         return rc;
     if (optind < argc) {
-        cli_error("worker", "unexpected argument '%s' (see --help)", argv[optind]);
+        wl__cli_error("worker", "unexpected argument '%s' (see --help)", argv[optind]);
         return CLI_PARSE_ERROR;
     }
     if (parse_connect(a) != CLI_PARSE_OK)
         return CLI_PARSE_ERROR;
     if (!!a->o.lib != !!a->o.task) {
-        cli_error("worker", "--lib and --task go together");
+        wl__cli_error("worker", "--lib and --task go together");
         return CLI_PARSE_ERROR;
     }
     a->o.token = getenv("WLPROF_TOKEN");
     if (!a->o.token || !*a->o.token) {
-        cli_error("worker", "WLPROF_TOKEN is not set (the coordinator's srun sets it)");
+        wl__cli_error("worker", "WLPROF_TOKEN is not set (the coordinator's srun sets it)");
         return CLI_PARSE_ERROR;
     }
     if (!a->node[0]) {
@@ -143,7 +143,7 @@ int cmd_worker(int argc, char **argv)
     if (rc != CLI_PARSE_OK)
         return cli_parse_exit(rc);
     if (wl_run_worker(&a.o, err, sizeof(err)) < 0) {
-        cli_error(NULL, "%s", err);
+        wl__cli_error(NULL, "%s", err);
         return WL_EXIT_FAILURE;
     }
     return WL_EXIT_OK;

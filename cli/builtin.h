@@ -42,22 +42,22 @@ struct profile_outputs {
     wl_atomic_file json, html, folded, speedscope;
 };
 
-/* Checks the paths together (cli_check_outputs). Returns 0, or -1 after
+/* Checks the paths together (wl__cli_check_outputs). Returns 0, or -1 after
  * one line (a usage error). */
-int cli_profile_check(const struct profile_paths *p);
+int wl__cli_profile_check(const struct profile_paths *p);
 
 /* Opens each given path's temporary into *o. Returns 0, or
  * WL_EXIT_FAILURE after one line when one cannot be made (none is then
  * left open). */
-int cli_profile_open(struct profile_outputs *o, const struct profile_paths *p);
+int wl__cli_profile_open(struct profile_outputs *o, const struct profile_paths *p);
 
 /* Aborts every temporary in *o (safe on any, committed or not). */
-void cli_profile_abort(struct profile_outputs *o);
+void wl__cli_profile_abort(struct profile_outputs *o);
 
 /* Commits --json and --html: the report of prof, with stack_sections
  * ("functions" and "stacks", borrowed, or NULL) and the verdict v (NULL:
  * none). Both are aborted on failure. Returns 0 or WL_EXIT_FAILURE. */
-int cli_profile_write(struct profile_outputs *o, const struct profile_paths *p,
+int wl__cli_profile_write(struct profile_outputs *o, const struct profile_paths *p,
                       const wl_profile *prof, const json_t *stack_sections, const wl_verdict *v);
 
 /* `wlprof profile --pid` (builtin-profile-pid.c), after option parsing. */
@@ -72,11 +72,11 @@ struct profile_pid_args {
 int cmd_profile_pid(const struct profile_pid_args *a);
 
 /* Prints "wlprof CMD: message" on stderr (one line). */
-void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wl__cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Reports the option getopt_long just rejected (unknown, or missing its
  * value) as one line, for subcommand cmd. */
-void cli_bad_option(const char *cmd, char **argv, int c);
+void wl__cli_bad_option(const char *cmd, char **argv, int c);
 
 /* What a subcommand's option parser returns: go on, or stop -- after
  * printing --help (exit 0), or after one line on a bad command line
@@ -90,48 +90,48 @@ static inline int cli_parse_exit(int parsed)
 /* The last case of every subcommand's option switch, for what getopt_long
  * returned that cmd does not handle itself: 'h' prints usage on stdout
  * (CLI_PARSE_HELP); anything else is a bad option, reported as one line by
- * cli_bad_option (CLI_PARSE_ERROR). */
-int cli_option_rest(const char *cmd, char **argv, int c, void (*print_usage)(FILE *f));
+ * wl__cli_bad_option (CLI_PARSE_ERROR). */
+int wl__cli_option_rest(const char *cmd, char **argv, int c, void (*print_usage)(FILE *f));
 
 /* Parses the options of a subcommand (argv[0] is its name) with
  * getopt_long -- opterr off: errors are reported by the command, one line
  * each -- handing each to one(argv, c, optarg, ctx), which returns a
- * CLI_PARSE_* code (cli_option_rest for what it does not know). Stops at the
+ * CLI_PARSE_* code (wl__cli_option_rest for what it does not know). Stops at the
  * first that is not CLI_PARSE_OK and returns it; the operands start at
  * optind afterwards. */
 struct option;
 typedef int cli_option_fn(char **argv, int c, const char *v, void *ctx);
-int cli_parse_options(int argc, char **argv, const char *shortopts,
+int wl__cli_parse_options(int argc, char **argv, const char *shortopts,
                       const struct option *longopts, cli_option_fn *one, void *ctx);
 
 /* Parses a positive number no larger than max; 0 on success. */
-int cli_parse_positive(const char *s, double max, double *out);
+int wl__cli_parse_positive(const char *s, double max, double *out);
 
 /* Parses option opt's value s as a whole number from min to max (one
  * convention for every subcommand: util's wl__parse_count) into *out; on
  * error prints one line for cmd and returns -EINVAL. A max of at least
  * WL_CLI_COUNT_UNBOUNDED is stated as "at least min". */
 #define WL_CLI_COUNT_UNBOUNDED 1000000L
-int cli_parse_count(const char *cmd, const char *opt, const char *s, long min, long max, int *out);
+int wl__cli_parse_count(const char *cmd, const char *opt, const char *s, long min, long max, int *out);
 
 /* Whether colours should be used on this stream (a TTY, NO_COLOR unset). */
-int cli_use_color(FILE *f);
+int wl__cli_use_color(FILE *f);
 
 /* ---- reading saved reports (cli-report.c: report, recommend, diff) ---- */
 
 /* The one REPORT.json operand of cmd after its options (argv[optind]) into
  * *path (borrowed from argv). None, or more than one, is one line and
  * CLI_PARSE_ERROR; else CLI_PARSE_OK. */
-int cli_one_report(const char *cmd, int argc, char **argv, const char **path);
+int wl__cli_one_report(const char *cmd, int argc, char **argv, const char **path);
 
 /* Checks a command's output and input paths together (wl_outputs_check:
  * two outputs on one file, "-" included, or an output on an input).
  * Returns 0, or -1 after one line for cmd (a usage error). */
-int cli_check_outputs(const char *cmd, const wl_outputs *paths);
+int wl__cli_check_outputs(const char *cmd, const wl_outputs *paths);
 
 /* Reads the saved report at path into *root (a new reference)
  * and *prof (the caller's: wl_profile_free). Returns 0, or -1 after one
  * line for cmd, with *root NULL and *prof empty. */
-int cli_load_report(const char *cmd, const char *path, json_t **root, wl_profile *prof);
+int wl__cli_load_report(const char *cmd, const char *path, json_t **root, wl_profile *prof);
 
 #endif

@@ -13,7 +13,7 @@
 #include "cli-rstacks.h"
 #include "cli-stacks.h"
 
-int cli_rstacks_begin(cli_rstacks *r, const int *pids, int npids, int off, double hz,
+int wl__cli_rstacks_begin(cli_rstacks *r, const int *pids, int npids, int off, double hz,
                       wl_attach_opts *ao, char *notice, size_t nlen)
 {
     memset(r, 0, sizeof(*r));
@@ -30,7 +30,7 @@ int cli_rstacks_begin(cli_rstacks *r, const int *pids, int npids, int off, doubl
     return 0;
 }
 
-void cli_rstacks_poll(cli_rstacks *r, const wl_rstacks_func **funcs, size_t *n,
+void wl__cli_rstacks_poll(cli_rstacks *r, const wl_rstacks_func **funcs, size_t *n,
                       double *pause_mean_us, const char **refused)
 {
     if (!r->rs)
@@ -44,7 +44,7 @@ void cli_rstacks_poll(cli_rstacks *r, const wl_rstacks_func **funcs, size_t *n,
         *n = 0;
 }
 
-json_t *cli_rstacks_finish(cli_rstacks *r, int ran, wl_profile *prof)
+json_t *wl__cli_rstacks_finish(cli_rstacks *r, int ran, wl_profile *prof)
 {
     json_t *sections = NULL;
     if (!r->rs)
@@ -56,7 +56,7 @@ json_t *cli_rstacks_finish(cli_rstacks *r, int ran, wl_profile *prof)
     wl_rstacks_free(r->rs);
     r->rs = NULL;
     if (ran && rc < 0)
-        cli_error("profile", "cannot read the stacks: %s", strerror(-rc));
+        wl__cli_error("profile", "cannot read the stacks: %s", strerror(-rc));
     if (rc == 0 && !r->stats.refused)
         sections = wl_stacks_to_json(&r->stacks, 200, 200);
     r->have = sections != NULL;
@@ -66,18 +66,18 @@ json_t *cli_rstacks_finish(cli_rstacks *r, int ran, wl_profile *prof)
     return sections;
 }
 
-int cli_rstacks_save(cli_rstacks *r, wl_atomic_file *folded, wl_atomic_file *speedscope,
+int wl__cli_rstacks_save(cli_rstacks *r, wl_atomic_file *folded, wl_atomic_file *speedscope,
                      const char *name)
 {
     int status = 0;
-    if (cli_stacks_save("profile", folded, &r->stacks, CLI_STACKS_FOLDED, name) < 0)
+    if (wl__cli_stacks_save("profile", folded, &r->stacks, CLI_STACKS_FOLDED, name) < 0)
         status = WL_EXIT_FAILURE;
-    if (cli_stacks_save("profile", speedscope, &r->stacks, CLI_STACKS_SPEEDSCOPE, name) < 0)
+    if (wl__cli_stacks_save("profile", speedscope, &r->stacks, CLI_STACKS_SPEEDSCOPE, name) < 0)
         status = WL_EXIT_FAILURE;
     return status;
 }
 
-void cli_rstacks_print(const cli_rstacks *r, FILE *f)
+void wl__cli_rstacks_print(const cli_rstacks *r, FILE *f)
 {
     if (r->have)
         wl_stacks_print_table(&r->stacks, f, 10);
@@ -90,7 +90,7 @@ void cli_rstacks_print(const cli_rstacks *r, FILE *f)
                 (unsigned long long)r->stats.blocked_reads);
 }
 
-void cli_rstacks_free(cli_rstacks *r)
+void wl__cli_rstacks_free(cli_rstacks *r)
 {
     wl_rstacks_free(r->rs);
     r->rs = NULL;

@@ -6,11 +6,11 @@
  * Built with them (WL_HAVE_RSTACKS, set by the wl_stacks target when
  * libunwind-ptrace is there), these are declared here and defined in
  * cli-rstacks.c; without, they are the static inline stubs below:
- * cli_rstacks_begin says -ENOTSUP and the rest do nothing. Callers need no
+ * wl__cli_rstacks_begin says -ENOTSUP and the rest do nothing. Callers need no
  * #ifdef.
  *
- * A cli_rstacks is caller-allocated; cli_rstacks_begin sets it up (also
- * when it fails) and cli_rstacks_free releases it.
+ * A cli_rstacks is caller-allocated; wl__cli_rstacks_begin sets it up (also
+ * when it fails) and wl__cli_rstacks_free releases it.
  */
 #ifndef WL_CLI_RSTACKS_H
 #define WL_CLI_RSTACKS_H
@@ -28,7 +28,7 @@
 
 typedef struct cli_rstacks {
     wl_rstacks *rs;         /* the reader, NULL when off or refused */
-    wl_rstacks_stats stats; /* after cli_rstacks_finish */
+    wl_rstacks_stats stats; /* after wl__cli_rstacks_finish */
     wl_stacks stacks;       /* `profile --pid`: what was read, at the end */
     int have;               /* stacks are the run's: in the report and table */
 } cli_rstacks;
@@ -38,30 +38,30 @@ typedef struct cli_rstacks {
  * notice gets one line when the targets cannot be read ("" else). Returns
  * 0, or -ENOTSUP when this wlprof was built without remote stacks (also
  * when off). */
-int cli_rstacks_begin(cli_rstacks *r, const int *pids, int npids, int off, double hz,
+int wl__cli_rstacks_begin(cli_rstacks *r, const int *pids, int npids, int off, double hz,
                       wl_attach_opts *ao, char *notice, size_t nlen);
 
 /* `top`, at each view: the functions so far into *funcs and *n (left as they
  * were without a reader), the mean pause of a stop, and *refused the
  * reader's notice when it was refused (else left alone). */
-void cli_rstacks_poll(cli_rstacks *r, const wl_rstacks_func **funcs, size_t *n,
+void wl__cli_rstacks_poll(cli_rstacks *r, const wl_rstacks_func **funcs, size_t *n,
                       double *pause_mean_us, const char **refused);
 
 /* `profile --pid`, after the attach (ran: it profiled): reads the stacks,
  * puts the pauses into prof, prints the notice of a refused reader and the
  * error of a failed read. Returns the report's "functions" and "stacks"
  * sections (a new reference), NULL when there are none. */
-json_t *cli_rstacks_finish(cli_rstacks *r, int ran, wl_profile *prof);
+json_t *wl__cli_rstacks_finish(cli_rstacks *r, int ran, wl_profile *prof);
 
 /* `profile --pid`: writes --folded and --speedscope (opened ones) from the
  * stacks read. Returns 0 or WL_EXIT_FAILURE. */
-int cli_rstacks_save(cli_rstacks *r, wl_atomic_file *folded, wl_atomic_file *speedscope,
+int wl__cli_rstacks_save(cli_rstacks *r, wl_atomic_file *folded, wl_atomic_file *speedscope,
                      const char *name);
 
 /* `profile --pid`: the function table and what the stops cost, on f. */
-void cli_rstacks_print(const cli_rstacks *r, FILE *f);
+void wl__cli_rstacks_print(const cli_rstacks *r, FILE *f);
 
-void cli_rstacks_free(cli_rstacks *r);
+void wl__cli_rstacks_free(cli_rstacks *r);
 
 #else /* built without remote stacks */
 
@@ -74,7 +74,7 @@ typedef struct cli_rstacks {
     int unused;
 } cli_rstacks;
 
-static inline int cli_rstacks_begin(cli_rstacks *r, const int *pids, int npids, int off,
+static inline int wl__cli_rstacks_begin(cli_rstacks *r, const int *pids, int npids, int off,
                                     double hz, wl_attach_opts *ao, char *notice, size_t nlen)
 {
     (void)pids, (void)npids, (void)off, (void)hz, (void)ao;
@@ -84,19 +84,19 @@ static inline int cli_rstacks_begin(cli_rstacks *r, const int *pids, int npids, 
     return -ENOTSUP;
 }
 
-static inline void cli_rstacks_poll(cli_rstacks *r, const wl_rstacks_func **funcs, size_t *n,
+static inline void wl__cli_rstacks_poll(cli_rstacks *r, const wl_rstacks_func **funcs, size_t *n,
                                     double *pause_mean_us, const char **refused)
 {
     (void)r, (void)funcs, (void)n, (void)pause_mean_us, (void)refused;
 }
 
-static inline json_t *cli_rstacks_finish(cli_rstacks *r, int ran, wl_profile *prof)
+static inline json_t *wl__cli_rstacks_finish(cli_rstacks *r, int ran, wl_profile *prof)
 {
     (void)r, (void)ran, (void)prof;
     return NULL;
 }
 
-static inline int cli_rstacks_save(cli_rstacks *r, wl_atomic_file *folded,
+static inline int wl__cli_rstacks_save(cli_rstacks *r, wl_atomic_file *folded,
                                    wl_atomic_file *speedscope, const char *name)
 {
     (void)r, (void)name;
@@ -105,12 +105,12 @@ static inline int cli_rstacks_save(cli_rstacks *r, wl_atomic_file *folded,
     return 0;
 }
 
-static inline void cli_rstacks_print(const cli_rstacks *r, FILE *f)
+static inline void wl__cli_rstacks_print(const cli_rstacks *r, FILE *f)
 {
     (void)r, (void)f;
 }
 
-static inline void cli_rstacks_free(cli_rstacks *r)
+static inline void wl__cli_rstacks_free(cli_rstacks *r)
 {
     (void)r;
 }

@@ -3,10 +3,10 @@
  * built only with the stack agent (the wl_stacks target); without it
  * cli-stacks.h gives stubs instead.
  *
- * `profile` arms the agent before the run (cli_stacks_begin), and after it
+ * `profile` arms the agent before the run (wl__cli_stacks_begin), and after it
  * reads back what the agent recorded and writes --folded/--speedscope into
- * the temporaries it opened before the run (cli_stacks_end). `report` reads
- * the stack table a saved report carries (cli_stacks_from_report) and
+ * the temporaries it opened before the run (wl__cli_stacks_end). `report` reads
+ * the stack table a saved report carries (wl__cli_stacks_from_report) and
  * re-exports it. Kept apart from the /proc profile, which every build has.
  */
 #include <errno.h>
@@ -14,18 +14,18 @@
 
 #include "cli-stacks.h"
 
-void cli_stacks_init(cli_stacks *s)
+void wl__cli_stacks_init(cli_stacks *s)
 {
     memset(s, 0, sizeof(*s));
 }
 
-void cli_stacks_free(cli_stacks *s)
+void wl__cli_stacks_free(cli_stacks *s)
 {
     wl_stacks_free(&s->st);
     s->have = 0;
 }
 
-int cli_stacks_begin(cli_stacks *s, int off, const char *folded, const char *speedscope,
+int wl__cli_stacks_begin(cli_stacks *s, int off, const char *folded, const char *speedscope,
                      const char *cmd, double hz)
 {
     memset(&s->sess, 0, sizeof(s->sess));
@@ -34,7 +34,7 @@ int cli_stacks_begin(cli_stacks *s, int off, const char *folded, const char *spe
     char notice[512];
     wl_stacks_session_begin(&s->sess, cmd, hz > 0 ? hz : 100.0, notice, sizeof(notice));
     if (notice[0] && !s->sess.active && (folded || speedscope)) {
-        cli_error("profile", "%s: cannot write %s", notice, folded ? folded : speedscope);
+        wl__cli_error("profile", "%s: cannot write %s", notice, folded ? folded : speedscope);
         return -1;
     }
     if (notice[0])
@@ -42,7 +42,7 @@ int cli_stacks_begin(cli_stacks *s, int off, const char *folded, const char *spe
     return 0;
 }
 
-int cli_stacks_save(const char *cmd, wl_atomic_file *af, const wl_stacks *st, int format,
+int wl__cli_stacks_save(const char *cmd, wl_atomic_file *af, const wl_stacks *st, int format,
                     const char *name)
 {
     char err[512];
@@ -53,28 +53,28 @@ int cli_stacks_save(const char *cmd, wl_atomic_file *af, const wl_stacks *st, in
                                                            ? WL_FOLDED_ROOTS_NONE
                                                            : WL_FOLDED_ROOTS_THREAD);
     if (rc < 0) {
-        cli_error(cmd, "cannot write %s: %s", af->path, strerror(-rc));
+        wl__cli_error(cmd, "cannot write %s: %s", af->path, strerror(-rc));
         wl_atomic_abort(af);
         return -1;
     }
     if (wl_atomic_commit(af, err, sizeof(err)) < 0) {
-        cli_error(cmd, "%s", err);
+        wl__cli_error(cmd, "%s", err);
         return -1;
     }
     return 0;
 }
 
-int cli_stacks_export(const cli_stacks *s, const char *cmd, wl_atomic_file *af, int format,
+int wl__cli_stacks_export(const cli_stacks *s, const char *cmd, wl_atomic_file *af, int format,
                       const char *name)
 {
-    return cli_stacks_save(cmd, af, &s->st, format, name);
+    return wl__cli_stacks_save(cmd, af, &s->st, format, name);
 }
 
 /* No process took the agent (e.g. the command exec'd a static program):
  * known only now. Says so rather than write empty files. */
 static int no_agent_ran(wl_atomic_file *folded, wl_atomic_file *speedscope, const char *name)
 {
-    cli_error("profile", "no process of '%s' ran the stack agent: %s%s%s%s not written", name,
+    wl__cli_error("profile", "no process of '%s' ran the stack agent: %s%s%s%s not written", name,
               folded->f ? "--folded " : "", folded->f ? folded->path : "",
               folded->f && speedscope->f ? ", --speedscope " : speedscope->f ? "--speedscope " : "",
               speedscope->f ? speedscope->path : "");
@@ -83,7 +83,7 @@ static int no_agent_ran(wl_atomic_file *folded, wl_atomic_file *speedscope, cons
     return WL_EXIT_FAILURE;
 }
 
-int cli_stacks_end(cli_stacks *s, wl_atomic_file *folded, wl_atomic_file *speedscope,
+int wl__cli_stacks_end(cli_stacks *s, wl_atomic_file *folded, wl_atomic_file *speedscope,
                    const char *name)
 {
     memset(&s->st, 0, sizeof(s->st));
@@ -94,7 +94,7 @@ int cli_stacks_end(cli_stacks *s, wl_atomic_file *folded, wl_atomic_file *speeds
     }
     int rc = wl_stacks_session_end(&s->sess, &s->st);
     if (rc < 0)
-        cli_error("profile", "cannot read the agent's stacks: %s", strerror(-rc));
+        wl__cli_error("profile", "cannot read the agent's stacks: %s", strerror(-rc));
     /* The session's directory was made: what it recorded is the run's. */
     s->have = s->sess.dir[0] != '\0';
     if ((folded->f || speedscope->f) && s->st.processes == 0)
@@ -104,37 +104,37 @@ int cli_stacks_end(cli_stacks *s, wl_atomic_file *folded, wl_atomic_file *speeds
                         "or exec'd a program that cannot take the agent): the stacks output is "
                         "empty\n");
     int status = 0;
-    if (cli_stacks_save("profile", folded, &s->st, CLI_STACKS_FOLDED, name) < 0)
+    if (wl__cli_stacks_save("profile", folded, &s->st, CLI_STACKS_FOLDED, name) < 0)
         status = WL_EXIT_FAILURE;
-    if (cli_stacks_save("profile", speedscope, &s->st, CLI_STACKS_SPEEDSCOPE, name) < 0)
+    if (wl__cli_stacks_save("profile", speedscope, &s->st, CLI_STACKS_SPEEDSCOPE, name) < 0)
         status = WL_EXIT_FAILURE;
     return status;
 }
 
-json_t *cli_stacks_sections(const cli_stacks *s)
+json_t *wl__cli_stacks_sections(const cli_stacks *s)
 {
     return s->have ? wl_stacks_to_json(&s->st, 200, 200) : NULL;
 }
 
-void cli_stacks_print_functions(const cli_stacks *s, FILE *f, int sort_total, int width)
+void wl__cli_stacks_print_functions(const cli_stacks *s, FILE *f, int sort_total, int width)
 {
     if (s->have)
         wl_stacks_print_functions(&s->st, f, 10, sort_total, width);
 }
 
-int cli_stacks_from_report(cli_stacks *s, const json_t *root, const char *path, int needed)
+int wl__cli_stacks_from_report(cli_stacks *s, const json_t *root, const char *path, int needed)
 {
     char err[256] = "";
     int rc = wl_stacks_from_json(root, &s->st, err, sizeof(err));
     s->have = rc == 0;
     if (rc == -EINVAL || rc == -ENOMEM || (!s->have && needed)) {
-        cli_error("report", "%s: %s", path, err);
+        wl__cli_error("report", "%s: %s", path, err);
         return -1;
     }
     return 0;
 }
 
-void cli_stacks_print_table(const cli_stacks *s, FILE *f)
+void wl__cli_stacks_print_table(const cli_stacks *s, FILE *f)
 {
     if (s->have)
         wl_stacks_print_table(&s->st, f, 10);

@@ -42,7 +42,7 @@ static void usage(FILE *f)
     fprintf(f, "\nSee 'wlprof help COMMAND' (or 'wlprof COMMAND --help') for its options.\n");
 }
 
-void cli_error(const char *cmd, const char *fmt, ...)
+void wl__cli_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "wlprof%s%s: ", cmd ? " " : "", cmd ? cmd : "");
@@ -52,7 +52,7 @@ void cli_error(const char *cmd, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-void cli_bad_option(const char *cmd, char **argv, int c)
+void wl__cli_bad_option(const char *cmd, char **argv, int c)
 {
     /* A long option is named as typed (without any "=value"); a short one
      * by its letter, which may sit inside a cluster like "-qz". */
@@ -63,22 +63,22 @@ void cli_bad_option(const char *cmd, char **argv, int c)
     else
         snprintf(name, sizeof(name), "-%c", optopt);
     if (c == ':')
-        cli_error(cmd, "option '%s' needs a value (see --help)", name);
+        wl__cli_error(cmd, "option '%s' needs a value (see --help)", name);
     else
-        cli_error(cmd, "option '%s' is unknown (see --help)", name);
+        wl__cli_error(cmd, "option '%s' is unknown (see --help)", name);
 }
 
-int cli_option_rest(const char *cmd, char **argv, int c, void (*print_usage)(FILE *f))
+int wl__cli_option_rest(const char *cmd, char **argv, int c, void (*print_usage)(FILE *f))
 {
     if (c == 'h') {
         print_usage(stdout);
         return CLI_PARSE_HELP;
     }
-    cli_bad_option(cmd, argv, c);
+    wl__cli_bad_option(cmd, argv, c);
     return CLI_PARSE_ERROR;
 }
 
-int cli_parse_options(int argc, char **argv, const char *shortopts,
+int wl__cli_parse_options(int argc, char **argv, const char *shortopts,
                       const struct option *longopts, cli_option_fn *one, void *ctx)
 {
     optind = 1;
@@ -92,7 +92,7 @@ int cli_parse_options(int argc, char **argv, const char *shortopts,
     return CLI_PARSE_OK;
 }
 
-int cli_parse_positive(const char *s, double max, double *out)
+int wl__cli_parse_positive(const char *s, double max, double *out)
 {
     char *end;
     errno = 0;
@@ -103,23 +103,23 @@ int cli_parse_positive(const char *s, double max, double *out)
     return 0;
 }
 
-int cli_parse_count(const char *cmd, const char *opt, const char *s, long min, long max, int *out)
+int wl__cli_parse_count(const char *cmd, const char *opt, const char *s, long min, long max, int *out)
 {
     long v;
     if (max > INT_MAX)
         max = INT_MAX;
     if (wl__parse_count(s, min, max, &v) < 0) {
         if (max >= WL_CLI_COUNT_UNBOUNDED)
-            cli_error(cmd, "%s must be a whole number of at least %ld, not '%s'", opt, min, s);
+            wl__cli_error(cmd, "%s must be a whole number of at least %ld, not '%s'", opt, min, s);
         else
-            cli_error(cmd, "%s must be a whole number from %ld to %ld, not '%s'", opt, min, max, s);
+            wl__cli_error(cmd, "%s must be a whole number from %ld to %ld, not '%s'", opt, min, max, s);
         return -EINVAL;
     }
     *out = (int)v;
     return 0;
 }
 
-int cli_use_color(FILE *f)
+int wl__cli_use_color(FILE *f)
 {
     const char *no = getenv("NO_COLOR");
     return isatty(fileno(f)) && !(no && *no);
@@ -140,7 +140,7 @@ int main(int argc, char **argv)
                 return commands[i].fn(2, help_argv);
             }
         }
-        cli_error(NULL, "'%s' is not a command (see 'wlprof --help')", argv[2]);
+        wl__cli_error(NULL, "'%s' is not a command (see 'wlprof --help')", argv[2]);
         return WL_EXIT_USAGE;
     }
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
@@ -154,6 +154,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(name, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    cli_error(NULL, "'%s' is not a command (see 'wlprof --help')", name);
+    wl__cli_error(NULL, "'%s' is not a command (see 'wlprof --help')", name);
     return WL_EXIT_USAGE;
 }

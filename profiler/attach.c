@@ -4,7 +4,7 @@
  *
  * The same sampler as wl_profile_command (sampler.c), told to follow only
  * the roots (or their descendants too), with the baseline taken by
- * sampler_prime before the first tick: every counter a thread accumulated
+ * wl__sampler_prime before the first tick: every counter a thread accumulated
  * before we looked is subtracted, so CPU and schedstat time are those of
  * the session. The loop sleeps in ppoll on a pidfd per root (any process's
  * exit makes its pidfd readable, child or not) and an optional wake fd (the
@@ -76,7 +76,7 @@ static long status_field(int pid, const char *key)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    if (procfs_read(path, buf, sizeof(buf)) < 0)
+    if (wl__procfs_read(path, buf, sizeof(buf)) < 0)
         return -1;
     size_t klen = strlen(key);
     for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
@@ -95,7 +95,7 @@ int wl_attach_check_pid(int *pid, char *why, size_t whylen)
         return -EINVAL;
     }
     snprintf(path, sizeof(path), "/proc/%d/stat", *pid);
-    if (procfs_stat(path, &st) < 0) {
+    if (wl__procfs_stat(path, &st) < 0) {
         snprintf(why, whylen, "no process with pid %d", *pid);
         return -ESRCH;
     }
@@ -106,7 +106,7 @@ int wl_attach_check_pid(int *pid, char *why, size_t whylen)
                  *pid, tgid);
         *pid = (int)tgid;
         snprintf(path, sizeof(path), "/proc/%d/stat", *pid);
-        if (procfs_stat(path, &st) < 0) {
+        if (wl__procfs_stat(path, &st) < 0) {
             snprintf(why, whylen, "no process with pid %d", *pid);
             return -ESRCH;
         }
@@ -153,7 +153,7 @@ static char **split_cmdline(int pid, int *argc)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-    long n = procfs_read(path, buf, sizeof(buf));
+    long n = wl__procfs_read(path, buf, sizeof(buf));
     int count = 0;
     for (long i = 0; i < n; i++)
         count += buf[i] == '\0';
@@ -170,7 +170,7 @@ static char **split_cmdline(int pid, int *argc)
     if (k == 0) { /* no command line (it is exiting): its name */
         proc_stat st;
         snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        argv[k++] = strdup(procfs_stat(path, &st) == 0 ? st.comm : "?");
+        argv[k++] = strdup(wl__procfs_stat(path, &st) == 0 ? st.comm : "?");
     }
     *argc = k;
     return argv;
@@ -218,7 +218,7 @@ static int add_root(wl_attach *a, int pid, char *err, size_t errlen)
         if (a->roots[i].pid == pid)
             return 0; /* named twice */
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    int rc = procfs_stat(path, &st) < 0 ? -ESRCH : sampler_add_root(&a->s, pid);
+    int rc = wl__procfs_stat(path, &st) < 0 ? -ESRCH : wl__sampler_add_root(&a->s, pid);
     if (rc < 0) {
         snprintf(err, errlen, rc == -ENOMEM ? "out of memory"
                                             : "pid %d exited before wlprof could attach", pid);
@@ -229,7 +229,7 @@ static int add_root(wl_attach *a, int pid, char *err, size_t errlen)
     r->pid = pid;
     r->starttime = st.starttime;
     r->pidfd = open_pidfd(pid);
-    if (procfs_io(pid, &r->io0) == 0)
+    if (wl__procfs_io(pid, &r->io0) == 0)
         r->io1 = r->io0;
     return 0;
 }
@@ -243,7 +243,7 @@ static void session_start(wl_attach *a, const wl_attach_opts *opts)
         a->on_tick = opts->on_tick;
         a->hook_ctx = opts->hook_ctx;
     }
-    sampler_prime(&a->s, 0);
+    wl__sampler_prime(&a->s, 0);
     a->last = a->t0;
     a->next = a->t0 + a->interval * jitter(&a->seed);
 }
@@ -253,7 +253,7 @@ static void session_free(wl_attach *a)
     for (size_t i = 0; i < a->nroots; i++)
         if (a->roots[i].pidfd >= 0)
             close(a->roots[i].pidfd);
-    sampler_free(&a->s);
+    wl__sampler_free(&a->s);
     free_argv(a->argv);
     free(a);
 }
@@ -272,13 +272,13 @@ int wl_attach_begin(wl_attach **out, const int *pids, size_t npids, const wl_att
     if (rc < 0)
         return rc;
     a->t0 = wl__mono_s();
-    rc = sampler_init(&a->s, pids[0], 0);
+    rc = wl__sampler_init(&a->s, pids[0], 0);
     if (rc < 0) {
         snprintf(err, errlen, "out of memory");
         free(a);
         return rc;
     }
-    /* sampler_init adopted pids[0] if it could; add_root checks it again. */
+    /* wl__sampler_init adopted pids[0] if it could; add_root checks it again. */
     for (size_t i = 0; i < npids && rc == 0; i++)
         rc = add_root(a, pids[i], err, errlen);
     if (rc < 0) {
@@ -329,7 +329,7 @@ int wl_attach_spawn(wl_attach **out, char *const argv[], bool quiet_stdio,
         return rc;
     }
     a->child = pid;
-    rc = sampler_init(&a->s, pid, 0);
+    rc = wl__sampler_init(&a->s, pid, 0);
     if (rc == 0) {
         struct root *r = &a->roots[a->nroots++];
         memset(r, 0, sizeof(*r));
@@ -370,11 +370,11 @@ static void reap_child(wl_attach *a, double now)
     /* A ptrace stop of it (the stack sampler's) is reported here too. */
     if (si.si_code != CLD_EXITED && si.si_code != CLD_KILLED && si.si_code != CLD_DUMPED)
         return;
-    procfs_io(a->child, &a->roots[0].io1);
-    sampler_process_final_io(&a->s, a->child);
+    wl__procfs_io(a->child, &a->roots[0].io1);
+    wl__sampler_process_final_io(&a->s, a->child);
     struct rusage ru;
     if (wait4(a->child, &a->child_status, 0, &ru) == a->child) {
-        sampler_process_exited(&a->s, a->child, a->child_status, &ru, now - a->t0);
+        wl__sampler_process_exited(&a->s, a->child, a->child_status, &ru, now - a->t0);
         a->roots[0].hwm_kb = ru.ru_maxrss;
     }
     a->child_reaped = true;
@@ -389,7 +389,7 @@ static void read_roots(wl_attach *a)
         if (r->exited || (a->child && a->child_reaped))
             continue;
         wl_io_stat io;
-        if (procfs_io(r->pid, &io) == 0)
+        if (wl__procfs_io(r->pid, &io) == 0)
             r->io1 = io;
         long hwm = status_field(r->pid, "VmHWM");
         if (hwm > r->hwm_kb)
@@ -425,7 +425,7 @@ static void check_roots(wl_attach *a, const struct pollfd *pfd, size_t npfd)
             char path[64];
             proc_stat st;
             snprintf(path, sizeof(path), "/proc/%d/stat", r->pid);
-            if (procfs_stat(path, &st) < 0 || st.starttime != r->starttime || st.state == 'Z')
+            if (wl__procfs_stat(path, &st) < 0 || st.starttime != r->starttime || st.state == 'Z')
                 r->exited = true;
         }
         if (r->exited && a->child && r->pid == a->child)
@@ -435,7 +435,7 @@ static void check_roots(wl_attach *a, const struct pollfd *pfd, size_t npfd)
 
 static void tick(wl_attach *a, double now)
 {
-    sampler_tick(&a->s, now - a->t0, now - a->last);
+    wl__sampler_tick(&a->s, now - a->t0, now - a->last);
     a->last = now;
     read_roots(a);
     if (a->on_tick)
@@ -546,7 +546,7 @@ static int copy_argv(wl_profile *out, char *const *argv, int argc)
 static int fill_profile(wl_attach *a, wl_profile *out, bool final)
 {
     memset(out, 0, sizeof(*out));
-    int rc = final ? sampler_finish(&a->s, out) : sampler_snapshot(&a->s, out);
+    int rc = final ? wl__sampler_finish(&a->s, out) : wl__sampler_snapshot(&a->s, out);
     if (rc == 0)
         rc = copy_argv(out, a->argv, a->argc);
     if (rc < 0) {
@@ -610,11 +610,11 @@ int wl_attach_end(wl_attach *a, wl_profile *out)
         a->end = wl__mono_s();
     if (a->child && !a->child_reaped) {
         /* The caller signalled it: wait for it like a shell would. */
-        procfs_io(a->child, &a->roots[0].io1);
+        wl__procfs_io(a->child, &a->roots[0].io1);
         struct rusage ru;
         while (wait4(a->child, &a->child_status, 0, &ru) < 0 && errno == EINTR)
             ;
-        sampler_process_exited(&a->s, a->child, a->child_status, &ru, a->end - a->t0);
+        wl__sampler_process_exited(&a->s, a->child, a->child_status, &ru, a->end - a->t0);
         a->child_reaped = true;
     }
     int rc = fill_profile(a, out, true);

@@ -3,7 +3,7 @@
  *
  * The sampler calls these thousands of times per second, so they use a
  * caller buffer and plain system calls: no stdio, no allocation (except
- * procfs_cmdline, read once per process).
+ * wl__procfs_cmdline, read once per process).
  *
  * Files read every tick are kept open (procfs_file) and re-read with
  * pread at offset 0, which a seq_file /proc entry answers afresh. That
@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-long procfs_read(const char *path, char *buf, size_t size)
+long wl__procfs_read(const char *path, char *buf, size_t size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -46,7 +46,7 @@ long procfs_read(const char *path, char *buf, size_t size)
     return (long)len;
 }
 
-long procfs_pread(int fd, char *buf, size_t size)
+long wl__procfs_pread(int fd, char *buf, size_t size)
 {
     size_t len = 0;
     while (len + 1 < size) {
@@ -64,21 +64,21 @@ long procfs_pread(int fd, char *buf, size_t size)
     return (long)len;
 }
 
-long procfs_file_read(procfs_file *f, const char *path, char *buf, size_t size, int *budget)
+long wl__procfs_file_read(procfs_file *f, const char *path, char *buf, size_t size, int *budget)
 {
     if (f->fd1 > 0)
-        return procfs_pread(f->fd1 - 1, buf, size);
+        return wl__procfs_pread(f->fd1 - 1, buf, size);
     if (!budget || *budget <= 0)
-        return procfs_read(path, buf, size);
+        return wl__procfs_read(path, buf, size);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == EMFILE || errno == ENFILE ? procfs_read(path, buf, size) : -errno;
+        return errno == EMFILE || errno == ENFILE ? wl__procfs_read(path, buf, size) : -errno;
     f->fd1 = fd + 1;
     (*budget)--;
-    return procfs_pread(fd, buf, size);
+    return wl__procfs_pread(fd, buf, size);
 }
 
-void procfs_file_close(procfs_file *f, int *budget)
+void wl__procfs_file_close(procfs_file *f, int *budget)
 {
     if (f->fd1 <= 0)
         return;
@@ -88,16 +88,16 @@ void procfs_file_close(procfs_file *f, int *budget)
         (*budget)++;
 }
 
-int procfs_stat(const char *path, proc_stat *out)
+int wl__procfs_stat(const char *path, proc_stat *out)
 {
-    return procfs_stat_cached(NULL, path, out, NULL);
+    return wl__procfs_stat_cached(NULL, path, out, NULL);
 }
 
-int procfs_stat_cached(procfs_file *f, const char *path, proc_stat *out, int *budget)
+int wl__procfs_stat_cached(procfs_file *f, const char *path, proc_stat *out, int *budget)
 {
     char buf[1024];
     procfs_file none = {0};
-    long n = procfs_file_read(f ? f : &none, path, buf, sizeof(buf), f ? budget : NULL);
+    long n = wl__procfs_file_read(f ? f : &none, path, buf, sizeof(buf), f ? budget : NULL);
     if (n < 0)
         return (int)n;
     if (n == 0)
@@ -146,16 +146,16 @@ int procfs_stat_cached(procfs_file *f, const char *path, proc_stat *out, int *bu
     return field > 22 ? 0 : -EINVAL;
 }
 
-int procfs_schedstat(const char *path, proc_schedstat *out)
+int wl__procfs_schedstat(const char *path, proc_schedstat *out)
 {
-    return procfs_schedstat_cached(NULL, path, out, NULL);
+    return wl__procfs_schedstat_cached(NULL, path, out, NULL);
 }
 
-int procfs_schedstat_cached(procfs_file *f, const char *path, proc_schedstat *out, int *budget)
+int wl__procfs_schedstat_cached(procfs_file *f, const char *path, proc_schedstat *out, int *budget)
 {
     char buf[128];
     procfs_file none = {0};
-    long n = procfs_file_read(f ? f : &none, path, buf, sizeof(buf), f ? budget : NULL);
+    long n = wl__procfs_file_read(f ? f : &none, path, buf, sizeof(buf), f ? budget : NULL);
     if (n < 0)
         return (int)n;
     unsigned long long run, wait, slices;
@@ -167,9 +167,9 @@ int procfs_schedstat_cached(procfs_file *f, const char *path, proc_schedstat *ou
     return 0;
 }
 
-int procfs_wchan(const char *path, char *out, size_t size)
+int wl__procfs_wchan(const char *path, char *out, size_t size)
 {
-    long n = procfs_read(path, out, size);
+    long n = wl__procfs_read(path, out, size);
     if (n < 0) {
         out[0] = '\0';
         return (int)n;
@@ -180,12 +180,12 @@ int procfs_wchan(const char *path, char *out, size_t size)
     return 0;
 }
 
-int procfs_syscall(const char *path, proc_syscall *out)
+int wl__procfs_syscall(const char *path, proc_syscall *out)
 {
     char buf[256];
     memset(out, 0, sizeof(*out));
     out->nr = -1;
-    long n = procfs_read(path, buf, sizeof(buf));
+    long n = wl__procfs_read(path, buf, sizeof(buf));
     if (n < 0)
         return (int)n;
     if (buf[0] < '0' || buf[0] > '9')
@@ -203,11 +203,11 @@ int procfs_syscall(const char *path, proc_syscall *out)
     return 0;
 }
 
-int procfs_io(int pid, wl_io_stat *out)
+int wl__procfs_io(int pid, wl_io_stat *out)
 {
     char path[64], buf[512];
     snprintf(path, sizeof(path), "/proc/%d/io", pid);
-    long n = procfs_read(path, buf, sizeof(buf));
+    long n = wl__procfs_read(path, buf, sizeof(buf));
     if (n < 0)
         return (int)n;
     static const struct {
@@ -233,11 +233,11 @@ int procfs_io(int pid, wl_io_stat *out)
     return 0;
 }
 
-char *procfs_cmdline(int pid)
+char *wl__procfs_cmdline(int pid)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-    long n = procfs_read(path, buf, sizeof(buf));
+    long n = wl__procfs_read(path, buf, sizeof(buf));
     if (n <= 0)
         return NULL;
     while (n > 0 && buf[n - 1] == '\0')
@@ -249,7 +249,7 @@ char *procfs_cmdline(int pid)
     return strdup(buf);
 }
 
-int procfs_fd_target(int pid, int fd, char *out, size_t size)
+int wl__procfs_fd_target(int pid, int fd, char *out, size_t size)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
@@ -262,7 +262,7 @@ int procfs_fd_target(int pid, int fd, char *out, size_t size)
     return 0;
 }
 
-long procfs_clk_tck(void)
+long wl__procfs_clk_tck(void)
 {
     static long tck;
     if (!tck) {

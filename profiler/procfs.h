@@ -38,9 +38,9 @@ typedef struct proc_syscall {
 
 /* Reads a whole small file into buf (NUL-terminated). Returns bytes read or
  * a negative errno. */
-long procfs_read(const char *path, char *buf, size_t size);
+long wl__procfs_read(const char *path, char *buf, size_t size);
 /* The same through an open descriptor, from offset 0 (pread). */
-long procfs_pread(int fd, char *buf, size_t size);
+long wl__procfs_pread(int fd, char *buf, size_t size);
 
 /* A /proc file kept open between reads. Zero-initialised means "not open"
  * (fd1 is the descriptor + 1), so it can live in memset-0 arrays. */
@@ -50,26 +50,26 @@ typedef struct procfs_file {
 
 /* Reads path through f: opens it on first use while *budget (descriptors
  * the caller may still keep open) is positive, then preads it; otherwise,
- * or when descriptors run out, open/read/close as procfs_read. */
-long procfs_file_read(procfs_file *f, const char *path, char *buf, size_t size, int *budget);
+ * or when descriptors run out, open/read/close as wl__procfs_read. */
+long wl__procfs_file_read(procfs_file *f, const char *path, char *buf, size_t size, int *budget);
 /* Closes f if open and gives its descriptor back to *budget. */
-void procfs_file_close(procfs_file *f, int *budget);
+void wl__procfs_file_close(procfs_file *f, int *budget);
 
-int procfs_stat(const char *path, proc_stat *out);
-int procfs_schedstat(const char *path, proc_schedstat *out);
+int wl__procfs_stat(const char *path, proc_stat *out);
+int wl__procfs_schedstat(const char *path, proc_schedstat *out);
 /* The same through a kept-open file (f NULL: plain read). */
-int procfs_stat_cached(procfs_file *f, const char *path, proc_stat *out, int *budget);
-int procfs_schedstat_cached(procfs_file *f, const char *path, proc_schedstat *out, int *budget);
-int procfs_wchan(const char *path, char *out, size_t size);
-int procfs_syscall(const char *path, proc_syscall *out);
-int procfs_io(int pid, wl_io_stat *out);
+int wl__procfs_stat_cached(procfs_file *f, const char *path, proc_stat *out, int *budget);
+int wl__procfs_schedstat_cached(procfs_file *f, const char *path, proc_schedstat *out, int *budget);
+int wl__procfs_wchan(const char *path, char *out, size_t size);
+int wl__procfs_syscall(const char *path, proc_syscall *out);
+int wl__procfs_io(int pid, wl_io_stat *out);
 /* Reads /proc/PID/cmdline with arguments joined by spaces; returns a
  * malloc'd string the caller frees, or NULL. */
-char *procfs_cmdline(int pid);
+char *wl__procfs_cmdline(int pid);
 /* What an fd points at: "pipe:[..]", "socket:[..]", a path... into out. */
-int procfs_fd_target(int pid, int fd, char *out, size_t size);
+int wl__procfs_fd_target(int pid, int fd, char *out, size_t size);
 
 /* Clock ticks per second (sysconf(_SC_CLK_TCK)), cached. */
-long procfs_clk_tck(void);
+long wl__procfs_clk_tck(void);
 
 #endif

@@ -116,9 +116,9 @@ static int reap_children(sampler *s, pid_t target, double now, long *maxrss_kb)
             return 1;
         int status;
         struct rusage ru;
-        sampler_process_final_io(s, si.si_pid);
+        wl__sampler_process_final_io(s, si.si_pid);
         if (wait4(si.si_pid, &status, 0, &ru) == si.si_pid) {
-            sampler_process_exited(s, si.si_pid, status, &ru, now);
+            wl__sampler_process_exited(s, si.si_pid, status, &ru, now);
             if (ru.ru_maxrss > *maxrss_kb)
                 *maxrss_kb = ru.ru_maxrss;
         }
@@ -144,11 +144,11 @@ static void stop_tree(stop_state *st, sampler *s, pid_t target, double now, doub
         st->signal = first_signal;
         st->from_tty = first_signal_from_tty;
         st->kill_at = now + st->grace_s;
-        sampler_signal_tree(s, st->signal, target, st->from_tty ? getpgrp() : 0, now - t0);
+        wl__sampler_signal_tree(s, st->signal, target, st->from_tty ? getpgrp() : 0, now - t0);
     }
     if (now >= st->kill_at) {
         kill(target, SIGKILL);
-        sampler_signal_tree(s, SIGKILL, -1, 0, now - t0);
+        wl__sampler_signal_tree(s, SIGKILL, -1, 0, now - t0);
         st->killed = 1;
     }
 }
@@ -164,10 +164,10 @@ static void drain_tree(stop_state *st, sampler *s, double t0, wl_profile *out)
             st->signal = first_signal;
             st->from_tty = first_signal_from_tty;
             st->kill_at = now + st->grace_s;
-            sampler_signal_tree(s, st->signal, -1, st->from_tty ? getpgrp() : 0, now - t0);
+            wl__sampler_signal_tree(s, st->signal, -1, st->from_tty ? getpgrp() : 0, now - t0);
         }
         int sig = now >= st->kill_at ? SIGKILL : 0; /* 0: only count, new ones get st->signal */
-        int live = sampler_signal_tree(s, sig ? sig : st->signal, -1,
+        int live = wl__sampler_signal_tree(s, sig ? sig : st->signal, -1,
                                        sig ? 0 : st->from_tty ? getpgrp() : 0, now - t0);
         reap_children(s, -1, now - t0, &out->maxrss_kb);
         if (live == 0)
@@ -294,7 +294,7 @@ static int target_start(profile_run *pr, char *const argv[], wl_profile *out)
     out->pid = pr->pid;
     out->started_at = wl__tv_s(real0);
     out->mono_start_s = pr->t0;
-    rc = sampler_init(&pr->s, pr->pid, pr->t0);
+    rc = wl__sampler_init(&pr->s, pr->pid, pr->t0);
     if (rc < 0) {
         kill(pr->pid, SIGKILL);
         waitpid(pr->pid, NULL, 0);
@@ -320,7 +320,7 @@ static double tick_loop(profile_run *pr, wl_profile *out)
         if (reap_children(&pr->s, pr->pid, now - pr->t0, &out->maxrss_kb)) {
             /* The last stretch since the previous tick still counts. */
             if (now - last > interval * 0.05)
-                sampler_tick(&pr->s, now - pr->t0, now - last);
+                wl__sampler_tick(&pr->s, now - pr->t0, now - last);
             return now;
         }
         if (now < next)
@@ -330,7 +330,7 @@ static double tick_loop(profile_run *pr, wl_profile *out)
             out->late_ticks++;
         if (late > out->max_lateness_s)
             out->max_lateness_s = late;
-        sampler_tick(&pr->s, now - pr->t0, now - last);
+        wl__sampler_tick(&pr->s, now - pr->t0, now - last);
         last = now;
         if (late > interval) {
             out->missed_ticks += (uint64_t)(late / interval);
@@ -351,8 +351,8 @@ static void target_reap(profile_run *pr, double t_exit, wl_profile *out)
         close(pr->pidfd);
     pr->pidfd = -1;
 
-    procfs_io(pr->pid, &out->io);
-    sampler_process_final_io(&pr->s, pr->pid);
+    wl__procfs_io(pr->pid, &out->io);
+    wl__sampler_process_final_io(&pr->s, pr->pid);
     int status = 0;
     struct rusage ru;
     pid_t reaped;
@@ -360,7 +360,7 @@ static void target_reap(profile_run *pr, double t_exit, wl_profile *out)
         ;
     out->wall_s = t_exit - pr->t0;
     if (reaped == pr->pid) {
-        sampler_process_exited(&pr->s, pr->pid, status, &ru, out->wall_s);
+        wl__sampler_process_exited(&pr->s, pr->pid, status, &ru, out->wall_s);
         /* wait4's peak covers the target and every descendant it reaped;
          * orphans reaped here are added in reap_children. RUSAGE_CHILDREN
          * would also remember children of earlier runs in this process. */
@@ -430,8 +430,8 @@ int wl_profile_command(char *const argv[], const wl_profile_opts *opts, wl_profi
         double t_exit = tick_loop(&pr, out);
         target_reap(&pr, t_exit, out);
         add_rusage_totals(out, &self0, &kids0);
-        rc = sampler_finish(&pr.s, out);
-        sampler_free(&pr.s);
+        rc = wl__sampler_finish(&pr.s, out);
+        wl__sampler_free(&pr.s);
         if (rc == 0)
             wl_profile_derive(out);
     }

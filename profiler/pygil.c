@@ -31,7 +31,7 @@ static void probe(pygil_entry *e, int pid, uint64_t starttime, const char *comm)
     }
 }
 
-int pygil_is_gil(pygil_cache *c, int pid, uint64_t starttime, const char *comm, uint64_t uaddr)
+int wl__pygil_is_gil(pygil_cache *c, int pid, uint64_t starttime, const char *comm, uint64_t uaddr)
 {
     if (!c->ready) {
         if (intmap_init(&c->index) < 0)
@@ -61,7 +61,7 @@ int pygil_is_gil(pygil_cache *c, int pid, uint64_t starttime, const char *comm, 
     return uaddr >= e->lo && uaddr < e->hi;
 }
 
-void pygil_free(pygil_cache *c)
+void wl__pygil_free(pygil_cache *c)
 {
     if (c->ready)
         intmap_free(&c->index);

@@ -29,8 +29,8 @@ typedef struct pygil_cache {
 /* Whether futex word uaddr of process pid (started at starttime, clock
  * ticks after boot; its comm now is comm) is the GIL's. c may be a zeroed
  * cache (initialised on first use). */
-int pygil_is_gil(pygil_cache *c, int pid, uint64_t starttime, const char *comm, uint64_t uaddr);
+int wl__pygil_is_gil(pygil_cache *c, int pid, uint64_t starttime, const char *comm, uint64_t uaddr);
 
-void pygil_free(pygil_cache *c);
+void wl__pygil_free(pygil_cache *c);
 
 #endif

@@ -106,7 +106,7 @@ struct proc_track {
     uint32_t threads_this_tick;
     procfs_file f_stat; /* kept open while live */
     DIR *task_dir;      /* /proc/PID/task, kept open and rewound */
-    int signalled;            /* last signal sampler_signal_tree sent it */
+    int signalled;            /* last signal wl__sampler_signal_tree sent it */
 };
 
 enum { LOOP_NONE = 0, LOOP_READINESS, LOOP_EPOLL_FD };
@@ -143,7 +143,7 @@ static int wait_priority(wl_wait_kind k)
     }
 }
 
-/* What one tick saw across all threads (see sampler_tick). */
+/* What one tick saw across all threads (see wl__sampler_tick). */
 typedef struct tick_obs {
     uint32_t nthreads;      /* threads observed */
     uint32_t nrunning;      /* threads in state R at the sample instant */
@@ -198,13 +198,13 @@ static void add_wait(wl_wait_stat **arr, size_t *n, size_t *cap, const blocked_o
 
 static proc_track *adopt_proc(sampler *s, const proc_stat *st, double now);
 
-int sampler_init(sampler *s, int root_pid, double t0)
+int wl__sampler_init(sampler *s, int root_pid, double t0)
 {
     memset(s, 0, sizeof(*s));
     s->root_pid = root_pid;
     s->self_pid = getpid();
     s->t0 = t0;
-    s->clk_tck = procfs_clk_tck();
+    s->clk_tck = wl__procfs_clk_tck();
     /* Three kept-open files per thread at most; leave the target's share
      * of descriptors alone (profile may run inside a program). */
     struct rlimit rl;
@@ -224,10 +224,10 @@ int sampler_init(sampler *s, int root_pid, double t0)
     char path[64];
     proc_stat st;
     snprintf(path, sizeof(path), "/proc/%d/stat", root_pid);
-    if (procfs_stat(path, &st) == 0) {
+    if (wl__procfs_stat(path, &st) == 0) {
         proc_track *p = adopt_proc(s, &st, 0);
         if (p)
-            p->cmdline = procfs_cmdline(root_pid);
+            p->cmdline = wl__procfs_cmdline(root_pid);
     } else {
         s->read_errors++; /* /proc hidden or not mounted: totals only */
     }
@@ -288,7 +288,7 @@ static void discover_scan(sampler *s, double now)
         s->candidates = cand;
         char path[64];
         snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        if (procfs_stat(path, &cand[ncand]) == 0)
+        if (wl__procfs_stat(path, &cand[ncand]) == 0)
             ncand++;
     }
     closedir(d);
@@ -301,7 +301,7 @@ static void discover_scan(sampler *s, double now)
                 continue;
             proc_track *p = adopt_proc(s, &cand[i], now);
             if (p)
-                p->cmdline = procfs_cmdline(p->pid);
+                p->cmdline = wl__procfs_cmdline(p->pid);
             cand[i].pid = 0;
             adopted = 1;
         }
@@ -371,9 +371,9 @@ static void task_dir_release(sampler *s, proc_track *p)
 
 static void thread_release(sampler *s, thread_track *t)
 {
-    procfs_file_close(&t->f_stat, &s->fd_budget);
-    procfs_file_close(&t->f_sched, &s->fd_budget);
-    procfs_file_close(&t->f_children, &s->fd_budget);
+    wl__procfs_file_close(&t->f_stat, &s->fd_budget);
+    wl__procfs_file_close(&t->f_sched, &s->fd_budget);
+    wl__procfs_file_close(&t->f_children, &s->fd_budget);
 }
 
 /* Children of one thread (its /proc children file) into the worklist:
@@ -385,8 +385,8 @@ static int adopt_children_of(sampler *s, int pid, int tid, size_t *nwork, double
     snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, tid);
     thread_track *t = pid == s->self_pid ? NULL : live_thread(s, pid, tid);
     procfs_file *f = t ? &t->f_children : pid == tid ? &s->self_children : NULL;
-    long n = f ? procfs_file_read(f, path, buf, sizeof(buf), &s->fd_budget)
-               : procfs_read(path, buf, sizeof(buf));
+    long n = f ? wl__procfs_file_read(f, path, buf, sizeof(buf), &s->fd_budget)
+               : wl__procfs_read(path, buf, sizeof(buf));
     if (n < 0)
         return 0; /* thread gone: its children, if any, are reparented */
     if ((size_t)n >= sizeof(buf) - 1)
@@ -402,12 +402,12 @@ static int adopt_children_of(sampler *s, int pid, int tid, size_t *nwork, double
             continue;
         proc_stat st;
         snprintf(path, sizeof(path), "/proc/%ld/stat", c);
-        if (procfs_stat(path, &st) != 0 || !is_tracked_parent(s, st.ppid))
+        if (wl__procfs_stat(path, &st) != 0 || !is_tracked_parent(s, st.ppid))
             continue;
         proc_track *np = adopt_proc(s, &st, now);
         if (!np)
             continue;
-        np->cmdline = procfs_cmdline(np->pid);
+        np->cmdline = wl__procfs_cmdline(np->pid);
         if (grow((void **)&s->work, &s->cap_work, *nwork + 1, sizeof(*s->work)) == 0)
             s->work[(*nwork)++] = np->pid;
     }
@@ -493,21 +493,21 @@ static void observe_blocked(int pid, int tid, char state, blocked_obs *o, uint64
     proc_syscall sc;
     char target[256] = "";
     snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
-    procfs_wchan(path, o->wchan, sizeof(o->wchan));
+    wl__procfs_wchan(path, o->wchan, sizeof(o->wchan));
     snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
     o->syscall[0] = '\0';
-    if (procfs_syscall(path, &sc) == 0 && sc.valid) {
-        const char *name = waitkind_syscall_name(sc.nr);
+    if (wl__procfs_syscall(path, &sc) == 0 && sc.valid) {
+        const char *name = wl__waitkind_syscall_name(sc.nr);
         if (name)
             snprintf(o->syscall, sizeof(o->syscall), "%s", name);
         else
             snprintf(o->syscall, sizeof(o->syscall), "syscall_%ld", sc.nr);
-        if (waitkind_syscall_uses_fd(sc.nr) && sc.args[0] < 1u << 20)
-            procfs_fd_target(pid, (int)sc.args[0], target, sizeof(target));
+        if (wl__waitkind_syscall_uses_fd(sc.nr) && sc.args[0] < 1u << 20)
+            wl__procfs_fd_target(pid, (int)sc.args[0], target, sizeof(target));
         if (sc.nr == SYS_futex)
             *futex_word = sc.args[0];
     }
-    o->kind = waitkind_classify(state, o->wchan, o->syscall, target);
+    o->kind = wl__waitkind_classify(state, o->wchan, o->syscall, target);
 }
 
 int wl_thread_observe(int pid, int tid, wl_thread_now *out)
@@ -515,7 +515,7 @@ int wl_thread_observe(int pid, int tid, wl_thread_now *out)
     char path[96];
     proc_stat st;
     snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-    int rc = procfs_stat(path, &st);
+    int rc = wl__procfs_stat(path, &st);
     if (rc < 0)
         return rc;
     memset(out, 0, sizeof(*out));
@@ -544,7 +544,7 @@ static void thread_time_split(sampler *s, thread_track *t, int pid, int tid, cha
     proc_schedstat ss;
     double run, rq;
     snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", pid, tid);
-    if (procfs_schedstat_cached(&t->f_sched, path, &ss, &s->fd_budget) == 0) {
+    if (wl__procfs_schedstat_cached(&t->f_sched, path, &ss, &s->fd_budget) == 0) {
         uint64_t run0 = t->has_schedstat ? t->run_ns : 0;
         uint64_t wait0 = t->has_schedstat ? t->wait_ns : 0;
         if (ss.run_ns < run0 || ss.wait_ns < wait0) {
@@ -632,7 +632,7 @@ static long long read_nvcsw(int pid, int tid)
 {
     char path[96], buf[2048];
     snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-    if (procfs_read(path, buf, sizeof(buf)) <= 0)
+    if (wl__procfs_read(path, buf, sizeof(buf)) <= 0)
         return -1;
     const char *v = strstr(buf, "\nvoluntary_ctxt_switches:");
     return v ? strtoll(v + 26, NULL, 10) : -1;
@@ -802,12 +802,12 @@ static int read_thread_stat(sampler *s, int pid, int tid, proc_stat *ts)
     char path[96];
     snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
     thread_track *known = live_thread(s, pid, tid);
-    int rc = known ? procfs_stat_cached(&known->f_stat, path, ts, &s->fd_budget) : -ESRCH;
+    int rc = known ? wl__procfs_stat_cached(&known->f_stat, path, ts, &s->fd_budget) : -ESRCH;
     if (rc == 0 && ts->starttime != known->starttime)
         rc = -ESRCH; /* cannot happen through an open file; be safe */
     if (rc < 0 && known)
         thread_release(s, known); /* stale: read by path below */
-    if (rc < 0 && procfs_stat(path, ts) < 0) {
+    if (rc < 0 && wl__procfs_stat(path, ts) < 0) {
         s->read_errors++;
         return -ESRCH;
     }
@@ -820,7 +820,7 @@ static int read_thread_stat(sampler *s, int pid, int tid, proc_stat *ts)
 static void thread_running(sampler *s, thread_track *t, int tid, unsigned tl_state, double on,
                            double queued, double dt, tick_obs *obs, double now)
 {
-    timeline_observe(&s->timeline, (size_t)(t - s->threads), t->pid, tid, tl_state, NULL, NULL);
+    wl__timeline_observe(&s->timeline, (size_t)(t - s->threads), t->pid, tid, tl_state, NULL, NULL);
     obs->nrunning++;
     t->samples_running++;
     t->burst_s += on;
@@ -884,15 +884,15 @@ static void thread_blocked(sampler *s, proc_track *p, thread_track *t, int tid, 
     uint64_t futex_word;
     observe_blocked(p->pid, tid, state, o, &futex_word);
     if (o->kind == WL_WAIT_LOCK && futex_word &&
-        pygil_is_gil(&s->pygil, p->pid, p->starttime, p->comm, futex_word))
+        wl__pygil_is_gil(&s->pygil, p->pid, p->starttime, p->comm, futex_word))
         o->kind = WL_WAIT_GIL;
-    timeline_observe(&s->timeline, (size_t)(t - s->threads), p->pid, tid,
+    wl__timeline_observe(&s->timeline, (size_t)(t - s->threads), p->pid, tid,
                      WL_TL_WAIT + (unsigned)o->kind, o->syscall, o->wchan);
     if (o->kind == WL_WAIT_GIL)
         t->gil = 1;
     tick_add_share(obs, t, on, queued, dt);
     t->samples_waiting++;
-    /* Weights only: sampler_finish scales each thread's reasons to its
+    /* Weights only: wl__sampler_finish scales each thread's reasons to its
      * measured waiting seconds. */
     add_wait(&t->waits, &t->nwaits, &t->cap_waits, o, dt);
     track_stretches(t, o, dt);
@@ -937,7 +937,7 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
     char path[96];
     proc_stat st;
     snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
-    if (procfs_stat_cached(&p->f_stat, path, &st, &s->fd_budget) < 0 || st.starttime != p->starttime)
+    if (wl__procfs_stat_cached(&p->f_stat, path, &st, &s->fd_budget) < 0 || st.starttime != p->starttime)
         return -ENOENT;
     if ((st.state == 'Z' || st.state == 'X') && st.num_threads <= 1) {
         p->utime = st.utime;
@@ -990,7 +990,7 @@ static void proc_gone(sampler *s, proc_track *p, double now)
 {
     p->live = 0;
     p->end_s = now;
-    procfs_file_close(&p->f_stat, &s->fd_budget);
+    wl__procfs_file_close(&p->f_stat, &s->fd_budget);
     task_dir_release(s, p);
     intmap_del(&s->pid_index, p->pid);
     for (size_t i = 0; i < s->nthreads; i++) {
@@ -1010,7 +1010,7 @@ static void proc_gone(sampler *s, proc_track *p, double now)
  * add up (min(1, sum)) before joining the product. Run-queue time (runnable, no CPU
  * free) is kept apart: it is the machine's contention, not the program's
  * computing or waiting. */
-void sampler_tick(sampler *s, double now, double dt)
+void wl__sampler_tick(sampler *s, double now, double dt)
 {
     tick_obs obs = {
         .tick = s->tick + 1,
@@ -1021,7 +1021,7 @@ void sampler_tick(sampler *s, double now, double dt)
     };
 
     s->tick++;
-    timeline_tick(&s->timeline, now);
+    wl__timeline_tick(&s->timeline, now);
     /* Pids are reused once the counter wraps: forget what was foreign now
      * and then, so a descendant that gets a once-foreign pid is found. */
     if (s->tick % FOREIGN_FORGET_TICKS == 0)
@@ -1081,7 +1081,7 @@ void sampler_tick(sampler *s, double now, double dt)
     if (obs.nblocked == 0)
         return;
     /* Nothing runnable at the sample instant: the blocked threads' reasons
-     * get the tick, the most telling kind first (weights; sampler_finish
+     * get the tick, the most telling kind first (weights; wl__sampler_finish
      * scales them to the measured waiting seconds). */
     s->ticks_waiting++;
     int best = 99;
@@ -1109,14 +1109,14 @@ static proc_track *find_proc_any(sampler *s, int pid)
     return NULL;
 }
 
-void sampler_process_final_io(sampler *s, int pid)
+void wl__sampler_process_final_io(sampler *s, int pid)
 {
     proc_track *p = find_proc_any(s, pid);
     if (p)
-        procfs_io(pid, &p->io);
+        wl__procfs_io(pid, &p->io);
 }
 
-void sampler_process_exited(sampler *s, int pid, int status, const struct rusage *ru,
+void wl__sampler_process_exited(sampler *s, int pid, int status, const struct rusage *ru,
                             double now)
 {
     proc_track *p = find_proc_any(s, pid);
@@ -1166,7 +1166,7 @@ static int cmp_thread_cpu(const void *a, const void *b)
     return (x->waiting_s < y->waiting_s) - (x->waiting_s > y->waiting_s);
 }
 
-int sampler_finish(sampler *s, wl_profile *p)
+int wl__sampler_finish(sampler *s, wl_profile *p)
 {
     p->ticks = s->tick;
     p->ticks_running = s->ticks_running;
@@ -1256,20 +1256,20 @@ int sampler_finish(sampler *s, wl_profile *p)
     return 0;
 }
 
-void sampler_free(sampler *s)
+void wl__sampler_free(sampler *s)
 {
     for (size_t i = 0; i < s->nthreads; i++) {
         thread_release(s, &s->threads[i]);
         free(s->threads[i].waits);
     }
     for (size_t i = 0; i < s->nprocs; i++) {
-        procfs_file_close(&s->procs[i].f_stat, &s->fd_budget);
+        wl__procfs_file_close(&s->procs[i].f_stat, &s->fd_budget);
         task_dir_release(s, &s->procs[i]);
         free(s->procs[i].cmdline);
     }
     if (s->self_task_dir)
         closedir(s->self_task_dir);
-    procfs_file_close(&s->self_children, NULL);
+    wl__procfs_file_close(&s->self_children, NULL);
     free(s->work);
     free(s->threads);
     free(s->procs);
@@ -1280,33 +1280,33 @@ void sampler_free(sampler *s)
     intmap_free(&s->pid_index);
     intmap_free(&s->tid_index);
     intmap_free(&s->foreign);
-    pygil_free(&s->pygil);
+    wl__pygil_free(&s->pygil);
     memset(s, 0, sizeof(*s));
 }
 
 /* ---- attaching to running processes (profiler/attach.c) ---- */
 
-int sampler_add_root(sampler *s, int pid)
+int wl__sampler_add_root(sampler *s, int pid)
 {
     char path[64];
     proc_stat st;
     if (intmap_get(&s->pid_index, pid, NULL))
         return 0;
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    int rc = procfs_stat(path, &st);
+    int rc = wl__procfs_stat(path, &st);
     if (rc < 0)
         return rc;
     proc_track *p = adopt_proc(s, &st, 0);
     if (!p)
         return -ENOMEM;
-    p->cmdline = procfs_cmdline(pid);
+    p->cmdline = wl__procfs_cmdline(pid);
     return 0;
 }
 
 /* Threads that ran before we looked have counters from their whole life:
  * take them as the baseline so only what happens from now on is counted
  * (a first tick would otherwise see years of CPU in one interval). */
-int sampler_prime(sampler *s, double now)
+int wl__sampler_prime(sampler *s, double now)
 {
     if (!s->no_discovery)
         discover(s, now);
@@ -1315,7 +1315,7 @@ int sampler_prime(sampler *s, double now)
         char path[96];
         proc_stat st;
         snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
-        if (!p->live || procfs_stat(path, &st) < 0)
+        if (!p->live || wl__procfs_stat(path, &st) < 0)
             continue;
         p->utime = p->utime0 = st.utime;
         p->stime = p->stime0 = st.stime;
@@ -1331,7 +1331,7 @@ int sampler_prime(sampler *s, double now)
             proc_stat ts;
             proc_schedstat ss;
             snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", p->pid, tid);
-            if (procfs_stat(path, &ts) < 0 || strcmp(ts.comm, "wlprof-agent") == 0)
+            if (wl__procfs_stat(path, &ts) < 0 || strcmp(ts.comm, "wlprof-agent") == 0)
                 continue;
             thread_track *t = find_or_add_thread(s, p->pid, &ts, now);
             if (!t)
@@ -1341,7 +1341,7 @@ int sampler_prime(sampler *s, double now)
             t->stime = t->stime0 = ts.stime;
             t->last_tick = s->tick;
             snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", p->pid, tid);
-            if (procfs_schedstat(path, &ss) == 0) {
+            if (wl__procfs_schedstat(path, &ss) == 0) {
                 t->run_ns = t->run_ns0 = ss.run_ns;
                 t->wait_ns = ss.wait_ns;
                 t->slices = ss.slices;
@@ -1361,11 +1361,11 @@ static void *dup_array(const void *a, size_t n, size_t elem)
     return p;
 }
 
-int sampler_snapshot(const sampler *s, wl_profile *p)
+int wl__sampler_snapshot(const sampler *s, wl_profile *p)
 {
-    sampler c = *s; /* shares the indexes, which sampler_finish does not touch */
+    sampler c = *s; /* shares the indexes, which wl__sampler_finish does not touch */
     int rc = -ENOMEM;
-    /* a snapshot carries no timeline: sampler_finish would hand over the
+    /* a snapshot carries no timeline: wl__sampler_finish would hand over the
      * live one, which the session keeps growing and frees itself */
     memset(&c.timeline, 0, sizeof(c.timeline));
     c.waits = dup_array(s->waits, s->nwaits, sizeof(*s->waits));
@@ -1386,7 +1386,7 @@ int sampler_snapshot(const sampler *s, wl_profile *p)
         proc_track *t = &c.procs[np];
         t->cmdline = s->procs[np].cmdline ? strdup(s->procs[np].cmdline) : NULL;
     }
-    rc = sampler_finish(&c, p);
+    rc = wl__sampler_finish(&c, p);
 out:
     for (size_t i = 0; i < nt; i++)
         free(c.threads[i].waits); /* NULL once handed over */
@@ -1398,7 +1398,7 @@ out:
     return rc;
 }
 
-size_t sampler_nlive(const sampler *s)
+size_t wl__sampler_nlive(const sampler *s)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->nprocs; i++)
@@ -1406,7 +1406,7 @@ size_t sampler_nlive(const sampler *s)
     return n;
 }
 
-int sampler_signal_tree(sampler *s, int sig, int skip_pid, int skip_pgrp, double now)
+int wl__sampler_signal_tree(sampler *s, int sig, int skip_pid, int skip_pgrp, double now)
 {
     discover(s, now); /* children forked since the last tick, and orphans */
     int live = 0;
@@ -1418,7 +1418,7 @@ int sampler_signal_tree(sampler *s, int sig, int skip_pid, int skip_pgrp, double
         proc_stat st;
         snprintf(path, sizeof(path), "/proc/%d/stat", p->pid);
         /* gone, reused by another process, or a zombie its parent will reap */
-        if (procfs_stat(path, &st) < 0 || st.starttime != p->starttime || st.state == 'Z' ||
+        if (wl__procfs_stat(path, &st) < 0 || st.starttime != p->starttime || st.state == 'Z' ||
             st.state == 'X')
             continue;
         live++;

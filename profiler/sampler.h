@@ -2,9 +2,9 @@
  * sampler.h -- follows a process tree through /proc and accumulates ticks
  * into a wl_profile (internal to the profiler).
  *
- * Life cycle: sampler_init(root pid) -> sampler_tick() every interval ->
- * sampler_process_exited() as processes are reaped -> sampler_finish()
- * moves everything into the wl_profile -> sampler_free().
+ * Life cycle: wl__sampler_init(root pid) -> wl__sampler_tick() every interval ->
+ * wl__sampler_process_exited() as processes are reaped -> wl__sampler_finish()
+ * moves everything into the wl_profile -> wl__sampler_free().
  */
 #ifndef WL_PROFILER_SAMPLER_H
 #define WL_PROFILER_SAMPLER_H
@@ -68,34 +68,34 @@ typedef struct sampler {
     procfs_file self_children; /* our main thread's children file */
 } sampler;
 
-int sampler_init(sampler *s, int root_pid, double t0);
+int wl__sampler_init(sampler *s, int root_pid, double t0);
 /* Observes every thread of the tree once; dt is the wall time this tick
  * stands for, now the tick's time (seconds since t0). */
-void sampler_tick(sampler *s, double now, double dt);
+void wl__sampler_tick(sampler *s, double now, double dt);
 /* Records a reaped process's exit; ru is its rusage from wait4 (may be NULL). */
-void sampler_process_exited(sampler *s, int pid, int status, const struct rusage *ru,
+void wl__sampler_process_exited(sampler *s, int pid, int status, const struct rusage *ru,
                             double now);
 /* Reads the final /proc/PID/io of a zombie before it is reaped. */
-void sampler_process_final_io(sampler *s, int pid);
+void wl__sampler_process_final_io(sampler *s, int pid);
 /* Sends sig to every live process of the tree (finding new ones first),
  * except skip_pid, members of process group skip_pgrp (when > 0) and those
  * it already sent sig; a pid reused by an unrelated process is never signalled. Returns how many
  * processes of the tree are alive (zombies excluded), skipped ones
  * included. */
-int sampler_signal_tree(sampler *s, int sig, int skip_pid, int skip_pgrp, double now);
+int wl__sampler_signal_tree(sampler *s, int sig, int skip_pid, int skip_pgrp, double now);
 /* Moves the accumulated data into p (arrays are handed over). */
-int sampler_finish(sampler *s, wl_profile *p);
-void sampler_free(sampler *s);
+int wl__sampler_finish(sampler *s, wl_profile *p);
+void wl__sampler_free(sampler *s);
 
 /* Attaching: adds another root process (0, or -errno when it cannot be
- * read); sampler_prime() takes every tracked thread's counters as they are
+ * read); wl__sampler_prime() takes every tracked thread's counters as they are
  * now as the zero of the profile (call it once, before the first tick);
- * sampler_snapshot() fills p as sampler_finish would, without consuming
+ * wl__sampler_snapshot() fills p as wl__sampler_finish would, without consuming
  * the sampler (for a live view). */
-int sampler_add_root(sampler *s, int pid);
-int sampler_prime(sampler *s, double now);
-int sampler_snapshot(const sampler *s, wl_profile *p);
+int wl__sampler_add_root(sampler *s, int pid);
+int wl__sampler_prime(sampler *s, double now);
+int wl__sampler_snapshot(const sampler *s, wl_profile *p);
 /* Processes tracked and not seen exiting. */
-size_t sampler_nlive(const sampler *s);
+size_t wl__sampler_nlive(const sampler *s);
 
 #endif

@@ -39,7 +39,7 @@ static int grow(void **arr, size_t *cap, size_t need, size_t es)
     return 0;
 }
 
-int timeline_tick(wl_timeline *tl, double now)
+int wl__timeline_tick(wl_timeline *tl, double now)
 {
     if (tl->nticks >= WL_TIMELINE_MAX_TICKS) {
         tl->truncated = true;
@@ -66,7 +66,7 @@ static int32_t intern_detail(wl_timeline *tl, const char *syscall, const char *w
     return (int32_t)tl->ndetails++;
 }
 
-void timeline_observe(wl_timeline *tl, size_t slot, int pid, int tid, unsigned state,
+void wl__timeline_observe(wl_timeline *tl, size_t slot, int pid, int tid, unsigned state,
                       const char *syscall, const char *wchan)
 {
     if (tl->nticks == 0 || tl->truncated)

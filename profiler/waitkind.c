@@ -107,13 +107,13 @@ static const syscall_entry *find_syscall(long nr)
     return NULL;
 }
 
-const char *waitkind_syscall_name(long nr)
+const char *wl__waitkind_syscall_name(long nr)
 {
     const syscall_entry *e = find_syscall(nr);
     return e ? e->name : wl_syscall_name(nr);
 }
 
-int waitkind_syscall_uses_fd(long nr)
+int wl__waitkind_syscall_uses_fd(long nr)
 {
     const syscall_entry *e = find_syscall(nr);
     return e ? e->uses_fd : 0;
@@ -178,7 +178,7 @@ static wl_wait_kind classify_wchan(const char *w)
     return WL_WAIT_KIND_COUNT;
 }
 
-wl_wait_kind waitkind_classify(char state, const char *wchan, const char *syscall,
+wl_wait_kind wl__waitkind_classify(char state, const char *wchan, const char *syscall,
                                const char *fd_target)
 {
     if (wl_is_readiness_call(syscall))

@@ -48,7 +48,7 @@ static int by_fraction(const wl_verdict *v, int limit)
 }
 
 /* The adaptation table above; why says which row and column applied. */
-wl_executor run__adapt_executor(const wl_verdict *v, bool has_async, bool has_blocking,
+wl_executor wl__run_adapt_executor(const wl_verdict *v, bool has_async, bool has_blocking,
                                 run_adaptation *why)
 {
     if (!has_blocking) {
@@ -73,7 +73,7 @@ wl_executor run__adapt_executor(const wl_verdict *v, bool has_async, bool has_bl
     }
 }
 
-/* The sentence for a task's adapted verdict (see run__adapt_executor). */
+/* The sentence for a task's adapted verdict (see wl__run_adapt_executor). */
 static void task_reason(const wl_verdict *v, run_adaptation how, int workers, int cores,
                         char *why, size_t len)
 {
@@ -170,7 +170,7 @@ static int default_workers(const wl_run_result *r, const wl_verdict *v, int limi
     }
 }
 
-void run__choose(wl_run_result *r, const wl_run_opts *o, size_t njobs)
+void wl__run_choose(wl_run_result *r, const wl_run_opts *o, size_t njobs)
 {
     int limit = o->limit > 0 ? o->limit : RUN_DEFAULT_LIMIT;
     const wl_verdict *v = r->have_verdict ? &r->verdict : NULL;
@@ -193,7 +193,7 @@ void run__choose(wl_run_result *r, const wl_run_opts *o, size_t njobs)
         workers = commands_choice(v, limit, cores, why, sizeof(why));
     } else {
         run_adaptation how;
-        r->executor = run__adapt_executor(v, r->has_async, r->has_blocking, &how);
+        r->executor = wl__run_adapt_executor(v, r->has_async, r->has_blocking, &how);
         if (v->executor == WL_EXEC_SPLIT)
             workers = by_fraction(v, limit);
         else if (r->executor == WL_EXEC_PROCESS_POOL)

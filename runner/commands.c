@@ -136,7 +136,7 @@ static void emit(cmd_run *cr, int stream, int line, const char *p, size_t n)
     memcpy(cr->ebuf, prefix, (size_t)k);
     memcpy(cr->ebuf + k, p, n);
     cr->ebuf[len - 1] = '\n';
-    run__progress_clear(&cr->prog);
+    wl__run_progress_clear(&cr->prog);
     fwrite(cr->ebuf, 1, len, f);
 }
 
@@ -301,14 +301,14 @@ static void attempt_end(cmd_run *cr, size_t i, int st, int ended_by, const char 
         snprintf(msg, sizeof(msg), "timed out after %.3g s", cr->o->timeout_s);
     else if (state == WL_JOB_CANCELLED && cr->r->signal)
         snprintf(msg, sizeof(msg), "cancelled by %s",
-                 run__signal_name(cr->r->signal) ? run__signal_name(cr->r->signal)
+                 wl__run_signal_name(cr->r->signal) ? wl__run_signal_name(cr->r->signal)
                                                  : "a signal");
     else if (state == WL_JOB_CANCELLED)
         snprintf(msg, sizeof(msg), "cancelled (--halt)");
     else
-        run__status_text(st, msg, sizeof(msg));
-    run__job_end(cr->r, i, state, st, state == WL_JOB_OK ? NULL : msg, start - cr->t0,
-                 run__now() - cr->t0);
+        wl__run_status_text(st, msg, sizeof(msg));
+    wl__run_job_end(cr->r, i, state, st, state == WL_JOB_OK ? NULL : msg, start - cr->t0,
+                 wl__run_now() - cr->t0);
 }
 
 /* After the last attempt of job i. Returns whether the run halts now. */
@@ -318,11 +318,11 @@ static int job_done(cmd_run *cr, size_t i)
     joblog_write(cr, i);
     job_output_done(cr, i);
     if (st != WL_JOB_CANCELLED)
-        run__progress_job(&cr->prog, st == WL_JOB_OK);
+        wl__run_progress_job(&cr->prog, st == WL_JOB_OK);
     if (st == WL_JOB_OK || st == WL_JOB_CANCELLED)
         return 0;
-    int halt = run__halt_mode(cr->o);
-    if (halt != WL_HALT_NEVER && ++cr->failures >= (size_t)run__halt_after(cr->o)) {
+    int halt = wl__run_halt_mode(cr->o);
+    if (halt != WL_HALT_NEVER && ++cr->failures >= (size_t)wl__run_halt_after(cr->o)) {
         cr->stop = 1;
         cr->r->halted = true;
         return halt == WL_HALT_NOW;
@@ -346,7 +346,7 @@ static void handle_closed(uv_handle_t *h)
     }
     if (j->open_handles == 0) {
         if (j->spawned)
-            run__guard_remove(j->pid);
+            wl__run_guard_remove(j->pid);
         if (j->w)
             wl_waiter_wake(j->w, 0);
     }
@@ -385,7 +385,7 @@ static void job_stop(cmd_job *j, int sig, int ended_by)
     if (!j->killing) {
         j->killing = 1;
         uv_timer_stop(&j->timer);
-        uv_timer_start(&j->timer, on_timer, (uint64_t)(run__grace(j->cr->o) * 1000), 0);
+        uv_timer_start(&j->timer, on_timer, (uint64_t)(wl__run_grace(j->cr->o) * 1000), 0);
     }
 }
 
@@ -438,8 +438,8 @@ static pid_t spawn_job(const char *cmd, int out_fd, int err_fd)
         return -errno;
     if (pid == 0) {
         setsid();
-        run__guard_add(getpid());
-        if (run__pdeathsig(parent) < 0) /* the sh itself; the guardian does its group */
+        wl__run_guard_add(getpid());
+        if (wl__run_pdeathsig(parent) < 0) /* the sh itself; the guardian does its group */
             _exit(127);
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0)
@@ -540,7 +540,7 @@ static int job_spawn(cmd_run *cr, cmd_job *j, const int wr[2], char *err, size_t
         snprintf(err, errlen, "cannot watch /bin/sh: pidfd_open: %s", strerror(errno));
         kill(-j->pid, SIGKILL);
         waitpid(j->pid, NULL, 0);
-        run__guard_remove(j->pid);
+        wl__run_guard_remove(j->pid);
         return rc;
     }
     return 0;
@@ -631,7 +631,7 @@ static int run_job(cmd_run *cr, size_t i)
     for (;;) {
         char err[256] = "";
         int ended_by;
-        double start = run__now();
+        double start = wl__run_now();
         cr->in_flight++;
         cr->prog.running = cr->in_flight;
         if (cr->in_flight > cr->r->max_in_flight)
@@ -643,7 +643,7 @@ static int run_job(cmd_run *cr, size_t i)
             ended_by = END_CANCEL;
         attempt_end(cr, i, st, ended_by, err, start);
         if (cr->stop || wl_task_cancelled() ||
-            !run__should_retry(cr->o, cr->r->jobs[i].state, cr->r->jobs[i].nattempts))
+            !wl__run_should_retry(cr->o, cr->r->jobs[i].state, cr->r->jobs[i].nattempts))
             break;
     }
     return job_done(cr, i);
@@ -673,12 +673,12 @@ static int main_task(void *arg, void **result)
 static void on_signal(uv_poll_t *p, int status, int events)
 {
     cmd_run *cr = p->data;
-    run__signals_drain();
-    if (!run__sig_first)
+    wl__run_signals_drain();
+    if (!wl__run_sig_first)
         return;
     int again = cr->r->signal != 0;
     if (!again)
-        cr->r->signal = run__sig_first;
+        cr->r->signal = wl__run_sig_first;
     cr->stop = 1;
     for (cmd_job *j = cr->live; j; j = j->next) {
         if (again)
@@ -722,7 +722,7 @@ static void pilot_child_main(cmd_run *cr, size_t i, int out_fds[2], int json_fd)
     char *text = root ? json_dumps(root, JSON_COMPACT) : NULL;
     if (!text)
         _exit(125);
-    _exit(run__write_full(json_fd, text, strlen(text)) == 0 ? 0 : 124);
+    _exit(wl__run_write_full(json_fd, text, strlen(text)) == 0 ? 0 : 124);
 }
 
 static int pilot_start(cmd_run *cr, size_t i, pilot_child *pc, char *err, size_t errlen)
@@ -757,15 +757,15 @@ static int pilot_start(cmd_run *cr, size_t i, pilot_child *pc, char *err, size_t
         goto fail;
     }
     if (pid == 0) {
-        run__child_setup();
+        wl__run_child_setup();
         setpgid(0, 0); /* its own group: wlprof forwards signals to it */
-        if (run__pdeathsig(parent) < 0)
+        if (wl__run_pdeathsig(parent) < 0)
             _exit(1);
         int outs[2] = {p[0][1], p[1][1]};
         pilot_child_main(cr, i, outs, p[2][1]);
     }
     setpgid(pid, pid);
-    run__guard_add(pid);
+    wl__run_guard_add(pid);
     pc->pid = pid;
     for (int s = 0; s < 3; s++) {
         close(p[s][1]);
@@ -786,8 +786,8 @@ fail:
  * --timeout deadline (TERM, then KILL after the grace period). */
 static void pilot_watch(cmd_run *cr, pilot_child *pcs, size_t n)
 {
-    double grace = run__grace(cr->o);
-    int sigfd = run__signals_fd();
+    double grace = wl__run_grace(cr->o);
+    int sigfd = wl__run_signals_fd();
     char buf[65536];
     for (;;) {
         struct pollfd pf[3 * RUN_PILOT_SLOTS + 1];
@@ -813,7 +813,7 @@ static void pilot_watch(cmd_run *cr, pilot_child *pcs, size_t n)
             who[m] = -1;
             which[m++] = -1;
         }
-        int k = poll(pf, (nfds_t)m, run__poll_ms(deadline));
+        int k = poll(pf, (nfds_t)m, wl__run_poll_ms(deadline));
         if (k < 0 && errno != EINTR)
             return;
         for (int x = 0; k > 0 && x < m; x++) {
@@ -834,11 +834,11 @@ static void pilot_watch(cmd_run *cr, pilot_child *pcs, size_t n)
                 pc->fds[s] = -1;
             }
         }
-        if (sigfd >= 0 && run__sig_first) {
-            run__signals_drain();
+        if (sigfd >= 0 && wl__run_sig_first) {
+            wl__run_signals_drain();
             int again = cr->r->signal != 0;
             if (!again)
-                cr->r->signal = run__sig_first;
+                cr->r->signal = wl__run_sig_first;
             cr->stop = 1;
             for (size_t c = 0; c < n; c++) {
                 pilot_child *pc = &pcs[c];
@@ -847,12 +847,12 @@ static void pilot_watch(cmd_run *cr, pilot_child *pcs, size_t n)
                 } else {
                     pc->ended_by = END_CANCEL;
                     kill(-pc->pid, cr->r->signal);
-                    pc->deadline = run__now() + grace;
+                    pc->deadline = wl__run_now() + grace;
                     pc->killing = 1;
                 }
             }
         }
-        double now = run__now();
+        double now = wl__run_now();
         for (size_t c = 0; c < n; c++) {
             pilot_child *pc = &pcs[c];
             if (now < pc->deadline)
@@ -875,7 +875,7 @@ static int pilot_begin(cmd_run *cr, size_t i, pilot_child *pc, char *err, size_t
 {
     memset(pc, 0, sizeof(*pc));
     pc->i = i;
-    pc->start = run__now();
+    pc->start = wl__run_now();
     pc->deadline = cr->o->timeout_s > 0 ? pc->start + cr->o->timeout_s : INFINITY;
     return pilot_start(cr, i, pc, err, errlen);
 }
@@ -891,7 +891,7 @@ static void pilot_end(cmd_run *cr, pilot_child *pc, wl_profile *prof)
         ;
     if (pc->killing)
         kill(-pc->pid, SIGKILL); /* descendants that outlived the profiler */
-    run__guard_remove(pc->pid);
+    wl__run_guard_remove(pc->pid);
 
     int st;
     char why[128] = "";
@@ -941,10 +941,10 @@ static int run_pilot(cmd_run *cr, size_t npilot, char *err, size_t errlen)
 {
     static pilot_child pcs[RUN_PILOT_SLOTS];
     wl_run_result *r = cr->r;
-    double start = run__now();
+    double start = wl__run_now();
     if (npilot > RUN_PILOT_SLOTS + 1)
         npilot = RUN_PILOT_SLOTS + 1;
-    run__progress_note(&cr->prog, "pilot: %zu command%s under the profiler, the first alone",
+    wl__run_progress_note(&cr->prog, "pilot: %zu command%s under the profiler, the first alone",
                        npilot, npilot == 1 ? "" : "s");
     size_t round[RUN_PILOT_SLOTS + 1];
     size_t nround = 1;
@@ -967,7 +967,7 @@ static int run_pilot(cmd_run *cr, size_t npilot, char *err, size_t errlen)
             size_t i = pcs[c].i;
             pilot_end(cr, &pcs[c], &prof);
             keep_profile(r, &prof);
-            if (!cr->stop && run__should_retry(cr->o, r->jobs[i].state, r->jobs[i].nattempts))
+            if (!cr->stop && wl__run_should_retry(cr->o, r->jobs[i].state, r->jobs[i].nattempts))
                 round[nround++] = i; /* again, in the next round */
             else
                 job_done(cr, i);
@@ -983,7 +983,7 @@ static int run_pilot(cmd_run *cr, size_t npilot, char *err, size_t errlen)
         if (r->jobs[cr->order[k]].pilot)
             r->pilot_jobs++;
     cr->next = r->pilot_jobs;
-    r->pilot_wall_s = run__now() - start;
+    r->pilot_wall_s = wl__run_now() - start;
     if (r->have_profile)
         r->have_verdict = wl_classify(&r->profile, NULL, &r->verdict) == 0;
     return 0;
@@ -1025,11 +1025,11 @@ static int commands_prepare(cmd_run *cr, char *const *cmds, const int *lines, si
     cr->r = out;
     cr->out = opts->out ? opts->out : stdout;
     cr->err = opts->err ? opts->err : stderr;
-    cr->t0 = run__now();
+    cr->t0 = wl__run_now();
     struct timeval tv;
     gettimeofday(&tv, NULL);
     cr->epoch0 = (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
-    run__progress_init(&cr->prog, opts, out, cr->t0);
+    wl__run_progress_init(&cr->prog, opts, out, cr->t0);
     return 0;
 }
 
@@ -1063,23 +1063,23 @@ static int commands_main_phase(cmd_run *cr, char *err, size_t errlen)
         return rc;
     }
     if (cr->o->handle_signals &&
-        uv_poll_init(&cr->uv, &cr->sigpoll, run__signals_fd()) == 0) {
+        uv_poll_init(&cr->uv, &cr->sigpoll, wl__run_signals_fd()) == 0) {
         cr->sigpoll.data = cr;
         uv_poll_start(&cr->sigpoll, UV_READABLE, on_signal);
         uv_unref((uv_handle_t *)&cr->sigpoll);
         cr->have_sigpoll = 1;
     }
-    double main_t0 = run__now();
-    if (!cr->stop && run__sig_first == 0 && cr->next < cr->norder) {
+    double main_t0 = wl__run_now();
+    if (!cr->stop && wl__run_sig_first == 0 && cr->next < cr->norder) {
         cr->end = cr->norder;
-        run__progress_start(&cr->prog, &cr->uv);
+        wl__run_progress_start(&cr->prog, &cr->uv);
         wl_run(&cr->loop, "main", main_task, cr, NULL);
-        run__progress_stop(&cr->prog);
+        wl__run_progress_stop(&cr->prog);
     }
-    if (run__sig_first && !out->signal)
-        out->signal = run__sig_first;
-    out->main_wall_s = run__now() - main_t0;
-    out->total_wall_s = run__now() - cr->t0;
+    if (wl__run_sig_first && !out->signal)
+        out->signal = wl__run_sig_first;
+    out->main_wall_s = wl__run_now() - main_t0;
+    out->total_wall_s = wl__run_now() - cr->t0;
     if (cr->have_sigpoll)
         uv_close((uv_handle_t *)&cr->sigpoll, NULL);
     wl_loop_close(&cr->loop);
@@ -1110,7 +1110,7 @@ int wl_run_commands(char *const *cmds, const int *lines, size_t n, const wl_run_
                     wl_run_result *out, char *err, size_t errlen)
 {
     cmd_run *cr = calloc(1, sizeof(*cr));
-    int rc = run__result_init(out, WL_RUN_COMMANDS, n, "commands");
+    int rc = wl__run_result_init(out, WL_RUN_COMMANDS, n, "commands");
     if (!cr || rc < 0) {
         free(cr);
         snprintf(err, errlen, "out of memory");
@@ -1119,12 +1119,12 @@ int wl_run_commands(char *const *cmds, const int *lines, size_t n, const wl_run_
     rc = commands_prepare(cr, cmds, lines, n, opts, out, err, errlen);
     if (rc < 0)
         goto free_run;
-    if (opts->handle_signals && run__signals_install() < 0) {
+    if (opts->handle_signals && wl__run_signals_install() < 0) {
         snprintf(err, errlen, "cannot install the signal handlers: %s", strerror(errno));
         rc = -EIO;
         goto free_run;
     }
-    run__guard_start();
+    wl__run_guard_start();
 
     size_t npilot = pilot_count(cr);
     if (npilot > 0) {
@@ -1132,9 +1132,9 @@ int wl_run_commands(char *const *cmds, const int *lines, size_t n, const wl_run_
         if (rc < 0)
             goto stop_guard;
     }
-    run__choose(out, opts, cr->norder - out->pilot_jobs);
+    wl__run_choose(out, opts, cr->norder - out->pilot_jobs);
     if (npilot > 0)
-        run__progress_note(&cr->prog, "pilot: %.2f s, %s -> %d at once", out->pilot_wall_s,
+        wl__run_progress_note(&cr->prog, "pilot: %.2f s, %s -> %d at once", out->pilot_wall_s,
                            out->have_verdict ? wl_kind_name(out->verdict.kind) : "unclassified",
                            out->workers);
     rc = commands_main_phase(cr, err, errlen);
@@ -1143,9 +1143,9 @@ stop_guard:
     flush_all_output(cr);
     fflush(cr->out);
     fflush(cr->err);
-    run__guard_stop();
+    wl__run_guard_stop();
 free_run:
-    run__result_count(out);
+    wl__run_result_count(out);
     commands_free(cr, n);
     return rc;
 }

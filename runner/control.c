@@ -3,7 +3,7 @@
  * up after a SIGKILLed wlprof, and the halt/retry/timeout rules both modes
  * share.
  *
- * Signals: SIGINT, SIGTERM and SIGHUP set run__sig_first (the first one
+ * Signals: SIGINT, SIGTERM and SIGHUP set wl__run_sig_first (the first one
  * wins) and write one byte into a self-pipe, which the loop (uv_poll_t) or
  * a pilot's poll() watches. The handler does nothing else, so it is safe at
  * any point; the runner then forwards the signal to every job itself (jobs
@@ -33,8 +33,8 @@
 static const int run_signals[] = {SIGINT, SIGTERM, SIGHUP};
 #define NSIGNALS (sizeof(run_signals) / sizeof(run_signals[0]))
 
-volatile sig_atomic_t run__sig_first;
-volatile sig_atomic_t run__sig_count;
+volatile sig_atomic_t wl__run_sig_first;
+volatile sig_atomic_t wl__run_sig_count;
 static int sig_pipe[2] = {-1, -1};
 static struct sigaction old_actions[NSIGNALS];
 static int installed;
@@ -52,9 +52,9 @@ static void on_signal(int sig)
         errno = saved;
         return;
     }
-    if (!run__sig_first)
-        run__sig_first = sig;
-    run__sig_count++;
+    if (!wl__run_sig_first)
+        wl__run_sig_first = sig;
+    wl__run_sig_count++;
     if (sig_pipe[1] >= 0) {
         char c = (char)sig;
         ssize_t k = write(sig_pipe[1], &c, 1);
@@ -63,14 +63,14 @@ static void on_signal(int sig)
     errno = saved;
 }
 
-int run__signals_install(void)
+int wl__run_signals_install(void)
 {
     if (installed)
         return sig_pipe[0];
     if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
         return -errno;
-    run__sig_first = 0;
-    run__sig_count = 0;
+    wl__run_sig_first = 0;
+    wl__run_sig_count = 0;
     owner_pid = getpid();
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -83,7 +83,7 @@ int run__signals_install(void)
     return sig_pipe[0];
 }
 
-void run__signals_uninstall(void)
+void wl__run_signals_uninstall(void)
 {
     if (!installed)
         return;
@@ -95,12 +95,12 @@ void run__signals_uninstall(void)
     installed = 0;
 }
 
-int run__signals_fd(void)
+int wl__run_signals_fd(void)
 {
     return installed ? sig_pipe[0] : -1;
 }
 
-void run__signals_drain(void)
+void wl__run_signals_drain(void)
 {
     char buf[64];
     if (installed)
@@ -141,7 +141,7 @@ static void guard_main(int rd)
     _exit(0);
 }
 
-int run__guard_start(void)
+int wl__run_guard_start(void)
 {
     int p[2];
     if (guard_fd >= 0)
@@ -195,19 +195,19 @@ static void guard_send(int rec)
         ;
 }
 
-void run__guard_add(pid_t pgid)
+void wl__run_guard_add(pid_t pgid)
 {
     if (pgid > 0)
         guard_send((int)pgid);
 }
 
-void run__guard_remove(pid_t pgid)
+void wl__run_guard_remove(pid_t pgid)
 {
     if (pgid > 0)
         guard_send(-(int)pgid);
 }
 
-void run__guard_stop(void)
+void wl__run_guard_stop(void)
 {
     if (guard_fd < 0)
         return;
@@ -225,7 +225,7 @@ void run__guard_stop(void)
     guard_pid = 0;
 }
 
-void run__child_setup(void)
+void wl__run_child_setup(void)
 {
     if (guard_fd >= 0)
         close(guard_fd);
@@ -244,7 +244,7 @@ void run__child_setup(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-int run__pdeathsig(pid_t parent)
+int wl__run_pdeathsig(pid_t parent)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     return getppid() == parent ? 0 : -1;
@@ -252,26 +252,26 @@ int run__pdeathsig(pid_t parent)
 
 /* ---- shared rules -------------------------------------------------------- */
 
-double run__grace(const wl_run_opts *o)
+double wl__run_grace(const wl_run_opts *o)
 {
     return o->grace_s > 0 ? o->grace_s : RUN_DEFAULT_GRACE_S;
 }
 
-int run__halt_mode(const wl_run_opts *o)
+int wl__run_halt_mode(const wl_run_opts *o)
 {
     if (o->halt != WL_HALT_NEVER)
         return o->halt;
     return o->fail_fast ? WL_HALT_NOW : WL_HALT_NEVER;
 }
 
-int run__halt_after(const wl_run_opts *o)
+int wl__run_halt_after(const wl_run_opts *o)
 {
     if (o->halt != WL_HALT_NEVER)
         return o->halt_fail > 0 ? o->halt_fail : 1;
     return 1;
 }
 
-const char *run__signal_name(int sig)
+const char *wl__run_signal_name(int sig)
 {
     switch (sig) {
     case SIGINT:
@@ -293,12 +293,12 @@ const char *run__signal_name(int sig)
     }
 }
 
-void run__status_text(int st, char *buf, size_t len)
+void wl__run_status_text(int st, char *buf, size_t len)
 {
     if (st == 127) {
         snprintf(buf, len, "exit status 127 (command not found)");
     } else if (st > 128) {
-        const char *name = run__signal_name(st - 128);
+        const char *name = wl__run_signal_name(st - 128);
         if (name)
             snprintf(buf, len, "killed by signal %d (%s)", st - 128, name);
         else
@@ -310,15 +310,15 @@ void run__status_text(int st, char *buf, size_t len)
     }
 }
 
-int run__poll_ms(double deadline)
+int wl__run_poll_ms(double deadline)
 {
     if (isinf(deadline))
         return -1;
-    double left = deadline - run__now();
+    double left = deadline - wl__run_now();
     return left <= 0 ? 0 : (int)ceil(left * 1000);
 }
 
-int run__write_full(int fd, const void *p, size_t n)
+int wl__run_write_full(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n > 0) {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-FILE *run__open_input(const char *path, char *err, size_t errlen, int *rc)
+FILE *wl__run_open_input(const char *path, char *err, size_t errlen, int *rc)
 {
     if (strcmp(path, "-") == 0)
         return stdin;
@@ -24,7 +24,7 @@ FILE *run__open_input(const char *path, char *err, size_t errlen, int *rc)
     return f;
 }
 
-void run__close_input(FILE *f)
+void wl__run_close_input(FILE *f)
 {
     if (f && f != stdin)
         fclose(f);
@@ -71,7 +71,7 @@ static int out_of_memory(const char *path, char *err, size_t errlen)
     return -ENOMEM;
 }
 
-int run__nul_error(const char *path, int lineno, char *err, size_t errlen)
+int wl__run_nul_error(const char *path, int lineno, char *err, size_t errlen)
 {
     snprintf(err, errlen, "%s:%d: a NUL byte in the line (not a text file?)",
              display_name(path), lineno);
@@ -96,14 +96,14 @@ int wl_inputs_load(const char *path, bool skip_bad, wl_inputs *out, char *err, s
     int lineno = 0;
 
     memset(out, 0, sizeof(*out));
-    FILE *f = run__open_input(path, err, errlen, &rc);
+    FILE *f = wl__run_open_input(path, err, errlen, &rc);
     if (!f)
         return rc;
     ssize_t len;
     while ((len = getline(&line, &linecap, f)) >= 0) {
         lineno++;
         if (memchr(line, '\0', (size_t)len)) {
-            rc = run__nul_error(path, lineno, err, errlen);
+            rc = wl__run_nul_error(path, lineno, err, errlen);
             goto fail;
         }
         if (blank(line))
@@ -152,12 +152,12 @@ int wl_inputs_load(const char *path, bool skip_bad, wl_inputs *out, char *err, s
         goto fail;
     }
     free(line);
-    run__close_input(f);
+    wl__run_close_input(f);
     return 0;
 
 fail:
     free(line);
-    run__close_input(f);
+    wl__run_close_input(f);
     wl_inputs_free(out);
     return rc;
 }
@@ -184,14 +184,14 @@ int wl_commands_load(const char *path, char ***cmds, int **lines, size_t *n, cha
     *cmds = NULL;
     *lines = NULL;
     *n = 0;
-    FILE *f = run__open_input(path, err, errlen, &rc);
+    FILE *f = wl__run_open_input(path, err, errlen, &rc);
     if (!f)
         return rc;
     ssize_t len;
     while ((len = getline(&line, &linecap, f)) >= 0) {
         lineno++;
         if (memchr(line, '\0', (size_t)len)) {
-            rc = run__nul_error(path, lineno, err, errlen);
+            rc = wl__run_nul_error(path, lineno, err, errlen);
             goto fail;
         }
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -218,12 +218,12 @@ int wl_commands_load(const char *path, char ***cmds, int **lines, size_t *n, cha
         goto fail;
     }
     free(line);
-    run__close_input(f);
+    wl__run_close_input(f);
     return 0;
 
 fail:
     free(line);
-    run__close_input(f);
+    wl__run_close_input(f);
     for (size_t i = 0; i < *n; i++)
         free((*cmds)[i]);
     free(*cmds);

@@ -30,13 +30,13 @@
 #define RUN_DEFAULT_PILOT_COMMANDS 1
 #define RUN_DEFAULT_GRACE_S 3.0
 
-extern const wl_task_def run__sample_sleep;
-extern const wl_task_def run__sample_download;
-extern const wl_task_def run__sample_blocking_read;
-extern const wl_task_def run__sample_primes;
+extern const wl_task_def wl__run_sample_sleep;
+extern const wl_task_def wl__run_sample_download;
+extern const wl_task_def wl__run_sample_blocking_read;
+extern const wl_task_def wl__run_sample_primes;
 
 /* Monotonic seconds. */
-static inline double run__now(void)
+static inline double wl__run_now(void)
 {
     return wl__mono_s();
 }
@@ -44,39 +44,39 @@ static inline double run__now(void)
 /* ---- control (control.c) ---- */
 
 /* The first of SIGINT/SIGTERM/SIGHUP received since install, and how many. */
-extern volatile sig_atomic_t run__sig_first;
-extern volatile sig_atomic_t run__sig_count;
+extern volatile sig_atomic_t wl__run_sig_first;
+extern volatile sig_atomic_t wl__run_sig_count;
 /* Installs the handlers; returns the self-pipe's read end (readable once a
  * signal came) or a negative errno. */
-int run__signals_install(void);
-void run__signals_uninstall(void);
+int wl__run_signals_install(void);
+void wl__run_signals_uninstall(void);
 /* The self-pipe's read end, -1 when not installed. */
-int run__signals_fd(void);
-void run__signals_drain(void);
+int wl__run_signals_fd(void);
+void wl__run_signals_drain(void);
 
 /* The guardian: SIGKILLs the listed process groups when wlprof dies. */
-int run__guard_start(void);
-void run__guard_add(pid_t pgid);
-void run__guard_remove(pid_t pgid);
-void run__guard_stop(void);
+int wl__run_guard_start(void);
+void wl__run_guard_add(pid_t pgid);
+void wl__run_guard_remove(pid_t pgid);
+void wl__run_guard_stop(void);
 
 /* In a child forked by the runner: closes the runner's private fds and
  * takes the default signal dispositions back. */
-void run__child_setup(void);
+void wl__run_child_setup(void);
 /* PR_SET_PDEATHSIG(SIGKILL); -1 when parent is already gone. */
-int run__pdeathsig(pid_t parent);
+int wl__run_pdeathsig(pid_t parent);
 
-double run__grace(const wl_run_opts *o);
+double wl__run_grace(const wl_run_opts *o);
 /* --halt with --fail-fast folded in: WL_HALT_* and the failure count. */
-int run__halt_mode(const wl_run_opts *o);
-int run__halt_after(const wl_run_opts *o);
-const char *run__signal_name(int sig);
-/* poll()'s timeout until a run__now() deadline (INFINITY: -1). */
-int run__poll_ms(double deadline);
+int wl__run_halt_mode(const wl_run_opts *o);
+int wl__run_halt_after(const wl_run_opts *o);
+const char *wl__run_signal_name(int sig);
+/* poll()'s timeout until a wl__run_now() deadline (INFINITY: -1). */
+int wl__run_poll_ms(double deadline);
 /* write() all n bytes (EINTR retried); 0 or -1. */
-int run__write_full(int fd, const void *p, size_t n);
+int wl__run_write_full(int fd, const void *p, size_t n);
 /* "exit status 3", "killed by signal 11 (SIGSEGV)", "" for 0. */
-void run__status_text(int shell_status, char *buf, size_t len);
+void wl__run_status_text(int shell_status, char *buf, size_t len);
 
 /* ---- task pilot in a worker process (pilot_proc.c) ---- */
 
@@ -85,16 +85,16 @@ void run__status_text(int shell_status, char *buf, size_t len);
  * fails only its job (and a new worker takes the next one), a job past
  * o->timeout_s is killed. Records every job in r (pilot = true). Sets
  * *stop when a signal or --halt ended the pilot. Fills r->profile. */
-int run__pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, const wl_run_opts *o,
+int wl__run_pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, const wl_run_opts *o,
                      wl_run_result *r, double t0, int *stop, char *err, size_t errlen);
 
 /* ---- inputs (inputs.c) ---- */
 
 /* "-" is stdin; otherwise fopen, with err set on failure (*rc = -errno). */
-FILE *run__open_input(const char *path, char *err, size_t errlen, int *rc);
-void run__close_input(FILE *f);
+FILE *wl__run_open_input(const char *path, char *err, size_t errlen, int *rc);
+void wl__run_close_input(FILE *f);
 /* "FILE:LINE: a NUL byte in the line"; returns -EINVAL. */
-int run__nul_error(const char *path, int lineno, char *err, size_t errlen);
+int wl__run_nul_error(const char *path, int lineno, char *err, size_t errlen);
 
 /* ---- pilot ---- */
 
@@ -120,34 +120,34 @@ typedef struct run_sampler {
     long nvcsw, nivcsw;
 } run_sampler;
 
-int run__sampler_start_proc(run_sampler *s);
+int wl__run_sampler_start_proc(run_sampler *s);
 /* Slot's process (<= 0: nothing to sample there now). */
-void run__sampler_follow(run_sampler *s, int slot, pid_t pid);
-void run__sampler_stop_proc(run_sampler *s);
+void wl__run_sampler_follow(run_sampler *s, int slot, pid_t pid);
+void wl__run_sampler_stop_proc(run_sampler *s);
 /* Fills *p (zeroed first; owned by the caller) from the stopped sampler
  * through the profiler (wl_profile_from_tally), and releases the tally.
  * label becomes argv[0]. Returns 0 or -ENOMEM. */
-int run__sampler_profile(run_sampler *s, const char *label, wl_profile *p);
+int wl__run_sampler_profile(run_sampler *s, const char *label, wl_profile *p);
 
 /* ---- bookkeeping ---- */
 
-int run__result_init(wl_run_result *r, wl_run_mode mode, size_t n, const char *what);
+int wl__run_result_init(wl_run_result *r, wl_run_mode mode, size_t n, const char *what);
 /* Records an attempt of job i; the last one is the job's outcome. err:
  * message (copied) or NULL. */
-void run__job_end(wl_run_result *r, size_t i, wl_job_state st, int status, const char *err,
+void wl__run_job_end(wl_run_result *r, size_t i, wl_job_state st, int status, const char *err,
                   double start_s, double end_s);
 /* Whether job i, having just ended in state st after `attempts` attempts,
  * runs again under --retries. */
-int run__should_retry(const wl_run_opts *o, wl_job_state st, size_t attempts);
-void run__result_count(wl_run_result *r);
+int wl__run_should_retry(const wl_run_opts *o, wl_job_state st, size_t attempts);
+void wl__run_result_count(wl_run_result *r);
 
 /* ---- executor choice ---- */
 
 /* Picks executor and workers for the main phase from the verdict (or the
  * user's options) and writes r->executor, r->workers, r->reason. njobs:
  * jobs left for the main phase. The executor is the classifier's, adapted
- * to the task's forms (run__adapt_executor); commands run as processes. */
-void run__choose(wl_run_result *r, const wl_run_opts *o, size_t njobs);
+ * to the task's forms (wl__run_adapt_executor); commands run as processes. */
+void wl__run_choose(wl_run_result *r, const wl_run_opts *o, size_t njobs);
 
 /* Which rule of choose.c's adaptation table applied. */
 typedef enum run_adaptation {
@@ -161,7 +161,7 @@ typedef enum run_adaptation {
 
 /* The executor a task with these forms runs for verdict v (the classifier
  * decided; this only maps its decision onto the forms), and why. */
-wl_executor run__adapt_executor(const wl_verdict *v, bool has_async, bool has_blocking,
+wl_executor wl__run_adapt_executor(const wl_verdict *v, bool has_async, bool has_blocking,
                                 run_adaptation *why);
 
 /* ---- progress ---- */
@@ -182,15 +182,15 @@ typedef struct run_progress {
     int shown;           /* a TTY line is on screen */
 } run_progress;
 
-void run__progress_init(run_progress *p, const wl_run_opts *o, wl_run_result *r, double t0);
-void run__progress_start(run_progress *p, uv_loop_t *uv);
+void wl__run_progress_init(run_progress *p, const wl_run_opts *o, wl_run_result *r, double t0);
+void wl__run_progress_start(run_progress *p, uv_loop_t *uv);
 /* Erases the TTY line before other output; the next tick redraws it. */
-void run__progress_clear(run_progress *p);
-void run__progress_job(run_progress *p, int ok);
+void wl__run_progress_clear(run_progress *p);
+void wl__run_progress_job(run_progress *p, int ok);
 /* Stops the timer (closes it on the loop) and prints the final line. */
-void run__progress_stop(run_progress *p);
+void wl__run_progress_stop(run_progress *p);
 /* A one-off line outside the loop (pilot phases). */
-void run__progress_note(run_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wl__run_progress_note(run_progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- remote jobs (remote_jobs.c, slurm.c) ---- */
 
@@ -208,6 +208,6 @@ typedef struct run_remote_result {
 } run_remote_result;
 
 /* Returns 0, or -EPROTO when p/len is not a remote job's reply. */
-int run__remote_result_parse(const uint8_t *p, size_t len, run_remote_result *r);
+int wl__run_remote_result_parse(const uint8_t *p, size_t len, run_remote_result *r);
 
 #endif

@@ -31,13 +31,13 @@ int wl_args_load(const char *path, char ***args, int **lines, size_t *n, char *e
     *args = NULL;
     *lines = NULL;
     *n = 0;
-    FILE *f = run__open_input(path, err, errlen, &rc);
+    FILE *f = wl__run_open_input(path, err, errlen, &rc);
     if (!f)
         return rc;
     while ((len = getline(&line, &linecap, f)) >= 0) {
         lineno++;
         if (memchr(line, '\0', (size_t)len)) {
-            rc = run__nul_error(path, lineno, err, errlen);
+            rc = wl__run_nul_error(path, lineno, err, errlen);
             goto fail;
         }
         if (len > 0 && line[len - 1] == '\n')
@@ -70,7 +70,7 @@ int wl_args_load(const char *path, char ***args, int **lines, size_t *n, char *e
         goto fail;
     }
     free(line);
-    run__close_input(f);
+    wl__run_close_input(f);
     return 0;
 
 nomem:
@@ -78,7 +78,7 @@ nomem:
     snprintf(err, errlen, "%s: out of memory", shown(path));
 fail:
     free(line);
-    run__close_input(f);
+    wl__run_close_input(f);
     for (size_t i = 0; i < *n; i++)
         free((*args)[i]);
     free(*args);
@@ -213,7 +213,7 @@ int wl_joblog_read(const char *path, size_t n, bool *skip, char *err, size_t err
         if (memchr(line, '\0', (size_t)len)) {
             free(line);
             fclose(f);
-            return run__nul_error(path, lineno, err, errlen);
+            return wl__run_nul_error(path, lineno, err, errlen);
         }
         char *end;
         errno = 0;

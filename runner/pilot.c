@@ -69,7 +69,7 @@ static void *sampler_main(void *arg)
     return NULL;
 }
 
-int run__sampler_start_proc(run_sampler *s)
+int wl__run_sampler_start_proc(run_sampler *s)
 {
     memset(s, 0, sizeof(*s));
     for (int k = 0; k < RUN_PILOT_SLOTS; k++)
@@ -82,25 +82,25 @@ int run__sampler_start_proc(run_sampler *s)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = -pthread_create(&s->thread, NULL, sampler_main, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    s->t0 = run__now();
+    s->t0 = wl__run_now();
     return rc;
 }
 
-void run__sampler_follow(run_sampler *s, int slot, pid_t pid)
+void wl__run_sampler_follow(run_sampler *s, int slot, pid_t pid)
 {
     if (pid > 0 && !s->tid)
         s->tid = pid;
     atomic_store(&s->pids[slot], (int)pid);
 }
 
-void run__sampler_stop_proc(run_sampler *s)
+void wl__run_sampler_stop_proc(run_sampler *s)
 {
-    s->t1 = run__now();
+    s->t1 = wl__run_now();
     atomic_store(&s->stop, 1);
     pthread_join(s->thread, NULL);
 }
 
-int run__sampler_profile(run_sampler *s, const char *label, wl_profile *p)
+int wl__run_sampler_profile(run_sampler *s, const char *label, wl_profile *p)
 {
     wl_tally_totals m = {
         .label = label,

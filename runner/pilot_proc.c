@@ -115,8 +115,8 @@ static void worker_main(const wl_task_def *task, const wl_inputs *in, int req, i
         reply r = {.rc = rc, .out_len = out.len, .msglen = 0};
         if (rc != 0)
             r.msglen = (uint32_t)(out.len < MSG_MAX ? out.len : MSG_MAX);
-        if (run__write_full(rep, &r, sizeof(r)) < 0 ||
-            (r.msglen && run__write_full(rep, out.data, r.msglen) < 0))
+        if (wl__run_write_full(rep, &r, sizeof(r)) < 0 ||
+            (r.msglen && wl__run_write_full(rep, out.data, r.msglen) < 0))
             _exit(124);
         wl_bytes_free(&out);
     }
@@ -170,9 +170,9 @@ static int worker_start(pilot_worker *w, const wl_task_def *task, const wl_input
         return -e;
     }
     if (pid == 0) {
-        run__child_setup();
+        wl__run_child_setup();
         setpgid(0, 0); /* the terminal's Ctrl-C reaches wlprof, which forwards it */
-        if (run__pdeathsig(parent) < 0)
+        if (wl__run_pdeathsig(parent) < 0)
             _exit(1);
         close(a[1]);
         close(b[0]);
@@ -211,11 +211,11 @@ static int worker_reap(pilot_worker *w, pilot_totals *t, int kill_it)
     if (kill_it)
         kill(w->pid, SIGKILL);
     /* It exits at EOF; one that does not within 5 s is killed. */
-    double end = run__now() + 5;
+    double end = wl__run_now() + 5;
     pid_t got;
     while ((got = wait4(w->pid, &st, kill_it ? 0 : WNOHANG, &ru)) == 0 ||
            (got < 0 && errno == EINTR)) {
-        if (got == 0 && run__now() > end) {
+        if (got == 0 && wl__run_now() > end) {
             kill(w->pid, SIGKILL);
             kill_it = 1;
         } else if (got == 0) {
@@ -273,8 +273,8 @@ typedef struct pilot_ctx {
 static void record(pilot_ctx *c, size_t idx, wl_job_state st, int rc, const char *msg,
                    double start)
 {
-    double now = run__now();
-    run__job_end(c->r, idx, st, rc, st == WL_JOB_OK ? NULL : msg, start - c->t0, now - c->t0);
+    double now = wl__run_now();
+    wl__run_job_end(c->r, idx, st, rc, st == WL_JOB_OK ? NULL : msg, start - c->t0, now - c->t0);
     c->s.job_s += now - start;
 }
 
@@ -282,7 +282,7 @@ static void record(pilot_ctx *c, size_t idx, wl_job_state st, int rc, const char
 static void slot_begin(pilot_ctx *c, int k, slot *sl, size_t idx)
 {
     sl->job = idx;
-    sl->start = run__now();
+    sl->start = wl__run_now();
     sl->deadline = INFINITY;
     sl->killing = sl->timed_out = sl->signal = sl->dead = 0;
     if (sl->w.pid == 0) {
@@ -295,12 +295,12 @@ static void slot_begin(pilot_ctx *c, int k, slot *sl, size_t idx)
             return;
         }
     }
-    run__sampler_follow(&c->s, k, sl->w.pid);
+    wl__run_sampler_follow(&c->s, k, sl->w.pid);
     /* the job's time starts once its worker exists (a fork can be slow) */
-    sl->start = run__now();
+    sl->start = wl__run_now();
     sl->deadline = c->o->timeout_s > 0 ? sl->start + c->o->timeout_s : INFINITY;
     uint32_t i32 = (uint32_t)idx;
-    if (run__write_full(sl->w.req, &i32, sizeof(i32)) < 0)
+    if (wl__run_write_full(sl->w.req, &i32, sizeof(i32)) < 0)
         sl->dead = 1;
 }
 
@@ -330,7 +330,7 @@ static void slot_outcome(pilot_ctx *c, slot *sl, job_outcome *oc)
                 snprintf(oc->msg, sizeof(oc->msg), "timed out after %.3g s", c->o->timeout_s);
             if (oc->state == WL_JOB_CANCELLED)
                 snprintf(oc->msg, sizeof(oc->msg), "cancelled by %s",
-                         run__signal_name(sl->signal) ? run__signal_name(sl->signal)
+                         wl__run_signal_name(sl->signal) ? wl__run_signal_name(sl->signal)
                                                       : "a signal");
             /* a worker stopped by us is not reused */
             if (sl->signal || sl->timed_out)
@@ -341,12 +341,12 @@ static void slot_outcome(pilot_ctx *c, slot *sl, job_outcome *oc)
     pid_t pid = sl->w.pid;
     int st = worker_reap(&sl->w, &c->tot, 0);
     char how[96];
-    run__status_text(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st), how, sizeof(how));
+    wl__run_status_text(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st), how, sizeof(how));
     oc->rc = -ECHILD;
     if (sl->signal) {
         oc->state = WL_JOB_CANCELLED;
         snprintf(oc->msg, sizeof(oc->msg), "cancelled by %s",
-                 run__signal_name(sl->signal) ? run__signal_name(sl->signal) : "a signal");
+                 wl__run_signal_name(sl->signal) ? wl__run_signal_name(sl->signal) : "a signal");
     } else if (sl->timed_out) {
         oc->state = WL_JOB_TIMED_OUT;
         oc->rc = -ETIMEDOUT;
@@ -372,10 +372,10 @@ static void slot_finish(pilot_ctx *c, int k, slot *sl)
         record(c, idx, oc.state, oc.rc, oc.msg, sl->start);
         c->r->jobs[idx].out_bytes = oc.out_len;
     }
-    run__sampler_follow(&c->s, k, 0);
+    wl__run_sampler_follow(&c->s, k, 0);
     sl->job = NO_JOB;
     if (!oc.signal && !*c->stop &&
-        run__should_retry(c->o, oc.state, c->r->jobs[idx].nattempts)) {
+        wl__run_should_retry(c->o, oc.state, c->r->jobs[idx].nattempts)) {
         slot_begin(c, k, sl, idx);
         return;
     }
@@ -383,8 +383,8 @@ static void slot_finish(pilot_ctx *c, int k, slot *sl)
     if (oc.signal) {
         c->r->signal = oc.signal;
         *c->stop = 1;
-    } else if (oc.state != WL_JOB_OK && ++c->failures >= (size_t)run__halt_after(c->o) &&
-               run__halt_mode(c->o) != WL_HALT_NEVER) {
+    } else if (oc.state != WL_JOB_OK && ++c->failures >= (size_t)wl__run_halt_after(c->o) &&
+               wl__run_halt_mode(c->o) != WL_HALT_NEVER) {
         c->r->halted = true;
         *c->stop = 1;
     }
@@ -394,12 +394,12 @@ static void slot_finish(pilot_ctx *c, int k, slot *sl)
  * or --halt stopped the pilot: the jobs not started stay not_run). */
 static void run_slots(pilot_ctx *c, slot *slots, int nslots)
 {
-    double grace = run__grace(c->o);
-    int sigfd = run__signals_fd();
+    double grace = wl__run_grace(c->o);
+    int sigfd = wl__run_signals_fd();
     for (;;) {
         for (int k = 0; k < nslots; k++) {
-            if (run__sig_first && !c->r->signal) {
-                c->r->signal = run__sig_first;
+            if (wl__run_sig_first && !c->r->signal) {
+                c->r->signal = wl__run_sig_first;
                 *c->stop = 1;
             }
             if (slots[k].job == NO_JOB && !*c->stop && c->next < c->end)
@@ -431,13 +431,13 @@ static void run_slots(pilot_ctx *c, slot *slots, int nslots)
             pf[n] = (struct pollfd){.fd = sigfd, .events = POLLIN};
             map[n++] = -1;
         }
-        int got = poll(pf, (nfds_t)n, run__poll_ms(deadline));
+        int got = poll(pf, (nfds_t)n, wl__run_poll_ms(deadline));
         if (got < 0 && errno != EINTR)
             return;
-        if (sigfd >= 0 && run__sig_first) {
-            int again = c->r->signal != 0 && run__sig_count > 1;
-            run__signals_drain();
-            c->r->signal = run__sig_first;
+        if (sigfd >= 0 && wl__run_sig_first) {
+            int again = c->r->signal != 0 && wl__run_sig_count > 1;
+            wl__run_signals_drain();
+            c->r->signal = wl__run_sig_first;
             *c->stop = 1;
             for (int k = 0; k < nslots; k++) {
                 slot *sl = &slots[k];
@@ -446,14 +446,14 @@ static void run_slots(pilot_ctx *c, slot *slots, int nslots)
                 if (again) {
                     kill(sl->w.pid, SIGKILL);
                 } else if (!sl->signal) {
-                    sl->signal = run__sig_first;
+                    sl->signal = wl__run_sig_first;
                     kill(sl->w.pid, sl->signal);
-                    sl->deadline = run__now() + grace;
+                    sl->deadline = wl__run_now() + grace;
                     sl->killing = 2;
                 }
             }
         }
-        double now = run__now();
+        double now = wl__run_now();
         for (int k = 0; k < nslots; k++) {
             slot *sl = &slots[k];
             if (sl->job == NO_JOB || sl->w.pid <= 0 || now < sl->deadline)
@@ -474,7 +474,7 @@ static void run_slots(pilot_ctx *c, slot *slots, int nslots)
     }
 }
 
-int run__pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, const wl_run_opts *o,
+int wl__run_pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, const wl_run_opts *o,
                      wl_run_result *r, double t0, int *stop, char *err, size_t errlen)
 {
     static slot slots[RUN_PILOT_SLOTS];
@@ -483,7 +483,7 @@ int run__pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, con
         memset(&slots[k], 0, sizeof(slots[k]));
         slots[k].job = NO_JOB;
     }
-    int rc = run__sampler_start_proc(&c.s);
+    int rc = wl__run_sampler_start_proc(&c.s);
     if (rc < 0) {
         snprintf(err, errlen, "cannot start the pilot sampler: %s", strerror(-rc));
         return rc;
@@ -508,7 +508,7 @@ int run__pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, con
     for (size_t k = 0; k < par || k == 0; k++)
         if (slots[k].w.pid > 0)
             worker_reap(&slots[k].w, &c.tot, 0);
-    run__sampler_stop_proc(&c.s);
+    wl__run_sampler_stop_proc(&c.s);
     r->pilot_jobs = c.next;
     r->pilot_wall_s = c.s.t1 - c.s.t0;
     r->pilot_job_s = c.s.job_s;
@@ -521,7 +521,7 @@ int run__pilot_tasks(const wl_task_def *task, const wl_inputs *in, size_t n, con
     c.s.nivcsw = c.tot.nivcsw;
     char label[128];
     snprintf(label, sizeof(label), "pilot of task %s", task->name);
-    rc = run__sampler_profile(&c.s, label, &r->profile);
+    rc = wl__run_sampler_profile(&c.s, label, &r->profile);
     if (rc < 0) {
         snprintf(err, errlen, "out of memory");
         return rc;

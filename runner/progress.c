@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int run__result_init(wl_run_result *r, wl_run_mode mode, size_t n, const char *what)
+int wl__run_result_init(wl_run_result *r, wl_run_mode mode, size_t n, const char *what)
 {
     memset(r, 0, sizeof(*r));
     r->mode = mode;
@@ -30,7 +30,7 @@ int run__result_init(wl_run_result *r, wl_run_mode mode, size_t n, const char *w
     return 0;
 }
 
-void run__job_end(wl_run_result *r, size_t i, wl_job_state st, int status, const char *err,
+void wl__run_job_end(wl_run_result *r, size_t i, wl_job_state st, int status, const char *err,
                   double start_s, double end_s)
 {
     wl_job_result *j = &r->jobs[i];
@@ -52,13 +52,13 @@ void run__job_end(wl_run_result *r, size_t i, wl_job_state st, int status, const
     a->error = err && *err ? strdup(err) : NULL;
 }
 
-int run__should_retry(const wl_run_opts *o, wl_job_state st, size_t attempts)
+int wl__run_should_retry(const wl_run_opts *o, wl_job_state st, size_t attempts)
 {
     return (st == WL_JOB_FAILED || st == WL_JOB_TIMED_OUT) && o->retries > 0 &&
            attempts <= (size_t)o->retries;
 }
 
-void run__result_count(wl_run_result *r)
+void wl__run_result_count(wl_run_result *r)
 {
     r->ok = r->failed = r->cancelled = r->not_run = r->timed_out = r->skipped = 0;
     for (size_t i = 0; i < r->njobs; i++) {
@@ -105,7 +105,7 @@ void wl_run_result_free(wl_run_result *r)
 
 /* ---- display ------------------------------------------------------------ */
 
-void run__progress_init(run_progress *p, const wl_run_opts *o, wl_run_result *r, double t0)
+void wl__run_progress_init(run_progress *p, const wl_run_opts *o, wl_run_result *r, double t0)
 {
     memset(p, 0, sizeof(*p));
     p->r = r;
@@ -119,7 +119,7 @@ void run__progress_init(run_progress *p, const wl_run_opts *o, wl_run_result *r,
 
 static void format_line(run_progress *p, char *buf, size_t len)
 {
-    double now = run__now();
+    double now = wl__run_now();
     double main_s = now - p->main_t0;
     size_t main_done = p->done - p->main_done0;
     double rate = main_s > 0 ? (double)main_done / main_s : 0;
@@ -150,7 +150,7 @@ static void draw(run_progress *p, int final)
 static void on_tick(uv_timer_t *t)
 {
     run_progress *p = t->data;
-    double now = run__now();
+    double now = wl__run_now();
     if (p->mode == 2) {
         draw(p, 0);
     } else if (now - p->last_plain >= p->every_s) {
@@ -159,9 +159,9 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-void run__progress_start(run_progress *p, uv_loop_t *uv)
+void wl__run_progress_start(run_progress *p, uv_loop_t *uv)
 {
-    p->main_t0 = run__now();
+    p->main_t0 = wl__run_now();
     p->main_done0 = p->done;
     p->last_plain = p->main_t0;
     if (p->mode == 0)
@@ -172,7 +172,7 @@ void run__progress_start(run_progress *p, uv_loop_t *uv)
     uv_unref((uv_handle_t *)&p->timer);
 }
 
-void run__progress_clear(run_progress *p)
+void wl__run_progress_clear(run_progress *p)
 {
     if (p->mode == 2 && p->shown) {
         fputs("\r\033[K", p->f);
@@ -181,14 +181,14 @@ void run__progress_clear(run_progress *p)
     }
 }
 
-void run__progress_job(run_progress *p, int ok)
+void wl__run_progress_job(run_progress *p, int ok)
 {
     p->done++;
     if (!ok)
         p->failed++;
 }
 
-void run__progress_stop(run_progress *p)
+void wl__run_progress_stop(run_progress *p)
 {
     if (p->mode == 0)
         return;
@@ -197,12 +197,12 @@ void run__progress_stop(run_progress *p)
     draw(p, 1);
 }
 
-void run__progress_note(run_progress *p, const char *fmt, ...)
+void wl__run_progress_note(run_progress *p, const char *fmt, ...)
 {
     va_list ap;
     if (p->mode == 0)
         return;
-    run__progress_clear(p);
+    wl__run_progress_clear(p);
     fputs("[wlprof run] ", p->f);
     va_start(ap, fmt);
     vfprintf(p->f, fmt, ap);

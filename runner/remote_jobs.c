@@ -87,7 +87,7 @@ static int put_result(wl_bytes *reply, int status, double wall, double user, dou
     return 0;
 }
 
-int run__remote_result_parse(const uint8_t *p, size_t len, run_remote_result *r)
+int wl__run_remote_result_parse(const uint8_t *p, size_t len, run_remote_result *r)
 {
     uint32_t magic;
     int32_t st;

@@ -211,7 +211,7 @@ json_t *wl_run_report_json(const wl_run_result *r)
     json_object_set_new(root, "totals", t);
 
     json_t *stop = json_object();
-    const char *sname = r->signal ? run__signal_name(r->signal) : NULL;
+    const char *sname = r->signal ? wl__run_signal_name(r->signal) : NULL;
     json_object_set_new(stop, "signal", r->signal ? json_integer(r->signal) : json_null());
     json_object_set_new(stop, "signal_name", sname ? json_string(sname) : json_null());
     json_object_set_new(stop, "halted", json_boolean(r->halted));
@@ -268,7 +268,7 @@ void wl_run_print_summary(FILE *f, const wl_run_result *r)
     if (r->signal)
         fprintf(f, "  stopped   by %s: running jobs were sent it, then SIGKILL after the grace "
                    "period\n",
-                run__signal_name(r->signal) ? run__signal_name(r->signal) : "a signal");
+                wl__run_signal_name(r->signal) ? wl__run_signal_name(r->signal) : "a signal");
     else if (r->halted)
         fprintf(f, "  stopped   by --halt\n");
     double sp = wl_run_speedup(r);

@@ -324,10 +324,10 @@ int sample_primes(const wl_bytes *in, wl_bytes *out)
 /* ---- the table (built-in only) ------------------------------------------- */
 
 #ifndef WL_SAMPLES_SHARED
-const wl_task_def run__sample_sleep = {"sample_sleep", sample_sleep, sample_sleep_async};
-const wl_task_def run__sample_download = {"sample_download", sample_download,
+const wl_task_def wl__run_sample_sleep = {"sample_sleep", sample_sleep, sample_sleep_async};
+const wl_task_def wl__run_sample_download = {"sample_download", sample_download,
                                           sample_download_async};
-const wl_task_def run__sample_blocking_read = {"sample_blocking_read", sample_blocking_read,
+const wl_task_def wl__run_sample_blocking_read = {"sample_blocking_read", sample_blocking_read,
                                                NULL};
-const wl_task_def run__sample_primes = {"sample_primes", sample_primes, NULL};
+const wl_task_def wl__run_sample_primes = {"sample_primes", sample_primes, NULL};
 #endif

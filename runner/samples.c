@@ -64,8 +64,8 @@ static const wl_sample samples[] = {
 
 static const wl_task_def *sample_task(size_t i)
 {
-    static const wl_task_def *const defs[] = {&run__sample_sleep, &run__sample_download,
-                                              &run__sample_blocking_read, &run__sample_primes};
+    static const wl_task_def *const defs[] = {&wl__run_sample_sleep, &wl__run_sample_download,
+                                              &wl__run_sample_blocking_read, &wl__run_sample_primes};
     return defs[i];
 }
 

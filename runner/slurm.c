@@ -427,7 +427,7 @@ static void on_job_done(wl_ppool_req *req, int status)
     slurm_run *s = j->run;
     wl_run_result *r = s->r;
     wl_job_result *jr = &r->jobs[j->index];
-    double now = run__now() - s->t0;
+    double now = wl__run_now() - s->t0;
     run_remote_result rr;
     char msg[256] = "";
     int ok = 0;
@@ -436,7 +436,7 @@ static void on_job_done(wl_ppool_req *req, int status)
     j->running = 0;
     s->in_flight--;
     set_node(jr, req->node);
-    if (status == 0 && run__remote_result_parse(req->result.data, req->result.len, &rr) == 0) {
+    if (status == 0 && wl__run_remote_result_parse(req->result.data, req->result.len, &rr) == 0) {
         code = rr.status;
         if (r->mode == WL_RUN_COMMANDS) {
             print_output(s, j, &rr);
@@ -471,8 +471,8 @@ static void on_job_done(wl_ppool_req *req, int status)
     if (st == WL_JOB_TIMED_OUT && !msg[0])
         snprintf(msg, sizeof(msg), "timed out after %g s", s->o->timeout_s);
     /* every attempt is recorded; the last one is the job's */
-    run__job_end(r, j->index, st, code, ok ? NULL : msg[0] ? msg : "cancelled", j->start_s, now);
-    if (!s->stopping && run__should_retry(s->o, st, jr->nattempts)) {
+    wl__run_job_end(r, j->index, st, code, ok ? NULL : msg[0] ? msg : "cancelled", j->start_s, now);
+    if (!s->stopping && wl__run_should_retry(s->o, st, jr->nattempts)) {
         /* again, on whichever worker is free */
         s->retry[s->nretry++] = j->index;
         final = 0;
@@ -499,7 +499,7 @@ static int submit_one(slurm_run *s, size_t i)
     j->req.data = j;
     j->run = s;
     j->index = i;
-    j->start_s = run__now() - s->t0;
+    j->start_s = wl__run_now() - s->t0;
     if (s->r->mode == WL_RUN_COMMANDS)
         rc = wl_ppool_submit(&s->pool, &j->req, RUN__REMOTE_COMMAND, s->cmds[i],
                              strlen(s->cmds[i]), tmo, on_job_done);
@@ -550,7 +550,7 @@ static void submit_more(slurm_run *s)
         else
             break;
         if (submit_one(s, i) < 0) {
-            run__job_end(s->r, i, WL_JOB_FAILED, -EIO, "cannot submit", 0, 0);
+            wl__run_job_end(s->r, i, WL_JOB_FAILED, -EIO, "cannot submit", 0, 0);
             s->done++;
         }
     }
@@ -807,7 +807,7 @@ static int run_batch(slurm_run *s)
 
     s->out = s->o->out ? s->o->out : stdout;
     s->errf = s->o->err ? s->o->err : stderr;
-    s->t0 = run__now();
+    s->t0 = wl__run_now();
     rc = allocate(s);
     if (rc < 0)
         return rc;
@@ -858,14 +858,14 @@ static int run_batch(slurm_run *s)
         s->cap = 1;
     } else {
         size_batch(s);
-        s->main_t0 = run__now() - s->t0;
+        s->main_t0 = wl__run_now() - s->t0;
     }
     submit_more(s);
     maybe_finish(s);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);
 
-    double end = run__now() - s->t0;
+    double end = wl__run_now() - s->t0;
     r->total_wall_s = end;
     if (pilot && r->pilot_wall_s <= 0)
         r->pilot_wall_s = end;
@@ -875,7 +875,7 @@ static int run_batch(slurm_run *s)
     for (size_t i = 0; i < s->n; i++)
         if (r->jobs[i].state == WL_JOB_NOT_RUN && !r->jobs[i].nattempts)
             r->jobs[i].status = 0;
-    run__result_count(r);
+    wl__run_result_count(r);
     rc = 0;
     if (s->err[0] && r->ok + r->failed == 0 && !r->signal)
         rc = -EIO; /* nothing ran at all: say why */
@@ -907,7 +907,7 @@ int wl_run_slurm_commands(char *const *cmds, const int *lines, size_t n, const w
     slurm_run s = {0};
     int rc;
 
-    if (run__result_init(out, WL_RUN_COMMANDS, n, "commands") < 0)
+    if (wl__run_result_init(out, WL_RUN_COMMANDS, n, "commands") < 0)
         return -ENOMEM;
     rc = check_opts(so, 0, err, errlen);
     if (rc < 0)
@@ -931,7 +931,7 @@ int wl_run_slurm_tasks(const wl_inputs *inputs, const wl_run_opts *opts, const w
     slurm_run s = {0};
     int rc;
 
-    if (run__result_init(out, WL_RUN_TASKS, inputs->n, "tasks") < 0)
+    if (wl__run_result_init(out, WL_RUN_TASKS, inputs->n, "tasks") < 0)
         return -ENOMEM;
     rc = check_opts(so, 1, err, errlen);
     if (rc < 0)

@@ -118,7 +118,7 @@ static void record(task_run *tr, size_t i, int rc, const wl_bytes *out, const ch
 {
     char msg[256] = "";
     wl_job_state st = WL_JOB_OK;
-    double end = run__now();
+    double end = wl__run_now();
     if (rc != 0) {
         st = (rc == WL_ECANCELED && tr->stop) || tr->r->signal ? WL_JOB_CANCELLED
              : rc == WL_ETIMEDOUT || rc == -ETIMEDOUT          ? WL_JOB_TIMED_OUT
@@ -132,8 +132,8 @@ static void record(task_run *tr, size_t i, int rc, const wl_bytes *out, const ch
         snprintf(msg, sizeof(msg), "timed out after %.3g s", tr->o->timeout_s);
     if (st == WL_JOB_CANCELLED && tr->r->signal)
         snprintf(msg, sizeof(msg), "cancelled by %s",
-                 run__signal_name(tr->r->signal) ? run__signal_name(tr->r->signal) : "a signal");
-    run__job_end(tr->r, i, st, rc, st == WL_JOB_OK ? NULL : msg, start - tr->t0, end - tr->t0);
+                 wl__run_signal_name(tr->r->signal) ? wl__run_signal_name(tr->r->signal) : "a signal");
+    wl__run_job_end(tr->r, i, st, rc, st == WL_JOB_OK ? NULL : msg, start - tr->t0, end - tr->t0);
     tr->r->jobs[i].out_bytes = out->len;
 }
 
@@ -142,7 +142,7 @@ static void counted(task_run *tr, size_t i)
 {
     wl_job_state st = tr->r->jobs[i].state;
     if (st != WL_JOB_CANCELLED)
-        run__progress_job(&tr->prog, st == WL_JOB_OK);
+        wl__run_progress_job(&tr->prog, st == WL_JOB_OK);
 }
 
 /* Runs job i once under the chosen executor (from a worker task). */
@@ -151,7 +151,7 @@ static int run_attempt(task_run *tr, size_t i)
     const wl_bytes *in = &tr->in->items[i];
     wl_bytes out = {0};
     char err[128] = "";
-    double start = run__now();
+    double start = wl__run_now();
     int rc;
 
     tr->in_flight++;
@@ -195,7 +195,7 @@ static int run_job(task_run *tr, size_t i)
     do {
         rc = run_attempt(tr, i);
     } while (rc != 0 && !tr->stop && !wl_task_cancelled() &&
-             run__should_retry(tr->o, tr->r->jobs[i].state, tr->r->jobs[i].nattempts));
+             wl__run_should_retry(tr->o, tr->r->jobs[i].state, tr->r->jobs[i].nattempts));
     counted(tr, i);
     return rc;
 }
@@ -208,8 +208,8 @@ static int worker_task(void *arg, void **result)
         wl_job_state st = tr->r->jobs[tr->next - 1].state;
         if (rc == 0 || st == WL_JOB_CANCELLED)
             continue;
-        int halt = run__halt_mode(tr->o);
-        if (halt != WL_HALT_NEVER && ++tr->failures >= (size_t)run__halt_after(tr->o)) {
+        int halt = wl__run_halt_mode(tr->o);
+        if (halt != WL_HALT_NEVER && ++tr->failures >= (size_t)wl__run_halt_after(tr->o)) {
             tr->stop = 1;
             tr->r->halted = true;
             if (halt == WL_HALT_NOW)
@@ -235,21 +235,21 @@ static void on_grace(uv_timer_t *t)
 static void on_signal(uv_poll_t *p, int status, int events)
 {
     task_run *tr = p->data;
-    run__signals_drain();
-    if (!run__sig_first)
+    wl__run_signals_drain();
+    if (!wl__run_sig_first)
         return;
     if (tr->r->signal) { /* a second signal: no more grace */
         cancel_main(tr);
         return;
     }
-    tr->r->signal = run__sig_first;
+    tr->r->signal = wl__run_sig_first;
     tr->stop = 1;
     if (tr->have_ppool) {
         pid_t pids[1024];
         int n = wl_ppool_worker_pids(&tr->ppool, pids, 1024);
         for (int k = 0; k < n && k < 1024; k++)
             kill(pids[k], tr->r->signal);
-        uv_timer_start(&tr->grace, on_grace, (uint64_t)(run__grace(tr->o) * 1000), 0);
+        uv_timer_start(&tr->grace, on_grace, (uint64_t)(wl__run_grace(tr->o) * 1000), 0);
     } else {
         cancel_main(tr);
     }
@@ -340,7 +340,7 @@ static int tasks_open_loop(task_run *tr, char *err, size_t errlen)
         return rc;
     }
     if (tr->o->handle_signals) {
-        int fd = run__signals_install();
+        int fd = wl__run_signals_install();
         if (fd >= 0 && uv_poll_init(&tr->uv, &tr->sigpoll, fd) == 0) {
             tr->sigpoll.data = tr;
             uv_poll_start(&tr->sigpoll, UV_READABLE, on_signal);
@@ -378,29 +378,29 @@ static size_t task_pilot_count(const wl_run_opts *opts, size_t n)
     return npilot > n ? n : npilot;
 }
 
-/* Runs npilot jobs in worker processes (run__pilot_tasks), counts them in
+/* Runs npilot jobs in worker processes (wl__run_pilot_tasks), counts them in
  * the progress and the failures, then chooses the main phase's executor
- * and size (run__choose). Returns 0 or a negative errno with err set. */
+ * and size (wl__run_choose). Returns 0 or a negative errno with err set. */
 static int tasks_pilot_and_choose(task_run *tr, size_t npilot, char *err, size_t errlen)
 {
     wl_run_result *out = tr->r;
     if (npilot > 0) {
-        run__progress_note(&tr->prog, "pilot: %zu job%s in worker processes, the first alone",
+        wl__run_progress_note(&tr->prog, "pilot: %zu job%s in worker processes, the first alone",
                            npilot, npilot == 1 ? "" : "s");
-        int rc = run__pilot_tasks(tr->task, tr->in, npilot, tr->o, out, tr->t0, &tr->stop, err,
+        int rc = wl__run_pilot_tasks(tr->task, tr->in, npilot, tr->o, out, tr->t0, &tr->stop, err,
                                   errlen);
         if (rc < 0)
             return rc;
         for (size_t i = 0; i < out->pilot_jobs; i++)
             if (out->jobs[i].state != WL_JOB_CANCELLED)
-                run__progress_job(&tr->prog, out->jobs[i].state == WL_JOB_OK);
+                wl__run_progress_job(&tr->prog, out->jobs[i].state == WL_JOB_OK);
         for (size_t i = 0; i < out->pilot_jobs; i++)
             if (out->jobs[i].state != WL_JOB_OK && out->jobs[i].state != WL_JOB_CANCELLED)
                 tr->failures++;
     }
-    run__choose(out, tr->o, tr->in->n - out->pilot_jobs);
+    wl__run_choose(out, tr->o, tr->in->n - out->pilot_jobs);
     if (npilot > 0) {
-        run__progress_note(&tr->prog, "pilot: %zu jobs in %.2f s (%.2f jobs/s), %s -> %s, %d at once",
+        wl__run_progress_note(&tr->prog, "pilot: %zu jobs in %.2f s (%.2f jobs/s), %s -> %s, %d at once",
                            out->pilot_jobs, out->pilot_wall_s,
                            out->pilot_wall_s > 0 ? (double)out->pilot_jobs / out->pilot_wall_s : 0,
                            out->have_verdict ? wl_kind_name(out->verdict.kind) : "unclassified",
@@ -416,21 +416,21 @@ static int tasks_pilot_and_choose(task_run *tr, size_t npilot, char *err, size_t
 static int tasks_main_phase(task_run *tr, char *err, size_t errlen)
 {
     wl_run_result *out = tr->r;
-    double main_t0 = run__now();
-    if (run__sig_first && tr->o->handle_signals && !out->signal)
-        out->signal = run__sig_first; /* came between the pilot and now */
+    double main_t0 = wl__run_now();
+    if (wl__run_sig_first && tr->o->handle_signals && !out->signal)
+        out->signal = wl__run_sig_first; /* came between the pilot and now */
     if (!tr->stop && !out->signal && out->pilot_jobs < tr->in->n) {
         int rc = start_pool(tr, err, errlen);
         if (rc < 0)
             return rc;
         tr->next = out->pilot_jobs;
         tr->end = tr->in->n;
-        run__progress_start(&tr->prog, &tr->uv);
+        wl__run_progress_start(&tr->prog, &tr->uv);
         wl_run(&tr->loop, "main", main_task, tr, NULL);
-        run__progress_stop(&tr->prog);
+        wl__run_progress_stop(&tr->prog);
     }
-    out->main_wall_s = run__now() - main_t0;
-    out->total_wall_s = run__now() - tr->t0;
+    out->main_wall_s = wl__run_now() - main_t0;
+    out->total_wall_s = wl__run_now() - tr->t0;
     if (tr->have_tpool)
         wl_tpool_close(&tr->tpool, WL_POOL_CLOSE_CANCEL, NULL);
     if (tr->have_ppool)
@@ -447,7 +447,7 @@ int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_
     int rc;
 
     snprintf(what, sizeof(what), "task %s", task->name);
-    rc = run__result_init(out, WL_RUN_TASKS, inputs->n, what);
+    rc = wl__run_result_init(out, WL_RUN_TASKS, inputs->n, what);
     if (!tr || rc < 0) {
         free(tr);
         snprintf(err, errlen, "out of memory");
@@ -465,8 +465,8 @@ int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_
     tr->in = inputs;
     tr->o = opts;
     tr->r = out;
-    tr->t0 = run__now();
-    run__progress_init(&tr->prog, opts, out, tr->t0);
+    tr->t0 = wl__run_now();
+    wl__run_progress_init(&tr->prog, opts, out, tr->t0);
     rc = tasks_open_loop(tr, err, errlen);
     if (rc < 0)
         goto free_run;
@@ -475,7 +475,7 @@ int wl_run_tasks(const wl_task_def *task, const wl_inputs *inputs, const wl_run_
         rc = tasks_main_phase(tr, err, errlen);
     tasks_close_loop(tr);
 free_run:
-    run__result_count(out);
+    wl__run_result_count(out);
     free(tr);
     return rc;
 }

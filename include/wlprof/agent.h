@@ -7,10 +7,10 @@
  * (wlprof/stacks.h) turns into a symbolised profile. `wlprof profile`
  * preloads it into targets; a program can also profile a region of itself:
  *
- *     wlprof_profile_start(NULL);            // 100 Hz, waits >= 100 us
+ *     wl_agent_region_start(NULL);            // 100 Hz, waits >= 100 us
  *     run_the_work();
  *     wl_stacks st;
- *     if (wlprof_profile_stop(&st) == 0) {
+ *     if (wl_agent_region_stop(&st) == 0) {
  *         wl_stacks_print_table(&st, stdout, 20);
  *         wl_stacks_free(&st);
  *     }
@@ -65,21 +65,27 @@ WL_API WL_AGENT_DEPRECATED(wl_agent_file) const char *wlprof_agent_file(void);
 
 /* ---- in-process API (wl_agent) ---- */
 
-typedef struct wlprof_profile_opts {
+typedef struct wl_agent_region_opts {
     double hz;               /* samples per CPU second per thread; 0 means 100 */
     double wait_threshold_s; /* shortest wait recorded; 0 means 100 us */
-} wlprof_profile_opts;
+} wl_agent_region_opts;
 
 /* Starts profiling the calling process (all threads) into a private
  * temporary directory. opts may be NULL. Returns 0 or a negative errno
  * (-EBUSY when a region or the preloaded agent is already recording). */
-WL_API int wlprof_profile_start(const wlprof_profile_opts *opts);
+WL_API int wl_agent_region_start(const wl_agent_region_opts *opts);
 
-/* Ends the region started by wlprof_profile_start, reads and symbolises what
+/* Ends the region started by wl_agent_region_start, reads and symbolises what
  * was recorded into *out (caller allocates; free with wl_stacks_free) and
  * removes the temporary files. Returns 0 or a negative errno; on error *out
  * is left empty (safe to free). */
-WL_API int wlprof_profile_stop(wl_stacks *out);
+WL_API int wl_agent_region_stop(wl_stacks *out);
+
+/* The region API under its old names, deprecated in 0.1 and removed in the
+ * next release. */
+typedef wl_agent_region_opts wlprof_profile_opts WL_AGENT_DEPRECATED(wl_agent_region_opts);
+WL_API WL_AGENT_DEPRECATED(wl_agent_region_start) int wlprof_profile_start(const wl_agent_region_opts *opts);
+WL_API WL_AGENT_DEPRECATED(wl_agent_region_stop) int wlprof_profile_stop(wl_stacks *out);
 
 #ifdef __cplusplus
 }

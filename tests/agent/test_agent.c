@@ -373,13 +373,13 @@ __attribute__((noinline)) static void region_sleep(void)
 
 START_TEST(test_inprocess_region)
 {
-    wlprof_profile_opts o = {.hz = 250};
-    ck_assert_int_eq(wlprof_profile_start(&o), 0);
-    ck_assert_int_eq(wlprof_profile_start(&o), -EBUSY);
+    wl_agent_region_opts o = {.hz = 250};
+    ck_assert_int_eq(wl_agent_region_start(&o), 0);
+    ck_assert_int_eq(wl_agent_region_start(&o), -EBUSY);
     region_compute();
     region_sleep();
     wl_stacks st;
-    ck_assert_int_eq(wlprof_profile_stop(&st), 0);
+    ck_assert_int_eq(wl_agent_region_stop(&st), 0);
     const wl_func_stat *c = find_func(&st, "region_compute");
     const wl_func_stat *s = find_func(&st, "region_sleep");
     ck_assert_ptr_nonnull(c);
@@ -388,7 +388,7 @@ START_TEST(test_inprocess_region)
     ck_assert(s->total_wait_s >= 0.9 * st.wait_s);
     ck_assert(st.wait_s > 0.15);
     wl_stacks_free(&st);
-    ck_assert_int_eq(wlprof_profile_stop(&st), -EINVAL);
+    ck_assert_int_eq(wl_agent_region_stop(&st), -EINVAL);
     /* nothing recorded after stop */
     ck_assert_int_eq(wl_agent_active(), 0);
 }
@@ -411,6 +411,13 @@ START_TEST(test_deprecated_agent_names_still_work)
     ck_assert_int_eq(wlprof_agent_stop(), 0);
     ck_assert_int_eq(wlprof_agent_active(), 0);
     ck_assert_int_eq(wlprof_agent_stop(), -EINVAL);
+    /* the region API's old names */
+    wlprof_profile_opts o = {.hz = 100};
+    ck_assert_int_eq(wlprof_profile_start(&o), 0);
+    ck_assert_int_eq(wl_agent_region_start(NULL), -EBUSY);
+    wl_stacks st;
+    ck_assert_int_eq(wlprof_profile_stop(&st), 0);
+    wl_stacks_free(&st);
 #pragma GCC diagnostic pop
     ck_assert_int_eq(wl_stacks_remove_dir(dir), 0);
 }

@@ -48,13 +48,13 @@ START_TEST(test_kept_open_file_reads_fresh_values)
     procfs_file f = {0};
     int budget = 1;
     proc_schedstat a, b;
-    ck_assert_int_eq(procfs_schedstat_cached(&f, path, &a, &budget), 0);
+    ck_assert_int_eq(wl__procfs_schedstat_cached(&f, path, &a, &budget), 0);
     ck_assert_int_gt(f.fd1, 0);
     ck_assert_int_eq(budget, 0);
     burn_ms(30);
-    ck_assert_int_eq(procfs_schedstat_cached(&f, path, &b, &budget), 0);
+    ck_assert_int_eq(wl__procfs_schedstat_cached(&f, path, &b, &budget), 0);
     ck_assert_uint_gt(b.run_ns, a.run_ns + 10 * 1000 * 1000); /* the same file, read afresh */
-    procfs_file_close(&f, &budget);
+    wl__procfs_file_close(&f, &budget);
     ck_assert_int_eq(f.fd1, 0);
     ck_assert_int_eq(budget, 1);
 }
@@ -73,7 +73,7 @@ START_TEST(test_file_of_an_exited_thread_yields_nothing)
     procfs_file f = {0};
     int budget = 4;
     proc_stat st;
-    ck_assert_int_eq(procfs_stat_cached(&f, path, &st, &budget), 0);
+    ck_assert_int_eq(wl__procfs_stat_cached(&f, path, &st, &budget), 0);
     ck_assert_int_eq(st.pid, worker_tid);
     sem_post(&go);
     ck_assert_int_eq(pthread_join(t, NULL), 0);
@@ -86,8 +86,8 @@ START_TEST(test_file_of_an_exited_thread_yields_nothing)
         usleep(100);
     ck_assert_int_ne(access(dir, F_OK), 0);
     /* Gone: the open file no longer reads (whoever gets the tid next). */
-    ck_assert_int_lt(procfs_stat_cached(&f, path, &st, &budget), 0);
-    procfs_file_close(&f, &budget);
+    ck_assert_int_lt(wl__procfs_stat_cached(&f, path, &st, &budget), 0);
+    wl__procfs_file_close(&f, &budget);
     ck_assert_int_eq(budget, 4);
 }
 END_TEST
@@ -99,7 +99,7 @@ START_TEST(test_no_budget_reads_by_path)
     procfs_file f = {0};
     int budget = 0;
     proc_stat st;
-    ck_assert_int_eq(procfs_stat_cached(&f, path, &st, &budget), 0);
+    ck_assert_int_eq(wl__procfs_stat_cached(&f, path, &st, &budget), 0);
     ck_assert_int_eq(st.pid, (int)syscall(SYS_gettid));
     ck_assert_int_eq(f.fd1, 0); /* nothing kept open */
 }

@@ -44,7 +44,7 @@ static void choose_for(const wl_profile *p, bool has_async, bool has_blocking,
     r->have_verdict = true;
     wl_run_opts o = {0};
     o.executor = WL_RUN_AUTO;
-    run__choose(r, &o, 100);
+    wl__run_choose(r, &o, 100);
 }
 
 /* The case choose.c used to decide itself: an I/O-bound task with an async
@@ -126,11 +126,11 @@ START_TEST(test_adaptation_table)
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         wl_verdict v = {.executor = rows[i].verdict, .loop_can_wait = rows[i].loop_can_wait};
         run_adaptation how;
-        ck_assert_msg(run__adapt_executor(&v, true, true, &how) == rows[i].both, "row %zu", i);
-        ck_assert_msg(run__adapt_executor(&v, true, false, &how) == rows[i].async_only,
+        ck_assert_msg(wl__run_adapt_executor(&v, true, true, &how) == rows[i].both, "row %zu", i);
+        ck_assert_msg(wl__run_adapt_executor(&v, true, false, &how) == rows[i].async_only,
                       "row %zu", i);
         ck_assert_int_eq(how, RUN_ADAPT_ONLY_ASYNC);
-        ck_assert_msg(run__adapt_executor(&v, false, true, &how) == rows[i].blocking_only,
+        ck_assert_msg(wl__run_adapt_executor(&v, false, true, &how) == rows[i].blocking_only,
                       "row %zu", i);
     }
 }
@@ -151,7 +151,7 @@ START_TEST(test_choose_commands_keep_the_verdicts_executor)
     wl_run_opts o = {0};
     o.executor = WL_RUN_AUTO;
     o.limit = 8;
-    run__choose(&r, &o, 100);
+    wl__run_choose(&r, &o, 100);
     ck_assert_int_eq(r.executor, r.verdict.executor);
     ck_assert_int_eq(r.workers, 8);
     wl_verdict_free(&r.verdict);
