@@ -239,9 +239,8 @@ static int start(const char *dir, double hz, double wait_threshold_s, int lazy)
     }
     if (!lazy) {
         /* Warm libunwind's caches outside any signal handler. Lazy: the
-         * writer thread does it when it starts (writer.c), off this
-         * thread's path (~0.2-0.4 ms) -- most short processes never
-         * unwind. */
+         * first unwind does it (~0.2-0.4 ms), as it already did for every
+         * thread but this one -- most short processes never unwind. */
         void *warm[8];
         unw_backtrace(warm, 8);
     }

@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <sys/prctl.h>
 
-#include <libunwind.h>
-
 #include "agent_core.h"
 #include "pyagent.h"
 
@@ -351,18 +349,6 @@ static void *writer_main(void *arg)
     (void)arg;
     wl__t.inside = 1; /* our own calls are never recorded */
     prctl(PR_SET_NAME, "wlprof-agent");
-    if (wl__agent.lazy) {
-        /* Set libunwind up here, in normal context and off the target's
-         * threads: left to the first SIGPROF, its one-time set-up (locks,
-         * dl_iterate_phdr, the memory validator) would run inside a signal
-         * handler that may have interrupted anything. A handler that
-         * arrives meanwhile waits on libunwind's lock for this thread,
-         * which no signal of ours interrupts. Before leaving the fd table:
-         * libunwind's memory validator keeps a pipe that the target's
-         * threads use. */
-        void *warm[8];
-        unw_backtrace(warm, 8);
-    }
     writer_leave_fd_table();
     atomic_store(&wl__agent.writer_tid, sys_gettid());
     while (!atomic_load(&wl__agent.writer_stop)) {
