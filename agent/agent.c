@@ -90,9 +90,11 @@
  *   handler never allocates, locks or calls anything outside the
  *   async-signal-safe set plus libunwind's local unwinder (which is designed
  *   for signal handlers). The single consumer is whoever holds g_drain_lock:
- *   the writer thread every 50 ms, or exit/exec/_exit/stop for a final
- *   flush. The file is opened, appended and closed on each drain, so the
- *   agent never holds a descriptor the target could close or dup2 over.
+ *   the writer thread every 50-200 ms (writer.c, "Drain period"), or
+ *   exit/exec/_exit/stop for a final flush. The writer keeps its
+ *   descriptors in an fd table of its own; every other drainer opens,
+ *   appends and closes, so the agent never holds a descriptor in the
+ *   target's table that the target could close or dup2 over.
  *
  * Fork: the child keeps only the forking thread, empties its ring (the
  *   parent drains those samples), opens its own file and re-arms; exec:
@@ -223,7 +225,7 @@ static int start(const char *dir, double hz, double wait_threshold_s, int lazy)
     wl__agent.hz = hz;
     wl__agent.mean_ns = (uint64_t)(1e9 / hz);
     wl__g.threshold_ns = (uint64_t)((wait_threshold_s > 0 ? wait_threshold_s : 100e-6) * 1e9);
-    wl__agent.cycles = 0;
+    wl__agent.names_ns = 0;
     const char *sample = getenv("WLPROF_AGENT_SITE_SAMPLING");
     wl__g.max_period = sample && strcmp(sample, "0") == 0 ? 1 : WL_SITE_MAX_PERIOD;
     wl__clock_init();
@@ -312,6 +314,8 @@ int wl_agent_stop(void)
     for (int i = 0; i < wl__slots_used(); i++)
         wl__timer_teardown(&wl__slots[i]);
     atomic_store(&wl__agent.writer_stop, 1);
+    atomic_store(&wl__agent.writer_wake, 0);
+    wl__writer_nudge(); /* out of its sleep now, not in up to 200 ms */
     if (wl__agent.writer_running)
         wl__agent.real_pthread_join(wl__agent.writer, NULL);
     wl__agent.writer_running = 0;

@@ -32,8 +32,10 @@
 
 #define WL_MAX_SLOTS 1024
 #define WL_RING_BYTES (64 * 1024)
-#define WL_DRAIN_PERIOD_NS (50 * 1000 * 1000)
-#define WL_NAME_REFRESH_CYCLES 20 /* re-read thread names every ~1 s */
+#define WL_DRAIN_PERIOD_NS (50 * 1000 * 1000)      /* the writer's shortest sleep */
+#define WL_DRAIN_MAX_PERIOD_NS (200 * 1000 * 1000) /* and its longest: writer.c, "Drain period" */
+#define WL_NAME_REFRESH_NS (1000 * 1000 * 1000)    /* re-read thread names every 1 s */
+#define WL_LIVENESS_CYCLES 10 /* writer.c, others_alive: while counted threads live */
 #define WL_OUTBUF_BYTES (256 * 1024)
 #define WL_SITE_MAX_PERIOD 64                 /* see wl_site in agent_internal.h */
 #define WL_TICKS_MIN_PER_NS 0.5               /* no invariant TSC runs below 500 MHz */
@@ -78,13 +80,15 @@ struct wl_agent_state {
     _Atomic int writer_private_fds; /* the writer left the shared fd table */
     _Atomic int live_threads;    /* threads registered by wl__register_self, not yet exited */
     _Atomic int writer_stop;
+    int writer_fd;              /* the writer's own descriptor of path (its table), or -1 */
     _Atomic unsigned slots_hwm;  /* slots [0, hwm) were ever claimed: loops stop there */
     int lazy;                   /* preloaded: the file is made by the first drain with records */
     int file_open;              /* this image's file exists (path) */
     uint64_t start_ns;          /* CLOCK_MONOTONIC when this image started recording */
     unsigned long long mod_adds, mod_subs; /* dl_iterate_phdr change counters */
     int mods_written;
-    unsigned cycles;
+    uint64_t names_ns;          /* mono time thread names were last re-read */
+    _Atomic int writer_wake;    /* futex: 1 asks the writer to drain now */
     pthread_key_t key;
     int key_ok;
     int inited;
@@ -168,9 +172,20 @@ static inline void *ring_reserve(struct wl_slot *s, uint32_t size, uint64_t *new
     return s->ring + pos;
 }
 
+/* Asks the writer to drain now (async-signal-safe: one futex wake, and only
+ * when no request is pending). */
+static inline void wl__writer_nudge(void)
+{
+    if (!atomic_exchange_explicit(&wl__agent.writer_wake, 1, memory_order_acq_rel))
+        syscall(SYS_futex, &wl__agent.writer_wake, 1 /* FUTEX_WAKE */ | 128 /* _PRIVATE */, 1, NULL, NULL, 0);
+}
+
 static inline void ring_commit(struct wl_slot *s, uint64_t newhead)
 {
     atomic_store_explicit(&s->head, newhead, memory_order_release);
+    /* Half full: the writer may be in a long sleep (writer.c, "Drain period"). */
+    if (newhead - atomic_load_explicit(&s->tail, memory_order_relaxed) > WL_RING_BYTES / 2)
+        wl__writer_nudge();
 }
 
 /* Writes the PYFRAMES record of n Python frames at p (reserved with the

@@ -153,7 +153,36 @@ static struct code_entry *code_slot(uint64_t code, int *found)
     return NULL;
 }
 
-static void describe_one(uint64_t code, void (*put)(const void *, size_t))
+/* At exit. A code object is read when the first record naming it is
+ * drained, so it must be described while it is alive: the interpreter
+ * frees its modules' code in Py_FinalizeEx, before exit() runs the final
+ * flush. Two measures: a sample naming a code object the file does not
+ * describe yet wakes the writer (wl__py_agent_any_new), so it is read
+ * within a drain of being first seen, not at the next period; and the
+ * final flush takes an object the file already describes as it was,
+ * instead of re-reading its (freed) identity and describing garbage. Seen
+ * before: py_sleep_compute.py's last window of samples (up to a drain
+ * period: 50-200 ms) fell from process_data to <module>. */
+int wl__py_agent_any_new(const wl_wire_pyframe *f, int n)
+{
+    if (!g_codes)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (!f[i].code)
+            continue;
+        uint64_t h = (f[i].code >> 4) * 0x9e3779b97f4a7c15ull;
+        for (unsigned k = 0; k < CODE_SET_SLOTS; k++) {
+            uint64_t c = __atomic_load_n(&g_codes[(h + k) & (CODE_SET_SLOTS - 1)].code, __ATOMIC_RELAXED);
+            if (c == f[i].code)
+                break;
+            if (c == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static void describe_one(uint64_t code, void (*put)(const void *, size_t), int final)
 {
     static uint8_t lt[LINETABLE_MAX];
     static unsigned char rec[sizeof(wl_wire_pycode) + 256 + 1024 + LINETABLE_MAX + 8];
@@ -167,7 +196,7 @@ static void describe_one(uint64_t code, void (*put)(const void *, size_t))
     struct code_entry *e = code_slot(code, &found);
     if (!e)
         return;
-    if (found && memcmp(e->ident, ident, sizeof(ident)) == 0)
+    if (found && (final || memcmp(e->ident, ident, sizeof(ident)) == 0))
         return;
     if (!found)
         g_ncodes++;
@@ -193,7 +222,7 @@ static void describe_one(uint64_t code, void (*put)(const void *, size_t))
     put(rec, size);
 }
 
-void wl__py_agent_describe(const wl_wire_rec *r, void (*put)(const void *, size_t))
+void wl__py_agent_describe(const wl_wire_rec *r, void (*put)(const void *, size_t), int final)
 {
     if (!g_codes || r->size < sizeof(wl_wire_pyframes) ||
         sizeof(wl_wire_pyframes) + (size_t)r->nframes * sizeof(wl_wire_pyframe) > r->size)
@@ -202,5 +231,5 @@ void wl__py_agent_describe(const wl_wire_rec *r, void (*put)(const void *, size_
         (const wl_wire_pyframe *)((const unsigned char *)r + sizeof(wl_wire_pyframes));
     for (unsigned i = 0; i < r->nframes; i++)
         if (f[i].code)
-            describe_one(f[i].code, put);
+            describe_one(f[i].code, put, final);
 }

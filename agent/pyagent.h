@@ -42,8 +42,15 @@ int wl__py_agent_capture(int tid, int is_wait, wl_wire_pyframe *out, int max) WL
 
 /* Before a PYFRAMES record r goes to the file: puts a PYCODE record for
  * every code object it names that the file does not describe yet. Drain
- * lock held (the writer thread or a final flush). */
-void wl__py_agent_describe(const wl_wire_rec *r,
-                           void (*put)(const void *p, size_t n)) WL_AGENT_HIDDEN;
+ * lock held (the writer thread or a final flush). final: the flush at
+ * exit, after the interpreter may have freed its code objects, so one the
+ * file already describes is taken as it was (pyagent.c, "At exit"). */
+void wl__py_agent_describe(const wl_wire_rec *r, void (*put)(const void *p, size_t n),
+                           int final) WL_AGENT_HIDDEN;
+
+/* Whether any of the n captured frames names a code object the file does
+ * not describe yet: then the writer should drain soon, while the object
+ * is alive. A hint read without the drain lock (async-signal-safe). */
+int wl__py_agent_any_new(const wl_wire_pyframe *f, int n) WL_AGENT_HIDDEN;
 
 #endif

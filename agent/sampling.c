@@ -132,6 +132,8 @@ void wl__on_sigprof(int sig, siginfo_t *si, void *ucv)
     int n = unw_backtrace(raw, WL_WIRE_MAX_FRAMES + 8);
     wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
     int npy = wl__py_agent_capture(s->tid, 0, py, WL_WIRE_MAX_PYFRAMES);
+    if (npy && wl__py_agent_any_new(py, npy))
+        wl__writer_nudge(); /* pyagent.c, "At exit" */
     uint32_t pysize = npy ? (uint32_t)(sizeof(wl_wire_pyframes) + (size_t)npy * sizeof(*py)) : 0;
 #if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];

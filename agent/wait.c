@@ -75,6 +75,8 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
     atomic_signal_fence(memory_order_seq_cst);
     wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
     int npy = wl__py_agent_capture(s->tid, 1, py, WL_WIRE_MAX_PYFRAMES);
+    if (npy && wl__py_agent_any_new(py, npy))
+        wl__writer_nudge(); /* pyagent.c, "At exit" */
     uint32_t pysize = npy ? (uint32_t)(sizeof(wl_wire_pyframes) + (size_t)npy * sizeof(*py)) : 0;
     uint64_t newhead;
     wl_wire_wait *r = ring_reserve(s, size + pysize, &newhead);
