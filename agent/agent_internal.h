@@ -68,14 +68,24 @@ struct wl_site {
  * own in wl_thread_hot.fast[]. */
 #define WL_FAST_FNS 8
 
+/* A fast I/O function's countdown (interpose.c, "The fast I/O path").
+ * tag: the site's pc, with FAST_VIA_REAL when lent while the function went
+ * to the next definition; 0: none. left: calls it may still let through
+ * untimed; a value over UINT32_MAX is a countdown spent by the fast path
+ * (it decrements past 0) and means 0. */
+struct wl_fast_word {
+    uint64_t tag;
+    uint64_t left;
+};
+
 /* Per-thread state read on every call (and by the SIGPROF handler, which
  * runs on the same thread). */
 struct wl_thread_hot {
-    /* Per fast I/O function: (pc << 16) | skip of the call site that called
-     * it last, so its untimed path is one load, one subtraction and one
-     * compare, with no hashing (interpose.c, "The fast I/O path"); 0: none.
+    /* Per fast I/O function: the call site that called it last and that
+     * site's calls left untimed, so its untimed path is one compare and
+     * one decrement, with no hashing (interpose.c, "The fast I/O path").
      * While a site's countdown lives here its wl_site.skip is 0. */
-    uint64_t fast[WL_FAST_FNS];
+    struct wl_fast_word fast[WL_FAST_FNS];
     struct wl_slot *slot;          /* this thread's slot for generation gen */
     unsigned gen;                  /* wl__g.gen slot was looked up for */
     int inside;                    /* in agent code or in an interposed call */

@@ -358,18 +358,17 @@ enum { FAST_IX_read, FAST_IX_write, FAST_IX_readv, FAST_IX_writev, FAST_IX_pread
        FAST_IX_pwrite, FAST_IX_pwrite64, FAST_IX_COUNT };
 _Static_assert(FAST_IX_COUNT <= WL_FAST_FNS, "wl_thread_hot.fast[] too small");
 
-#define FAST_SKIP_MASK 0xffffull
-/* Set in a word lent while its function went to the next definition
+/* Set in a tag lent while its function went to the next definition
  * (FAST_GLIBC, FAST_OTHER); clear: lent while FAST_DIRECT. So the fast path
- * reads no mode: the word says how to issue the call. Tags (pc << 16) stay
- * below this bit for user addresses. Direct calls end (pthread_create,
- * pthread_cancel) in the target's only thread, which sets the bit in its
- * own words then (wl__interpose_direct_changed; test: agent_cost's
- * cancellable read). The one difference from a global mode: a thread glibc
- * starts internally (timer_create's SIGEV_THREAD helper), which never went
- * through our pthread_create and so already made direct calls beside the
- * target, keeps them for up to its countdown after the target's first
- * thread, instead of none. */
+ * reads no mode: the tag says how to issue the call. User addresses stay
+ * below this bit. Direct calls end (pthread_create, pthread_cancel) in the
+ * target's only thread, which sets the bit in its own tags then
+ * (wl__interpose_direct_changed; test: agent_cost's cancellable read). The
+ * one difference from a global mode: a thread glibc starts internally
+ * (timer_create's SIGEV_THREAD helper), which never went through our
+ * pthread_create and so already made direct calls beside the target, keeps
+ * them for up to its countdown after the target's first thread, instead of
+ * none. */
 #define FAST_VIA_REAL (1ull << 63)
 
 static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode, const char *name)
@@ -382,14 +381,24 @@ static __attribute__((noinline, cold)) void resolve_fast(void **real, int *mode,
     __atomic_store_n(mode, m, __ATOMIC_RELEASE);
 }
 
-/* The fast path's test: the word names pc (lent for a direct system call
- * when via is 0, for the next definition when via is FAST_VIA_REAL) and has
- * calls left. Subtracting the tag leaves the count when the tags match,
- * and otherwise a multiple of 2^16 plus the other site's count, so
- * count - 1 < 0xffff holds exactly for "this site, this way, count >= 1". */
-static inline __attribute__((always_inline)) int fast_hit(uint64_t w, uintptr_t pc, uint64_t via)
+/* The fast path's test: the word names this site (and way: via) and had a
+ * call left, which it spends. left - 1 borrows exactly when left was 0
+ * (x86-64: one `sub $1, mem` and a jump on carry); a spent countdown then
+ * reads UINT64_MAX, which fast_pick reads as 0 (struct wl_fast_word). */
+static inline __attribute__((always_inline)) int fast_hit(struct wl_fast_word *f, uintptr_t pc, uint64_t via)
 {
-    return w - ((uint64_t)pc << 16) - 1 - via < FAST_SKIP_MASK;
+    if (f->tag != (via | pc))
+        return 0;
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+    /* gcc makes a load, lea, store and test of the C below */
+    int borrow;
+    __asm__("subq $1, %0" : "+m"(f->left), "=@ccc"(borrow));
+    return !borrow;
+#else
+    uint64_t left = f->left;
+    f->left = left - 1;
+    return left != 0;
+#endif
 }
 
 static inline uint64_t fast_via(const int *mode)
@@ -397,38 +406,39 @@ static inline uint64_t fast_via(const int *mode)
     return __atomic_load_n(mode, __ATOMIC_ACQUIRE) == FAST_DIRECT ? 0 : FAST_VIA_REAL;
 }
 
-/* Hands site pc's countdown, from its sampler, to word *h (the previous
+/* Hands site pc's countdown, from its sampler, to word f (the previous
  * site's remaining count goes back to its own sampler). */
-static inline uint64_t fast_lend(uint64_t *h, uintptr_t pc, uint64_t via)
+static inline void fast_lend(struct wl_fast_word *f, uintptr_t pc, uint64_t via)
 {
-    uint64_t w = *h;
-    if (w) {
-        uintptr_t old = (uintptr_t)((w & ~FAST_VIA_REAL) >> 16);
+    if (f->tag) {
+        uintptr_t old = (uintptr_t)(f->tag & ~FAST_VIA_REAL);
         struct wl_site *eo = wl__site_of(old);
         if (eo->pc == old)
-            eo->skip = (uint32_t)(w & FAST_SKIP_MASK);
+            eo->skip = (uint32_t)f->left;
     }
     struct wl_site *e = wl__site_of(pc);
     uint64_t skip = 0;
     if (e->pc == pc) {
-        skip = e->skip < FAST_SKIP_MASK ? e->skip : FAST_SKIP_MASK;
+        skip = e->skip;
         e->skip = 0;
     }
-    return *h = via | ((uint64_t)pc << 16) | skip;
+    f->tag = via | pc;
+    f->left = skip;
 }
 
 /* The twin's decision for a call from pc that missed the fast path: 1 to
  * time it. Spends the countdown otherwise (0). */
-static inline __attribute__((always_inline)) int fast_pick(uint64_t *h, uintptr_t pc, const int *mode)
+static inline __attribute__((always_inline)) int fast_pick(struct wl_fast_word *f, uintptr_t pc, const int *mode)
 {
+    if (f->left > UINT32_MAX)
+        f->left = 0; /* spent by the fast path; so the next call misses too */
     if (!atomic_load_explicit(&wl__g.active, memory_order_relaxed) || wl__t.inside)
         return 0;
     uint64_t via = fast_via(mode);
-    uint64_t w = *h;
-    if ((w & ~FAST_SKIP_MASK) != (via | (uint64_t)pc << 16))
-        w = fast_lend(h, pc, via);
-    if (w & FAST_SKIP_MASK) {
-        *h = w - 1;
+    if (f->tag != (via | pc))
+        fast_lend(f, pc, via);
+    if (f->left) {
+        f->left--;
         return 0;
     }
     return 1;
@@ -436,10 +446,11 @@ static inline __attribute__((always_inline)) int fast_pick(uint64_t *h, uintptr_
 
 /* After timing a call from pc: its sampler's next countdown goes to the
  * word (wl__wait_end drew it, or pinned the site: 0). */
-static inline __attribute__((always_inline)) void fast_settle(uint64_t *h, uintptr_t pc, const int *mode)
+static inline __attribute__((always_inline)) void fast_settle(struct wl_fast_word *f, uintptr_t pc, const int *mode)
 {
-    *h = 0; /* pc's own sampler holds everything again */
-    fast_lend(h, pc, fast_via(mode));
+    f->tag = 0; /* pc's own sampler holds everything again */
+    f->left = 0;
+    fast_lend(f, pc, fast_via(mode));
 }
 
 #define UNPAREN(...) __VA_ARGS__
@@ -456,30 +467,25 @@ static inline __attribute__((always_inline)) void fast_settle(uint64_t *h, uintp
     {                                                                                           \
         if (!__atomic_load_n(&mode_##name, __ATOMIC_ACQUIRE))                                   \
             resolve_fast((void **)&real_##name, &mode_##name, #name);                           \
-        uint64_t *h_ = &wl__t.fast[FAST_IX_##name];                                             \
-        if (!fast_pick(h_, pc_, &mode_##name))                                                  \
+        struct wl_fast_word *f_ = &wl__t.fast[FAST_IX_##name];                                  \
+        if (!fast_pick(f_, pc_, &mode_##name))                                                  \
             return name##_issue A;                                                              \
         wl_wait_ctx ctx_;                                                                       \
         wl__wait_begin_picked(&ctx_, pc_);                                                      \
         ssize_t r_ = name##_issue A;                                                            \
         wl__wait_end(&ctx_, WL_CALL_##call);                                                    \
-        fast_settle(h_, pc_, &mode_##name);                                                     \
+        fast_settle(f_, pc_, &mode_##name);                                                     \
         return r_;                                                                              \
     }                                                                                           \
     /* Only tail calls off the fast path: no frame, no saved registers. */                     \
     WL_AGENT_EXPORT ssize_t name(UNPAREN P)                                                     \
     {                                                                                           \
         uintptr_t pc_ = (uintptr_t)__builtin_return_address(0);                                 \
-        uint64_t *h_ = &wl__t.fast[FAST_IX_##name];                                             \
-        uint64_t w_ = *h_;                                                                      \
-        if (__builtin_expect(fast_hit(w_, pc_, 0), 1)) {                                        \
-            *h_ = w_ - 1;                                                                       \
+        struct wl_fast_word *f_ = &wl__t.fast[FAST_IX_##name];                                  \
+        if (__builtin_expect(fast_hit(f_, pc_, 0), 1))                                          \
             return (ssize_t)S;                                                                  \
-        }                                                                                       \
-        if (fast_hit(w_, pc_, FAST_VIA_REAL)) {                                                 \
-            *h_ = w_ - 1;                                                                       \
-            return real_##name A;                                                           \
-        }                                                                                       \
+        if (fast_hit(f_, pc_, FAST_VIA_REAL))                                                   \
+            return real_##name A;                                                               \
         return name##_timed(pc_, UNPAREN A);                                                    \
     }
 
@@ -513,8 +519,8 @@ void wl__interpose_direct_changed(void)
      * lent again: slower, never wrong.) */
     if (!on)
         for (int i = 0; i < FAST_IX_COUNT; i++)
-            if (wl__t.fast[i])
-                wl__t.fast[i] |= FAST_VIA_REAL;
+            if (wl__t.fast[i].tag)
+                wl__t.fast[i].tag |= FAST_VIA_REAL;
 }
 
 WL_AGENT_EXPORT int fsync(int fd)
