@@ -8,8 +8,8 @@
  *    agent records the caller's stack when the call blocked longer than the
  *    threshold. Arguments, results and errno pass through untouched.
  *    read/write/readv/writev/pread/pwrite, which syscall-heavy programs
- *    make millions of times a second, have a fast path of their own (17
- *    instructions when untimed: "The fast I/O path" below, with what it
+ *    make millions of times a second, have a fast path of their own (13
+ *    instructions when untimed on x86-64: "The fast I/O path" below, with what it
  *    costs per call, measured, and the trade-offs taken).
  *    The sleep and poll families are never restarted after a signal handler
  *    (signal(7)), so SIGPROF is blocked for their duration: a CPU-clock
@@ -293,13 +293,14 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
  * everything else. Kept apart, the fast path needs no stack frame and no
  * callee-saved registers.
  *
- * The fast path's countdown is a word of its own per function and thread,
- * wl__t.fast[ix] = (call site << 16) | calls left untimed: one load, one
- * subtraction and one unsigned compare tell "same site as last time and
- * countdown not spent", with no hashing, then one store and the system
- * call. Everything else moved off it, into the twin:
+ * The fast path's countdown is a pair of words of its own per function and
+ * thread, wl__t.fast[ix] = {call site, calls left untimed}: one compare
+ * tells "same site as last time", one subtract-from-memory and a jump on
+ * its borrow spend a call of the countdown or find it spent, with no
+ * hashing, then the system call. Everything else moved off it, into the
+ * twin:
  *  - the function's mode (direct system call or the next definition): the
- *    word carries it (FAST_VIA_REAL), set by the twin when it lends;
+ *    tag carries it (FAST_VIA_REAL), set by the twin when it lends;
  *  - whether the agent records at all (wl__g.active) and whether this is
  *    agent code or a call nested in a timed one (wl__t.inside): a
  *    countdown is only ever handed out by the twin after those checks, and
@@ -313,9 +314,8 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
  *    So the sampling decisions -- which calls are timed, their weights,
  *    pinning a site that blocked -- are exactly those of wl__wait_untimed
  *    and wl__site_next, only the bookkeeping moved.
- * A countdown fits 16 bits: the sampler's geometric gap has mean <= 64
- * (WL_SITE_MAX_PERIOD), P(gap > 65535) < e^-1000; larger gaps are capped.
- * User addresses fit 48 bits, so the tag (pc << 16) names the site.
+ * A spent countdown reads UINT64_MAX (it borrowed), which the twin reads as
+ * 0: a real countdown is a wl_site.skip, under 2^32.
  *
  * Measured with callgrind on `dd bs=64` (user-space instructions per
  * wrapped call; glibc's own read is 7): the first interposers 119 (two
@@ -324,10 +324,13 @@ static const sigset_t *with_prof(const sigset_t *mask, sigset_t *copy)
  * sampled), inline system calls and the frameless fast path; 31 with one
  * mode load instead of three checks; 19 with the countdown word; 17 with
  * the way of issuing the call in the word too (FAST_VIA_REAL) instead of
- * a mode load. Per call over glibc's read, counting the sampled timed
- * calls (~250 instructions and two counter reads each, one call in 64 at
- * the cap) and the warm-up: 29.0 with the 31-instruction path, 15.0 now
- * (dd's own loop and libc: 96.5 per call). Same-run figures, from the
+ * a mode load; 13 with tag and count in two words, the count spent by one
+ * `sub $1, mem` whose borrow is the test (gcc makes a load, lea, store and
+ * test of the same thing in C, so x86-64 has it in one asm statement).
+ * Per call over glibc's read, counting the sampled timed calls (~250
+ * instructions and two counter reads each, one call in 64 at the cap) and
+ * the warm-up: 29.0 with the 31-instruction path, 15.3 with the 17, 10.3
+ * now (dd's own loop and libc: 96.5 per call). Same-run figures, from the
  * wrapper's functions in `valgrind --tool=callgrind` of 300 k iterations,
  * WLPROF_AGENT_HZ=0.001 and WLPROF_AGENT_WAIT_US=1e12 so no sample is
  * taken and no site pins (valgrind serialises threads, so calls there
