@@ -242,7 +242,19 @@ static int start(const char *dir, double hz, double wait_threshold_s, int lazy)
     if (!lazy) {
         /* Warm libunwind's caches outside any signal handler. Lazy: the
          * first unwind does it (~0.2-0.4 ms), as it already did for every
-         * thread but this one -- most short processes never unwind. */
+         * thread but this one -- most short processes never unwind.
+         *
+         * Why the first unwind may be in the SIGPROF handler: libunwind's
+         * one-time set-up (tdep_init: its caches, the memory validator)
+         * holds its lock with every signal blocked, so no handler on the
+         * holding thread can want it, and another thread only waits for a
+         * holder that is running; the per-thread trace cache is made in the
+         * handler on every thread's first sample anyway; and the module
+         * lookups (dl_iterate_phdr) are those of every later unwind. The
+         * alternative tried, the set-up in the writer thread, is wrong:
+         * after it leaves the shared fd table the validator's pipe is in
+         * the writer's table only (two agent_cost tests broke), and before
+         * it the clean-clone CI hung prof_signalfd on every run. */
         void *warm[8];
         unw_backtrace(warm, 8);
     }
