@@ -45,11 +45,11 @@ static void size_from_pilot(const run_slurm_shape *a, wl_run_result *r, size_t *
     if (wl_classify(p, &co, &r->verdict) == 0)
         r->have_verdict = true;
     /* the CPU share of the time it was not queued for a CPU */
-    double share = p->running_s + p->waiting_s > 0 ? p->running_s / (p->running_s + p->waiting_s)
-                                                   : 1;
+    double share =
+        p->running_s + p->waiting_s > 0 ? p->running_s / (p->running_s + p->waiting_s) : 1;
     r->auto_chosen = true;
-    if (r->have_verdict && (r->verdict.kind == WL_KIND_CPU_BOUND ||
-                            r->verdict.executor == WL_EXEC_PROCESS_POOL)) {
+    if (r->have_verdict &&
+        (r->verdict.kind == WL_KIND_CPU_BOUND || r->verdict.executor == WL_EXEC_PROCESS_POOL)) {
         *cap = (size_t)a->cpus;
         snprintf(r->reason, sizeof(r->reason),
                  "pilot computes %.0f%% of its wall time: one job per allocated core "
@@ -65,8 +65,8 @@ static void size_from_pilot(const run_slurm_shape *a, wl_run_result *r, size_t *
     }
 }
 
-size_t wl__run_slurm_size(const wl_run_opts *o, const run_slurm_shape *a,
-                          const run_remote_pilot *m, const char *label, wl_run_result *r)
+size_t wl__run_slurm_size(const wl_run_opts *o, const run_slurm_shape *a, const run_remote_pilot *m,
+                          const char *label, wl_run_result *r)
 {
     size_t limit = (size_t)(o->limit > 0 ? o->limit : RUN_DEFAULT_LIMIT);
     size_t cap;
@@ -74,8 +74,8 @@ size_t wl__run_slurm_size(const wl_run_opts *o, const run_slurm_shape *a,
     if (o->workers > 0) {
         cap = (size_t)o->workers;
         r->auto_chosen = false;
-        snprintf(r->reason, sizeof(r->reason), "--workers %d over %d node%s", o->workers,
-                 a->nodes, a->nodes == 1 ? "" : "s");
+        snprintf(r->reason, sizeof(r->reason), "--workers %d over %d node%s", o->workers, a->nodes,
+                 a->nodes == 1 ? "" : "s");
     } else if (m->jobs && m->wall_s > 0 &&
                wl__run_remote_pilot_profile(m, label, &r->profile) == 0) {
         r->have_profile = true;

@@ -39,8 +39,8 @@ static void result_clean(wl_run_result *r)
  * to fill by hand had no thread and no command. */
 START_TEST(test_slurm_pilot_profile_has_the_profilers_one_thread_shape)
 {
-    run_remote_pilot m = {.jobs = 1, .wall_s = 0.31, .user_s = 0.002, .sys_s = 0.001,
-                          .runq_s = 0.004};
+    run_remote_pilot m = {
+        .jobs = 1, .wall_s = 0.31, .user_s = 0.002, .sys_s = 0.001, .runq_s = 0.004};
     wl_run_opts o = {0};
     wl_run_result r;
     size_for(&m, &o, &three_nodes, &r);
@@ -112,8 +112,7 @@ END_TEST
  * CPU-bound and gets one job per allocated core (not 3 / 0.5 = 6). */
 START_TEST(test_slurm_computing_pilot_on_a_busy_node_gets_one_job_per_core)
 {
-    run_remote_pilot m = {.jobs = 1, .wall_s = 1.0, .user_s = 0.49, .sys_s = 0.01,
-                          .runq_s = 0.45};
+    run_remote_pilot m = {.jobs = 1, .wall_s = 1.0, .user_s = 0.49, .sys_s = 0.01, .runq_s = 0.45};
     wl_run_opts o = {0};
     wl_run_result r;
     ck_assert_uint_eq(size_for(&m, &o, &three_nodes, &r), 3);
