@@ -14,6 +14,12 @@
  * and the rest of the R ticks waited for a CPU (a busy machine), which is
  * neither computing nor the program's own waiting. The result is a
  * one-thread profile the classifier and the reports read like any other.
+ *
+ * A caller that measured whole runs exactly (the Slurm pilot: each job's
+ * wall, CPU and run-queue time from its worker, no ticks) says so in
+ * exact_runs; then the totals split the wall time themselves, and an empty
+ * tally stands for one tick per run, so the classifier reads the split as
+ * measured (its run queue kept apart) rather than as bare totals.
  */
 #include "wlprof/profiler.h"
 
@@ -80,6 +86,25 @@ static void tick_seconds(const wl_thread_tally *t, double wall, double cpu, wl_p
                                                            : 0;
 }
 
+/* The totals' own split, for runs measured whole (m->exact_runs): the
+ * ticks, if any, only count the states. */
+static void exact_seconds(const wl_thread_tally *t, const wl_tally_totals *m, double cpu,
+                          wl_profile *p)
+{
+    double wall = m->wall_s > 0 ? m->wall_s : 0;
+    double runq = m->runq_s > 0 ? m->runq_s : 0;
+    p->ticks = t->ticks ? t->ticks : m->exact_runs;
+    p->ticks_running = t->running;
+    p->ticks_waiting = t->ticks - t->running;
+    p->thread_samples = t->ticks;
+    p->max_running_threads = t->running ? 1 : 0;
+    p->mean_running_threads = t->running ? 1 : 0;
+    p->sampled_s = wall;
+    p->running_s = cpu < wall ? cpu : wall;
+    p->runqueue_s = runq < wall - p->running_s ? runq : wall - p->running_s;
+    p->waiting_s = wall - p->running_s - p->runqueue_s;
+}
+
 /* The one thread: the profile's figures, and its own copy of the waits. */
 static int fill_thread(const wl_tally_totals *m, double user, double sys, double cpu,
                        wl_profile *p)
@@ -134,12 +159,19 @@ int wl_profile_from_tally(const wl_thread_tally *t, const wl_tally_totals *m, wl
     p->nvcsw = m->nvcsw;
     p->nivcsw = m->nivcsw;
     p->hz = m->interval_s > 0 ? 1.0 / m->interval_s : 0;
-    tick_seconds(t, m->wall_s, cpu, p);
-
-    double tick_s = t->ticks ? m->wall_s / (double)t->ticks : 0;
+    /* seconds per waiting tick: a tick's share of the wall time, or with
+     * an exact split the waiting time's share */
+    double wait_tick_s;
+    if (m->exact_runs) {
+        exact_seconds(t, m, cpu, p);
+        wait_tick_s = p->ticks_waiting ? p->waiting_s / (double)p->ticks_waiting : 0;
+    } else {
+        tick_seconds(t, m->wall_s, cpu, p);
+        wait_tick_s = t->ticks ? m->wall_s / (double)t->ticks : 0;
+    }
     for (size_t i = 0; i < t->nwaits; i++) {
         p->waits[i] = t->waits[i];
-        p->waits[i].seconds = tick_s * (double)t->waits[i].samples;
+        p->waits[i].seconds = wait_tick_s * (double)t->waits[i].samples;
     }
     p->nwaits = t->nwaits;
     wl__waits_sort(p->waits, p->nwaits);

@@ -10,6 +10,8 @@
  *   control.c  signals, the guardian of job groups, halt/retry rules
  *   pilot_proc.c task pilot jobs in a sacrificial worker process
  *   report.c   wlprof.run/2 JSON and the summary
+ *   slurm.c    --executor slurm; slurm_size.c its pilot's profile and size
+ *   remote_jobs.c what a Slurm worker runs, and the reply both ends read
  *   samples.c  the sample table; sample_tasks.c the sample task functions
  *   httpd.c    the samples' local image server
  */
@@ -209,5 +211,35 @@ typedef struct run_remote_result {
 
 /* Returns 0, or -EPROTO when p/len is not a remote job's reply. */
 int wl__run_remote_result_parse(const uint8_t *p, size_t len, run_remote_result *r);
+
+/* ---- Slurm sizing (slurm_size.c, slurm.c) ---- */
+
+/* What the workers measured of the Slurm pilot's jobs, summed over the
+ * ones that replied (run_remote_result). */
+typedef struct run_remote_pilot {
+    size_t jobs;                          /* pilot jobs measured */
+    double wall_s, user_s, sys_s, runq_s; /* their sums */
+} run_remote_pilot;
+
+/* The allocation a Slurm batch runs on. */
+typedef struct run_slurm_shape {
+    int cpus;    /* allocated cores in all */
+    int nodes;
+    size_t most; /* serving processes the workers open, in all */
+} run_slurm_shape;
+
+/* Fills *p (zeroed first; owned by the caller, wl_profile_free) with the
+ * pilot's profile, through the profiler like the task pilot's
+ * (wl_profile_from_tally: no ticks, the jobs as exact runs). label becomes
+ * argv[0]. Returns 0 or -ENOMEM. */
+int wl__run_remote_pilot_profile(const run_remote_pilot *m, const char *label, wl_profile *p);
+
+/* Sizes the main phase: --workers when given, else from the pilot's
+ * profile and verdict (filled into r when the pilot measured anything),
+ * else one job per core; at most o->limit and a->most, at least 1. Sets
+ * r's executor, workers, reason and auto_chosen; returns the jobs to keep
+ * in flight. */
+size_t wl__run_slurm_size(const wl_run_opts *o, const run_slurm_shape *a,
+                          const run_remote_pilot *m, const char *label, wl_run_result *r);
 
 #endif

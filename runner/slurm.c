@@ -22,12 +22,14 @@
  * seconds of scheduling each and sites cap their number; a step of long-
  * lived workers pulls many small jobs over one connection each.
  *
- * Sizing: the first job runs alone on a worker and reports its own wall
- * and CPU time (remote_jobs.c). The classifier's verdict on those numbers
- * decides: CPU-bound (or a process pool), one job in flight per allocated
- * core; otherwise cores / CPU share jobs in flight -- enough to keep the
- * cores busy -- at most --limit and the slots the workers opened. The
- * remote pool spreads jobs over nodes (least-loaded node first).
+ * Sizing (slurm_size.c): the first job runs alone on a worker and reports
+ * its own wall, CPU and run-queue time (remote_jobs.c). Those numbers
+ * become the pilot's profile through the profiler, as the task pilot's do
+ * (wl_profile_from_tally), and the classifier's verdict on it decides:
+ * CPU-bound (or a process pool), one job in flight per allocated core;
+ * otherwise cores / CPU share jobs in flight -- enough to keep the cores
+ * busy -- at most --limit and the slots the workers opened. The remote
+ * pool spreads jobs over nodes (least-loaded node first).
  *
  * Security: the token is 32 random hex digits, handed to the workers in
  * srun's environment (WLPROF_TOKEN; srun exports the environment), never
@@ -87,7 +89,7 @@ typedef struct slurm_run {
     size_t done;
     size_t cap;                /* jobs in flight allowed now */
     size_t pilot_left;         /* pilot jobs not yet finished */
-    double pilot_wall, pilot_user, pilot_sys, pilot_runq;
+    run_remote_pilot pilot;    /* what the workers measured of the pilot jobs */
     double t0;
     double main_t0;
     int cpus;                  /* allocated cores in all */
@@ -351,74 +353,22 @@ static void set_node(wl_job_result *jr, const char *node)
     jr->node = node && *node ? strdup(node) : NULL;
 }
 
-/* Sizes the main phase from the pilot's measurements (see the top). */
+/* Sizes the main phase from the pilot's measurements (see the top;
+ * slurm_size.c). */
 static void size_batch(slurm_run *s)
 {
-    wl_run_result *r = s->r;
-    double cpu = s->pilot_user + s->pilot_sys;
-    double share;
-    size_t most = (size_t)s->nodes * (size_t)(s->so->ntasks_per_node > 0 ? s->so->ntasks_per_node
-                                                                          : 1) *
-                  (size_t)s->slots;
-    size_t limit = (size_t)(s->o->limit > 0 ? s->o->limit : RUN_DEFAULT_LIMIT);
-
-    if (s->o->workers > 0) {
-        s->cap = (size_t)s->o->workers;
-        r->auto_chosen = false;
-        snprintf(r->reason, sizeof(r->reason), "--workers %d over %d node%s", s->o->workers,
-                 s->nodes, s->nodes == 1 ? "" : "s");
-    } else if (r->pilot_jobs && s->pilot_wall > 0) {
-        wl_profile *p = &r->profile;
-        wl_classify_opts co = wl_classify_defaults();
-        memset(p, 0, sizeof(*p));
-        p->wall_s = s->pilot_wall;
-        p->user_s = s->pilot_user;
-        p->sys_s = s->pilot_sys;
-        p->running_s = cpu < s->pilot_wall ? cpu : s->pilot_wall;
-        p->runqueue_s = s->pilot_runq < s->pilot_wall - p->running_s
-                            ? s->pilot_runq
-                            : s->pilot_wall - p->running_s;
-        p->waiting_s = s->pilot_wall - p->running_s - p->runqueue_s;
-        p->sampled_s = s->pilot_wall;
-        p->ticks = r->pilot_jobs; /* one exact measurement per pilot job */
-        wl_profile_derive(p);
-        r->have_profile = true;
-        co.cores = s->cpus;
-        if (wl_classify(p, &co, &r->verdict) == 0)
-            r->have_verdict = true;
-        /* the CPU share of the time it was not queued for a CPU */
-        share = p->running_s + p->waiting_s > 0 ? p->running_s / (p->running_s + p->waiting_s)
-                                                : 1;
-        r->auto_chosen = true;
-        if (r->have_verdict && (r->verdict.kind == WL_KIND_CPU_BOUND ||
-                                r->verdict.executor == WL_EXEC_PROCESS_POOL)) {
-            s->cap = (size_t)s->cpus;
-            snprintf(r->reason, sizeof(r->reason),
-                     "pilot computes %.0f%% of its wall time: one job per allocated core "
-                     "(%d cores on %d node%s)",
-                     100 * share, s->cpus, s->nodes, s->nodes == 1 ? "" : "s");
-        } else {
-            double want = (double)s->cpus / (share > 1.0 / 64 ? share : 1.0 / 64);
-            s->cap = (size_t)(want + 0.5);
-            snprintf(r->reason, sizeof(r->reason),
-                     "pilot waits %.0f%% of its wall time: %d cores / %.2f CPU share = "
-                     "%.0f jobs in flight over %d node%s",
-                     100 * (1 - share), s->cpus, share, want, s->nodes,
-                     s->nodes == 1 ? "" : "s");
-        }
-    } else {
-        s->cap = (size_t)s->cpus;
-        r->auto_chosen = true;
-        snprintf(r->reason, sizeof(r->reason), "no pilot: one job per allocated core");
-    }
-    if (s->cap > limit)
-        s->cap = limit;
-    if (s->cap > most)
-        s->cap = most;
-    if (s->cap < 1)
-        s->cap = 1;
-    r->executor = WL_EXEC_PROCESS_POOL;
-    r->workers = (int)s->cap;
+    size_t tasks_per_node = (size_t)(s->so->ntasks_per_node > 0 ? s->so->ntasks_per_node : 1);
+    run_slurm_shape a = {
+        .cpus = s->cpus,
+        .nodes = s->nodes,
+        .most = (size_t)s->nodes * tasks_per_node * (size_t)s->slots,
+    };
+    char label[160];
+    if (s->r->mode == WL_RUN_COMMANDS)
+        snprintf(label, sizeof(label), "pilot of command line %d", s->r->jobs[0].line);
+    else
+        snprintf(label, sizeof(label), "pilot of task %s", s->so->task);
+    s->cap = wl__run_slurm_size(s->o, &a, &s->pilot, label, s->r);
 }
 
 static void on_job_done(wl_ppool_req *req, int status)
@@ -451,10 +401,11 @@ static void on_job_done(wl_ppool_req *req, int status)
                          (const char *)rr.out);
         }
         if (jr->pilot) {
-            s->pilot_wall += rr.wall_s;
-            s->pilot_user += rr.user_s;
-            s->pilot_sys += rr.sys_s;
-            s->pilot_runq += rr.runq_s;
+            s->pilot.jobs++;
+            s->pilot.wall_s += rr.wall_s;
+            s->pilot.user_s += rr.user_s;
+            s->pilot.sys_s += rr.sys_s;
+            s->pilot.runq_s += rr.runq_s;
         }
     } else {
         code = status == 0 ? -EPROTO : status;

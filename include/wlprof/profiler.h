@@ -9,7 +9,8 @@
  *    caller that samples threads itself, and wl_thread_tally_add /
  *    wl_profile_from_tally turn such observations and the caller's exact
  *    totals into a profile (the task pilot of `wlprof run` measures its
- *    worker processes so);
+ *    worker processes so; the Slurm pilot, with no ticks, its jobs' exact
+ *    figures);
  *  - wlprof/attach.h follows processes that are already running.
  *
  * Ownership: a filled wl_profile owns its arrays (wl_profile_free); a
@@ -101,14 +102,26 @@ typedef struct wl_tally_totals {
                            0: user_s + sys_s */
     long nvcsw;         /* voluntary context switches */
     long nivcsw;        /* involuntary ones */
+    /* Whole runs measured from start to end, when the caller has no ticks
+     * but exact figures (the pilot of `wlprof run --executor slurm`: its
+     * workers measure each job's wall, CPU and run-queue time): */
+    uint64_t exact_runs; /* > 0: these totals split the wall time themselves
+                            (with runq_s), the ticks only name the waits; a
+                            tally without ticks counts each run as one tick
+                            (one measurement). 0: the ticks split it */
+    double runq_s;       /* with exact_runs: seconds runnable but queued for
+                            a CPU (schedstat) */
 } wl_tally_totals;
 
 /* Fills *out (zeroed first; owned by the caller, wl_profile_free) with a
  * one-thread profile: the exact totals, and the ticks given seconds by
  * their share of totals->wall_s. Computing is the exact CPU time; running
  * ticks beyond it waited for a CPU (run-queue time), so a loaded machine
- * does not make a waiting program look like a computing one. The tally is
- * borrowed. Returns 0 or -ENOMEM (out left empty). */
+ * does not make a waiting program look like a computing one. With
+ * totals->exact_runs the split is the totals' own: computing the exact CPU
+ * time, the run queue totals->runq_s, waiting the rest of the wall time
+ * (the waits share it by their ticks). The tally is borrowed. Returns 0 or
+ * -ENOMEM (out left empty). */
 WL_API int wl_profile_from_tally(const wl_thread_tally *t, const wl_tally_totals *totals,
                                  wl_profile *out);
 

@@ -4,8 +4,9 @@
  * task pilot of `wlprof run` measures its worker processes: the ticks get
  * seconds by their share of the measured wall time, running ticks beyond
  * the exact CPU time are run-queue time, like reasons merge and the most
- * waited comes first, and a real sleeping child tallies as a sleep wait
- * the classifier calls I/O-bound.
+ * waited comes first, runs measured whole (the Slurm pilot's) split by
+ * their own totals, and a real sleeping child tallies as a sleep wait the
+ * classifier calls I/O-bound.
  */
 #include "testutil.h"
 #include <check.h>
@@ -129,6 +130,98 @@ START_TEST(test_profile_from_tally_never_exceeds_wall_time)
 }
 END_TEST
 
+/* Exact runs and no ticks, as the Slurm pilot's workers measure a job:
+ * the totals split the wall time themselves (computing, the measured run
+ * queue, waiting the rest) and each run stands for one tick. */
+START_TEST(test_profile_from_tally_exact_runs_split_by_the_totals)
+{
+    wl_thread_tally t = {0};
+    wl_tally_totals m = {.label = "pilot of task x", .comm = "pilot", .wall_s = 2.0,
+                         .user_s = 0.3, .sys_s = 0.1, .exact_runs = 2, .runq_s = 0.5};
+    wl_profile p;
+    ck_assert_int_eq(wl_profile_from_tally(&t, &m, &p), 0);
+    ck_assert_uint_eq(p.ticks, 2);
+    ck_assert_uint_eq(p.ticks_running + p.ticks_waiting, 0); /* no state was seen */
+    ck_assert_double_eq_tol(p.hz, 0, 1e-12);
+    ck_assert_double_eq_tol(p.sampled_s, 2.0, 1e-12);
+    ck_assert_double_eq_tol(p.running_s, 0.4, 1e-12);
+    ck_assert_double_eq_tol(p.runqueue_s, 0.5, 1e-12);
+    ck_assert_double_eq_tol(p.waiting_s, 1.1, 1e-12);
+    ck_assert_uint_eq(p.nwaits, 0);
+    /* the one thread carries them, like the task pilot's */
+    ck_assert_uint_eq(p.nthreads, 1);
+    ck_assert_str_eq(p.threads[0].comm, "pilot");
+    ck_assert_double_eq_tol(p.threads[0].user_s, 0.3, 1e-12);
+    ck_assert_double_eq_tol(p.threads[0].runq_s, 0.5, 1e-12);
+    ck_assert_double_eq_tol(p.threads[0].waiting_s, 1.1, 1e-12);
+    ck_assert_double_eq_tol(p.wait_frac, 1.1 / 1.5, 1e-9);
+    wl_profile_free(&p);
+
+    /* a run queue longer than the time left gives way: nothing waited */
+    m.runq_s = 5.0;
+    ck_assert_int_eq(wl_profile_from_tally(&t, &m, &p), 0);
+    ck_assert_double_eq_tol(p.runqueue_s, 1.6, 1e-12);
+    ck_assert_double_eq_tol(p.waiting_s, 0, 1e-12);
+    wl_profile_free(&p);
+}
+END_TEST
+
+/* On a busy node a computing job spends much of its wall time queued for
+ * a CPU. Measured whole, the run queue stays apart and the classifier says
+ * CPU-bound; without exact_runs the same totals carry no split (no ticks)
+ * and the queued time reads as waiting. */
+START_TEST(test_profile_from_tally_exact_runs_keep_a_busy_node_computing)
+{
+    wl_thread_tally t = {0};
+    wl_tally_totals m = {.label = "pilot", .wall_s = 1.0, .user_s = 0.5, .exact_runs = 1,
+                         .runq_s = 0.45};
+    wl_profile p;
+    wl_verdict v;
+    ck_assert_int_eq(wl_profile_from_tally(&t, &m, &p), 0);
+    ck_assert_int_eq(wl_classify(&p, NULL, &v), 0);
+    ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
+    ck_assert_double_lt(v.wait_share, 0.1);
+    wl_verdict_free(&v);
+    wl_profile_free(&p);
+
+    m.exact_runs = 0;
+    ck_assert_int_eq(wl_profile_from_tally(&t, &m, &p), 0);
+    ck_assert_double_eq_tol(p.sampled_s, 0, 1e-12);
+    ck_assert_int_eq(wl_classify(&p, NULL, &v), 0);
+    ck_assert_int_ne(v.kind, WL_KIND_CPU_BOUND);
+    wl_verdict_free(&v);
+    wl_profile_free(&p);
+}
+END_TEST
+
+/* Exact runs with ticks too: the split is the totals', the waits share the
+ * waiting time by their ticks. */
+START_TEST(test_profile_from_tally_exact_runs_waits_share_the_exact_waiting)
+{
+    wl_thread_tally t = {0};
+    add(&t, 'R', WL_WAIT_OTHER, "", "", 2);
+    add(&t, 'S', WL_WAIT_SLEEP, "hrtimer_nanosleep", "clock_nanosleep", 6);
+    add(&t, 'S', WL_WAIT_DISK, "jbd2_log_wait_commit", "fsync", 2);
+    wl_tally_totals m = {.label = "x", .interval_s = 0.1, .wall_s = 1.0, .user_s = 0.1,
+                         .exact_runs = 1, .runq_s = 0.1};
+    wl_profile p;
+    ck_assert_int_eq(wl_profile_from_tally(&t, &m, &p), 0);
+    wl_thread_tally_free(&t);
+    ck_assert_uint_eq(p.ticks, 10);
+    ck_assert_uint_eq(p.ticks_running, 2);
+    ck_assert_uint_eq(p.ticks_waiting, 8);
+    ck_assert_double_eq_tol(p.running_s, 0.1, 1e-12);
+    ck_assert_double_eq_tol(p.runqueue_s, 0.1, 1e-12);
+    ck_assert_double_eq_tol(p.waiting_s, 0.8, 1e-12);
+    ck_assert_uint_eq(p.nwaits, 2);
+    ck_assert_int_eq(p.waits[0].kind, WL_WAIT_SLEEP);
+    ck_assert_double_eq_tol(p.waits[0].seconds, 0.6, 1e-12);
+    ck_assert_double_eq_tol(p.wait_kind_s[WL_WAIT_DISK], 0.2, 1e-12);
+    ck_assert_double_eq_tol(p.threads[0].waits[1].seconds, 0.2, 1e-12);
+    wl_profile_free(&p);
+}
+END_TEST
+
 /* A real child asleep, watched from outside the way the pilot watches its
  * workers: the tally says sleep, and the classifier calls it I/O-bound. */
 START_TEST(test_tally_of_a_sleeping_child_is_io_bound_sleep)
@@ -183,6 +276,9 @@ static Suite *suite(void)
     tcase_add_test(t, test_tally_merges_like_reasons_in_order_of_first_sight);
     tcase_add_test(t, test_profile_from_tally_gives_ticks_seconds_and_splits_running_ticks);
     tcase_add_test(t, test_profile_from_tally_never_exceeds_wall_time);
+    tcase_add_test(t, test_profile_from_tally_exact_runs_split_by_the_totals);
+    tcase_add_test(t, test_profile_from_tally_exact_runs_keep_a_busy_node_computing);
+    tcase_add_test(t, test_profile_from_tally_exact_runs_waits_share_the_exact_waiting);
     tcase_add_test(t, test_tally_of_a_sleeping_child_is_io_bound_sleep);
     tcase_set_timeout(t, 60);
     suite_add_tcase(s, t);

@@ -4,7 +4,8 @@
  * scripts/slurm-local when none is running (it installs the packages when
  * missing) and stopped again at the end. Specification:
  *   - a command batch and a task batch run across all three nodes, every
- *     job's node in the run report;
+ *     job's node in the run report, the pilot's profile made by the
+ *     profiler (one thread carrying the split its worker measured);
  *   - a node killed mid-batch (its slurmd, step daemon and tasks) fails or
  *     re-queues only the jobs it was running: every job is accounted for
  *     once, and no job that succeeded ran to the end twice;
@@ -103,6 +104,9 @@ START_TEST(test_slurm_command_batch_runs_on_all_three_nodes)
     ck_assert_int_eq(distinct_nodes(root, 30), 3);
     ck_assert_int_eq((int)tu_num(root, "totals.ok"), 30);
     ck_assert_int_eq((int)json_array_size(tu_get(root, "cluster.nodes")), 3);
+    const json_t *argv = tu_get(root, "pilot.profile.target.argv");
+    ck_assert_str_eq(json_string_value(json_array_get(argv, 0)), "pilot of command line 1");
+    ck_assert_int_eq((int)json_array_size(tu_get(root, "pilot.profile.threads")), 1);
     json_decref(root);
 }
 END_TEST
@@ -126,6 +130,22 @@ START_TEST(test_slurm_task_batch_runs_on_all_three_nodes)
     ck_assert_int_eq(distinct_nodes(root, 30), 3);
     /* the pilot, measured on a worker, saw a job that waits */
     ck_assert_str_eq(tu_str(root, "pilot.classification.kind"), "io_bound");
+    /* and its numbers became a profile through the profiler, the task
+     * pilot's shape: the task it stands for, one thread carrying the
+     * measured split (a profile filled by hand had neither) */
+    const json_t *prof = tu_get(root, "pilot.profile");
+    const json_t *argv = tu_get(prof, "target.argv");
+    const json_t *threads = json_object_get(prof, "threads");
+    ck_assert_int_eq((int)json_array_size(argv), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(argv, 0)), "pilot of task sample_sleep");
+    ck_assert_int_eq((int)json_array_size(threads), 1);
+    const json_t *th = json_array_get(threads, 0);
+    ck_assert_str_eq(json_string_value(json_object_get(th, "comm")), "pilot");
+    ck_assert_double_eq_tol(json_number_value(json_object_get(th, "waiting_s")),
+                            tu_num(prof, "time.waiting_s"), 1e-9);
+    ck_assert_double_ge(tu_num(prof, "time.waiting_s"), 0.25); /* of a 300 ms sleep */
+    ck_assert_double_eq_tol(json_number_value(json_object_get(th, "runq_s")),
+                            tu_num(prof, "time.runqueue_s"), 1e-9);
     json_decref(root);
 }
 END_TEST
