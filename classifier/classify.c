@@ -312,9 +312,12 @@ static int collect_compute_side(const wl_profile *p, wl_verdict *v)
         double cpu = t->user_s + t->sys_s;
         if (total <= 0 || cpu < NAME_MIN_SHARE * total)
             continue;
-        int rc = wl__cls_strv_addf(&v->compute_side, &v->ncompute_side,
-                                "thread %d '%s' (pid %d): %.2f s CPU", t->tid, t->comm, t->pid,
-                                cpu);
+        /* a profile built from totals (the Slurm pilot) has no ids */
+        int rc = t->pid > 0 ? wl__cls_strv_addf(&v->compute_side, &v->ncompute_side,
+                                                "thread %d '%s' (pid %d): %.2f s CPU", t->tid, t->comm,
+                                                t->pid, cpu)
+                            : wl__cls_strv_addf(&v->compute_side, &v->ncompute_side,
+                                                "thread '%s': %.2f s CPU", t->comm, cpu);
         if (rc < 0)
             return rc;
     }
@@ -588,9 +591,10 @@ static int reason_computing_side(const wl_profile *p, const wl_classify_opts *o,
                                  wl_verdict *v)
 {
     int cores = v->cores;
-    REASON("%.2f cores busy on average (%.3g s CPU over %.3g s wall, at most %u threads alive); "
+    REASON("%.2f cores busy on average (%.3g s CPU over %.3g s wall, at most %u thread%s alive); "
            "computing scales to %d processes, one per core",
-           v->cores_busy, p->user_s + p->sys_s, p->wall_s, p->max_threads, cores);
+           v->cores_busy, p->user_s + p->sys_s, p->wall_s, p->max_threads, p->max_threads == 1 ? "" : "s",
+           cores);
     if (v->model.cpython) {
         if (v->gil_threads >= 2)
             REASON("%d threads, %.2f cores busy, %.0f%% of their wait is the GIL: CPython "
