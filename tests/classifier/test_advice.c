@@ -415,18 +415,9 @@ static json_t *profile_and_recommend(char *const target[], const char *dir, cons
 {
     char report[4200], again[4200];
     char *argv[24];
-    int n = 0;
     snprintf(report, sizeof(report), "%s/%s.json", dir, name);
     snprintf(again, sizeof(again), "%s/%s.again.json", dir, name);
-    argv[n++] = (char *)tu_env("WLPROF");
-    argv[n++] = "profile";
-    argv[n++] = "-q";
-    argv[n++] = "-o";
-    argv[n++] = report;
-    argv[n++] = "--";
-    for (int i = 0; target[i] && n < 23; i++)
-        argv[n++] = target[i];
-    argv[n] = NULL;
+    tu_profile_argv(argv, 24, report, NULL, (const char *const *)target);
     ck_assert_int_eq(tu_run(argv, 180), 0);
     json_t *r = tu_load_json(report);
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
