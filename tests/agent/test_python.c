@@ -401,7 +401,8 @@ END_TEST
 
 START_TEST(test_python_unknown_version_notice_and_native_stacks)
 {
-    json_t *r = profile_claiming_version("0x030f00f0", "wlprof-agent: Python 3.15 is not supported");
+    json_t *r =
+        profile_claiming_version("0x030f00f0", "wlprof-agent: Python 3.15 is not supported");
     ck_assert_ptr_null(find_function(r, "cpu_intensive_task"));
     const json_t *eval = find_function(r, "_PyEval_EvalFrameDefault");
     ck_assert_ptr_nonnull(eval);

@@ -56,8 +56,8 @@ static void fake_run(wl_profile *p, double wall, double cpu, double wait_s)
 /* fake_run with the whole wait in one call sc (of kind), counted for the
  * program and for its one thread (tid 1000, computing cpu). Returns the
  * thread. */
-static wl_thread_stat *fake_run_one_wait(wl_profile *p, double wall, double cpu,
-                                         wl_wait_kind kind, const char *sc, double wait_s)
+static wl_thread_stat *fake_run_one_wait(wl_profile *p, double wall, double cpu, wl_wait_kind kind,
+                                         const char *sc, double wait_s)
 {
     fake_run(p, wall, cpu, wait_s);
     fake_wait(p, kind, "", sc, wait_s);

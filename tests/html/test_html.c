@@ -168,7 +168,8 @@ START_TEST(test_report_refuses_bad_outputs_and_says_what_an_old_report_lacks)
     ck_assert_int_eq(sh("'%s' report -q --folded '%s' --speedscope '%s' '%s' 2>/dev/null", tu_env("WLPROF"), out, out,
                         json), 2);
     ck_assert_int_eq(sh("'%s' report -q --folded-roots=maybe '%s' 2>/dev/null", tu_env("WLPROF"), json), 2);
-    ck_assert_int_eq(sh("'%s' report '%s' 2>/dev/null", tu_env("WLPROF"), tu_file("missing.json")), 1);
+    ck_assert_int_eq(sh("'%s' report '%s' 2>/dev/null", tu_env("WLPROF"), tu_file("missing.json")),
+                     1);
     json_decref(tu_load_json(json)); /* still intact */
     /* a report without the complete stack table (as /2 wrote them) */
     json_t *r = tu_load_json(json);
