@@ -115,6 +115,27 @@ static inline int tu_run_to(char *const argv[], const char *out, const char *err
     return tu_wait(pid, timeout);
 }
 
+/* Fills argv[cap] with `$WLPROF profile -q -o report [option] -- target...`
+ * (option may be NULL; target is NULL-terminated, cut to what fits) and
+ * ends it with NULL. Returns argv, for tu_run and its kin. */
+static inline char **tu_profile_argv(char **argv, int cap, const char *report, const char *option,
+                                     const char *const target[])
+{
+    int n = 0;
+    argv[n++] = (char *)tu_env("WLPROF");
+    argv[n++] = "profile";
+    argv[n++] = "-q";
+    argv[n++] = "-o";
+    argv[n++] = (char *)report;
+    if (option)
+        argv[n++] = (char *)option;
+    argv[n++] = "--";
+    for (int i = 0; target[i] && n < cap - 1; i++)
+        argv[n++] = (char *)target[i];
+    argv[n] = NULL;
+    return argv;
+}
+
 /* The next number of Marsaglia's xorshift64 generator (state *x, never
  * 0): test inputs that are varied but the same every run. */
 static inline uint64_t tu_xorshift64(uint64_t *x)

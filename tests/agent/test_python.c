@@ -371,15 +371,14 @@ START_TEST(test_python_child_processes_get_python_frames)
 }
 END_TEST
 
-/* A Python claiming 3.13 whose memory is not 3.13's (Debian's 3.11 with
- * the version overridden): the 3.13 layout's own statement of itself
- * (_Py_DebugOffsets) is missing, so the reader refuses instead of walking
- * garbage. */
-START_TEST(test_python_layout_checked_against_debug_offsets)
+/* Profiles py_primes.py with the interpreter's version overridden to
+ * hexversion (WLPROF_AGENT_PY_VERSION), asserts the agent's stderr holds
+ * exactly one line containing notice, and returns the report. */
+static json_t *profile_claiming_version(const char *hexversion, const char *notice)
 {
     char err[4200];
     snprintf(err, sizeof(err), "%s/stderr", tu_tmpdir());
-    setenv("WLPROF_AGENT_PY_VERSION", "0x030d00f0", 1);
+    setenv("WLPROF_AGENT_PY_VERSION", hexversion, 1);
     json_t *r = profile_python("py_primes.py", "0.3", err);
     unsetenv("WLPROF_AGENT_PY_VERSION");
     FILE *f = fopen(err, "r");
@@ -387,11 +386,20 @@ START_TEST(test_python_layout_checked_against_debug_offsets)
     char line[512];
     int notices = 0;
     while (fgets(line, sizeof(line), f))
-        notices +=
-            strstr(line, "wlprof-agent: Python 3.13's interpreter layout is not the one known") !=
-            NULL;
+        notices += strstr(line, notice) != NULL;
     fclose(f);
     ck_assert_int_eq(notices, 1);
+    return r;
+}
+
+/* A Python claiming 3.13 whose memory is not 3.13's (Debian's 3.11 with
+ * the version overridden): the 3.13 layout's own statement of itself
+ * (_Py_DebugOffsets) is missing, so the reader refuses instead of walking
+ * garbage. */
+START_TEST(test_python_layout_checked_against_debug_offsets)
+{
+    json_t *r = profile_claiming_version(
+        "0x030d00f0", "wlprof-agent: Python 3.13's interpreter layout is not the one known");
     ck_assert_ptr_null(find_function(r, "cpu_intensive_task"));
     ck_assert_ptr_nonnull(find_function(r, "_PyEval_EvalFrameDefault"));
     json_decref(r);
@@ -400,19 +408,8 @@ END_TEST
 
 START_TEST(test_python_unknown_version_notice_and_native_stacks)
 {
-    char err[4200];
-    snprintf(err, sizeof(err), "%s/stderr", tu_tmpdir());
-    setenv("WLPROF_AGENT_PY_VERSION", "0x030f00f0", 1);
-    json_t *r = profile_python("py_primes.py", "0.3", err);
-    unsetenv("WLPROF_AGENT_PY_VERSION");
-    FILE *f = fopen(err, "r");
-    ck_assert_ptr_nonnull(f);
-    char line[512];
-    int notices = 0;
-    while (fgets(line, sizeof(line), f))
-        notices += strstr(line, "wlprof-agent: Python 3.15 is not supported") != NULL;
-    fclose(f);
-    ck_assert_int_eq(notices, 1);
+    json_t *r =
+        profile_claiming_version("0x030f00f0", "wlprof-agent: Python 3.15 is not supported");
     ck_assert_ptr_null(find_function(r, "cpu_intensive_task"));
     const json_t *eval = find_function(r, "_PyEval_EvalFrameDefault");
     ck_assert_ptr_nonnull(eval);

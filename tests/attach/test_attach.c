@@ -100,6 +100,32 @@ static const char *proc_status(pid_t pid, const char *key)
     return found;
 }
 
+/* One attach run's files in a fresh directory -- the report r.json and
+ * wlprof's stderr err -- and the pid as --pid takes it. */
+typedef struct attach_run {
+    const char *report, *errp;
+    char pid[16];
+} attach_run;
+
+static attach_run attach_files(pid_t pid)
+{
+    attach_run a;
+    tu_tmpdir();
+    a.report = tu_file("r.json");
+    a.errp = tu_file("err");
+    snprintf(a.pid, sizeof(a.pid), "%d", (int)pid);
+    return a;
+}
+
+/* Runs wlprof with args (which write a->report), asserts it exited 0
+ * (its stderr in the message) and returns the report (caller decrefs). */
+static json_t *attach_report(const char *const *args, const attach_run *a)
+{
+    int rc = run_wlprof(args, a->errp);
+    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(a->errp));
+    return tu_load_json(a->report);
+}
+
 static double func_cpu(const json_t *report, const char *name, const char *which)
 {
     const json_t *funcs = json_object_get(report, "functions");
@@ -120,17 +146,12 @@ static double func_cpu(const json_t *report, const char *name, const char *which
  * in crunch_loop and sleeps 50 ms, which then finishes normally. */
 START_TEST(test_attach_two_seconds_to_crunch_loop)
 {
-    tu_tmpdir();
-    char pidbuf[16];
-    const char *report = tu_file("r.json");
-    const char *folded = tu_file("f.txt");
-    const char *errp = tu_file("err");
     target t = start_crunch(NULL);
-    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
-    const char *args[] = {"profile", "--pid", pidbuf, "--duration", "2", "-o", report,
+    attach_run a = attach_files(t.pid);
+    const char *folded = tu_file("f.txt");
+    const char *args[] = {"profile", "--pid", a.pid, "--duration", "2", "-o", a.report,
                           "--folded", folded, NULL};
-    int rc = run_wlprof(args, errp);
-    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(errp));
+    json_t *r = attach_report(args, &a);
 
     /* detached and running: not stopped, not traced */
     ck_assert_int_eq(kill(t.pid, 0), 0);
@@ -138,7 +159,6 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
     ck_assert_msg(strchr("RS", proc_status(t.pid, "State")[0]) != NULL, "state %s",
                   proc_status(t.pid, "State"));
 
-    json_t *r = tu_load_json(report);
     ck_assert_str_eq(tu_str(r, "schema"), "wlprof.report/3");
     ck_assert(json_is_true(tu_get(r, "target.attached")));
     double wall = tu_num(r, "time.wall_s");
@@ -159,7 +179,7 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
                   "computing %.3f of computing + sleeping (cpu %.3f s, sleep %.3f s, wall %.3f s, "
                   "run queue %.3f s)", busy, cpu, sleep, wall, runq);
     /* stacks: crunch_loop holds the CPU (cpu_now and the vdso inside it) */
-    ck_assert_msg(tu_get(r, "stacks") != NULL, "no stacks; wlprof said: %s", tu_slurp(errp));
+    ck_assert_msg(tu_get(r, "stacks") != NULL, "no stacks; wlprof said: %s", tu_slurp(a.errp));
     double in_crunch = func_cpu(r, "crunch_loop", "total");
     double stacks_cpu = tu_num(r, "stacks.user_s") + tu_num(r, "stacks.sys_s");
     ck_assert_msg(stacks_cpu > 0.5 * cpu, "stacks hold %.3f of %.3f s CPU", stacks_cpu, cpu);
@@ -169,7 +189,7 @@ START_TEST(test_attach_two_seconds_to_crunch_loop)
     ck_assert_msg(tu_num(r, "profiler.pause_max_s") < 0.5, "a pause of %.3f s",
                   tu_num(r, "profiler.pause_max_s"));
     ck_assert_msg(strstr(tu_slurp(folded), "crunch_loop") != NULL, "folded has no crunch_loop");
-    ck_assert_msg(strstr(tu_slurp(errp), "(attached to pid"), "summary: %s", tu_slurp(errp));
+    ck_assert_msg(strstr(tu_slurp(a.errp), "(attached to pid"), "summary: %s", tu_slurp(a.errp));
     json_decref(r);
     /* exit 0 means none of its sleeps saw EINTR */
     ck_assert_int_eq(finish_crunch(&t), 0);
@@ -181,16 +201,10 @@ END_TEST
  * is not a CPU sample, so the CPU goes to crunch_loop, not to the sleep. */
 START_TEST(test_attach_cpu_is_not_blamed_on_the_sleep)
 {
-    tu_tmpdir();
-    char pidbuf[16];
-    const char *report = tu_file("r.json");
-    const char *errp = tu_file("err");
     target t = start_crunch_args("-1", "0.3", "1");
-    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
-    const char *args[] = {"profile", "-q", "--pid", pidbuf, "-d", "2", "-o", report, NULL};
-    int rc = run_wlprof(args, errp);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, tu_slurp(errp));
-    json_t *r = tu_load_json(report);
+    attach_run a = attach_files(t.pid);
+    const char *args[] = {"profile", "-q", "--pid", a.pid, "-d", "2", "-o", a.report, NULL};
+    json_t *r = attach_report(args, &a);
     double stacks_cpu = tu_num(r, "stacks.user_s") + tu_num(r, "stacks.sys_s");
     double in_sleep = func_cpu(r, "clock_nanosleep", "self") + func_cpu(r, "__nanosleep", "self");
     double in_crunch = func_cpu(r, "crunch_loop", "total");
@@ -208,21 +222,15 @@ END_TEST
  * with it, well before --duration. */
 START_TEST(test_attach_ends_when_target_exits)
 {
-    tu_tmpdir();
-    char pidbuf[16];
-    const char *report = tu_file("r.json");
-    const char *errp = tu_file("err");
     target t = start_crunch("4"); /* about 0.4 s */
-    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
+    attach_run a = attach_files(t.pid);
     /* The test is its parent and reaps it only after wlprof is done: the
      * exit is seen as the zombie it is. */
-    const char *args[] = {"profile", "-q", "--pid", pidbuf, "-d", "60", "--no-stacks",
-                          "-o", report, NULL};
+    const char *args[] = {"profile", "-q", "--pid", a.pid, "-d", "60", "--no-stacks",
+                          "-o", a.report, NULL};
     double t0 = tu_now();
-    int rc = run_wlprof(args, errp);
-    ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(errp));
+    json_t *r = attach_report(args, &a);
     ck_assert_msg(tu_now() - t0 < 50, "wlprof waited for --duration");
-    json_t *r = tu_load_json(report);
     ck_assert_msg(tu_num(r, "time.wall_s") < 50, "wall %.1f", tu_num(r, "time.wall_s"));
     ck_assert_int_eq(json_array_size(tu_get(r, "processes")), 1);
     ck_assert_ptr_null(tu_get(r, "functions"));
@@ -235,11 +243,8 @@ END_TEST
  * is untouched. SIGTERM too, with 128+15. */
 static void stop_with(int sig, int want)
 {
-    tu_tmpdir();
-    char pidbuf[16];
-    const char *report = tu_file("r.json");
     target t = start_crunch(NULL);
-    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)t.pid);
+    attach_run a = attach_files(t.pid);
     int err[2];
     ck_assert_int_eq(pipe(err), 0);
     pid_t w = fork();
@@ -248,7 +253,7 @@ static void stop_with(int sig, int want)
         close(err[0]);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 1);
-        execl(tu_env("WLPROF"), "wlprof", "profile", "--pid", pidbuf, "-o", report, (char *)NULL);
+        execl(tu_env("WLPROF"), "wlprof", "profile", "--pid", a.pid, "-o", a.report, (char *)NULL);
         _exit(127);
     }
     close(err[1]);
@@ -260,7 +265,7 @@ static void stop_with(int sig, int want)
     kill(w, sig);
     ck_assert_int_eq(tu_wait(w, 60), want);
     close(err[0]);
-    json_t *r = tu_load_json(report);
+    json_t *r = tu_load_json(a.report);
     ck_assert(json_is_true(tu_get(r, "target.attached")));
     json_decref(r);
     ck_assert_int_eq(kill(t.pid, 0), 0);
@@ -308,19 +313,13 @@ static pid_t start_shell(const char *script, int *out)
  * alone is profiled (and it computes nothing). */
 START_TEST(test_attach_children_follows_descendants)
 {
-    tu_tmpdir();
-    char pidbuf[16];
-    const char *report = tu_file("r.json");
-    const char *errp = tu_file("err");
     int out;
     pid_t sh = start_shell("\"$0\" 25 & wait", &out); /* the child is running */
-    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)sh);
+    attach_run a = attach_files(sh);
     for (int with = 0; with < 2; with++) {
-        const char *args[] = {"profile", "-q", "--no-stacks", "--pid", pidbuf, "-d", "0.8",
-                              "-o", report, with ? "--children" : NULL, NULL};
-        int rc = run_wlprof(args, errp);
-        ck_assert_msg(rc == 0, "wlprof exited %d: %s", rc, tu_slurp(errp));
-        json_t *r = tu_load_json(report);
+        const char *args[] = {"profile", "-q", "--no-stacks", "--pid", a.pid, "-d", "0.8",
+                              "-o", a.report, with ? "--children" : NULL, NULL};
+        json_t *r = attach_report(args, &a);
         double cpu = tu_num(r, "time.user_s") + tu_num(r, "time.sys_s");
         size_t nprocs = json_array_size(tu_get(r, "processes"));
         if (with) {
@@ -344,20 +343,14 @@ END_TEST
  * is not mistaken for a refusal, every process gets its stacks. */
 START_TEST(test_attach_children_that_come_and_go_keep_their_stacks)
 {
-    tu_tmpdir();
-    char pidbuf[16];
-    const char *report = tu_file("r.json");
-    const char *errp = tu_file("err");
     int out;
     pid_t sh =
         start_shell("echo go; for i in 1 2 3 4 5 6 7 8 9 10; do \"$0\" 2 >/dev/null; done", &out);
-    snprintf(pidbuf, sizeof(pidbuf), "%d", (int)sh);
-    const char *args[] = {"profile", "-q", "--children", "--pid", pidbuf, "-o", report, NULL};
-    int rc = run_wlprof(args, errp);
-    const char *msg = tu_slurp(errp);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
+    attach_run a = attach_files(sh);
+    const char *args[] = {"profile", "-q", "--children", "--pid", a.pid, "-o", a.report, NULL};
+    json_t *r = attach_report(args, &a);
+    const char *msg = tu_slurp(a.errp);
     ck_assert_msg(strstr(msg, "cannot trace") == NULL, "%s", msg);
-    json_t *r = tu_load_json(report);
     size_t nprocs = json_array_size(tu_get(r, "processes"));
     ck_assert_msg(nprocs >= 5, "%zu processes", nprocs);
     ck_assert_msg(func_cpu(r, "crunch_loop", "total") > 0, "no crunch_loop in the stacks");
@@ -526,17 +519,11 @@ START_TEST(test_attach_thread_id_profiles_its_process)
             tid = atoi(de->d_name);
     closedir(d);
     ck_assert_int_gt(tid, 0);
-    tu_tmpdir();
-    char tidbuf[16];
-    const char *errp = tu_file("err");
-    const char *report = tu_file("r.json");
-    snprintf(tidbuf, sizeof(tidbuf), "%d", tid);
-    const char *args[] = {"profile", "-q", "--pid", tidbuf, "-d", "0.3", "-o", report, NULL};
-    int rc = run_wlprof(args, errp);
-    const char *msg = tu_slurp(errp);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
+    attach_run a = attach_files(tid);
+    const char *args[] = {"profile", "-q", "--pid", a.pid, "-d", "0.3", "-o", a.report, NULL};
+    json_t *r = attach_report(args, &a);
+    const char *msg = tu_slurp(a.errp);
     ck_assert_msg(strstr(msg, "is a thread of process") && tu_count_lines(msg) == 1, "%s", msg);
-    json_t *r = tu_load_json(report);
     ck_assert_int_eq((int)tu_num(r, "target.pid"), (int)p);
     ck_assert_int_eq((int)tu_num(r, "sampling.max_threads"), 4);
     json_decref(r);
@@ -595,17 +582,11 @@ START_TEST(test_attach_traced_target_falls_back_to_proc)
 {
     target t = start_crunch(NULL);
     ck_assert_int_eq(ptrace(PTRACE_SEIZE, t.pid, NULL, NULL), 0);
-    tu_tmpdir();
-    char buf[16];
-    const char *errp = tu_file("err");
-    const char *report = tu_file("r.json");
-    snprintf(buf, sizeof(buf), "%d", (int)t.pid);
-    const char *args[] = {"profile", "-q", "--pid", buf, "-d", "0.5", "-o", report, NULL};
-    int rc = run_wlprof(args, errp);
-    const char *msg = tu_slurp(errp);
-    ck_assert_msg(rc == 0, "exit %d: %s", rc, msg);
+    attach_run a = attach_files(t.pid);
+    const char *args[] = {"profile", "-q", "--pid", a.pid, "-d", "0.5", "-o", a.report, NULL};
+    json_t *r = attach_report(args, &a);
+    const char *msg = tu_slurp(a.errp);
     ck_assert_msg(strstr(msg, "already traced") && tu_count_lines(msg) == 1, "%s", msg);
-    json_t *r = tu_load_json(report);
     ck_assert_ptr_null(tu_get(r, "functions"));
     ck_assert_msg(tu_num(r, "time.user_s") > 0, "no CPU seen");
     json_decref(r);

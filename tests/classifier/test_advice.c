@@ -53,6 +53,27 @@ static void fake_run(wl_profile *p, double wall, double cpu, double wait_s)
     p->max_threads = 1;
 }
 
+/* fake_run with the whole wait in one call sc (of kind), counted for the
+ * program and for its one thread (tid 1000, computing cpu). Returns the
+ * thread. */
+static wl_thread_stat *fake_run_one_wait(wl_profile *p, double wall, double cpu, wl_wait_kind kind,
+                                         const char *sc, double wait_s)
+{
+    fake_run(p, wall, cpu, wait_s);
+    fake_wait(p, kind, "", sc, wait_s);
+    wl_thread_stat *t = fake_thread(p, 1000, NULL, cpu);
+    fake_thread_wait(t, kind, sc, wait_s);
+    return t;
+}
+
+/* wl_classify on 2 cores, every other option the default; must succeed.
+ * The caller frees *v. */
+static void classify_2_cores(wl_profile *p, wl_verdict *v)
+{
+    wl_classify_opts o = fake_opts_cores(2);
+    ck_assert_int_eq(wl_classify(p, &o, v), 0);
+}
+
 /* The recommended executor has the best prediction for this program, or a
  * reason says why not. */
 static void check_best_or_said(const wl_verdict *v)
@@ -88,14 +109,10 @@ START_TEST(test_advice_two_sequential_sleeps_predict_at_most_their_longest)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = fake_opts_cores(2);
-    fake_run(&p, 1.5, 0.002, 1.49);
-    fake_wait(&p, WL_WAIT_SLEEP, "", "clock_nanosleep", 1.49);
-    wl_thread_stat *t = fake_thread(&p, 1000, NULL, 0.002);
-    fake_thread_wait(t, WL_WAIT_SLEEP, "clock_nanosleep", 1.49);
+    wl_thread_stat *t = fake_run_one_wait(&p, 1.5, 0.002, WL_WAIT_SLEEP, "clock_nanosleep", 1.49);
     t->longest_wait_s = 1.0;
     snprintf(t->longest_wait_syscall, sizeof(t->longest_wait_syscall), "clock_nanosleep");
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     check_all_at_most(&v, 1.5);
     /* ... while a batch of such jobs overlaps them freely. */
     ck_assert(v.batch[WL_EXEC_THREAD_POOL].speedup > 5);
@@ -114,11 +131,10 @@ START_TEST(test_advice_single_stream_compute_gains_nothing_from_threads)
     /* gzip of one file: one thread computing 2 s without a wait. */
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 2.0, 1.98, 0.0);
     wl_thread_stat *t = fake_thread(&p, 1000, NULL, 1.98);
     t->longest_cpu_run_s = 1.97;
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     ck_assert_int_eq(v.executor, WL_EXEC_PROCESS_POOL);
     ck_assert(v.predicted[WL_EXEC_THREAD_POOL].speedup <= 1.3);
     check_all_at_most(&v, 1.05);
@@ -134,14 +150,10 @@ START_TEST(test_advice_one_cpu_run_and_one_wait_predict_at_most_two)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = fake_opts_cores(2);
-    fake_run(&p, 2.0, 1.0, 1.0);
-    fake_wait(&p, WL_WAIT_SLEEP, "", "nanosleep", 1.0);
-    wl_thread_stat *t = fake_thread(&p, 1000, NULL, 1.0);
-    fake_thread_wait(t, WL_WAIT_SLEEP, "nanosleep", 1.0);
+    wl_thread_stat *t = fake_run_one_wait(&p, 2.0, 1.0, WL_WAIT_SLEEP, "nanosleep", 1.0);
     t->longest_cpu_run_s = 1.0;
     t->longest_wait_s = 1.0;
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     check_all_at_most(&v, 2.0);
     check_best_or_said(&v);
     wl_verdict_free(&v);
@@ -167,9 +179,8 @@ START_TEST(test_advice_gil_threads_go_to_processes)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = fake_opts_cores(2);
     fake_gil_threads(&p, true);
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
     ck_assert_int_eq(v.executor, WL_EXEC_PROCESS_POOL);
     ck_assert_int_eq(v.gil_threads, 4);
@@ -185,7 +196,7 @@ START_TEST(test_advice_gil_threads_go_to_processes)
     /* Without the GIL kind (futex waits), a CPython target's threads still
      * never compute in parallel. */
     fake_gil_threads(&p, false);
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     ck_assert(v.model.cpython);
     ck_assert(!reasons_have(&v, "C code without shared state"));
     ck_assert(v.predicted[WL_EXEC_THREAD_POOL].speedup <= 1.3);
@@ -199,11 +210,10 @@ START_TEST(test_advice_gil_waiting_is_cpu_demand_not_waiting)
     /* Ticks where nothing ran but GIL waiters: demand, moved to computing. */
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 2.0, 1.5, 0.5);
     fake_process(&p, "python3");
     fake_wait(&p, WL_WAIT_GIL, "", "futex", 0.5);
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     ck_assert(v.wait_share < 0.01);
     ck_assert(v.user_share > 0.99);
     ck_assert_int_eq(v.kind, WL_KIND_CPU_BOUND);
@@ -217,7 +227,6 @@ START_TEST(test_advice_pitfall_only_on_a_loop_thread_after_it_waited)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = fake_opts_cores(2);
     fake_run(&p, 1.5, 0.4, 1.0);
     fake_wait(&p, WL_WAIT_SLEEP, "", "clock_nanosleep", 0.6);
     fake_wait(&p, WL_WAIT_POLL, "", "epoll_wait", 0.4);
@@ -234,13 +243,13 @@ START_TEST(test_advice_pitfall_only_on_a_loop_thread_after_it_waited)
     l->loop_first_s = 0.3;
     l->longest_burst_s = 0.3; /* state-R ticks of start-up: never used */
     l->longest_cpu_run_s = 0.3;
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     ck_assert(!v.pitfall.detected);
     wl_verdict_free(&v);
     /* The same loop thread blocking 0.2 s inside the loop: found, on it. */
     l->loop_block_s = 0.2;
     snprintf(l->loop_block_syscall, sizeof(l->loop_block_syscall), "clock_nanosleep");
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     ck_assert(v.pitfall.detected);
     ck_assert_int_eq(v.pitfall.tid, 1000);
     ck_assert_str_eq(v.pitfall.call, "clock_nanosleep");
@@ -263,17 +272,13 @@ START_TEST(test_advice_pitfall_names_the_python_function_and_call)
 {
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = fake_opts_cores(2);
-    fake_run(&p, 1.3, 0.05, 1.2);
+    wl_thread_stat *l = fake_run_one_wait(&p, 1.3, 0.05, WL_WAIT_SLEEP, "clock_nanosleep", 1.2);
     fake_process(&p, "python3");
-    fake_wait(&p, WL_WAIT_SLEEP, "", "clock_nanosleep", 1.2);
-    wl_thread_stat *l = fake_thread(&p, 1000, NULL, 0.05);
-    fake_thread_wait(l, WL_WAIT_SLEEP, "clock_nanosleep", 1.2);
     snprintf(l->loop_evidence, sizeof(l->loop_evidence), "epoll_fd");
     l->loop_first_s = 0.05;
     l->loop_block_s = 1.2;
     snprintf(l->loop_block_syscall, sizeof(l->loop_block_syscall), "clock_nanosleep");
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     ck_assert(v.pitfall.detected);
     json_t *r = fake_stacks(
         "{\"functions\": [], \"stacks\": {\"top\": ["
@@ -311,12 +316,8 @@ START_TEST(test_advice_idle_pool_threads_are_not_advice)
      * workers parked in uv_cond_wait. */
     wl_profile p;
     wl_verdict v;
-    wl_classify_opts o = fake_opts_cores(2);
-    fake_run(&p, 1.08, 0.07, 1.0);
+    wl_thread_stat *l = fake_run_one_wait(&p, 1.08, 0.07, WL_WAIT_POLL, "epoll_pwait", 1.0);
     fake_process(&p, "node");
-    fake_wait(&p, WL_WAIT_POLL, "", "epoll_pwait", 1.0);
-    wl_thread_stat *l = fake_thread(&p, 1000, NULL, 0.07);
-    fake_thread_wait(l, WL_WAIT_POLL, "epoll_pwait", 1.0);
     l->longest_wait_s = 1.0;
     snprintf(l->longest_wait_syscall, sizeof(l->longest_wait_syscall), "epoll_pwait");
     for (int i = 0; i < 4; i++) {
@@ -324,7 +325,7 @@ START_TEST(test_advice_idle_pool_threads_are_not_advice)
         fake_thread_wait(t, WL_WAIT_LOCK, "futex", 1.05);
         t->longest_block_s = 1.05;
     }
-    ck_assert_int_eq(wl_classify(&p, &o, &v), 0);
+    classify_2_cores(&p, &v);
     ck_assert_int_eq(v.idle_threads, 4);
     ck_assert_uint_eq(v.ncalls, 0);
     json_t *r = fake_stacks(
@@ -414,18 +415,9 @@ static json_t *profile_and_recommend(char *const target[], const char *dir, cons
 {
     char report[4200], again[4200];
     char *argv[24];
-    int n = 0;
     snprintf(report, sizeof(report), "%s/%s.json", dir, name);
     snprintf(again, sizeof(again), "%s/%s.again.json", dir, name);
-    argv[n++] = (char *)tu_env("WLPROF");
-    argv[n++] = "profile";
-    argv[n++] = "-q";
-    argv[n++] = "-o";
-    argv[n++] = report;
-    argv[n++] = "--";
-    for (int i = 0; target[i] && n < 23; i++)
-        argv[n++] = target[i];
-    argv[n] = NULL;
+    tu_profile_argv(argv, 24, report, NULL, (const char *const *)target);
     ck_assert_int_eq(tu_run(argv, 180), 0);
     json_t *r = tu_load_json(report);
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
@@ -492,15 +484,21 @@ static const char *script(const char *name)
     return b;
 }
 
-START_TEST(test_advice_c_two_sleeps)
+/* Two sleeps one after the other (the C and the Python program): waiting,
+ * no executor predicted above 2x for one run, no pitfall. */
+static void check_two_sleeps(char *const target[], const char *name)
 {
-    const char *dir = tu_tmpdir();
-    char *target[] = {(char *)tu_path("tests/targets/advice_two_sleeps"), NULL};
-    json_t *r = profile_and_recommend(target, dir, "two_sleeps");
+    json_t *r = profile_and_recommend(target, tu_tmpdir(), name);
     ck_assert_str_eq(tu_str(r, "classification.kind"), "io_bound");
     check_report_all_at_most(r, 2.0);
     ck_assert(!pitfall_of(r));
     json_decref(r);
+}
+
+START_TEST(test_advice_c_two_sleeps)
+{
+    char *target[] = {(char *)tu_path("tests/targets/advice_two_sleeps"), NULL};
+    check_two_sleeps(target, "two_sleeps");
 }
 END_TEST
 
@@ -518,8 +516,7 @@ END_TEST
 START_TEST(test_advice_gzip_single_stream)
 {
     const char *dir = tu_tmpdir();
-    char input[4200];
-    snprintf(input, sizeof(input), "%s/input.bin", dir);
+    const char *input = tu_file("input.bin");
     FILE *f = fopen(input, "w");
     ck_assert_ptr_nonnull(f);
     /* Compressible but not trivial: a few seconds of deflate at -9. */
@@ -527,7 +524,7 @@ START_TEST(test_advice_gzip_single_stream)
     for (int i = 0; i < 24 * 1024 * 1024; i++)
         fputc("abcdefgh"[tu_xorshift64(&x) % 8] + (i % 61 == 0), f);
     fclose(f);
-    char *target[] = {"gzip", "-9", "-c", input, NULL};
+    char *target[] = {"gzip", "-9", "-c", (char *)input, NULL};
     json_t *r = profile_and_recommend(target, dir, "gzip");
     ck_assert_str_eq(tu_str(r, "classification.kind"), "cpu_bound");
     ck_assert_msg(tu_num(r, "recommendation.predicted.thread_pool.speedup") <= 1.3,
@@ -659,13 +656,8 @@ END_TEST
 
 START_TEST(test_advice_python_two_sleeps)
 {
-    const char *dir = tu_tmpdir();
     char *target[] = {PYTHON, (char *)script("two_sleeps.py"), NULL};
-    json_t *r = profile_and_recommend(target, dir, "py_two_sleeps");
-    ck_assert_str_eq(tu_str(r, "classification.kind"), "io_bound");
-    check_report_all_at_most(r, 2.0);
-    ck_assert(!pitfall_of(r));
-    json_decref(r);
+    check_two_sleeps(target, "py_two_sleeps");
 }
 END_TEST
 
@@ -706,12 +698,9 @@ END_TEST
 
 START_TEST(test_advice_text_output_fits_and_leads_with_the_verdict)
 {
-    const char *dir = tu_tmpdir();
-    char out[4200], err[4200], report[4200];
-    snprintf(out, sizeof(out), "%s/out", dir);
-    snprintf(err, sizeof(err), "%s/err", dir);
-    snprintf(report, sizeof(report), "%s/r.json", dir);
-    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "-o", report, "--",
+    tu_tmpdir();
+    const char *out = tu_file("out"), *err = tu_file("err"), *report = tu_file("r.json");
+    char *argv[] = {(char *)tu_env("WLPROF"), "profile", "-o", (char *)report, "--",
                     (char *)tu_path("tests/targets/advice_output"), NULL};
     ck_assert_int_eq(tu_run_to(argv, out, err, 120), 0);
     char *text = tu_slurp(err);
@@ -775,10 +764,8 @@ END_TEST
 /* `wlprof run` prints the batch prediction next to what it achieved. */
 START_TEST(test_advice_run_reports_prediction_beside_achieved)
 {
-    const char *dir = tu_tmpdir();
-    char out[4200], err[4200];
-    snprintf(out, sizeof(out), "%s/out", dir);
-    snprintf(err, sizeof(err), "%s/err", dir);
+    tu_tmpdir();
+    const char *out = tu_file("out"), *err = tu_file("err");
     char *argv[] = {(char *)tu_env("WLPROF"), "run", "--sample", "sleep", "--jobs", "10", NULL};
     ck_assert_int_eq(tu_run_to(argv, out, err, 120), 0);
     char text[65536 * 2];

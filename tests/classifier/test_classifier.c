@@ -833,18 +833,9 @@ static void check_labelled(char *const target[], const char *dir, const char *ki
     char report[4200];
     char again[4200];
     char *argv[16];
-    int n = 0;
     snprintf(report, sizeof(report), "%s/report.json", dir);
     snprintf(again, sizeof(again), "%s/again.json", dir);
-    argv[n++] = (char *)tu_env("WLPROF");
-    argv[n++] = "profile";
-    argv[n++] = "-q";
-    argv[n++] = "-o";
-    argv[n++] = report;
-    argv[n++] = "--";
-    for (int i = 0; target[i] && n < 15; i++)
-        argv[n++] = target[i];
-    argv[n] = NULL;
+    tu_profile_argv(argv, 16, report, NULL, (const char *const *)target);
     ck_assert_int_eq(tu_run_to(argv, NULL, NULL, 120), 0);
 
     json_t *r = tu_load_json(report);

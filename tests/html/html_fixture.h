@@ -71,6 +71,32 @@ static inline void profile_alternate(const char *json, int iters, int sleep_ms, 
     ck_assert_int_eq(rc, 0);
 }
 
+/* A fresh tu_tmpdir() with the alternating target profiled into its
+ * r.json (profile_alternate: iters rounds, sleep_ms asleep) and, when opt
+ * is given ("--html", "--speedscope"), that output into the directory's
+ * file name. Returns the report's path; tu_file() names the others. */
+static inline const char *alternate_in_fresh_dir(int iters, int sleep_ms, const char *opt,
+                                                 const char *name)
+{
+    char extra[1300];
+    tu_tmpdir();
+    const char *json = tu_file("r.json");
+    if (opt)
+        snprintf(extra, sizeof(extra), "%s '%s'", opt, tu_file(name));
+    profile_alternate(json, iters, sleep_ms, opt ? extra : NULL);
+    return json;
+}
+
+/* Writes root's HTML page to path and drops root. */
+static inline void write_page(const char *path, json_t *root)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(wl_report_write_html(f, root), 0);
+    fclose(f);
+    json_decref(root);
+}
+
 /* Computing (user, system, run queue) vs waiting in sleep: the number of
  * changes between the two along a sequence of state names. */
 static inline int alternations(const char *const *names, size_t n)

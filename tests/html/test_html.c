@@ -34,10 +34,7 @@ static size_t run_names(const json_t *tl, const json_t *th, const char **out, si
 
 START_TEST(test_timeline_alternates_computing_and_sleeping)
 {
-    char json[4096];
-    snprintf(json, sizeof(json), "%s/r.json", tu_tmpdir());
-    profile_alternate(json, 10, 50, NULL);
-    json_t *r = tu_load_json(json);
+    json_t *r = tu_load_json(alternate_in_fresh_dir(10, 50, NULL, NULL));
     const json_t *tl = json_object_get(r, "timeline");
     ck_assert_ptr_nonnull(tl);
     ck_assert_str_eq(tu_str(r, "schema"), WL_REPORT_SCHEMA);
@@ -73,10 +70,7 @@ END_TEST
 
 START_TEST(test_timeline_survives_a_round_trip)
 {
-    char json[4096];
-    snprintf(json, sizeof(json), "%s/r.json", tu_tmpdir());
-    profile_alternate(json, 4, 30, NULL);
-    json_t *r = tu_load_json(json);
+    json_t *r = tu_load_json(alternate_in_fresh_dir(4, 30, NULL, NULL));
     wl_profile p;
     char err[256];
     ck_assert_int_eq(wl_report_from_json(r, &p, err, sizeof(err)), 0);
@@ -98,10 +92,8 @@ END_TEST
 
 START_TEST(test_report_prints_summary_functions_and_recommendation)
 {
-    tu_tmpdir();
-    const char *json = tu_file("r.json");
+    const char *json = alternate_in_fresh_dir(6, 50, NULL, NULL);
     const char *out = tu_file("out.txt");
-    profile_alternate(json, 6, 50, NULL);
     ck_assert_int_eq(sh("'%s' report '%s' >'%s' 2>&1", tu_env("WLPROF"), json, out), 0);
     char *text = slurp(out, NULL);
     ck_assert_msg(strstr(text, "split") && strstr(text, "waiting on"), "%s", text);
@@ -119,12 +111,10 @@ END_TEST
 
 START_TEST(test_report_reexports_folded_with_roots_and_wait_leaves)
 {
-    tu_tmpdir();
-    const char *json = tu_file("r.json");
+    const char *json = alternate_in_fresh_dir(5, 40, NULL, NULL);
     const char *folded = tu_file("f.txt");
     const char *plain = tu_file("plain.txt");
     const char *html = tu_file("r.html");
-    profile_alternate(json, 5, 40, NULL);
     ck_assert_int_eq(sh("'%s' report -q --folded '%s' --html '%s' '%s'", tu_env("WLPROF"), folded, html, json), 0);
     ck_assert_int_eq(sh("'%s' report -q --folded '%s' --folded-roots=none '%s'", tu_env("WLPROF"), plain, json), 0);
     json_t *r = tu_load_json(json);
@@ -169,18 +159,17 @@ END_TEST
 
 START_TEST(test_report_refuses_bad_outputs_and_says_what_an_old_report_lacks)
 {
-    const char *dir = tu_tmpdir();
-    const char *json = tu_file("r.json");
+    const char *json = alternate_in_fresh_dir(2, 20, NULL, NULL);
     const char *old = tu_file("old.json");
     const char *out = tu_file("out.folded");
     const char *err = tu_file("err.txt");
-    profile_alternate(json, 2, 20, NULL);
     /* an output on the input's path, or two on one path: usage errors */
     ck_assert_int_eq(sh("'%s' report -q --html '%s' '%s' 2>/dev/null", tu_env("WLPROF"), json, json), 2);
     ck_assert_int_eq(sh("'%s' report -q --folded '%s' --speedscope '%s' '%s' 2>/dev/null", tu_env("WLPROF"), out, out,
                         json), 2);
     ck_assert_int_eq(sh("'%s' report -q --folded-roots=maybe '%s' 2>/dev/null", tu_env("WLPROF"), json), 2);
-    ck_assert_int_eq(sh("'%s' report '%s/missing.json' 2>/dev/null", tu_env("WLPROF"), dir), 1);
+    ck_assert_int_eq(sh("'%s' report '%s' 2>/dev/null", tu_env("WLPROF"), tu_file("missing.json")),
+                     1);
     json_decref(tu_load_json(json)); /* still intact */
     /* a report without the complete stack table (as /2 wrote them) */
     json_t *r = tu_load_json(json);
@@ -269,13 +258,9 @@ static void check_speedscope(const char *path, int pid)
 
 START_TEST(test_speedscope_is_evented_per_thread_in_time_order)
 {
-    tu_tmpdir();
-    char extra[4200];
-    const char *json = tu_file("r.json");
+    const char *json = alternate_in_fresh_dir(6, 50, "--speedscope", "s.json");
     const char *speed = tu_file("s.json");
     const char *again = tu_file("s2.json");
-    snprintf(extra, sizeof(extra), "--speedscope '%s'", speed);
-    profile_alternate(json, 6, 50, extra);
     json_t *r = tu_load_json(json);
     int pid = (int)tu_num(r, "target.pid");
     json_decref(r);
@@ -399,10 +384,7 @@ START_TEST(test_page_escapes_hostile_names)
     json_t *root = synthetic_report();
     json_array_set_new(json_object_get(json_object_get(root, "target"), "argv"), 0,
                        json_string("</script><script>alert(1)</script>"));
-    FILE *f = fopen(path, "w");
-    ck_assert_int_eq(wl_report_write_html(f, root), 0);
-    fclose(f);
-    json_decref(root);
+    write_page(path, root);
     char *page = slurp(path, NULL);
     ck_assert_ptr_null(strstr(page, "<script>alert(1)"));
     ck_assert_ptr_nonnull(strstr(page, "&lt;/script&gt;")); /* the title */

@@ -85,12 +85,8 @@ static void assert_no_errors(const char *dom)
 
 START_TEST(test_chromium_draws_timeline_flame_graph_and_verdict)
 {
-    tu_tmpdir();
-    char extra[4200];
-    const char *json = tu_file("r.json");
+    const char *json = alternate_in_fresh_dir(10, 50, "--html", "r.html");
     const char *page = tu_file("r.html");
-    snprintf(extra, sizeof(extra), "--html '%s'", page);
-    profile_alternate(json, 10, 50, extra);
     json_t *r = tu_load_json(json);
     int pid = (int)tu_num(r, "target.pid");
     char *dom = render(page);
@@ -145,12 +141,9 @@ END_TEST
  * #focus, #t0/#t1) so the same code paths run here. */
 START_TEST(test_chromium_flame_toggles_search_zoom_and_timeline_zoom)
 {
-    tu_tmpdir();
-    char extra[4200], tag[65536];
-    const char *json = tu_file("r.json");
+    char tag[65536];
+    const char *json = alternate_in_fresh_dir(6, 50, "--html", "r.html");
     const char *page = tu_file("r.html");
-    snprintf(extra, sizeof(extra), "--html '%s'", page);
-    profile_alternate(json, 6, 50, extra);
 
     /* computing only: the sleeping function is gone; search marks a match */
     char *dom = render_url(page, "#mode=cpu&search=compute_ph");
@@ -271,11 +264,7 @@ START_TEST(test_chromium_renders_the_10s_20_thread_page)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/big.html", tu_tmpdir());
-    json_t *root = synthetic_report();
-    FILE *f = fopen(path, "w");
-    ck_assert_int_eq(wl_report_write_html(f, root), 0);
-    fclose(f);
-    json_decref(root);
+    write_page(path, synthetic_report());
     char *dom = render(path);
     assert_no_errors(dom);
     ck_assert_ptr_nonnull(strstr(dom, "data-lanes=\"20\""));

@@ -22,19 +22,7 @@ static int profile_run(int in_fd, double timeout, const char *option, const char
     const char *dir = tu_tmpdir();
     snprintf(report_path, sizeof(report_path), "%s/report.json", dir);
     char *argv[64];
-    int n = 0;
-    argv[n++] = (char *)tu_env("WLPROF");
-    argv[n++] = "profile";
-    argv[n++] = "-q";
-    argv[n++] = "-o";
-    argv[n++] = report_path;
-    if (option)
-        argv[n++] = (char *)option;
-    argv[n++] = "--";
-    for (int i = 0; args[i] && n < 63; i++)
-        argv[n++] = (char *)args[i];
-    argv[n] = NULL;
-    return tu_wait(tu_spawn(argv, in_fd), timeout);
+    return tu_wait(tu_spawn(tu_profile_argv(argv, 64, report_path, option, args), in_fd), timeout);
 }
 
 #define PROFILE(...) profile_run(-1, 60, NULL, (const char *const[]){__VA_ARGS__, NULL})
