@@ -53,7 +53,7 @@ struct wl_slot {
     _Atomic uint64_t tail;      /* bytes consumed (holder of wl__drain_lock) */
     _Atomic uint64_t dropped;   /* samples lost: ring full or busy */
     uint64_t dropped_sent;      /* consumer: dropped already reported */
-    volatile sig_atomic_t busy; /* an interposer is appending */
+    volatile sig_atomic_t busy; /* an interposer is unwinding or appending */
     uint64_t last_cpu_ns;       /* handler: thread CPU clock at last sample */
     uint64_t last_user_ns;      /* handler: RUSAGE_THREAD at last sample */
     uint64_t last_sys_ns;

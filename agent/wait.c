@@ -62,6 +62,14 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
     e->calm = 0;
     e->skip = 0;
     e->pinned = 1;
+    /* Busy from before the unwind: libunwind must not be re-entered on this
+     * thread by our SIGPROF handler (which drops its sample when busy).
+     * Its trace cache is per thread, and its first use in the process --
+     * in a lazy image often this unwind -- runs a set-up under
+     * pthread_once with no signal blocked: a handler unwinding then waits
+     * on that once for ever (tests/targets/agent_unwind_reentry.c). */
+    s->busy = 1;
+    atomic_signal_fence(memory_order_seq_cst);
     void *raw[WL_WIRE_MAX_FRAMES + 4];
     int n = unw_backtrace(raw, WL_WIRE_MAX_FRAMES + 4);
     int first = 0;
@@ -71,8 +79,6 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
     if (nf > WL_WIRE_MAX_FRAMES)
         nf = WL_WIRE_MAX_FRAMES;
     uint32_t size = (uint32_t)(sizeof(wl_wire_wait) + (size_t)nf * 8);
-    s->busy = 1;
-    atomic_signal_fence(memory_order_seq_cst);
     wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
     int npy = wl__py_agent_capture(s->tid, 1, py, WL_WIRE_MAX_PYFRAMES);
     if (npy && wl__py_agent_any_new(py, npy))

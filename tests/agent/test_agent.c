@@ -9,6 +9,8 @@
  *  - blocking calls keep their exact behaviour under a 1000 Hz sampler, and
  *    their waited time is measured as the program itself measures it, also
  *    at a call site the agent samples because it rarely blocks;
+ *  - a SIGPROF inside the agent's own unwind of a wait (libunwind's first
+ *    use) is dropped, never a second unwind that deadlocks;
  *  - `wlprof profile` wires it: --folded/--speedscope/--json, --no-stacks,
  *    and a one-line notice for a statically linked target;
  *  - the in-process API profiles a region of the calling program;
@@ -272,6 +274,24 @@ START_TEST(test_agent_wait_times_match_what_the_program_measured)
     /* writes to /dev/null never wait */
     ck_assert_msg(func_wait(&st, "agent_quick_writes") < 0.01, "quick writes %.4f s",
                   func_wait(&st, "agent_quick_writes"));
+    wl_stacks_free(&st);
+}
+END_TEST
+
+/* A SIGPROF that comes while the agent itself is inside libunwind on the
+ * same thread -- here its first-use set-up, in the first stack a lazy
+ * (preloaded) process takes, a wait's -- is dropped, not unwound: an
+ * unwind from that handler waited for ever on the set-up's pthread_once,
+ * which its own thread was running. */
+START_TEST(test_agent_sigprof_inside_its_own_unwind_is_dropped)
+{
+    char *argv[] = {(char *)tu_path("tests/targets/agent_unwind_reentry"), NULL};
+    wl_stacks st;
+    int rc = run_with_agent(argv, 20, &st);
+    ck_assert_msg(rc != 3, "libunwind's set-up made no mmap during the wait: case not staged");
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_ge(st.waits, 1);
+    ck_assert_uint_ge(st.dropped, 1); /* the SIGPROF came inside the unwind */
     wl_stacks_free(&st);
 }
 END_TEST
@@ -553,6 +573,7 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, test_folded_parse_rejects_garbage);
     tcase_add_test(tc, test_agent_keeps_blocking_calls_exact);
     tcase_add_test(tc, test_agent_wait_times_match_what_the_program_measured);
+    tcase_add_test(tc, test_agent_sigprof_inside_its_own_unwind_is_dropped);
     tcase_add_test(tc, test_reader_survives_garbage_files);
     tcase_add_test(tc, test_cli_profile_writes_stacks);
     tcase_add_test(tc, test_cli_no_stacks_and_static_targets);
