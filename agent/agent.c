@@ -250,7 +250,12 @@ static int start(const char *dir, double hz, double wait_threshold_s, int lazy)
          * holding thread can want it, and another thread only waits for a
          * holder that is running; the per-thread trace cache is made in the
          * handler on every thread's first sample anyway; and the module
-         * lookups (dl_iterate_phdr) are those of every later unwind. The
+         * lookups (dl_iterate_phdr) are those of every later unwind. What
+         * must never happen is the handler unwinding while this thread is
+         * inside a normal-context unwind (a wait's, wait.c): the cache's
+         * set-up runs under pthread_once with no signal blocked, and the
+         * handler would wait on it for ever -- so that unwind runs under
+         * slot->busy and the handler drops its sample. The
          * alternative tried, the set-up in the writer thread, is wrong:
          * after it leaves the shared fd table the validator's pipe is in
          * the writer's table only (two agent_cost tests broke), and before
