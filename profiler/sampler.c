@@ -750,8 +750,8 @@ static int holds_event_instance(int pid)
 static void check_silent_loop(sampler *s, proc_track *p, thread_track *t, const blocked_obs *o,
                               double now)
 {
-    if (t->loop != LOOP_NONE || t->block_s < LOOP_FD_CHECK_S ||
-        wl_is_readiness_call(o->syscall) || o->kind == WL_WAIT_CHILD)
+    if (t->loop != LOOP_NONE || t->block_s < LOOP_FD_CHECK_S || wl_is_readiness_call(o->syscall) ||
+        o->kind == WL_WAIT_CHILD)
         return;
     if (p->event_checked_tick && s->tick - p->event_checked_tick < LOOP_FD_CHECK_TICKS &&
         !p->has_event_instance)
@@ -906,8 +906,8 @@ static void thread_blocked(sampler *s, proc_track *p, thread_track *t, int tid, 
 /* What observe_proc keeps of the last thread it observed: enough for the
  * silent-loop check once the pass shows it was the process's only one. */
 typedef struct last_thread {
-    size_t slot;      /* in s->threads (which may move while the pass adds) */
-    int blocked;      /* o is its wait this tick */
+    size_t slot; /* in s->threads (which may move while the pass adds) */
+    int blocked; /* o is its wait this tick */
     blocked_obs o;
 } last_thread;
 
