@@ -103,7 +103,6 @@ struct proc_track {
     uint64_t utime0, stime0; /* attach: counters at the first look */
     uint64_t event_checked_tick; /* when /proc/PID/fd was last scanned, 0 never */
     int has_event_instance;      /* holds an epoll or io_uring instance */
-    uint32_t threads_this_tick;
     procfs_file f_stat; /* kept open while live */
     DIR *task_dir;      /* /proc/PID/task, kept open and rewound */
     int signalled;            /* last signal wl__sampler_signal_tree sent it */
@@ -746,12 +745,13 @@ static int holds_event_instance(int pid)
 
 /* A process whose only thread blocks outside any readiness call while it
  * holds an epoll/io_uring instance: that thread is an event loop that never
- * got to wait (every callback ran straight into the blocking call). */
+ * got to wait (every callback ran straight into the blocking call). The
+ * caller has seen t as p's only thread in this tick. */
 static void check_silent_loop(sampler *s, proc_track *p, thread_track *t, const blocked_obs *o,
                               double now)
 {
-    if (t->loop != LOOP_NONE || p->threads_this_tick != 1 || t->block_s < LOOP_FD_CHECK_S ||
-        wl_is_readiness_call(o->syscall) || o->kind == WL_WAIT_CHILD)
+    if (t->loop != LOOP_NONE || t->block_s < LOOP_FD_CHECK_S || wl_is_readiness_call(o->syscall) ||
+        o->kind == WL_WAIT_CHILD)
         return;
     if (p->event_checked_tick && s->tick - p->event_checked_tick < LOOP_FD_CHECK_TICKS &&
         !p->has_event_instance)
@@ -874,7 +874,8 @@ static void track_stretches(thread_track *t, const blocked_obs *o, double dt)
  * state is the interpreter lock), kept in the tick's list of blocked
  * threads for the attribution, and its stretches. */
 static void thread_blocked(sampler *s, proc_track *p, thread_track *t, int tid, char state,
-                           double on, double queued, double dt, tick_obs *obs, double now)
+                           double on, double queued, double dt, tick_obs *obs, double now,
+                           blocked_obs *seen)
 {
     t->burst_s = 0;
     blocked_obs local, *o = &local;
@@ -896,19 +897,31 @@ static void thread_blocked(sampler *s, proc_track *p, thread_track *t, int tid, 
      * measured waiting seconds. */
     add_wait(&t->waits, &t->nwaits, &t->cap_waits, o, dt);
     track_stretches(t, o, dt);
-    check_silent_loop(s, p, t, o, now);
     track_runs_and_loop(t, p->pid, tid, on, queued, dt, 1, o, now);
     call_thread_hook(s, t, state, o);
+    if (seen)
+        *seen = *o;
 }
 
-/* One live thread of p in this tick, its stat just read into *ts. Returns
- * 1 when it was observed, 0 when it could not be tracked. */
+/* What observe_proc keeps of the last thread it observed: enough for the
+ * silent-loop check once the pass shows it was the process's only one. */
+typedef struct last_thread {
+    size_t slot; /* in s->threads (which may move while the pass adds) */
+    int blocked; /* o is its wait this tick */
+    blocked_obs o;
+} last_thread;
+
+/* One live thread of p in this tick, its stat just read into *ts; *last
+ * describes it afterwards. Returns 1 when it was observed, 0 when it could
+ * not be tracked (*last untouched). */
 static int observe_thread(sampler *s, proc_track *p, int tid, const proc_stat *ts, double now,
-                          double dt, tick_obs *obs)
+                          double dt, tick_obs *obs, last_thread *last)
 {
     thread_track *t = find_or_add_thread(s, p->pid, ts, now);
     if (!t)
         return 0;
+    last->slot = (size_t)(t - s->threads);
+    last->blocked = ts->state != 'R';
     memcpy(t->comm, ts->comm, sizeof(t->comm));
     uint64_t du = ts->utime - t->utime, ds = ts->stime - t->stime; /* for the timeline */
     t->utime = ts->utime;
@@ -927,7 +940,7 @@ static int observe_thread(sampler *s, proc_track *p, int tid, const proc_stat *t
                                                                  : WL_TL_USER;
         thread_running(s, t, tid, tl_state, on, queued, dt, obs, now);
     } else {
-        thread_blocked(s, p, t, tid, ts->state, on, queued, dt, obs, now);
+        thread_blocked(s, p, t, tid, ts->state, on, queued, dt, obs, now, &last->o);
     }
     return 1;
 }
@@ -962,8 +975,14 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
         return -ENOENT;
     /* Threads are looked at in one pass; how many the process has this tick
      * is only known at the end, so the silent-loop check (one thread only)
-     * uses the count of the previous tick. */
+     * waits for it. The previous tick's count will not do: a loop that
+     * starts its worker pool between two ticks (node, libuv) shows the new
+     * workers blocked on their futex for a whole interval -- 50 ms and more
+     * when a loaded machine starves the sampler -- in the tick right after
+     * one that saw a single thread, and each would be taken for a loop that
+     * never got to wait. */
     uint32_t nseen = 0;
+    last_thread last = {0};
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
@@ -978,9 +997,10 @@ static int observe_proc(sampler *s, proc_track *p, double now, double dt, tick_o
          * for the target: its sleeps must not become the target's waits. */
         if (strcmp(ts.comm, "wlprof-agent") == 0)
             continue;
-        nseen += (uint32_t)observe_thread(s, p, tid, &ts, now, dt, obs);
+        nseen += (uint32_t)observe_thread(s, p, tid, &ts, now, dt, obs, &last);
     }
-    p->threads_this_tick = nseen;
+    if (nseen == 1 && last.blocked)
+        check_silent_loop(s, p, &s->threads[last.slot], &last.o, now);
     if (fresh)
         closedir(d);
     return 0;

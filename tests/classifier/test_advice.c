@@ -409,15 +409,17 @@ static void load_stop(load *l)
     }
 }
 
-/* Profiles argv into DIR/NAME.json and re-classifies it with `wlprof
- * recommend`; both must agree. Returns the profile's report. */
-static json_t *profile_and_recommend(char *const target[], const char *dir, const char *name)
+/* Profiles argv (with one profile option, or NULL) into DIR/NAME.json and
+ * re-classifies it with `wlprof recommend`; both must agree. Returns the
+ * profile's report. */
+static json_t *profile_with_and_recommend(char *const target[], const char *dir, const char *name,
+                                          const char *option)
 {
     char report[4200], again[4200];
     char *argv[24];
     snprintf(report, sizeof(report), "%s/%s.json", dir, name);
     snprintf(again, sizeof(again), "%s/%s.again.json", dir, name);
-    tu_profile_argv(argv, 24, report, NULL, (const char *const *)target);
+    tu_profile_argv(argv, 24, report, option, (const char *const *)target);
     ck_assert_int_eq(tu_run(argv, 180), 0);
     json_t *r = tu_load_json(report);
     char *rec[] = {(char *)tu_env("WLPROF"), "recommend", "-q", "-o", again, report, NULL};
@@ -431,6 +433,11 @@ static json_t *profile_and_recommend(char *const target[], const char *dir, cons
               1e-3);
     json_decref(r2);
     return r;
+}
+
+static json_t *profile_and_recommend(char *const target[], const char *dir, const char *name)
+{
+    return profile_with_and_recommend(target, dir, name, NULL);
 }
 
 static bool pitfall_of(const json_t *r)
@@ -548,6 +555,33 @@ START_TEST(test_advice_node_idle_workers_are_not_advice)
         ck_assert_str_ne(tu_str(json_array_get(calls, i), "kind"), "lock");
     ck_assert(tu_num(r, "classification.idle_threads") >= 1);
     check_report_all_at_most(r, 1.5);
+    json_decref(r);
+}
+END_TEST
+
+/* The node case made certain: an idle loop that starts four parked
+ * workers, sampled at 10 Hz so the workers are first seen blocked for a
+ * whole tick (>= 50 ms, as a starved sampler sees them on a loaded
+ * machine) right after a tick that saw only the loop thread. No thread is
+ * a loop that never waited, and there is no pitfall. */
+START_TEST(test_advice_loop_starting_its_pool_is_not_a_silent_loop)
+{
+    const char *dir = tu_tmpdir();
+    char *target[] = {(char *)tu_path("tests/targets/advice_loop_starts_pool"), "0.5", "4", "1",
+                      NULL};
+    json_t *r = profile_with_and_recommend(target, dir, "loop_starts_pool", "-F10");
+    const json_t *threads = json_object_get(r, "threads");
+    ck_assert_int_ge(json_array_size(threads), 5);
+    for (size_t i = 0; i < json_array_size(threads); i++) {
+        const json_t *t = json_array_get(threads, i);
+        const char *ev = json_string_value(json_object_get(t, "loop_evidence"));
+        ck_assert_msg(!ev || strcmp(ev, "epoll_fd") != 0,
+                      "thread %lld taken for a loop that never waited (blocked %.2f s in %s)",
+                      (long long)json_integer_value(json_object_get(t, "tid")),
+                      json_number_value(json_object_get(t, "loop_block_s")),
+                      json_string_value(json_object_get(t, "loop_block_syscall")));
+    }
+    ck_assert(!pitfall_of(r));
     json_decref(r);
 }
 END_TEST
@@ -856,6 +890,7 @@ int main(void)
     tcase_add_test(corpus, test_advice_c_cpu_then_wait);
     tcase_add_test(corpus, test_advice_gzip_single_stream);
     tcase_add_test(corpus, test_advice_node_idle_workers_are_not_advice);
+    tcase_add_test(corpus, test_advice_loop_starting_its_pool_is_not_a_silent_loop);
     suite_add_tcase(s, corpus);
 
     bool python = have_python();
