@@ -263,6 +263,7 @@ static int start(const char *dir, double hz, double wait_threshold_s, int lazy)
         void *warm[8];
         unw_backtrace(warm, 8);
     }
+    wl__interpose_resolve_for_handler(); /* no dlsym in the handler */
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -227,6 +227,7 @@ void *wl__agent_next(const char *name, const char *version);
 /* wl__g.direct_syscalls was just stored: the fast I/O interposers follow
  * (interpose.c). */
 void wl__interpose_direct_changed(void) WL_AGENT_HIDDEN;
+void wl__interpose_resolve_for_handler(void) WL_AGENT_HIDDEN;
 
 /* True while on-CPU sampling runs (the SIGPROF handler is ours). */
 int wl__agent_sampling(void);

@@ -526,6 +526,26 @@ void wl__interpose_direct_changed(void)
                 wl__t.fast[i].tag |= FAST_VIA_REAL;
 }
 
+/* Looks up, now, in normal context, the next definitions of what our
+ * SIGPROF handler reaches through libunwind: its locks block signals with
+ * sigprocmask and take pthread_mutex_lock (trylock first, here), its
+ * memory validator reads a pipe. Left to their first call, a lazy image's
+ * first handler would call dlsym, which waits for the loader's lock:
+ * forever when the thread holding it (in dlopen) waits, on anything, for
+ * the thread the handler interrupted. Caller: inside the agent. */
+void wl__interpose_resolve_for_handler(void)
+{
+    sigset_t cur;
+    sigprocmask(SIG_BLOCK, NULL, &cur);
+    pthread_sigmask(SIG_BLOCK, NULL, &cur);
+    static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&m);
+    pthread_mutex_unlock(&m);
+    int saved = errno;
+    (void)!read(-1, NULL, 0);
+    errno = saved;
+}
+
 WL_AGENT_EXPORT int fsync(int fd)
 {
     REAL(fsync);

@@ -10,7 +10,8 @@
  *    their waited time is measured as the program itself measures it, also
  *    at a call site the agent samples because it rarely blocks;
  *  - a SIGPROF inside the agent's own unwind of a wait (libunwind's first
- *    use) is dropped, never a second unwind that deadlocks;
+ *    use) is dropped, never a second unwind that deadlocks; the first
+ *    SIGPROF needs no loader lock (another thread in dlopen may hold it);
  *  - `wlprof profile` wires it: --folded/--speedscope/--json, --no-stacks,
  *    and a one-line notice for a statically linked target;
  *  - the in-process API profiles a region of the calling program;
@@ -296,6 +297,25 @@ START_TEST(test_agent_sigprof_inside_its_own_unwind_is_dropped)
 }
 END_TEST
 
+/* The process's first SIGPROF, while another thread holds the loader's
+ * lock (in dlopen, a constructor) and waits for the interrupted thread:
+ * the handler must not need that lock. It did when the agent's wrappers
+ * that libunwind calls (sigprocmask, pthread_mutex_lock) looked up their
+ * next definition with dlsym at first use -- in a lazy image, often that
+ * first handler. */
+START_TEST(test_agent_first_sigprof_needs_no_loader_lock)
+{
+    char *argv[] = {(char *)tu_path("tests/targets/agent_first_handler_dlsym"),
+                    (char *)tu_path("tests/targets/libagent_hold_loader.so"), NULL};
+    wl_stacks st;
+    int rc = run_with_agent(argv, 20, &st);
+    ck_assert_msg(rc != 4, "the first SIGPROF handler waited for the loader's lock");
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_ge(st.cpu_samples, 1); /* it came while the lock was held */
+    wl_stacks_free(&st);
+}
+END_TEST
+
 START_TEST(test_reader_survives_garbage_files)
 {
     const char *dir = tu_tmpdir();
@@ -574,6 +594,7 @@ static Suite *agent_suite(void)
     tcase_add_test(tc, test_agent_keeps_blocking_calls_exact);
     tcase_add_test(tc, test_agent_wait_times_match_what_the_program_measured);
     tcase_add_test(tc, test_agent_sigprof_inside_its_own_unwind_is_dropped);
+    tcase_add_test(tc, test_agent_first_sigprof_needs_no_loader_lock);
     tcase_add_test(tc, test_reader_survives_garbage_files);
     tcase_add_test(tc, test_cli_profile_writes_stacks);
     tcase_add_test(tc, test_cli_no_stacks_and_static_targets);
