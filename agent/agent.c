@@ -85,7 +85,8 @@
  *
  * Threading rules
  *   Producers of a ring are its own thread only: the SIGPROF handler and the
- *   interposers (waits). An interposer sets slot->busy while it appends; a
+ *   interposers (waits). An interposer sets slot->busy while it unwinds and
+ *   appends; a
  *   signal arriving then drops its sample (counted) instead of racing. The
  *   handler never allocates, locks or calls anything outside the
  *   async-signal-safe set plus libunwind's local unwinder (which is designed
