@@ -32,7 +32,8 @@
  * here, because the host slows this VM's CPUs from one second to the next
  * (no steal time is reported). Two dd run at once on one CPU share that
  * alike; the agent's cost is then the ratio of their CPU times, and a bare
- * pair beside it shows the measure's own noise (run_dd_cosched).
+ * pair beside it shows the measure's own noise (run_cosched). The
+ * CPU-bound spinner gets the same co-scheduled row.
  *
  * CPU-bound Python target: Debian's /usr/bin/python3 counting primes by
  * trial division (a fixed count, PY_PRIMES_LIMIT), bare vs the agent at
@@ -142,8 +143,9 @@ static double run_python(const char *agent, const char *dir, int with_agent)
            ru.ru_stime.tv_usec * 1e-6;
 }
 
-/* Starts dd with the agent at hz (0 = bare), on CPU cpu when cpu >= 0. */
-static pid_t start_dd(const char *agent, const char *dir, int hz, int cpu)
+/* Starts dd (or, with spin_self, the spinner) with the agent at hz (0 =
+ * bare), on CPU cpu when cpu >= 0. */
+static pid_t start_target(const char *agent, const char *dir, int hz, int cpu, const char *spin_self)
 {
     pid_t pid = fork();
     if (pid != 0)
@@ -162,7 +164,13 @@ static pid_t start_dd(const char *agent, const char *dir, int hz, int cpu)
         setenv("WLPROF_AGENT_DIR", dir, 1);
         setenv("WLPROF_AGENT_HZ", hzs, 1);
     }
-    execlp("dd", "dd", "if=/dev/zero", "of=/dev/null", "bs=64", "count=2000000", "status=none", (char *)NULL);
+    if (spin_self) {
+        char iters[32];
+        snprintf(iters, sizeof(iters), "%ld", SPIN_ITERS);
+        execl(spin_self, spin_self, "--spin", iters, (char *)NULL);
+    } else {
+        execlp("dd", "dd", "if=/dev/zero", "of=/dev/null", "bs=64", "count=2000000", "status=none", (char *)NULL);
+    }
     _exit(127);
 }
 
@@ -176,7 +184,7 @@ static double ru_cpu(const struct rusage *ru)
 static double run_dd(const char *agent, const char *dir, int hz, double *cpu)
 {
     double t0 = bench_now();
-    pid_t pid = start_dd(agent, dir, hz, -1);
+    pid_t pid = start_target(agent, dir, hz, -1, NULL);
     if (pid < 0)
         return -1;
     int st;
@@ -187,19 +195,19 @@ static double run_dd(const char *agent, const char *dir, int hz, double *cpu)
     return bench_now() - t0;
 }
 
-/* Co-scheduled pair: dd at hz_a and dd at hz_b started together on one CPU
+/* Co-scheduled pair: dd (or the spinner) at hz_a and at hz_b started together on one CPU
  * (the last), so the kernel time-slices them every few ms and whatever the
  * host does to that CPU -- on this VM a run of bare dd alone takes 0.63 to
  * 0.81 s from one second to the next -- falls on both alike. Each one's CPU
  * time (its writer thread's included) is what its work cost. Returns 0 and
  * the two CPU times. Bare against bare reads within +-0.4 % per pair here,
  * where back-to-back runs of the same pair of wall times disagree by 30 %. */
-static int run_dd_cosched(const char *agent, const char *dir, int hz_a, int hz_b, int a_first, double *cpu_a,
-                          double *cpu_b)
+static int run_cosched(const char *agent, const char *dir, int hz_a, int hz_b, int a_first, double *cpu_a,
+                       double *cpu_b, const char *spin_self)
 {
     int cpu = (int)sysconf(_SC_NPROCESSORS_ONLN) - 1;
-    pid_t first = start_dd(agent, dir, a_first ? hz_a : hz_b, cpu);
-    pid_t second = start_dd(agent, dir, a_first ? hz_b : hz_a, cpu);
+    pid_t first = start_target(agent, dir, a_first ? hz_a : hz_b, cpu, spin_self);
+    pid_t second = start_target(agent, dir, a_first ? hz_b : hz_a, cpu, spin_self);
     if (first < 0 || second < 0)
         return -1;
     pid_t pa = a_first ? first : second;
@@ -289,6 +297,17 @@ int main(int argc, char **argv)
         }
         have_py = py_bare[r] > 0 && py_agent[r] > 0 && py_native[r] > 0;
     }
+    /* Co-scheduled pairs (run_dd_cosched): the agent at 100 Hz against bare,
+     * and bare against bare to show what this measure's noise is. */
+    double cs_agent[CS_ROUNDS], cs_bare[CS_ROUNDS], cs_ctl_a[CS_ROUNDS], cs_ctl_b[CS_ROUNDS];
+    double cs_spin_a[CS_ROUNDS], cs_spin_b[CS_ROUNDS];
+    int ncs = 0;
+    for (; have_dd && ncs < CS_ROUNDS; ncs++) {
+        if (run_cosched(agent, dir, 100, 0, ncs % 2, &cs_agent[ncs], &cs_bare[ncs], NULL) != 0 ||
+            run_cosched(agent, dir, 0, 0, ncs % 2, &cs_ctl_a[ncs], &cs_ctl_b[ncs], NULL) != 0 ||
+            run_cosched(agent, dir, 100, 0, ncs % 2, &cs_spin_a[ncs], &cs_spin_b[ncs], self) != 0)
+            break;
+    }
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
@@ -323,15 +342,6 @@ int main(int argc, char **argv)
         snprintf(name, sizeof(name), "agent overhead %d Hz (CPU s, dd 4M syscalls)", dd_rows[i].hz);
         bench_row_paired(name, c, cb, "s", "bare dd", cr, "(reference)", 1);
     }
-    /* Co-scheduled pairs (run_dd_cosched): the agent at 100 Hz against bare,
-     * and bare against bare to show what this measure's noise is. */
-    double cs_agent[CS_ROUNDS], cs_bare[CS_ROUNDS], cs_ctl_a[CS_ROUNDS], cs_ctl_b[CS_ROUNDS];
-    int ncs = 0;
-    for (; ncs < CS_ROUNDS; ncs++) {
-        if (run_dd_cosched(agent, dir, 100, 0, ncs % 2, &cs_agent[ncs], &cs_bare[ncs]) != 0 ||
-            run_dd_cosched(agent, dir, 0, 0, ncs % 2, &cs_ctl_a[ncs], &cs_ctl_b[ncs]) != 0)
-            break;
-    }
     if (ncs == CS_ROUNDS) {
         bench_stat a = bench_stats(cs_agent, ncs), b = bench_stats(cs_bare, ncs);
         bench_stat r = bench_paired_ratio(cs_agent, cs_bare, ncs);
@@ -341,8 +351,12 @@ int main(int argc, char **argv)
         bench_stat cr = bench_paired_ratio(cs_ctl_a, cs_ctl_b, ncs);
         bench_row_paired("control: bare dd vs bare dd (CPU s, co-scheduled on one CPU)", ca, cb, "s",
                          "bare dd beside it", cr, "(reference: this measure's noise)", 1);
+        bench_stat sa = bench_stats(cs_spin_a, ncs), sb2 = bench_stats(cs_spin_b, ncs);
+        bench_stat sr = bench_paired_ratio(cs_spin_a, cs_spin_b, ncs);
+        bench_row_paired("agent overhead 100 Hz (CPU s, CPU-bound, co-scheduled on one CPU)", sa, sb2, "s",
+                         "bare target beside it", sr, "<= 1% extra CPU", (1 / sr.median - 1) * 100 <= 1.0);
     } else {
-        fprintf(stderr, "bench_agent: co-scheduled dd pairs failed, rows skipped\n");
+        fprintf(stderr, "bench_agent: co-scheduled pairs failed, rows skipped\n");
     }
     if (have_py) {
         bench_stat pb = bench_stats(py_bare, npy), pa = bench_stats(py_agent, npy),
