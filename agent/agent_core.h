@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "agent_internal.h"
+#include "pyagent.h"
 
 #define WL_MAX_SLOTS 1024
 #define WL_RING_BYTES (64 * 1024)
@@ -186,6 +187,19 @@ static inline void ring_commit(struct wl_slot *s, uint64_t newhead)
     /* Half full: the writer may be in a long sleep (writer.c, "Drain period"). */
     if (newhead - atomic_load_explicit(&s->tail, memory_order_relaxed) > WL_RING_BYTES / 2)
         wl__writer_nudge();
+}
+
+/* The calling thread's Python frames, into py (WL_WIRE_MAX_PYFRAMES): their
+ * count, 0 when none; *pysize: the PYFRAMES record they make (0 for none).
+ * Frames naming a code object not described yet wake the writer, to read
+ * it while it is alive (pyagent.c, "At exit"). */
+static inline int take_pyframes(int tid, int is_wait, wl_wire_pyframe *py, uint32_t *pysize)
+{
+    int n = wl__py_agent_capture(tid, is_wait, py, WL_WIRE_MAX_PYFRAMES);
+    if (n && wl__py_agent_any_new(py, n))
+        wl__writer_nudge();
+    *pysize = n ? (uint32_t)(sizeof(wl_wire_pyframes) + (size_t)n * sizeof(*py)) : 0;
+    return n;
 }
 
 /* Writes the PYFRAMES record of n Python frames at p (reserved with the

@@ -140,13 +140,17 @@ int wl__py_agent_capture(int tid, int is_wait, wl_wire_pyframe *out, int max)
     return wl_py_walk(&g_py, ts, (wl_py_frame *)out, max);
 }
 
+/* code's entry, or the free one where it would go (*found 0); NULL when
+ * the set is full. The key is read atomically: wl__py_agent_any_new looks
+ * from a signal handler while the writer fills the set. */
 static struct code_entry *code_slot(uint64_t code, int *found)
 {
     uint64_t h = (code >> 4) * 0x9e3779b97f4a7c15ull;
     for (unsigned i = 0; i < CODE_SET_SLOTS; i++) {
         struct code_entry *e = &g_codes[(h + i) & (CODE_SET_SLOTS - 1)];
-        if (e->code == code || e->code == 0) {
-            *found = e->code == code;
+        uint64_t c = __atomic_load_n(&e->code, __ATOMIC_RELAXED);
+        if (c == code || c == 0) {
+            *found = c == code;
             return e;
         }
     }
@@ -168,16 +172,9 @@ int wl__py_agent_any_new(const wl_wire_pyframe *f, int n)
     if (!g_codes)
         return 0;
     for (int i = 0; i < n; i++) {
-        if (!f[i].code)
-            continue;
-        uint64_t h = (f[i].code >> 4) * 0x9e3779b97f4a7c15ull;
-        for (unsigned k = 0; k < CODE_SET_SLOTS; k++) {
-            uint64_t c = __atomic_load_n(&g_codes[(h + k) & (CODE_SET_SLOTS - 1)].code, __ATOMIC_RELAXED);
-            if (c == f[i].code)
-                break;
-            if (c == 0)
-                return 1;
-        }
+        int found;
+        if (f[i].code && code_slot(f[i].code, &found) && !found)
+            return 1;
     }
     return 0;
 }
@@ -200,7 +197,7 @@ static void describe_one(uint64_t code, void (*put)(const void *, size_t), int f
         return;
     if (!found)
         g_ncodes++;
-    e->code = code;
+    __atomic_store_n(&e->code, code, __ATOMIC_RELAXED);
     memcpy(e->ident, ident, sizeof(ident));
     wl_py_code_read(&g_py, code, lt, sizeof(lt), &pc);
     size_t ql = strlen(pc.qualname), fl = strlen(pc.filename);

@@ -131,10 +131,8 @@ void wl__on_sigprof(int sig, siginfo_t *si, void *ucv)
     void *raw[WL_WIRE_MAX_FRAMES + 8];
     int n = unw_backtrace(raw, WL_WIRE_MAX_FRAMES + 8);
     wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
-    int npy = wl__py_agent_capture(s->tid, 0, py, WL_WIRE_MAX_PYFRAMES);
-    if (npy && wl__py_agent_any_new(py, npy))
-        wl__writer_nudge(); /* pyagent.c, "At exit" */
-    uint32_t pysize = npy ? (uint32_t)(sizeof(wl_wire_pyframes) + (size_t)npy * sizeof(*py)) : 0;
+    uint32_t pysize;
+    int npy = take_pyframes(s->tid, 0, py, &pysize);
 #if defined(__x86_64__)
     uintptr_t pc = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
 #elif defined(__aarch64__)

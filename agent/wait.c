@@ -80,10 +80,8 @@ void wl__wait_end_slow(wl_wait_ctx *c, enum wl_wire_call call, uint64_t elapsed)
         nf = WL_WIRE_MAX_FRAMES;
     uint32_t size = (uint32_t)(sizeof(wl_wire_wait) + (size_t)nf * 8);
     wl_wire_pyframe py[WL_WIRE_MAX_PYFRAMES];
-    int npy = wl__py_agent_capture(s->tid, 1, py, WL_WIRE_MAX_PYFRAMES);
-    if (npy && wl__py_agent_any_new(py, npy))
-        wl__writer_nudge(); /* pyagent.c, "At exit" */
-    uint32_t pysize = npy ? (uint32_t)(sizeof(wl_wire_pyframes) + (size_t)npy * sizeof(*py)) : 0;
+    uint32_t pysize;
+    int npy = take_pyframes(s->tid, 1, py, &pysize);
     uint64_t newhead;
     wl_wire_wait *r = ring_reserve(s, size + pysize, &newhead);
     if (r) {
