@@ -86,8 +86,8 @@
  * Threading rules
  *   Producers of a ring are its own thread only: the SIGPROF handler and the
  *   interposers (waits). An interposer sets slot->busy while it unwinds and
- *   appends; a
- *   signal arriving then drops its sample (counted) instead of racing. The
+ *   appends; a signal arriving then drops its sample (counted) instead of
+ *   racing. The
  *   handler never allocates, locks or calls anything outside the
  *   async-signal-safe set plus libunwind's local unwinder (which is designed
  *   for signal handlers). The single consumer is whoever holds g_drain_lock:
@@ -256,8 +256,7 @@ static int start(const char *dir, double hz, double wait_threshold_s, int lazy)
          * inside a normal-context unwind (a wait's, wait.c): the cache's
          * set-up runs under pthread_once with no signal blocked, and the
          * handler would wait on it for ever -- so that unwind runs under
-         * slot->busy and the handler drops its sample. The
-         * alternative tried, the set-up in the writer thread, is wrong:
+         * slot->busy and the handler drops its sample. The alternative tried, the set-up in the writer thread, is wrong:
          * after it leaves the shared fd table the validator's pipe is in
          * the writer's table only (two agent_cost tests broke), and before
          * it the clean-clone CI hung prof_signalfd on every run. */
