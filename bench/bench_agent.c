@@ -225,6 +225,17 @@ static int run_cosched(const char *agent, const char *dir, int hz_a, int hz_b, i
     return ok ? 0 : -1;
 }
 
+/* One paired overhead row: ours against base, n pairs; met when the extra
+ * (1 / ratio - 1) is at most limit_pct, and always for a reference row
+ * (limit_pct < 0). */
+static void overhead_row(const char *name, const double *ours, const double *base, int n, const char *base_name,
+                         const char *target, double limit_pct)
+{
+    bench_stat o = bench_stats(ours, n), b = bench_stats(base, n);
+    bench_stat r = bench_paired_ratio(ours, base, n);
+    bench_row_paired(name, o, b, "s", base_name, r, target, limit_pct < 0 || (1 / r.median - 1) * 100 <= limit_pct);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--spin") == 0)
@@ -312,13 +323,10 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         return 1;
-    bench_stat sb = bench_stats(bare, nspin), s100 = bench_stats(a100, nspin),
-               s1000 = bench_stats(a1000, nspin);
-    bench_stat r100 = bench_paired_ratio(a100, bare, nspin), r1000 = bench_paired_ratio(a1000, bare, nspin);
-    bench_row_paired("agent overhead 100 Hz (CPU s, CPU-bound)", s100, sb, "s", "bare target", r100,
-                     "<= 1% extra CPU", (1 / r100.median - 1) * 100 <= 1.0);
-    bench_row_paired("agent overhead 1000 Hz (CPU s, CPU-bound)", s1000, sb, "s", "bare target", r1000,
-                     "<= 5% extra CPU", (1 / r1000.median - 1) * 100 <= 5.0);
+    overhead_row("agent overhead 100 Hz (CPU s, CPU-bound)", a100, bare, nspin, "bare target", "<= 1% extra CPU",
+                 1.0);
+    overhead_row("agent overhead 1000 Hz (CPU s, CPU-bound)", a1000, bare, nspin, "bare target", "<= 5% extra CPU",
+                 5.0);
     if (!have_dd) {
         fprintf(stderr, "bench_agent: dd not runnable, syscall-heavy rows skipped\n");
         return 0;
@@ -329,43 +337,28 @@ int main(int argc, char **argv)
         double limit;
     } dd_rows[] = {{100, "<= 3% extra wall", 3.0}, {1000, "<= 5% extra wall", 5.0}};
     for (int i = 0; i < 2; i++) {
-        double *wall = dd_rows[i].hz == 100 ? dd_100 : dd_1000;
-        double *cpu = dd_rows[i].hz == 100 ? cpu_100 : cpu_1000;
         char name[96];
-        bench_stat w = bench_stats(wall, ndd), wb = bench_stats(dd_bare, ndd);
-        bench_stat wr = bench_paired_ratio(wall, dd_bare, ndd);
         snprintf(name, sizeof(name), "agent overhead %d Hz (wall s, dd 4M syscalls)", dd_rows[i].hz);
-        bench_row_paired(name, w, wb, "s", "bare dd", wr, dd_rows[i].target,
-                         (1 / wr.median - 1) * 100 <= dd_rows[i].limit);
-        bench_stat c = bench_stats(cpu, ndd), cb = bench_stats(cpu_bare, ndd);
-        bench_stat cr = bench_paired_ratio(cpu, cpu_bare, ndd);
+        overhead_row(name, dd_rows[i].hz == 100 ? dd_100 : dd_1000, dd_bare, ndd, "bare dd", dd_rows[i].target,
+                     dd_rows[i].limit);
         snprintf(name, sizeof(name), "agent overhead %d Hz (CPU s, dd 4M syscalls)", dd_rows[i].hz);
-        bench_row_paired(name, c, cb, "s", "bare dd", cr, "(reference)", 1);
+        overhead_row(name, dd_rows[i].hz == 100 ? cpu_100 : cpu_1000, cpu_bare, ndd, "bare dd", "(reference)", -1);
     }
     if (ncs == CS_ROUNDS) {
-        bench_stat a = bench_stats(cs_agent, ncs), b = bench_stats(cs_bare, ncs);
-        bench_stat r = bench_paired_ratio(cs_agent, cs_bare, ncs);
-        bench_row_paired("agent overhead 100 Hz (CPU s, dd 4M syscalls, co-scheduled on one CPU)", a, b, "s",
-                         "bare dd beside it", r, "<= 3% extra CPU", (1 / r.median - 1) * 100 <= 3.0);
-        bench_stat ca = bench_stats(cs_ctl_a, ncs), cb = bench_stats(cs_ctl_b, ncs);
-        bench_stat cr = bench_paired_ratio(cs_ctl_a, cs_ctl_b, ncs);
-        bench_row_paired("control: bare dd vs bare dd (CPU s, co-scheduled on one CPU)", ca, cb, "s",
-                         "bare dd beside it", cr, "(reference: this measure's noise)", 1);
-        bench_stat sa = bench_stats(cs_spin_a, ncs), sb2 = bench_stats(cs_spin_b, ncs);
-        bench_stat sr = bench_paired_ratio(cs_spin_a, cs_spin_b, ncs);
-        bench_row_paired("agent overhead 100 Hz (CPU s, CPU-bound, co-scheduled on one CPU)", sa, sb2, "s",
-                         "bare target beside it", sr, "<= 1% extra CPU", (1 / sr.median - 1) * 100 <= 1.0);
+        overhead_row("agent overhead 100 Hz (CPU s, dd 4M syscalls, co-scheduled on one CPU)", cs_agent, cs_bare, ncs,
+                     "bare dd beside it", "<= 3% extra CPU", 3.0);
+        overhead_row("control: bare dd vs bare dd (CPU s, co-scheduled on one CPU)", cs_ctl_a, cs_ctl_b, ncs,
+                     "bare dd beside it", "(reference: this measure's noise)", -1);
+        overhead_row("agent overhead 100 Hz (CPU s, CPU-bound, co-scheduled on one CPU)", cs_spin_a, cs_spin_b, ncs,
+                     "bare target beside it", "<= 1% extra CPU", 1.0);
     } else {
         fprintf(stderr, "bench_agent: co-scheduled pairs failed, rows skipped\n");
     }
     if (have_py) {
-        bench_stat pb = bench_stats(py_bare, npy), pa = bench_stats(py_agent, npy),
-                   pn = bench_stats(py_native, npy);
-        bench_stat ra = bench_paired_ratio(py_agent, py_bare, npy), rn = bench_paired_ratio(py_native, py_bare, npy);
-        bench_row_paired("agent overhead 100 Hz (CPU s, Python primes)", pa, pb, "s", "bare python3", ra,
-                         "<= 3% extra CPU", (1 / ra.median - 1) * 100 <= 3.0);
-        bench_row_paired("agent overhead 100 Hz, no Python frames (CPU s)", pn, pb, "s", "bare python3", rn,
-                         "<= 3% extra CPU", (1 / rn.median - 1) * 100 <= 3.0);
+        overhead_row("agent overhead 100 Hz (CPU s, Python primes)", py_agent, py_bare, npy, "bare python3",
+                     "<= 3% extra CPU", 3.0);
+        overhead_row("agent overhead 100 Hz, no Python frames (CPU s)", py_native, py_bare, npy, "bare python3",
+                     "<= 3% extra CPU", 3.0);
     } else {
         fprintf(stderr, "bench_agent: %s not runnable, Python rows skipped\n", PYTHON);
     }
